@@ -1,0 +1,154 @@
+"""ICMP echo probe: round-trip times, jitter and packet loss over a few echoes."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from netwatch.config.fields import Duration, FieldError
+from netwatch.model import Outcome, Target
+from netwatch.probes.pinger import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, ping_many
+
+KIND = "icmp"
+
+# Echoes of all checks share one socket per family, so many may run at once cheaply.
+CONCURRENCY = 4096
+
+MEASUREMENTS = {
+    "rtt_min_seconds": "Fastest echo round trip of the run.",
+    "rtt_avg_seconds": "Mean echo round trip of the run.",
+    "rtt_max_seconds": "Slowest echo round trip of the run.",
+    "rtt_jitter_seconds": "Mean absolute difference between consecutive echo round trips.",
+    "packet_loss_ratio": "Share of echo requests without a reply (0 to 1).",
+    "packets_sent": "Echo requests sent in the run.",
+    "packets_received": "Echo replies received in the run.",
+    "dns_lookup_seconds": "Time spent resolving the target's name (0 for an address).",
+    "ip_protocol": "IP version used for the echoes (4 or 6).",
+}
+
+MAX_COUNT = 1000
+# Part of the check's timeout kept for replies to the last echo when count x interval is long.
+_MIN_WAIT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Settings:
+    count: int = 3
+    interval_between: Duration = Duration(0.1)
+    payload_size_bytes: int = 56
+    max_loss_ratio: float = 0.5
+    warn_rtt: Duration | None = None
+    warn_loss_ratio: float | None = None
+    family: Literal["auto", "ipv4", "ipv6"] = "auto"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_COUNT:
+            raise FieldError("count", f"must be between 1 and {MAX_COUNT}")
+        if not 0 <= self.interval_between <= 60:
+            raise FieldError("interval_between", "must be between 0s and 60s")
+        if not 0 <= self.payload_size_bytes <= MAX_PAYLOAD_BYTES:
+            raise FieldError("payload_size_bytes", f"must be between 0 and {MAX_PAYLOAD_BYTES}")
+        if not 0 <= self.max_loss_ratio <= 1:
+            raise FieldError("max_loss_ratio", "must be between 0 and 1")
+        if self.warn_rtt is not None and self.warn_rtt <= 0:
+            raise FieldError("warn_rtt", "must be more than 0s")
+        if self.warn_loss_ratio is not None:
+            if not 0 <= self.warn_loss_ratio <= 1:
+                raise FieldError("warn_loss_ratio", "must be between 0 and 1")
+            if self.warn_loss_ratio > self.max_loss_ratio:
+                raise FieldError("warn_loss_ratio", f"must not exceed max_loss_ratio ({self.max_loss_ratio:g})")
+
+
+async def resolve(host: str, family: str) -> str:
+    """Return one IP address for `host`; raises socket.gaierror. IPv4 first in `auto`, like ping."""
+    try:
+        literal = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        literal = None
+    if literal is not None:
+        if (family == "ipv4" and literal.version != 4) or (family == "ipv6" and literal.version != 6):
+            raise socket.gaierror(socket.EAI_ADDRFAMILY, f"address is not {family}")
+        return host
+    families = {"ipv4": [socket.AF_INET], "ipv6": [socket.AF_INET6]}.get(
+        family, [socket.AF_INET, socket.AF_INET6])
+    loop = asyncio.get_running_loop()
+    error: socket.gaierror | None = None
+    for af in families:
+        try:
+            infos = await loop.getaddrinfo(host, None, family=af, type=socket.SOCK_RAW)
+        except socket.gaierror as exc:
+            error = error or exc
+            continue
+        if infos:
+            return str(infos[0][4][0])
+    raise error or socket.gaierror(socket.EAI_NONAME, "no address")
+
+
+def judge(host: str, stats: PingStats, settings: Settings) -> Outcome:
+    """Turn what the echoes saw into an outcome (pure; the table of rules is here)."""
+    measurements: dict[str, float] = {
+        "packets_sent": float(stats.sent),
+        "packets_received": float(stats.received),
+        "packet_loss_ratio": stats.loss_ratio,
+    }
+    who = host if host == stats.address else f"{host} ({stats.address})"
+    if not stats.received:
+        if stats.errors:
+            return Outcome(ok=False, error="unreachable", measurements=measurements,
+                           detail=f"no echo reply from {who}: {stats.errors[-1]}"[:500])
+        return Outcome(ok=False, error="timeout", measurements=measurements,
+                       detail=f"no echo reply from {who} to {stats.sent} requests"[:500])
+    measurements.update(
+        rtt_min_seconds=stats.rtt_min_seconds,
+        rtt_avg_seconds=stats.rtt_avg_seconds,
+        rtt_max_seconds=stats.rtt_max_seconds,
+        rtt_jitter_seconds=stats.rtt_jitter_seconds,
+    )
+    lost = stats.sent - stats.received
+    loss = f"{lost} of {stats.sent} echoes to {who} lost ({stats.loss_ratio:.0%})"
+    if stats.loss_ratio > settings.max_loss_ratio:
+        return Outcome(ok=False, error="packet_loss", measurements=measurements,
+                       detail=f"{loss}, above max_loss_ratio {settings.max_loss_ratio:g}"[:500])
+    if settings.warn_loss_ratio is not None and stats.loss_ratio > settings.warn_loss_ratio:
+        return Outcome(ok=True, degraded="packet_loss", measurements=measurements,
+                       detail=f"{loss}, above warn_loss_ratio {settings.warn_loss_ratio:g}"[:500])
+    if settings.warn_rtt is not None and stats.rtt_avg_seconds > settings.warn_rtt:
+        return Outcome(ok=True, degraded="rtt", measurements=measurements,
+                       detail=(f"average round trip to {who} {stats.rtt_avg_seconds * 1000:.1f} ms, "
+                               f"above warn_rtt {settings.warn_rtt * 1000:g} ms")[:500])
+    return Outcome(ok=True, measurements=measurements)
+
+
+async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+    started = time.monotonic()
+    host = target.host.strip()
+    if not host:
+        return Outcome.fail("dns", "the target has no host to ping")
+    try:
+        address = await asyncio.wait_for(resolve(host, settings.family), timeout_seconds)
+    except asyncio.TimeoutError:
+        return Outcome.fail("timeout", f"resolving {host!r} took longer than {timeout_seconds:g}s")
+    except socket.gaierror as exc:
+        return Outcome.fail("dns", f"cannot resolve {host!r}: {exc.strerror or exc}")
+    lookup_seconds = time.monotonic() - started
+    remaining = timeout_seconds - lookup_seconds
+    interval = float(settings.interval_between)
+    if settings.count > 1 and interval * (settings.count - 1) > remaining * (1 - _MIN_WAIT_SHARE):
+        # Squeeze the spacing rather than fail: the check's timeout bounds the whole run.
+        interval = remaining * (1 - _MIN_WAIT_SHARE) / (settings.count - 1)
+    wait = max(remaining - interval * (settings.count - 1), 0.001)
+    try:
+        results = await ping_many([address], settings.count, interval, wait, settings.payload_size_bytes)
+    except PingNotPermitted as exc:
+        return Outcome.fail("not_permitted", str(exc))
+    except OSError as exc:
+        return Outcome.fail("unreachable", f"cannot ping {address}: {exc.strerror or exc}")
+    outcome = judge(host, results[address], settings)
+    version = 6 if ":" in address else 4
+    return Outcome(ok=outcome.ok, error=outcome.error, detail=outcome.detail, degraded=outcome.degraded,
+                   measurements={**outcome.measurements, "dns_lookup_seconds": lookup_seconds,
+                                 "ip_protocol": float(version)})

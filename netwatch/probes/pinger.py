@@ -1,0 +1,468 @@
+"""The shared ICMP echo engine: one socket per address family per event loop, kernel-timestamped."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import struct
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Iterable
+
+# Linux values (x86, arm, most arches); Python's socket module does not export them.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+SOL_RAW = 255
+ICMP_FILTER = 1
+ICMP6_FILTER = 1
+
+RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024
+SEND_BUFFER_BYTES = 1024 * 1024
+MAX_PAYLOAD_BYTES = 65_507          # 65535 minus IPv4 and ICMP headers
+# Matching needs headers only: IPv4 header (<= 60) + ICMP error header (8) + quoted IPv6 header (40)
+# or IPv4 header (<= 60) + quoted ICMP header (8). Longer datagrams are truncated, which is fine.
+_RECEIVE_BYTES = 192
+_ANCILLARY_BYTES = socket.CMSG_SPACE(16)
+_DRAIN_EVERY_SENDS = 64
+_DRAIN_MAX_PACKETS = 8192
+_SEQUENCE_SPACE = 65536
+# A kernel timestamp later than the user-space one by more than this means the wall clock moved.
+_CLOCK_SLACK_NS = 1_000_000
+
+_ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
+_ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
+_V4_ERRORS = {3: "destination unreachable", 11: "time exceeded", 12: "parameter problem"}
+_V4_UNREACHABLE_CODES = {0: "network unreachable", 1: "host unreachable", 2: "protocol unreachable",
+                         3: "port unreachable", 4: "fragmentation needed", 9: "network prohibited",
+                         10: "host prohibited", 13: "administratively prohibited"}
+_V6_ERRORS = {1: "destination unreachable", 3: "time exceeded", 4: "parameter problem"}
+_V6_UNREACHABLE_CODES = {0: "no route", 1: "administratively prohibited", 3: "address unreachable",
+                         4: "port unreachable", 5: "source address failed policy", 6: "reject route"}
+
+_TIMESPEC = struct.Struct("=qq")
+_ECHO_HEADER = struct.Struct("!BBHHH")
+_ID_SEQ = struct.Struct("!HH")
+
+
+class PingNotPermitted(PermissionError):
+    """Neither a raw nor an unprivileged ICMP socket may be opened; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class PingStats:
+    """What the echoes to one address saw. RTTs come from kernel receive timestamps."""
+
+    address: str
+    sent: int
+    rtts_seconds: tuple[float, ...]
+    errors: tuple[str, ...] = ()   # ICMP errors received and send failures, one line each
+
+    @property
+    def received(self) -> int:
+        return len(self.rtts_seconds)
+
+    @property
+    def loss_ratio(self) -> float:
+        return 1.0 - self.received / self.sent if self.sent else 1.0
+
+    @property
+    def rtt_min_seconds(self) -> float:
+        return min(self.rtts_seconds, default=0.0)
+
+    @property
+    def rtt_max_seconds(self) -> float:
+        return max(self.rtts_seconds, default=0.0)
+
+    @property
+    def rtt_avg_seconds(self) -> float:
+        return sum(self.rtts_seconds) / len(self.rtts_seconds) if self.rtts_seconds else 0.0
+
+    @property
+    def rtt_jitter_seconds(self) -> float:
+        """Mean absolute difference between consecutive RTTs (as icmplib and most pingers define it)."""
+        r = self.rtts_seconds
+        if len(r) < 2:
+            return 0.0
+        return sum(abs(b - a) for a, b in zip(r, r[1:])) / (len(r) - 1)
+
+
+class _Channel:
+    """One ICMP socket of one address family, raw (root/CAP_NET_RAW) or datagram (ping_group_range)."""
+
+    __slots__ = ("family", "sock", "fd", "raw", "ident", "checksummed", "header_offset")
+
+    def __init__(self, family: int, sock: socket.socket, raw: bool, ident: int) -> None:
+        self.family = family
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.raw = raw
+        # A datagram ICMP socket's identifier is rewritten by the kernel, which also routes
+        # only our own replies to it; a raw socket sees every echo reply on the host.
+        self.ident = ident if raw else None
+        self.checksummed = raw and family == socket.AF_INET    # the kernel sums ICMPv6 and ping sockets
+        self.header_offset = raw and family == socket.AF_INET  # only raw IPv4 delivers the IP header
+
+
+class _Batch:
+    """The echoes of one ping_many call; `done` resolves when every echo is answered or expired."""
+
+    __slots__ = ("rtts_ns", "errors", "sent", "outstanding", "sending", "done")
+
+    def __init__(self, size: int, done: asyncio.Future[None]) -> None:
+        self.rtts_ns: list[list[int]] = [[] for _ in range(size)]
+        self.errors: list[list[str]] = [[] for _ in range(size)]
+        self.sent = [0] * size
+        self.outstanding = 0
+        self.sending = True
+        self.done = done
+
+    def settle(self) -> None:
+        if not self.outstanding and not self.sending and not self.done.done():
+            self.done.set_result(None)
+
+    def expire(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def _ones_complement_sum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def _normalize(address: str) -> tuple[str, int]:
+    """Return the address as the kernel will report it (inet_ntop form) and its family."""
+    host, _, scope = address.partition("%")
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            text = socket.inet_ntop(family, socket.inet_pton(family, host))
+        except OSError:
+            continue
+        return (f"{text}%{scope}" if scope else text), family
+    raise ValueError(f"not an IP address: {address!r}")
+
+
+def _ping_group_range() -> str:
+    try:
+        with open("/proc/sys/net/ipv4/ping_group_range", encoding="ascii") as f:
+            return " ".join(f.read().split())
+    except OSError:
+        return "unknown"
+
+
+class Pinger:
+    """Sends echoes for every check of one event loop over one socket per family.
+
+    Replies are matched on (identifier, sequence) and on the replying address; sequences come
+    from one counter shared by all batches so concurrent checks never collide.
+    """
+
+    def __init__(self) -> None:
+        self._channels: dict[int, _Channel] = {}
+        self._pending: dict[int, tuple[_Batch, int, str, int, int]] = {}
+        self._next_seq = random.randrange(_SEQUENCE_SPACE)
+        self._ident = random.randrange(1, 0x10000)
+        self._payloads: dict[int, tuple[bytes, int]] = {}
+        self._closed = False
+        self.stray_replies = 0   # replies with our identifier but an unknown sequence or a wrong source
+
+    def privileged(self, family: int = socket.AF_INET) -> bool | None:
+        """True for a raw socket, False for a ping socket, None if not opened yet."""
+        ch = self._channels.get(family)
+        return None if ch is None else ch.raw
+
+    def close(self) -> None:
+        self._closed = True
+        for ch in self._channels.values():
+            try:
+                asyncio.get_running_loop().remove_reader(ch.fd)
+            except (RuntimeError, ValueError, OSError):
+                pass
+            ch.sock.close()
+        self._channels.clear()
+
+    def _channel(self, family: int) -> _Channel:
+        ch = self._channels.get(family)
+        if ch is not None:
+            return ch
+        proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
+        try:
+            sock = socket.socket(family, socket.SOCK_RAW, proto)
+            raw = True
+        except PermissionError:
+            try:
+                sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+                raw = False
+            except PermissionError:
+                raise PingNotPermitted(
+                    "cannot open an ICMP socket: raw sockets need root or CAP_NET_RAW, and unprivileged "
+                    f"ICMP sockets are not allowed for this group (net.ipv4.ping_group_range is "
+                    f"'{_ping_group_range()}'); fix: run as root, give the process CAP_NET_RAW "
+                    "(e.g. AmbientCapabilities=CAP_NET_RAW in its systemd unit), or widen "
+                    "net.ipv4.ping_group_range to include its group (sysctl -w "
+                    "net.ipv4.ping_group_range='0 2147483647')") from None
+        try:
+            sock.setblocking(False)
+            _set_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+            _set_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            # Kernel receive timestamps keep RTTs honest when thousands of replies queue up.
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            if raw and family == socket.AF_INET:
+                # A raw socket also receives every echo request (ours included, on loopback):
+                # let only echo replies and the errors that quote our requests through.
+                passed = (1 << 0) | (1 << 3) | (1 << 11) | (1 << 12)
+                sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("=I", 0xFFFFFFFF & ~passed))
+            elif raw:
+                words = [0xFFFFFFFF] * 8   # a set bit blocks that ICMPv6 type
+                for t in (1, 3, 4, 129):
+                    words[t >> 5] &= ~(1 << (t & 31))
+                sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("=8I", *words))
+            ch = _Channel(family, sock, raw, self._ident)
+            asyncio.get_running_loop().add_reader(ch.fd, self._drain, ch)
+        except BaseException:
+            sock.close()
+            raise
+        self._channels[family] = ch
+        return ch
+
+    def _payload(self, size: int) -> tuple[bytes, int]:
+        cached = self._payloads.get(size)
+        if cached is None:
+            payload = bytes((0x10 + i) & 0xFF for i in range(size))
+            cached = self._payloads[size] = (payload, _ones_complement_sum(payload))
+        return cached
+
+    def _drain(self, ch: _Channel) -> None:
+        """Read every queued datagram and settle the echoes they answer."""
+        recvmsg = ch.sock.recvmsg
+        pending = self._pending
+        perf_counter_ns = time.perf_counter_ns
+        unpack_timespec = _TIMESPEC.unpack
+        unpack_id_seq = _ID_SEQ.unpack_from
+        ident = ch.ident
+        reply_type = _ECHO_REPLY[ch.family]
+        raw_v4 = ch.header_offset
+        for _ in range(_DRAIN_MAX_PACKETS):
+            try:
+                data, ancillary, _flags, source = recvmsg(_RECEIVE_BYTES, _ANCILLARY_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            received_ns = perf_counter_ns()
+            offset = (data[0] & 0x0F) << 2 if raw_v4 and data else 0
+            if len(data) < offset + 8:
+                continue
+            if data[offset] != reply_type:
+                self._on_error(ch, data, offset, source[0])
+                continue
+            reply_id, seq = unpack_id_seq(data, offset + 4)
+            if ident is not None and reply_id != ident:
+                continue   # another program's echo, seen because raw sockets see them all
+            entry = pending.get(seq)
+            if entry is None or entry[2] != source[0]:
+                self.stray_replies += 1
+                continue
+            del pending[seq]
+            rtt_ns = received_ns - entry[4]
+            for level, kind, value in ancillary:
+                if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(value) >= 16:
+                    seconds, nanoseconds = unpack_timespec(value[:16])
+                    kernel_rtt_ns = seconds * 1_000_000_000 + nanoseconds - entry[3]
+                    if 0 <= kernel_rtt_ns <= rtt_ns + _CLOCK_SLACK_NS:
+                        rtt_ns = kernel_rtt_ns
+            batch = entry[0]
+            batch.rtts_ns[entry[1]].append(rtt_ns)
+            batch.outstanding -= 1
+            if not batch.outstanding:
+                batch.settle()
+
+    def _on_error(self, ch: _Channel, data: bytes, offset: int, reporter: str) -> None:
+        """Settle the echo quoted by an ICMP error (unreachable, time exceeded) as failed."""
+        icmp_type, code = data[offset], data[offset + 1]
+        quoted = offset + 8
+        if ch.family == socket.AF_INET:
+            name = _V4_ERRORS.get(icmp_type)
+            if name is None or len(data) < quoted + 20:
+                return
+            inner = quoted + ((data[quoted] & 0x0F) << 2)
+            if len(data) < inner + 8 or data[inner] != 8:
+                return
+            destination = socket.inet_ntop(socket.AF_INET, data[quoted + 16:quoted + 20])
+            if icmp_type == 3:
+                name = _V4_UNREACHABLE_CODES.get(code, f"{name} (code {code})")
+        else:
+            name = _V6_ERRORS.get(icmp_type)
+            inner = quoted + 40
+            if name is None or len(data) < inner + 8 or data[quoted + 6] != 58 or data[inner] != 128:
+                return
+            destination = socket.inet_ntop(socket.AF_INET6, data[quoted + 24:quoted + 40])
+            if icmp_type == 1:
+                name = _V6_UNREACHABLE_CODES.get(code, f"{name} (code {code})")
+        reply_id, seq = _ID_SEQ.unpack_from(data, inner + 4)
+        if ch.ident is not None and reply_id != ch.ident:
+            return
+        entry = self._pending.get(seq)
+        if entry is None or entry[2].partition("%")[0] != destination:
+            return
+        del self._pending[seq]
+        batch = entry[0]
+        batch.errors[entry[1]].append(f"{name} (reported by {reporter})")
+        batch.outstanding -= 1
+        batch.settle()
+
+    def _allocate_seq(self) -> int | None:
+        pending = self._pending
+        if len(pending) >= _SEQUENCE_SPACE:
+            return None
+        seq = self._next_seq
+        while seq in pending:
+            seq = (seq + 1) & 0xFFFF
+        self._next_seq = (seq + 1) & 0xFFFF
+        return seq
+
+    async def ping_many(self, addresses: Iterable[str], count: int = 1, interval_seconds: float = 0.0,
+                        timeout_seconds: float = 1.0,
+                        payload_size_bytes: int = 56) -> dict[str, PingStats]:
+        """Send `count` echoes to each address, `interval_seconds` apart, and wait up to
+        `timeout_seconds` after the last send for the replies.
+
+        Addresses must be IP literals; results are keyed by the address as given.
+        Raises PingNotPermitted when no ICMP socket can be opened, ValueError on bad input.
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
+        if self._closed:
+            raise RuntimeError("pinger is closed")
+        given = list(dict.fromkeys(addresses))
+        normalized = [_normalize(a) for a in given]
+        channels = [self._channel(family) for _, family in normalized]
+        loop = asyncio.get_running_loop()
+        batch = _Batch(len(given), loop.create_future())
+        payload, payload_sum = self._payload(payload_size_bytes)
+        pending = self._pending
+        ident = self._ident
+        time_ns = time.time_ns
+        perf_counter_ns = time.perf_counter_ns
+        pack_header = _ECHO_HEADER.pack
+        used = {ch.fd: ch for ch in channels}.values()
+        targets = [(i, text, (text, 0), ch, _ECHO_REQUEST[ch.family])
+                   for i, ((text, _), ch) in enumerate(zip(normalized, channels))]
+        seqs: list[int] = []
+        expiry: asyncio.TimerHandle | None = None
+        since_drain = 0
+        try:
+            for round_index in range(count):
+                if round_index:
+                    await asyncio.sleep(interval_seconds)
+                for i, text, sockaddr, ch, request_type in targets:
+                    seq = self._allocate_seq()
+                    while seq is None:
+                        await asyncio.sleep(0.001)
+                        seq = self._allocate_seq()
+                    if ch.checksummed:
+                        total = (request_type << 8) + ident + seq + payload_sum
+                        total = (total & 0xFFFF) + (total >> 16)
+                        total = (total & 0xFFFF) + (total >> 16)
+                        checksum = ~total & 0xFFFF
+                    else:
+                        checksum = 0
+                    packet = pack_header(request_type, 0, checksum, ident, seq) + payload
+                    while True:
+                        # Taken before sendto: on loopback the reply is queued inside the call.
+                        sent_ns = time_ns()
+                        sent_perf_ns = perf_counter_ns()
+                        try:
+                            ch.sock.sendto(packet, sockaddr)
+                        except (BlockingIOError, InterruptedError):
+                            for c in used:
+                                self._drain(c)
+                            await _writable(loop, ch)
+                            continue
+                        except OSError as exc:
+                            batch.errors[i].append(f"send failed: {exc.strerror or exc}")
+                            sent_ns = -1
+                        break
+                    batch.sent[i] += 1
+                    if sent_ns < 0:
+                        continue
+                    pending[seq] = (batch, i, text, sent_ns, sent_perf_ns)
+                    seqs.append(seq)
+                    batch.outstanding += 1
+                    since_drain += 1
+                    if since_drain >= _DRAIN_EVERY_SENDS:
+                        # Read while sending so the receive buffer never overflows.
+                        since_drain = 0
+                        for c in used:
+                            self._drain(c)
+            batch.sending = False
+            for c in used:
+                self._drain(c)
+            batch.settle()
+            if not batch.done.done():
+                expiry = loop.call_later(timeout_seconds, batch.expire)
+                await batch.done
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+            if batch.outstanding:
+                for seq in seqs:
+                    entry = pending.get(seq)
+                    if entry is not None and entry[0] is batch:
+                        del pending[seq]
+        return {
+            address: PingStats(address=address, sent=batch.sent[i],
+                               rtts_seconds=tuple(r / 1e9 for r in batch.rtts_ns[i]),
+                               errors=tuple(batch.errors[i]))
+            for i, address in enumerate(given)
+        }
+
+
+def _set_buffer(sock: socket.socket, force_option: int, option: int, size_bytes: int) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force_option, size_bytes)   # root may exceed rmem_max
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, option, size_bytes)
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, ch: _Channel) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+    loop.add_writer(ch.fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_writer(ch.fd)
+
+
+_PINGERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pinger]" = weakref.WeakKeyDictionary()
+
+
+def pinger() -> Pinger:
+    """The running event loop's shared Pinger (created on first use, closed with the loop)."""
+    loop = asyncio.get_running_loop()
+    found = _PINGERS.get(loop)
+    if found is None or found._closed:
+        found = _PINGERS[loop] = Pinger()
+        weakref.finalize(loop, _close_sockets, found)
+    return found
+
+
+def _close_sockets(p: Pinger) -> None:
+    for ch in p._channels.values():
+        ch.sock.close()
+    p._closed = True
+
+
+async def ping_many(addresses: Iterable[str], count: int = 1, interval_seconds: float = 0.0,
+                    timeout_seconds: float = 1.0, payload_size_bytes: int = 56) -> dict[str, PingStats]:
+    """Echo each IP address `count` times over the loop's shared sockets; see Pinger.ping_many."""
+    return await pinger().ping_many(addresses, count, interval_seconds, timeout_seconds, payload_size_bytes)
