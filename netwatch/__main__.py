@@ -1,0 +1,7 @@
+"""Entry point for `python -m netwatch`."""
+
+import sys
+
+from netwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,104 @@
+"""Wiring: config -> scheduler -> live view -> recorder/store, and the HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from typing import Callable
+
+from aiohttp import web
+
+from netwatch import __version__
+from netwatch.config import Config, ConfigError, load
+from netwatch.live import LiveView, expand
+from netwatch.model import Check, Result
+from netwatch.probes import PROBES
+from netwatch.recorder import Recorder
+from netwatch.scheduler import Scheduler
+from netwatch.store import Store
+from netwatch.web import server
+from netwatch.web.metrics import NetwatchCollector, registry_for
+
+log = logging.getLogger(__name__)
+
+
+class Monitor:
+    """The running daemon: one config at a time, swapped whole on reload."""
+
+    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.run_id = store.start_run(__version__, os.getpid(), clock())
+        self.live = LiveView(config.checks, store.last_states())
+        self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
+                                 config.retention.results, config.retention.rollups)
+        self.scheduler = Scheduler(self.handle)
+        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler)
+        self.registry = registry_for(self.collector)
+        self.reloads_ok = 0
+        self.reloads_failed = 0
+
+    def handle(self, check: Check, result: Result) -> None:
+        for one_check, one_result, parent_id in expand(check, result):
+            self.recorder.add_result(one_result)
+            for event in one_result.outcome.events:
+                self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
+            transition = self.live.update(one_check, one_result, parent_id)
+            if transition is not None:
+                log.info("%s: %s -> %s (%s)", transition.check_id, transition.from_state,
+                         transition.to_state, transition.error or "ok")
+                self.recorder.add_transition(transition)
+
+    def reload(self, path: str) -> bool:
+        """Adopt a new config file; a bad one is refused and the running one stays."""
+        try:
+            new = load(path)
+        except ConfigError as exc:
+            self.reloads_failed += 1
+            log.error("config reload refused, keeping the running config:\n%s", exc)
+            return False
+        self.config = new
+        self.live.apply(new.checks)
+        self.scheduler.apply(new.checks)
+        self.reloads_ok += 1
+        log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        runner = web.AppRunner(server.build(self), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.listen.host, self.config.listen.port)
+        await site.start()
+        log.info("serving /metrics on http://%s/metrics", self.config.listen)
+        recorder_task = asyncio.create_task(self.recorder.run(), name="recorder")
+        self.scheduler.apply(self.config.checks)
+        try:
+            await stop.wait()
+        finally:
+            await self.scheduler.stop()
+            recorder_task.cancel()
+            await asyncio.gather(recorder_task, return_exceptions=True)
+            await self.recorder.flush()
+            self.store.stop_run(self.run_id, self.clock())
+            await runner.cleanup()
+
+
+async def serve(config: Config) -> int:
+    """`netwatch run`: until SIGTERM/SIGINT; SIGHUP reloads the config."""
+    store = Store.open(config.store)
+    monitor = Monitor(config, store)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: monitor.reload(config.path))
+    try:
+        await monitor.run(stop)
+    finally:
+        store.close()
+    log.info("stopped")
+    return 0

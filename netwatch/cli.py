@@ -1,0 +1,129 @@
+"""Command line: `netwatch run | check | probe | ...`; exit 2 on a bad config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from netwatch import __version__
+from netwatch.config import Config, ConfigError, load, summary_duration
+from netwatch.i18n import Lang, default_lang, t
+from netwatch.logs import setup_logging
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+# Commands contributed by other capabilities: each module defines `register(subparsers)`, whose
+# parsers set `func(args) -> int`. One line per module.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="netwatch", description="Network and infrastructure assurance monitor.")
+    parser.add_argument("--version", action="version", version=f"netwatch {__version__}")
+    parser.add_argument("--lang", choices=["vi", "en"], default=default_lang(),
+                        help="language of messages (default: vi, or NETWATCH_LANG)")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("check", help="validate a config file and print a summary")
+    p.add_argument("-c", "--config", required=True, help="venue config file (YAML)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("probe", help="run checks once and print the results")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("ids", nargs="*", metavar="CHECK_ID", help="checks or targets to run (default: all)")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("run", help="monitor forever: schedule checks, serve /metrics, record history")
+    p.add_argument("-c", "--config", required=True)
+    p.set_defaults(func=cmd_run)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    return load(args.config)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    lang: Lang = args.lang
+    print(t("config_ok", lang, path=config.path))
+    for line in summarise(config, lang):
+        print(line)
+    return EXIT_OK
+
+
+def summarise(config: Config, lang: Lang) -> list[str]:
+    kinds: dict[str, int] = {}
+    for c in config.checks:
+        kinds[c.kind] = kinds.get(c.kind, 0) + 1
+    per_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or t("none", lang)
+    lines = [
+        f"  {t('site', lang)}: {config.site.name} ({config.site.timezone})",
+        f"  {t('listen', lang)}: {config.listen}",
+        f"  {t('store', lang)}: {config.store}",
+        f"  {t('targets', lang)}: {len(config.targets)}",
+        f"  {t('checks', lang)}: {len(config.checks)} ({per_kind})",
+        f"  {t('zones', lang)}: " + (", ".join(f"{z.id} ({z.name})" if z.name else z.id for z in config.zones)
+                                     or t("none", lang)),
+    ]
+    if config.event.phases:
+        lines.append(f"  {t('phases', lang)}: " + ", ".join(p.id for p in config.event.phases))
+    intervals = sorted({c.interval_seconds for c in config.checks})
+    if intervals:
+        lines.append("  interval: " + ", ".join(summary_duration(i) for i in intervals))
+    return [config.redact(line) for line in lines]
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    lang: Lang = args.lang
+    checks = list(config.checks)
+    if args.ids:
+        wanted: list[Any] = []
+        for name in args.ids:
+            matched = [c for c in checks if c.id == name or c.target.id == name]
+            if not matched:
+                print(t("unknown_check", lang, name=name), file=sys.stderr)
+                return EXIT_CONFIG
+            wanted.extend(c for c in matched if c not in wanted)
+        checks = wanted
+    from netwatch.probe_once import probe_all, render_table
+
+    rows = asyncio.run(probe_all(checks))
+    if args.json:
+        print(json.dumps([{**row, "detail": config.redact(row["detail"])} for row in rows],
+                         ensure_ascii=False, indent=2))
+    else:
+        print(render_table(rows, lang, config.redact))
+    return EXIT_OK if all(row["ok"] for row in rows) else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    setup_logging(args.log_level or "INFO", config.redact)
+    from netwatch.app import serve
+
+    logging.getLogger(__name__).info("netwatch %s starting with %s (%d checks)", __version__, config.path,
+                                     len(config.checks))
+    return asyncio.run(serve(config))

@@ -1,0 +1,383 @@
+"""load(path) -> Config: the venue file parsed once into frozen, validated objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from netwatch.config.fields import MISSING, Converter, Duration, FieldError, Secret
+from netwatch.config.source import ConfigError, Path, Problem, Source, parse
+from netwatch.model import AlertPolicy, Check, Target
+
+__all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
+MAX_DEFAULT_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str = "netwatch"
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise FieldError("timezone", f"unknown time zone {self.timezone!r} (e.g. Asia/Ho_Chi_Minh)")
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Zone:
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    id: str
+    start: str
+    end: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A named wall-clock window of the event; instants are Unix seconds."""
+
+    id: str
+    name: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str = ""
+    phases: tuple[PhaseSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str = ""
+    phases: tuple[Phase, ...] = ()
+
+    def phase_at(self, ts: float) -> Phase | None:
+        for phase in self.phases:
+            if phase.start <= ts < phase.end:
+                return phase
+        return None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long history is kept: raw results briefly, rollups and transitions for reports."""
+
+    results: Duration = Duration(2 * 86400)
+    rollups: Duration = Duration(400 * 86400)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    interval: Duration = Duration(30)
+    timeout: Duration | None = None
+    alert: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole venue, resolved. Secrets are `Secret` objects; `secrets` lists values to redact."""
+
+    path: str
+    site: Site
+    listen: Listen
+    store: str
+    defaults: Defaults
+    zones: tuple[Zone, ...]
+    event: Event
+    targets: tuple[Target, ...]
+    checks: tuple[Check, ...]
+    retention: Retention
+    secrets: frozenset[str] = frozenset()
+
+    def target(self, target_id: str) -> Target | None:
+        return next((t for t in self.targets if t.id == target_id), None)
+
+    def check(self, check_id: str) -> Check | None:
+        return next((c for c in self.checks if c.id == check_id), None)
+
+    def zone_name(self, zone_id: str) -> str:
+        return next((z.name or z.id for z in self.zones if z.id == zone_id), zone_id)
+
+    def redact(self, text: str) -> str:
+        """Mask every known secret value inside free text (URLs, error details, logs)."""
+        for value in sorted(self.secrets, key=len, reverse=True):
+            if len(value) >= 3:
+                text = text.replace(value, "********")
+        return text
+
+
+@dataclass(frozen=True)
+class _Top:
+    """The top-level keys; each section is converted by its own type."""
+
+    site: Site = Site()
+    listen: str = "127.0.0.1:9800"
+    store: str = "netwatch.db"
+    defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    zones: tuple[Zone, ...] = ()
+    event: EventSpec = EventSpec()
+    targets: tuple[Any, ...] = ()
+    retention: Retention = Retention()
+
+
+def load(path: str, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem found."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError([Problem(path, 1, 1, "", f"cannot read config: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(path, 1, 1, "", f"config is not UTF-8 text: {exc.reason}")]) from None
+    return loads(text, path, env)
+
+
+def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
+    src = parse(text, path, env)
+    src.raise_if_problems()
+    if not isinstance(src.value, dict):
+        src.error((), "the config must be a mapping of sections (site, zones, targets, ...)")
+        src.raise_if_problems()
+    conv = Converter(src)
+    top = conv.dataclass(src.value, _Top, ())
+    if top is MISSING:
+        src.raise_if_problems()
+    config = _resolve(conv, top)
+    src.raise_if_problems()
+    assert config is not None
+    return config
+
+
+def _resolve(conv: Converter, top: _Top) -> Config | None:
+    src = conv.src
+    listen = _parse_listen(src, top.listen)
+    tz = top.site.tz
+    defaults = conv.dataclass(dict(src.value.get("defaults") or {}), Defaults, ("defaults",),
+                              skip=frozenset({"alert"}))
+    default_alert_raw = (src.value.get("defaults") or {}).get("alert") or {}
+    if not isinstance(default_alert_raw, dict):
+        src.error(("defaults", "alert"), "must be a mapping")
+        default_alert_raw = {}
+    if defaults is MISSING:
+        defaults = Defaults()
+    defaults = Defaults(defaults.interval, defaults.timeout, MappingProxyType(dict(default_alert_raw)))
+    conv.dataclass(default_alert_raw, AlertPolicy, ("defaults", "alert"))  # report bad defaults once
+    if defaults.timeout is not None and defaults.timeout > defaults.interval:
+        src.error(("defaults", "timeout"), "timeout must not be longer than the interval")
+
+    zone_ids = _unique_ids(src, [(z.id, ("zones", i, "id")) for i, z in enumerate(top.zones)], "zone")
+    event = _resolve_event(src, top.event, tz)
+
+    targets: list[Target] = []
+    checks: list[Check] = []
+    check_paths: list[Path] = []
+    target_paths: dict[str, Path] = {}
+    for i, raw in enumerate(top.targets):
+        tpath: Path = ("targets", i)
+        target = conv.dataclass(raw, Target, tpath, skip=frozenset({"checks"}))
+        if target is MISSING:
+            continue
+        if not _ID_RE.match(target.id):
+            src.error(tpath + ("id",), f"bad id {target.id!r}: use letters, digits, '.', '_' or '-'")
+        if target.id in target_paths:
+            src.error(tpath + ("id",), f"duplicate target id {target.id!r}")
+            continue
+        if target.zone and target.zone not in zone_ids:
+            src.error(tpath + ("zone",), f"unknown zone {target.zone!r} (zones: {', '.join(sorted(zone_ids)) or 'none'})")
+        target_paths[target.id] = tpath
+        targets.append(target)
+        raw_checks = raw.get("checks", []) if isinstance(raw, dict) else []
+        if not isinstance(raw_checks, list):
+            src.error(tpath + ("checks",), "must be a list")
+            continue
+        for j, raw_check in enumerate(raw_checks):
+            check = _resolve_check(conv, raw_check, target, defaults, default_alert_raw, tpath + ("checks", j))
+            if check is not None:
+                checks.append(check)
+                check_paths.append(tpath + ("checks", j))
+
+    by_id = {t.id: t for t in targets}
+    for t in targets:
+        for k, parent in enumerate(t.depends_on):
+            if parent not in by_id:
+                src.error(target_paths[t.id] + ("depends_on", k), f"unknown target {parent!r}")
+            elif parent == t.id:
+                src.error(target_paths[t.id] + ("depends_on", k), "a target cannot depend on itself")
+    cycle = _find_cycle(by_id)
+    if cycle:
+        src.error(target_paths[cycle[0]] + ("depends_on",), "dependency cycle: " + " -> ".join(cycle))
+    _unique_ids(src, [(c.id, p) for c, p in zip(checks, check_paths)], "check")
+
+    return Config(
+        path=os.path.abspath(src.file) if src.file != "<config>" else src.file,
+        site=top.site, listen=listen, store=top.store, defaults=defaults,
+        zones=top.zones, event=event, targets=tuple(targets), checks=tuple(checks),
+        retention=top.retention, secrets=frozenset(src.secrets),
+    )
+
+
+def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults,
+                   default_alert_raw: Mapping[str, Any], path: Path) -> Check | None:
+    from netwatch.probes import PROBES  # probes import config types; import late to avoid a cycle
+
+    src = conv.src
+    if not isinstance(raw, dict):
+        src.error(path, "a check must be a mapping with at least a kind")
+        return None
+    kind = raw.get("kind")
+    if kind not in PROBES:
+        src.error(path + ("kind",) if "kind" in raw else path,
+                  f"unknown check kind {kind!r} (kinds: {', '.join(sorted(PROBES))})" if kind is not None
+                  else "missing required key 'kind'")
+        return None
+    probe_kind = PROBES[kind]
+    ok = True
+    interval = defaults.interval
+    if "interval" in raw:
+        value = conv.convert(raw["interval"], Duration, path + ("interval",))
+        ok = ok and value is not MISSING
+        interval = value if value is not MISSING else interval
+    if ok and interval <= 0:
+        src.error(path + ("interval",), "interval must be greater than zero")
+        ok = False
+    timeout: float | None = defaults.timeout
+    if "timeout" in raw:
+        value = conv.convert(raw["timeout"], Duration, path + ("timeout",))
+        ok = ok and value is not MISSING
+        timeout = value if value is not MISSING else None
+        if timeout is not None and timeout > interval:
+            src.error(path + ("timeout",), f"timeout {raw['timeout']} is longer than the interval ({interval:g}s)")
+            ok = False
+    if timeout is None or timeout > interval:
+        timeout = min(MAX_DEFAULT_TIMEOUT_SECONDS, 0.8 * interval)
+    check_id = f"{target.id}/{kind}"
+    if "id" in raw:
+        value = conv.convert(raw["id"], str, path + ("id",))
+        if value is MISSING:
+            ok = False
+        elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", value):
+            src.error(path + ("id",), f"bad check id {value!r}")
+            ok = False
+        else:
+            check_id = value
+    alert_raw = raw.get("alert") or {}
+    if not isinstance(alert_raw, dict):
+        src.error(path + ("alert",), "must be a mapping")
+        return None
+    alert = conv.dataclass({**default_alert_raw, **alert_raw}, AlertPolicy, path + ("alert",))
+    settings = conv.dataclass({k: v for k, v in raw.items() if k not in _CHECK_COMMON},
+                              probe_kind.settings, path)
+    if not ok or alert is MISSING or settings is MISSING:
+        return None
+    return Check(id=check_id, target=target, kind=kind, interval_seconds=float(interval),
+                 timeout_seconds=float(timeout), alert=alert, settings=settings)
+
+
+def _parse_listen(src: Source, text: str) -> Listen:
+    m = re.match(r"^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]*)):(\d{1,5})$", text.strip())
+    if not m or not 0 < int(m.group(3)) < 65536:
+        src.error(("listen",), f"bad listen address {text!r}: use HOST:PORT, e.g. 127.0.0.1:9800")
+        return Listen("127.0.0.1", 9800)
+    return Listen(m.group(1) or m.group(2) or "127.0.0.1", int(m.group(3)))
+
+
+def _resolve_event(src: Source, spec: EventSpec, tz: dt.tzinfo) -> Event:
+    phases: list[Phase] = []
+    _unique_ids(src, [(p.id, ("event", "phases", i, "id")) for i, p in enumerate(spec.phases)], "phase")
+    for i, p in enumerate(spec.phases):
+        path: Path = ("event", "phases", i)
+        start = _parse_instant(src, p.start, tz, path + ("start",))
+        end = _parse_instant(src, p.end, tz, path + ("end",))
+        if start is None or end is None:
+            continue
+        if end <= start:
+            src.error(path + ("end",), "phase end must be after its start")
+            continue
+        phases.append(Phase(p.id, p.name or p.id, start, end))
+    return Event(spec.name, tuple(sorted(phases, key=lambda ph: ph.start)))
+
+
+def _parse_instant(src: Source, text: str, tz: dt.tzinfo, path: Path) -> float | None:
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        src.error(path, f"bad time {text!r}: use ISO 8601, e.g. 2026-12-14T07:00")
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.timestamp()
+
+
+def _unique_ids(src: Source, items: list[tuple[str, Path]], what: str) -> set[str]:
+    seen: set[str] = set()
+    for ident, path in items:
+        if ident in seen:
+            src.error(path, f"duplicate {what} id {ident!r}")
+        seen.add(ident)
+    return seen
+
+
+def _find_cycle(by_id: Mapping[str, Target]) -> list[str]:
+    colour: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        colour[node] = 1
+        stack.append(node)
+        for parent in by_id[node].depends_on:
+            if parent not in by_id:
+                continue
+            if colour.get(parent) == 1:
+                return stack[stack.index(parent):] + [parent]
+            if parent not in colour:
+                found = visit(parent)
+                if found:
+                    return found
+        stack.pop()
+        colour[node] = 2
+        return []
+
+    for node in by_id:
+        if node not in colour:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def summary_duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+

@@ -1,0 +1,75 @@
+"""Vietnamese and English texts for people; Vietnamese is the default (duty staff)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+Lang = Literal["vi", "en"]
+
+STATE_NAMES: dict[str, dict[str, str]] = {
+    "vi": {"up": "Hoạt động", "degraded": "Suy giảm", "down": "Mất kết nối", "unreachable": "Không tới được",
+           "maintenance": "Bảo trì", "unknown": "Không rõ"},
+    "en": {"up": "Up", "degraded": "Degraded", "down": "Down", "unreachable": "Unreachable",
+           "maintenance": "Maintenance", "unknown": "Unknown"},
+}
+
+TEXTS: dict[str, dict[str, str]] = {
+    "vi": {
+        "config_ok": "Cấu hình hợp lệ: {path}",
+        "site": "Địa điểm",
+        "listen": "Lắng nghe",
+        "store": "Lưu lịch sử",
+        "targets": "Đối tượng giám sát",
+        "checks": "Phép kiểm tra",
+        "zones": "Khu vực",
+        "phases": "Giai đoạn",
+        "channels": "Kênh thông báo",
+        "check": "Kiểm tra",
+        "kind": "Loại",
+        "result": "Kết quả",
+        "time": "Thời gian",
+        "error": "Lỗi",
+        "ok": "ĐẠT",
+        "fail": "LỖI",
+        "degraded": "SUY GIẢM",
+        "summary_probe": "{ok}/{total} đạt, {failed} lỗi",
+        "unknown_check": "không có phép kiểm tra hay đối tượng nào tên {name!r}",
+        "none": "không có",
+    },
+    "en": {
+        "config_ok": "Config is valid: {path}",
+        "site": "Site",
+        "listen": "Listen",
+        "store": "History store",
+        "targets": "Targets",
+        "checks": "Checks",
+        "zones": "Zones",
+        "phases": "Phases",
+        "channels": "Channels",
+        "check": "Check",
+        "kind": "Kind",
+        "result": "Result",
+        "time": "Time",
+        "error": "Error",
+        "ok": "OK",
+        "fail": "FAIL",
+        "degraded": "DEGRADED",
+        "summary_probe": "{ok}/{total} ok, {failed} failed",
+        "unknown_check": "no check or target named {name!r}",
+        "none": "none",
+    },
+}
+
+
+def default_lang() -> Lang:
+    return "en" if os.environ.get("NETWATCH_LANG", "vi").lower().startswith("en") else "vi"
+
+
+def t(key: str, lang: Lang, **kwargs: object) -> str:
+    text = TEXTS[lang].get(key) or TEXTS["en"][key]
+    return text.format(**kwargs) if kwargs else text
+
+
+def state_name(state: str, lang: Lang) -> str:
+    return STATE_NAMES[lang].get(state, state)

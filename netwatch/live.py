@@ -1,0 +1,88 @@
+"""The live view: latest result and health state of every check, fed by the scheduler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping
+
+from netwatch.alerting.state import CheckState, Transition, restored, step
+from netwatch.model import Check, Result, State
+from netwatch.store import StoredState
+
+# A result older than this many intervals no longer says anything about the present.
+STALE_INTERVALS = 2.0
+
+
+@dataclass
+class CheckView:
+    check: Check
+    state: CheckState
+    result: Result | None = None
+    parent_id: str | None = None   # set for derived checks (an SNMP interface of a device)
+
+
+def child_check(parent: Check, suffix: str) -> Check:
+    """A derived check (e.g. `<target>/if/<name>`) inherits schedule and policy from its parent."""
+    return replace(parent, id=f"{parent.target.id}/{suffix}")
+
+
+def expand(check: Check, result: Result) -> list[tuple[Check, Result, str | None]]:
+    """A result and the results of its derived checks, each with its parent's id (or None)."""
+    out: list[tuple[Check, Result, str | None]] = [(check, result, None)]
+    for suffix, outcome in result.outcome.children.items():
+        child = child_check(check, suffix)
+        out.append((child, replace(result, check_id=child.id, outcome=outcome), check.id))
+    return out
+
+
+class LiveView:
+    def __init__(self, checks: Iterable[Check], stored: Mapping[str, StoredState] | None = None) -> None:
+        self.views: dict[str, CheckView] = {}
+        self.stored = dict(stored or {})
+        self.apply(checks)
+
+    def apply(self, checks: Iterable[Check]) -> None:
+        """Adopt a new set of checks, keeping the state of those that stay."""
+        new: dict[str, CheckView] = {}
+        for check in checks:
+            old = self.views.get(check.id)
+            if old is not None:
+                new[check.id] = CheckView(check, old.state, old.result)
+            else:
+                new[check.id] = CheckView(check, self._initial(check.id))
+        # Derived checks survive while their parent does; their next result refreshes them.
+        for cid, view in self.views.items():
+            if view.parent_id is not None and view.parent_id in new:
+                new[cid] = view
+        self.views = new
+
+    def _initial(self, check_id: str) -> CheckState:
+        s = self.stored.get(check_id)
+        return restored(s.state, s.since) if s is not None else CheckState()
+
+    def update(self, check: Check, result: Result, parent_id: str | None = None) -> Transition | None:
+        """Fold one result into the view; return the state change it caused, if any."""
+        view = self.views.get(check.id)
+        if view is None:
+            view = CheckView(check, self._initial(check.id), parent_id=parent_id)
+            self.views[check.id] = view
+        o = result.outcome
+        new_state, changed = step(view.state, o.ok, o.degraded is not None, o.error, result.started_at, check.alert)
+        transition = None
+        if changed is not None:
+            to_state, since = changed
+            transition = Transition(
+                check_id=check.id, target_id=check.target.id, ts=result.started_at, since=since,
+                from_state=view.state.state, to_state=to_state, error=o.error if not o.ok else None,
+                detail=o.detail if not o.ok else (o.degraded or ""))
+        view.state = new_state
+        view.result = result
+        return transition
+
+    def display_state(self, view: CheckView, now: float) -> State:
+        """The state shown to people: unknown until probed, and once results go stale."""
+        if view.result is None:
+            return State.UNKNOWN
+        if now - view.result.started_at > STALE_INTERVALS * view.check.interval_seconds + view.check.timeout_seconds:
+            return State.UNKNOWN
+        return view.state.state

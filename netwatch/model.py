@@ -1,0 +1,129 @@
+"""The shared nouns: health states, probe outcomes and check results."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+EMPTY: Mapping[str, float] = MappingProxyType({})
+
+
+class State(str, enum.Enum):
+    """The health vocabulary shared by metrics, alerts, the status board and reports."""
+
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNREACHABLE = "unreachable"
+    MAINTENANCE = "maintenance"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Series:
+    """One extra labelled sample a probe reports (e.g. per-interface traffic).
+
+    `name` is the full metric name without the `netwatch_` prefix (e.g. `if_in_bits_per_second`);
+    the exporter adds `check`, `target` and `kind` labels itself.
+    """
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one probe run saw. Expected failures are values here, never exceptions.
+
+    `error` is a short error class (`timeout`, `refused`, `dns`, `tls_expired`, ...);
+    `detail` is a human sentence, capped and treated as untrusted text.
+    `degraded` names the warning threshold crossed while the target still answered.
+    `children` are results of derived checks keyed by their id suffix
+    (an SNMP device poll yields one child per watched interface, id `<target>/if/<name>`).
+    """
+
+    ok: bool
+    error: str | None = None
+    detail: str = ""
+    measurements: Mapping[str, float] = field(default_factory=lambda: EMPTY)
+    degraded: str | None = None
+    series: tuple[Series, ...] = ()
+    children: Mapping[str, "Outcome"] = field(default_factory=lambda: MappingProxyType({}))
+    events: tuple["Event", ...] = ()
+
+    @staticmethod
+    def fail(error: str, detail: str = "", **measurements: float) -> "Outcome":
+        return Outcome(ok=False, error=error, detail=detail[:500], measurements=measurements)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something worth recording in history that is not a state change (reboot, trap, drift)."""
+
+    kind: str
+    summary: str
+    data: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Result:
+    """An outcome placed in time and attributed to a check."""
+
+    check_id: str
+    target_id: str
+    kind: str
+    started_at: float          # Unix seconds, wall clock
+    duration_seconds: float
+    outcome: Outcome
+    lag_seconds: float = 0.0   # how late the run started after it was due
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.ok
+
+
+@dataclass(frozen=True)
+class Target:
+    """A monitored thing: a device, a link end, a website or a mail server."""
+
+    id: str
+    host: str = ""
+    zone: str = ""
+    name: str = ""
+    depends_on: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """When a streak of results becomes a state change (the paging issue extends this)."""
+
+    fail_after: int = 3
+    recover_after: int = 2
+
+    def __post_init__(self) -> None:
+        from netwatch.config.fields import FieldError
+
+        if self.fail_after < 1:
+            raise FieldError("fail_after", "must be at least 1")
+        if self.recover_after < 1:
+            raise FieldError("recover_after", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One probe of one target on a schedule; `settings` is the probe kind's own Settings."""
+
+    id: str
+    target: Target
+    kind: str
+    interval_seconds: float
+    timeout_seconds: float
+    alert: AlertPolicy
+    settings: object

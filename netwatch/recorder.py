@@ -1,0 +1,116 @@
+"""Writes results, transitions and events to the store in batches, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from typing import Callable, Mapping
+
+from netwatch.alerting.state import Transition
+from netwatch.model import Event, Result
+from netwatch.store import Store
+
+log = logging.getLogger(__name__)
+
+# Called inside the transaction that stores a transition, so whatever it writes (the paging
+# outbox) commits together with it or not at all.
+TransitionHook = Callable[[sqlite3.Connection, Transition, int], None]
+
+FLUSH_SECONDS = 1.0
+HEARTBEAT_SECONDS = 10.0
+PRUNE_SECONDS = 3600.0
+# Past this many unwritten results (the disk is gone), the oldest raw results are dropped;
+# transitions and events are never dropped.
+MAX_PENDING_RESULTS = 2_000_000
+
+
+class Recorder:
+    def __init__(self, store: Store, run_id: int, latency: Mapping[str, str | None],
+                 results_retention_seconds: float, rollups_retention_seconds: float) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.latency = latency
+        self.retention = (results_retention_seconds, rollups_retention_seconds)
+        self.results: list[Result] = []
+        self.transitions: list[Transition] = []
+        self.events: list[tuple[float, str | None, str | None, Event]] = []
+        self.hooks: list[TransitionHook] = []
+        self.errors_total = 0
+        self.dropped_results_total = 0
+        self.last_error: str | None = None
+        self.last_flush_ok_at: float = 0.0
+        self._last_heartbeat = 0.0
+        self._last_prune = 0.0
+        self._wake = asyncio.Event()
+
+    def add_result(self, result: Result) -> None:
+        self.results.append(result)
+        if len(self.results) > MAX_PENDING_RESULTS:
+            drop = len(self.results) - MAX_PENDING_RESULTS
+            del self.results[:drop]
+            self.dropped_results_total += drop
+
+    def add_transition(self, transition: Transition) -> None:
+        self.transitions.append(transition)
+        self._wake.set()  # state changes page people: write them now, not at the next tick
+
+    def add_event(self, ts: float, check_id: str | None, target_id: str | None, event: Event) -> None:
+        self.events.append((ts, check_id, target_id, event))
+
+    def latency_of(self, result: Result) -> float | None:
+        name = self.latency.get(result.kind)
+        if name is None:
+            return result.duration_seconds
+        return result.outcome.measurements.get(name)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> bool:
+        results, transitions, events = self.results, self.transitions, self.events
+        self.results, self.transitions, self.events = [], [], []
+        try:
+            await asyncio.to_thread(self._write, results, transitions, events)
+        except (sqlite3.Error, OSError) as exc:
+            self.errors_total += 1
+            self.last_error = str(exc)
+            log.error("history store write failed (%s); keeping %d results, %d transitions to retry",
+                      exc, len(results), len(transitions))
+            self.results[:0] = results
+            self.transitions[:0] = transitions
+            self.events[:0] = events
+            return False
+        self.last_flush_ok_at = time.time()
+        return True
+
+    def _write(self, results: list[Result], transitions: list[Transition],
+               events: list[tuple[float, str | None, str | None, Event]]) -> None:
+        """Each list is emptied as it commits, so a failure leaves exactly the unwritten rest."""
+        now = time.time()
+        while transitions:
+            t = transitions[0]
+            with self.store.transaction() as c:
+                tid = self.store.insert_transition(c, t, self.run_id)
+                for hook in self.hooks:
+                    hook(c, t, tid)
+            transitions.pop(0)
+        if results:
+            self.store.record_results(results, [self.latency_of(r) for r in results])
+            results.clear()
+        if events:
+            self.store.record_events(events)
+            events.clear()
+        if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
+            self.store.touch_run(self.run_id, now)
+            self._last_heartbeat = now
+        if now - self._last_prune >= PRUNE_SECONDS:
+            self.store.prune(now, *self.retention)
+            self._last_prune = now

@@ -1,0 +1,226 @@
+"""History in SQLite (WAL): results, rollups, transitions, events and netwatch's own runs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+from netwatch.alerting.state import Transition
+from netwatch.model import Event, Result, State
+from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist
+from netwatch.store.schema import MIGRATIONS
+
+__all__ = ["Store", "StoredState", "StoreError"]
+
+
+class StoreError(Exception):
+    """The history database cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class StoredState:
+    check_id: str
+    state: State
+    since: float
+    decided_at: float
+    error: str | None
+
+
+class Store:
+    """One connection, serialised by a lock: callers may use it from worker threads."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.conn = conn
+        self.path = path
+        self.lock = threading.RLock()
+        self._open_rollups: dict[str, Rollup] = {}
+
+    @staticmethod
+    def open(path: str) -> "Store":
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            store = Store(conn, path)
+            store.migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open history store {path}: {exc}") from exc
+        return store
+
+    def close(self) -> None:
+        with self.lock:
+            self.flush_rollups()
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def migrate(self) -> list[str]:
+        with self.lock:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+            done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+            applied = []
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                # executescript commits on its own; wrap it so a half-applied migration rolls back.
+                self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n"
+                                        f"INSERT INTO migrations VALUES ('{name}', strftime('%s','now'));\nCOMMIT;")
+                applied.append(name)
+            return applied
+
+    def schema_version(self) -> list[str]:
+        with self.lock:
+            return [r[0] for r in self.conn.execute("SELECT name FROM migrations ORDER BY name")]
+
+    # -- runs: when netwatch was watching at all -------------------------------------------
+    def start_run(self, version: str, pid: int, now: float) -> int:
+        with self.transaction() as c:
+            cur = c.execute("INSERT INTO runs (started_at, last_seen_at, version, pid) VALUES (?,?,?,?)",
+                            (now, now, version, pid))
+            return int(cur.lastrowid or 0)
+
+    def touch_run(self, run_id: int, now: float) -> None:
+        with self.lock:
+            self.conn.execute("UPDATE runs SET last_seen_at=? WHERE id=?", (now, run_id))
+
+    def stop_run(self, run_id: int, now: float) -> None:
+        with self.lock:
+            self.conn.execute("UPDATE runs SET last_seen_at=?, stopped_at=? WHERE id=?", (now, now, run_id))
+
+    def runs_between(self, start: float, end: float) -> list[tuple[float, float]]:
+        """(from, to) spans when netwatch was running, clipped to the window."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT started_at, last_seen_at FROM runs WHERE last_seen_at >= ? AND started_at <= ? "
+                "ORDER BY started_at", (start, end)).fetchall()
+        return [(max(a, start), min(b, end)) for a, b in rows]
+
+    # -- results and rollups ---------------------------------------------------------------
+    def record_results(self, results: Sequence[Result], latency: Sequence[float | None]) -> None:
+        """Store raw results and fold them into rollups, in one transaction."""
+        rows = [(r.check_id, r.started_at, r.duration_seconds, int(r.outcome.ok),
+                 int(r.outcome.degraded is not None), r.outcome.error, lat)
+                for r, lat in zip(results, latency)]
+        with self.transaction() as c:
+            c.executemany("INSERT INTO results VALUES (?,?,?,?,?,?,?)", rows)
+            for r, lat in zip(results, latency):
+                self._rollup_for(r.check_id, r.started_at).add(r.outcome.ok, r.outcome.degraded is not None, lat)
+            self._write_rollups(c)
+
+    def _rollup_for(self, check_id: str, ts: float) -> Rollup:
+        start = bucket_start(ts)
+        current = self._open_rollups.get(check_id)
+        if current is not None and current.bucket_start == start:
+            return current
+        row = self.conn.execute(
+            "SELECT count, ok_count, degraded_count, latency_count, latency_sum, latency_max, latency_hist "
+            "FROM rollups WHERE check_id=? AND bucket_start=?", (check_id, start)).fetchone()
+        rollup = Rollup(check_id, start)
+        if row:
+            (rollup.count, rollup.ok_count, rollup.degraded_count, rollup.latency_count,
+             rollup.latency_sum, rollup.latency_max, hist) = row
+            rollup.hist = decode_hist(hist)
+        if current is not None and current.bucket_start > start:
+            return rollup  # a late result for an older bucket: update that row only
+        self._open_rollups[check_id] = rollup
+        return rollup
+
+    def _write_rollups(self, c: sqlite3.Connection) -> None:
+        c.executemany("INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?)",
+                      [r.row() for r in self._open_rollups.values()])
+
+    def flush_rollups(self) -> None:
+        with self.transaction() as c:
+            self._write_rollups(c)
+
+    def results_for(self, check_id: str, start: float, end: float) -> list[tuple[float, bool, str | None]]:
+        with self.lock:
+            return [(ts, bool(ok), err) for ts, ok, err in self.conn.execute(
+                "SELECT ts, ok, error FROM results WHERE check_id=? AND ts>=? AND ts<? ORDER BY ts",
+                (check_id, start, end))]
+
+    def rollups_between(self, start: float, end: float, check_ids: Iterable[str] | None = None
+                        ) -> list[tuple[str, float, int, int, int, int, float, float, list[int]]]:
+        sql = ("SELECT check_id, bucket_start, count, ok_count, degraded_count, latency_count, latency_sum, "
+               "latency_max, latency_hist FROM rollups WHERE bucket_start >= ? AND bucket_start < ?")
+        with self.lock:
+            rows = self.conn.execute(sql + " ORDER BY check_id, bucket_start",
+                                     (bucket_start(start), end)).fetchall()
+        wanted = set(check_ids) if check_ids is not None else None
+        return [(*row[:8], decode_hist(row[8])) for row in rows if wanted is None or row[0] in wanted]
+
+    # -- transitions and events ------------------------------------------------------------
+    def record_transition(self, t: Transition, run_id: int | None = None) -> int:
+        with self.transaction() as c:
+            return self.insert_transition(c, t, run_id)
+
+    @staticmethod
+    def insert_transition(c: sqlite3.Connection, t: Transition, run_id: int | None) -> int:
+        """Insert inside a caller's transaction (the outbox commits its rows beside it)."""
+        cur = c.execute(
+            "INSERT INTO transitions (check_id, target_id, ts, since, from_state, to_state, error, detail, "
+            "cause, run_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (t.check_id, t.target_id, t.ts, t.since, t.from_state.value, t.to_state.value, t.error,
+             t.detail[:1000], t.cause, run_id))
+        return int(cur.lastrowid or 0)
+
+    def transitions_between(self, start: float, end: float) -> list[Transition]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT check_id, target_id, ts, since, from_state, to_state, error, detail, cause "
+                "FROM transitions WHERE ts >= ? AND ts < ? ORDER BY ts, id", (start, end)).fetchall()
+        return [_transition(row) for row in rows]
+
+    def last_states(self) -> dict[str, StoredState]:
+        """The latest transition of every check, to resume from after a restart."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT t.check_id, t.to_state, t.since, t.ts, t.error FROM transitions t "
+                "JOIN (SELECT check_id, MAX(id) AS id FROM transitions GROUP BY check_id) m ON t.id = m.id"
+            ).fetchall()
+        return {r[0]: StoredState(r[0], State(r[1]), r[2], r[3], r[4]) for r in rows}
+
+    def record_events(self, events: Sequence[tuple[float, str | None, str | None, Event]]) -> None:
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT INTO events (ts, check_id, target_id, kind, summary, data) VALUES (?,?,?,?,?,?)",
+                [(ts, check_id, target_id, e.kind, e.summary[:1000], json.dumps(dict(e.data), default=str)[:20000])
+                 for ts, check_id, target_id, e in events])
+
+    def events_between(self, start: float, end: float, kinds: Iterable[str] | None = None
+                       ) -> list[tuple[float, str | None, str | None, str, str, dict[str, object]]]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT ts, check_id, target_id, kind, summary, data FROM events WHERE ts >= ? AND ts < ? "
+                "ORDER BY ts, id", (start, end)).fetchall()
+        wanted = set(kinds) if kinds is not None else None
+        return [(ts, c, t, k, s, json.loads(d)) for ts, c, t, k, s, d in rows if wanted is None or k in wanted]
+
+    # -- retention -------------------------------------------------------------------------
+    def prune(self, now: float, results_seconds: float, rollups_seconds: float) -> int:
+        """Drop raw results and rollups past retention; transitions and events are kept (reports)."""
+        with self.transaction() as c:
+            n = c.execute("DELETE FROM results WHERE ts < ?", (now - results_seconds,)).rowcount
+            n += c.execute("DELETE FROM rollups WHERE bucket_start < ?",
+                           (now - rollups_seconds - BUCKET_SECONDS,)).rowcount
+        return n
+
+
+def _transition(row: tuple[object, ...]) -> Transition:
+    check_id, target_id, ts, since, from_state, to_state, error, detail, cause = row
+    return Transition(str(check_id), str(target_id), float(ts), float(since),  # type: ignore[arg-type]
+                      State(from_state), State(to_state), error, str(detail or ""), cause)  # type: ignore[arg-type]

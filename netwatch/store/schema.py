@@ -1,0 +1,72 @@
+"""Schema migrations, applied by name so each capability can add its own tables."""
+
+from __future__ import annotations
+
+# (name, SQL). Applied in this order, once each, recorded in `migrations`. Append only; never edit a
+# migration that has shipped — add a new one.
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001_core", """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            last_seen_at REAL NOT NULL,
+            stopped_at REAL,
+            version TEXT NOT NULL,
+            pid INTEGER NOT NULL
+        );
+        CREATE TABLE results (
+            check_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            duration_seconds REAL NOT NULL,
+            ok INTEGER NOT NULL,
+            degraded INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            latency_seconds REAL
+        );
+        CREATE INDEX results_check_ts ON results (check_id, ts);
+        CREATE INDEX results_ts ON results (ts);
+        -- One row per check per bucket: counts and a latency histogram (see store.rollup).
+        CREATE TABLE rollups (
+            check_id TEXT NOT NULL,
+            bucket_start REAL NOT NULL,
+            bucket_seconds REAL NOT NULL,
+            count INTEGER NOT NULL,
+            ok_count INTEGER NOT NULL,
+            degraded_count INTEGER NOT NULL,
+            latency_count INTEGER NOT NULL,
+            latency_sum REAL NOT NULL,
+            latency_max REAL NOT NULL,
+            latency_hist TEXT NOT NULL,
+            PRIMARY KEY (check_id, bucket_start)
+        ) WITHOUT ROWID;
+        -- Every change of health state. `since` is when it really began (the first failing
+        -- result for a DOWN), `ts` when netwatch decided it.
+        CREATE TABLE transitions (
+            id INTEGER PRIMARY KEY,
+            check_id TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            since REAL NOT NULL,
+            from_state TEXT NOT NULL,
+            to_state TEXT NOT NULL,
+            error TEXT,
+            detail TEXT,
+            cause TEXT,
+            run_id INTEGER
+        );
+        CREATE INDEX transitions_check_ts ON transitions (check_id, ts);
+        CREATE INDEX transitions_ts ON transitions (ts);
+        -- Things worth recording that are not state changes: reboots, traps, drift, defacement.
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            check_id TEXT,
+            target_id TEXT,
+            kind TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_ts ON events (ts);
+        CREATE INDEX events_kind_ts ON events (kind, ts);
+    """),
+)

@@ -1,0 +1,49 @@
+"""The aiohttp application serving /metrics and the JSON status API."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from netwatch.app import Monitor
+
+MONITOR_KEY: web.AppKey["Monitor"] = web.AppKey("monitor")
+
+
+def build(monitor: "Monitor") -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+    app[MONITOR_KEY] = monitor
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v1/checks", checks)
+    return app
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[MONITOR_KEY].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def checks(request: web.Request) -> web.Response:
+    monitor = request.app[MONITOR_KEY]
+    now = time.time()
+    out: list[dict[str, Any]] = []
+    for view in list(monitor.live.views.values()):
+        r = view.result
+        out.append({
+            "check": view.check.id, "target": view.check.target.id, "kind": view.check.kind,
+            "zone": view.check.target.zone, "state": monitor.live.display_state(view, now).value,
+            "since": view.state.since or None,
+            "ok": r.outcome.ok if r else None, "error": r.outcome.error if r else None,
+            "detail": monitor.config.redact(r.outcome.detail) if r else None,
+            "last_result": r.started_at if r else None,
+        })
+    return web.json_response({"site": monitor.config.site.name, "checks": out})
