@@ -1,0 +1,188 @@
+"""HTTP(S) probe: status, phase timings, body checks and TLS certificate expiry of one URL."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import re
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, Mapping, Optional
+
+from netwatch.config.fields import Duration, FieldError, Secret
+from netwatch.model import Outcome, Target
+from netwatch.probes import httpclient, tlsinfo
+from netwatch.probes.tcp import Failure
+
+KIND = "http"
+
+MEASUREMENTS = {
+    "status_code": "HTTP status code of the final response.",
+    "dns_seconds": "Time spent resolving host names, summed over redirects.",
+    "connect_seconds": "Time spent establishing TCP connections, summed over redirects.",
+    "tls_seconds": "Time spent in TLS handshakes, summed over redirects.",
+    "first_byte_seconds": "Time from request sent to first response byte, summed over redirects.",
+    "total_seconds": "Time for the whole probe, redirects and body included.",
+    "body_bytes": "Size of the final response body in bytes.",
+    "redirects": "Number of redirects followed.",
+}
+
+DEFAULT_STATUS_RANGE = (200, 399)  # 3xx only counts when redirects are not followed or lack a Location
+MAX_BODY_LIMIT_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    method: Literal["GET", "HEAD", "OPTIONS"] = "GET"
+    headers: Mapping[str, Secret] = field(default_factory=lambda: MappingProxyType({}))
+    expect_status: tuple[int, ...] = ()
+    must_contain: tuple[str, ...] = ()
+    must_not_contain: tuple[str, ...] = ()
+    regex: Optional[str] = None
+    verify_tls: bool = True
+    ca_file: Optional[str] = None
+    max_redirects: int = 5
+    max_body_bytes: int = 1 << 20
+    warn_response_seconds: Optional[Duration] = None
+    parsed_url: httpclient.Url = field(init=False, repr=False, compare=False)
+    pattern: Optional[re.Pattern[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "parsed_url", httpclient.parse_url(self.url))
+        except ValueError as exc:
+            raise FieldError("url", str(exc)) from None
+        for name, value in self.headers.items():
+            if not httpclient._TOKEN_RE.fullmatch(name):
+                raise FieldError("headers", f"{name!r} is not a valid header name")
+            if name.lower() in httpclient.RESERVED_HEADERS:
+                raise FieldError("headers", f"{name} is set by netwatch itself")
+            text = value.reveal() if isinstance(value, Secret) else str(value)
+            if any(ch in text for ch in "\r\n\0"):
+                raise FieldError("headers", f"the value of {name} contains a line break or NUL")
+        for code in self.expect_status:
+            if not 100 <= code <= 599:
+                raise FieldError("expect_status", f"{code} is not an HTTP status code")
+        pattern = None
+        if self.regex is not None:
+            try:
+                pattern = re.compile(self.regex)
+            except re.error as exc:
+                raise FieldError("regex", f"not a valid regular expression: {exc}") from None
+        object.__setattr__(self, "pattern", pattern)
+        if self.method == "HEAD" and (self.must_contain or self.must_not_contain or self.regex):
+            raise FieldError("method", "a HEAD response has no body to check")
+        if self.parsed_url.scheme != "https" and self.ca_file is not None:
+            raise FieldError("ca_file", "only makes sense for an https URL")
+        if self.ca_file is not None:
+            try:
+                with open(self.ca_file, "rb"):
+                    pass
+            except OSError as exc:
+                raise FieldError("ca_file", f"cannot read {self.ca_file}: {exc.strerror}") from None
+        if not 0 <= self.max_redirects <= 30:
+            raise FieldError("max_redirects", "must be between 0 and 30")
+        if not 0 <= self.max_body_bytes <= MAX_BODY_LIMIT_BYTES:
+            raise FieldError("max_body_bytes", f"must be between 0 and {MAX_BODY_LIMIT_BYTES}")
+        if self.warn_response_seconds is not None and self.warn_response_seconds <= 0:
+            raise FieldError("warn_response_seconds", "must be positive")
+
+    @property
+    def checks_body(self) -> bool:
+        return bool(self.must_contain or self.must_not_contain or self.pattern)
+
+
+async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+    """`target.host` is not used: the URL names the host (and virtual host) to ask."""
+    trace = httpclient.Trace()
+    started = time.perf_counter()
+    headers = [(k, v.reveal() if isinstance(v, Secret) else str(v)) for k, v in settings.headers.items()]
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            response = await httpclient.fetch(
+                settings.parsed_url, method=settings.method, headers=headers, trace=trace,
+                context=lambda: tlsinfo.client_context(settings.verify_tls, settings.ca_file),
+                verify=settings.verify_tls, max_body_bytes=settings.max_body_bytes,
+                keep_body=settings.checks_body, max_redirects=settings.max_redirects)
+    except Failure as failure:
+        return failure.outcome(_measurements(trace, started))
+    except TimeoutError:
+        return Outcome(ok=False, error="timeout", measurements=_measurements(trace, started),
+                       detail=tlsinfo.clean_detail(
+                           f"{trace.phase} not done within {timeout_seconds:g}s ({trace.url}"
+                           + (f", {trace.body_bytes} body bytes so far)" if trace.body_bytes else ")"), 300))
+    except OSError as exc:
+        return Outcome(ok=False, error="protocol", measurements=_measurements(trace, started),
+                       detail=tlsinfo.clean_detail(f"connection failed during {trace.phase}: {exc}", 300))
+    measurements = _measurements(trace, started)
+    measurements["status_code"] = float(response.status)
+    return judge(settings, response, measurements)
+
+
+def judge(settings: Settings, response: httpclient.Response, measurements: dict[str, float]) -> Outcome:
+    """Status, content and speed verdict on a complete response."""
+    status_line = tlsinfo.clean_detail(f"{response.status} {response.reason}".strip(), 80)
+    if settings.expect_status:
+        if response.status not in settings.expect_status:
+            wanted = ", ".join(str(c) for c in settings.expect_status)
+            return Outcome(ok=False, error="status", measurements=measurements,
+                           detail=f"got {status_line} from {response.url}, expected {wanted}")
+    elif not DEFAULT_STATUS_RANGE[0] <= response.status <= DEFAULT_STATUS_RANGE[1]:
+        return Outcome(ok=False, error="status", measurements=measurements,
+                       detail=f"got {status_line} from {response.url}, expected 200-399")
+    if settings.checks_body:
+        try:
+            text = response.body.decode(_charset(response.header("content-type")), "replace")
+        except LookupError:  # a codec that is not a text encoding (e.g. charset=rot13)
+            text = response.body.decode("utf-8", "replace")
+        problem = _content_problem(settings, text)
+        if problem:
+            return Outcome(ok=False, error="content", measurements=measurements,
+                           detail=tlsinfo.clean_detail(problem, 300))
+    warn = settings.warn_response_seconds
+    if warn is not None and measurements["total_seconds"] > warn:
+        return Outcome(ok=True, degraded="warn_response_seconds", measurements=measurements,
+                       detail=f"{status_line} in {measurements['total_seconds']:.3f}s, slower than {warn:g}s")
+    return Outcome(ok=True, detail=status_line, measurements=measurements)
+
+
+def _content_problem(settings: Settings, text: str) -> str | None:
+    for needle in settings.must_contain:
+        if needle not in text:
+            return f"body does not contain {needle!r}"
+    for needle in settings.must_not_contain:
+        if needle in text:
+            return f"body contains {needle!r}"
+    if settings.pattern is not None and not settings.pattern.search(text):
+        return f"body does not match /{settings.pattern.pattern}/"
+    return None
+
+
+def _charset(content_type: str | None) -> str:
+    if content_type:
+        for param in content_type.split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset":
+                name = value.strip().strip('"')
+                try:
+                    return codecs.lookup(name).name
+                except LookupError:
+                    break
+    return "utf-8"
+
+
+def _measurements(trace: httpclient.Trace, started: float) -> dict[str, float]:
+    out = {
+        "dns_seconds": trace.dns_seconds,
+        "connect_seconds": trace.connect_seconds,
+        "first_byte_seconds": trace.first_byte_seconds,
+        "total_seconds": time.perf_counter() - started,
+        "body_bytes": float(trace.body_bytes),
+        "redirects": float(trace.redirects),
+    }
+    if trace.cert_expiry_timestamp_seconds is not None:
+        out["tls_seconds"] = trace.tls_seconds
+        out["tls_cert_expiry_timestamp_seconds"] = trace.cert_expiry_timestamp_seconds
+    return out

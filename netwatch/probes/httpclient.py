@@ -1,0 +1,412 @@
+"""A lean HTTP/1.1 client for probing: one fresh connection per request, exact phase timings, hard caps."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from netwatch.probes import tlsinfo
+from netwatch.probes.tcp import Failure, connect, start_tls
+
+MAX_HEAD_BYTES = 65536
+MAX_HEADERS = 100
+MAX_CHUNK_LINE_BYTES = 1024
+USER_AGENT = "netwatch/0.1"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Headers whose framing meaning this client owns; a configured value would desynchronise it.
+RESERVED_HEADERS = frozenset({"connection", "content-length", "transfer-encoding", "host"})
+
+_STATUS_RE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9]{2})(?: ([^\r\n]*))?")
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SAFE_PATH = "/%:@!$&'()*+,;=-._~?"
+
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _CLOSE, _DONE = range(8)
+
+
+@dataclass(frozen=True)
+class Url:
+    scheme: str
+    host: str        # ASCII (IDNA) host without brackets
+    port: int
+    target: str      # request-target: path and query, percent-encoded
+
+    @property
+    def authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return self.scheme, self.host.lower(), self.port
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.target}"
+
+
+def parse_url(text: str) -> Url:
+    """Parse an http(s) URL; raises ValueError with a sentence saying what is wrong."""
+    if any(ch in text for ch in "\r\n\t "):
+        raise ValueError("must not contain spaces or line breaks")
+    parts = urllib.parse.urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"only http and https URLs are supported, not {scheme or 'a relative URL'!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("credentials in the URL are not supported; use headers with a secret")
+    host = parts.hostname
+    if not host:
+        raise ValueError("has no host")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise ValueError("has a bad port") from None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError("has a host name that is not valid IDNA") from None
+    path = urllib.parse.quote(parts.path or "/", safe=_SAFE_PATH)
+    query = urllib.parse.quote(parts.query, safe=_SAFE_PATH) if parts.query else ""
+    return Url(scheme, host, port, path + ("?" + query if query else ""))
+
+
+@dataclass
+class Trace:
+    """What happened so far; phase sums cover every hop of a redirect chain."""
+
+    phase: str = "start"
+    url: str = ""
+    dns_seconds: float = 0.0
+    connect_seconds: float = 0.0
+    tls_seconds: float = 0.0
+    first_byte_seconds: float = 0.0
+    redirects: int = 0
+    body_bytes: int = 0
+    cert_expiry_timestamp_seconds: float | None = None
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    body_bytes: int
+    url: Url
+    trace: Trace = field(repr=False, default_factory=Trace)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+class _ResponseReader(asyncio.Protocol):
+    """Parses one response as bytes arrive; keeps at most `max_body_bytes` of the body."""
+
+    def __init__(self, head_request: bool, max_body_bytes: int, keep_body: bool) -> None:
+        loop = asyncio.get_running_loop()
+        self.head_request = head_request
+        self.max_body_bytes = max_body_bytes
+        self.keep_body = keep_body
+        self.transport: asyncio.Transport | None = None
+        self.head: asyncio.Future[tuple[int, str, list[tuple[str, str]]]] = loop.create_future()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.buffer = bytearray()
+        self.state = _HEAD
+        self.remaining = 0
+        self.body = bytearray()
+        self.body_bytes = 0
+        self.trailer_bytes = 0
+        self.first_byte_at = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.first_byte_at:
+            self.first_byte_at = time.perf_counter()
+        if self.state == _DONE:
+            return
+        try:
+            if self.state == _HEAD:
+                self.buffer += data
+                self._parse_head()
+            elif self.state == _CLOSE:
+                self._append(data)
+            elif self.state == _LENGTH:
+                self._take_length(data)
+            else:
+                self.buffer += data
+                self._parse_chunks()
+        except Failure as failure:
+            self._fail(failure)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too; connection_lost then decides
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.state == _DONE:
+            return
+        if self.state == _CLOSE:
+            self._finish()
+            return
+        how = "reset" if isinstance(exc, ConnectionResetError) else "closed"
+        if self.state == _HEAD:
+            if not self.buffer and not self.first_byte_at:
+                self._fail(Failure("protocol", f"server {how} the connection without answering"))
+            else:
+                self._fail(Failure("protocol", f"connection {how} inside the response head"))
+        elif self.state == _LENGTH:
+            self._fail(Failure("protocol", f"connection {how} after {self.body_bytes} body bytes, "
+                                           f"{self.remaining} short of Content-Length"))
+        else:
+            self._fail(Failure("protocol", f"connection {how} inside a chunked body"))
+
+    def _fail(self, failure: Failure) -> None:
+        self.state = _DONE
+        if self.transport is not None:
+            self.transport.abort()
+        for fut in (self.head, self.done):
+            if not fut.done():
+                fut.set_exception(failure)
+                fut.exception()  # marks it retrieved: the caller may never await `done` (a redirect)
+
+    def _finish(self) -> None:
+        self.state = _DONE
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def _parse_head(self) -> None:
+        while self.state == _HEAD:
+            if len(self.buffer) >= 5 and not self.buffer.startswith(b"HTTP/"):
+                raise Failure("protocol", f"not an HTTP response: {bytes(self.buffer[:60])!r}")
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD_BYTES:
+                    raise Failure("protocol", f"response head larger than {MAX_HEAD_BYTES} bytes")
+                return
+            if end > MAX_HEAD_BYTES:
+                raise Failure("protocol", f"response head larger than {MAX_HEAD_BYTES} bytes")
+            lines = bytes(self.buffer[:end]).split(b"\r\n")
+            del self.buffer[: end + 4]
+            match = _STATUS_RE.fullmatch(lines[0])
+            if not match:
+                raise Failure("protocol", f"bad status line {lines[0][:80]!r}")
+            status = int(match.group(1))
+            reason = (match.group(2) or b"").decode("latin-1")
+            if len(lines) - 1 > MAX_HEADERS:
+                raise Failure("protocol", f"more than {MAX_HEADERS} response headers")
+            headers: list[tuple[str, str]] = []
+            for line in lines[1:]:
+                name, sep, value = line.partition(b":")
+                if not sep or not name or name[:1] in (b" ", b"\t") or name.rstrip() != name:
+                    raise Failure("protocol", f"bad header line {line[:80]!r}")
+                headers.append((name.decode("latin-1").lower(), value.strip(b" \t").decode("latin-1")))
+            if 100 <= status < 200:
+                if status == 101:
+                    raise Failure("protocol", "server switched protocols unasked (101)")
+                continue  # interim response (100 Continue, 103 Early Hints): the real one follows
+            self._begin_body(status, headers)
+            self.head.set_result((status, reason, headers))
+            rest, self.buffer = bytes(self.buffer), bytearray()
+            if self.state == _CLOSE:
+                self._append(rest)
+            elif self.state == _LENGTH:
+                self._take_length(rest)
+            elif self.state != _DONE:
+                self.buffer += rest
+                self._parse_chunks()
+
+    def _begin_body(self, status: int, headers: list[tuple[str, str]]) -> None:
+        if self.head_request or status in (204, 304):
+            self._finish()
+            return
+        encodings = [v for k, v in headers if k == "transfer-encoding"]
+        lengths = {v for k, v in headers if k == "content-length"}
+        if encodings:
+            last = encodings[-1].split(",")[-1].strip().lower()
+            self.state = _CHUNK_SIZE if last == "chunked" else _CLOSE
+            return
+        if lengths:
+            if len(lengths) > 1 or not all(v.isdigit() and len(v) < 19 for v in lengths):
+                raise Failure("protocol", "bad or conflicting Content-Length")
+            length = int(lengths.pop())
+            if length > self.max_body_bytes:
+                raise Failure("body_too_large",
+                              f"Content-Length {length} exceeds the {self.max_body_bytes}-byte cap")
+            if length == 0:
+                self._finish()
+                return
+            self.remaining = length
+            self.state = _LENGTH
+            return
+        self.state = _CLOSE
+
+    def _append(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if self.body_bytes + len(data) > self.max_body_bytes:
+            self.body_bytes += len(data)
+            raise Failure("body_too_large", f"body exceeds the {self.max_body_bytes}-byte cap")
+        self.body_bytes += len(data)
+        if self.keep_body:
+            self.body += data
+
+    def _take_length(self, data: bytes) -> None:
+        take = data[: self.remaining]
+        self._append(take)
+        self.remaining -= len(take)
+        if self.remaining == 0:
+            self._finish()
+
+    def _parse_chunks(self) -> None:
+        buf = self.buffer
+        pos = 0
+        try:
+            while self.state != _DONE:
+                if self.state == _CHUNK_SIZE or self.state == _TRAILER:
+                    end = buf.find(b"\n", pos)
+                    if end < 0:
+                        if len(buf) - pos > MAX_CHUNK_LINE_BYTES:
+                            raise Failure("protocol", "chunk size line too long")
+                        return
+                    line = bytes(buf[pos:end]).rstrip(b"\r")
+                    pos = end + 1
+                    if self.state == _TRAILER:
+                        self.trailer_bytes += len(line)
+                        if not line:
+                            self._finish()
+                        elif self.trailer_bytes > MAX_HEAD_BYTES:
+                            raise Failure("protocol", "trailer section too large")
+                        continue
+                    size_text = line.split(b";", 1)[0].strip()
+                    if not size_text or len(size_text) > 15 or not all(c in b"0123456789abcdefABCDEF" for c in size_text):
+                        raise Failure("protocol", f"bad chunk size line {line[:40]!r}")
+                    size = int(size_text, 16)
+                    if size == 0:
+                        self.state = _TRAILER
+                    else:
+                        if self.body_bytes + size > self.max_body_bytes:
+                            self.body_bytes += size
+                            raise Failure("body_too_large", f"body exceeds the {self.max_body_bytes}-byte cap")
+                        self.remaining = size
+                        self.state = _CHUNK_DATA
+                elif self.state == _CHUNK_DATA:
+                    if pos >= len(buf):
+                        return
+                    take = min(self.remaining, len(buf) - pos)
+                    self._append(buf[pos: pos + take])
+                    pos += take
+                    self.remaining -= take
+                    if self.remaining == 0:
+                        self.state = _CHUNK_CRLF
+                else:  # _CHUNK_CRLF
+                    if len(buf) - pos < 2:
+                        if len(buf) - pos == 1 and buf[pos:pos + 1] == b"\n":
+                            pos += 1
+                            self.state = _CHUNK_SIZE
+                        return
+                    if buf[pos:pos + 2] == b"\r\n":
+                        pos += 2
+                    elif buf[pos:pos + 1] == b"\n":
+                        pos += 1
+                    else:
+                        raise Failure("protocol", "chunk data not followed by a line break")
+                    self.state = _CHUNK_SIZE
+        finally:
+            del buf[:pos]
+
+
+def build_request(method: str, url: Url, headers: Sequence[tuple[str, str]]) -> bytes:
+    lines = [f"{method} {url.target} HTTP/1.1", f"Host: {url.authority}"]
+    given = {name.lower() for name, _ in headers}
+    if "user-agent" not in given:
+        lines.append(f"User-Agent: {USER_AGENT}")
+    if "accept" not in given:
+        lines.append("Accept: */*")
+    lines.append("Connection: close")
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], trace: Trace, *,
+                   context: Callable[[], ssl.SSLContext], verify: bool, max_body_bytes: int,
+                   keep_body: bool, read_body: Callable[[int, list[tuple[str, str]]], bool]) -> Response:
+    """One request on a fresh connection. `read_body(status, headers)` says whether to wait for the body."""
+    trace.url = str(url)
+    trace.phase = "connect"
+    reader = _ResponseReader(method == "HEAD", max_body_bytes, keep_body)
+    transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader)
+    trace.dns_seconds += dns_s
+    trace.connect_seconds += connect_s
+    try:
+        if url.scheme == "https":
+            trace.phase = "TLS handshake"
+            started = time.perf_counter()
+            transport = await start_tls(transport, reader, context(), url.host)
+            reader.transport = transport
+            trace.tls_seconds += time.perf_counter() - started
+            facts, error, detail = tlsinfo.judge_certificate(transport.get_extra_info("ssl_object"), verify)
+            if facts:
+                trace.cert_expiry_timestamp_seconds = facts["tls_cert_expiry_timestamp_seconds"]
+            if error:
+                raise Failure(error, detail)
+        trace.phase = "response head"
+        sent = time.perf_counter()
+        transport.write(build_request(method, url, headers))
+        status, reason, response_headers = await reader.head
+        trace.first_byte_seconds += reader.first_byte_at - sent
+        if read_body(status, response_headers):
+            trace.phase = "body"
+            await reader.done
+        trace.body_bytes = reader.body_bytes
+        return Response(status, reason, response_headers, bytes(reader.body), reader.body_bytes, url, trace)
+    finally:
+        trace.body_bytes = reader.body_bytes
+        reader.state = _DONE
+        transport.abort()
+
+
+async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, str]] = (),
+                trace: Trace | None = None, context: Callable[[], ssl.SSLContext] = tlsinfo.client_context,
+                verify: bool = True, max_body_bytes: int = 1 << 20, keep_body: bool = True,
+                max_redirects: int = 5) -> Response:
+    """Request `url`, following redirects. Raises `Failure` for expected problems.
+
+    Configured headers go only to the first URL's origin: a redirect elsewhere must not receive
+    credentials. The caller bounds the whole call with its own deadline.
+    """
+    trace = trace if trace is not None else Trace()
+    origin = url.origin
+    seen = {str(url)}
+    while True:
+        hop_headers = headers if url.origin == origin else ()
+        response = await exchange(
+            url, method, hop_headers, trace, context=context, verify=verify, max_body_bytes=max_body_bytes,
+            keep_body=keep_body,
+            read_body=lambda status, hs: not (max_redirects and status in REDIRECT_STATUSES
+                                              and any(k == "location" for k, _ in hs)))
+        location = response.header("location")
+        if not (max_redirects and response.status in REDIRECT_STATUSES and location):
+            return response
+        try:
+            next_url = parse_url(urllib.parse.urljoin(str(url), location))
+        except ValueError as exc:
+            raise Failure("protocol", f"redirect to a bad Location {location[:100]!r}: {exc}") from None
+        if str(next_url) in seen:
+            raise Failure("redirects", f"redirect loop: {url} -> {next_url}")
+        if trace.redirects >= max_redirects:
+            raise Failure("redirects", f"more than {max_redirects} redirects (last to {next_url})")
+        seen.add(str(next_url))
+        trace.redirects += 1
+        if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+            method = "GET"  # what browsers do (RFC 9110 15.4)
+        url = next_url
