@@ -1,0 +1,350 @@
+"""Tests of the icmp probe: real echoes to loopback and to network namespaces the tests create."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from netwatch.config.fields import Duration, FieldError
+from netwatch.model import Target
+from netwatch.probes import icmp
+from netwatch.probes import pinger as pinger_module
+from netwatch.probes.pinger import PingStats
+
+REPO = Path(__file__).resolve().parents[2]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets and network namespaces need root "
+                                "(CI runs as root)")
+needs_tools = pytest.mark.skipif(not all(shutil.which(t) for t in ("ip", "nft", "setpriv", "unshare")),
+                                 reason="needs iproute2, nftables and util-linux (setpriv, unshare)")
+
+
+def run(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    host_address: str   # our end of the veth pair, in the root namespace
+    peer_address: str   # the far end, inside the namespace
+
+    def nft(self, *rule: str) -> None:
+        run("ip", "netns", "exec", self.name, "nft", *rule)
+
+
+def _free_slash30() -> tuple[str, str]:
+    """A /30 in 10.231.0.0/16 not configured anywhere on this host (other tests may hold some)."""
+    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+    used += subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
+    for _ in range(200):
+        third, fourth = random.randrange(256), random.randrange(0, 256, 4)
+        if f"10.231.{third}.{fourth}" not in used and f"10.231.{third}.{fourth + 1}" not in used:
+            return f"10.231.{third}.{fourth + 1}", f"10.231.{third}.{fourth + 2}"
+    raise RuntimeError("no free /30 in 10.231.0.0/16")
+
+
+_counter = iter(range(1000))
+
+
+@pytest.fixture
+def namespace() -> Iterator[Namespace]:
+    """A network namespace behind a veth pair, with an empty nftables input chain inside."""
+    k = next(_counter)
+    name = f"nwt_icmp_{os.getpid()}_{k}"
+    host_if, peer_if = f"ni{os.getpid():x}{k}h", f"ni{os.getpid():x}{k}p"
+    host_address, peer_address = _free_slash30()
+    run("ip", "netns", "add", name)
+    try:
+        run("ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+        run("ip", "link", "set", peer_if, "netns", name)
+        run("ip", "addr", "add", f"{host_address}/30", "dev", host_if)
+        run("ip", "link", "set", host_if, "up")
+        run("ip", "-n", name, "addr", "add", f"{peer_address}/30", "dev", peer_if)
+        run("ip", "-n", name, "link", "set", peer_if, "up")
+        run("ip", "-n", name, "link", "set", "lo", "up")
+        ns = Namespace(name, host_address, peer_address)
+        ns.nft("add", "table", "inet", "chaos")
+        ns.nft("add", "chain", "inet", "chaos", "in", "{ type filter hook input priority 0; policy accept; }")
+        yield ns
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+
+
+def target(host: str) -> Target:
+    return Target(id="t", host=host)
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# --- Settings -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"count": 0}, "count"),
+        ({"count": 1001}, "count"),
+        ({"interval_between": Duration(-1)}, "interval_between"),
+        ({"payload_size_bytes": -1}, "payload_size_bytes"),
+        ({"payload_size_bytes": 70000}, "payload_size_bytes"),
+        ({"max_loss_ratio": -0.1}, "max_loss_ratio"),
+        ({"max_loss_ratio": 1.5}, "max_loss_ratio"),
+        ({"warn_rtt": Duration(0)}, "warn_rtt"),
+        ({"warn_loss_ratio": -0.5}, "warn_loss_ratio"),
+        ({"warn_loss_ratio": 0.6, "max_loss_ratio": 0.5}, "warn_loss_ratio"),
+    ],
+)
+def test_settings_reject(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(FieldError) as err:
+        icmp.Settings(**kwargs)  # type: ignore[arg-type]
+    assert err.value.field == field
+
+
+def test_settings_defaults() -> None:
+    s = icmp.Settings()
+    assert (s.count, s.interval_between, s.payload_size_bytes, s.max_loss_ratio) == (3, 0.1, 56, 0.5)
+    assert (s.warn_rtt, s.warn_loss_ratio, s.family) == (None, None, "auto")
+
+
+# --- judge (pure) ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("stats", "settings", "ok", "error", "degraded"),
+    [
+        (PingStats("192.0.2.1", 3, (0.001, 0.002, 0.003)), icmp.Settings(), True, None, None),
+        (PingStats("192.0.2.1", 3, ()), icmp.Settings(), False, "timeout", None),
+        (PingStats("192.0.2.1", 3, (), ("host unreachable (reported by 192.0.2.9)",)), icmp.Settings(),
+         False, "unreachable", None),
+        (PingStats("192.0.2.1", 4, (0.001,)), icmp.Settings(max_loss_ratio=0.5), False, "packet_loss", None),
+        (PingStats("192.0.2.1", 4, (0.001, 0.001)), icmp.Settings(max_loss_ratio=0.5), True, None, None),
+        (PingStats("192.0.2.1", 4, (0.001, 0.001, 0.001)), icmp.Settings(warn_loss_ratio=0.2), True, None,
+         "packet_loss"),
+        (PingStats("192.0.2.1", 2, (0.020, 0.040)), icmp.Settings(warn_rtt=Duration(0.025)), True, None, "rtt"),
+        (PingStats("192.0.2.1", 2, (0.020, 0.020)), icmp.Settings(warn_rtt=Duration(0.025)), True, None, None),
+        (PingStats("192.0.2.1", 2, (0.001,)), icmp.Settings(max_loss_ratio=0.0), False, "packet_loss", None),
+    ],
+)
+def test_judge(stats: PingStats, settings: icmp.Settings, ok: bool, error: str | None,
+               degraded: str | None) -> None:
+    outcome = icmp.judge("gw.example", stats, settings)
+    assert (outcome.ok, outcome.error, outcome.degraded) == (ok, error, degraded)
+    assert set(outcome.measurements) <= set(icmp.MEASUREMENTS)
+    assert outcome.measurements["packet_loss_ratio"] == pytest.approx(stats.loss_ratio)
+    if error or degraded:
+        assert "gw.example (192.0.2.1)" in outcome.detail
+
+
+# --- real echoes ----------------------------------------------------------------------------------
+
+@needs_root
+async def test_loopback_ok_with_plausible_rtts() -> None:
+    outcome = await icmp.probe(target("127.0.0.1"), icmp.Settings(count=3, interval_between=Duration(0.01)), 5.0)
+    assert outcome.ok and outcome.error is None and outcome.degraded is None, outcome.detail
+    m = outcome.measurements
+    assert set(m) == set(icmp.MEASUREMENTS)
+    assert (m["packets_sent"], m["packets_received"], m["packet_loss_ratio"], m["ip_protocol"]) == (3, 3, 0, 4)
+    assert 0 < m["rtt_min_seconds"] <= m["rtt_avg_seconds"] <= m["rtt_max_seconds"] < 0.05
+    assert 0 <= m["rtt_jitter_seconds"] < 0.05
+
+
+@needs_root
+async def test_ipv6_loopback() -> None:
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this host")
+    outcome = await icmp.probe(target("::1"), icmp.Settings(count=2, interval_between=Duration(0.01)), 5.0)
+    assert outcome.ok, outcome.detail
+    assert outcome.measurements["ip_protocol"] == 6
+    assert 0 < outcome.measurements["rtt_max_seconds"] < 0.05
+
+
+@needs_root
+async def test_name_is_resolved_once() -> None:
+    outcome = await icmp.probe(target("localhost"), icmp.Settings(count=1, family="ipv4"), 5.0)
+    assert outcome.ok, outcome.detail
+    assert outcome.measurements["ip_protocol"] == 4
+
+
+async def test_address_of_wrong_family() -> None:
+    outcome = await icmp.probe(target("127.0.0.1"), icmp.Settings(count=1, family="ipv6"), 5.0)
+    assert (outcome.ok, outcome.error) == (False, "dns")
+
+
+@needs_root
+async def test_warn_rtt_degrades() -> None:
+    outcome = await icmp.probe(target("127.0.0.1"), icmp.Settings(count=1, warn_rtt=Duration(1e-9)), 5.0)
+    assert (outcome.ok, outcome.degraded) == (True, "rtt")
+    assert "above warn_rtt" in outcome.detail
+
+
+@needs_root
+async def test_many_concurrent_probes_each_get_their_own_replies() -> None:
+    hosts = [f"127.44.{i // 250}.{i % 250 + 1}" for i in range(500)]
+    settings = icmp.Settings(count=2, interval_between=Duration(0.01))
+    outcomes = await asyncio.gather(*(icmp.probe(target(h), settings, 5.0) for h in hosts))
+    assert all(o.ok for o in outcomes), [o.detail for o in outcomes if not o.ok][:3]
+    assert all(o.measurements["packets_received"] == 2 for o in outcomes)
+    assert max(o.measurements["rtt_max_seconds"] for o in outcomes) < 0.05
+    assert not pinger_module.pinger()._pending
+
+
+@needs_root
+@needs_tools
+async def test_dropped_echoes_time_out(namespace: Namespace) -> None:
+    namespace.nft("add", "rule", "inet", "chaos", "in", "meta", "l4proto", "icmp", "drop")
+    started = asyncio.get_running_loop().time()
+    outcome = await icmp.probe(target(namespace.peer_address),
+                               icmp.Settings(count=3, interval_between=Duration(0.01)), 1.0)
+    elapsed = asyncio.get_running_loop().time() - started
+    assert (outcome.ok, outcome.error) == (False, "timeout")
+    assert outcome.measurements["packet_loss_ratio"] == 1.0
+    assert outcome.measurements["packets_sent"] == 3
+    assert 0.5 < elapsed < 1.5, "the probe must honour its own timeout"
+    assert not pinger_module.pinger()._pending, "expired echoes must be forgotten"
+
+
+@needs_root
+@needs_tools
+async def test_random_loss_is_measured(namespace: Namespace) -> None:
+    namespace.nft("add", "rule", "inet", "chaos", "in", "meta", "l4proto", "icmp",
+                  "numgen", "random", "mod", "100", "<", "50", "drop")
+    settings = icmp.Settings(count=60, interval_between=Duration(0.005), max_loss_ratio=0.9,
+                             warn_loss_ratio=0.1)
+    outcome = await icmp.probe(target(namespace.peer_address), settings, 1.5)
+    loss = outcome.measurements["packet_loss_ratio"]
+    assert 0.25 < loss < 0.75, loss   # binomial(60, 0.5): more than 3.8 standard deviations of room
+    assert (outcome.ok, outcome.degraded) == (True, "packet_loss")
+    strict = await icmp.probe(target(namespace.peer_address),
+                              icmp.Settings(count=60, interval_between=Duration(0.005), max_loss_ratio=0.1), 1.5)
+    assert (strict.ok, strict.error) == (False, "packet_loss")
+    assert "above max_loss_ratio 0.1" in strict.detail
+
+
+@needs_root
+@needs_tools
+async def test_icmp_rejection_is_unreachable(namespace: Namespace) -> None:
+    namespace.nft("add", "rule", "inet", "chaos", "in", "meta", "l4proto", "icmp",
+                  "reject", "with", "icmp", "type", "host-unreachable")
+    outcome = await icmp.probe(target(namespace.peer_address), icmp.Settings(count=2), 3.0)
+    assert (outcome.ok, outcome.error) == (False, "unreachable")
+    assert f"host unreachable (reported by {namespace.peer_address})" in outcome.detail
+
+
+def _forged_echo_reply(source: str, destination: str, ident: int, seq: int) -> bytes:
+    icmp_header = struct.pack("!BBHHH", 0, 0, 0, ident, seq)
+    checksum = ~sum(struct.unpack("!4H", icmp_header)) & 0xFFFF
+    icmp_header = struct.pack("!BBHHH", 0, 0, checksum, ident, seq)
+    # IP_HDRINCL: the kernel fills in the IP checksum and total length.
+    ip_header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 0, 0, 0, 64, socket.IPPROTO_ICMP, 0,
+                            socket.inet_aton(source), socket.inet_aton(destination))
+    return ip_header + icmp_header
+
+
+@needs_root
+@needs_tools
+async def test_reply_from_another_address_is_not_credited(namespace: Namespace) -> None:
+    """A reply carrying our identifier and sequence but the wrong source must not count."""
+    namespace.nft("add", "rule", "inet", "chaos", "in", "meta", "l4proto", "icmp", "drop")
+    shared = pinger_module.pinger()
+    task = asyncio.ensure_future(shared.ping_many([namespace.peer_address], 1, 0, 1.0))
+    while not shared._pending:
+        await asyncio.sleep(0.001)
+    (seq,) = shared._pending
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as forger:
+        forger.sendto(_forged_echo_reply("127.0.0.9", "127.0.0.1", shared._ident, seq), ("127.0.0.1", 0))
+        while shared.stray_replies == 0:
+            await asyncio.sleep(0.001)
+        # Control: the same forgery from the target's own address is credited, so the check can fail.
+        forger.sendto(_forged_echo_reply(namespace.peer_address, "127.0.0.1", shared._ident, seq),
+                      ("127.0.0.1", 0))
+        stats = (await task)[namespace.peer_address]
+    assert shared.stray_replies == 1
+    assert stats.received == 1
+
+
+# --- child processes: name resolution and unprivileged sockets ------------------------------------
+
+CHILD = """
+import asyncio, json, sys
+from netwatch.model import Target
+from netwatch.probes import icmp, pinger
+
+async def main():
+    o = await icmp.probe(Target(id="t", host=sys.argv[1]), icmp.Settings(count=2, interval_between=0.01), 3.0)
+    print(json.dumps({"ok": o.ok, "error": o.error, "detail": o.detail,
+                      "measurements": dict(o.measurements), "privileged": pinger.pinger().privileged()}))
+
+asyncio.run(main())
+"""
+
+
+def run_child(prefix: list[str], host: str) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([*prefix, sys.executable, "-c", CHILD, host], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@needs_root
+@needs_tools
+def test_unresolvable_name_is_dns() -> None:
+    # In a fresh network namespace with only loopback, the lookup cannot leave this machine.
+    got = run_child(["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"],
+                    "no-such-host.invalid")
+    assert (got["ok"], got["error"]) == (False, "dns")
+    assert "no-such-host.invalid" in str(got["detail"])
+
+
+@pytest.fixture
+def bare_namespace() -> Iterator[str]:
+    name = f"nwt_icmpu_{os.getpid()}_{next(_counter)}"
+    run("ip", "netns", "add", name)
+    try:
+        run("ip", "-n", name, "link", "set", "lo", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+
+
+# Root without any capability: raw sockets are refused, ping sockets depend on ping_group_range.
+NO_CAPABILITIES = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+
+
+@needs_root
+@needs_tools
+def test_unprivileged_ping_socket_when_group_range_allows(bare_namespace: str) -> None:
+    run("ip", "netns", "exec", bare_namespace, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")
+    got = run_child(["ip", "netns", "exec", bare_namespace, *NO_CAPABILITIES], "127.0.0.1")
+    assert got["ok"] is True, got["detail"]
+    assert got["privileged"] is False, "the child must have used an unprivileged ping socket"
+    assert got["measurements"]["packets_received"] == 2  # type: ignore[index]
+
+
+@needs_root
+@needs_tools
+def test_not_permitted_names_the_fixes(bare_namespace: str) -> None:
+    run("ip", "netns", "exec", bare_namespace, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=1 0")
+    got = run_child(["ip", "netns", "exec", bare_namespace, *NO_CAPABILITIES], "127.0.0.1")
+    assert (got["ok"], got["error"]) == (False, "not_permitted")
+    detail = str(got["detail"])
+    for fix in ("run as root", "CAP_NET_RAW", "net.ipv4.ping_group_range"):
+        assert fix in detail

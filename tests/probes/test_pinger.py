@@ -1,0 +1,120 @@
+"""Tests of the shared ICMP engine: statistics maths and real echoes to loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import pytest
+
+from netwatch.probes import pinger as pinger_module
+from netwatch.probes.pinger import Pinger, PingStats, ping_many
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CI runs as root)")
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("sent", "rtts", "loss", "low", "avg", "high", "jitter"),
+    [
+        (3, (0.001, 0.003, 0.002), 0.0, 0.001, 0.002, 0.003, 0.0015),
+        (4, (0.010,), 0.75, 0.010, 0.010, 0.010, 0.0),
+        (2, (), 1.0, 0.0, 0.0, 0.0, 0.0),
+        (0, (), 1.0, 0.0, 0.0, 0.0, 0.0),
+    ],
+)
+def test_stats_maths(sent: int, rtts: tuple[float, ...], loss: float, low: float, avg: float,
+                     high: float, jitter: float) -> None:
+    s = PingStats(address="127.0.0.1", sent=sent, rtts_seconds=rtts)
+    assert s.received == len(rtts)
+    assert s.loss_ratio == pytest.approx(loss)
+    assert (s.rtt_min_seconds, s.rtt_max_seconds) == pytest.approx((low, high))
+    assert s.rtt_avg_seconds == pytest.approx(avg)
+    assert s.rtt_jitter_seconds == pytest.approx(jitter)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("127.0.0.1", ("127.0.0.1", socket.AF_INET)),
+        ("0:0:0:0:0:0:0:1", ("::1", socket.AF_INET6)),
+        ("FE80::1%lo", ("fe80::1%lo", socket.AF_INET6)),
+    ],
+)
+def test_normalize_matches_kernel_form(given: str, expected: tuple[str, int]) -> None:
+    assert pinger_module._normalize(given) == expected
+
+
+def test_normalize_rejects_names() -> None:
+    with pytest.raises(ValueError):
+        pinger_module._normalize("localhost")
+
+
+def test_checksum_of_known_header() -> None:
+    # Echo request id 0x1234 seq 1 with no payload: the sum must fold to the RFC 1071 complement.
+    header = bytes([8, 0, 0, 0, 0x12, 0x34, 0x00, 0x01])
+    assert (~pinger_module._ones_complement_sum(header)) & 0xFFFF == 0xE5CA
+
+
+async def test_bad_arguments_raise() -> None:
+    with pytest.raises(ValueError):
+        await ping_many(["127.0.0.1"], count=0)
+    with pytest.raises(ValueError):
+        await ping_many(["127.0.0.1"], payload_size_bytes=-1)
+    with pytest.raises(ValueError):
+        await ping_many(["not-an-address"])
+
+
+@needs_root
+async def test_loopback_echoes_have_plausible_rtts() -> None:
+    result = await ping_many(["127.0.0.1"], count=3, interval_seconds=0.01, timeout_seconds=2.0)
+    stats = result["127.0.0.1"]
+    assert (stats.sent, stats.received, stats.errors) == (3, 3, ())
+    assert all(0 < r < 0.05 for r in stats.rtts_seconds)
+    assert pinger_module.pinger().privileged(socket.AF_INET) is True
+
+
+@needs_root
+async def test_ipv6_loopback() -> None:
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this host")
+    stats = (await ping_many(["::1"], count=2, interval_seconds=0.01, timeout_seconds=2.0))["::1"]
+    assert (stats.sent, stats.received) == (2, 2)
+    assert all(0 < r < 0.05 for r in stats.rtts_seconds)
+
+
+@needs_root
+async def test_large_payload_is_echoed() -> None:
+    stats = (await ping_many(["127.0.0.2"], count=1, timeout_seconds=2.0, payload_size_bytes=9000))["127.0.0.2"]
+    assert stats.received == 1
+
+
+@needs_root
+async def test_many_addresses_in_one_batch_all_answer() -> None:
+    addresses = [f"127.42.{i // 250}.{i % 250 + 1}" for i in range(500)]
+    result = await ping_many(addresses, count=2, interval_seconds=0.005, timeout_seconds=3.0)
+    assert list(result) == addresses
+    assert all(s.sent == 2 and s.received == 2 and not s.errors for s in result.values())
+    assert max(r for s in result.values() for r in s.rtts_seconds) < 0.05
+
+
+@needs_root
+async def test_concurrent_batches_share_sockets_without_cross_talk() -> None:
+    shared = pinger_module.pinger()
+    addresses = [f"127.43.{i // 250}.{i % 250 + 1}" for i in range(500)]
+    results = await asyncio.gather(*(ping_many([a], 2, 0.005, 3.0) for a in addresses))
+    for address, result in zip(addresses, results):
+        assert list(result) == [address]
+        assert result[address].received == 2
+    assert len(shared._channels) == 1, "all batches must share the one IPv4 socket"
+    assert not shared._pending, "settled echoes must leave no pending entries"
+    assert shared.stray_replies == 0
