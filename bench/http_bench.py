@@ -1,0 +1,267 @@
+"""HTTP probe throughput: netwatch's http probe vs prometheus-blackbox-exporter on a loopback target.
+
+Run: python bench/http_bench.py [--probes 1000] [--concurrency 50] [--rounds 3]
+
+Every probe opens a fresh connection (no keep-alive across probes). The target is a small C
+epoll server (compiled here with gcc) in its own process, so it is cheap and the same for both
+sides; without gcc a Python asyncio server in a subprocess stands in. Figures: probes/s and CPU
+seconds per 1,000 probes for netwatch (this process) and the exporter (its /proc stats; the
+driver that calls /probe is measured separately). The best of `--rounds` rounds is compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from netwatch.model import Target  # noqa: E402
+from netwatch.probes import http  # noqa: E402
+
+BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
+BLACKBOX_CONFIG = "/work/shared/peers/blackbox.yml"
+
+TARGET_C = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static const char R[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
+                        "Connection: close\r\n\r\nhello, probe\n";
+int main(int argc, char **argv) {
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET; a.sin_port = htons(atoi(argv[1])); a.sin_addr.s_addr = htonl(0x7f000001);
+    if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 4096)) { perror("bind"); return 1; }
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, evs[256];
+    epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+    char buf[8192];
+    for (;;) {
+        int n = epoll_wait(ep, evs, 256, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == ls) {
+                int c;
+                while ((c = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    struct epoll_event ce = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = c};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+                }
+                continue;
+            }
+            ssize_t r = read(fd, buf, sizeof buf);
+            if (r > 0 && memmem(buf, r, "\r\n\r\n", 4)) {
+                ssize_t w = write(fd, R, sizeof R - 1);
+                (void)w;
+                close(fd);
+            } else if (r == 0 || (r < 0 && errno != EAGAIN)) {
+                close(fd);
+            }
+        }
+    }
+}
+"""
+
+TARGET_PY = r"""
+import asyncio, sys
+R = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nhello, probe\n"
+class P(asyncio.Protocol):
+    def connection_made(self, t): self.t = t; self.b = b""
+    def data_received(self, d):
+        self.b += d
+        if b"\r\n\r\n" in self.b: self.t.write(R); self.t.close()
+async def main():
+    s = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    await s.serve_forever()
+asyncio.run(main())
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout_seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_target(workdir: Path) -> tuple[subprocess.Popen[bytes], int, str]:
+    port = free_port()
+    if shutil.which("gcc"):
+        src, exe = workdir / "target.c", workdir / "target"
+        src.write_text(TARGET_C)
+        subprocess.run(["gcc", "-O2", "-o", str(exe), str(src)], check=True)
+        proc = subprocess.Popen([str(exe), str(port)])
+        kind = "C epoll server"
+    else:
+        proc = subprocess.Popen([sys.executable, "-c", TARGET_PY, str(port)])
+        kind = "Python asyncio server"
+    wait_listening(port, proc)
+    return proc, port, kind
+
+
+async def run_many(total: int, concurrency: int, one: "callable") -> tuple[float, int]:
+    """Run `one()` total times with `concurrency` workers; returns (wall seconds, failures)."""
+    remaining = total
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal remaining, failures
+        while remaining > 0:
+            remaining -= 1
+            if not await one():
+                failures += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, failures
+
+
+async def bench_netwatch(url: str, total: int, concurrency: int) -> tuple[float, float, int]:
+    settings = http.Settings(url=url)
+    target = Target(id="bench", host="127.0.0.1")
+
+    async def one() -> bool:
+        out = await http.probe(target, settings, 5.0)
+        return out.ok
+
+    cpu = time.process_time()
+    wall, failures = await run_many(total, concurrency, one)
+    return total / wall, (time.process_time() - cpu) * 1000 / total, failures
+
+
+async def bench_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, float, int]:
+    """The alternative we measured: aiohttp with fresh connections and a TraceConfig for phases."""
+    import aiohttp
+
+    trace = aiohttp.TraceConfig()
+
+    async def mark(session: object, ctx: object, params: object) -> None:
+        ctx.last = time.perf_counter()  # type: ignore[attr-defined]
+
+    for signal in (trace.on_request_start, trace.on_connection_create_start, trace.on_connection_create_end,
+                   trace.on_request_end):
+        signal.append(mark)
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector, trace_configs=[trace]) as session:
+        async def one() -> bool:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                body = await resp.content.read(1 << 20)
+                return resp.status == 200 and len(body) > 0
+
+        cpu = time.process_time()
+        wall, failures = await run_many(total, concurrency, one)
+    return total / wall, (time.process_time() - cpu) * 1000 / total, failures
+
+
+async def bench_blackbox(exporter_port: int, exporter_pid: int, target_url: str, total: int,
+                         concurrency: int) -> tuple[float, float, float, int]:
+    import aiohttp
+
+    probe_url = f"http://127.0.0.1:{exporter_port}/probe"
+    params = {"module": "http_2xx", "target": target_url}
+    # The driver keeps its 50 connections to the exporter alive: only exporter->target is fresh.
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def one() -> bool:
+            async with session.get(probe_url, params=params) as resp:
+                text = await resp.text()
+                return "probe_success 1" in text
+
+        cpu_exporter = proc_cpu_seconds(exporter_pid)
+        cpu_driver = time.process_time()
+        wall, failures = await run_many(total, concurrency, one)
+        exporter_ms = (proc_cpu_seconds(exporter_pid) - cpu_exporter) * 1000 / total
+        driver_ms = (time.process_time() - cpu_driver) * 1000 / total
+    return total / wall, exporter_ms, driver_ms, failures
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--probes", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-aiohttp", action="store_true", help="skip the aiohttp comparison")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="nw_http_bench_") as tmp:
+        target, target_port, target_kind = start_target(Path(tmp))
+        exporter_port = free_port()
+        exporter = subprocess.Popen(
+            [BLACKBOX, f"--web.listen-address=127.0.0.1:{exporter_port}", f"--config.file={BLACKBOX_CONFIG}",
+             "--log.level=error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_listening(exporter_port, exporter)
+            url = f"http://127.0.0.1:{target_port}/"
+            print(f"target: {target_kind} at {url}; {args.probes} probes at concurrency {args.concurrency}, "
+                  f"best of {args.rounds} rounds; {os.cpu_count()} CPUs")
+            # Warm up all paths (Go runtime, Python imports, TLS contexts are not used here).
+            await bench_netwatch(url, 200, args.concurrency)
+            await bench_blackbox(exporter_port, exporter.pid, url, 200, args.concurrency)
+            nw: list[tuple[float, float, int]] = []
+            bb: list[tuple[float, float, float, int]] = []
+            ah: list[tuple[float, float, int]] = []
+            for _ in range(args.rounds):
+                nw.append(await bench_netwatch(url, args.probes, args.concurrency))
+                bb.append(await bench_blackbox(exporter_port, exporter.pid, url, args.probes, args.concurrency))
+                if not args.no_aiohttp:
+                    ah.append(await bench_aiohttp(url, args.probes, args.concurrency))
+            for i in range(args.rounds):
+                line = (f"round {i + 1}: netwatch {nw[i][0]:7.0f}/s ({nw[i][1]:.3f} ms CPU/probe, {nw[i][2]} failed)"
+                        f" | blackbox {bb[i][0]:7.0f}/s ({bb[i][1]:.3f} ms exporter CPU/probe,"
+                        f" driver {bb[i][2]:.3f} ms, {bb[i][3]} failed)")
+                if ah:
+                    line += f" | aiohttp {ah[i][0]:7.0f}/s ({ah[i][1]:.3f} ms CPU/probe, {ah[i][2]} failed)"
+                print(line)
+            best_nw = max(nw)
+            best_bb = max(bb)
+            print(f"netwatch http probe : {best_nw[0]:8.0f} probes/s, {best_nw[1]:.3f} ms CPU per probe")
+            print(f"blackbox exporter   : {best_bb[0]:8.0f} probes/s, {best_bb[1]:.3f} ms exporter CPU per probe")
+            if ah:
+                best_ah = max(ah)
+                print(f"aiohttp (reference) : {best_ah[0]:8.0f} probes/s, {best_ah[1]:.3f} ms CPU per probe")
+            print(f"ratio netwatch/blackbox probes per second: {best_nw[0] / best_bb[0]:.2f} (target >= 1.5)")
+            print(f"ratio blackbox/netwatch CPU per probe    : {best_bb[1] / best_nw[1]:.2f}")
+        finally:
+            for proc in (exporter, target):
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
