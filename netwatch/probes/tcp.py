@@ -207,8 +207,10 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
                         return Outcome(ok=True, measurements=measurements)
                 return Outcome(ok=False, error="content", measurements=measurements,
                                detail=tlsinfo.clean_detail(_mismatch(settings.expect, received)))
-            elif settings.send is not None:
-                await writer.drain()
+            if settings.send is not None:
+                # close() flushes what is buffered (abort() in finally would drop it).
+                closing, transport = transport, None
+                closing.close()
             return Outcome(ok=True, measurements=measurements)
     except Failure as failure:
         return failure.outcome(measurements)

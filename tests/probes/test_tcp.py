@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -57,6 +58,25 @@ async def test_banner_match_after_send() -> None:
     # The server greets and then waits: what arrived is judged at the deadline.
     assert (wrong.ok, wrong.error) == (False, "content")
     assert "220 mail" in wrong.detail
+
+
+async def test_send_without_expect_is_delivered() -> None:
+    lines: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        lines.append(await reader.readline())
+
+    peer = await webservers.start(record)
+    try:
+        out = await run(peer.port, send="QUIT\r\n")
+        for _ in range(200):
+            if lines:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await peer.close()
+    assert out.ok, out
+    assert lines == [b"QUIT\r\n"]
 
 
 async def test_banner_read_is_capped() -> None:
