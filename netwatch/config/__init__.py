@@ -88,6 +88,21 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """Availability targets for `netwatch report`, in percent: a default, per zone, per check id."""
+
+    sla_target: float = 99.9
+    zones: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    checks: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        for key, value in (("sla_target", self.sla_target), *((f"zones.{k}", v) for k, v in self.zones.items()),
+                           *((f"checks.{k}", v) for k, v in self.checks.items())):
+            if not 0 < value <= 100:
+                raise FieldError(key, "must be a percentage above 0 and at most 100, e.g. 99.9")
+
+
+@dataclass(frozen=True)
 class Defaults:
     interval: Duration = Duration(30)
     timeout: Duration | None = None
@@ -118,6 +133,7 @@ class Config:
     checks: tuple[Check, ...]
     retention: Retention
     secrets: frozenset[str] = frozenset()
+    report: ReportSettings = ReportSettings()
 
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -148,6 +164,7 @@ class _Top:
     event: EventSpec = EventSpec()
     targets: tuple[Any, ...] = ()
     retention: Retention = Retention()
+    report: ReportSettings = ReportSettings()
 
 
 def load(path: str, env: Mapping[str, str] | None = None) -> Config:
@@ -242,7 +259,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         path=os.path.abspath(src.file) if src.file != "<config>" else src.file,
         site=top.site, listen=listen, store=top.store, defaults=defaults,
         zones=top.zones, event=event, targets=tuple(targets), checks=tuple(checks),
-        retention=top.retention, secrets=frozenset(src.secrets),
+        retention=top.retention, secrets=frozenset(src.secrets), report=top.report,
     )
 
 
