@@ -39,7 +39,6 @@ def server_context(leaf: Leaf) -> ssl.SSLContext:
 
 async def start(handler: Handler, context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> Peer:
     """Serve `handler` on a free loopback port (port 0: the OS picks)."""
-    peer: Peer
 
     async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -51,8 +50,7 @@ async def start(handler: Handler, context: ssl.SSLContext | None = None, host: s
 
     server = await asyncio.start_server(guarded, host, 0, ssl=context)
     port = server.sockets[0].getsockname()[1]
-    peer = Peer(server, host, port, "https" if context else "http")
-    return peer
+    return Peer(server, host, port, "https" if context else "http")
 
 
 async def free_port() -> int:
