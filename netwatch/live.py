@@ -19,6 +19,9 @@ class CheckView:
     state: CheckState
     result: Result | None = None
     parent_id: str | None = None   # set for derived checks (an SNMP interface of a device)
+    # Set by netwatch.alerting when topology or maintenance overrides the step state
+    # (unreachable, maintenance); None shows the step state.
+    overlay: State | None = None
 
 
 def child_check(parent: Check, suffix: str) -> Check:
@@ -47,7 +50,7 @@ class LiveView:
         for check in checks:
             old = self.views.get(check.id)
             if old is not None:
-                new[check.id] = CheckView(check, old.state, old.result)
+                new[check.id] = CheckView(check, old.state, old.result, overlay=old.overlay)
             else:
                 new[check.id] = CheckView(check, self._initial(check.id))
         # Derived checks survive while their parent does; their next result refreshes them.
@@ -81,8 +84,10 @@ class LiveView:
 
     def display_state(self, view: CheckView, now: float) -> State:
         """The state shown to people: unknown until probed, and once results go stale."""
+        if view.overlay is State.MAINTENANCE:
+            return view.overlay
         if view.result is None:
             return State.UNKNOWN
         if now - view.result.started_at > STALE_INTERVALS * view.check.interval_seconds + view.check.timeout_seconds:
             return State.UNKNOWN
-        return view.state.state
+        return view.overlay or view.state.state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Literal, Mapping
 
 EMPTY: Mapping[str, float] = MappingProxyType({})
 
@@ -106,6 +106,12 @@ class AlertPolicy:
 
     fail_after: int = 3
     recover_after: int = 2
+    # Paging (netwatch.alerting): None = the escalation policy / every channel decides; () = record only.
+    notify: tuple[str, ...] | None = None
+    remind_every: Duration | None = None
+    severity: Literal["warning", "critical"] | None = None   # None: down = critical, degraded = warning
+    category: Literal["availability", "performance", "security"] | None = None   # None: from the kind
+    flap_detection: bool = True
 
     def __post_init__(self) -> None:
         from netwatch.config.fields import FieldError
@@ -114,6 +120,8 @@ class AlertPolicy:
             raise FieldError("fail_after", "must be at least 1")
         if self.recover_after < 1:
             raise FieldError("recover_after", "must be at least 1")
+        if self.remind_every is not None and self.remind_every <= 0:
+            raise FieldError("remind_every", "must be greater than zero")
 
 
 @dataclass(frozen=True)
@@ -127,3 +135,8 @@ class Check:
     timeout_seconds: float
     alert: AlertPolicy
     settings: object
+
+
+# At the end: netwatch.config imports this module, and AlertPolicy's `Duration` hint is resolved
+# only when a config is converted, long after both modules are loaded.
+from netwatch.config.fields import Duration  # noqa: E402
