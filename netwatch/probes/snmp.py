@@ -1,0 +1,590 @@
+"""SNMP device probe: system group, IF-MIB interfaces as child checks, optional CPU/RAM and extra OIDs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, Mapping, Optional, Union
+
+from netwatch.config.fields import FieldError, Secret
+from netwatch.model import Event, Outcome, Series, Target
+from netwatch.snmp import ber, client, oids
+from netwatch.snmp.client import SnmpError
+from netwatch.snmp.oids import Oid
+
+KIND = "snmp"
+CONCURRENCY = 256
+
+log = logging.getLogger("netwatch.snmp")
+
+MEASUREMENTS: Mapping[str, str] = {
+    "uptime_seconds": "Agent uptime from sysUpTime.",
+    "response_seconds": "Time the agent took to answer the whole poll (all requests).",
+    "interfaces": "Number of rows in the agent's ifTable.",
+    "interfaces_watched": "Number of interfaces watched as checks of their own.",
+    "interfaces_down": "Watched interfaces that are administratively up but operationally down.",
+    "cpu_load_ratio": "Mean hrProcessorLoad over all processors (0..1).",
+    "memory_used_ratio": "Used share of physical memory (hrStorageRam) (0..1).",
+}
+
+# Every series this probe emits (names without the netwatch_ prefix): name -> (help, labels).
+SERIES: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "snmp_device_info": ("SNMP agent identity; sysName and sysDescr are agent-supplied text, capped.",
+                         ("sys_name", "sys_descr")),
+    "if_oper_status": ("IF-MIB ifOperStatus (1 up, 2 down, 3 testing, 4 unknown, 5 dormant, "
+                       "6 notPresent, 7 lowerLayerDown).", ("if_index", "if_name", "if_alias")),
+    "if_admin_status": ("IF-MIB ifAdminStatus (1 up, 2 down, 3 testing).", ("if_index", "if_name", "if_alias")),
+    "if_speed_bits_per_second": ("Interface speed (ifHighSpeed, else ifSpeed).", ("if_index", "if_name", "if_alias")),
+    "if_in_bits_per_second": ("Received bits per second between the last two polls.",
+                              ("if_index", "if_name", "if_alias")),
+    "if_out_bits_per_second": ("Sent bits per second between the last two polls.",
+                               ("if_index", "if_name", "if_alias")),
+    "if_utilisation_ratio": ("Traffic rate divided by interface speed, per direction (0..1).",
+                             ("if_index", "if_name", "if_alias", "direction")),
+    "if_in_errors_per_second": ("Inbound packets with errors per second.", ("if_index", "if_name", "if_alias")),
+    "if_out_errors_per_second": ("Outbound packets with errors per second.", ("if_index", "if_name", "if_alias")),
+    "if_in_discards_per_second": ("Inbound packets discarded per second.", ("if_index", "if_name", "if_alias")),
+    "if_out_discards_per_second": ("Outbound packets discarded per second.", ("if_index", "if_name", "if_alias")),
+    "snmp_oid_value": ("Value of a configured extra numeric OID.", ("name", "oid")),
+}
+
+AuthProtocol = Literal["SHA-256", "SHA-384", "SHA-512", "SHA-224", "SHA", "MD5", "none"]
+PrivProtocol = Literal["AES", "AES-192", "AES-256", "DES", "3DES", "none"]
+
+LABEL_CAP = 64
+DESCR_CAP = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]+")
+_UP, _DOWN = 1, 2
+_OPER_NAMES = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
+_TICKS_WRAP = 2**32
+_COUNTER32 = 2**32
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Which interfaces become checks of their own: exact names and/or a regex (ifName, ifDescr or ifAlias)."""
+
+    names: tuple[str, ...] = ()
+    regex: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.names and not self.regex:
+            raise FieldError("names", "give names, a regex, or write `watch: all`")
+        if self.regex:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise FieldError("regex", f"bad regular expression: {exc}") from None
+
+    def matches(self, name: str, descr: str, alias: str) -> bool:
+        if self.names and (name in self.names or descr in self.names or (alias and alias in self.names)):
+            return True
+        if self.regex:
+            rx = _compiled(self.regex)
+            return any(rx.search(text) for text in (name, descr, alias) if text)
+        return False
+
+
+_regex_cache: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    rx = _regex_cache.get(pattern)
+    if rx is None:
+        rx = _regex_cache[pattern] = re.compile(pattern)
+    return rx
+
+
+@dataclass(frozen=True)
+class Usm:
+    """SNMPv3 user-based security: authPriv with SHA-256 and AES unless `allow_insecure`."""
+
+    user: str
+    auth_key: Optional[Secret] = None
+    priv_key: Optional[Secret] = None
+    auth_protocol: AuthProtocol = "SHA-256"
+    priv_protocol: PrivProtocol = "AES"
+    context: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.user:
+            raise FieldError("user", "must not be empty")
+        if self.auth_protocol != "none" and (self.auth_key is None or len(self.auth_key.reveal()) < 8):
+            raise FieldError("auth_key", "needs at least 8 characters (RFC 3414)")
+        if self.priv_protocol != "none":
+            if self.auth_protocol == "none":
+                raise FieldError("priv_protocol", "privacy needs authentication (auth_protocol is none)")
+            if self.priv_key is None or len(self.priv_key.reveal()) < 8:
+                raise FieldError("priv_key", "needs at least 8 characters (RFC 3414)")
+
+    @property
+    def insecure(self) -> str | None:
+        """Why this user is weak, or None."""
+        if self.auth_protocol == "none":
+            return "noAuthNoPriv"
+        if self.auth_protocol == "MD5":
+            return "MD5 authentication"
+        if self.priv_protocol == "none":
+            return "authNoPriv (no encryption)"
+        if self.priv_protocol in ("DES", "3DES"):
+            return f"{self.priv_protocol} privacy"
+        return None
+
+
+@dataclass(frozen=True)
+class ExtraOid:
+    """A numeric OID read with every poll, exported as snmp_oid_value, optionally with thresholds."""
+
+    oid: str
+    name: str
+    warn_above: Optional[float] = None
+    warn_below: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        try:
+            oids.parse(self.oid)
+        except ValueError:
+            raise FieldError("oid", f"not a numeric OID: {self.oid!r} (write e.g. 1.3.6.1.4.1.9.2.1.56.0)") from None
+        if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]{0,63}", self.name):
+            raise FieldError("name", "use letters, digits and _ (at most 64)")
+
+    @property
+    def numeric(self) -> Oid:
+        return oids.parse(self.oid)
+
+
+@dataclass(frozen=True)
+class Settings:
+    version: str = "2c"
+    community: Optional[Secret] = None
+    v3: Optional[Usm] = None
+    port: int = 161
+    retries: int = 1
+    allow_insecure: bool = False
+    watch: Union[Literal["all", "none"], Watch] = "none"
+    utilisation_warn_ratio: Optional[float] = 0.9
+    errors_warn_per_second: Optional[float] = 1.0
+    discards_warn_per_second: Optional[float] = None
+    host_resources: bool = False
+    cpu_warn_ratio: Optional[float] = None
+    memory_warn_ratio: Optional[float] = None
+    extra: tuple[ExtraOid, ...] = ()
+    export_interfaces: Literal["all", "watched", "none"] = "all"
+
+    def __post_init__(self) -> None:
+        if self.version not in ("1", "2c", "3"):
+            raise FieldError("version", f"must be 1, 2c or 3, not {self.version!r}")
+        if self.version == "3":
+            if self.v3 is None:
+                raise FieldError("v3", "version 3 needs a v3 block (user, auth_key, priv_key)")
+            if self.community is not None:
+                raise FieldError("community", "a community is for version 1 or 2c, not 3")
+            reason = self.v3.insecure
+            if reason and not self.allow_insecure:
+                raise FieldError("v3", f"{reason} is refused; use SHA-256 and AES, or set allow_insecure: true")
+        else:
+            if self.community is None or not self.community.reveal():
+                raise FieldError("community", f"version {self.version} needs a community (or community_file)")
+            if self.v3 is not None:
+                raise FieldError("v3", "a v3 block needs version: 3")
+        if not 0 < self.port < 65536:
+            raise FieldError("port", "must be between 1 and 65535")
+        if not 0 <= self.retries <= 10:
+            raise FieldError("retries", "must be between 0 and 10")
+        for name in ("utilisation_warn_ratio", "cpu_warn_ratio", "memory_warn_ratio"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value <= 1:
+                raise FieldError(name, "must be a ratio above 0 and at most 1")
+        names = [e.name for e in self.extra]
+        if len(set(names)) != len(names):
+            raise FieldError("extra", "extra OID names must be unique")
+
+    @property
+    def insecure(self) -> str | None:
+        """Why this check's SNMP security is weak (logged at start when allowed), or None."""
+        if self.version == "3" and self.v3 is not None:
+            return self.v3.insecure
+        return None
+
+
+# ---------------------------------------------------------------- fetch
+
+@dataclass(frozen=True)
+class IfRow:
+    index: int
+    name: str
+    descr: str
+    alias: str
+    admin: int
+    oper: int
+    hc: bool                        # octets come from 64-bit counters
+    in_octets: Optional[int]
+    out_octets: Optional[int]
+    in_errors: Optional[int]
+    out_errors: Optional[int]
+    in_discards: Optional[int]
+    out_discards: Optional[int]
+    speed_bps: Optional[float]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one poll read from the agent, already parsed and capped."""
+
+    at: float                       # monotonic seconds when the answers were complete
+    response_seconds: float
+    uptime_ticks: int
+    sys_name: str
+    sys_descr: str
+    interfaces: tuple[IfRow, ...]
+    cpu_loads: tuple[int, ...] = ()
+    memory: Optional[tuple[int, int]] = None            # (used bytes, size bytes)
+    extra: Mapping[str, Optional[float]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Run-time memory of the previous poll of one agent, to turn counters into rates."""
+
+    at: float
+    uptime_ticks: int
+    counters: Mapping[int, tuple[str, bool, tuple[Optional[int], ...]]]
+
+
+_IF_COLUMNS: tuple[Oid, ...] = (
+    oids.IF_NAME, oids.IF_DESCR, oids.IF_ALIAS, oids.IF_ADMIN_STATUS, oids.IF_OPER_STATUS,
+    oids.IF_HC_IN_OCTETS, oids.IF_HC_OUT_OCTETS, oids.IF_IN_ERRORS, oids.IF_OUT_ERRORS,
+    oids.IF_IN_DISCARDS, oids.IF_OUT_DISCARDS, oids.IF_HIGH_SPEED,
+)
+_IF_FALLBACK: tuple[Oid, ...] = (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS, oids.IF_SPEED)
+_HR_COLUMNS: tuple[Oid, ...] = (oids.HR_PROCESSOR_LOAD, oids.HR_STORAGE_TYPE, oids.HR_STORAGE_ALLOCATION_UNITS,
+                                oids.HR_STORAGE_SIZE, oids.HR_STORAGE_USED)
+
+Cell = tuple[int, ber.Value]
+Table = Mapping[Oid, Mapping[Oid, Cell]]
+
+
+def clean_text(raw: object, cap: int) -> str:
+    """Agent-supplied text made safe for labels and logs: decoded, control characters removed, capped."""
+    if isinstance(raw, (bytes, bytearray)):
+        text = bytes(raw[:cap * 4]).decode("utf-8", errors="replace")
+    else:
+        text = "" if raw is None else str(raw)
+    return _CONTROL.sub(" ", text).strip()[:cap]
+
+
+def _int(cell: Optional[Cell]) -> Optional[int]:
+    if cell is None:
+        return None
+    tag, value = cell
+    return value if isinstance(value, int) and tag not in ber.EXCEPTIONS else None
+
+
+def _agent(target: Target, settings: Settings, timeout_seconds: float) -> object:
+    if settings.version == "3":
+        from netwatch.snmp import v3   # pysnmp is only imported when a v3 check exists
+        usm = settings.v3
+        assert usm is not None
+        return v3.V3Agent(
+            host=target.host, user=usm.user, port=settings.port,
+            auth_protocol=usm.auth_protocol, auth_key=usm.auth_key.reveal() if usm.auth_key else "",
+            priv_protocol=usm.priv_protocol, priv_key=usm.priv_key.reveal() if usm.priv_key else "",
+            context=usm.context, timeout_seconds=timeout_seconds, retries=settings.retries)
+    assert settings.community is not None
+    return client.Agent(host=target.host, port=settings.port, community=settings.community.reveal().encode(),
+                        version=ber.V1 if settings.version == "1" else ber.V2C,
+                        timeout_seconds=timeout_seconds, retries=settings.retries)
+
+
+def _engine(settings: Settings) -> object:
+    if settings.version == "3":
+        from netwatch.snmp import v3
+        return v3.engine()
+    return client.engine()
+
+
+async def fetch(target: Target, settings: Settings, timeout_seconds: float) -> Snapshot:
+    """Read everything one poll needs from the agent; raises SnmpError on an expected failure."""
+    eng = _engine(settings)
+    agent = _agent(target, settings, timeout_seconds)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + timeout_seconds
+    scalars = [oids.SYS_UPTIME, oids.SYS_NAME, oids.SYS_DESCR] + [e.numeric for e in settings.extra]
+    jobs = [eng.get(agent, scalars, deadline),  # type: ignore[attr-defined]
+            eng.walk(agent, _IF_COLUMNS, deadline)]  # type: ignore[attr-defined]
+    if settings.host_resources:
+        jobs.append(eng.walk(agent, _HR_COLUMNS, deadline))  # type: ignore[attr-defined]
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    scalar_cells: Mapping[Oid, Cell] = results[0]  # type: ignore[assignment]
+    table: Table = results[1]  # type: ignore[assignment]
+    hc_in = table[oids.IF_HC_IN_OCTETS]
+    needs_fallback = any(idx not in hc_in for idx in table[oids.IF_OPER_STATUS])
+    fallback: Table = {}
+    if needs_fallback:
+        fallback = await eng.walk(agent, _IF_FALLBACK, deadline)  # type: ignore[attr-defined]
+    at = loop.time()
+    uptime = _int(scalar_cells.get(oids.SYS_UPTIME))
+    if uptime is None:
+        raise SnmpError("protocol", "agent did not return sysUpTime")
+    extra = {e.name: _number(scalar_cells.get(e.numeric)) for e in settings.extra}
+    cpu: tuple[int, ...] = ()
+    memory = None
+    if settings.host_resources:
+        cpu, memory = _host_resources(results[2])  # type: ignore[arg-type]
+    return Snapshot(
+        at=at, response_seconds=at - start, uptime_ticks=uptime,
+        sys_name=clean_text(scalar_cells.get(oids.SYS_NAME, (0, b""))[1], LABEL_CAP),
+        sys_descr=clean_text(scalar_cells.get(oids.SYS_DESCR, (0, b""))[1], DESCR_CAP),
+        interfaces=interfaces_of(table, fallback), cpu_loads=cpu, memory=memory, extra=MappingProxyType(extra))
+
+
+def _number(cell: Optional[Cell]) -> Optional[float]:
+    if cell is None:
+        return None
+    tag, value = cell
+    if tag in ber.EXCEPTIONS or not isinstance(value, int):
+        return None
+    return float(value)
+
+
+def interfaces_of(table: Table, fallback: Table) -> tuple[IfRow, ...]:
+    """Join IF-MIB columns into rows; rows are keyed by a one-arc ifIndex."""
+    rows = []
+    col = table.get
+    empty: Mapping[Oid, Cell] = {}
+    names, descrs, aliases = col(oids.IF_NAME, empty), col(oids.IF_DESCR, empty), col(oids.IF_ALIAS, empty)
+    admin, oper = col(oids.IF_ADMIN_STATUS, empty), col(oids.IF_OPER_STATUS, empty)
+    hc_in, hc_out = col(oids.IF_HC_IN_OCTETS, empty), col(oids.IF_HC_OUT_OCTETS, empty)
+    in_err, out_err = col(oids.IF_IN_ERRORS, empty), col(oids.IF_OUT_ERRORS, empty)
+    in_disc, out_disc = col(oids.IF_IN_DISCARDS, empty), col(oids.IF_OUT_DISCARDS, empty)
+    high = col(oids.IF_HIGH_SPEED, empty)
+    lo_in, lo_out = fallback.get(oids.IF_IN_OCTETS, empty), fallback.get(oids.IF_OUT_OCTETS, empty)
+    lo_speed = fallback.get(oids.IF_SPEED, empty)
+    for idx in oper:
+        if len(idx) != 1:
+            continue
+        i = idx[0]
+        hin, hout = _int(hc_in.get(idx)), _int(hc_out.get(idx))
+        hc = hin is not None and hout is not None
+        if not hc:
+            hin, hout = _int(lo_in.get(idx)), _int(lo_out.get(idx))
+        hs = _int(high.get(idx))
+        speed: Optional[float]
+        if hs:
+            speed = hs * 1e6
+        else:
+            ls = _int(lo_speed.get(idx))
+            speed = float(ls) if ls else None
+        descr = clean_text(descrs.get(idx, (0, b""))[1], LABEL_CAP)
+        name = clean_text(names.get(idx, (0, b""))[1], LABEL_CAP) or descr or str(i)
+        rows.append(IfRow(
+            index=i, name=name, descr=descr, alias=clean_text(aliases.get(idx, (0, b""))[1], LABEL_CAP),
+            admin=_int(admin.get(idx)) or 0, oper=_int(oper.get(idx)) or 0, hc=hc,
+            in_octets=hin, out_octets=hout,
+            in_errors=_int(in_err.get(idx)), out_errors=_int(out_err.get(idx)),
+            in_discards=_int(in_disc.get(idx)), out_discards=_int(out_disc.get(idx)), speed_bps=speed))
+    return tuple(rows)
+
+
+def _host_resources(table: Table) -> tuple[tuple[int, ...], Optional[tuple[int, int]]]:
+    loads = tuple(v for v in (_int(c) for c in table[oids.HR_PROCESSOR_LOAD].values()) if v is not None)
+    memory = None
+    for idx, (tag, value) in table[oids.HR_STORAGE_TYPE].items():
+        if value != oids.HR_STORAGE_RAM:
+            continue
+        units = _int(table[oids.HR_STORAGE_ALLOCATION_UNITS].get(idx))
+        size = _int(table[oids.HR_STORAGE_SIZE].get(idx))
+        used = _int(table[oids.HR_STORAGE_USED].get(idx))
+        if units and size and used is not None and size > 0:
+            memory = (used * units, size * units)
+            break
+    return loads, memory
+
+
+# ---------------------------------------------------------------- judge (pure)
+
+def _rate(prev: Optional[int], cur: Optional[int], elapsed: float, wraps32: bool,
+          ceiling: Optional[float]) -> Optional[float]:
+    """Per-second rate of a counter, or None when no honest rate exists (reset, gap, absurd value)."""
+    if prev is None or cur is None:
+        return None
+    delta = cur - prev
+    if delta < 0:
+        if not wraps32:
+            return None          # a 64-bit counter does not wrap in practice: it was reset
+        delta += _COUNTER32
+    rate = delta / elapsed
+    if ceiling is not None and rate > ceiling:
+        return None              # more than the link can carry: a reset mistaken for a wrap
+    return rate
+
+
+def _rebooted(prev: Sample, snap: Snapshot) -> bool:
+    if snap.uptime_ticks >= prev.uptime_ticks:
+        return False
+    # sysUpTime is a 32-bit TimeTicks: after 497 days it wraps without a reboot.
+    expected = prev.uptime_ticks + (snap.at - prev.at) * 100
+    return not (expected >= _TICKS_WRAP and abs((expected - _TICKS_WRAP) - snap.uptime_ticks) < 6000)
+
+
+def _watched(settings: Settings, row: IfRow) -> bool:
+    if settings.watch == "all":
+        return True
+    if settings.watch == "none":
+        return False
+    return settings.watch.matches(row.name, row.descr, row.alias)  # type: ignore[union-attr]
+
+
+def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id: str = ""
+          ) -> tuple[Outcome, Sample]:
+    """Turn one poll (and the previous one) into the device outcome with interface children."""
+    events: list[Event] = []
+    elapsed = snap.at - prev.at if prev is not None else 0.0
+    rates_ok = prev is not None and elapsed > 0
+    if prev is not None and _rebooted(prev, snap):
+        rates_ok = False
+        events.append(Event(
+            kind="reboot",
+            summary=f"{target_id or 'agent'} restarted: sysUpTime went from {prev.uptime_ticks / 100:.0f}s "
+                    f"to {snap.uptime_ticks / 100:.0f}s",
+            data=MappingProxyType({"previous_uptime_seconds": prev.uptime_ticks / 100,
+                                   "uptime_seconds": snap.uptime_ticks / 100,
+                                   "sys_name": snap.sys_name})))
+    series: list[Series] = [Series("snmp_device_info", (("sys_name", snap.sys_name), ("sys_descr", snap.sys_descr)),
+                                   1.0)]
+    children: dict[str, Outcome] = {}
+    counters: dict[int, tuple[str, bool, tuple[Optional[int], ...]]] = {}
+    seen_keys: set[str] = set()
+    down = 0
+    for row in snap.interfaces:
+        values = (row.in_octets, row.out_octets, row.in_errors, row.out_errors, row.in_discards, row.out_discards)
+        counters[row.index] = (row.name, row.hc, values)
+        before = prev.counters.get(row.index) if prev is not None and rates_ok else None
+        rates: list[Optional[float]] = [None] * 6
+        if before is not None and before[0] == row.name and before[1] == row.hc:
+            byte_ceiling = row.speed_bps / 8 * 1.1 if row.speed_bps else None
+            packet_ceiling = row.speed_bps / 512 * 1.1 if row.speed_bps else None   # 64-byte frames
+            for n in range(6):
+                wraps32 = n >= 2 or not row.hc
+                rates[n] = _rate(before[2][n], values[n], elapsed, wraps32,
+                                 byte_ceiling if n < 2 else packet_ceiling)
+        in_bps = rates[0] * 8 if rates[0] is not None else None
+        out_bps = rates[1] * 8 if rates[1] is not None else None
+        util_in = in_bps / row.speed_bps if in_bps is not None and row.speed_bps else None
+        util_out = out_bps / row.speed_bps if out_bps is not None and row.speed_bps else None
+        watched = _watched(settings, row)
+        if settings.export_interfaces == "all" or (settings.export_interfaces == "watched" and watched):
+            series.extend(_if_series(row, in_bps, out_bps, util_in, util_out, rates))
+        if not watched:
+            continue
+        key = f"if/{row.name}"
+        if key in seen_keys:
+            key = f"if/{row.name}@{row.index}"      # two interfaces with one name: keep both checks
+        seen_keys.add(key)
+        child = _judge_interface(row, util_in, util_out, rates, settings)
+        if child.error == "if_down":
+            down += 1
+        children[key] = child
+    measurements: dict[str, float] = {
+        "uptime_seconds": snap.uptime_ticks / 100,
+        "response_seconds": snap.response_seconds,
+        "interfaces": float(len(snap.interfaces)),
+        "interfaces_watched": float(len(children)),
+        "interfaces_down": float(down),
+    }
+    degraded: list[str] = []
+    if snap.cpu_loads:
+        cpu = sum(snap.cpu_loads) / len(snap.cpu_loads) / 100
+        measurements["cpu_load_ratio"] = cpu
+        if settings.cpu_warn_ratio is not None and cpu > settings.cpu_warn_ratio:
+            degraded.append("cpu")
+    if snap.memory is not None:
+        mem = snap.memory[0] / snap.memory[1]
+        measurements["memory_used_ratio"] = mem
+        if settings.memory_warn_ratio is not None and mem > settings.memory_warn_ratio:
+            degraded.append("memory")
+    for extra in settings.extra:
+        value = snap.extra.get(extra.name)
+        if value is None:
+            continue
+        series.append(Series("snmp_oid_value", (("name", extra.name), ("oid", extra.oid.lstrip("."))), value))
+        if (extra.warn_above is not None and value > extra.warn_above) or \
+                (extra.warn_below is not None and value < extra.warn_below):
+            degraded.append(extra.name)
+    outcome = Outcome(
+        ok=True, detail=f"{snap.sys_name or 'agent'} answered; {len(snap.interfaces)} interfaces"[:500],
+        measurements=MappingProxyType(measurements), degraded=",".join(degraded) or None,
+        series=tuple(series), children=MappingProxyType(children), events=tuple(events))
+    return outcome, Sample(at=snap.at, uptime_ticks=snap.uptime_ticks, counters=MappingProxyType(counters))
+
+
+def _if_series(row: IfRow, in_bps: Optional[float], out_bps: Optional[float], util_in: Optional[float],
+               util_out: Optional[float], rates: list[Optional[float]]) -> list[Series]:
+    labels = (("if_index", str(row.index)), ("if_name", row.name), ("if_alias", row.alias))
+    out = [Series("if_oper_status", labels, float(row.oper)), Series("if_admin_status", labels, float(row.admin))]
+    if row.speed_bps:
+        out.append(Series("if_speed_bits_per_second", labels, row.speed_bps))
+    if in_bps is not None:
+        out.append(Series("if_in_bits_per_second", labels, in_bps))
+    if out_bps is not None:
+        out.append(Series("if_out_bits_per_second", labels, out_bps))
+    if util_in is not None:
+        out.append(Series("if_utilisation_ratio", labels + (("direction", "in"),), util_in))
+    if util_out is not None:
+        out.append(Series("if_utilisation_ratio", labels + (("direction", "out"),), util_out))
+    for n, name in ((2, "if_in_errors_per_second"), (3, "if_out_errors_per_second"),
+                    (4, "if_in_discards_per_second"), (5, "if_out_discards_per_second")):
+        if rates[n] is not None:
+            out.append(Series(name, labels, rates[n]))  # type: ignore[arg-type]
+    return out
+
+
+def _judge_interface(row: IfRow, util_in: Optional[float], util_out: Optional[float],
+                     rates: list[Optional[float]], settings: Settings) -> Outcome:
+    label = f"{row.name}" + (f" ({row.alias})" if row.alias else "")
+    if row.admin != _UP:
+        return Outcome(ok=True, detail=f"{label} is administratively down"[:500])
+    if row.oper not in (_UP, 5):   # dormant (5) is a legitimate waiting state (e.g. dial-on-demand)
+        state = _OPER_NAMES.get(row.oper, str(row.oper))
+        return Outcome(ok=False, error="if_down", detail=f"{label} is admin up but oper {state}"[:500])
+    degraded = []
+    util = max((u for u in (util_in, util_out) if u is not None), default=None)
+    if util is not None and settings.utilisation_warn_ratio is not None and util > settings.utilisation_warn_ratio:
+        degraded.append("utilisation")
+    errors = [r for r in rates[2:4] if r is not None]
+    if errors and settings.errors_warn_per_second is not None and sum(errors) > settings.errors_warn_per_second:
+        degraded.append("errors")
+    discards = [r for r in rates[4:6] if r is not None]
+    if discards and settings.discards_warn_per_second is not None \
+            and sum(discards) > settings.discards_warn_per_second:
+        degraded.append("discards")
+    detail = f"{label} is up"
+    if util is not None:
+        detail += f", {util:.0%} utilised"
+    return Outcome(ok=True, detail=detail[:500], degraded=",".join(degraded) or None)
+
+
+# ---------------------------------------------------------------- probe
+
+async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+    state = client.engine().state          # run-time memory lives on the loop's shared engine
+    key = (target.id, target.host, settings.port)
+    if settings.insecure and ("warned", key) not in state:
+        state[("warned", key)] = True
+        log.warning("check %s uses insecure SNMPv3 settings (%s), allowed by allow_insecure",
+                    target.id, settings.insecure)
+    try:
+        snap = await fetch(target, settings, timeout_seconds)
+    except SnmpError as exc:
+        return Outcome.fail(exc.error, exc.detail)
+    outcome, sample = judge(snap, state.get(key), settings, target.id)
+    state[key] = sample
+    return outcome

@@ -1,0 +1,354 @@
+"""A lean BER codec for SNMP v1/v2c messages (requests, responses, traps); v3 goes through pysnmp."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Union
+
+from netwatch.snmp.oids import Oid
+
+V1 = 0
+V2C = 1
+V3 = 3
+
+# PDU tags (context-specific, constructed)
+GET = 0xA0
+GET_NEXT = 0xA1
+RESPONSE = 0xA2
+SET = 0xA3
+TRAP_V1 = 0xA4
+GET_BULK = 0xA5
+INFORM = 0xA6
+TRAP_V2 = 0xA7
+REPORT = 0xA8
+
+# Value tags
+INTEGER = 0x02
+OCTET_STRING = 0x04
+NULL = 0x05
+OBJECT_ID = 0x06
+IP_ADDRESS = 0x40
+COUNTER32 = 0x41
+GAUGE32 = 0x42
+TIMETICKS = 0x43
+OPAQUE = 0x44
+COUNTER64 = 0x46
+NO_SUCH_OBJECT = 0x80
+NO_SUCH_INSTANCE = 0x81
+END_OF_MIB_VIEW = 0x82
+
+EXCEPTIONS = frozenset((NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW))
+_UNSIGNED_BYTES = {COUNTER32: 5, GAUGE32: 5, TIMETICKS: 5, COUNTER64: 9}
+_UNSIGNED_MAX = {COUNTER32: 2**32 - 1, GAUGE32: 2**32 - 1, TIMETICKS: 2**32 - 1, COUNTER64: 2**64 - 1}
+
+Value = Union[int, bytes, Oid, None]
+VarBind = tuple[Oid, int, Value]   # (oid, tag, value); exceptions and NULL carry value None
+
+MAX_MESSAGE_BYTES = 65507
+
+
+class BerError(ValueError):
+    """The bytes are not a well-formed SNMP message (a `protocol` failure for the agent that sent them)."""
+
+
+@dataclass
+class Message:
+    version: int
+    community: bytes
+    pdu_tag: int
+    request_id: int = 0
+    error_status: int = 0          # non-repeaters in a GETBULK request
+    error_index: int = 0           # max-repetitions in a GETBULK request
+    varbinds: list[VarBind] = field(default_factory=list)
+    # v1 Trap-PDU fields (RFC 1157); None for every other PDU
+    enterprise: Oid | None = None
+    agent_address: bytes = b""
+    generic_trap: int = 0
+    specific_trap: int = 0
+    timestamp: int = 0
+
+
+# ---------------------------------------------------------------- decoding
+
+_oid_cache: dict[bytes, Oid] = {}
+_OID_CACHE_MAX = 50_000
+
+
+def decode_oid(raw: bytes) -> Oid:
+    cached = _oid_cache.get(raw)
+    if cached is not None:
+        return cached
+    if not raw:
+        raise BerError("empty OID")
+    if raw.isascii():  # every sub-identifier below 128: one byte each
+        first = raw[0]
+        arcs: list[int] = list(raw)
+    else:
+        arcs = []
+        acc = 0
+        for b in raw:
+            acc = (acc << 7) | (b & 0x7F)
+            if not b & 0x80:
+                arcs.append(acc)
+                acc = 0
+            elif acc == 0:
+                raise BerError("OID sub-identifier has a leading 0x80 byte")
+        if raw[-1] & 0x80:
+            raise BerError("OID ends inside a sub-identifier")
+        first = arcs[0]
+    if first < 80:
+        head = (first // 40, first % 40)
+    else:
+        head = (2, first - 80)
+    oid = head + tuple(arcs[1:])
+    if len(oid) > 128 or any(a >= 2**32 for a in oid):
+        raise BerError("OID too long or sub-identifier too large")
+    if len(_oid_cache) >= _OID_CACHE_MAX:
+        _oid_cache.clear()
+    _oid_cache[raw] = oid
+    return oid
+
+
+def _length(data: bytes, i: int) -> tuple[int, int]:
+    n = data[i]
+    if n < 0x80:
+        return n, i + 1
+    count = n & 0x7F
+    if count == 0 or count > 3:
+        raise BerError("unsupported BER length form")
+    return int.from_bytes(data[i + 1:i + 1 + count], "big"), i + 1 + count
+
+
+def _expect(data: bytes, i: int, tag: int, end: int) -> tuple[int, int]:
+    """Check the tag at i; return (content start, content end)."""
+    if i >= end or data[i] != tag:
+        raise BerError(f"expected tag 0x{tag:02x} at offset {i}")
+    length, start = _length(data, i + 1)
+    stop = start + length
+    if stop > end:
+        raise BerError(f"length at offset {i} runs past its container")
+    return start, stop
+
+
+def _integer(data: bytes, i: int, end: int) -> tuple[int, int]:
+    start, stop = _expect(data, i, INTEGER, end)
+    if stop == start or stop - start > 9:
+        raise BerError("bad INTEGER length")
+    return int.from_bytes(data[start:stop], "big", signed=True), stop
+
+
+def decode_value(tag: int, raw: bytes) -> Value:
+    if tag == OCTET_STRING or tag == OPAQUE:
+        return raw
+    if tag in _UNSIGNED_BYTES:
+        if not raw or len(raw) > _UNSIGNED_BYTES[tag] or (len(raw) == _UNSIGNED_BYTES[tag] and raw[0] != 0):
+            raise BerError(f"bad length for tag 0x{tag:02x}")
+        value = int.from_bytes(raw, "big")
+        if raw[0] & 0x80:
+            # a negative encoding of an unsigned type: agents do this (bug), pysnmp rejects it
+            raise BerError(f"negative value for unsigned tag 0x{tag:02x}")
+        return value
+    if tag == INTEGER:
+        if not raw or len(raw) > 9:
+            raise BerError("bad INTEGER length")
+        return int.from_bytes(raw, "big", signed=True)
+    if tag == OBJECT_ID:
+        return decode_oid(raw)
+    if tag == NULL or tag in EXCEPTIONS:
+        if raw:
+            raise BerError("NULL with content")
+        return None
+    if tag == IP_ADDRESS:
+        if len(raw) != 4:
+            raise BerError("IpAddress is not 4 bytes")
+        return raw
+    raise BerError(f"unknown value tag 0x{tag:02x}")
+
+
+def _varbinds(data: bytes, i: int, end: int) -> list[VarBind]:
+    start, stop = _expect(data, i, 0x30, end)
+    if stop != end:
+        raise BerError("trailing bytes after the variable bindings")
+    out: list[VarBind] = []
+    append = out.append
+    i = start
+    cache = _oid_cache
+    while i < stop:
+        if data[i] != 0x30:
+            raise BerError(f"expected a variable binding at offset {i}")
+        n = data[i + 1]
+        if n < 0x80:
+            vb_end = i + 2 + n
+            i += 2
+        else:
+            n, i = _length(data, i + 1)
+            vb_end = i + n
+        if vb_end > stop or data[i] != OBJECT_ID:
+            raise BerError(f"bad variable binding at offset {i}")
+        n = data[i + 1]
+        if n >= 0x80:
+            n, j = _length(data, i + 1)
+        else:
+            j = i + 2
+        k = j + n
+        raw = data[j:k]
+        oid = cache.get(raw) or decode_oid(raw)
+        tag = data[k]
+        n = data[k + 1]
+        if n >= 0x80:
+            n, j = _length(data, k + 1)
+        else:
+            j = k + 2
+        k = j + n
+        if k != vb_end:
+            raise BerError(f"variable binding at offset {i} has stray bytes")
+        if tag in _UNSIGNED_MAX and 0 < n < 5 and not data[j] & 0x80:
+            value: Value = int.from_bytes(data[j:k], "big")   # the common counter/gauge case
+        else:
+            value = decode_value(tag, data[j:k])
+        append((oid, tag, value))
+        i = k
+    return out
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode a v1/v2c message; raises BerError on anything malformed (never IndexError)."""
+    try:
+        return _decode_message(bytes(data))
+    except BerError:
+        raise
+    except (IndexError, ValueError) as exc:
+        raise BerError(f"truncated or malformed message ({exc.__class__.__name__})") from None
+
+
+def message_version(data: bytes) -> int:
+    """The msgVersion of any SNMP message (0, 1 or 3), to route v3 elsewhere."""
+    try:
+        start, stop = _expect(data, 0, 0x30, len(data))
+        version, _ = _integer(data, start, stop)
+        return version
+    except (IndexError, ValueError) as exc:
+        raise BerError(f"not an SNMP message ({exc})") from None
+
+
+def _decode_message(data: bytes) -> Message:
+    end = len(data)
+    start, stop = _expect(data, 0, 0x30, end)
+    if stop != end:
+        raise BerError("trailing bytes after the message")
+    version, i = _integer(data, start, stop)
+    if version not in (V1, V2C):
+        raise BerError(f"unsupported SNMP version {version}")
+    cstart, cstop = _expect(data, i, OCTET_STRING, stop)
+    community = data[cstart:cstop]
+    i = cstop
+    pdu_tag = data[i]
+    if pdu_tag == TRAP_V1:
+        pstart, pstop = _expect(data, i, TRAP_V1, stop)
+        if pstop != stop:
+            raise BerError("trailing bytes after the PDU")
+        s, e = _expect(data, pstart, OBJECT_ID, pstop)
+        enterprise = decode_oid(data[s:e])
+        s, e = _expect(data, e, IP_ADDRESS, pstop)
+        if e - s != 4:
+            raise BerError("agent-addr is not 4 bytes")
+        address = data[s:e]
+        generic, j = _integer(data, e, pstop)
+        specific, j = _integer(data, j, pstop)
+        s, e = _expect(data, j, TIMETICKS, pstop)
+        stamp = decode_value(TIMETICKS, data[s:e])
+        return Message(version, community, pdu_tag, varbinds=_varbinds(data, e, pstop), enterprise=enterprise,
+                       agent_address=address, generic_trap=generic, specific_trap=specific,
+                       timestamp=int(stamp))  # type: ignore[arg-type]
+    if pdu_tag < GET or pdu_tag > REPORT:
+        raise BerError(f"unknown PDU tag 0x{pdu_tag:02x}")
+    pstart, pstop = _expect(data, i, pdu_tag, stop)
+    if pstop != stop:
+        raise BerError("trailing bytes after the PDU")
+    request_id, j = _integer(data, pstart, pstop)
+    error_status, j = _integer(data, j, pstop)
+    error_index, j = _integer(data, j, pstop)
+    return Message(version, community, pdu_tag, request_id, error_status, error_index, _varbinds(data, j, pstop))
+
+
+# ---------------------------------------------------------------- encoding
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes((tag, n)) + content
+    if n < 0x100:
+        return bytes((tag, 0x81, n)) + content
+    if n < 0x10000:
+        return bytes((tag, 0x82, n >> 8, n & 0xFF)) + content
+    return bytes((tag, 0x83, n >> 16, (n >> 8) & 0xFF, n & 0xFF)) + content
+
+
+def _int_bytes(value: int) -> bytes:
+    return value.to_bytes(max(1, (value + (value < 0)).bit_length() // 8 + 1), "big", signed=True)
+
+
+def _uint_bytes(value: int) -> bytes:
+    return value.to_bytes(value.bit_length() // 8 + 1, "big")
+
+
+@lru_cache(maxsize=4096)
+def encode_oid(oid: Oid) -> bytes:
+    if len(oid) < 2:
+        raise ValueError("an OID has at least two sub-identifiers")
+    out = bytearray()
+    for arc in (oid[0] * 40 + oid[1],) + tuple(oid[2:]):
+        if arc < 0x80:
+            out.append(arc)
+            continue
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out.extend(reversed(chunk))
+    return _tlv(OBJECT_ID, bytes(out))
+
+
+def encode_value(tag: int, value: Value) -> bytes:
+    if tag == INTEGER:
+        return _tlv(tag, _int_bytes(int(value)))  # type: ignore[arg-type]
+    if tag in _UNSIGNED_BYTES:
+        return _tlv(tag, _uint_bytes(int(value)))  # type: ignore[arg-type]
+    if tag in (OCTET_STRING, OPAQUE, IP_ADDRESS):
+        return _tlv(tag, bytes(value))  # type: ignore[arg-type]
+    if tag == OBJECT_ID:
+        return encode_oid(tuple(value))  # type: ignore[arg-type]
+    if tag == NULL or tag in EXCEPTIONS:
+        return bytes((tag, 0))
+    raise ValueError(f"unknown value tag 0x{tag:02x}")
+
+
+@lru_cache(maxsize=4096)
+def _null_binding(oid: Oid) -> bytes:
+    return _tlv(0x30, encode_oid(oid) + b"\x05\x00")
+
+
+def encode_request(version: int, community: bytes, pdu_tag: int, request_id: int, oids: Iterable[Oid],
+                   non_repeaters: int = 0, max_repetitions: int = 0) -> bytes:
+    """A GET / GETNEXT / GETBULK request with NULL values."""
+    bindings = _tlv(0x30, b"".join(map(_null_binding, oids)))
+    pdu = _tlv(INTEGER, _int_bytes(request_id)) + _tlv(INTEGER, _int_bytes(non_repeaters)) \
+        + _tlv(INTEGER, _int_bytes(max_repetitions)) + bindings
+    return _tlv(0x30, _tlv(INTEGER, _int_bytes(version)) + _tlv(OCTET_STRING, community) + _tlv(pdu_tag, pdu))
+
+
+def encode_message(msg: Message) -> bytes:
+    """Any v1/v2c message with values (used by the test responder and for traps)."""
+    bindings = _tlv(0x30, b"".join(_tlv(0x30, encode_oid(oid) + encode_value(tag, value))
+                                   for oid, tag, value in msg.varbinds))
+    if msg.pdu_tag == TRAP_V1:
+        pdu = encode_oid(msg.enterprise or (0, 0)) + _tlv(IP_ADDRESS, msg.agent_address or bytes(4)) \
+            + _tlv(INTEGER, _int_bytes(msg.generic_trap)) + _tlv(INTEGER, _int_bytes(msg.specific_trap)) \
+            + _tlv(TIMETICKS, _uint_bytes(msg.timestamp)) + bindings
+    else:
+        pdu = _tlv(INTEGER, _int_bytes(msg.request_id)) + _tlv(INTEGER, _int_bytes(msg.error_status)) \
+            + _tlv(INTEGER, _int_bytes(msg.error_index)) + bindings
+    return _tlv(0x30, _tlv(INTEGER, _int_bytes(msg.version)) + _tlv(OCTET_STRING, msg.community)
+                + _tlv(msg.pdu_tag, pdu))

@@ -1,0 +1,310 @@
+"""One asyncio UDP transport per event loop for SNMP v1/v2c: request-id matching, retries, bulk walks."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import socket
+import weakref
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from netwatch.snmp import ber
+from netwatch.snmp.oids import Oid
+
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+MAX_WALK_REQUESTS = 200          # a table walk that needs more requests than this is a misbehaving agent
+MAX_TABLE_ROWS = 10_000
+
+
+class SnmpError(Exception):
+    """An expected failure of one agent; `error` is the netwatch error class."""
+
+    def __init__(self, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.error = error
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Where and how to ask: address, v1/v2c community, and the per-agent timing."""
+
+    host: str
+    port: int = 161
+    community: bytes = b"public"
+    version: int = ber.V2C
+    timeout_seconds: float = 5.0   # the whole operation (all requests and retries) must fit in this
+    retries: int = 1
+    bulk_varbinds: int = 96        # varbinds asked per GETBULK answer (net-snmp answers at most 100)
+
+    def __repr__(self) -> str:     # the community is a secret
+        return f"Agent({self.host}:{self.port}, v{'1' if self.version == ber.V1 else '2c'})"
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.engine._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable etc. arrive without a request id; the request simply times out.
+        self.engine.icmp_errors += 1
+
+
+class Engine:
+    """Shared by all v1/v2c agents of one event loop; keeps per-agent run-time state in `state`."""
+
+    def __init__(self) -> None:
+        self._transports: dict[int, asyncio.DatagramTransport] = {}
+        self._pending: dict[int, tuple[asyncio.Future[ber.Message], tuple[str, int], bytes]] = {}
+        self._next_id = random.randrange(1, 2**30)
+        self._opening: dict[int, asyncio.Lock] = {}
+        self.state: dict[Any, Any] = {}     # previous samples per agent (the probe owns the values)
+        self.sent = 0
+        self.received = 0
+        self.unmatched = 0                  # late answers, strays, answers from the wrong address
+        self.malformed = 0
+        self.icmp_errors = 0
+        self.receive_buffer_bytes = 0
+
+    async def _transport(self, family: int) -> asyncio.DatagramTransport:
+        tr = self._transports.get(family)
+        if tr is not None and not tr.is_closing():
+            return tr
+        lock = self._opening.setdefault(family, asyncio.Lock())
+        async with lock:
+            tr = self._transports.get(family)
+            if tr is not None and not tr.is_closing():
+                return tr
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            self.receive_buffer_bytes = _size_receive_buffer(sock)
+            sock.bind(("0.0.0.0", 0) if family == socket.AF_INET else ("::", 0))
+            loop = asyncio.get_running_loop()
+            tr, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+            self._transports[family] = tr
+            return tr
+
+    def close(self) -> None:
+        for tr in self._transports.values():
+            tr.close()
+        self._transports.clear()
+        for fut, _, _ in self._pending.values():
+            if not fut.done():
+                fut.cancel()
+        self._pending.clear()
+
+    def _request_id(self) -> int:
+        rid = self._next_id
+        self._next_id = rid + 1 if rid < 2**31 - 2 else 1
+        return rid
+
+    def _on_datagram(self, data: bytes, addr: Any) -> None:
+        self.received += 1
+        try:
+            msg = ber.decode_message(data)
+        except ber.BerError as exc:
+            # Malformed: fail the request it belongs to at once if the sender and id are readable.
+            self.malformed += 1
+            rid = _sniff_request_id(data)
+            entry = self._pending.get(rid) if rid is not None else None
+            if entry is not None and _same_peer(entry[1], addr) and not entry[0].done():
+                entry[0].set_exception(SnmpError("protocol", f"malformed response: {exc}"))
+            return
+        entry = self._pending.get(msg.request_id)
+        if entry is None or msg.pdu_tag != ber.RESPONSE or not _same_peer(entry[1], addr) \
+                or msg.community != entry[2]:
+            self.unmatched += 1
+            return
+        if not entry[0].done():
+            entry[0].set_result(msg)
+
+    async def request(self, agent: Agent, pdu_tag: int, oids: Sequence[Oid], deadline: float,
+                      max_repetitions: int = 0) -> ber.Message:
+        """Send one request with retries until `deadline` (loop time); return the response message."""
+        loop = asyncio.get_running_loop()
+        try:
+            family, addr = await _resolve(agent.host, agent.port)
+        except OSError as exc:
+            raise SnmpError("dns", f"cannot resolve {agent.host!r}: {exc}") from None
+        tr = await self._transport(family)
+        rid = self._request_id()
+        packet = ber.encode_request(agent.version, agent.community, pdu_tag, rid, oids, 0, max_repetitions)
+        fut: asyncio.Future[ber.Message] = loop.create_future()
+        self._pending[rid] = (fut, addr, agent.community)
+        try:
+            attempts = agent.retries + 1
+            for attempt in range(attempts):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                tr.sendto(packet, addr)
+                self.sent += 1
+                # share what is left among the remaining attempts so the last retry still fits
+                wait = remaining / (attempts - attempt)
+                try:
+                    msg = await asyncio.wait_for(asyncio.shield(fut), wait)
+                except asyncio.TimeoutError:
+                    continue
+                return msg
+        finally:
+            self._pending.pop(rid, None)
+            if not fut.done():
+                fut.cancel()
+        raise SnmpError("timeout", f"no SNMP answer from {agent.host}:{agent.port}")
+
+    async def get(self, agent: Agent, oids: Sequence[Oid], deadline: float | None = None) -> dict[Oid, tuple[int, ber.Value]]:
+        """GET many OIDs in one request; missing ones come back with an exception tag."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + agent.timeout_seconds
+        msg = await self.request(agent, ber.GET, oids, deadline)
+        _check_status(msg, agent)
+        if len(msg.varbinds) != len(oids):
+            raise SnmpError("protocol", f"asked for {len(oids)} values, got {len(msg.varbinds)}")
+        return {oid: (tag, value) for oid, tag, value in msg.varbinds}
+
+    async def walk(self, agent: Agent, columns: Sequence[Oid], deadline: float | None = None
+                   ) -> dict[Oid, dict[Oid, tuple[int, ber.Value]]]:
+        """GETBULK-walk several table columns at once; returns column -> index -> (tag, value)."""
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + agent.timeout_seconds
+        if agent.version == ber.V1:
+            return await self._walk_v1(agent, columns, deadline)
+        out: dict[Oid, dict[Oid, tuple[int, ber.Value]]] = {c: {} for c in columns}
+        active = list(columns)
+        cursor = {c: c for c in columns}
+        rows = 0
+        for _ in range(MAX_WALK_REQUESTS):
+            if not active:
+                return out
+            reps = max(1, agent.bulk_varbinds // len(active))
+            msg = await self.request(agent, ber.GET_BULK, [cursor[c] for c in active], deadline, reps)
+            _check_status(msg, agent)
+            vbs = msg.varbinds
+            width = len(active)
+            if not vbs or len(vbs) > width * reps:
+                raise SnmpError("protocol", "GETBULK answer does not fit the request")
+            done: set[Oid] = set()
+            for n, (oid, tag, value) in enumerate(vbs):
+                col = active[n % width]
+                if col in done:
+                    continue
+                lc = len(col)
+                if tag == ber.END_OF_MIB_VIEW or oid[:lc] != col:
+                    done.add(col)
+                    continue
+                if oid <= cursor[col]:
+                    raise SnmpError("protocol", f"agent returned OIDs out of order in column {col}")
+                cursor[col] = oid
+                out[col][oid[lc:]] = (tag, value)
+                rows += 1
+            if rows > MAX_TABLE_ROWS:
+                raise SnmpError("protocol", "table larger than netwatch accepts")
+            active = [c for c in active if c not in done]
+        raise SnmpError("protocol", "table walk did not finish")
+
+    async def _walk_v1(self, agent: Agent, columns: Sequence[Oid], deadline: float
+                       ) -> dict[Oid, dict[Oid, tuple[int, ber.Value]]]:
+        out: dict[Oid, dict[Oid, tuple[int, ber.Value]]] = {c: {} for c in columns}
+        active = list(columns)
+        cursor = {c: c for c in columns}
+        for _ in range(MAX_TABLE_ROWS):
+            if not active:
+                return out
+            msg = await self.request(agent, ber.GET_NEXT, [cursor[c] for c in active], deadline)
+            if msg.error_status == 2:   # noSuchName: v1's end of MIB for one of the columns
+                idx = msg.error_index - 1
+                if not 0 <= idx < len(active):
+                    raise SnmpError("protocol", "noSuchName with a bad error-index")
+                active.pop(idx)
+                continue
+            _check_status(msg, agent)
+            if len(msg.varbinds) != len(active):
+                raise SnmpError("protocol", "GETNEXT answer does not fit the request")
+            still = []
+            for col, (oid, tag, value) in zip(active, msg.varbinds):
+                if oid[:len(col)] != col:
+                    continue
+                if oid <= cursor[col]:
+                    raise SnmpError("protocol", "agent returned OIDs out of order")
+                cursor[col] = oid
+                out[col][oid[len(col):]] = (tag, value)
+                still.append(col)
+            active = still
+        raise SnmpError("protocol", "table walk did not finish")
+
+
+def _check_status(msg: ber.Message, agent: Agent) -> None:
+    if msg.error_status:
+        names = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr", 6: "noAccess"}
+        name = names.get(msg.error_status, f"error {msg.error_status}")
+        raise SnmpError("protocol", f"agent {agent.host}:{agent.port} answered {name}")
+
+
+def _sniff_request_id(data: bytes) -> int | None:
+    """Best-effort request id of a message whose varbinds are broken, to fail the request quickly."""
+    try:
+        start, stop = ber._expect(data, 0, 0x30, len(data))
+        _, i = ber._integer(data, start, stop)
+        _, i = ber._expect(data, i, ber.OCTET_STRING, stop)
+        tag = data[i]
+        pstart, _ = ber._expect(data, i, tag, len(data))
+        rid, _ = ber._integer(data, pstart, len(data))
+        return rid
+    except (ber.BerError, IndexError, ValueError):
+        return None
+
+
+def _same_peer(expected: tuple[str, int], got: Any) -> bool:
+    return got[0] == expected[0] and got[1] == expected[1]
+
+
+_resolved: dict[tuple[str, int], tuple[int, tuple[str, int]]] = {}
+
+
+async def _resolve(host: str, port: int) -> tuple[int, tuple[str, int]]:
+    key = (host, port)
+    hit = _resolved.get(key)
+    if hit is not None:
+        return hit
+    try:
+        ip = ipaddress.ip_address(host)
+        result = (socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (str(ip), port))
+        _resolved[key] = result
+        return result
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    family, _, _, _, sockaddr = infos[0]
+    return family, (sockaddr[0], sockaddr[1])   # names are not cached: DNS may move them
+
+
+def _size_receive_buffer(sock: socket.socket) -> int:
+    """Ask for 4 MiB: with hundreds of requests in flight the default buffer drops answers."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < RECEIVE_BUFFER_BYTES:
+            force = getattr(socket, "SO_RCVBUFFORCE", 33)
+            sock.setsockopt(socket.SOL_SOCKET, force, RECEIVE_BUFFER_BYTES)  # needs CAP_NET_ADMIN
+    except OSError:
+        pass
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+
+_engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine]" = weakref.WeakKeyDictionary()
+
+
+def engine() -> Engine:
+    """The Engine of the running event loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    eng = _engines.get(loop)
+    if eng is None:
+        eng = Engine()
+        _engines[loop] = eng
+    return eng
