@@ -69,4 +69,76 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX events_ts ON events (ts);
         CREATE INDEX events_kind_ts ON events (kind, ts);
     """),
+    # Paging (netwatch.alerting / netwatch.notify): incidents, the durable outbox that commits with
+    # each transition, maintenance windows and acks written by the CLI, and the operators' audit log.
+    ("0002_paging", """
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            source TEXT NOT NULL,
+            check_id TEXT,
+            target_id TEXT,
+            zone TEXT NOT NULL DEFAULT '',
+            severity TEXT NOT NULL,
+            category TEXT NOT NULL,
+            state TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            detail TEXT NOT NULL DEFAULT '',
+            since REAL NOT NULL,
+            opened_at REAL NOT NULL,
+            resolved_at REAL,
+            acked_at REAL,
+            acked_by TEXT,
+            ack_note TEXT,
+            dependants INTEGER NOT NULL DEFAULT 0,
+            notify TEXT,
+            level INTEGER NOT NULL DEFAULT 0,
+            next_escalation_at REAL,
+            next_remind_at REAL,
+            transition_id INTEGER
+        );
+        CREATE INDEX incidents_state ON incidents (state);
+        CREATE INDEX incidents_key ON incidents (key, state);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER,
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            due_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'pending',
+            sent_at REAL,
+            sent_via TEXT,
+            last_error TEXT,
+            dedup_key TEXT NOT NULL,
+            facts TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX outbox_pending ON outbox (state, channel, id);
+        CREATE INDEX outbox_incident ON outbox (incident_id);
+        CREATE TABLE maintenance (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            start TEXT NOT NULL,
+            end TEXT NOT NULL,
+            repeat TEXT NOT NULL DEFAULT 'none',
+            until TEXT,
+            targets TEXT NOT NULL DEFAULT '[]',
+            zones TEXT NOT NULL DEFAULT '[]',
+            checks TEXT NOT NULL DEFAULT '[]',
+            reason TEXT NOT NULL DEFAULT '',
+            created_by TEXT NOT NULL,
+            cancelled_at REAL
+        );
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            who TEXT NOT NULL,
+            action TEXT NOT NULL,
+            what TEXT NOT NULL,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX audit_ts ON audit (ts);
+    """),
 )
