@@ -7,10 +7,10 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Mapping
 
 from netwatch.config.fields import Duration, FieldError
-from netwatch.model import Outcome, Target
+from netwatch.model import EMPTY, Outcome, Target
 from netwatch.probes.pinger import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, ping_many
 
 KIND = "icmp"
@@ -63,16 +63,19 @@ class Settings:
                 raise FieldError("warn_loss_ratio", f"must not exceed max_loss_ratio ({self.max_loss_ratio:g})")
 
 
-async def resolve(host: str, family: str) -> str:
-    """Return one IP address for `host`; raises socket.gaierror. IPv4 first in `auto`, like ping."""
+def literal_address(host: str, family: str) -> str | None:
+    """`host` itself if it is an IP address of an allowed family, None for a name to resolve."""
     try:
         literal = ipaddress.ip_address(host.partition("%")[0])
     except ValueError:
-        literal = None
-    if literal is not None:
-        if (family == "ipv4" and literal.version != 4) or (family == "ipv6" and literal.version != 6):
-            raise socket.gaierror(socket.EAI_ADDRFAMILY, f"address is not {family}")
-        return host
+        return None
+    if (family == "ipv4" and literal.version != 4) or (family == "ipv6" and literal.version != 6):
+        raise socket.gaierror(socket.EAI_ADDRFAMILY, f"address is not {family}")
+    return host
+
+
+async def resolve(host: str, family: str) -> str:
+    """Return one IP address for the name `host`; raises socket.gaierror. IPv4 first in `auto`, like ping."""
     families = {"ipv4": [socket.AF_INET], "ipv6": [socket.AF_INET6]}.get(
         family, [socket.AF_INET, socket.AF_INET6])
     loop = asyncio.get_running_loop()
@@ -88,9 +91,13 @@ async def resolve(host: str, family: str) -> str:
     raise error or socket.gaierror(socket.EAI_NONAME, "no address")
 
 
-def judge(host: str, stats: PingStats, settings: Settings) -> Outcome:
-    """Turn what the echoes saw into an outcome (pure; the table of rules is here)."""
+def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float] = EMPTY) -> Outcome:
+    """Turn what the echoes saw into an outcome (pure; the table of rules is here).
+
+    `extra` measurements (name lookup time, IP version) are passed through.
+    """
     measurements: dict[str, float] = {
+        **extra,
         "packets_sent": float(stats.sent),
         "packets_received": float(stats.received),
         "packet_loss_ratio": stats.loss_ratio,
@@ -129,7 +136,9 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
     if not host:
         return Outcome.fail("dns", "the target has no host to ping")
     try:
-        address = await asyncio.wait_for(resolve(host, settings.family), timeout_seconds)
+        address = literal_address(host, settings.family)
+        if address is None:
+            address = await asyncio.wait_for(resolve(host, settings.family), timeout_seconds)
     except asyncio.TimeoutError:
         return Outcome.fail("timeout", f"resolving {host!r} took longer than {timeout_seconds:g}s")
     except socket.gaierror as exc:
@@ -147,8 +156,5 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
         return Outcome.fail("not_permitted", str(exc))
     except OSError as exc:
         return Outcome.fail("unreachable", f"cannot ping {address}: {exc.strerror or exc}")
-    outcome = judge(host, results[address], settings)
-    version = 6 if ":" in address else 4
-    return Outcome(ok=outcome.ok, error=outcome.error, detail=outcome.detail, degraded=outcome.degraded,
-                   measurements={**outcome.measurements, "dns_lookup_seconds": lookup_seconds,
-                                 "ip_protocol": float(version)})
+    return judge(host, results[address], settings,
+                 {"dns_lookup_seconds": lookup_seconds, "ip_protocol": 6.0 if ":" in address else 4.0})

@@ -203,7 +203,7 @@ async def test_many_concurrent_probes_each_get_their_own_replies() -> None:
     assert all(o.ok for o in outcomes), [o.detail for o in outcomes if not o.ok][:3]
     assert all(o.measurements["packets_received"] == 2 for o in outcomes)
     assert max(o.measurements["rtt_max_seconds"] for o in outcomes) < 0.05
-    assert not pinger_module.pinger()._pending
+    assert pinger_module.pinger().in_flight == 0
 
 
 @needs_root
@@ -218,7 +218,7 @@ async def test_dropped_echoes_time_out(namespace: Namespace) -> None:
     assert outcome.measurements["packet_loss_ratio"] == 1.0
     assert outcome.measurements["packets_sent"] == 3
     assert 0.5 < elapsed < 1.5, "the probe must honour its own timeout"
-    assert not pinger_module.pinger()._pending, "expired echoes must be forgotten"
+    assert pinger_module.pinger().in_flight == 0, "expired echoes must be forgotten"
 
 
 @needs_root
@@ -265,9 +265,9 @@ async def test_reply_from_another_address_is_not_credited(namespace: Namespace) 
     namespace.nft("add", "rule", "inet", "chaos", "in", "meta", "l4proto", "icmp", "drop")
     shared = pinger_module.pinger()
     task = asyncio.ensure_future(shared.ping_many([namespace.peer_address], 1, 0, 1.0))
-    while not shared._pending:
+    while not shared.in_flight:
         await asyncio.sleep(0.001)
-    (seq,) = shared._pending
+    (seq,) = shared.pending_sequences()
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as forger:
         forger.sendto(_forged_echo_reply("127.0.0.9", "127.0.0.1", shared._ident, seq), ("127.0.0.1", 0))
         while shared.stray_replies == 0:

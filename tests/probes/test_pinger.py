@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import subprocess
 
 import pytest
 
 from netwatch.probes import pinger as pinger_module
 from netwatch.probes.pinger import Pinger, PingStats, ping_many
 
+SO_DETACH_FILTER = getattr(socket, "SO_DETACH_FILTER", 27)
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CI runs as root)")
 
 
@@ -51,7 +54,7 @@ def test_stats_maths(sent: int, rtts: tuple[float, ...], loss: float, low: float
     ],
 )
 def test_normalize_matches_kernel_form(given: str, expected: tuple[str, int]) -> None:
-    assert pinger_module._normalize(given) == expected
+    assert pinger_module._normalize(given) == (*expected, (expected[0], 0))
 
 
 def test_normalize_rejects_names() -> None:
@@ -116,5 +119,22 @@ async def test_concurrent_batches_share_sockets_without_cross_talk() -> None:
         assert list(result) == [address]
         assert result[address].received == 2
     assert len(shared._channels) == 1, "all batches must share the one IPv4 socket"
-    assert not shared._pending, "settled echoes must leave no pending entries"
+    assert shared.in_flight == 0 and not shared.pending_sequences(), "settled echoes must leave no pending entries"
     assert shared.stray_replies == 0
+
+
+@needs_root
+@pytest.mark.skipif(not shutil.which("fping"), reason="needs fping to make another program's echoes")
+async def test_kernel_filter_keeps_other_programs_replies_out() -> None:
+    shared = pinger_module.pinger()
+    await ping_many(["127.0.0.1"], 1, 0, 1.0)
+    subprocess.run(["fping", "-c3", "-q", "127.0.0.1"], capture_output=True, timeout=30, check=True)
+    # Our next echo's reply queues behind fping's, so reading it drains everything before it.
+    await ping_many(["127.0.0.1"], 1, 0, 1.0)
+    assert shared.foreign_replies == 0
+    # Control: with the socket filter detached the same traffic reaches user space.
+    sock = shared._channels[socket.AF_INET].sock
+    sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+    subprocess.run(["fping", "-c3", "-q", "127.0.0.1"], capture_output=True, timeout=30, check=True)
+    await ping_many(["127.0.0.1"], 1, 0, 1.0)
+    assert shared.foreign_replies == 3
