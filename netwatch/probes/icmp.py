@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import time
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Literal, Mapping
 
 from netwatch.config.fields import Duration, FieldError
 from netwatch.model import EMPTY, Outcome, Target
-from netwatch.probes.pinger import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, ping_many
+from netwatch.probes.pinger import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many
 
 KIND = "icmp"
 
@@ -65,11 +64,10 @@ class Settings:
 
 def literal_address(host: str, family: str) -> str | None:
     """`host` itself if it is an IP address of an allowed family, None for a name to resolve."""
-    try:
-        literal = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
+    found = address_family(host)
+    if found is None:
         return None
-    if (family == "ipv4" and literal.version != 4) or (family == "ipv6" and literal.version != 6):
+    if (family == "ipv4" and found != socket.AF_INET) or (family == "ipv6" and found != socket.AF_INET6):
         raise socket.gaierror(socket.EAI_ADDRFAMILY, f"address is not {family}")
     return host
 

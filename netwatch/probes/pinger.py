@@ -159,6 +159,14 @@ def _normalize(address: str) -> tuple[str, int, tuple[str, int]]:
     return found
 
 
+def address_family(host: str) -> int | None:
+    """AF_INET or AF_INET6 if `host` is an IP address literal (scope allowed), else None."""
+    try:
+        return _normalize(host)[1]
+    except ValueError:
+        return None
+
+
 def _parse_address(address: str) -> tuple[str, int, tuple[str, int]]:
     host, _, scope = address.partition("%")
     for family in (socket.AF_INET, socket.AF_INET6):
