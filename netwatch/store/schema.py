@@ -141,4 +141,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         CREATE INDEX audit_ts ON audit (ts);
     """),
+    # Approved web pages for defacement checks (netwatch.egov.baselines): the page as fetched,
+    # zlib-compressed, and its fingerprints keyed by the selector profile they were made with.
+    ("0004_egov", """
+        CREATE TABLE baselines (
+            target_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            taken_at REAL NOT NULL,
+            approved_by TEXT,
+            body BLOB NOT NULL,
+            content_type TEXT,
+            fingerprints TEXT NOT NULL,
+            PRIMARY KEY (target_id, url)
+        );
+    """),
 )
