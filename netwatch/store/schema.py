@@ -141,6 +141,30 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         CREATE INDEX audit_ts ON audit (ts);
     """),
+    # SSH config backup (netwatch.configbackup): every distinct masked configuration per target,
+    # and freezes whose version is the baseline later versions are compared with (NULL: lifted).
+    ("0003_configbackup", """
+        CREATE TABLE config_versions (
+            id INTEGER PRIMARY KEY,
+            target_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            last_seen_at REAL NOT NULL,
+            sha256 TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX config_versions_target ON config_versions (target_id, id);
+        CREATE TABLE config_freezes (
+            id INTEGER PRIMARY KEY,
+            target_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            version_id INTEGER REFERENCES config_versions (id),
+            reason TEXT NOT NULL,
+            phase_id TEXT,
+            phase_start REAL
+        );
+        CREATE INDEX config_freezes_target ON config_freezes (target_id, id);
+    """),
     # Approved web pages for defacement checks (netwatch.egov.baselines): the page as fetched,
     # zlib-compressed, and its fingerprints keyed by the selector profile they were made with.
     ("0004_egov", """
