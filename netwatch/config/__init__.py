@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import typing
 import os
 import re
 import zoneinfo
@@ -186,13 +188,26 @@ def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = Non
         src.error((), "the config must be a mapping of sections (site, zones, targets, ...)")
         src.raise_if_problems()
     conv = Converter(src)
-    top = conv.dataclass(src.value, _Top, ())
-    if top is MISSING:
-        src.raise_if_problems()
+    top = _convert_sections(conv, src.value)
     config = _resolve(conv, top)
     src.raise_if_problems()
     assert config is not None
     return config
+
+
+def _convert_sections(conv: Converter, raw: dict[str, Any]) -> _Top:
+    """Convert each top-level section on its own, so one bad section does not hide the others."""
+    hints = typing.get_type_hints(_Top)
+    known = {f.name for f in dataclasses.fields(_Top)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            conv.error((key,), f"unknown top-level key (known keys: {', '.join(sorted(known))})")
+            continue
+        converted = conv.convert(value, hints[key], (key,))
+        if converted is not MISSING:
+            values[key] = converted
+    return _Top(**values)
 
 
 def _resolve(conv: Converter, top: _Top) -> Config | None:

@@ -1,0 +1,197 @@
+"""Config loading: exact located error texts, defaults, secrets and the example venue."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from netwatch.config import ConfigError, Secret, load, loads
+
+REPO = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+site: {name: "Trung tâm Hội nghị tỉnh", timezone: Asia/Ho_Chi_Minh}
+listen: 127.0.0.1:9800
+defaults: {interval: 30s, timeout: 5s, alert: {fail_after: 3, recover_after: 2}}
+zones:
+  - {id: hall, name: "Hội trường"}
+  - {id: egov, name: "Trung tâm dữ liệu tỉnh"}
+event:
+  name: "Đại hội"
+  phases:
+    - {id: before, start: 2026-12-01T00:00, end: 2026-12-14T07:00}
+    - {id: during, start: 2026-12-14T07:00, end: 2026-12-16T18:00}
+targets:
+  - id: core-router
+    host: 127.0.0.1
+    zone: hall
+    labels: {role: router}
+    checks:
+      - {kind: icmp, interval: 5s}
+  - id: access-sw
+    host: 127.0.0.2
+    zone: hall
+    depends_on: [core-router]
+    checks:
+      - {kind: tcp, port: 22, alert: {fail_after: 2}}
+      - {kind: tcp, id: access-sw/telnet, port: 23, interval: 2s}
+"""
+
+
+def errors(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        loads(textwrap.dedent(text), "venue.yaml", env or {})
+    return str(info.value).splitlines()
+
+
+def test_good_config_resolves_defaults_and_ids() -> None:
+    config = loads(GOOD, "venue.yaml", {})
+    assert [c.id for c in config.checks] == ["core-router/icmp", "access-sw/tcp", "access-sw/telnet"]
+    icmp, ssh, telnet = config.checks
+    assert icmp.interval_seconds == 5.0 and icmp.timeout_seconds == 5.0
+    assert ssh.interval_seconds == 30.0 and ssh.alert.fail_after == 2 and ssh.alert.recover_after == 2
+    assert telnet.timeout_seconds == pytest.approx(1.6)  # explicit default 5s > 2s interval -> 80 %
+    assert config.event.phases[1].start == 1797206400.0  # 2026-12-14T07:00+07:00 = 00:00 UTC
+    assert config.target("access-sw").depends_on == ("core-router",)
+    assert config.listen.host == "127.0.0.1" and config.listen.port == 9800
+
+
+def test_default_timeout_is_smaller_of_5s_and_80_percent() -> None:
+    config = loads("""\
+targets:
+  - id: a
+    host: 127.0.0.1
+    checks:
+      - {kind: tcp, port: 1, interval: 2s}
+      - {kind: tcp, id: a/slow, port: 1, interval: 1m}
+""", "v.yaml", {})
+    assert [c.timeout_seconds for c in config.checks] == [pytest.approx(1.6), 5.0]
+
+
+def test_every_problem_is_reported_with_file_line_column_and_path() -> None:
+    assert errors("""\
+        zones: [{id: hall}]
+        targets:
+          - id: r1
+            host: 127.0.0.1
+            zone: hal
+            depends_on: [nobody]
+            checks:
+              - {kind: tcp, port: 22, bogus: 1}
+              - {kind: tcp, port: 99999}
+              - {kind: tcp, port: 22, interval: 5s, timeout: 10s}
+              - {kind: teleport}
+              - {kind: tcp, port: 22, interval: 30}
+        """) == [
+        "venue.yaml:5:5: targets[0].zone: unknown zone 'hal' (zones: hall)",
+        "venue.yaml:6:18: targets[0].depends_on[0]: unknown target 'nobody'",
+        "venue.yaml:8:31: targets[0].checks[0].bogus: unknown key (known keys: ca_file, expect, "
+        "max_read_bytes, port, send, server_name, tls, verify_tls)",
+        "venue.yaml:9:21: targets[0].checks[1].port: must be between 1 and 65535",
+        "venue.yaml:10:45: targets[0].checks[2].timeout: timeout 10s is longer than the interval (5s)",
+        f"venue.yaml:11:10: targets[0].checks[3].kind: unknown check kind 'teleport' (kinds: {kinds()})",
+        "venue.yaml:12:31: targets[0].checks[4].interval: bad duration 30: use a number with a unit ms, s, m, h "
+        "or d, e.g. 30s",
+    ]
+
+
+def kinds() -> str:
+    from netwatch.probes import PROBES
+
+    return ", ".join(sorted(PROBES))
+
+
+def test_duplicates_and_cycles() -> None:
+    assert errors("""\
+        zones: [{id: a}, {id: a}]
+        targets:
+          - {id: x, host: 127.0.0.1, depends_on: [y]}
+          - {id: y, host: 127.0.0.1, depends_on: [x]}
+          - id: z
+            host: 127.0.0.1
+            checks: [{kind: tcp, port: 1}, {kind: tcp, port: 2}]
+          - {id: z, host: 127.0.0.1}
+        """) == [
+        "venue.yaml:1:19: zones[1].id: duplicate zone id 'a'",
+        "venue.yaml:3:30: targets[0].depends_on: dependency cycle: x -> y -> x",
+        "venue.yaml:7:36: targets[2].checks[1]: duplicate check id 'z/tcp'",
+        "venue.yaml:8:6: targets[3].id: duplicate target id 'z'",
+    ]
+
+
+def test_malformed_yaml_names_the_line() -> None:
+    assert errors("targets:\n  - id: a\n    host: [unclosed\n") == [
+        "venue.yaml:4:1: invalid YAML: while parsing a flow sequence: expected ',' or ']', but got '<stream end>'"
+    ]
+
+
+def test_duplicate_yaml_key() -> None:
+    assert errors("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n") == ["venue.yaml:2:1: listen: duplicate key"]
+
+
+def test_wrong_types_and_bad_listen() -> None:
+    assert errors("""\
+        listen: everywhere
+        site: {name: [1]}
+        defaults: {interval: soon}
+        targets: {id: a}
+        """) == [
+        "venue.yaml:1:1: listen: bad listen address 'everywhere': use HOST:PORT, e.g. 127.0.0.1:9800",
+        "venue.yaml:2:8: site.name: must be a string, not a list",
+        "venue.yaml:3:12: defaults.interval: bad duration 'soon': use a number with a unit ms, s, m, h or d, "
+        "e.g. 30s",
+        "venue.yaml:4:1: targets: must be a list, not a mapping",
+    ]
+
+
+def test_env_and_file_secrets(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
+    secret_file = tmp_path / "token"
+    secret_file.write_text("s3cr3t-from-file\n")
+    config = loads(f"""\
+targets:
+  - id: web
+    host: ${{WEB_HOST}}
+    labels: {{owner: "$${{literal}}"}}
+""", str(tmp_path / "v.yaml"), {"WEB_HOST": "127.0.0.9"})
+    assert config.target("web").host == "127.0.0.9"
+    assert config.target("web").labels["owner"] == "${literal}"
+    assert "127.0.0.9" in config.secrets
+    assert config.redact("host 127.0.0.9 failed") == "host ******** failed"
+    assert repr(Secret("abc")) == "Secret('********')" and Secret("abc").reveal() == "abc"
+
+
+def test_missing_env_var_is_named() -> None:
+    assert errors("targets:\n  - {id: a, host: '${NOPE}'}\n") == [
+        "venue.yaml:2:13: targets[0].host: environment variable NOPE is not set"]
+
+
+def test_bad_timezone_and_phase_order() -> None:
+    assert errors("""\
+        site: {timezone: Mars/Olympus}
+        event:
+          phases:
+            - {id: a, start: 2026-12-02T00:00, end: 2026-12-01T00:00}
+            - {id: b, start: tomorrow, end: 2026-12-01T00:00}
+        """) == [
+        "venue.yaml:1:8: site.timezone: unknown time zone 'Mars/Olympus' (e.g. Asia/Ho_Chi_Minh)",
+        "venue.yaml:4:40: event.phases[0].end: phase end must be after its start",
+        "venue.yaml:5:15: event.phases[1].start: bad time 'tomorrow': use ISO 8601, e.g. 2026-12-14T07:00",
+    ]
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(str(tmp_path / "absent.yaml"))
+    assert str(info.value) == f"{tmp_path / 'absent.yaml'}:1:1: cannot read config: No such file or directory"
+
+
+def test_example_venue_is_valid() -> None:
+    config = load(str(REPO / "config" / "venue.example.yaml"), env={
+        "NETWATCH_SNMP_COMMUNITY": "x", "TG_TOKEN": "t", "TG_CHAT_ID": "1", "SMS_GATEWAY_TOKEN": "s"})
+    zones = {z.id for z in config.zones}
+    assert {"hall", "press", "hotel", "egov"} <= zones
+    assert len(config.checks) >= 20
+    assert {p.id for p in config.event.phases} == {"before", "during", "after"}

@@ -1,0 +1,89 @@
+"""The scheduler against real loopback servers: rhythm, spread, isolation of slow targets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from netwatch.model import AlertPolicy, Check, Outcome, Result, Target
+from netwatch.probes import ProbeKind
+from netwatch.runner import run_check
+from netwatch.scheduler import Scheduler, spread_offset
+
+
+@dataclass(frozen=True)
+class SleepSettings:
+    seconds: float
+
+
+async def sleeping_probe(target: Target, settings: SleepSettings, timeout_seconds: float) -> Outcome:
+    await asyncio.sleep(settings.seconds)
+    return Outcome(ok=True)
+
+
+async def raising_probe(target: Target, settings: SleepSettings, timeout_seconds: float) -> Outcome:
+    raise RuntimeError("bug in a probe")
+
+
+KINDS = {
+    "sleep": ProbeKind("sleep", SleepSettings, {}, sleeping_probe, 1000, None, {}),
+    "boom": ProbeKind("boom", SleepSettings, {}, raising_probe, 10, None, {}),
+}
+
+
+def check(cid: str, interval: float, seconds: float = 0.0, kind: str = "sleep", timeout: float = 0.5) -> Check:
+    return Check(cid, Target(cid.split("/")[0], "127.0.0.1"), kind, interval, timeout, AlertPolicy(),
+                 SleepSettings(seconds))
+
+
+async def test_each_check_runs_once_per_interval_and_hung_ones_do_not_delay_others() -> None:
+    results: list[Result] = []
+    sched = Scheduler(lambda c, r: results.append(r), KINDS)
+    fast = [check(f"fast{i}/sleep", 0.2) for i in range(50)]
+    hung = [check(f"hung{i}/sleep", 0.2, seconds=60.0, timeout=0.15) for i in range(20)]
+    sched.apply(fast + hung)
+    await asyncio.sleep(2.05)
+    await sched.stop()
+    per_check: dict[str, int] = {}
+    for r in results:
+        per_check[r.check_id] = per_check.get(r.check_id, 0) + 1
+    for c in fast:
+        assert 9 <= per_check[c.id] <= 11, (c.id, per_check[c.id])
+    hung_results = [r for r in results if r.check_id.startswith("hung")]
+    assert hung_results and all(r.outcome.error == "timeout" for r in hung_results)
+    fast_lags = sorted(r.lag_seconds for r in results if r.check_id.startswith("fast"))
+    assert fast_lags[int(len(fast_lags) * 0.99)] < 0.1
+
+
+async def test_unexpected_exception_is_a_failed_outcome() -> None:
+    r = await run_check(check("x/boom", 1.0, kind="boom"), KINDS["boom"])
+    assert not r.outcome.ok and r.outcome.error == "internal" and "RuntimeError" in r.outcome.detail
+
+
+def test_spread_is_stable_and_covers_the_interval() -> None:
+    offsets = [spread_offset(f"t{i}/icmp", 10.0) for i in range(1000)]
+    assert offsets == [spread_offset(f"t{i}/icmp", 10.0) for i in range(1000)]
+    assert all(0 <= o < 10 for o in offsets)
+    per_second = [sum(1 for o in offsets if s <= o < s + 1) for s in range(10)]
+    assert min(per_second) > 60 and max(per_second) < 140
+
+
+async def test_apply_keeps_unchanged_checks_and_stops_removed_ones() -> None:
+    sched = Scheduler(lambda c, r: None, KINDS)
+    a, b = check("a/sleep", 1.0), check("b/sleep", 1.0)
+    sched.apply([a, b])
+    task_a = sched.tasks["a/sleep"][1]
+    sched.apply([a, check("b/sleep", 2.0)])
+    assert sched.tasks["a/sleep"][1] is task_a and sched.tasks["b/sleep"][0].interval_seconds == 2.0
+    sched.apply([a])
+    assert set(sched.tasks) == {"a/sleep"}
+    await sched.stop()
+
+
+async def test_lag_is_recorded() -> None:
+    sched = Scheduler(lambda c, r: None, KINDS, clock=time.monotonic)
+    sched.apply([check("a/sleep", 0.1)])
+    await asyncio.sleep(0.35)
+    await sched.stop()
+    assert sched.lag["sleep"].count >= 2

@@ -1,0 +1,81 @@
+"""The SQLite store: migrations, results and rollups, transitions, runs, restart restore."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from netwatch.alerting.state import Transition
+from netwatch.model import Event, Outcome, Result, State
+from netwatch.store import Store
+from netwatch.store.rollup import BUCKET_SECONDS, decode_hist, encode_hist, quantile
+from netwatch.store.schema import MIGRATIONS
+
+
+def result(check: str, ts: float, ok: bool = True, rtt: float = 0.01) -> Result:
+    return Result(check, check.split("/")[0], "icmp", ts, rtt,
+                  Outcome(ok=ok, error=None if ok else "timeout", measurements={"rtt_avg_seconds": rtt}))
+
+
+def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
+    path = str(tmp_path / "h.db")
+    store = Store.open(path)
+    assert store.schema_version() == sorted(name for name, _ in MIGRATIONS)
+    assert store.migrate() == []
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_results_fold_into_rollups_across_restarts(tmp_path: Path) -> None:
+    path = str(tmp_path / "h.db")
+    base = 1_800_000_000.0 - (1_800_000_000.0 % BUCKET_SECONDS)
+    store = Store.open(path)
+    store.record_results([result("a/icmp", base + i, rtt=0.001 * (i + 1)) for i in range(10)],
+                         [0.001 * (i + 1) for i in range(10)])
+    store.close()
+    store = Store.open(path)  # a restart mid-bucket must add to the bucket, not overwrite it
+    store.record_results([result("a/icmp", base + 20, ok=False)], [None])
+    rows = store.rollups_between(base, base + BUCKET_SECONDS)
+    assert len(rows) == 1
+    check, start, count, ok, degraded, lat_n, lat_sum, lat_max, hist = rows[0]
+    assert (check, start, count, ok, degraded, lat_n) == ("a/icmp", base, 11, 10, 0, 10)
+    assert lat_sum == pytest.approx(0.055) and lat_max == pytest.approx(0.010)
+    assert 0.004 < quantile(hist, 0.5) < 0.008  # true median 5.5 ms; log buckets are coarse
+    assert len(store.results_for("a/icmp", base, base + 60)) == 11
+
+
+def test_histogram_roundtrip_and_quantiles() -> None:
+    hist = [0] * 27
+    hist[5], hist[20] = 90, 10
+    assert decode_hist(encode_hist(hist)) == hist
+    assert quantile(hist, 0.5) < quantile(hist, 0.95)
+    assert quantile([0] * 27, 0.5) is None
+
+
+def test_transitions_runs_and_last_states(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "h.db"))
+    run_id = store.start_run("0.1.0", 123, 1000.0)
+    store.record_transition(Transition("a/icmp", "a", 1010.0, 1010.0, State.UNKNOWN, State.UP), run_id)
+    store.record_transition(Transition("a/icmp", "a", 1040.0, 1020.0, State.UP, State.DOWN, "timeout",
+                                       "no reply"), run_id)
+    store.record_transition(Transition("b/tcp", "b", 1015.0, 1015.0, State.UNKNOWN, State.UP), run_id)
+    store.touch_run(run_id, 1050.0)
+    last = store.last_states()
+    assert last["a/icmp"].state is State.DOWN and last["a/icmp"].since == 1020.0
+    assert last["a/icmp"].error == "timeout" and last["b/tcp"].state is State.UP
+    assert store.runs_between(0, 2000) == [(1000.0, 1050.0)]
+    assert [t.to_state for t in store.transitions_between(1000, 1041)] == [State.UP, State.UP, State.DOWN]
+
+
+def test_events_and_retention(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "h.db"))
+    store.record_events([(100.0, "r/snmp", "r", Event("reboot", "sysUpTime went back", {"uptime_seconds": 3}))])
+    assert store.events_between(0, 200) == [(100.0, "r/snmp", "r", "reboot", "sysUpTime went back",
+                                             {"uptime_seconds": 3})]
+    store.record_results([result("a/icmp", 10.0), result("a/icmp", 5000.0)], [0.01, 0.01])
+    store.prune(now=6000.0, results_seconds=3000.0, rollups_seconds=10 * 86400)
+    assert [ts for ts, _, _ in store.results_for("a/icmp", 0, 10_000)] == [5000.0]
+    assert store.events_between(0, 200)  # events are kept for reports

@@ -1,0 +1,186 @@
+"""`netwatch run` as a real process: /metrics passes promtool, outages reach the store, reload, restart."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.support import free_port, http_get, metric_value, wait_for
+
+CONFIG = """\
+site: {{name: "Trung tâm Hội nghị tỉnh"}}
+listen: "{{listen}}"
+store: "{{store}}"
+zones: [{{id: egov, name: "Trung tâm dữ liệu tỉnh"}}]
+defaults: {{interval: 500ms, alert: {{fail_after: 2, recover_after: 2}}}}
+targets:
+  - id: portal
+    host: 127.0.0.1
+    zone: egov
+    labels: {{system: portal}}
+    checks:
+      - {{kind: tcp, port: {port}}}
+      - {{kind: icmp, count: 1}}
+"""
+
+
+class Listener:
+    """A loopback TCP server the test can take down and bring back on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.sock: socket.socket | None = None
+        self.start()
+
+    def start(self) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(64)
+        self.sock = sock
+        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+
+    def _accept(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            conn.close()
+
+    def stop(self) -> None:
+        if self.sock is not None:
+            # close() alone leaves the socket listening while accept() blocks in the thread.
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    server = Listener()
+    yield server
+    server.stop()
+
+
+def db_rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.root
+def test_outage_is_exported_and_recorded(netwatch_process, listener: Listener, tmp_path: Path) -> None:
+    nw = netwatch_process(CONFIG.format(port=listener.port))
+    wait_for(lambda: metric_value(nw.metrics(), "netwatch_probe_success", check="portal/tcp") == 1.0,
+             10, what="portal/tcp up")
+    text = http_get(nw.base_url + "/metrics")[1]
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian prometheus) is needed"
+    lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    m = nw.metrics()
+    assert metric_value(m, "netwatch_check_state", check="portal/tcp", state="up") == 1.0
+    assert metric_value(m, "netwatch_check_state", check="portal/tcp", state="down") == 0.0
+    assert metric_value(m, "netwatch_target_info", target="portal", zone="egov", system="portal") == 1.0
+    rtt = wait_for(lambda: metric_value(nw.metrics(), "netwatch_icmp_rtt_avg_seconds", check="portal/icmp"), 5)
+    assert 0 < rtt < 0.05
+    assert metric_value(m, "netwatch_build_info") == 1.0
+
+    broken_at = time.time()
+    listener.stop()
+    wait_for(lambda: metric_value(nw.metrics(), "netwatch_probe_success", check="portal/tcp") == 0.0,
+             5, what="probe_success 0")
+    wait_for(lambda: metric_value(nw.metrics(), "netwatch_check_state", check="portal/tcp", state="down") == 1.0,
+             5, what="state down")
+    assert metric_value(nw.metrics(), "netwatch_check_error", check="portal/tcp", error="refused") == 1.0
+    store = tmp_path / "netwatch.db"
+    rows = wait_for(lambda: db_rows(store, "SELECT from_state, to_state, since, ts, error FROM transitions "
+                                           "WHERE check_id='portal/tcp' AND to_state='down'"), 5,
+                    what="DOWN transition in the store")
+    (from_state, _, since, ts, error), = rows
+    assert from_state == "up" and error == "refused"
+    # dated from the first failing result, confirmed one interval later (fail_after: 2)
+    assert broken_at - 0.1 <= since <= broken_at + 0.5 + 0.5 and ts - since == pytest.approx(0.5, abs=0.2)
+
+    listener.start()
+    wait_for(lambda: metric_value(nw.metrics(), "netwatch_check_state", check="portal/tcp", state="up") == 1.0,
+             5, what="recovery")
+    assert nw.stop() == 0
+    runs = db_rows(store, "SELECT stopped_at FROM runs")
+    assert len(runs) == 1 and runs[0][0] is not None
+
+
+def test_sighup_reload_adopts_good_config_and_refuses_bad(netwatch_process, listener: Listener) -> None:
+    nw = netwatch_process(CONFIG.format(port=listener.port).replace("      - {kind: icmp, count: 1}\n", ""))
+    wait_for(lambda: metric_value(nw.metrics(), "netwatch_probe_success", check="portal/tcp") == 1.0, 10)
+    text = nw.config_path.read_text()
+    nw.config_path.write_text(text + "      - {kind: tcp, id: portal/second, port: %d}\n" % listener.port)
+    nw.signal(signal.SIGHUP)
+    wait_for(lambda: metric_value(nw.metrics(), "netwatch_probe_success", check="portal/second") == 1.0, 10,
+             what="new check after reload")
+    nw.config_path.write_text(text + "      - {kind: tcp, port: nope}\n")
+    nw.signal(signal.SIGHUP)
+    wait_for(lambda: "config reload refused" in nw.log(), 5, what="refusal in the log")
+    assert "port: must be a whole number" in nw.log()
+    assert metric_value(nw.metrics(), "netwatch_probe_success", check="portal/second") == 1.0
+    assert nw.proc.poll() is None
+
+
+def test_restart_keeps_the_outage_and_marks_the_gap(netwatch_process, listener: Listener, tmp_path: Path) -> None:
+    config = CONFIG.format(port=listener.port).replace("      - {kind: icmp, count: 1}\n", "")
+    listener.stop()
+    nw = netwatch_process(config)
+    store = tmp_path / "netwatch.db"
+    wait_for(lambda: db_rows(store, "SELECT 1 FROM transitions WHERE to_state='down'"), 10, what="down")
+    nw.kill9()  # a crash: no clean stop
+    nw2 = netwatch_process(config)
+    # not probed yet since the restart: unknown, not up
+    first = nw2.metrics()
+    assert metric_value(first, "netwatch_check_state", check="portal/tcp", state="up") in (0.0, None)
+    wait_for(lambda: metric_value(nw2.metrics(), "netwatch_check_state", check="portal/tcp", state="down") == 1.0,
+             10, what="down after restart")
+    time.sleep(1.2)  # several more failing results after the restart; they must not open a second outage
+    downs = db_rows(store, "SELECT COUNT(*) FROM transitions WHERE to_state='down'")
+    assert downs == [(1,)]
+    assert len(db_rows(store, "SELECT id FROM runs")) == 2
+
+
+def test_check_and_probe_commands(tmp_path: Path, listener: Listener) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text(CONFIG.format(port=listener.port).replace("{listen}", "127.0.0.1:1").replace(
+        "{store}", str(tmp_path / "x.db")))
+    cli = [sys.executable, "-m", "netwatch", "--lang", "en"]
+    out = subprocess.run(cli + ["check", "-c", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "Checks: 2 (icmp 1, tcp 1)" in out.stdout
+    out = subprocess.run(cli + ["probe", "-c", str(path), "portal/tcp", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["check"] == "portal/tcp" and row["ok"] is True and row["error"] is None
+    assert set(row["measurements"]) >= {"connect_seconds"}
+    listener.stop()
+    out = subprocess.run(cli + ["probe", "-c", str(path), "portal/tcp", "--json"], capture_output=True, text=True)
+    assert out.returncode == 1 and json.loads(out.stdout)[0]["error"] == "refused"
+    out = subprocess.run(cli + ["probe", "-c", str(path), "nothing"], capture_output=True, text=True)
+    assert out.returncode == 2 and "no check or target named 'nothing'" in out.stderr
+    path.write_text("targets: [{id: a, host: 127.0.0.1, checks: [{kind: tcp}]}]\n")
+    out = subprocess.run(cli + ["check", "-c", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"{path}:1:45: targets[0].checks[0]: missing required key 'port'"
