@@ -32,4 +32,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".${extras}"
+# Debian's own python3 is "externally managed" (PEP 668): install into .venv there instead.
+PY=python3
+if python3 -c 'import sys, sysconfig, os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) and sys.prefix == sys.base_prefix else 1)'; then
+  if [ ! -x .venv/bin/python ]; then
+    dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "install ok installed" || {
+      SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+      $SUDO apt-get install -y -q --no-install-recommends python3-venv; }
+    python3 -m venv .venv
+  fi
+  PY=.venv/bin/python
+fi
+"$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".${extras}"
+echo "$PY" > .netwatch-python

@@ -3,7 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test || exit 1
-python3 -m pytest -p no:cacheprovider -q -ra --durations=15 "$@"
+"$(cat .netwatch-python)" -m pytest -p no:cacheprovider -q -ra --durations=15 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests: failing on purpose" >&2
