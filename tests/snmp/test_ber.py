@@ -1,0 +1,156 @@
+"""The lean BER codec cross-checked against pysnmp/pyasn1 with generated PDUs, and fed hostile bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyasn1.codec.ber import decoder, encoder
+from pysnmp.proto import rfc1902, rfc1905
+from pysnmp.proto.api import v1 as api_v1
+from pysnmp.proto.api import v2c as api
+
+from netwatch.snmp import ber
+
+arcs = st.integers(0, 2**32 - 1)
+small_arcs = st.integers(0, 300)
+oid_st = st.builds(lambda first, second, rest: (first, second) + tuple(rest),
+                   st.integers(0, 1), st.integers(0, 39), st.lists(st.one_of(small_arcs, arcs), max_size=20)) \
+    | st.builds(lambda second, rest: (2, second) + tuple(rest), st.integers(0, 1000), st.lists(arcs, max_size=5))
+
+value_st = st.one_of(
+    st.tuples(st.just(ber.INTEGER), st.integers(-2**31, 2**31 - 1)),
+    st.tuples(st.just(ber.OCTET_STRING), st.binary(max_size=300)),
+    st.tuples(st.just(ber.NULL), st.none()),
+    st.tuples(st.just(ber.OBJECT_ID), oid_st),
+    st.tuples(st.just(ber.IP_ADDRESS), st.binary(min_size=4, max_size=4)),
+    st.tuples(st.sampled_from([ber.COUNTER32, ber.GAUGE32, ber.TIMETICKS]), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just(ber.OPAQUE), st.binary(max_size=20)),
+    st.tuples(st.just(ber.COUNTER64), st.integers(0, 2**64 - 1)),
+    st.tuples(st.sampled_from([ber.NO_SUCH_OBJECT, ber.NO_SUCH_INSTANCE, ber.END_OF_MIB_VIEW]), st.none()),
+)
+varbinds_st = st.lists(st.tuples(oid_st, value_st).map(lambda t: (t[0], t[1][0], t[1][1])), max_size=30)
+pdu_tag_st = st.sampled_from([ber.GET, ber.GET_NEXT, ber.RESPONSE, ber.SET, ber.GET_BULK, ber.INFORM, ber.TRAP_V2,
+                              ber.REPORT])
+
+
+def to_pysnmp(tag: int, value: Any) -> Any:
+    return {
+        ber.INTEGER: rfc1902.Integer32, ber.OCTET_STRING: rfc1902.OctetString, ber.OBJECT_ID: rfc1902.ObjectName,
+        ber.IP_ADDRESS: rfc1902.IpAddress, ber.COUNTER32: rfc1902.Counter32, ber.GAUGE32: rfc1902.Gauge32,
+        ber.TIMETICKS: rfc1902.TimeTicks, ber.OPAQUE: rfc1902.Opaque, ber.COUNTER64: rfc1902.Counter64,
+    }[tag](value) if value is not None or tag in (ber.OCTET_STRING, ber.OPAQUE) else {
+        ber.NULL: rfc1902.Null(""), ber.NO_SUCH_OBJECT: rfc1905.noSuchObject,
+        ber.NO_SUCH_INSTANCE: rfc1905.noSuchInstance, ber.END_OF_MIB_VIEW: rfc1905.endOfMibView}[tag]
+
+
+def from_pysnmp(value: Any) -> tuple[int, Any]:
+    from netwatch.snmp.v3 import _value
+    return _value(value)
+
+
+PDU_CLASSES = {ber.GET: api.GetRequestPDU, ber.GET_NEXT: api.GetNextRequestPDU, ber.RESPONSE: api.ResponsePDU,
+               ber.SET: api.SetRequestPDU, ber.GET_BULK: api.GetBulkRequestPDU, ber.INFORM: api.InformRequestPDU,
+               ber.TRAP_V2: api.TrapPDU, ber.REPORT: api.ReportPDU}
+
+
+def pysnmp_encode(msg: ber.Message) -> bytes:
+    pdu = PDU_CLASSES[msg.pdu_tag]()
+    api.apiPDU.set_defaults(pdu)
+    api.apiPDU.set_request_id(pdu, msg.request_id)
+    if msg.pdu_tag == ber.GET_BULK:
+        api.apiBulkPDU.set_non_repeaters(pdu, msg.error_status)
+        api.apiBulkPDU.set_max_repetitions(pdu, msg.error_index)
+    else:
+        api.apiPDU.set_error_status(pdu, msg.error_status)
+        api.apiPDU.set_error_index(pdu, msg.error_index)
+    api.apiPDU.set_varbinds(pdu, [(rfc1902.ObjectName(o), to_pysnmp(t, v)) for o, t, v in msg.varbinds])
+    m = api.Message()
+    api.apiMessage.set_defaults(m)
+    api.apiMessage.set_community(m, msg.community)
+    api.apiMessage.set_pdu(m, pdu)
+    return encoder.encode(m)
+
+
+def pysnmp_decode(data: bytes) -> ber.Message:
+    m, rest = decoder.decode(data, asn1Spec=api.Message())
+    assert rest == b""
+    pdu = api.apiMessage.get_pdu(m)
+    tag = pdu.tagSet[-1]
+    pdu_tag = tag.tagClass | tag.tagFormat | tag.tagId
+    if pdu_tag == ber.GET_BULK:
+        status, index = int(api.apiBulkPDU.get_non_repeaters(pdu)), int(api.apiBulkPDU.get_max_repetitions(pdu))
+    else:
+        status, index = int(pdu["error-status"]), int(pdu["error-index"])   # the getter checks the range
+    vbs = []
+    for oid, value in api.apiPDU.get_varbinds(pdu):
+        t, v = from_pysnmp(value)
+        vbs.append((tuple(oid), t, v))
+    return ber.Message(int(m["version"]), bytes(api.apiMessage.get_community(m)), pdu_tag,
+                       int(api.apiPDU.get_request_id(pdu)), status, index, vbs)
+
+
+messages = st.builds(lambda tag, rid, status, index, community, vbs: ber.Message(
+    ber.V2C, community, tag, rid, status, index, vbs),
+    pdu_tag_st, st.integers(-2**31, 2**31 - 1), st.integers(0, 18), st.integers(0, 2**31 - 1),
+    st.binary(max_size=40), varbinds_st)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages)
+def test_pysnmp_encoding_decodes_the_same(msg: ber.Message) -> None:
+    assert ber.decode_message(pysnmp_encode(msg)) == msg
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages)
+def test_our_encoding_is_what_pysnmp_reads(msg: ber.Message) -> None:
+    data = ber.encode_message(msg)
+    assert pysnmp_decode(data) == msg
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(oid_st, min_size=1, max_size=20), st.integers(0, 2**31 - 1), st.integers(0, 200))
+def test_bulk_request_matches_pysnmp(oid_list: list[tuple[int, ...]], rid: int, reps: int) -> None:
+    data = ber.encode_request(ber.V2C, b"c", ber.GET_BULK, rid, oid_list, 0, reps)
+    assert pysnmp_decode(data) == ber.Message(ber.V2C, b"c", ber.GET_BULK, rid, 0, reps,
+                                              [(o, ber.NULL, None) for o in oid_list])
+
+
+@settings(max_examples=100, deadline=None)
+@given(oid_st, st.integers(0, 5), st.integers(0, 2**32 - 1), varbinds_st)
+def test_v1_trap_matches_pysnmp(enterprise: tuple[int, ...], generic: int, stamp: int, vbs: list[Any]) -> None:
+    vbs = [(o, t, v) for o, t, v in vbs if t not in (ber.COUNTER64, ber.NO_SUCH_OBJECT, ber.NO_SUCH_INSTANCE,
+                                                     ber.END_OF_MIB_VIEW, ber.INTEGER)]  # not in SMIv1
+    msg = ber.Message(ber.V1, b"public", ber.TRAP_V1, varbinds=vbs, enterprise=enterprise,
+                      agent_address=b"\x7f\x00\x00\x01", generic_trap=generic, specific_trap=0, timestamp=stamp)
+    m, _ = decoder.decode(ber.encode_message(msg), asn1Spec=api_v1.Message())
+    pdu = api_v1.apiMessage.get_pdu(m)
+    assert tuple(api_v1.apiTrapPDU.get_enterprise(pdu)) == enterprise
+    assert int(api_v1.apiTrapPDU.get_generic_trap(pdu)) == generic
+    assert int(api_v1.apiTrapPDU.get_timestamp(pdu)) == stamp
+    assert ber.decode_message(ber.encode_message(msg)) == msg
+
+
+@settings(max_examples=500, deadline=None)
+@given(messages, st.data())
+def test_mutated_messages_raise_only_ber_error(msg: ber.Message, data: st.DataObject) -> None:
+    raw = bytearray(ber.encode_message(msg))
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(raw)))
+    for candidate in (bytes(raw), bytes(raw[:cut])):
+        try:
+            ber.decode_message(candidate)
+        except ber.BerError:
+            pass
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x30", b"\x30\x84\xff\xff\xff\xff", b"\x30\x80\x00\x00",
+                                 b"\x30\x03\x02\x01\x05", b"\x30\x06\x02\x01\x01\x04\x01"])
+def test_garbage_is_a_ber_error(raw: bytes) -> None:
+    with pytest.raises(ber.BerError):
+        ber.decode_message(raw)
