@@ -119,6 +119,37 @@ def test_settings_reject(kwargs: dict[str, object], field: str) -> None:
     assert err.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("count: 0\n", "count: must be between 1 and 1000"),
+        ("warn_rtt: 5\n", "warn_rtt: bad duration 5"),
+        ("max_loss_ratio: -1\n", "max_loss_ratio: must be between 0 and 1"),
+        ("family: ipv5\n", "family: must be one of"),
+    ],
+)
+def test_settings_from_yaml_errors(text: str, problem: str) -> None:
+    import yaml
+
+    from netwatch.config.fields import MISSING, Converter
+    from netwatch.config.source import parse
+
+    src = parse(text, "checks.yaml")
+    assert Converter(src).dataclass(yaml.safe_load(text), icmp.Settings, ()) is MISSING
+    assert any(problem in str(p) for p in src.problems), [str(p) for p in src.problems]
+
+
+def test_settings_from_yaml() -> None:
+    import yaml
+
+    from netwatch.config.fields import Converter
+    from netwatch.config.source import parse
+
+    text = "count: 5\ninterval_between: 20ms\nwarn_rtt: 30ms\nwarn_loss_ratio: 0.1\n"
+    s = Converter(parse(text, "checks.yaml")).dataclass(yaml.safe_load(text), icmp.Settings, ())
+    assert (s.count, s.interval_between, s.warn_rtt, s.warn_loss_ratio) == (5, 0.02, 0.03, 0.1)
+
+
 def test_settings_defaults() -> None:
     s = icmp.Settings()
     assert (s.count, s.interval_between, s.payload_size_bytes, s.max_loss_ratio) == (3, 0.1, 56, 0.5)

@@ -137,4 +137,4 @@ async def test_kernel_filter_keeps_other_programs_replies_out() -> None:
     sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
     subprocess.run(["fping", "-c3", "-q", "127.0.0.1"], capture_output=True, timeout=30, check=True)
     await ping_many(["127.0.0.1"], 1, 0, 1.0)
-    assert shared.foreign_replies == 3
+    assert shared.foreign_replies >= 3   # others on this host may be pinging too
