@@ -1,0 +1,1 @@
+"""SSH configuration backup: secret masking, version history, frozen baselines and drift."""
