@@ -329,6 +329,13 @@ def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults
     alert = conv.dataclass({**default_alert_raw, **alert_raw}, AlertPolicy, path + ("alert",))
     settings = conv.dataclass({k: v for k, v in raw.items() if k not in _CHECK_COMMON},
                               probe_kind.settings, path)
+    if settings is not MISSING and probe_kind.prepare is not None:
+        try:
+            settings = probe_kind.prepare(settings, target, os.path.dirname(os.path.abspath(src.file)))
+        except FieldError as exc:
+            name = exc.field.split(".")[0]
+            src.error(path + (name,) if name in raw else path, exc.message)
+            settings = MISSING
     if not ok or alert is MISSING or settings is MISSING:
         return None
     return Check(id=check_id, target=target, kind=kind, interval_seconds=float(interval),
