@@ -5,7 +5,9 @@ A probe module defines `KIND`, a frozen `Settings` dataclass (validated in `__po
 `async def probe(target, settings, timeout_seconds) -> Outcome`. Optional: `CONCURRENCY` (how many
 checks of this kind run at once; default 256), `LATENCY` (the measurement that stands for the
 check's latency in rollups and reports; default: the probe's duration) and `SERIES` (labelled
-series the probe reports: name -> (help, extra label names)).
+series the probe reports: name -> (help, extra label names)) and
+`prepare(settings, target, config_dir) -> settings` (called at config load: check settings against
+the target, resolve relative paths against the config file's directory; raise FieldError).
 Adding a kind = one file + one line below.
 """
 
@@ -18,6 +20,7 @@ from typing import Awaitable, Callable, Mapping
 from netwatch.model import Outcome, Target
 
 from netwatch.probes import dns, http, icmp, tcp
+from netwatch.probes import ssh
 
 ProbeFunc = Callable[[Target, object, float], Awaitable[Outcome]]
 
@@ -36,6 +39,7 @@ class ProbeKind:
     concurrency: int
     latency: str | None
     series: Mapping[str, tuple[str, tuple[str, ...]]]
+    prepare: Callable[[object, Target, str], object] | None = None
 
     @staticmethod
     def of(module: ModuleType) -> "ProbeKind":
@@ -47,6 +51,7 @@ class ProbeKind:
             concurrency=getattr(module, "CONCURRENCY", 256),
             latency=getattr(module, "LATENCY", None),
             series=getattr(module, "SERIES", {}),
+            prepare=getattr(module, "prepare", None),
         )
 
 
@@ -57,5 +62,6 @@ PROBES: Mapping[str, ProbeKind] = {
         ProbeKind.of(http),
         ProbeKind.of(tcp),
         ProbeKind.of(dns),
+        ProbeKind.of(ssh),
     )
 }
