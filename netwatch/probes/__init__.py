@@ -21,6 +21,7 @@ from netwatch.model import Outcome, Target
 
 from netwatch.probes import dns, http, icmp, tcp
 from netwatch.probes import ssh
+from netwatch.probes import web_integrity
 
 ProbeFunc = Callable[[Target, object, float], Awaitable[Outcome]]
 
@@ -63,5 +64,6 @@ PROBES: Mapping[str, ProbeKind] = {
         ProbeKind.of(tcp),
         ProbeKind.of(dns),
         ProbeKind.of(ssh),
+        ProbeKind.of(web_integrity),
     )
 }
