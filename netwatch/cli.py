@@ -19,7 +19,9 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 # Commands contributed by other capabilities: each module defines `register(subparsers)`, whose
 # parsers set `func(args) -> int`. One line per module.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "netwatch.egov.cli",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,8 +110,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
                 return EXIT_CONFIG
             wanted.extend(c for c in matched if c not in wanted)
         checks = wanted
+    from netwatch.egov import baselines
     from netwatch.probe_once import probe_all, render_table
 
+    baselines.configure_readonly(config.store)  # web_integrity compares with the daemon's baselines
     rows = asyncio.run(probe_all(checks))
     if args.json:
         print(json.dumps([{**row, "detail": config.redact(row["detail"])} for row in rows],
