@@ -13,6 +13,7 @@ from aiohttp import web
 
 from netwatch import __version__
 from netwatch.config import Config, ConfigError, load
+from netwatch.egov import baselines
 from netwatch.live import LiveView, expand
 from netwatch.model import Check, Result
 from netwatch.probes import PROBES
@@ -34,6 +35,8 @@ class Monitor:
         self.clock = clock
         self.run_id = store.start_run(__version__, os.getpid(), clock())
         self.live = LiveView(config.checks, store.last_states())
+        # web_integrity probes read and take page baselines through this (they get no store handle).
+        baselines.configure(baselines.Baselines.of_store(store, lambda ts: self.config.event.phase_at(ts)))
         self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
                                  config.retention.results, config.retention.rollups)
         self.scheduler = Scheduler(self.handle)
