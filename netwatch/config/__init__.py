@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from netwatch.config.fields import MISSING, Converter, Duration, FieldError, Secret
 from netwatch.config.source import ConfigError, Path, Problem, Source, parse
+from netwatch.alerting import config as paging_config
 from netwatch.model import AlertPolicy, Check, Target
 
 __all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
@@ -136,6 +137,7 @@ class Config:
     retention: Retention
     secrets: frozenset[str] = frozenset()
     report: ReportSettings = ReportSettings()
+    paging: paging_config.Paging = paging_config.Paging()
 
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -167,6 +169,12 @@ class _Top:
     targets: tuple[Any, ...] = ()
     retention: Retention = Retention()
     report: ReportSettings = ReportSettings()
+    channels: Mapping[str, paging_config.Channel] = field(default_factory=lambda: MappingProxyType({}))
+    maintenance: tuple[paging_config.MaintenanceSpec, ...] = ()
+    oncall: paging_config.OncallSpec = paging_config.OncallSpec()
+    escalation: Mapping[str, tuple[paging_config.Level, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    operators: tuple[paging_config.Operator, ...] = ()
+    paging: paging_config.PagingSpec = paging_config.PagingSpec()
 
 
 def load(path: str, env: Mapping[str, str] | None = None) -> Config:
@@ -269,12 +277,14 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
     if cycle:
         src.error(target_paths[cycle[0]] + ("depends_on",), "dependency cycle: " + " -> ".join(cycle))
     _unique_ids(src, [(c.id, p) for c, p in zip(checks, check_paths)], "check")
+    paging = paging_config.resolve(src, src.value, top.channels, top.maintenance, top.oncall, top.escalation,
+                                   top.operators, top.paging, tz, set(by_id), zone_ids, {c.id for c in checks})
 
     return Config(
         path=os.path.abspath(src.file) if src.file != "<config>" else src.file,
         site=top.site, listen=listen, store=top.store, defaults=defaults,
         zones=top.zones, event=event, targets=tuple(targets), checks=tuple(checks),
-        retention=top.retention, secrets=frozenset(src.secrets), report=top.report,
+        retention=top.retention, secrets=frozenset(src.secrets), report=top.report, paging=paging,
     )
 
 
