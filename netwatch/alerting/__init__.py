@@ -1,0 +1,1 @@
+"""Paging decisions: topology, maintenance, flapping, incidents, escalation (delivery is netwatch.notify)."""

@@ -1,0 +1,459 @@
+"""The paging engine inside the daemon: effective states, incident decisions, and the paging clocks.
+
+Event-loop side: `on_result` folds topology (unreachable), maintenance and flapping over the step
+state and returns the transitions to record. Recorder side: `hook` runs inside the transaction that
+stores a transition and writes the incident and its outbox rows there. `run` drives the outbox
+delivery, escalation and reminders, maintenance starts/ends, flapping notices, the dead-man
+heartbeat and the "monitoring degraded" alarm. The CLI writes acks and maintenance windows to the
+store; `run` reads them every TICK_SECONDS, so they take effect within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Iterator
+
+import aiohttp
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from netwatch.alerting import incidents
+from netwatch.alerting.config import Maintenance, Paging
+from netwatch.alerting.flapping import FlapState, observe
+from netwatch.alerting.state import CheckState, Transition
+from netwatch.alerting.topology import ParentStatus, dependants, effective, target_status
+from netwatch.alerting.windows import window
+from netwatch.model import Check, Event, Result, State
+from netwatch.notify import senders, templates
+from netwatch.notify.outbox import Delivery, enqueue
+
+if TYPE_CHECKING:
+    from netwatch.app import Monitor
+    from netwatch.config import Config
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.5
+OVERLAYS = (State.UNREACHABLE, State.MAINTENANCE)
+SECURITY_KINDS = frozenset({"defacement", "drift", "config", "ssh", "hostkey", "snmptrap"})
+DEGRADED_RENOTIFY_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a transition means for paging, decided on the event loop where the live state is."""
+
+    check: Check
+    severity: str
+    category: str
+    channels: tuple[str, ...]
+    flapping: bool
+    dependants: int
+    facts: dict[str, Any]
+    next_escalation_at: float | None
+    next_remind_at: float | None
+
+
+class PagingEngine:
+    def __init__(self, monitor: "Monitor") -> None:
+        self.monitor = monitor
+        self.clock = monitor.clock
+        stored = monitor.store.last_states()
+        self.eff: dict[str, State] = {cid: s.state for cid, s in stored.items()}
+        # The step function cannot resume from an overlay state; it resumes from unknown and the
+        # effective state (kept here) makes the next transition start from what was recorded.
+        for cid, s in list(monitor.live.stored.items()):
+            if s.state in OVERLAYS:
+                monitor.live.stored[cid] = replace(s, state=State.UNKNOWN)
+        for view in monitor.live.views.values():
+            if view.state.state in OVERLAYS:
+                view.overlay = view.state.state
+                view.state = CheckState()
+        self.flaps: dict[str, FlapState] = {}
+        self.plans: dict[int, Plan] = {}
+        self.status: dict[str, ParentStatus] = {}
+        self.db_windows: tuple[Maintenance, ...] = ()
+        self.flap_events: list[tuple[str, str, float]] = []
+        self.heartbeat_ok_at = 0.0
+        self.heartbeat_failures = 0
+        self.degraded_reason = ""
+        self.degraded_sent_at = 0.0
+        self.open_incidents = 0
+        self._lag_seen = (0, 0.0)
+        self._recorder_errors_seen = 0
+        self.delivery = Delivery(monitor.store, lambda: self.config.paging, lambda: self.config.site.tz,
+                                 lambda text: self.config.redact(text), self.clock)
+        self.reload(monitor.config)
+
+    @property
+    def config(self) -> "Config":
+        return self.monitor.config
+
+    def reload(self, config: "Config") -> None:
+        self.children: dict[str, set[str]] = {}
+        for t in config.targets:
+            for p in t.depends_on:
+                self.children.setdefault(p, set()).add(t.id)
+        self.dependants = {k: len(v) for k, v in dependants(config.targets).items()}
+        self.target_checks: dict[str, list[str]] = {}
+        for c in config.checks:
+            self.target_checks.setdefault(c.target.id, []).append(c.id)
+        self.known_targets = {t.id for t in config.targets}
+
+    # -- event loop: results to effective transitions ---------------------------------------
+    def on_result(self, check: Check, result: Result, raw: Transition | None) -> list[Transition]:
+        flapping_before = self.flaps.get(check.id, FlapState()).flapping
+        if check.alert.flap_detection:
+            spec = self.config.paging.spec.flapping
+            fs, change = observe(self.flaps.get(check.id, FlapState()), result.ok, spec.window, spec.high, spec.low)
+            self.flaps[check.id] = fs
+            if change:
+                log.info("%s: flapping %s", check.id, "started" if change == "start" else "stopped")
+                self.flap_events.append((change, check.id, result.started_at))
+        out: list[Transition] = []
+        t = self.evaluate(check, result.started_at, raw, quiet=flapping_before)
+        if t is not None:
+            out.append(t)
+        out.extend(self.cascade(check.target.id, result.started_at))
+        return out
+
+    def parent_status(self, target_id: str) -> ParentStatus:
+        if target_id not in self.known_targets:
+            return "unknown"
+        views = self.monitor.live.views
+        checks = [(views[c].state.state, views[c].state.fail_streak) for c in self.target_checks.get(target_id, [])
+                  if c in views]
+        return target_status(checks)
+
+    def in_maintenance(self, check: Check, ts: float) -> bool:
+        for m in self.config.paging.maintenance + self.db_windows:
+            if m.covers(check.id, check.target.id, check.target.zone) and m.window.active(ts):
+                return True
+        return False
+
+    def evaluate(self, check: Check, ts: float, raw: Transition | None = None, quiet: bool = False
+                 ) -> Transition | None:
+        view = self.monitor.live.views.get(check.id)
+        if view is None:
+            return None
+        step_state = view.state.state
+        parents = {p: self.parent_status(p) for p in check.target.depends_on}
+        maint = self.in_maintenance(check, ts)
+        new, cause = effective(step_state, maint, parents)
+        old = self.eff.get(check.id, State.UNKNOWN)
+        view.overlay = new if new in OVERLAYS else None
+        if new == old:
+            if raw is not None and maint:
+                self.monitor.recorder.add_event(ts, check.id, check.target.id, Event(
+                    "state_in_maintenance", f"{raw.from_state} -> {raw.to_state}", {"error": raw.error}))
+            return None
+        if raw is not None and raw.to_state is new:
+            since = raw.since
+        elif new is step_state and view.state.since:
+            since = view.state.since
+        else:
+            since = ts
+        o = view.result.outcome if view.result is not None else None
+        error = o.error if o is not None and not o.ok else None
+        detail = (o.detail if not o.ok else (o.degraded or "")) if o is not None else ""
+        t = Transition(check.id, check.target.id, ts, since, old, new,
+                       error=error if new in (State.DOWN, State.UNREACHABLE) else None,
+                       detail=detail if new in (State.DOWN, State.UNREACHABLE, State.DEGRADED) else "", cause=cause)
+        self.eff[check.id] = new
+        self.plans[id(t)] = self.plan(check, t, quiet or self.flaps.get(check.id, FlapState()).flapping)
+        return t
+
+    def cascade(self, target_id: str, ts: float) -> list[Transition]:
+        """Re-evaluate dependants when a target's down-ness changed, and theirs in turn."""
+        out: list[Transition] = []
+        queue = [target_id]
+        seen: set[str] = set()
+        while queue:
+            tid = queue.pop(0)
+            if tid in seen:
+                continue
+            seen.add(tid)
+            status = self.parent_status(tid)
+            if self.status.get(tid) == status:
+                continue
+            self.status[tid] = status
+            for child in sorted(self.children.get(tid, ())):
+                for cid in self.target_checks.get(child, []):
+                    check = self.config.check(cid)
+                    if check is not None:
+                        t = self.evaluate(check, ts)
+                        if t is not None:
+                            out.append(t)
+                queue.append(child)
+        return out
+
+    def reevaluate_all(self, ts: float) -> list[Transition]:
+        out = []
+        for view in list(self.monitor.live.views.values()):
+            t = self.evaluate(view.check, ts)
+            if t is not None:
+                out.append(t)
+        return out
+
+    def channels_for(self, check: Check | None, severity: str, level: int, ts: float) -> tuple[str, ...]:
+        paging = self.config.paging
+        levels = paging.escalation.get(severity, ())
+        if level == 0 and check is not None and check.alert.notify is not None:
+            return tuple(check.alert.notify)
+        if levels:
+            if level >= len(levels):
+                return ()
+            lv = levels[level]
+            out = list(lv.notify)
+            for role in lv.oncall:
+                for contact in paging.on_duty(ts, role):
+                    out.extend(contact.notify)
+            return tuple(dict.fromkeys(out))
+        return tuple(paging.channels) if level == 0 else ()
+
+    def plan(self, check: Check, t: Transition, flapping: bool) -> Plan:
+        severity = check.alert.severity or ("warning" if t.to_state is State.DEGRADED else "critical")
+        category = check.alert.category or (
+            "security" if check.kind in SECURITY_KINDS else
+            "performance" if t.to_state is State.DEGRADED else "availability")
+        now = self.clock()
+        levels = self.config.paging.escalation.get(severity, ())
+        next_esc = now + levels[1].after - levels[0].after if len(levels) > 1 else None
+        remind = check.alert.remind_every
+        target = check.target
+        facts = {"check": check.id, "target": target.id, "target_name": target.name or target.id,
+                 "zone": target.zone, "zone_name": self.config.zone_name(target.zone) if target.zone else "",
+                 "state": t.to_state.value, "since": t.since, "error": t.error,
+                 "detail": self.config.redact(t.detail or ""), "cause": t.cause,
+                 "dependants": self.dependants.get(target.id, 0)}
+        return Plan(check, severity, category, self.channels_for(check, severity, 0, now), flapping,
+                    self.dependants.get(target.id, 0), facts, next_esc, now + remind if remind else None)
+
+    # -- recorder thread: inside the transition's transaction --------------------------------
+    def hook(self, conn: sqlite3.Connection, t: Transition, transition_id: int) -> None:
+        plan = self.plans.pop(id(t), None)
+        if plan is None:
+            return
+        now = self.clock()
+        current = incidents.find_open(conn, check_id=t.check_id)
+        if t.to_state in (State.DOWN, State.DEGRADED):
+            if current is not None and current[1] == plan.severity:
+                return
+            if current is not None:
+                incidents.resolve(conn, current[0], now, notify=not plan.flapping)
+            if plan.flapping:
+                return
+            self._open(conn, plan, transition_id, now, "problem")
+        elif t.to_state is State.UP and current is not None:
+            incidents.resolve(conn, current[0], now, notify=not plan.flapping)
+
+    def _open(self, conn: sqlite3.Connection, plan: Plan, transition_id: int | None, now: float, kind: str) -> int:
+        return incidents.open_incident(conn, incidents.NewIncident(
+            key_prefix="nw", source="check", severity=plan.severity, category=plan.category,
+            title=plan.check.id, facts=plan.facts, channels=plan.channels, check_id=plan.check.id,
+            target_id=plan.check.target.id, zone=plan.check.target.zone, since=float(plan.facts["since"]),
+            dependants=plan.dependants, next_escalation_at=plan.next_escalation_at,
+            next_remind_at=plan.next_remind_at, transition_id=transition_id, kind=kind), now)
+
+    # -- the clocks ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        delivery = asyncio.create_task(self.delivery.run(), name="outbox")
+        heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
+        try:
+            while True:
+                await asyncio.sleep(TICK_SECONDS)
+                try:
+                    await self.tick()
+                except (sqlite3.Error, OSError) as exc:
+                    log.error("paging tick failed: %s", exc)
+        finally:
+            for task in (delivery, heartbeat):
+                task.cancel()
+            await asyncio.gather(delivery, heartbeat, return_exceptions=True)
+
+    async def tick(self) -> None:
+        now = self.clock()
+        had_windows = bool(self.config.paging.maintenance or self.db_windows)
+        self.db_windows = await asyncio.to_thread(self._load_windows)
+        if had_windows or self.config.paging.maintenance or self.db_windows:
+            for t in self.reevaluate_all(now):
+                self.monitor.recorder.add_transition(t)
+        events, self.flap_events = self.flap_events, []
+        flap_plans = []
+        for change, cid, ts in events:
+            check = self.config.check(cid) or (self.monitor.live.views[cid].check
+                                               if cid in self.monitor.live.views else None)
+            if check is None:
+                continue
+            state = self.eff.get(cid, State.UNKNOWN)
+            t = Transition(cid, check.target.id, ts, ts, state, state)
+            plan = self.plan(check, t, False)
+            flap_plans.append((change, plan, state))
+        self.open_incidents = await asyncio.to_thread(self._tick_db, now, flap_plans)
+        self.delivery.wake.set()
+        self._watch_self(now)
+
+    def _load_windows(self) -> tuple[Maintenance, ...]:
+        with self.monitor.store.lock:
+            rows = self.monitor.store.conn.execute(
+                "SELECT id, start, end, repeat, until, targets, zones, checks, reason FROM maintenance "
+                "WHERE cancelled_at IS NULL").fetchall()
+        tz = self.config.site.tz
+        out = []
+        for r in rows:
+            try:
+                w = window(r[1], r[2], tz, r[3], r[4])
+            except ValueError:
+                continue
+            out.append(Maintenance(f"db-{r[0]}", w, tuple(json.loads(r[5])), tuple(json.loads(r[6])),
+                                   tuple(json.loads(r[7])), r[8]))
+        return tuple(out)
+
+    def _tick_db(self, now: float, flap_plans: list[tuple[str, Plan, State]]) -> int:
+        store = self.monitor.store
+        with store.transaction() as c:
+            for change, plan, state in flap_plans:
+                self._flap_notice(c, change, plan, state, now)
+            due = c.execute(
+                "SELECT id, check_id, severity, level, next_escalation_at, next_remind_at, opened_at FROM incidents "
+                "WHERE state='open' AND ((next_escalation_at IS NOT NULL AND next_escalation_at <= ?) OR "
+                "(next_remind_at IS NOT NULL AND next_remind_at <= ?))", (now, now)).fetchall()
+            for iid, check_id, severity, level, next_esc, next_remind, opened_at in due:
+                check = self.config.check(check_id) if check_id else None
+                if next_esc is not None and next_esc <= now:
+                    levels = self.config.paging.escalation.get(severity, ())
+                    level += 1
+                    channels = self.channels_for(check, severity, level, now)
+                    following = (opened_at + levels[level + 1].after - levels[0].after
+                                 if level + 1 < len(levels) else None)
+                    c.execute("UPDATE incidents SET level=?, next_escalation_at=? WHERE id=?", (level, following, iid))
+                    if channels:
+                        incidents.notify_told(c, iid, "escalation", now, {"level": level}, channels)
+                if next_remind is not None and next_remind <= now:
+                    every = check.alert.remind_every if check is not None else None
+                    c.execute("UPDATE incidents SET next_remind_at=? WHERE id=?",
+                              (now + every if every else None, iid))
+                    incidents.notify_told(c, iid, "reminder", now, {})
+            return int(c.execute("SELECT COUNT(*) FROM incidents WHERE state IN ('open','acked')").fetchone()[0])
+
+    def _flap_notice(self, c: sqlite3.Connection, change: str, plan: Plan, state: State, now: float) -> None:
+        current = incidents.find_open(c, check_id=plan.check.id)
+        facts = {**plan.facts, "state": state.value}
+        if change == "start":
+            channels = plan.channels
+            dedup = f"flap-{plan.check.id}-{int(now)}"
+            for ch in channels:
+                enqueue(c, current[0] if current else None, ch, "flapping",
+                        {**facts, "kind": "flapping", "incident": current[0] if current else None}, now, dedup)
+            return
+        if state in (State.DOWN, State.DEGRADED):
+            if current is None:
+                self._open(c, replace(plan, facts=facts), None, now, "settled")
+            else:
+                incidents.notify_told(c, current[0], "settled", now, {"state": state.value}, plan.channels)
+            return
+        if current is not None:
+            incidents.resolve(c, current[0], now, notify=False)
+        for ch in plan.channels:
+            enqueue(c, None, ch, "settled", {**facts, "kind": "settled"}, now, f"settled-{plan.check.id}-{int(now)}")
+
+    # -- watching netwatch itself ---------------------------------------------------------------
+    def _watch_self(self, now: float) -> None:
+        reasons = []
+        recorder = self.monitor.recorder
+        if recorder.errors_total > self._recorder_errors_seen:
+            reasons.append(f"history store write failed: {self.config.redact(recorder.last_error or '')[:120]}")
+        self._recorder_errors_seen = recorder.errors_total
+        sched = self.monitor.scheduler
+        count = sum(s.count for s in sched.lag.values())
+        total = sum(s.total_seconds for s in sched.lag.values())
+        seen_count, seen_total = self._lag_seen
+        if count > seen_count and (total - seen_total) / (count - seen_count) > self.config.paging.spec.lag_alarm:
+            reasons.append(f"scheduler lag {(total - seen_total) / (count - seen_count):.1f}s")
+        self._lag_seen = (count, total)
+        self.degraded_reason = "; ".join(reasons)
+        if reasons and now - self.degraded_sent_at > DEGRADED_RENOTIFY_SECONDS:
+            self.degraded_sent_at = now
+            log.error("monitoring degraded: %s", self.degraded_reason)
+            asyncio.create_task(self._send_direct({"kind": "degraded", "detail": self.degraded_reason,
+                                                   "title": self.config.site.name}))
+
+    async def _send_direct(self, facts: dict[str, Any]) -> None:
+        """Bypasses the outbox: this is for when the store itself is failing."""
+        paging = self.config.paging
+        names = paging.spec.self_notify if paging.spec.self_notify is not None else tuple(paging.channels)
+        for name in names:
+            ch = paging.channels[name]
+            for secret in ch.urls:
+                url = secret.reveal()
+                if ch.sms is not None:
+                    text = templates.sms_text([facts], ch.lang, ch.sms.max_segments, ch.sms.strip_diacritics,
+                                              self.config.site.tz)
+                    title, body, markup = "", text.text, "text"
+                else:
+                    markup = templates.markup_for(url)
+                    title, body = templates.chat([facts], ch.lang, markup, self.config.site.tz)
+                result = await senders.send(url, title, body, markup, "degraded", f"degraded-{int(time.time())}",
+                                            ch.timeout)
+                if not result.ok:
+                    log.error("channel %s: monitoring-degraded notice failed (%s)", name,
+                              self.config.redact(result.error))
+
+    async def _heartbeat(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                spec = self.config.paging.spec.heartbeat
+                if spec is None:
+                    await asyncio.sleep(5)
+                    continue
+                ok = False
+                if not self.degraded_reason:
+                    try:
+                        async with asyncio.timeout(spec.timeout):
+                            async with session.get(spec.url.reveal()) as resp:
+                                await resp.content.read(4096)
+                                ok = resp.status < 400
+                    except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+                        ok = False
+                if ok:
+                    self.heartbeat_ok_at = time.time()
+                else:
+                    self.heartbeat_failures += 1
+                await asyncio.sleep(spec.every)
+
+    # -- /metrics ---------------------------------------------------------------------------------
+    def metrics(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily("netwatch_notify_queue_depth", "Notices waiting in the outbox, per channel.",
+                                  labels=["channel"])
+        oldest = GaugeMetricFamily("netwatch_notify_oldest_pending_seconds",
+                                   "Age of the oldest notice waiting, per channel.", labels=["channel"])
+        delivered = CounterMetricFamily("netwatch_notify_deliveries", "Notices delivered, per channel.",
+                                        labels=["channel"])
+        failures = CounterMetricFamily("netwatch_notify_failures", "Failed delivery attempts, per channel.",
+                                       labels=["channel"])
+        messages = CounterMetricFamily("netwatch_notify_messages", "Messages sent (a group is one), per channel.",
+                                       labels=["channel"])
+        for name in self.config.paging.channels:
+            s = self.delivery.stat(name)
+            depth.add_metric([name], s.queue_depth)
+            oldest.add_metric([name], s.oldest_pending_seconds)
+            delivered.add_metric([name], s.delivered_total)
+            failures.add_metric([name], s.failures_total)
+            messages.add_metric([name], s.messages_total)
+        yield from (depth, oldest, delivered, failures, messages)
+        yield GaugeMetricFamily("netwatch_incidents_open", "Incidents open or acknowledged, not resolved.",
+                                value=self.open_incidents)
+        yield GaugeMetricFamily("netwatch_monitoring_degraded", "1 while netwatch's own scheduler or store fails.",
+                                value=1.0 if self.degraded_reason else 0.0)
+        flapping = GaugeMetricFamily("netwatch_check_flapping", "1 while a check is flapping.", labels=["check"])
+        for cid, fs in self.flaps.items():
+            if fs.flapping:
+                flapping.add_metric([cid], 1.0)
+        yield flapping
+        if self.config.paging.spec.heartbeat is not None:
+            yield GaugeMetricFamily("netwatch_heartbeat_last_success_timestamp_seconds",
+                                    "Unix time of the last accepted dead-man heartbeat.", value=self.heartbeat_ok_at)

@@ -1,0 +1,40 @@
+"""Flap detection: Nagios-style weighted percentage of state changes, with hysteresis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FlapState:
+    history: tuple[bool, ...] = ()     # ok/fail of the last results, oldest first
+    flapping: bool = False
+
+
+def score(history: tuple[bool, ...], window: int) -> float:
+    """Weighted share of changes between consecutive results; recent changes weigh more.
+
+    As in Nagios, weights rise linearly from 0.8 (oldest) to 1.2 (newest) across the window, so
+    a link that has just settled drops below the low threshold a little faster.
+    """
+    if len(history) < 2:
+        return 0.0
+    slots = window - 1
+    total = 0.0
+    offset = slots - (len(history) - 1)
+    for i in range(1, len(history)):
+        if history[i] != history[i - 1]:
+            position = offset + i - 1
+            total += 0.8 + 0.4 * position / max(1, slots - 1)
+    return total / slots
+
+
+def observe(fs: FlapState, ok: bool, window: int, high: float, low: float) -> tuple[FlapState, str | None]:
+    """Add a result; return the new state and 'start' or 'stop' when flapping begins or ends."""
+    history = (fs.history + (ok,))[-window:]
+    value = score(history, window)
+    if not fs.flapping and value >= high:
+        return FlapState(history, True), "start"
+    if fs.flapping and value < low:
+        return FlapState(history, False), "stop"
+    return FlapState(history, fs.flapping), None

@@ -1,0 +1,1 @@
+"""Delivery of notices: the durable outbox, senders (apprise, HTTP gateways, GSM modem), texts."""

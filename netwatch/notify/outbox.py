@@ -1,0 +1,281 @@
+"""The durable outbox: rows written with their transition, delivered per channel in order.
+
+Each channel has its own worker, so a slow or dead channel never delays another. Within a
+channel rows leave strictly in id order (a DOWN is never delivered after its RESOLVED): the head
+row blocks the rest until it is delivered, rerouted to the fallback channel, or refused for good.
+A row is marked sent only after the gateway accepted it, so a crash in between re-sends it with
+the same dedup key (at-least-once). Problem rows of one zone arriving within the channel's
+`group_wait` (at most 2 s) leave as one message; past the channel's rate limit, everything
+waiting is merged into one digest message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from netwatch.alerting.config import Channel, Paging
+from netwatch.notify import modem, senders, templates
+from netwatch.store import Store
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.1
+MAX_BATCH = 200
+PAGE_KINDS = ("problem", "escalation", "reminder", "settled", "flapping")
+
+
+def enqueue(conn: sqlite3.Connection, incident_id: int | None, channel: str, kind: str, facts: Mapping[str, Any],
+            now: float, dedup_key: str, due_at: float | None = None) -> int:
+    cur = conn.execute(
+        "INSERT INTO outbox (incident_id, channel, kind, created_at, due_at, dedup_key, facts) VALUES (?,?,?,?,?,?,?)",
+        (incident_id, channel, kind, now, now if due_at is None else due_at, dedup_key,
+         json.dumps(dict(facts), ensure_ascii=False, default=str)))
+    return int(cur.lastrowid or 0)
+
+
+@dataclass
+class Row:
+    id: int
+    incident_id: int | None
+    channel: str
+    kind: str
+    created_at: float
+    due_at: float
+    attempts: int
+    sent_via: str
+    dedup_key: str
+    facts: dict[str, Any]
+
+
+@dataclass
+class ChannelStats:
+    delivered_total: int = 0
+    failures_total: int = 0
+    messages_total: int = 0
+    queue_depth: int = 0
+    oldest_pending_seconds: float = 0.0
+    tokens: float = 0.0
+    refilled_at: float = 0.0
+    first_failure_at: float | None = None
+    last_error: str = ""
+
+
+@dataclass
+class Delivery:
+    """The delivery loop over the outbox table of `store`."""
+
+    store: Store
+    paging: Callable[[], Paging]
+    tz: Callable[[], ZoneInfo]
+    redact: Callable[[str], str]
+    clock: Callable[[], float] = time.time
+    stats: dict[str, ChannelStats] = field(default_factory=dict)
+    workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    session: aiohttp.ClientSession | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stat(self, channel: str) -> ChannelStats:
+        s = self.stats.get(channel)
+        if s is None:
+            ch = self.paging().channels.get(channel)
+            s = ChannelStats(tokens=float(ch.burst if ch else 1), refilled_at=time.monotonic())
+            self.stats[channel] = s
+        return s
+
+    async def run(self) -> None:
+        self.session = aiohttp.ClientSession()
+        try:
+            while True:
+                try:
+                    pending = await asyncio.to_thread(self._pending_summary)
+                except sqlite3.Error as exc:
+                    log.error("outbox read failed: %s", exc)
+                    pending = {}
+                now = self.clock()
+                for name, s in self.stats.items():
+                    s.queue_depth, s.oldest_pending_seconds = 0, 0.0
+                for channel, (depth, oldest, due) in pending.items():
+                    s = self.stat(channel)
+                    s.queue_depth, s.oldest_pending_seconds = depth, max(0.0, now - oldest)
+                    task = self.workers.get(channel)
+                    if due <= now and (task is None or task.done()):
+                        self.workers[channel] = asyncio.create_task(self._drain(channel), name=f"outbox:{channel}")
+                try:
+                    await asyncio.wait_for(self.wake.wait(), TICK_SECONDS)
+                except TimeoutError:
+                    pass
+                self.wake.clear()
+        finally:
+            for task in self.workers.values():
+                task.cancel()
+            await asyncio.gather(*self.workers.values(), return_exceptions=True)
+            await self.session.close()
+
+    def _pending_summary(self) -> dict[str, tuple[int, float, float]]:
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT channel, COUNT(*), MIN(created_at), MIN(due_at) FROM outbox WHERE state='pending' "
+                "GROUP BY channel").fetchall()
+        return {r[0]: (int(r[1]), float(r[2]), float(r[3])) for r in rows}
+
+    def _load(self, channel: str) -> list[Row]:
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT id, incident_id, channel, kind, created_at, due_at, attempts, COALESCE(sent_via, ''), "
+                "dedup_key, facts FROM outbox WHERE state='pending' AND channel=? ORDER BY id LIMIT ?",
+                (channel, MAX_BATCH)).fetchall()
+        return [Row(*r[:9], json.loads(r[9])) for r in rows]
+
+    async def _drain(self, channel: str) -> None:
+        """Send what is due on one channel, head first; return when the head must wait."""
+        while True:
+            rows = await asyncio.to_thread(self._load, channel)
+            if not rows:
+                return
+            now = self.clock()
+            head = rows[0]
+            if head.due_at > now:
+                return
+            ch = self.paging().channels.get(channel)
+            if ch is None:
+                await asyncio.to_thread(self._finish, rows, "dropped", "channel no longer configured")
+                continue
+            if head.attempts == 0 and head.kind == "problem" and now < head.created_at + ch.group_wait:
+                await asyncio.sleep(head.created_at + ch.group_wait - now)
+                continue
+            s = self.stat(channel)
+            self._refill(s, ch)
+            if s.tokens < 1:
+                await asyncio.sleep(min(1.0, (1 - s.tokens) * 60.0 / ch.rate_per_minute))
+                continue
+            batch = self._batch(rows, ch, s, now)
+            ok = await self._deliver(ch, batch)
+            if not ok:
+                return
+
+    @staticmethod
+    def _refill(s: ChannelStats, ch: Channel) -> None:
+        mono = time.monotonic()
+        s.tokens = min(float(ch.burst), s.tokens + (mono - s.refilled_at) * ch.rate_per_minute / 60.0)
+        s.refilled_at = mono
+
+    @staticmethod
+    def _batch(rows: list[Row], ch: Channel, s: ChannelStats, now: float) -> list[Row]:
+        head = rows[0]
+        due = [r for r in rows if r.due_at <= now]
+        if s.tokens < 2 and len(due) > 1:
+            # The last token of the burst: merge everything waiting into one digest, in order.
+            out = []
+            for r in rows:
+                if r.due_at > now or r.sent_via != head.sent_via:
+                    break
+                out.append(r)
+            return out
+        if head.kind != "problem":
+            return [head]
+        zone = head.facts.get("zone", "")
+        out = [head]
+        for r in rows[1:]:
+            if (r.kind != "problem" or r.facts.get("zone", "") != zone or r.created_at > head.created_at + ch.group_wait
+                    or r.sent_via != head.sent_via or r.due_at > now):
+                break
+            out.append(r)
+        return out
+
+    async def _deliver(self, ch: Channel, batch: list[Row]) -> bool:
+        s = self.stat(ch.id)
+        s.tokens -= 1
+        s.messages_total += 1
+        items = [r.facts for r in batch]
+        tz = self.tz()
+        dedup = ",".join(r.dedup_key for r in batch)[:500]
+        kind = batch[0].kind if len({r.kind for r in batch}) == 1 else "problem"
+        done = {int(i) for i in batch[0].sent_via.split(",") if i}
+        result = senders.SendResult(True)
+        if ch.modem is not None and -1 not in done:
+            text = templates.sms_text(items, ch.lang, ch.sms.max_segments if ch.sms else 1,
+                                      ch.sms.strip_diacritics if ch.sms else True, tz)
+            pin = ch.modem.pin.reveal() if ch.modem.pin else None
+            result = await modem.send(ch.modem.device, ch.modem.baud, ch.modem.to, text.text, ch.timeout, pin)
+            if result.ok:
+                done.add(-1)
+        for i, secret in enumerate(ch.urls):
+            if i in done or not result.ok:
+                continue
+            url = secret.reveal()
+            if ch.sms is not None:
+                text = templates.sms_text(items, ch.lang, ch.sms.max_segments, ch.sms.strip_diacritics, tz)
+                title, body, markup = "", text.text, "text"
+            else:
+                markup = templates.markup_for(url)
+                title, body = templates.chat(items, ch.lang, markup, tz)
+            result = await senders.send(url, title, body, markup, kind, dedup, ch.timeout, self.session)
+            if result.ok:
+                done.add(i)
+        via = ",".join(str(i) for i in sorted(done))
+        if result.ok:
+            s.delivered_total += len(batch)
+            s.first_failure_at = None
+            await asyncio.to_thread(self._finish, batch, "sent", None)
+            return True
+        s.failures_total += 1
+        error = self.redact(result.error)[:200]
+        s.last_error = error
+        now = self.clock()
+        if s.first_failure_at is None:
+            s.first_failure_at = now
+        log.warning("channel %s: delivery failed (%s), attempt %d", ch.id, error, batch[0].attempts + 1)
+        if not result.retry:
+            await asyncio.to_thread(self._refused, ch, batch, error, now)
+            return True
+        if ch.fallback and now - batch[0].created_at >= ch.fallback_after:
+            await asyncio.to_thread(self._reroute, ch, batch, error, now)
+            return True
+        spec = self.paging().spec
+        backoff = min(spec.backoff_max, spec.backoff_initial * 2 ** min(batch[0].attempts, 20))
+        delay = result.retry_after_seconds if result.retry_after_seconds is not None else backoff
+        await asyncio.to_thread(self._retry_later, batch, now + delay, error, via)
+        return False
+
+    def _finish(self, batch: Sequence[Row], state: str, error: str | None) -> None:
+        now = self.clock()
+        with self.store.transaction() as c:
+            c.executemany("UPDATE outbox SET state=?, sent_at=?, attempts=attempts+1, last_error=COALESCE(?, last_error) "
+                          "WHERE id=?", [(state, now, error, r.id) for r in batch])
+
+    def _retry_later(self, batch: Sequence[Row], due_at: float, error: str, via: str) -> None:
+        with self.store.transaction() as c:
+            c.executemany("UPDATE outbox SET attempts=attempts+1, due_at=?, last_error=?, sent_via=? WHERE id=?",
+                          [(due_at, error, via, r.id) for r in batch])
+
+    def _refused(self, ch: Channel, batch: Sequence[Row], error: str, now: float) -> None:
+        """4xx: not retried; the rows go to the fallback and a 'channel broken' notice goes elsewhere."""
+        paging = self.paging()
+        with self.store.transaction() as c:
+            c.executemany("UPDATE outbox SET state='failed', attempts=attempts+1, last_error=? WHERE id=?",
+                          [(error, r.id) for r in batch])
+            if ch.fallback:
+                for r in batch:
+                    enqueue(c, r.incident_id, ch.fallback, r.kind, r.facts, now, r.dedup_key)
+            others = [ch.fallback] if ch.fallback else [n for n in (paging.spec.self_notify or paging.channels)
+                                                        if n != ch.id][:1]
+            for other in others:
+                enqueue(c, None, other, "channel_broken", {"kind": "channel_broken", "channel": ch.id,
+                                                           "error": error}, now, f"broken-{ch.id}-{batch[0].id}")
+
+    def _reroute(self, ch: Channel, batch: Sequence[Row], error: str, now: float) -> None:
+        assert ch.fallback
+        with self.store.transaction() as c:
+            c.executemany("UPDATE outbox SET state='rerouted', attempts=attempts+1, last_error=? WHERE id=?",
+                          [(error, r.id) for r in batch])
+            for r in batch:
+                enqueue(c, r.incident_id, ch.fallback, r.kind, r.facts, now, r.dedup_key)
