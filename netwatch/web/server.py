@@ -20,6 +20,12 @@ def build(monitor: "Monitor") -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/checks", checks)
+    from netwatch.alerting.web import add_routes as add_paging_routes  # imports this module: import late
+
+    add_paging_routes(app)
+    from netwatch.web import board
+
+    board.add_routes(app)
     return app
 
 
