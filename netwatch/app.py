@@ -14,6 +14,7 @@ from aiohttp import web
 from netwatch import __version__
 from netwatch.config import Config, ConfigError, load
 from netwatch.egov import baselines
+from netwatch.alerting.engine import PagingEngine
 from netwatch.live import LiveView, expand
 from netwatch.model import Check, Result
 from netwatch.probes import PROBES
@@ -40,7 +41,9 @@ class Monitor:
         self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
                                  config.retention.results, config.retention.rollups)
         self.scheduler = Scheduler(self.handle)
-        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler)
+        self.paging = PagingEngine(self)
+        self.recorder.hooks.append(self.paging.hook)
+        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.paging.metrics)
         self.registry = registry_for(self.collector)
         self.reloads_ok = 0
         self.reloads_failed = 0
@@ -50,8 +53,8 @@ class Monitor:
             self.recorder.add_result(one_result)
             for event in one_result.outcome.events:
                 self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
-            transition = self.live.update(one_check, one_result, parent_id)
-            if transition is not None:
+            raw = self.live.update(one_check, one_result, parent_id)
+            for transition in self.paging.on_result(one_check, one_result, raw):
                 log.info("%s: %s -> %s (%s)", transition.check_id, transition.from_state,
                          transition.to_state, transition.error or "ok")
                 self.recorder.add_transition(transition)
@@ -66,6 +69,7 @@ class Monitor:
             return False
         self.config = new
         self.live.apply(new.checks)
+        self.paging.reload(new)
         self.scheduler.apply(new.checks)
         self.reloads_ok += 1
         log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
@@ -78,13 +82,15 @@ class Monitor:
         await site.start()
         log.info("serving /metrics on http://%s/metrics", self.config.listen)
         recorder_task = asyncio.create_task(self.recorder.run(), name="recorder")
+        paging_task = asyncio.create_task(self.paging.run(), name="paging")
         self.scheduler.apply(self.config.checks)
         try:
             await stop.wait()
         finally:
             await self.scheduler.stop()
             recorder_task.cancel()
-            await asyncio.gather(recorder_task, return_exceptions=True)
+            paging_task.cancel()
+            await asyncio.gather(recorder_task, paging_task, return_exceptions=True)
             await self.recorder.flush()
             self.store.stop_run(self.run_id, self.clock())
             await runner.cleanup()
