@@ -1,0 +1,157 @@
+"""HTTP endpoints for paging: incident list and ack, and the Alertmanager webhook relay."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from netwatch.alerting import incidents
+from netwatch.alerting.operators import allowed, authenticate
+from netwatch.web.server import MONITOR_KEY
+
+MAX_ALERTS = 1000
+AM_SEVERITY = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
+               "warning": "warning", "warn": "warning", "info": "warning", "low": "warning"}
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/incidents", list_incidents)
+    app.router.add_post("/api/v1/incidents/{id}/ack", ack)
+    app.router.add_post("/api/v1/alertmanager", alertmanager)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def _source(request: web.Request) -> str:
+    return f"http:{request.remote or '?'}"
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    monitor = request.app[MONITOR_KEY]
+    states = tuple(request.query.get("state", "open,acked").split(","))
+
+    def read() -> list[dict[str, Any]]:
+        with monitor.store.lock:
+            return incidents.list_incidents(monitor.store.conn, states)
+
+    return web.json_response({"incidents": await asyncio.to_thread(read)})
+
+
+async def ack(request: web.Request) -> web.Response:
+    monitor = request.app[MONITOR_KEY]
+    op = authenticate(monitor.config.paging, token=_bearer(request))
+    if op is None:
+        return web.json_response({"error": "an operator token is required (Authorization: Bearer ...)"}, status=401)
+    if not allowed(op, "operator"):
+        return web.json_response({"error": f"operator {op.name} is a {op.role}"}, status=403)
+    try:
+        incident_id = int(request.match_info["id"].lstrip("#"))
+    except ValueError:
+        return web.json_response({"error": "bad incident id"}, status=400)
+    note = ""
+    if request.can_read_body:
+        try:
+            body = await request.json()
+            note = str(body.get("note", ""))[:500] if isinstance(body, dict) else ""
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "body must be JSON"}, status=400)
+
+    def write() -> str | None:
+        with monitor.store.transaction() as c:
+            return incidents.ack(c, incident_id, op.name, note, _source(request), time.time())
+
+    error = await asyncio.to_thread(write)
+    if error is not None:
+        return web.json_response({"error": error}, status=404 if error.startswith("no incident") else 409)
+    monitor.paging.delivery.wake.set()
+    return web.json_response({"incident": incident_id, "acked_by": op.name})
+
+
+async def alertmanager(request: web.Request) -> web.Response:
+    """Alertmanager's webhook (payload version 4): each alert becomes or resolves an incident."""
+    monitor = request.app[MONITOR_KEY]
+    spec = monitor.config.paging.spec.alertmanager
+    if spec.token is not None:
+        token = _bearer(request) or ""
+        if not hmac.compare_digest(token.encode(), spec.token.reveal().encode()):
+            return web.json_response({"error": "bad or missing bearer token"}, status=401)
+    try:
+        payload = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return web.json_response({"error": "body must be JSON"}, status=400)
+    if not isinstance(payload, dict) or str(payload.get("version")) != "4" or not isinstance(payload.get("alerts"), list):
+        return web.json_response({"error": "expected an Alertmanager webhook payload, version 4"}, status=400)
+    alerts = [a for a in payload["alerts"][:MAX_ALERTS] if isinstance(a, dict)]
+    engine = monitor.paging
+    now = time.time()
+
+    def write() -> tuple[int, int]:
+        opened = resolved = 0
+        with monitor.store.transaction() as c:
+            for alert in alerts:
+                labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
+                ann = {str(k): str(v) for k, v in (alert.get("annotations") or {}).items()}
+                fingerprint = str(alert.get("fingerprint") or "") or hashlib.sha256(
+                    json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+                key = f"am-{fingerprint[:64]}"
+                current = incidents.find_open(c, key=key)
+                if alert.get("status") == "resolved":
+                    if current is not None:
+                        incidents.resolve(c, current[0], now)
+                        resolved += 1
+                    continue
+                if current is not None:
+                    continue  # a repeat, or the same alert from the other HA Alertmanager
+                severity = AM_SEVERITY.get(labels.get("severity", "").lower(), "critical")
+                title = labels.get("alertname", "alert")
+                where = labels.get("instance") or labels.get("target") or labels.get("job") or ""
+                since = _parse_time(str(alert.get("startsAt") or "")) or now
+                zone = labels.get("zone", "")
+                facts = {"title": f"{title} {where}".strip(), "target": where, "target_name": where,
+                         "zone": zone, "zone_name": monitor.config.zone_name(zone) if zone else "",
+                         "state": "down" if severity == "critical" else "degraded", "since": since,
+                         "error": labels.get("alertname"),
+                         "detail": monitor.config.redact(ann.get("summary") or ann.get("description") or "")}
+                channels = (spec.notify if spec.notify is not None
+                            else engine.channels_for(None, severity, 0, now))
+                levels = monitor.config.paging.escalation.get(severity, ())
+                incidents.open_incident(c, incidents.NewIncident(
+                    key_prefix="am", source="alertmanager", severity=severity,
+                    category=labels.get("category", "availability") if labels.get("category") in
+                    ("availability", "performance", "security") else "availability",
+                    title=facts["title"], facts=facts, channels=channels, zone=zone, since=since,
+                    target_id=where or None, key=key,
+                    next_escalation_at=now + levels[1].after - levels[0].after if len(levels) > 1 else None), now)
+                opened += 1
+        return opened, resolved
+
+    opened, resolved = await asyncio.to_thread(write)
+    engine.delivery.wake.set()
+    return web.json_response({"opened": opened, "resolved": resolved})
+
+
+def _parse_time(text: str) -> float | None:
+    import datetime as dt
+
+    if not text or text.startswith("0001-"):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        # Alertmanager writes nanoseconds; Python takes at most microseconds.
+        try:
+            head, _, tail = text.partition(".")
+            frac = "".join(ch for ch in tail if ch.isdigit())[:6]
+            zone = tail[len("".join(ch for ch in tail if ch.isdigit())):]
+            return dt.datetime.fromisoformat(f"{head}.{frac}{zone}".replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
