@@ -21,6 +21,7 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 # parsers set `func(args) -> int`. One line per module.
 COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.egov.cli",
+    "netwatch.alerting.cli",
 )
 
 
