@@ -164,16 +164,12 @@ class Fetched:
     host_key: str            # `SHA256:...` of the key the device showed
 
 
-def connect(host: str, port: int, known_hosts: str, deadline: float, session: Session
-            ) -> tuple[paramiko.Transport, paramiko.PKey]:
-    """TCP + SSH key exchange, then the host-key verdict. Raises Failure before any credential is sent."""
-    try:
-        known = knownhosts.keys_for(known_hosts, host, port)
-    except OSError as exc:
-        raise Failure("host_key_unknown", f"cannot read known_hosts {known_hosts}: {exc.strerror or exc}")
+def handshake(host: str, port: int, known: list[paramiko.PKey], deadline: float, session: Session
+              ) -> tuple[paramiko.Transport, paramiko.PKey]:
+    """TCP connect and SSH key exchange only: no service request, no credentials."""
     where = knownhosts.host_entry(host, port)
     try:
-        session.sock = socket.create_connection((host, port), timeout=_left(deadline))
+        session.sock = socket.create_connection((host, port), timeout=max(_left(deadline), 0.001))
     except socket.gaierror as exc:
         raise Failure("dns", f"{host} does not resolve: {exc.strerror}") from None
     except ConnectionRefusedError:
@@ -191,12 +187,23 @@ def connect(host: str, port: int, known_hosts: str, deadline: float, session: Se
         first = [a for a in knownhosts.algorithms_for(known) if a in opts.key_types]
         opts.key_types = first + [a for a in opts.key_types if a not in first]
     try:
-        transport.start_client(timeout=_left(deadline))
+        transport.start_client(timeout=max(_left(deadline), 0.001))
     except (paramiko.SSHException, EOFError, OSError) as exc:
         if session.aborted or _left(deadline) <= 0.001:
             raise Failure("timeout", f"SSH handshake with {where} did not finish in time") from None
         raise Failure("protocol", f"SSH handshake with {where} failed: {exc}") from None
-    key = transport.get_remote_server_key()
+    return transport, transport.get_remote_server_key()
+
+
+def connect(host: str, port: int, known_hosts: str, deadline: float, session: Session
+            ) -> tuple[paramiko.Transport, paramiko.PKey]:
+    """Handshake, then the host-key verdict. Raises Failure before any credential is sent."""
+    try:
+        known = knownhosts.keys_for(known_hosts, host, port)
+    except OSError as exc:
+        raise Failure("host_key_unknown", f"cannot read known_hosts {known_hosts}: {exc.strerror or exc}")
+    where = knownhosts.host_entry(host, port)
+    transport, key = handshake(host, port, known, deadline, session)
     verdict = knownhosts.verdict(known, key)
     if verdict == "unknown":
         raise Failure("host_key_unknown", f"{where} shows {key.get_name()} key {knownhosts.fingerprint(key)}, "
@@ -206,6 +213,15 @@ def connect(host: str, port: int, known_hosts: str, deadline: float, session: Se
         raise Failure("host_key_changed", f"{where} shows {key.get_name()} key {knownhosts.fingerprint(key)} "
                                           f"but {known_hosts} holds {held}: possible man-in-the-middle")
     return transport, key
+
+
+def scan(host: str, port: int, known: list[paramiko.PKey], timeout_seconds: float) -> paramiko.PKey:
+    """The host key a device shows (for `netwatch ssh-trust`); blocking, sends no credentials."""
+    session = Session()
+    try:
+        return handshake(host, port, known, time.monotonic() + timeout_seconds, session)[1]
+    finally:
+        session.close()
 
 
 def authenticate(transport: paramiko.Transport, settings: Settings, deadline: float) -> None:
