@@ -20,6 +20,7 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 # Commands contributed by other capabilities: each module defines `register(subparsers)`, whose
 # parsers set `func(args) -> int`. One line per module.
 COMMAND_MODULES: tuple[str, ...] = (
+    "netwatch.configbackup.commands",
     "netwatch.egov.cli",
     "netwatch.alerting.cli",
 )
@@ -115,6 +116,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from netwatch.probe_once import probe_all, render_table
 
     baselines.configure_readonly(config.store)  # web_integrity compares with the daemon's baselines
+    from netwatch.configbackup import repo as configs
+
+    configs.install(configs.Repository.open_readonly(config.store))  # ssh: drift against the stored baseline
     rows = asyncio.run(probe_all(checks))
     if args.json:
         print(json.dumps([{**row, "detail": config.redact(row["detail"])} for row in rows],
