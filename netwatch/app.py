@@ -13,6 +13,7 @@ from aiohttp import web
 
 from netwatch import __version__
 from netwatch.config import Config, ConfigError, load
+from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
 from netwatch.alerting.engine import PagingEngine
 from netwatch.live import LiveView, expand
@@ -38,6 +39,9 @@ class Monitor:
         self.live = LiveView(config.checks, store.last_states())
         # web_integrity probes read and take page baselines through this (they get no store handle).
         baselines.configure(baselines.Baselines.of_store(store, lambda ts: self.config.event.phase_at(ts)))
+        # ssh probes record config versions and read/freeze drift baselines through this.
+        configs.install(configs.Repository(store.conn, store.lock,
+                                           phase_at=lambda ts: self.config.event.phase_at(ts)))
         self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
                                  config.retention.results, config.retention.rollups)
         self.scheduler = Scheduler(self.handle)
