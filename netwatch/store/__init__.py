@@ -117,9 +117,12 @@ class Store:
                 for r, lat in zip(results, latency)]
         with self.transaction() as c:
             c.executemany("INSERT INTO results VALUES (?,?,?,?,?,?,?)", rows)
+            touched: dict[tuple[str, float], Rollup] = {}
             for r, lat in zip(results, latency):
-                self._rollup_for(r.check_id, r.started_at).add(r.outcome.ok, r.outcome.degraded is not None, lat)
-            self._write_rollups(c)
+                rollup = self._rollup_for(r.check_id, r.started_at)
+                rollup.add(r.outcome.ok, r.outcome.degraded is not None, lat)
+                touched[(rollup.check_id, rollup.bucket_start)] = rollup
+            self._write_rollups(c, touched.values())
 
     def _rollup_for(self, check_id: str, ts: float) -> Rollup:
         start = bucket_start(ts)
@@ -139,13 +142,13 @@ class Store:
         self._open_rollups[check_id] = rollup
         return rollup
 
-    def _write_rollups(self, c: sqlite3.Connection) -> None:
-        c.executemany("INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?)",
-                      [r.row() for r in self._open_rollups.values()])
+    @staticmethod
+    def _write_rollups(c: sqlite3.Connection, rollups: Iterable[Rollup]) -> None:
+        c.executemany("INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?)", [r.row() for r in rollups])
 
     def flush_rollups(self) -> None:
         with self.transaction() as c:
-            self._write_rollups(c)
+            self._write_rollups(c, self._open_rollups.values())
 
     def results_for(self, check_id: str, start: float, end: float) -> list[tuple[float, bool, str | None]]:
         with self.lock:

@@ -1,0 +1,165 @@
+"""Scale: 10,000 mixed ICMP/TCP/HTTP checks on loopback at a 10 s interval, run by a real `netwatch run`.
+
+Run (as root, for raw ICMP): python bench/scale_bench.py [--checks 10000] [--seconds 300] [--interval 10]
+
+Prints: scheduler lag p50/p99 (from the daemon's own lag histogram), runs per check per interval
+(from the history store, over the measured window), RSS over time, /metrics scrape time, and the
+daemon's CPU. Targets: lag p99 < 1 s, every check once per interval +-10 %, RSS < 400 MB and flat.
+Traffic goes only to 127.0.0.0/8: ICMP to 127.2.x.y, TCP/HTTP to one C epoll server (from
+http_bench.py) in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from http_bench import free_port, start_target  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+
+def write_config(path: Path, n: int, interval: str, listen: str, store: Path, http_port: int) -> dict[str, int]:
+    kinds = {"icmp": 0, "tcp": 0, "http": 0}
+    lines = [f'site: {{name: "scale bench"}}', f"listen: {listen}", f"store: {store}",
+             f"defaults: {{interval: {interval}, timeout: 2s}}", "targets:"]
+    for i in range(n):
+        kind = ("icmp", "tcp", "http")[i % 3]
+        kinds[kind] += 1
+        host = f"127.2.{(i // 250) % 250}.{i % 250 + 1}" if kind == "icmp" else "127.0.0.1"
+        if kind == "icmp":
+            check = "{kind: icmp, count: 1}"
+        elif kind == "tcp":
+            check = f"{{kind: tcp, port: {http_port}}}"
+        else:
+            check = f'{{kind: http, url: "http://127.0.0.1:{http_port}/t{i}"}}'
+        lines.append(f"  - {{id: t{i}, host: {host}, checks: [{check}]}}")
+    path.write_text("\n".join(lines) + "\n")
+    return kinds
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrape(url: str) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - loopback
+        text = resp.read().decode()
+    return time.perf_counter() - t0, text
+
+
+def lag_quantiles(text: str) -> tuple[float, float, int]:
+    """p50/p99 upper bounds from the cumulative lag histogram, summed over kinds."""
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "netwatch_scheduler_lag_seconds":
+            continue
+        for s in family.samples:
+            if s.name.endswith("_bucket"):
+                le = float(s.labels["le"])
+                buckets[le] = buckets.get(le, 0) + s.value
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0
+    def q(p: float) -> float:
+        for b in bounds:
+            if buckets[b] >= p * total:
+                return b
+        return float("inf")
+    return q(0.5), q(0.99), int(total)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checks", type=int, default=10_000)
+    ap.add_argument("--seconds", type=int, default=300)
+    ap.add_argument("--interval", type=int, default=10)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="nw-scale-"))
+    target, http_port, target_kind = start_target(work)
+    listen = f"127.0.0.1:{free_port()}"
+    store = work / "netwatch.db"
+    cfg = work / "venue.yaml"
+    kinds = write_config(cfg, args.checks, f"{args.interval}s", listen, store, http_port)
+    print(f"{args.checks} checks {kinds} every {args.interval}s for {args.seconds}s; target server: {target_kind}")
+    log = open(work / "netwatch.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "run", "-c", str(cfg)], stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                scrape(f"http://{listen}/healthz")
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise SystemExit(f"netwatch did not start: {(work / 'netwatch.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        started = time.time()
+        warmup = 2 * args.interval
+        rss: list[tuple[float, float]] = []
+        scrapes: list[float] = []
+        cpu0 = None
+        while time.time() - started < args.seconds:
+            time.sleep(15)  # Prometheus's default scrape interval
+            elapsed = time.time() - started
+            rss.append((elapsed, rss_mb(proc.pid)))
+            scrape_seconds, text = scrape(f"http://{listen}/metrics")
+            scrapes.append(scrape_seconds)
+            if cpu0 is None and elapsed >= warmup:
+                cpu0 = (time.time(), cpu_seconds(proc.pid))
+                lag0 = lag_quantiles(text)
+            print(f"  t={elapsed:5.0f}s rss={rss[-1][1]:6.1f} MB scrape={scrape_seconds * 1000:6.0f} ms", flush=True)
+        window_start, window_end = started + warmup, time.time() - args.interval
+        cpu1 = (time.time(), cpu_seconds(proc.pid))
+        _, text = scrape(f"http://{listen}/metrics")
+        p50, p99, runs = lag_quantiles(text)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        target.terminate()
+        target.wait()
+    conn = sqlite3.connect(store)
+    counts = dict(conn.execute("SELECT check_id, COUNT(*) FROM results WHERE ts >= ? AND ts < ? GROUP BY check_id",
+                               (window_start, window_end)))
+    failures = conn.execute("SELECT error, COUNT(*) FROM results WHERE ts >= ? AND ts < ? AND ok = 0 GROUP BY error",
+                            (window_start, window_end)).fetchall()
+    expected = (window_end - window_start) / args.interval
+    per_check = [counts.get(f"t{i}/{('icmp', 'tcp', 'http')[i % 3]}", 0) / expected for i in range(args.checks)]
+    within = sum(1 for r in per_check if 0.9 <= r <= 1.1)
+    steady = [m for t, m in rss if t >= warmup]
+    cpu_share = (cpu1[1] - cpu0[1]) / (cpu1[0] - cpu0[0]) if cpu0 else float("nan")
+    print()
+    print(f"scheduler lag (whole run, {runs} runs): p50 <= {p50}s, p99 <= {p99}s   target p99 < 1s")
+    print(f"runs per check per interval over {window_end - window_start:.0f}s: min {min(per_check):.2f} "
+          f"median {statistics.median(per_check):.2f} max {max(per_check):.2f}; "
+          f"{within}/{args.checks} within +-10 %")
+    print(f"failed results in window: {failures or 'none'}")
+    print(f"RSS MB: first {steady[0]:.0f}, last {steady[-1]:.0f}, max {max(steady):.0f}   target < 400, flat")
+    print(f"/metrics scrape: median {statistics.median(scrapes) * 1000:.0f} ms, max {max(scrapes) * 1000:.0f} ms")
+    print(f"netwatch CPU: {cpu_share * 100:.0f} % of one core ({cpu_share / (args.checks / args.interval) * 1e6:.0f} us "
+          f"per check run)")
+    print(f"store: {store.stat().st_size / 1e6:.0f} MB after the run ({work})")
+
+
+if __name__ == "__main__":
+    main()
