@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.configbackup.commands",
     "netwatch.egov.cli",
     "netwatch.alerting.cli",
+    "netwatch.lab.cli",
 )
 
 
