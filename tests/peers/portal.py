@@ -85,7 +85,8 @@ class Portal:
         if self.context is not None:
             self.server.socket = self.context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="portal", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="portal",
+                                       daemon=True)
         self.thread.start()
 
     @property

@@ -1,0 +1,123 @@
+"""`netwatch baseline` and the running daemon against a real portal that gets defaced and then approved."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.peers.portal import Portal, portal_page
+from tests.support import REPO, NetwatchProcess, wait_for
+
+CONFIG = """
+listen: {listen}
+store: {store}
+targets:
+  - id: portal
+    checks:
+      - kind: web_integrity
+        interval: {interval}
+        url: {url}
+        ignore: [".ticker", ".date"]
+        required: ["#congress-banner"]
+        forbidden: [hacked by, nhà cái]
+"""
+
+
+@pytest.fixture
+def portal() -> Iterator[Portal]:
+    p = Portal()
+    yield p
+    p.close()
+
+
+def write_config(tmp_path: Path, portal: Portal, interval: str = "30s") -> Path:
+    path = tmp_path / "venue.yaml"
+    path.write_text(CONFIG.format(listen="127.0.0.1:9", store=tmp_path / "netwatch.db", url=portal.url(),
+                                  interval=interval))
+    return path
+
+
+def netwatch(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netwatch", "--lang", "en", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+def events(db: Path, kind: str) -> list[tuple[str, str, dict[str, object]]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT check_id, summary, data FROM events WHERE kind=? ORDER BY id", (kind,)).fetchall()
+    return [(c, s, json.loads(d)) for c, s, d in rows]
+
+
+def test_take_diff_approve_and_list(portal: Portal, tmp_path: Path) -> None:
+    cfg = str(write_config(tmp_path, portal))
+    first = netwatch("baseline", "-c", cfg)
+    assert first.returncode == 0, first.stderr
+    assert "baseline taken (Cổng thông tin điện tử tỉnh)" in first.stdout
+    again = netwatch("baseline", "-c", cfg, "portal")
+    assert again.returncode == 0 and "keeping the baseline" in again.stdout
+
+    portal.set("/", portal_page(**{"<h1>Chào mừng Đại hội đại biểu Đảng bộ tỉnh lần thứ XV</h1>":
+                                   "<h1>Chào mừng năm mới</h1>",
+                                   "</body>": '<script src="https://x.evil.test/a.js"></script></body>'}))
+    diff = netwatch("baseline", "-c", cfg, "--diff", "portal/web_integrity")
+    assert diff.returncode == 1
+    assert "DIFFERS from the baseline" in diff.stdout
+    assert "new_external_script: new external source domain x.evil.test" in diff.stdout
+    assert "- Chào mừng Đại hội đại biểu Đảng bộ tỉnh lần thứ XV" in diff.stdout
+    assert "+ Chào mừng năm mới" in diff.stdout
+
+    probe = netwatch("probe", "-c", cfg, "--json")
+    assert probe.returncode == 1
+    assert json.loads(probe.stdout)[0]["error"] == "new_external_script"
+
+    approve = netwatch("baseline", "-c", cfg, "--approve", "--by", "Nguyễn Văn A")
+    assert approve.returncode == 0, approve.stdout + approve.stderr
+    assert "current page approved as the baseline" in approve.stdout
+    [(check_id, summary, data)] = events(tmp_path / "netwatch.db", "baseline")[-1:]
+    assert check_id == "portal/web_integrity" and "approved by Nguyễn Văn A" in summary
+    assert "+ Chào mừng năm mới" in data["diff"]  # type: ignore[operator]
+    assert netwatch("probe", "-c", cfg).returncode == 0
+
+    listing = netwatch("baseline", "-c", cfg, "--list")
+    assert listing.returncode == 0 and portal.url() in listing.stdout and "Nguyễn Văn A" in listing.stdout
+
+
+def test_approve_refuses_a_page_that_breaks_the_rules(portal: Portal, tmp_path: Path) -> None:
+    cfg = str(write_config(tmp_path, portal))
+    portal.set("/", portal_page(**{"</footer>": "</footer><p>Nhà cái uy tín</p>"}))
+    out = netwatch("baseline", "-c", cfg, "--approve")
+    assert out.returncode == 1
+    assert "NOT stored, the page breaks the rules: forbidden words 'nhà cái'" in out.stdout
+    assert "no baselines yet" in netwatch("baseline", "-c", cfg, "--list").stdout
+
+
+def test_unknown_check_and_bad_config_exit_2(portal: Portal, tmp_path: Path) -> None:
+    cfg = str(write_config(tmp_path, portal))
+    assert netwatch("baseline", "-c", cfg, "nothing-here").returncode == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("targets:\n  - id: p\n    checks:\n      - kind: web_integrity\n        include: ['a[']\n"
+                   "        url: http://127.0.0.1:9/\n")
+    out = netwatch("baseline", "-c", str(bad))
+    assert out.returncode == 2 and "include.0" in out.stderr
+
+
+def test_daemon_records_one_defacement_event_with_the_diff(
+        portal: Portal, tmp_path: Path, netwatch_process: Callable[..., NetwatchProcess]) -> None:
+    text = CONFIG.replace("{url}", portal.url()).replace("{interval}", "1s")
+    netwatch_process(text)
+    db = tmp_path / "netwatch.db"
+    wait_for(lambda: events(db, "baseline"), 15, what="the first-run baseline")
+    portal.set("/", portal_page(**{"<h1>Chào mừng Đại hội đại biểu Đảng bộ tỉnh lần thứ XV</h1>":
+                                   "<h1>HACKED BY someone</h1>"}))
+    [(check_id, summary, data)] = wait_for(lambda: events(db, "defacement"), 15, what="a defacement event")
+    assert check_id == "portal/web_integrity" and data["error"] == "forbidden_content"
+    assert "+ HACKED BY someone" in data["diff"]  # type: ignore[operator]
+    n = len(portal.requests)
+    wait_for(lambda: len(portal.requests) >= n + 3, 15, what="three more probe runs")
+    assert len(events(db, "defacement")) == 1
