@@ -8,7 +8,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Mapping, Optional, Union
+from typing import Literal, Mapping, NamedTuple, Optional, Union
 
 from netwatch.config.fields import FieldError, Secret
 from netwatch.model import Event, Outcome, Series, Target
@@ -213,8 +213,9 @@ class Settings:
 
 # ---------------------------------------------------------------- fetch
 
-@dataclass(frozen=True)
-class IfRow:
+class IfRow(NamedTuple):
+    """One ifTable/ifXTable row (a NamedTuple: built ~50 times per poll, cheaper than a dataclass)."""
+
     index: int
     name: str
     descr: str
@@ -255,11 +256,16 @@ class Sample:
     counters: Mapping[int, tuple[str, bool, tuple[Optional[int], ...]]]
 
 
-_IF_COLUMNS: tuple[Oid, ...] = (
-    oids.IF_NAME, oids.IF_DESCR, oids.IF_ALIAS, oids.IF_ADMIN_STATUS, oids.IF_OPER_STATUS,
-    oids.IF_HC_IN_OCTETS, oids.IF_HC_OUT_OCTETS, oids.IF_IN_ERRORS, oids.IF_OUT_ERRORS,
-    oids.IF_IN_DISCARDS, oids.IF_OUT_DISCARDS, oids.IF_HIGH_SPEED,
+_IF_NAME_COLUMNS: tuple[Oid, ...] = (oids.IF_NAME, oids.IF_DESCR, oids.IF_ALIAS)
+_IF_DATA_COLUMNS: tuple[Oid, ...] = (
+    oids.IF_ADMIN_STATUS, oids.IF_OPER_STATUS, oids.IF_HC_IN_OCTETS, oids.IF_HC_OUT_OCTETS,
+    oids.IF_IN_ERRORS, oids.IF_OUT_ERRORS, oids.IF_IN_DISCARDS, oids.IF_OUT_DISCARDS, oids.IF_HIGH_SPEED,
 )
+_IF_COLUMNS = _IF_NAME_COLUMNS + _IF_DATA_COLUMNS
+# Interface names change rarely; reading them every poll costs a third of the varbinds. They are re-read
+# every NAME_REFRESH_POLLS polls and at once when an unknown ifIndex appears.
+NAME_REFRESH_POLLS = 10
+_SYS_NEXT: tuple[Oid, ...] = (oids.SYS_UPTIME[:-1], oids.SYS_NAME[:-1], oids.SYS_DESCR[:-1])
 _IF_FALLBACK: tuple[Oid, ...] = (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS, oids.IF_SPEED)
 _HR_COLUMNS: tuple[Oid, ...] = (oids.HR_PROCESSOR_LOAD, oids.HR_STORAGE_TYPE, oids.HR_STORAGE_ALLOCATION_UNITS,
                                 oids.HR_STORAGE_SIZE, oids.HR_STORAGE_USED)
@@ -307,42 +313,64 @@ def _engine(settings: Settings) -> object:
     return client.engine()
 
 
-async def fetch(target: Target, settings: Settings, timeout_seconds: float) -> Snapshot:
-    """Read everything one poll needs from the agent; raises SnmpError on an expected failure."""
+async def fetch(target: Target, settings: Settings, timeout_seconds: float,
+                state: Optional[dict[object, object]] = None) -> Snapshot:
+    """Read everything one poll needs from the agent; raises SnmpError on an expected failure.
+
+    `state` (the engine's run-time dict) lets the poll reuse interface names read recently."""
     eng = _engine(settings)
     agent = _agent(target, settings, timeout_seconds)
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + timeout_seconds
-    scalars = [oids.SYS_UPTIME, oids.SYS_NAME, oids.SYS_DESCR] + [e.numeric for e in settings.extra]
-    jobs = [eng.get(agent, scalars, deadline),  # type: ignore[attr-defined]
-            eng.walk(agent, _IF_COLUMNS, deadline)]  # type: ignore[attr-defined]
+    names_key = ("names", target.id, target.host, settings.port)
+    cached = state.get(names_key) if state is not None else None
+    with_names = cached is None or cached[0] <= 0  # type: ignore[index]
+    columns = _IF_COLUMNS if with_names else _IF_DATA_COLUMNS
+    jobs = [eng.walk_with_next(agent, _SYS_NEXT, columns, deadline)]  # type: ignore[attr-defined]
+    if settings.extra:
+        jobs.append(eng.get(agent, [e.numeric for e in settings.extra], deadline))  # type: ignore[attr-defined]
     if settings.host_resources:
         jobs.append(eng.walk(agent, _HR_COLUMNS, deadline))  # type: ignore[attr-defined]
     results = await asyncio.gather(*jobs, return_exceptions=True)
     for r in results:
         if isinstance(r, BaseException):
             raise r
-    scalar_cells: Mapping[Oid, Cell] = results[0]  # type: ignore[assignment]
-    table: Table = results[1]  # type: ignore[assignment]
+    sys_cells, table = results[0]  # type: ignore[misc]
+    table = dict(table)
+    if not with_names:
+        left, names = cached  # type: ignore[misc]
+        if any(idx not in names[oids.IF_NAME] and idx not in names[oids.IF_DESCR]
+               for idx in table[oids.IF_OPER_STATUS]):
+            names = await eng.walk(agent, _IF_NAME_COLUMNS, deadline)  # type: ignore[attr-defined]
+            left = NAME_REFRESH_POLLS
+        table.update(names)
+        if state is not None:
+            state[names_key] = (left - 1, names)
+    elif state is not None:
+        state[names_key] = (NAME_REFRESH_POLLS - 1, {c: table[c] for c in _IF_NAME_COLUMNS})
+    n = 1
+    extra_cells: Mapping[Oid, Cell] = {}
+    if settings.extra:
+        extra_cells = results[n]  # type: ignore[assignment]
+        n += 1
     hc_in = table[oids.IF_HC_IN_OCTETS]
-    needs_fallback = any(idx not in hc_in for idx in table[oids.IF_OPER_STATUS])
     fallback: Table = {}
-    if needs_fallback:
+    if any(idx not in hc_in for idx in table[oids.IF_OPER_STATUS]):
         fallback = await eng.walk(agent, _IF_FALLBACK, deadline)  # type: ignore[attr-defined]
     at = loop.time()
-    uptime = _int(scalar_cells.get(oids.SYS_UPTIME))
+    uptime = _int(sys_cells.get(oids.SYS_UPTIME[:-1]))
     if uptime is None:
         raise SnmpError("protocol", "agent did not return sysUpTime")
-    extra = {e.name: _number(scalar_cells.get(e.numeric)) for e in settings.extra}
+    extra = {e.name: _number(extra_cells.get(e.numeric)) for e in settings.extra}
     cpu: tuple[int, ...] = ()
     memory = None
     if settings.host_resources:
-        cpu, memory = _host_resources(results[2])  # type: ignore[arg-type]
+        cpu, memory = _host_resources(results[n])  # type: ignore[arg-type]
     return Snapshot(
         at=at, response_seconds=at - start, uptime_ticks=uptime,
-        sys_name=clean_text(scalar_cells.get(oids.SYS_NAME, (0, b""))[1], LABEL_CAP),
-        sys_descr=clean_text(scalar_cells.get(oids.SYS_DESCR, (0, b""))[1], DESCR_CAP),
+        sys_name=clean_text(sys_cells.get(oids.SYS_NAME[:-1], (0, b""))[1], LABEL_CAP),
+        sys_descr=clean_text(sys_cells.get(oids.SYS_DESCR[:-1], (0, b""))[1], DESCR_CAP),
         interfaces=interfaces_of(table, fallback), cpu_loads=cpu, memory=memory, extra=MappingProxyType(extra))
 
 
@@ -582,7 +610,7 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
         log.warning("check %s uses insecure SNMPv3 settings (%s), allowed by allow_insecure",
                     target.id, settings.insecure)
     try:
-        snap = await fetch(target, settings, timeout_seconds)
+        snap = await fetch(target, settings, timeout_seconds, state)
     except SnmpError as exc:
         return Outcome.fail(exc.error, exc.detail)
     outcome, sample = judge(snap, state.get(key), settings, target.id)

@@ -124,7 +124,7 @@ class Engine:
             entry[0].set_result(msg)
 
     async def request(self, agent: Agent, pdu_tag: int, oids: Sequence[Oid], deadline: float,
-                      max_repetitions: int = 0) -> ber.Message:
+                      max_repetitions: int = 0, non_repeaters: int = 0) -> ber.Message:
         """Send one request with retries until `deadline` (loop time); return the response message."""
         loop = asyncio.get_running_loop()
         try:
@@ -133,7 +133,8 @@ class Engine:
             raise SnmpError("dns", f"cannot resolve {agent.host!r}: {exc}") from None
         tr = await self._transport(family)
         rid = self._request_id()
-        packet = ber.encode_request(agent.version, agent.community, pdu_tag, rid, oids, 0, max_repetitions)
+        packet = ber.encode_request(agent.version, agent.community, pdu_tag, rid, oids, non_repeaters,
+                                    max_repetitions)
         fut: asyncio.Future[ber.Message] = loop.create_future()
         self._pending[rid] = (fut, addr, agent.community)
         try:
@@ -170,23 +171,46 @@ class Engine:
     async def walk(self, agent: Agent, columns: Sequence[Oid], deadline: float | None = None
                    ) -> dict[Oid, dict[Oid, tuple[int, ber.Value]]]:
         """GETBULK-walk several table columns at once; returns column -> index -> (tag, value)."""
+        return (await self.walk_with_next(agent, (), columns, deadline))[1]
+
+    async def walk_with_next(self, agent: Agent, nexts: Sequence[Oid], columns: Sequence[Oid],
+                             deadline: float | None = None
+                             ) -> tuple[dict[Oid, tuple[int, ber.Value]], dict[Oid, dict[Oid, tuple[int, ber.Value]]]]:
+        """Walk `columns`; the first request also carries `nexts` as GETBULK non-repeaters (one GETNEXT
+        each), which saves a request per poll for scalars: ask sysUpTime (no .0) to get sysUpTime.0.
+        Returns ({asked oid: (oid's successor tag, value)} for nexts, the table)."""
         loop = asyncio.get_running_loop()
         if deadline is None:
             deadline = loop.time() + agent.timeout_seconds
         if agent.version == ber.V1:
-            return await self._walk_v1(agent, columns, deadline)
+            got = await self._walk_v1(agent, nexts, deadline) if nexts else {}
+            firsts = {n: next(iter(got[n].values()), (ber.NO_SUCH_OBJECT, None)) for n in nexts}
+            return firsts, await self._walk_v1(agent, columns, deadline)
         out: dict[Oid, dict[Oid, tuple[int, ber.Value]]] = {c: {} for c in columns}
+        scalars: dict[Oid, tuple[int, ber.Value]] = {}
         active = list(columns)
         cursor = {c: c for c in columns}
         rows = 0
+        first = list(nexts)
         for _ in range(MAX_WALK_REQUESTS):
-            if not active:
-                return out
-            reps = max(1, agent.bulk_varbinds // len(active))
-            msg = await self.request(agent, ber.GET_BULK, [cursor[c] for c in active], deadline, reps)
+            if not active and not first:
+                return scalars, out
+            reps = max(1, (agent.bulk_varbinds - len(first)) // max(1, len(active)))
+            msg = await self.request(agent, ber.GET_BULK, first + [cursor[c] for c in active], deadline, reps,
+                                     len(first))
             _check_status(msg, agent)
             vbs = msg.varbinds
+            if first:
+                if len(vbs) < len(first):
+                    raise SnmpError("protocol", "GETBULK answer lacks its non-repeaters")
+                for asked, (oid, tag, value) in zip(first, vbs):
+                    # a GETNEXT that left the object (no .0 instance) means the scalar is absent
+                    scalars[asked] = (tag, value) if oid == asked + (0,) else (ber.NO_SUCH_OBJECT, None)
+                vbs = vbs[len(first):]
+                first = []
             width = len(active)
+            if not width:
+                continue
             if not vbs or len(vbs) > width * reps:
                 raise SnmpError("protocol", "GETBULK answer does not fit the request")
             done: set[Oid] = set()

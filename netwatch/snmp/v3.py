@@ -145,6 +145,16 @@ class V3Engine:
             raise SnmpError("protocol", f"asked for {len(oids)} values, got {len(vbs)}")
         return {oid: (tag, value) for oid, tag, value in vbs}
 
+    async def walk_with_next(self, agent: V3Agent, nexts: Sequence[Oid], columns: Sequence[Oid],
+                             deadline: float | None = None
+                             ) -> tuple[dict[Oid, tuple[int, ber.Value]], dict[Oid, dict[Oid, tuple[int, ber.Value]]]]:
+        """Same contract as client.Engine.walk_with_next: `nexts` are scalar objects (read as .0)."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + agent.timeout_seconds
+        got, table = await asyncio.gather(self.get(agent, [n + (0,) for n in nexts], deadline),
+                                          self.walk(agent, columns, deadline))
+        return {n: got[n + (0,)] for n in nexts}, table
+
     async def walk(self, agent: V3Agent, columns: Sequence[Oid], deadline: float | None = None
                    ) -> dict[Oid, dict[Oid, tuple[int, ber.Value]]]:
         if deadline is None:

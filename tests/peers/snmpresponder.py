@@ -64,6 +64,12 @@ class Responder:
         elif req.pdu_tag in (ber.GET_NEXT, ber.GET_BULK):
             reps = req.error_index if req.pdu_tag == ber.GET_BULK else 1
             cursors = [oid for oid, _, _ in req.varbinds]
+            if req.pdu_tag == ber.GET_BULK and req.error_status:   # non-repeaters: one GETNEXT each
+                for cur in cursors[:req.error_status]:
+                    pos = bisect.bisect_right(keys, cur)
+                    vbs.append((keys[pos], *self.table[keys[pos]]) if pos < len(keys)
+                               else (cur, ber.END_OF_MIB_VIEW, None))
+                cursors = cursors[req.error_status:]
             for _ in range(max(1, reps)):
                 for n, cur in enumerate(cursors):
                     if self.mode == "loop":
