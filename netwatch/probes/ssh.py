@@ -75,9 +75,9 @@ class Settings:
             raise FieldError("passphrase", "only makes sense with private_key")
         if not self.commands:
             raise FieldError("commands", "give at least one command, e.g. show running-config")
-        for i, command in enumerate(self.commands):
+        for command in self.commands:
             if not command.strip() or _CONTROL.search(command) or len(command) > MAX_COMMAND_CHARS:
-                raise FieldError(f"commands.{i}", f"must be one line of at most {MAX_COMMAND_CHARS} characters")
+                raise FieldError("commands", f"each must be one line of at most {MAX_COMMAND_CHARS} characters")
         if not 1024 <= self.max_output_bytes <= MAX_OUTPUT_BYTES:
             raise FieldError("max_output_bytes", f"must be between 1024 and {MAX_OUTPUT_BYTES}")
         for name in ("mask", "ignore_lines"):
@@ -282,6 +282,8 @@ def run_command(transport: paramiko.Transport, command: str, cap_bytes: int, dea
             if len(out) > cap_bytes:
                 raise Failure("output_too_large", f"{command!r} sent more than {cap_bytes} bytes")
         if chan.status_event.wait(max(_left(deadline), 0.001)):
+            while chan.recv_stderr_ready() and len(err) < _STDERR_CAP_BYTES:
+                err += chan.recv_stderr(_STDERR_CAP_BYTES - len(err))
             status = chan.exit_status
             if status not in (0, -1):   # -1: the device sent no exit status, common on routers
                 first = bytes(err).decode("utf-8", "replace").strip().splitlines()[:1]
