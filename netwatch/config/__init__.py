@@ -106,6 +106,17 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class BoardSettings:
+    """The status board (/board): a viewer token, asked for only when netwatch listens beyond loopback."""
+
+    viewer_token: Secret | None = None
+
+    def __post_init__(self) -> None:
+        if self.viewer_token is not None and len(self.viewer_token.reveal()) < 16:
+            raise FieldError("viewer_token", "use at least 16 characters (e.g. from `openssl rand -hex 16`)")
+
+
+@dataclass(frozen=True)
 class Defaults:
     interval: Duration = Duration(30)
     timeout: Duration | None = None
@@ -138,6 +149,7 @@ class Config:
     secrets: frozenset[str] = frozenset()
     report: ReportSettings = ReportSettings()
     paging: paging_config.Paging = paging_config.Paging()
+    board: BoardSettings = BoardSettings()
 
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -175,6 +187,7 @@ class _Top:
     escalation: Mapping[str, tuple[paging_config.Level, ...]] = field(default_factory=lambda: MappingProxyType({}))
     operators: tuple[paging_config.Operator, ...] = ()
     paging: paging_config.PagingSpec = paging_config.PagingSpec()
+    board: BoardSettings = BoardSettings()
 
 
 def load(path: str, env: Mapping[str, str] | None = None) -> Config:
@@ -285,6 +298,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         site=top.site, listen=listen, store=top.store, defaults=defaults,
         zones=top.zones, event=event, targets=tuple(targets), checks=tuple(checks),
         retention=top.retention, secrets=frozenset(src.secrets), report=top.report, paging=paging,
+        board=top.board,
     )
 
 
