@@ -76,6 +76,7 @@ class PagingEngine:
         self.flaps: dict[str, FlapState] = {}
         self.plans: dict[int, Plan] = {}
         self.status: dict[str, ParentStatus] = {}
+        self.status_at: dict[str, float] = {}
         self.db_windows: tuple[Maintenance, ...] = ()
         self.flap_events: list[tuple[str, str, float]] = []
         self.heartbeat_ok_at = 0.0
@@ -143,8 +144,11 @@ class PagingEngine:
         step_state = view.state.state
         parents = {p: self.parent_status(p) for p in check.target.depends_on}
         maint = self.in_maintenance(check, ts)
-        new, cause = effective(step_state, maint, parents)
         old = self.eff.get(check.id, State.UNKNOWN)
+        parents_back_at = max((self.status_at.get(p, 0.0) for p in parents), default=0.0)
+        hold = old is State.UNREACHABLE and (
+            view.state.ok_streak > 0 or view.result is None or view.result.started_at <= parents_back_at)
+        new, cause = effective(step_state, maint, parents, hold)
         view.overlay = new if new in OVERLAYS else None
         if new == old:
             if raw is not None and maint:
@@ -181,6 +185,7 @@ class PagingEngine:
             if self.status.get(tid) == status:
                 continue
             self.status[tid] = status
+            self.status_at[tid] = self.clock()
             for child in sorted(self.children.get(tid, ())):
                 for cid in self.target_checks.get(child, []):
                     check = self.config.check(cid)
@@ -345,7 +350,7 @@ class PagingEngine:
         facts = {**plan.facts, "state": state.value}
         if change == "start":
             channels = plan.channels
-            dedup = f"flap-{plan.check.id}-{int(now)}"
+            dedup = f"flapping-{plan.check.id}-{int(now)}"
             for ch in channels:
                 enqueue(c, current[0] if current else None, ch, "flapping",
                         {**facts, "kind": "flapping", "incident": current[0] if current else None}, now, dedup)

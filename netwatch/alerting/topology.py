@@ -26,11 +26,19 @@ def target_status(checks: Sequence[tuple[State, int]]) -> ParentStatus:
     return "up"
 
 
-def effective(raw: State, in_maintenance: bool, parents: Mapping[str, ParentStatus]) -> tuple[State, str | None]:
-    """The state shown and recorded, with the cause (the parents) when unreachable."""
+def effective(raw: State, in_maintenance: bool, parents: Mapping[str, ParentStatus],
+              hold: bool = False) -> tuple[State, str | None]:
+    """The state shown and recorded, with the cause (the parents) when unreachable.
+
+    `hold` keeps an unreachable check unreachable after its parent came back, until the check has
+    a result of its own from after that (it is recovering, or its last result predates the parent's
+    return): children catch up a few seconds after their router and must not page meanwhile.
+    """
     if in_maintenance:
         return State.MAINTENANCE, None
     if raw is State.DOWN and parents and all(s == "down" for s in parents.values()):
+        return State.UNREACHABLE, ",".join(sorted(parents))
+    if raw is State.DOWN and parents and hold:
         return State.UNREACHABLE, ",".join(sorted(parents))
     return raw, None
 

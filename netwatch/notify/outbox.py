@@ -227,6 +227,8 @@ class Delivery:
             s.first_failure_at = None
             await asyncio.to_thread(self._finish, batch, "sent", None)
             return True
+        s.tokens += 1         # the rate limit counts messages that arrived; backoff paces the retries
+        s.messages_total -= 1
         s.failures_total += 1
         error = self.redact(result.error)[:200]
         s.last_error = error

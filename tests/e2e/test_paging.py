@@ -55,3 +55,67 @@ def test_blip_is_quiet_outage_pages_once_and_recovery_once(
     metrics = nw.metrics()
     assert any(v == 2 for labels, v in metrics["netwatch_notify_deliveries_total"] if labels["channel"] == "chat")
     assert "127.0.0.1:%d" % sinks["chat"].port not in nw.log()
+
+
+def test_parent_down_pages_once_for_root_cause_and_child_alone_pages(
+        netwatch_process: Callable[..., NetwatchProcess], sinks: dict[str, HttpSink], tmp_path: Path) -> None:
+    router = TcpTarget().up()
+    switches = [TcpTarget().up() for _ in range(5)]
+    targets = tcp_target("core-router", router.port) + "".join(
+        tcp_target(f"sw{i}", s.port, depends_on="core-router") for i, s in enumerate(switches))
+    nw = netwatch_process(venue(sinks, targets))
+    store = tmp_path / "netwatch.db"
+    wait_for(lambda: len(query(store, "SELECT 1 FROM transitions WHERE to_state='up'")) == 6, 10)
+    router.down()
+    for s in switches:
+        s.down()
+    chat = sinks["chat"].wait_count(1, 10)
+    wait_for(lambda: len(query(store, "SELECT 1 FROM transitions WHERE to_state='unreachable'")) == 5, 10,
+             what="five unreachable switches")
+    time.sleep(1.5)
+    assert len(sinks["chat"].received) == 1 and len(sinks["sms"].received) == 1
+    assert "core-router/tcp" in chat[0].body["title"]
+    assert "Affected: 5 dependent targets" in chat[0].body["message"]
+    causes = query(store, "SELECT DISTINCT cause FROM transitions WHERE to_state='unreachable'")
+    assert causes == [("core-router",)]
+    metrics = nw.metrics()
+    unreachable = [labels["check"] for labels, v in metrics["netwatch_check_state"]
+                   if labels["state"] == "unreachable" and v == 1]
+    assert sorted(unreachable) == [f"sw{i}/tcp" for i in range(5)]
+    router.up()
+    for s in switches[1:]:
+        s.up()
+    # sw0 stays down while its parent is back: now it is a real outage of its own and pages.
+    sinks["chat"].wait_count(3, 10)
+    time.sleep(1.0)
+    titles = [r.body["title"] for r in sinks["chat"].received]
+    assert any("RESOLVED" in t and "core-router" in t for t in titles)
+    assert any("PROBLEM DOWN" in t and "sw0/tcp" in t for t in titles), [r.body for r in sinks["chat"].received]
+    assert not any(f"sw{i}/tcp" in t for t in titles for i in range(1, 5))
+
+
+def test_flapping_link_sends_one_notice_then_one_settled(
+        netwatch_process: Callable[..., NetwatchProcess], sinks: dict[str, HttpSink], tmp_path: Path) -> None:
+    link = TcpTarget().up()
+    extra = "  flapping: {window: 6, high: 0.4, low: 0.2}"
+    netwatch_process(venue(sinks, tcp_target("uplink", link.port), extra=extra,
+                           alert="{fail_after: 1, recover_after: 1}"))
+    store = tmp_path / "netwatch.db"
+    wait_for(lambda: query(store, "SELECT 1 FROM transitions WHERE to_state='up'"), 10)
+    end = time.time() + 6.0
+    while time.time() < end:
+        link.down()
+        time.sleep(0.7)
+        link.up()
+        time.sleep(0.7)
+    sinks["chat"].wait_count(1, 5)
+    wait_for(lambda: "settled" in kinds(sinks["chat"]), 15, what="the settled notice")
+    time.sleep(1.0)
+    seen = kinds(sinks["chat"])
+    assert seen.count("flapping") == 1, seen
+    assert seen.count("settled") == 1, seen
+    between = seen[seen.index("flapping") + 1:seen.index("settled")]
+    assert between == [], seen
+    assert seen.index("flapping") <= 4, seen
+    settled = next(r for r in sinks["chat"].received if "settled" in r.body.get("dedup_key", ""))
+    assert "SETTLED UP" in settled.body["title"]
