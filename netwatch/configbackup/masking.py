@@ -85,7 +85,7 @@ def normalise(raw: bytes | str, ignore: Iterable[re.Pattern[str]] = ()) -> str:
     text = _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", text)
     patterns = tuple(ignore)
-    lines = [line.rstrip() for line in text.split("\n")]
+    lines = [line.rstrip() for line in text.splitlines()]
     kept = [line for line in lines if not any(p.search(line) for p in patterns)]
     return "\n".join(kept) + "\n" if kept else ""
 
