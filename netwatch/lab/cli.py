@@ -113,7 +113,7 @@ def demo_config(lab: Lab, phone: Phone, listen: str, store: str, interval: float
 async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
     from netwatch.app import Monitor
     from netwatch.store import Store
-    from netwatch.web.board import snapshot
+    from netwatch.web.board import open_incidents, snapshot
 
     lang: Lang = args.lang
     out = Path(args.out).resolve()
@@ -161,7 +161,8 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
 
         async def redraw() -> None:
             while not stop.is_set():
-                snap = snapshot(monitor, time.time())
+                stored = await asyncio.to_thread(open_incidents, monitor)
+                snap = snapshot(monitor, time.time(), stored)
                 console.observe(snap)
                 console.draw(snap)
                 await asyncio.sleep(0.5)

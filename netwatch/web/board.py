@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import hmac
 import ipaddress
+import json
+import logging
 import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -15,6 +20,8 @@ from netwatch.model import State
 
 if TYPE_CHECKING:
     from netwatch.app import Monitor
+
+log = logging.getLogger(__name__)
 
 # Worst first: a tile (and a zone) shows the worst state among its checks.
 SEVERITY: tuple[State, ...] = (State.DOWN, State.UNREACHABLE, State.DEGRADED, State.UNKNOWN, State.MAINTENANCE,
@@ -39,6 +46,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/board", page)
     app.router.add_get("/board/static/{name}", static)
     app.router.add_get("/api/v1/board", board_json)
+    app.router.add_post("/api/v1/board/incidents/{id}/ack", ack)
 
 
 def _monitor(request: web.Request) -> "Monitor":
@@ -104,7 +112,79 @@ async def board_json(request: web.Request) -> web.Response:
     monitor = _monitor(request)
     if not _authorised(request, viewer_token(monitor)):
         return _denied()
-    return web.json_response(snapshot(monitor, time.time()), headers=SECURITY_HEADERS)
+    stored = await asyncio.to_thread(open_incidents, monitor)
+    return web.json_response(snapshot(monitor, time.time(), stored), headers=SECURITY_HEADERS)
+
+
+def open_incidents(monitor: "Monitor") -> list[dict[str, Any]]:
+    """The paging incidents still open or acknowledged (id, check, acked_by...), read from the store."""
+    try:
+        from netwatch.alerting import incidents
+    except ImportError:
+        return []
+    with monitor.store.lock:
+        return incidents.list_incidents(monitor.store.conn)
+
+
+def _operator(monitor: "Monitor", request: web.Request) -> Any:
+    """The operator behind `Authorization: Bearer TOKEN` or `Basic name:password`, or None."""
+    from netwatch.alerting.operators import allowed, authenticate
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    op = None
+    if scheme.lower() == "bearer" and value.strip():
+        op = authenticate(monitor.config.paging, token=value.strip())
+    elif scheme.lower() == "basic" and value.strip():
+        try:
+            name, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        op = authenticate(monitor.config.paging, name=name, password=password)
+    return op if allowed(op, "operator") else None
+
+
+def _same_origin(request: web.Request) -> bool:
+    """CSRF defence: a browser names the page's origin on a cross-site POST; only our own is accepted."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or origin in (f"{request.scheme}://{request.host}",)
+
+
+async def ack(request: web.Request) -> web.Response:
+    """Acknowledge from the board. Credentials travel in the Authorization header of each request, never
+    in a cookie, so another site cannot make a browser send them; the Origin check and the JSON-only body
+    (a cross-site form cannot send one without a CORS preflight) close the rest."""
+    monitor = _monitor(request)
+    headers = SECURITY_HEADERS
+    if not _same_origin(request) or request.content_type != "application/json":
+        return web.json_response({"error": "cross-site request refused"}, status=403, headers=headers)
+    op = _operator(monitor, request)
+    if op is None:
+        return web.json_response({"error": "an operator's token, or name and password, is required"},
+                                 status=401, headers=headers)
+    try:
+        incident_id = int(request.match_info["id"])
+        body = await request.json()
+    except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
+        return web.json_response({"error": "bad incident id or body"}, status=400, headers=headers)
+    note = str(body.get("note", ""))[:500] if isinstance(body, dict) else ""
+    from netwatch.alerting import incidents
+
+    def write() -> str | None:
+        with monitor.store.transaction() as c:
+            return incidents.ack(c, incident_id, op.name, note, f"board:{request.remote or '?'}", time.time())
+
+    error = await asyncio.to_thread(write)
+    if error is not None:
+        return web.json_response({"error": error}, status=404 if error.startswith("no incident") else 409,
+                                 headers=headers)
+    paging = getattr(monitor, "paging", None)
+    if paging is not None:
+        paging.delivery.wake.set()
+    log.info("incident #%d acknowledged by %s from the board", incident_id, op.name)
+    return web.json_response({"incident": incident_id, "acked_by": op.name}, headers=headers)
 
 
 def _cap(text: str | None, monitor: "Monitor") -> str:
@@ -118,10 +198,12 @@ def worst(states: list[State]) -> State:
     return State.UNKNOWN
 
 
-def snapshot(monitor: "Monitor", now: float) -> dict[str, Any]:
+def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the board shows, as plain JSON-able data; device-supplied text is capped and redacted
-    here and escaped by the page (which builds its DOM with textContent only)."""
+    here and escaped by the page (which builds its DOM with textContent only). `stored` are the paging
+    incidents (from `open_incidents`), which give the incident number and who acknowledged it."""
     config = monitor.config
+    by_check = {i["check"]: i for i in reversed(stored or []) if i.get("check")}
     live = monitor.live
     by_target: dict[str, list[tuple[Any, State]]] = {}
     for view in list(live.views.values()):
@@ -151,14 +233,26 @@ def snapshot(monitor: "Monitor", now: float) -> dict[str, Any]:
         for v, s in views:
             if s in PROBLEM_STATES:
                 r = v.result
+                inc = by_check.pop(v.check.id, None) or {}
                 incidents.append({
+                    "id": inc.get("id"), "severity": inc.get("severity"),
                     "check": v.check.id, "target": target.id, "name": target.name or target.id,
                     "zone": target.zone, "state": s.value, "since": v.state.since or None,
                     "age_seconds": round(now - v.state.since, 1) if v.state.since else None,
                     "error": r.outcome.error if r and not r.outcome.ok else None,
                     "detail": _cap(r.outcome.detail if r else "", monitor),
-                    "acknowledged_by": None,
+                    "acknowledged_by": inc.get("acked_by"),
                 })
+    for inc in by_check.values():
+        if inc.get("source") == "check":
+            continue   # its check is healthy again; paging resolves the incident with that transition
+        incidents.append({
+            "id": inc["id"], "severity": inc.get("severity"), "check": inc["check"], "target": inc.get("target"),
+            "name": inc.get("title") or inc["check"], "zone": inc.get("zone") or "",
+            "state": (State.DOWN if inc.get("severity") == "critical" else State.DEGRADED).value,
+            "since": inc.get("since"), "age_seconds": round(now - inc["since"], 1) if inc.get("since") else None,
+            "error": inc.get("error"), "detail": _cap(inc.get("title"), monitor),
+            "acknowledged_by": inc.get("acked_by")})
     zones = []
     known = [(z.id, z.name or z.id) for z in config.zones]
     if "" in tiles_by_zone:

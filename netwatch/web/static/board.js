@@ -5,17 +5,22 @@ const TEXTS = {
   vi: { phase: "Giai đoạn", on_duty: "Trực ca", updated: "Cập nhật", incidents: "Sự cố đang mở", state: "Trạng thái",
         what: "Đối tượng", age: "Thời gian", ack: "Xác nhận", detail: "Chi tiết", no_incidents: "Không có sự cố.",
         none: "—", stale: "mất kết nối tới netwatch", switch: "English", title: "Bảng trạng thái",
-        not_acked: "chưa" },
+        not_acked: "chưa", operator: "Trực ca đăng nhập", op_name: "Tên", op_secret: "Mật khẩu hoặc token",
+        op_use: "Dùng", ack_button: "Xác nhận", signed_in: "đã đăng nhập: ", ack_failed: "không xác nhận được: " },
   en: { phase: "Phase", on_duty: "On duty", updated: "Updated", incidents: "Open incidents", state: "State",
         what: "What", age: "Age", ack: "Ack", detail: "Detail", no_incidents: "No incidents.",
         none: "—", stale: "lost contact with netwatch", switch: "Tiếng Việt", title: "Status board",
-        not_acked: "no" },
+        not_acked: "no", operator: "Operator sign-in", op_name: "Name", op_secret: "Password or token",
+        op_use: "Use", ack_button: "Acknowledge", signed_in: "signed in: ", ack_failed: "acknowledge failed: " },
 };
 const ORDER = ["down", "unreachable", "degraded", "unknown", "maintenance", "up"];
 
 let lang = (localStorage.getItem("netwatch-lang") === "en") ? "en" : "vi";
 let last = null;
 let failures = 0;
+// Operator credentials live in this page's memory only (never a cookie or storage): each ack sends
+// them in the Authorization header, which another site cannot make the browser send.
+let operator = null;
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -102,12 +107,53 @@ function render(data) {
     row.dataset.check = inc.check;
     const badgeCell = el("td");
     badgeCell.append(el("span", `badge s-${inc.state}`, stateName(data, inc.state)));
-    row.append(badgeCell, el("td", "", `${inc.name} (${inc.check})`), el("td", "", age(inc.age_seconds)),
-               el("td", "", inc.acknowledged_by || t.not_acked),
+    const ackCell = el("td", "", inc.acknowledged_by || t.not_acked);
+    if (operator && inc.id && !inc.acknowledged_by) {
+      const button = el("button", "ack", t.ack_button);
+      button.type = "button";
+      button.dataset.incident = String(inc.id);
+      button.addEventListener("click", () => acknowledge(inc.id));
+      ackCell.replaceChildren(button);
+    }
+    row.append(badgeCell, el("td", "", `${inc.id ? "#" + inc.id + " " : ""}${inc.name} (${inc.check})`),
+               el("td", "", age(inc.age_seconds)), ackCell,
                el("td", "", [inc.error, inc.detail].filter(Boolean).join(": ")));
     body.append(row);
   }
   document.getElementById("no-incidents").hidden = (data.incidents || []).length > 0;
+}
+
+function authorization() {
+  if (!operator) return null;
+  if (operator.name) {
+    const bytes = new TextEncoder().encode(`${operator.name}:${operator.secret}`);
+    return "Basic " + btoa(String.fromCharCode(...bytes));
+  }
+  return "Bearer " + operator.secret;
+}
+
+async function acknowledge(id) {
+  const status = document.getElementById("signin-status");
+  try {
+    const response = await fetch(`/api/v1/board/incidents/${encodeURIComponent(id)}/ack`, {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: { "Content-Type": "application/json", "Authorization": authorization() },
+      body: JSON.stringify({ note: "" }),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+    status.textContent = "";
+  } catch (err) {
+    status.textContent = TEXTS[lang].ack_failed + err.message;
+    document.getElementById("signin").hidden = false;
+  }
+  refreshSoon();
+}
+
+let timer = null;
+function refreshSoon() {
+  if (timer) clearTimeout(timer);
+  timer = setTimeout(poll, 50);
 }
 
 async function poll() {
@@ -127,7 +173,8 @@ async function poll() {
     stale.hidden = false;
     delay = Math.min(30000, 2000 * failures);
   }
-  setTimeout(poll, delay);
+  if (timer) clearTimeout(timer);
+  timer = setTimeout(poll, delay);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -136,6 +183,20 @@ document.addEventListener("DOMContentLoaded", () => {
     lang = lang === "vi" ? "en" : "vi";
     localStorage.setItem("netwatch-lang", lang);
     applyTexts();
+    if (last) render(last);
+  });
+  document.getElementById("signin-open").addEventListener("click", () => {
+    const form = document.getElementById("signin");
+    form.hidden = !form.hidden;
+  });
+  document.getElementById("signin").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = document.getElementById("op-name").value.trim();
+    const secret = document.getElementById("op-secret").value;
+    operator = secret ? { name, secret } : null;
+    document.getElementById("signin-status").textContent = operator ? TEXTS[lang].signed_in + (name || "token") : "";
+    document.getElementById("op-secret").value = "";
+    document.getElementById("signin").hidden = true;
     if (last) render(last);
   });
   poll();
