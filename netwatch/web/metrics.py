@@ -33,7 +33,37 @@ def label_value(value: str) -> str:
     return "".join(ch for ch in value if ch.isprintable())[:_MAX_LABEL_VALUE]
 
 
+def escape(value: str) -> str:
+    """Label value escaping of the text exposition format."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def number(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+_STATE_FAMILY = "netwatch_check_state"
+_CHECK_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("netwatch_probe_success", "1 if the last probe of the check succeeded."),
+    ("netwatch_probe_duration_seconds", "How long the last probe took."),
+    (_STATE_FAMILY, "1 for the check's current health state, 0 for the others."),
+    ("netwatch_check_last_result_timestamp_seconds", "Unix time of the check's last result."),
+    ("netwatch_check_state_since_timestamp_seconds",
+     "Unix time when the current state began (first failing result for down)."),
+    ("netwatch_check_interval_seconds", "Configured interval of the check."),
+    ("netwatch_check_error", "1 with the error class of a failing check."),
+)
+
+
 class NetwatchCollector(Collector):
+    """Per-check families are written straight to exposition text (`render_checks`): at 10,000
+    checks prometheus-client's Metric objects cost seconds per scrape. The few process-wide
+    families go through the ordinary `collect()`."""
+
     def __init__(self, live: Callable[[], LiveView], scheduler: Callable[[], Scheduler | None],
                  extra: Callable[[], Iterator[Metric]] | None = None,
                  probes: Mapping[str, ProbeKind] = PROBES, clock: Callable[[], float] = time.time) -> None:
@@ -42,69 +72,78 @@ class NetwatchCollector(Collector):
         self.extra = extra
         self.probes = probes
         self.clock = clock
+        self._labels: dict[str, tuple[object, str]] = {}
+        self._help = self._family_help()
 
-    def collect(self) -> Iterator[Metric]:
-        now = self.clock()
-        live = self.live()
-        success = GaugeMetricFamily("netwatch_probe_success", "1 if the last probe of the check succeeded.",
-                                    labels=CHECK_LABELS)
-        duration = GaugeMetricFamily("netwatch_probe_duration_seconds", "How long the last probe took.",
-                                     labels=CHECK_LABELS)
-        state = GaugeMetricFamily("netwatch_check_state", "1 for the check's current health state, 0 for the others.",
-                                  labels=CHECK_LABELS + ["state"])
-        last = GaugeMetricFamily("netwatch_check_last_result_timestamp_seconds",
-                                 "Unix time of the check's last result.", labels=CHECK_LABELS)
-        since = GaugeMetricFamily("netwatch_check_state_since_timestamp_seconds",
-                                  "Unix time when the current state began (first failing result for down).",
-                                  labels=CHECK_LABELS)
-        interval = GaugeMetricFamily("netwatch_check_interval_seconds", "Configured interval of the check.",
-                                     labels=CHECK_LABELS)
-        error = GaugeMetricFamily("netwatch_check_error", "1 with the error class of a failing check.",
-                                  labels=CHECK_LABELS + ["error"])
-        measure: dict[str, GaugeMetricFamily] = {}
+    def _family_help(self) -> dict[str, str]:
+        help_by_family = dict(_CHECK_FAMILIES)
         for kind, p in self.probes.items():
             for name, help_text in p.measurements.items():
-                metric = _measurement_metric(kind, name)
-                measure[metric] = GaugeMetricFamily(metric, help_text, labels=CHECK_LABELS)
+                help_by_family[_measurement_metric(kind, name)] = help_text
+            for name, (help_text, _) in p.series.items():
+                help_by_family[f"netwatch_{name}"] = help_text
         for name, help_text in SHARED_MEASUREMENTS.items():
-            measure[f"netwatch_{name}"] = GaugeMetricFamily(f"netwatch_{name}", help_text, labels=CHECK_LABELS)
-        series: dict[str, GaugeMetricFamily] = {}
-        for p in self.probes.values():
-            for name, (help_text, extra_labels) in p.series.items():
-                series[name] = GaugeMetricFamily(f"netwatch_{name}", help_text,
-                                                 labels=CHECK_LABELS + list(extra_labels))
+            help_by_family[f"netwatch_{name}"] = help_text
+        return help_by_family
 
-        for view in live.views.values():
+    def _check_labels(self, check: object, check_id: str, target_id: str, kind: str) -> str:
+        cached = self._labels.get(check_id)
+        if cached is not None and cached[0] is check:
+            return cached[1]
+        text = f'check="{escape(check_id)}",target="{escape(target_id)}",kind="{escape(kind)}"'
+        self._labels[check_id] = (check, text)
+        return text
+
+    def render_checks(self) -> str:
+        """The per-check families as exposition text, built from the live view."""
+        now = self.clock()
+        live = self.live()
+        lines: dict[str, list[str]] = {name: [] for name, _ in _CHECK_FAMILIES}
+        states = [(s, f',state="{s.value}"}} ') for s in State]
+        shared = {name: f"netwatch_{name}" for name in SHARED_MEASUREMENTS}
+        for view in list(live.views.values()):
             c = view.check
-            labels = [c.id, c.target.id, c.kind]
+            lbl = self._check_labels(c, c.id, c.target.id, c.kind)
             shown = live.display_state(view, now)
-            for s in State:
-                state.add_metric(labels + [s.value], 1.0 if s is shown else 0.0)
-            interval.add_metric(labels, c.interval_seconds)
-            since.add_metric(labels, view.state.since)
+            state_lines = lines[_STATE_FAMILY]
+            for s, suffix in states:
+                state_lines.append(f"{_STATE_FAMILY}{{{lbl}{suffix}{'1.0' if s is shown else '0.0'}")
+            lines["netwatch_check_interval_seconds"].append(
+                f"netwatch_check_interval_seconds{{{lbl}}} {number(c.interval_seconds)}")
+            lines["netwatch_check_state_since_timestamp_seconds"].append(
+                f"netwatch_check_state_since_timestamp_seconds{{{lbl}}} {number(view.state.since)}")
             r = view.result
             if r is None:
                 continue
             o = r.outcome
-            success.add_metric(labels, 1.0 if o.ok else 0.0)
-            duration.add_metric(labels, r.duration_seconds)
-            last.add_metric(labels, r.started_at)
+            lines["netwatch_probe_success"].append(f"netwatch_probe_success{{{lbl}}} {'1.0' if o.ok else '0.0'}")
+            lines["netwatch_probe_duration_seconds"].append(
+                f"netwatch_probe_duration_seconds{{{lbl}}} {number(r.duration_seconds)}")
+            lines["netwatch_check_last_result_timestamp_seconds"].append(
+                f"netwatch_check_last_result_timestamp_seconds{{{lbl}}} {number(r.started_at)}")
             if not o.ok:
-                error.add_metric(labels + [o.error or "unknown"], 1.0)
+                lines["netwatch_check_error"].append(
+                    f'netwatch_check_error{{{lbl},error="{escape(o.error or "unknown")}"}} 1.0')
             for name, value in o.measurements.items():
-                family = measure.get(f"netwatch_{name}" if name in SHARED_MEASUREMENTS
-                                     else _measurement_metric(c.kind, name))
-                if family is not None:
-                    family.add_metric(labels, float(value))
+                family = shared.get(name) or _measurement_metric(c.kind, name)
+                if family in self._help:
+                    lines.setdefault(family, []).append(f"{family}{{{lbl}}} {number(value)}")
             for sample in o.series:
-                family = series.get(sample.name)
-                if family is not None:
-                    values = dict(sample.labels)
-                    family.add_metric(labels + [label_value(values.get(k, "")) for k in family._labelnames[3:]],
-                                      sample.value)
-        yield from (success, duration, state, last, since, interval, error)
-        yield from measure.values()
-        yield from series.values()
+                family = f"netwatch_{sample.name}"
+                if family in self._help:
+                    extra = "".join(f',{label_name(k)}="{escape(label_value(v))}"' for k, v in sample.labels)
+                    lines.setdefault(family, []).append(f"{family}{{{lbl}{extra}}} {number(sample.value)}")
+        out: list[str] = []
+        for family, help_text in self._help.items():
+            out.append(f"# HELP {family} {help_text}\n# TYPE {family} gauge\n")
+            samples = lines.get(family)
+            if samples:
+                out.append("\n".join(samples))
+                out.append("\n")
+        return "".join(out)
+
+    def collect(self) -> Iterator[Metric]:
+        live = self.live()
         yield from self._targets(live)
         yield from self._scheduler(live)
         yield from self._build()

@@ -30,7 +30,8 @@ def build(monitor: "Monitor") -> web.Application:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[MONITOR_KEY].registry)
+    monitor = request.app[MONITOR_KEY]
+    body = monitor.collector.render_checks().encode() + generate_latest(monitor.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
