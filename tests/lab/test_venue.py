@@ -1,0 +1,95 @@
+"""The lab venue: endpoints answer like the real thing, faults change them, and its config loads."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from netwatch.config import loads
+from netwatch.lab.venue import DEVICES, SERVICES, Lab, dump
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback lab
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.reason
+
+
+def _banner(port: int, timeout: float = 2.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        return s.recv(200)
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.fixture
+async def lab():  # type: ignore[no-untyped-def]
+    lab = await Lab().start()
+    yield lab
+    await lab.close()
+
+
+async def test_websites_break_and_recover(lab: Lab) -> None:
+    portal = lab.sites["portal"]
+    status, body = await asyncio.to_thread(_get, portal.url)
+    assert status == 200 and "Cổng thông tin điện tử" in body
+    lab.website("portal", "error", 500, "<script>x</script>")
+    assert await asyncio.to_thread(_get, portal.url) == (500, "<script>x</script>")
+    lab.website("portal", "defaced")
+    status, body = await asyncio.to_thread(_get, portal.url)
+    assert status == 200 and "Hacked by" in body and "Cổng thông tin điện tử" not in body
+    lab.website("portal", "ok")
+    assert (await asyncio.to_thread(_get, portal.url))[0] == 200
+
+
+async def test_mail_banners_and_delay(lab: Lab) -> None:
+    assert (await asyncio.to_thread(_banner, lab.mail["smtp"].port)).startswith(b"220 ")
+    assert (await asyncio.to_thread(_banner, lab.mail["imap"].port)).startswith(b"* OK")
+    lab.mail_delay(1.0)
+    with pytest.raises(socket.timeout):
+        await asyncio.to_thread(_banner, lab.mail["smtp"].port, 0.3)
+
+
+async def test_isolate_silences_the_device_and_everything_behind_it(lab: Lab) -> None:
+    await lab.isolate("press-sw")
+    assert lab.agents["press-sw"].silent
+    assert await asyncio.to_thread(_refused, lab.services["press-ap1"].port)
+    assert await asyncio.to_thread(_refused, lab.mgmt["press-sw"].port)
+    assert not lab.agents["hall-sw"].silent
+    assert (await asyncio.to_thread(_banner, lab.services["hall-ap1"].port)).startswith(b"SSH-2.0-")
+    await lab.isolate("press-sw", False)
+    assert not lab.agents["press-sw"].silent
+    assert (await asyncio.to_thread(_banner, lab.services["press-ap2"].port)).startswith(b"SSH-2.0-")
+
+
+async def test_isolating_a_distribution_switch_takes_its_zones(lab: Lab) -> None:
+    behind = lab._behind("dist-sw-2")
+    assert {"press-sw", "hotel-sw", "press-ap1", "hotel-ap2"} <= set(behind)
+    assert "hall-sw" not in behind
+
+
+@pytest.mark.parametrize("kinds", [{"icmp", "http", "tcp"}, {"icmp", "http", "tcp", "snmp"}])
+async def test_generated_config_loads(lab: Lab, kinds: set[str]) -> None:
+    from netwatch.probes import PROBES
+
+    if not kinds <= set(PROBES):
+        pytest.skip("snmp probe kind not registered yet")
+    config = loads(dump(lab.config("127.0.0.1:9800", "x.db", 1.0, kinds)))
+    assert {t.id for t in config.targets} == lab.ids()
+    assert len(config.targets) == len(DEVICES) + len(SERVICES) + 3 + 4 + 5 + 2
+    by_id = {c.target.id: c for c in config.checks}
+    assert by_id["press-ap1"].target.depends_on == ("press-sw",)
+    assert by_id["core-router"].kind == ("snmp" if "snmp" in kinds else "tcp")
+    assert by_id["portal"].kind == "http"
