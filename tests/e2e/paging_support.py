@@ -10,7 +10,7 @@ from tests.peers.sinks import HttpSink
 
 
 def venue(sinks: dict[str, HttpSink], targets: str, extra: str = "", alert: str = "{fail_after: 2, recover_after: 2}",
-          interval: str = "500ms", channel_opts: str = "group_wait: 0s") -> str:
+          interval: str = "500ms", channel_opts: str = "group_wait: 0s, rate_per_minute: 120, burst: 10") -> str:
     channels = "\n".join(
         f"  {name}: {{urls: [\"{sink.url('/' + name)}\"], lang: en, {channel_opts}"
         + (", sms: {strip_diacritics: true, max_segments: 1}" if name.startswith("sms") else "") + "}"
