@@ -1,0 +1,96 @@
+"""End to end: delivery survives dead gateways, kill -9 and 429s; refused channels and slow ones."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from tests.e2e.paging_support import kinds, query, tcp_target, venue
+from tests.peers.sinks import HttpSink, TcpTarget
+from tests.support import NetwatchProcess, wait_for
+
+
+def test_kill9_mid_incident_loses_nothing_and_never_pages_twice(
+        netwatch_process: Callable[..., NetwatchProcess], tmp_path: Path) -> None:
+    chat = HttpSink()                    # absent for now: the gateway is down
+    web = TcpTarget().up()
+    config = venue({"chat": chat}, tcp_target("web1", web.port))
+    nw = netwatch_process(config)
+    store = tmp_path / "netwatch.db"
+    wait_for(lambda: query(store, "SELECT 1 FROM transitions WHERE to_state='up'"), 10)
+    web.down()
+    wait_for(lambda: query(store, "SELECT 1 FROM outbox WHERE state='pending' AND attempts > 0"), 10,
+             what="a DOWN notice waiting for the gateway")
+    nw.kill9()
+    chat.start()
+    try:
+        nw2 = netwatch_process(config)
+        chat.wait_count(1, 10)
+        time.sleep(2.0)
+        assert kinds(chat) == ["problem"]
+        assert query(store, "SELECT COUNT(*) FROM incidents") == [(1,)]
+        web.up()
+        chat.wait_count(2, 10)
+        time.sleep(1.0)
+        assert kinds(chat) == ["problem", "resolved"]
+        assert chat.received[0].body["dedup_key"] == "nw-1-problem"
+        assert nw2.proc.poll() is None
+    finally:
+        chat.stop()
+
+
+def test_gateway_down_then_back_keeps_order(netwatch_process: Callable[..., NetwatchProcess], tmp_path: Path) -> None:
+    chat = HttpSink(fail_first=6, fail_status=503).start()
+    web = TcpTarget().up()
+    try:
+        netwatch_process(venue({"chat": chat}, tcp_target("web1", web.port)))
+        store = tmp_path / "netwatch.db"
+        wait_for(lambda: query(store, "SELECT 1 FROM transitions WHERE to_state='up'"), 10)
+        web.down()
+        wait_for(lambda: query(store, "SELECT 1 FROM incidents"), 10)
+        web.up()
+        wait_for(lambda: query(store, "SELECT 1 FROM incidents WHERE state='resolved'"), 10)
+        chat.wait_count(1, 15)
+        wait_for(lambda: len(kinds(chat)) >= 2, 10, what="both notices")
+        time.sleep(1.0)
+        assert kinds(chat) == ["problem", "resolved"]
+        assert len(chat.attempts) >= 7
+        errors = query(store, "SELECT last_error FROM outbox WHERE last_error IS NOT NULL")
+        assert errors and all(e == "http 503" for (e,) in errors)
+    finally:
+        chat.stop()
+
+
+def test_retry_after_refused_channel_fallback_and_slow_channel(
+        netwatch_process: Callable[..., NetwatchProcess], tmp_path: Path) -> None:
+    chat = HttpSink(fail_first=1, fail_status=429, retry_after="2").start()
+    bad = HttpSink(status=401).start()
+    slow = HttpSink(hang=True).start()
+    sinks = {"chat": chat, "bad": bad, "slow": slow}
+    web = TcpTarget().up()
+    try:
+        config = venue(sinks, tcp_target("web1", web.port)).replace(
+            "  bad: {", "  bad: {fallback: chat, ").replace("  slow: {", "  slow: {timeout: 1s, ")
+        nw = netwatch_process(config)
+        store = tmp_path / "netwatch.db"
+        wait_for(lambda: query(store, "SELECT 1 FROM transitions WHERE to_state='up'"), 10)
+        web.down()
+        wait_for(lambda: chat.received, 10, what="the page on chat")
+        assert chat.received[0].at - chat.attempts[0] >= 1.9     # Retry-After: 2 honoured
+        wait_for(lambda: len(chat.received) >= 3, 10, what="the rerouted page and the broken-channel notice")
+        time.sleep(1.0)
+        assert len(bad.attempts) == 1, "a 401 must not be retried"
+        seen = kinds(chat)
+        assert seen.count("problem") == 2 and "broken" in seen
+        broken = next(r for r in chat.received if r.body["dedup_key"].startswith("broken-"))
+        assert "bad" in broken.body["title"] and "http 401" in broken.body["message"]
+        assert query(store, "SELECT state FROM outbox WHERE channel='bad'") == [("failed",)]
+        # The hanging channel is retried on its own clock; it never held chat back.
+        assert len(slow.attempts) >= 2 and slow.received == []
+        metrics = nw.metrics()
+        assert any(v >= 2 for labels, v in metrics["netwatch_notify_failures_total"] if labels["channel"] == "slow")
+        assert any(v >= 1 for labels, v in metrics["netwatch_notify_queue_depth"] if labels["channel"] == "slow")
+    finally:
+        for s in sinks.values():
+            s.stop()
