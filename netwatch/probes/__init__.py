@@ -21,7 +21,7 @@ from netwatch.model import Outcome, Target
 
 from netwatch.probes import dns, http, icmp, tcp
 from netwatch.probes import ssh
-from netwatch.probes import web_integrity
+from netwatch.probes import imap, mail_roundtrip, smtp, web_integrity
 
 ProbeFunc = Callable[[Target, object, float], Awaitable[Outcome]]
 
@@ -65,5 +65,8 @@ PROBES: Mapping[str, ProbeKind] = {
         ProbeKind.of(dns),
         ProbeKind.of(ssh),
         ProbeKind.of(web_integrity),
+        ProbeKind.of(smtp),
+        ProbeKind.of(imap),
+        ProbeKind.of(mail_roundtrip),
     )
 }
