@@ -7,9 +7,10 @@ import logging
 import os
 import signal
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from aiohttp import web
+from prometheus_client.core import Metric
 
 from netwatch import __version__
 from netwatch.config import Config, ConfigError, load
@@ -22,6 +23,7 @@ from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
 from netwatch.scheduler import Scheduler
 from netwatch.store import Store
+from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
 from netwatch.web.metrics import NetwatchCollector, registry_for
 
@@ -47,10 +49,15 @@ class Monitor:
         self.scheduler = Scheduler(self.handle)
         self.paging = PagingEngine(self)
         self.recorder.hooks.append(self.paging.hook)
-        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.paging.metrics)
+        self.traps = TrapFeed(self)
+        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)
         self.reloads_ok = 0
         self.reloads_failed = 0
+
+    def extra_metrics(self) -> Iterator[Metric]:
+        yield from self.paging.metrics()
+        yield from self.traps.metrics()
 
     def handle(self, check: Check, result: Result) -> None:
         for one_check, one_result, parent_id in expand(check, result):
@@ -87,10 +94,12 @@ class Monitor:
         log.info("serving /metrics on http://%s/metrics", self.config.listen)
         recorder_task = asyncio.create_task(self.recorder.run(), name="recorder")
         paging_task = asyncio.create_task(self.paging.run(), name="paging")
+        await self.traps.start()
         self.scheduler.apply(self.config.checks)
         try:
             await stop.wait()
         finally:
+            self.traps.close()
             await self.scheduler.stop()
             recorder_task.cancel()
             paging_task.cancel()

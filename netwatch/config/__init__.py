@@ -16,6 +16,7 @@ from netwatch.config.fields import MISSING, Converter, Duration, FieldError, Sec
 from netwatch.config.source import ConfigError, Path, Problem, Source, parse
 from netwatch.alerting import config as paging_config
 from netwatch.model import AlertPolicy, Check, Target
+from netwatch.snmp.traps import TrapSettings
 
 __all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
 
@@ -150,6 +151,7 @@ class Config:
     report: ReportSettings = ReportSettings()
     paging: paging_config.Paging = paging_config.Paging()
     board: BoardSettings = BoardSettings()
+    traps: TrapSettings | None = None
 
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -186,6 +188,7 @@ class _Top:
     oncall: paging_config.OncallSpec = paging_config.OncallSpec()
     escalation: Mapping[str, tuple[paging_config.Level, ...]] = field(default_factory=lambda: MappingProxyType({}))
     operators: tuple[paging_config.Operator, ...] = ()
+    traps: TrapSettings | None = None
     paging: paging_config.PagingSpec = paging_config.PagingSpec()
     board: BoardSettings = BoardSettings()
 
@@ -298,7 +301,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         site=top.site, listen=listen, store=top.store, defaults=defaults,
         zones=top.zones, event=event, targets=tuple(targets), checks=tuple(checks),
         retention=top.retention, secrets=frozenset(src.secrets), report=top.report, paging=paging,
-        board=top.board,
+        board=top.board, traps=top.traps,
     )
 
 

@@ -20,7 +20,7 @@ from typing import Awaitable, Callable, Mapping
 from netwatch.model import Outcome, Target
 
 from netwatch.probes import dns, http, icmp, tcp
-from netwatch.probes import ssh
+from netwatch.probes import snmp, ssh
 from netwatch.probes import imap, mail_roundtrip, smtp, web_integrity
 
 ProbeFunc = Callable[[Target, object, float], Awaitable[Outcome]]
@@ -63,6 +63,7 @@ PROBES: Mapping[str, ProbeKind] = {
         ProbeKind.of(http),
         ProbeKind.of(tcp),
         ProbeKind.of(dns),
+        ProbeKind.of(snmp),
         ProbeKind.of(ssh),
         ProbeKind.of(web_integrity),
         ProbeKind.of(smtp),

@@ -73,6 +73,8 @@ class NetwatchCollector(Collector):
         self.probes = probes
         self.clock = clock
         self._labels: dict[str, tuple[object, str]] = {}
+        # The six state lines of a check change only with its state: keep them per (labels, state).
+        self._state_blocks: dict[tuple[str, State], str] = {}
         self._help = self._family_help()
 
     def _family_help(self) -> dict[str, str]:
@@ -101,13 +103,19 @@ class NetwatchCollector(Collector):
         lines: dict[str, list[str]] = {name: [] for name, _ in _CHECK_FAMILIES}
         states = [(s, f',state="{s.value}"}} ') for s in State]
         shared = {name: f"netwatch_{name}" for name in SHARED_MEASUREMENTS}
+        state_lines = lines[_STATE_FAMILY]
+        if len(self._state_blocks) > 12 * len(live.views) + 1000:
+            self._state_blocks.clear()  # checks were removed or renamed: drop their cached lines
         for view in list(live.views.values()):
             c = view.check
             lbl = self._check_labels(c, c.id, c.target.id, c.kind)
             shown = live.display_state(view, now)
-            state_lines = lines[_STATE_FAMILY]
-            for s, suffix in states:
-                state_lines.append(f"{_STATE_FAMILY}{{{lbl}{suffix}{'1.0' if s is shown else '0.0'}")
+            block = self._state_blocks.get((lbl, shown))
+            if block is None:
+                block = "\n".join(f"{_STATE_FAMILY}{{{lbl}{suffix}{'1.0' if s is shown else '0.0'}"
+                                  for s, suffix in states)
+                self._state_blocks[(lbl, shown)] = block
+            state_lines.append(block)
             lines["netwatch_check_interval_seconds"].append(
                 f"netwatch_check_interval_seconds{{{lbl}}} {number(c.interval_seconds)}")
             lines["netwatch_check_state_since_timestamp_seconds"].append(

@@ -1,0 +1,67 @@
+"""Feeds SNMP traps into the daemon: history events, an immediate re-poll on linkDown, counters."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import TYPE_CHECKING, Iterator
+
+from prometheus_client.core import CounterMetricFamily, Metric
+
+from netwatch.model import Event
+from netwatch.snmp.traps import TrapEvent, TrapReceiver
+
+if TYPE_CHECKING:
+    from netwatch.app import Monitor
+
+log = logging.getLogger(__name__)
+
+_COUNTERS = ("received", "accepted", "unknown_sender", "bad_community", "v3_rejected", "malformed")
+# Traps that say an interface's state changed: poll the device now rather than at its next slot.
+_LINK_TRAPS = frozenset({"linkDown", "linkUp"})
+
+
+class TrapFeed:
+    def __init__(self, monitor: "Monitor") -> None:
+        self.monitor = monitor
+        self.receiver: TrapReceiver | None = None
+
+    async def start(self) -> None:
+        settings = self.monitor.config.traps
+        if settings is None:
+            return
+        self.receiver = await TrapReceiver(settings, self.senders(), self.on_trap).start()
+        log.info("receiving SNMP traps on %s:%d/udp", settings.listen, self.receiver.port)
+
+    def senders(self) -> dict[str, str]:
+        """Trap source address -> target id, for targets whose host is an IP address."""
+        out: dict[str, str] = {}
+        for t in self.monitor.config.targets:
+            try:
+                out[str(ipaddress.ip_address(t.host))] = t.id
+            except ValueError:
+                continue
+        return out
+
+    def close(self) -> None:
+        if self.receiver is not None:
+            self.receiver.close()
+            self.receiver = None
+
+    def on_trap(self, trap: TrapEvent) -> None:
+        summary = f"{trap.trap}" + (f" {trap.if_name or trap.if_index}" if trap.if_index is not None else "")
+        self.monitor.recorder.add_event(trap.received_at, None, trap.target_id, Event(
+            kind="trap", summary=summary[:200],
+            data={"trap": trap.trap, "oid": trap.trap_oid, "sender": trap.sender, "version": trap.version,
+                  "if_index": trap.if_index, "if_name": trap.if_name, "varbinds": [list(v) for v in trap.varbinds]}))
+        if trap.trap in _LINK_TRAPS:
+            for check in self.monitor.config.checks:
+                if check.kind == "snmp" and check.target.id == trap.target_id:
+                    self.monitor.scheduler.trigger(check.id)
+
+    def metrics(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("netwatch_snmp_traps", "SNMP traps seen by the receiver, by outcome.",
+                                     labels=["result"])
+        for name in _COUNTERS:
+            family.add_metric([name], getattr(self.receiver, name, 0) if self.receiver else 0)
+        yield family
