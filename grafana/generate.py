@@ -259,7 +259,10 @@ COUNT_BAD_STEPS = thresholds((None, "green"), (1, "red"))
 AVAIL_STEPS = thresholds((None, "red"), (0.99, "orange"), (0.999, "green"))
 LAG_STEPS = thresholds((None, "green"), (1, "yellow"), (5, "red"))
 
-EGOV = 'role="egov"'
+# Conventions of the venue file (config/venue.example.yaml): e-government systems carry a `system`
+# label, links (Internet uplinks, the specialised data network) carry `role: uplink`.
+EGOV = 'system!=""'
+LINK = 'role=~"uplink|link"'
 
 
 def overview() -> Json:
@@ -284,19 +287,25 @@ def overview() -> Json:
             state_tiles("Hệ thống chính quyền điện tử",
                         f'netwatch:target_state:code and on (target) netwatch_target_info{{{EGOV}}}',
                         "{{name}}", height=6,
-                        description="Đối tượng có nhãn role: egov trong cấu hình địa điểm."),
-            stat("Sự cố đang mở", 'sum(netwatch:checks_by_state:count{state=~"down|unreachable"})', "none",
+                        description="Đối tượng có nhãn system trong cấu hình địa điểm."),
+            stat("Sự cố đang mở", "netwatch_incidents_open", "none", steps=COUNT_BAD_STEPS, width=4, height=6,
+                 description="Sự cố đang mở hoặc đã xác nhận, chưa khắc phục (kể cả cảnh báo từ Prometheus)."),
+            stat("Mất kết nối", 'sum(netwatch:checks_by_state:count{state=~"down|unreachable"})', "none",
                  steps=COUNT_BAD_STEPS, width=4, height=6,
                  description="Số phép kiểm tra đang mất kết nối hoặc không tới được."),
             stat("Suy giảm", 'sum(netwatch:checks_by_state:count{state="degraded"})', "none",
                  steps=thresholds((None, "green"), (1, "yellow")), width=4, height=6),
-            stat("netwatch", 'up{job="netwatch"}', "none", mappings=up_mappings(), width=4, height=6,
+            stat("netwatch", 'up{job="netwatch"}', "none", mappings=up_mappings(), width=2, height=6,
                  steps=thresholds((None, "red"), (1, "green")),
                  description="Prometheus có lấy được số liệu từ netwatch không."),
-            bargauge("Mất gói đường truyền (TB 5 phút)", 'netwatch:link_packet_loss:ratio_avg5m{zone=~"$zone"}',
-                     "{{name}}", "percentunit", LOSS_STEPS, width=6, height=6, min=0, max=1),
-            bargauge("Độ trễ đường truyền (TB 5 phút)", 'netwatch:link_rtt_avg_seconds:avg5m{zone=~"$zone"}',
-                     "{{name}}", "s", RTT_STEPS, width=6, height=6, min=0),
+            bargauge("Mất gói đường truyền (TB 5 phút)",
+                     f'netwatch:link_packet_loss:ratio_avg5m{{zone=~"$zone"}} and on (target) '
+                     f'netwatch_target_info{{{LINK}}}',
+                     "{{name}}", "percentunit", LOSS_STEPS, width=5, height=6, min=0, max=1),
+            bargauge("Độ trễ đường truyền (TB 5 phút)",
+                     f'netwatch:link_rtt_avg_seconds:avg5m{{zone=~"$zone"}} and on (target) '
+                     f'netwatch_target_info{{{LINK}}}',
+                     "{{name}}", "s", RTT_STEPS, width=5, height=6, min=0),
             Row("Chi tiết"),
             problems,
             state_timeline("Diễn biến trạng thái theo khu vực", 'netwatch:zone_state:code{zone=~"$zone"}',
@@ -306,8 +315,7 @@ def overview() -> Json:
 
 
 def links() -> Json:
-    link_var = variable("link", "Đường truyền",
-                        'label_values(netwatch_icmp_rtt_avg_seconds{target=~"$target"}, target)')
+    link_var = variable("link", "Đường truyền", f'label_values(netwatch_target_info{{{LINK}, zone=~"$zone"}}, target)')
     sel = 'target=~"$link"'
     band = timeseries(
         "Độ trễ $link (nhỏ nhất / trung bình / lớn nhất)",
@@ -341,7 +349,7 @@ def links() -> Json:
                            description="Màu vàng là suy giảm (vượt ngưỡng cảnh báo RTT hoặc mất gói), đỏ là "
                                        "mất kết nối."),
         ],
-        [ZONE_VAR, TARGET_VAR, link_var])
+        [ZONE_VAR, link_var])
 
 
 def devices() -> Json:
@@ -402,11 +410,10 @@ def egov() -> Json:
                                  "kém nhất."),
             bargauge("Số ngày còn lại của chứng chỉ TLS", f"min by (target, name) (netwatch:tls_cert_days_left{{{sel}}})",
                      "{{name}}", "d", TLS_STEPS, width=12, height=7, min=0, max=90, decimals=0),
-            stat("Lỗi toàn vẹn nội dung", "sum(max by (target) (netwatch_check_error{error=\"content\", " + sel + "})"
-                 " or max by (target) (0 * netwatch_probe_success{kind=\"http\", " + sel + "}))",
+            stat("Trang vi phạm toàn vẹn", f"sum(max by (target) (netwatch_web_integrity_findings{{{sel}}}) > bool 0)",
                  "none", steps=COUNT_BAD_STEPS, width=6, height=6,
-                 description="Số hệ thống có trang không chứa nội dung bắt buộc hoặc chứa nội dung cấm (nghi bị "
-                             "thay đổi giao diện)."),
+                 description="Số hệ thống có trang khác bản gốc đã duyệt hoặc vi phạm quy tắc (nghi bị thay đổi "
+                             "giao diện)."),
             timeseries("Thời gian phản hồi", [query(f"netwatch_http_total_seconds{{{sel}}}", "{{check}}")], "s",
                        width=18, height=6, min=0, steps=RTT_STEPS),
             timeseries("Các pha của yêu cầu HTTP", [
@@ -421,6 +428,13 @@ def egov() -> Json:
             table("Lỗi hiện tại", [query(f"netwatch_check_error{{{sel}}}", instant=True, fmt="table")], "none",
                   renames={"target": "Hệ thống", "check": "Phép kiểm tra", "kind": "Loại", "error": "Lỗi"},
                   hide=("Value",), height=6),
+            timeseries("Quy tắc toàn vẹn bị vi phạm", [
+                query(f"netwatch_web_integrity_findings{{{sel}}}", "{{check}}")], "none", min=0,
+                steps=COUNT_BAD_STEPS, draw_style="bars",
+                description="Số quy tắc trang vi phạm: từ cấm, phần tử bắt buộc bị mất, liên kết hay biểu mẫu lạ."),
+            timeseries("Tỷ lệ nội dung thay đổi so với bản gốc", [
+                query(f"netwatch_web_integrity_text_change_ratio{{{sel}}}", "{{check}}")], "percentunit",
+                min=0, max=1, steps=thresholds((None, "green"), (0.25, "red"))),
             state_timeline("Diễn biến trạng thái", f"netwatch:check_state:code{{{sel}}}", "{{check}}",
                            state_mappings()),
         ],
@@ -452,6 +466,33 @@ def monitor() -> Json:
                        [query("max by (kind) (netwatch:check_result_age_seconds)", "{{kind}}")], "s", min=0),
             timeseries("Số phép kiểm tra theo trạng thái", [query("netwatch:checks_by_state:count", "{{state}}")],
                        "none", min=0, stack=True, fill=60),
+            Row("Thông báo và cảnh báo"),
+            stat("Sự cố đang mở", "netwatch_incidents_open", "none", steps=COUNT_BAD_STEPS),
+            stat("Thông báo đang chờ", "sum(netwatch_notify_queue_depth)", "none",
+                 steps=thresholds((None, "green"), (1, "yellow"), (20, "red"))),
+            stat("Lưu trữ / bộ lập lịch", "netwatch_monitoring_degraded", "none",
+                 mappings=up_mappings("Lỗi", "Bình thường"), steps=thresholds((None, "green"), (1, "red")),
+                 description="Báo lỗi khi netwatch không ghi được lịch sử hoặc bộ lập lịch bị chậm."),
+            stat("Tín hiệu sống (heartbeat) gửi cách đây",
+                 "time() - netwatch_heartbeat_last_success_timestamp_seconds", "s", decimals=0,
+                 steps=thresholds((None, "green"), (300, "red")),
+                 description="Lần cuối dịch vụ giám sát bên ngoài nhận được tín hiệu sống của netwatch."),
+            timeseries("Hàng đợi thông báo theo kênh", [query("netwatch_notify_queue_depth", "{{channel}}")],
+                       "none", min=0),
+            timeseries("Thông báo chờ lâu nhất", [query("netwatch_notify_oldest_pending_seconds", "{{channel}}")],
+                       "s", min=0, steps=thresholds((None, "green"), (60, "yellow"), (300, "red"))),
+            timeseries("Gửi thất bại (mỗi phút)",
+                       [query("rate(netwatch_notify_failures_total[5m]) * 60", "{{channel}}")], "none", min=0,
+                       steps=COUNT_BAD_STEPS),
+            timeseries("Đã gửi (mỗi phút)", [query("rate(netwatch_notify_deliveries_total[5m]) * 60", "{{channel}}"),
+                                             query("rate(netwatch_notify_messages_total[5m]) * 60",
+                                                   "{{channel}} (tin nhắn)")], "none", min=0),
+            stat("Phép kiểm tra đang chập chờn", "count(netwatch_check_flapping == 1) or vector(0)", "none",
+                 steps=thresholds((None, "green"), (1, "yellow")),
+                 description="Chập chờn: đổi trạng thái liên tục, chỉ báo một lần."),
+            timeseries("SNMP trap nhận được (mỗi phút)",
+                       [query("rate(netwatch_snmp_traps_total[5m]) * 60", "{{result}}")], "none", min=0,
+                       width=18),
         ],
         [])
 

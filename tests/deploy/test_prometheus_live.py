@@ -15,6 +15,7 @@ from netwatch.probes import PROBES
 from tests.deploy import stack
 from tests.peers.snmpresponder import Responder, device_table
 from tests.peers.certs import make_pki
+from tests.peers.sinks import HttpSink
 from tests.support import NetwatchProcess, free_port, wait_for
 
 pytestmark = [
@@ -22,7 +23,8 @@ pytestmark = [
     pytest.mark.skipif(not stack.available(stack.PROMETHEUS_BIN), reason="Debian prometheus not installed"),
 ]
 
-PORTAL_BODY = "Cổng thông tin điện tử tỉnh — trang chủ".encode()
+PORTAL_BODY = ("<html><head><title>Cổng thông tin điện tử tỉnh</title></head><body><h1>Cổng thông tin điện tử"
+               "</h1><p>Chào mừng Đại hội đại biểu Đảng bộ tỉnh.</p></body></html>").encode()
 ONESTOP_BODY = "Trang này đã bị thay đổi".encode()   # lacks the text its check requires: a content failure
 SNMP_METRICS = ("netwatch_snmp_", "netwatch_if_")
 
@@ -84,13 +86,15 @@ class ScriptedSwitch:
 
 @pytest.fixture
 def venue(tmp_path: Path) -> Iterator[str]:
-    """A small venue on loopback: two links (one degraded), three e-government systems (two broken), a switch."""
+    """A small venue on loopback: two links (one degraded), three e-government systems (two broken), a switch,
+    a paging channel whose gateway answers, and a heartbeat."""
     pki = make_pki(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(pki.valid.cert_file, pki.valid.key_file)
     portal = serve(PORTAL_BODY, tls)
     onestop = serve(ONESTOP_BODY)
     refused = free_port()
+    sink = HttpSink().start()
     agent = None
     snmp_target = ""
     if "snmp" in PROBES:
@@ -109,6 +113,10 @@ site: {{name: "Hội trường thử nghiệm"}}
 listen: "{{listen}}"
 store: "{{store}}"
 defaults: {{interval: 1s, timeout: 900ms, alert: {{fail_after: 1, recover_after: 1}}}}
+channels:
+  noc: {{urls: ["{sink.url('/noc')}"], group_wait: 0s}}
+paging:
+  heartbeat: {{url: "http://127.0.0.1:{sink.port}/heartbeat", every: 1s}}
 zones:
   - {{id: hall, name: "Hội trường"}}
   - {{id: press, name: "Trung tâm báo chí"}}
@@ -118,39 +126,41 @@ targets:
     host: 127.0.0.1
     zone: hall
     name: "Đường truyền VNPT"
-    labels: {{role: link}}
+    labels: {{role: uplink}}
     checks:
       - {{kind: icmp, count: 3, interval_between: 10ms}}
   - id: link-viettel
     host: 127.0.0.2
     zone: press
     name: "Đường truyền Viettel"
-    labels: {{role: link}}
+    labels: {{role: uplink}}
     checks:
       - {{kind: icmp, count: 3, interval_between: 10ms, warn_rtt: 0.001ms}}
   - id: portal
     host: 127.0.0.1
     zone: dc
     name: "Cổng thông tin điện tử"
-    labels: {{role: egov}}
+    labels: {{system: portal}}
     checks:
       - {{kind: http, url: "https://127.0.0.1:{portal.server_address[1]}/", ca_file: "{pki.ca_file}",
          must_contain: ["Cổng thông tin"]}}
+      - {{kind: web_integrity, url: "https://127.0.0.1:{portal.server_address[1]}/", ca_file: "{pki.ca_file}"}}
   - id: onestop
     host: 127.0.0.1
     zone: dc
     name: "Một cửa điện tử"
-    labels: {{role: egov}}
+    labels: {{system: one-stop}}
     checks:
       - {{kind: http, url: "http://127.0.0.1:{onestop.server_address[1]}/", must_contain: ["Một cửa"]}}
   - id: mail
     host: 127.0.0.1
     zone: dc
     name: "Thư công vụ"
-    labels: {{role: egov}}
+    labels: {{system: mail}}
     checks:
       - {{kind: tcp, port: {refused}}}
 {snmp_target}"""
+    sink.stop()
     for server in (portal, onestop):
         server.shutdown()
         server.server_close()
