@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.egov.cli",
     "netwatch.alerting.cli",
     "netwatch.lab.cli",
+    "netwatch.report.cli",
 )
 
 
