@@ -1,0 +1,251 @@
+"""Reads the history store (read-only) and the config into a `History` for the report maths."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from netwatch.config import Config
+from netwatch.model import State
+from netwatch.report.summary import (AuditRow, CheckInfo, EventRow, History, Incident, Latency, Page, Period)
+from netwatch.report.timeline import Change, Coverage, to_ms
+from netwatch.store.rollup import BUCKET_SECONDS, decode_hist
+
+# Transitions older than this before the window are not read one by one; the last one before it
+# still anchors each check's state, so only the start of a very old ongoing outage is approximated.
+LOOKBACK_SECONDS = 30 * 86400.0
+# The latency-over-time chart has at most this many points per line.
+MAX_SLOTS = 180
+ROLLUP_WORKERS = 2
+
+Progress = Callable[[str, int, int], None]
+
+
+class ReportError(Exception):
+    """The report cannot be made (no store, bad window, nothing selected)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    from_seconds: float
+    to_seconds: float
+    periods: tuple[Period, ...]
+    zones: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+
+
+def open_readonly(path: str) -> sqlite3.Connection:
+    if not os.path.exists(path):
+        raise ReportError(f"history store {path} does not exist (is `store:` in the config right?)")
+    try:
+        conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, timeout=30,
+                               check_same_thread=False)
+        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise ReportError(f"cannot read history store {path}: {exc}") from exc
+    return conn
+
+
+def collect(config: Config, store_path: str, scope: Scope, progress: Progress | None = None) -> History:
+    conn = open_readonly(store_path)
+    try:
+        return _collect(conn, store_path, config, scope, progress or (lambda *_: None))
+    except sqlite3.Error as exc:
+        raise ReportError(f"cannot read history store {store_path}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def _collect(conn: sqlite3.Connection, store_path: str, config: Config, scope: Scope,
+             progress: Progress) -> History:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    checks = _checks(conn, config, scope)
+    if not checks:
+        raise ReportError("no check matches the chosen zone/target")
+    wanted = {c.id for c in checks}
+    changes = _changes(conn, scope.from_seconds - LOOKBACK_SECONDS, wanted)
+    runs = conn.execute("SELECT started_at, last_seen_at FROM runs WHERE last_seen_at >= ? AND started_at <= ?",
+                        (scope.from_seconds, scope.to_seconds)).fetchall()
+    coverage = Coverage((to_ms(a), to_ms(b)) for a, b in runs)
+    history = History(
+        site=config.site.name, timezone=config.site.timezone, event=config.event.name,
+        from_ms=to_ms(scope.from_seconds), to_ms=to_ms(scope.to_seconds), periods=list(scope.periods),
+        zone_names={z.id: z.name or z.id for z in config.zones}, checks=checks, changes=changes,
+        coverage=coverage, zone_sla_percent=dict(config.report.zones),
+        default_sla_percent=config.report.sla_target)
+    _rollups(store_path, history, progress)
+    targets = {c.target for c in checks}
+    filtered = bool(scope.zones or scope.targets)
+    history.events = [
+        EventRow(to_ms(ts), cid, tid, kind, config.redact(str(summary)))
+        for ts, cid, tid, kind, summary in conn.execute(
+            "SELECT ts, check_id, target_id, kind, summary FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+            (scope.from_seconds, scope.to_seconds))
+        if (cid in wanted or tid in targets or (not filtered and cid is None))]
+    if {"incidents", "outbox"} <= tables:
+        history.paging_tables = True
+        history.incidents = _incidents(conn, config, scope, wanted, targets)
+    if "audit" in tables:
+        history.audit = [AuditRow(to_ms(ts), str(who), str(action), config.redact(str(what)), str(source))
+                         for ts, who, action, what, source in conn.execute(
+                             "SELECT ts, who, action, what, source FROM audit WHERE ts >= ? AND ts < ? "
+                             "ORDER BY ts, id", (scope.from_seconds, scope.to_seconds))]
+    return history
+
+
+def _checks(conn: sqlite3.Connection, config: Config, scope: Scope) -> list[CheckInfo]:
+    """Configured checks, plus derived ones (SNMP interfaces) seen in history, in scope."""
+    rs = config.report
+    by_target = {t.id: t for t in config.targets}
+
+    def in_scope(target_id: str, zone: str) -> bool:
+        return ((not scope.targets or target_id in scope.targets) and (not scope.zones or zone in scope.zones))
+
+    def info(check_id: str, target_id: str, kind: str, derived: bool) -> CheckInfo:
+        t = by_target.get(target_id)
+        zone = t.zone if t is not None else ""
+        target_pct = rs.checks.get(check_id, rs.zones.get(zone, rs.sla_target))
+        return CheckInfo(check_id, target_id, (t.name if t is not None else "") or target_id, zone, kind,
+                         float(target_pct), derived)
+
+    out = {c.id: info(c.id, c.target.id, c.kind, False) for c in config.checks if in_scope(c.target.id, c.target.zone)}
+    kinds = {c.target.id: c.kind for c in config.checks}
+    for check_id, target_id in conn.execute("SELECT DISTINCT check_id, target_id FROM transitions"):
+        if check_id in out or target_id not in by_target or config.check(check_id) is not None:
+            continue
+        if not check_id.startswith(f"{target_id}/") or not in_scope(target_id, by_target[target_id].zone):
+            continue
+        parent = next((c for c in config.checks if c.target.id == target_id and c.kind == "snmp"), None)
+        out[check_id] = info(check_id, target_id, parent.kind if parent else kinds.get(target_id, ""), True)
+    return sorted(out.values(), key=lambda c: (c.zone, c.target, c.id))
+
+
+def _changes(conn: sqlite3.Connection, since: float, wanted: set[str]) -> dict[str, list[Change]]:
+    out: dict[str, list[Change]] = {}
+    anchor = ("SELECT t.check_id, t.ts, t.since, t.to_state, t.error, t.detail, t.cause FROM transitions t "
+              "JOIN (SELECT check_id, MAX(id) AS id FROM transitions WHERE ts < ? GROUP BY check_id) m "
+              "ON t.id = m.id ORDER BY t.check_id")
+    recent = ("SELECT check_id, ts, since, to_state, error, detail, cause FROM transitions WHERE ts >= ? "
+              "ORDER BY check_id, ts, id")
+    for sql in (anchor, recent):
+        for cid, ts, since_s, to_state, error, detail, cause in conn.execute(sql, (since,)):
+            if cid not in wanted:
+                continue
+            try:
+                state = State(to_state)
+            except ValueError:
+                state = State.UNKNOWN
+            out.setdefault(cid, []).append(Change(to_ms(since_s), to_ms(ts), state, error, detail or "", cause))
+    return out
+
+
+def _pieces(periods: Sequence[Period]) -> list[tuple[int, int, list[str]]]:
+    """Cut the periods into disjoint pieces, each with the ids of the periods that contain it."""
+    cuts = sorted({p.start_ms for p in periods} | {p.end_ms for p in periods})
+    out = []
+    for a, b in zip(cuts, cuts[1:]):
+        ids = [p.id for p in periods if p.start_ms <= a and b <= p.end_ms]
+        if ids:
+            out.append((a, b, ids))
+    return out
+
+
+def _rollups(store_path: str, h: History, progress: Progress) -> None:
+    """Latency per check and period, and latency over time per (kind, zone), from 5-minute rollups.
+
+    One range query per check and piece, grouped by histogram text inside SQLite: the rollups of
+    30 days of 1,000 checks are 8.6 M rows, too many to bring into Python one by one.
+    Rollups are attributed to a period by their bucket start.
+    """
+    pieces = _pieces(h.periods)
+    span_ms = h.to_ms - h.from_ms
+    slot_ms = int(max(BUCKET_SECONDS, -(-span_ms // MAX_SLOTS // 300_000) * BUCKET_SECONDS) * 1000)
+    slot_ms = max(slot_ms, 300_000)
+    h.slot_ms = slot_ms
+    first_slot = h.from_ms - h.from_ms % slot_ms
+    slots = [(s / 1000, (s + slot_ms) / 1000) for s in range(first_slot, h.to_ms, slot_ms)]
+    lock = threading.Lock()
+    done = [0]
+    series: dict[str, dict[int, list[float]]] = {}
+
+    def work(checks: list[CheckInfo]) -> None:
+        conn = open_readonly(store_path)
+        try:
+            conn.execute("CREATE TEMP TABLE slots (s REAL PRIMARY KEY, e REAL) WITHOUT ROWID")
+            conn.executemany("INSERT INTO slots VALUES (?, ?)", slots)
+            for c in checks:
+                lat_by_period: dict[str, Latency] = {}
+                for a, b, ids in pieces:
+                    rows = conn.execute(
+                        "SELECT latency_hist, COUNT(*), SUM(latency_count), SUM(latency_sum), MAX(latency_max) "
+                        "FROM rollups WHERE check_id = ? AND bucket_start >= ? AND bucket_start < ? "
+                        "GROUP BY latency_hist", (c.id, a / 1000, b / 1000)).fetchall()
+                    piece = Latency()
+                    for hist_text, rows_n, n, total, top in rows:
+                        if not n:
+                            continue
+                        piece.count += n
+                        piece.sum_seconds += total
+                        piece.max_seconds = max(piece.max_seconds, top)
+                        for i, k in enumerate(decode_hist(hist_text)):
+                            if k:
+                                piece.hist[i] += k * rows_n
+                    for pid in ids:
+                        lat_by_period.setdefault(pid, Latency()).merge(piece)
+                points = conn.execute(
+                    "SELECT s, SUM(latency_sum), SUM(latency_count), MAX(latency_max) FROM slots "
+                    "JOIN rollups ON check_id = ? AND bucket_start >= s AND bucket_start < e GROUP BY s ORDER BY s",
+                    (c.id,)).fetchall()
+                with lock:
+                    for pid, lat in lat_by_period.items():
+                        if lat.count:
+                            h.latency[(c.id, pid)] = lat
+                    key = f"{c.kind}|{c.zone}"
+                    line = series.setdefault(key, {})
+                    for s, total, n, top in points:
+                        if n:
+                            acc = line.setdefault(to_ms(s), [0.0, 0, 0.0])
+                            acc[0] += total
+                            acc[1] += n
+                            acc[2] = max(acc[2], top)
+                    done[0] += 1
+                    progress("rollups", done[0], len(h.checks))
+        finally:
+            conn.close()
+
+    chunks = [h.checks[i::ROLLUP_WORKERS] for i in range(ROLLUP_WORKERS)]
+    with ThreadPoolExecutor(ROLLUP_WORKERS) as pool:
+        for f in [pool.submit(work, chunk) for chunk in chunks if chunk]:
+            f.result()
+    h.series = {k: [(s, v[0], int(v[1]), v[2]) for s, v in sorted(line.items())] for k, line in sorted(series.items())}
+
+
+def _incidents(conn: sqlite3.Connection, config: Config, scope: Scope, wanted: set[str],
+               targets: set[str]) -> list[Incident]:
+    rows = conn.execute(
+        "SELECT id, check_id, target_id, since, resolved_at, acked_at, acked_by, ack_note FROM incidents "
+        "WHERE since < ? AND (resolved_at IS NULL OR resolved_at >= ?) ORDER BY id",
+        (scope.to_seconds, scope.from_seconds - LOOKBACK_SECONDS)).fetchall()
+    rows = [r for r in rows if r[1] in wanted or (r[1] is None and r[2] in targets)]
+    pages: dict[int, list[Page]] = {}
+    ids = [r[0] for r in rows]
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        for inc_id, channel, kind, created_at, sent_at, state in conn.execute(
+                "SELECT incident_id, channel, kind, created_at, sent_at, state FROM outbox WHERE incident_id IN "
+                f"({','.join('?' * len(part))}) ORDER BY id", part):
+            pages.setdefault(inc_id, []).append(
+                Page(to_ms(sent_at if sent_at is not None else created_at), str(channel), str(kind), str(state)))
+    return [Incident(cid, tid, to_ms(since), None if resolved is None else to_ms(resolved),
+                     None if acked is None else to_ms(acked), config.redact(acked_by) if acked_by else None,
+                     config.redact(note) if note else None, tuple(pages.get(inc_id, ())))
+            for inc_id, cid, tid, since, resolved, acked, acked_by, note in rows]
+
+
+def selected(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({i for i in items if i}))

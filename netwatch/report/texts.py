@@ -1,0 +1,145 @@
+"""The report's words (Vietnamese default, English) and how numbers and instants are written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from netwatch.i18n import Lang, state_name
+
+TEXTS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Báo cáo bảo đảm hoạt động hệ thống",
+        "subtitle": "Khả dụng của hạ tầng mạng và các hệ thống thông tin",
+        "site": "Địa điểm", "event": "Sự kiện", "period": "Thời gian báo cáo", "timezone": "Múi giờ",
+        "generated": "Lập lúc", "page": "Trang",
+        "summary": "Tổng hợp theo giai đoạn", "by_zone": "Khả dụng theo khu vực và giai đoạn",
+        "by_check": "Chi tiết theo hệ thống", "outages": "Các sự cố", "events": "Sự kiện ghi nhận",
+        "audit": "Nhật ký thao tác của cán bộ trực", "gaps": "Khoảng thời gian không giám sát",
+        "timeline": "Dòng thời gian sự cố", "latency": "Độ trễ theo thời gian",
+        "phase": "Giai đoạn", "zone": "Khu vực", "check": "Hệ thống / phép kiểm tra", "target": "Thiết bị",
+        "kind": "Loại", "availability": "Khả dụng", "sla": "Chỉ tiêu", "sla_met": "Đạt chỉ tiêu",
+        "yes": "Đạt", "no": "Không đạt", "na": "—",
+        "checks": "Số hệ thống", "meeting": "Đạt chỉ tiêu", "outage_count": "Số sự cố",
+        "outage_time": "Tổng thời gian sự cố", "longest": "Sự cố dài nhất", "mttr": "MTTR (khắc phục TB)",
+        "mtta": "MTTA (xác nhận TB)", "p50": "Độ trễ p50", "p95": "Độ trễ p95",
+        "unknown_note": "Thời gian không rõ (netwatch không giám sát hoặc chưa có kết quả) không được tính là "
+                        "hoạt động; khả dụng = (hoạt động + suy giảm) / (thời gian − bảo trì − không rõ).",
+        "start": "Bắt đầu", "end": "Kết thúc", "duration": "Thời lượng", "error": "Lỗi",
+        "cause": "Nguyên nhân gốc", "paged": "Đã báo cho", "acked": "Xác nhận", "ongoing": "đang tiếp diễn",
+        "by": "bởi", "when": "Thời điểm", "who": "Người thực hiện", "action": "Thao tác", "what": "Nội dung",
+        "source": "Nguồn", "summary_text": "Tóm tắt", "from": "Từ", "to": "Đến",
+        "none": "Không có.", "no_paging": "Kho lịch sử chưa có dữ liệu cảnh báo/xác nhận (chưa bật paging).",
+        "all": "Toàn bộ thời gian", "window": "Toàn kỳ",
+        "unknown_time": "Không rõ", "states": "Thời gian theo trạng thái",
+        "kind_reboot": "Khởi động lại thiết bị", "kind_config_drift": "Thay đổi cấu hình",
+        "kind_defacement": "Thay đổi nội dung trang (deface)", "kind_trap": "SNMP trap",
+        "legend_avail": "Khả dụng (%) theo khu vực và giai đoạn", "mean_latency": "Độ trễ trung bình",
+        "derived": "cổng", "more": "và {n} sự cố khác (xem bản HTML/CSV/JSON)",
+    },
+    "en": {
+        "title": "Service assurance report", "subtitle": "Availability of the network and information systems",
+        "site": "Venue", "event": "Event", "period": "Reporting period", "timezone": "Time zone",
+        "generated": "Generated", "page": "Page",
+        "summary": "Summary by phase", "by_zone": "Availability by zone and phase",
+        "by_check": "Details by system", "outages": "Outages", "events": "Recorded events",
+        "audit": "Operators' audit log", "gaps": "Monitoring gaps (netwatch not running)",
+        "timeline": "Outage timeline", "latency": "Latency over time",
+        "phase": "Phase", "zone": "Zone", "check": "System / check", "target": "Target",
+        "kind": "Kind", "availability": "Availability", "sla": "Target", "sla_met": "Target met",
+        "yes": "Met", "no": "Missed", "na": "—",
+        "checks": "Systems", "meeting": "Meeting target", "outage_count": "Outages",
+        "outage_time": "Total outage time", "longest": "Longest outage", "mttr": "MTTR",
+        "mtta": "MTTA (to ack)", "p50": "Latency p50", "p95": "Latency p95",
+        "unknown_note": "Unknown time (netwatch not running, or no result yet) is never counted as up; "
+                        "availability = (up + degraded) / (window - maintenance - unknown).",
+        "start": "Start", "end": "End", "duration": "Duration", "error": "Error",
+        "cause": "Root cause", "paged": "Paged", "acked": "Acknowledged", "ongoing": "ongoing",
+        "by": "by", "when": "When", "who": "Who", "action": "Action", "what": "What",
+        "source": "Source", "summary_text": "Summary", "from": "From", "to": "To",
+        "none": "None.", "no_paging": "The history store has no paging data (paging not enabled).",
+        "all": "Whole period", "window": "Whole period",
+        "unknown_time": "Unknown", "states": "Time per state",
+        "kind_reboot": "Device reboots", "kind_config_drift": "Configuration changes",
+        "kind_defacement": "Web page defacement", "kind_trap": "SNMP traps",
+        "legend_avail": "Availability (%) by zone and phase", "mean_latency": "Mean latency",
+        "derived": "port", "more": "and {n} more outages (see the HTML/CSV/JSON report)",
+    },
+}
+
+
+def tr(key: str, lang: Lang, **kwargs: object) -> str:
+    text = TEXTS[lang].get(key) or TEXTS["en"].get(key) or key
+    return text.format(**kwargs) if kwargs else text
+
+
+def kind_name(kind: str, lang: Lang) -> str:
+    return TEXTS[lang].get(f"kind_{kind}") or kind
+
+
+def state(state_value: str, lang: Lang) -> str:
+    return state_name(state_value, lang)
+
+
+def iso(ms: int, tz: zoneinfo.ZoneInfo) -> str:
+    """ISO 8601 with the site's offset; milliseconds only when there are some."""
+    d = dt.datetime.fromtimestamp(ms / 1000, tz)
+    return d.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+
+
+def local(ms: int, tz: zoneinfo.ZoneInfo, lang: Lang, seconds: bool = True) -> str:
+    d = dt.datetime.fromtimestamp(ms / 1000, tz)
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    return d.strftime(("%d/%m/%Y " if lang == "vi" else "%Y-%m-%d ") + clock)
+
+
+def percent(ratio: float | None, lang: Lang, digits: int = 3) -> str:
+    if ratio is None:
+        return "—"
+    text = f"{ratio * 100:.{digits}f}"
+    return (text.replace(".", ",") if lang == "vi" else text) + " %"
+
+
+def number(value: float, lang: Lang, digits: int = 1) -> str:
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def duration(ms: int | None, lang: Lang) -> str:
+    """Human duration: `2 h 05 min`, `3 min 20 s`, `45 s` (Vietnamese: giờ, phút, giây, ngày)."""
+    if ms is None:
+        return "—"
+    total = int(round(ms / 1000))
+    d, rest = divmod(total, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    u = ("ngày", "giờ", "phút", "giây") if lang == "vi" else ("d", "h", "min", "s")
+    if d:
+        return f"{d} {u[0]} {h:02d} {u[1]}"
+    if h:
+        return f"{h} {u[1]} {m:02d} {u[2]}"
+    if m:
+        return f"{m} {u[2]} {s:02d} {u[3]}"
+    if total == 0 and ms > 0:
+        return f"{ms} ms"
+    return f"{s} {u[3]}"
+
+
+def latency(seconds: float | None, lang: Lang) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return number(seconds * 1000, lang, 1 if seconds < 0.1 else 0) + " ms"
+    return number(seconds, lang, 2) + " s"
+
+
+def clock(ms: int | None, lang: Lang) -> str:
+    """Compact duration for narrow table cells: `2:09:00`, `3 ngày 04:05:00`."""
+    if ms is None:
+        return "—"
+    total = int(round(ms / 1000))
+    d, rest = divmod(total, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    text = f"{h}:{m:02d}:{s:02d}"
+    return f"{d} {'ngày' if lang == 'vi' else 'd'} {text}" if d else text
