@@ -62,3 +62,22 @@ def test_rule_unit_tests_can_fail(tmp_path: Path) -> None:
 def test_alertmanager_config_is_valid() -> None:
     r = run("amtool", "check-config", ALERTMANAGER)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@needs_amtool
+@pytest.mark.parametrize("labels", [
+    ("alertname=NetwatchDown", "severity=critical"),
+    ("alertname=NetwatchCheckNoResults", "severity=warning", "zone=hall"),
+    ("alertname=SomethingElse",),
+])
+def test_every_alert_is_routed_to_the_netwatch_relay(labels: tuple[str, ...]) -> None:
+    r = run("amtool", "config", "routes", "test", f"--config.file={ALERTMANAGER}", *labels)
+    assert r.returncode == 0 and r.stdout.strip() == "netwatch-relay", r.stdout + r.stderr
+
+
+def test_alerts_are_grouped_by_zone_and_severity() -> None:
+    import yaml
+
+    route = yaml.safe_load(ALERTMANAGER.read_text())["route"]
+    assert route["group_by"] == ["zone", "severity"]
+    assert all("group_by" not in child for child in route.get("routes", []))   # children inherit it
