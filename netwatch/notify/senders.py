@@ -71,7 +71,9 @@ def _native_request(url: str, title: str, body: str, kind: str, dedup_key: str
                                "type": APPRISE_TYPES.get(kind, "info"), "dedup_key": dedup_key}
     query: list[tuple[str, str]] = []
     method = "POST"
-    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+    # Not parse_qsl: apprise's `+Header=` and `:field=` prefixes are literal, not encoded spaces.
+    pairs = [item.partition("=") for item in parts.query.split("&") if item]
+    for key, value in ((urllib.parse.unquote(k), urllib.parse.unquote(v)) for k, _, v in pairs):
         if key.startswith("+"):
             headers[key[1:]] = value
         elif key.startswith(":"):
