@@ -25,7 +25,7 @@ from netwatch.scheduler import Scheduler
 from netwatch.store import Store
 from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
-from netwatch.web.metrics import NetwatchCollector, registry_for
+from netwatch.web.metrics import NetwatchCollector, registry_for, zone_info
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Monitor:
     def extra_metrics(self) -> Iterator[Metric]:
         yield from self.paging.metrics()
         yield from self.traps.metrics()
+        yield zone_info((z.id, z.name) for z in self.config.zones)
 
     def handle(self, check: Check, result: Result) -> None:
         for one_check, one_result, parent_id in expand(check, result):

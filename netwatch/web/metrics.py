@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import re
 import time
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
                                     Metric)
@@ -206,6 +206,14 @@ class NetwatchCollector(Collector):
                                  labels=["version", "python_version"])
         info.add_metric([__version__, platform.python_version()], 1.0)
         yield info
+
+
+def zone_info(zones: Iterable[tuple[str, str]]) -> Metric:
+    """Display names of the venue's zones, so dashboards can show "Hội trường" rather than `hall`."""
+    info = GaugeMetricFamily("netwatch_zone_info", "Display name of a venue zone (always 1).", labels=["zone", "name"])
+    for zone_id, name in zones:
+        info.add_metric([zone_id, label_value(name or zone_id)], 1.0)
+    return info
 
 
 def _measurement_metric(kind: str, name: str) -> str:
