@@ -6,9 +6,11 @@ import asyncio
 import dataclasses
 import errno
 import io
+import logging
 import os
 import re
 import socket
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +23,10 @@ from netwatch.configbackup import diff, knownhosts, masking
 from netwatch.configbackup import repo as repository
 from netwatch.configbackup.repo import Observation
 from netwatch.model import Event, Outcome, Target
+
+log = logging.getLogger(__name__)
+# paramiko logs every connection and login at INFO: one line per device per poll in the daemon's log.
+logging.getLogger("paramiko").setLevel(logging.WARNING)
 
 KIND = "ssh"
 # paramiko is blocking: each check holds a worker thread for its whole session.
@@ -186,13 +192,15 @@ def handshake(host: str, port: int, known: list[paramiko.PKey], deadline: float,
         opts = transport.get_security_options()
         first = [a for a in knownhosts.algorithms_for(known) if a in opts.key_types]
         opts.key_types = first + [a for a in opts.key_types if a not in first]
+    transport.banner_timeout = max(_left(deadline), 0.001)
     try:
+        # start_client returns quietly when its timeout passes mid-negotiation; the key check below tells.
         transport.start_client(timeout=max(_left(deadline), 0.001))
+        return transport, transport.get_remote_server_key()
     except (paramiko.SSHException, EOFError, OSError) as exc:
         if session.aborted or _left(deadline) <= 0.001:
             raise Failure("timeout", f"SSH handshake with {where} did not finish in time") from None
         raise Failure("protocol", f"SSH handshake with {where} failed: {exc}") from None
-    return transport, transport.get_remote_server_key()
 
 
 def connect(host: str, port: int, known_hosts: str, deadline: float, session: Session
@@ -376,7 +384,13 @@ def settle(target_id: str, settings: Settings, raw: bytes, fetch_seconds: float,
            repo: repository.Repository | None, now: float) -> Outcome:
     """Mask, record and judge (blocking: SQLite and difflib)."""
     text = settings.masker.apply(raw)
-    observation = repo.observe(target_id, text, now, settings.freeze_at_phase) if repo is not None else None
+    try:
+        observation = repo.observe(target_id, text, now, settings.freeze_at_phase) if repo is not None else None
+    except sqlite3.Error as exc:
+        # netwatch's own disk, not the device: the fetch worked, only history and drift are unknown.
+        log.error("ssh %s: cannot record the config version: %s", target_id, exc)
+        return Outcome(ok=True, degraded="history_unavailable", detail=f"history store error: {exc}"[:300],
+                       measurements={"fetch_seconds": fetch_seconds, "config_bytes": float(len(text.encode()))})
     return judge(text, observation, fetch_seconds)
 
 
@@ -388,7 +402,8 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
     deadline = time.monotonic() + timeout_seconds
     job = loop.run_in_executor(_pool(), fetch, host_of(target), settings, deadline, session)
     try:
-        fetched = await asyncio.wait_for(job, timeout_seconds)
+        # A moment past the worker's own deadline, so its sharper detail (which step hung) wins.
+        fetched = await asyncio.wait_for(job, timeout_seconds + 0.25)
     except (TimeoutError, asyncio.TimeoutError):
         session.abort()   # closes the socket: the worker thread ends at its next read
         return Outcome.fail("timeout", f"no complete answer within {timeout_seconds:g}s",

@@ -84,15 +84,16 @@ class Sshd:
         (self.dir / "authorized_keys").write_text((self.dir / "client_ed25519.pub").read_text())
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def write_config(self, password_auth: bool = False) -> None:
+    def write_config(self, password_auth: bool = False, keyboard_interactive: bool = False) -> None:
+        # Keyboard-interactive needs PAM on Linux; plain password auth then goes through PAM too.
         self.config_path.write_text(f"""ListenAddress 127.0.0.1
 PidFile {self.dir}/sshd.pid
 AuthorizedKeysFile {self.dir}/authorized_keys
-PermitRootLogin {"yes" if password_auth else "prohibit-password"}
+PermitRootLogin prohibit-password
 PubkeyAuthentication yes
-PasswordAuthentication {"yes" if password_auth else "no"}
-KbdInteractiveAuthentication no
-UsePAM no
+PasswordAuthentication {"yes" if password_auth and not keyboard_interactive else "no"}
+KbdInteractiveAuthentication {"yes" if keyboard_interactive else "no"}
+UsePAM {"yes" if keyboard_interactive else "no"}
 StrictModes no
 AllowUsers {self.user}
 ForceCommand {self.dir}/device.sh
@@ -101,10 +102,10 @@ PrintLastLog no
 LogLevel DEBUG1
 """)
 
-    def start(self, password_auth: bool = False) -> "Sshd":
+    def start(self, password_auth: bool = False, keyboard_interactive: bool = False) -> "Sshd":
         # Debian's sshd insists on its privilege separation directory, normally made by systemd.
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        self.write_config(password_auth)
+        self.write_config(password_auth, keyboard_interactive)
         self.proc = subprocess.Popen(
             [SSHD, "-D", "-f", str(self.config_path), "-p", str(self.port), "-h", str(self.host_key),
              "-E", str(self.log_path)],
@@ -150,3 +151,21 @@ LogLevel DEBUG1
     def known_hosts_line(self) -> str:
         kind, blob = (self.dir / (self.host_key.name + ".pub")).read_text().split()[:2]
         return f"[127.0.0.1]:{self.port} {kind} {blob}\n"
+
+
+class LocalUser:
+    """A throw-away local account with a password (for password logins), removed by `delete`."""
+
+    def __init__(self, password: str) -> None:
+        self.name = f"nwtssh{os.getpid() % 100000}"
+        self.password = password
+        subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh",
+                        self.name], check=True, capture_output=True)
+        subprocess.run(["chpasswd"], input=f"{self.name}:{password}".encode(), check=True, capture_output=True)
+
+    def delete(self) -> None:
+        subprocess.run(["userdel", self.name], capture_output=True)
+
+
+def can_add_users() -> bool:
+    return shutil.which("useradd") is not None and shutil.which("chpasswd") is not None and os.geteuid() == 0

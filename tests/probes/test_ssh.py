@@ -417,3 +417,88 @@ def test_store_history_survives_reopen(tmp_path: Path) -> None:
     conn = sqlite3.connect(str(tmp_path / "h.db"))
     assert conn.execute("SELECT COUNT(*) FROM config_versions").fetchone()[0] == 1
     conn.close()
+
+
+async def test_silent_server_is_a_timeout_within_the_deadline(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)   # the kernel completes the TCP handshake; nobody ever sends an SSH banner
+        port = listener.getsockname()[1]
+        (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{port} ssh-ed25519 "
+                                              "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+        sshd_peer.keygen(tmp_path / "client")
+        config = loads(f"""
+targets:
+  - id: core1
+    host: 127.0.0.1
+    checks:
+      - kind: ssh
+        port: {port}
+        known_hosts: {tmp_path / "known_hosts"}
+        username: root
+        private_key_file: {tmp_path / "client"}
+""")
+        check = config.checks[0]
+        t0 = time.monotonic()
+        outcome = await ssh.probe(check.target, check.settings, 1.0, repo_of=lambda: None)
+        elapsed = time.monotonic() - t0
+    assert outcome.error == "timeout"
+    assert "handshake" in outcome.detail
+    assert 0.8 < elapsed < 2.0
+
+
+@pytest.fixture
+def password_device() -> Iterator[tuple[Sshd, "sshd_peer.LocalUser"]]:
+    import shutil
+    import tempfile
+
+    # The forced command runs as the test user, who cannot enter root's 0700 pytest directories.
+    workdir = Path(tempfile.mkdtemp(prefix="nwt_sshd_"))
+    workdir.chmod(0o755)
+    user = sshd_peer.LocalUser("Pw-for-test-7731")
+    peer = Sshd(workdir / "device", user=user.name)
+    try:
+        yield peer, user
+    finally:
+        peer.stop()
+        user.delete()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _password_check(peer: Sshd, user: "sshd_peer.LocalUser", tmp_path: Path) -> Check:
+    (tmp_path / "known_hosts").write_text(peer.known_hosts_line())
+    (tmp_path / "pw").write_text(user.password + "\n")
+    return loads(f"""
+targets:
+  - id: core1
+    host: 127.0.0.1
+    checks:
+      - kind: ssh
+        port: {peer.port}
+        known_hosts: {tmp_path / "known_hosts"}
+        username: {user.name}
+        password_file: {tmp_path / "pw"}
+""", str(tmp_path / "venue.yaml")).checks[0]
+
+
+@pytest.mark.root
+@needs_sshd
+@pytest.mark.skipif(not sshd_peer.can_add_users(), reason="needs useradd/chpasswd as root")
+@pytest.mark.parametrize("keyboard_interactive", [False, True])
+async def test_password_login(password_device: tuple[Sshd, "sshd_peer.LocalUser"], tmp_path: Path,
+                              keyboard_interactive: bool) -> None:
+    peer, user = password_device
+    peer.start(password_auth=True, keyboard_interactive=keyboard_interactive)
+    check = _password_check(peer, user, tmp_path)
+    outcome = await run(check)
+    assert outcome.ok, (outcome, peer.log()[-2000:])
+    from dataclasses import replace
+
+    from netwatch.config import Secret
+
+    wrong = await ssh.probe(check.target, replace(check.settings, password=Secret("not-the-password")), 5.0,
+                            repo_of=lambda: None)
+    assert wrong.error == "ssh_auth"
+    assert "not-the-password" not in wrong.detail and user.password not in outcome.detail
