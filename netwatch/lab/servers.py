@@ -128,6 +128,13 @@ class BannerServer:
                 return f"* BYE\r\n{tag} OK LOGOUT completed\r\n".encode(), True
             if verb == "CAPABILITY":
                 return f"* CAPABILITY IMAP4rev1\r\n{tag} OK CAPABILITY completed\r\n".encode(), False
+            if verb == "LOGIN":
+                return f"{tag} OK LOGIN completed\r\n".encode(), False
+            if verb in ("SELECT", "EXAMINE"):
+                return (f"* 3 EXISTS\r\n* 0 RECENT\r\n* FLAGS (\\Seen)\r\n"
+                        f"{tag} OK [READ-WRITE] {verb} completed\r\n").encode(), False
+            if verb == "NOOP":
+                return f"{tag} OK NOOP completed\r\n".encode(), False
             return f"{tag} NO not in the lab\r\n".encode(), False
         return b"", True
 

@@ -238,12 +238,22 @@ class Lab:
                             "checks": [{"kind": "tcp", "port": self.services[s.id].port, "expect": "^SSH-2.0"}]})
         for sid, title in SITES:
             site = self.sites[sid]
-            targets.append({"id": sid, "name": title, "zone": "egov", "host": "127.0.0.1", "checks": [{
-                "kind": "http", "url": site.url, "must_contain": [PORTAL_MARKER],
-                "must_not_contain": [DEFACED_MARKER], "warn_response_seconds": f"{timeout / 2:g}s"}]})
-        for mid, name, expect in (("smtp", "Thư công vụ (SMTP)", "^220 "), ("imap", "Thư công vụ (IMAP)", r"^\* OK")):
+            checks = [{"kind": "http", "url": site.url, "must_contain": [PORTAL_MARKER],
+                       "warn_response_seconds": f"{timeout / 2:g}s"}]
+            if "web_integrity" in kinds:
+                checks.append({"kind": "web_integrity", "url": site.url})
+            else:
+                checks[0]["must_not_contain"] = [DEFACED_MARKER]
+            targets.append({"id": sid, "name": title, "zone": "egov", "host": "127.0.0.1", "checks": checks})
+        mail_checks: dict[str, dict[str, Any]] = {
+            "smtp": ({"kind": "smtp", "port": self.mail["smtp"].port, "tls": "none", "helo": "netwatch.lab"}
+                     if "smtp" in kinds else {"kind": "tcp", "port": self.mail["smtp"].port, "expect": "^220 "}),
+            # the imap probe logs in, and refuses a password in clear text; the lab has no TLS, so: the greeting
+            "imap": {"kind": "tcp", "port": self.mail["imap"].port, "expect": r"^\* OK"},
+        }
+        for mid, name in (("smtp", "Thư công vụ (SMTP)"), ("imap", "Thư công vụ (IMAP)")):
             targets.append({"id": f"mail-{mid}", "name": name, "zone": "egov", "host": "127.0.0.1",
-                            "checks": [{"kind": "tcp", "port": self.mail[mid].port, "expect": expect}]})
+                            "checks": [mail_checks[mid]]})
         config: dict[str, Any] = {
             "site": {"name": "Đại hội đại biểu Đảng bộ tỉnh — phòng lab netwatch", "timezone": "Asia/Ho_Chi_Minh"},
             "listen": listen,
