@@ -223,7 +223,9 @@ def resolve(src: Source, raw: Mapping[str, Any], channels: Mapping[str, Channel]
             spec: PagingSpec, tz: zoneinfo.ZoneInfo, target_ids: set[str], zone_ids: set[str],
             check_ids: set[str]) -> Paging:
     """Cross-check the paging sections (unknown channel, target, contact...) and build Paging."""
-    names = set(channels)
+    raw_channels = raw.get("channels")
+    # A channel that failed its own checks is still a known name: one mistake, one message.
+    names = set(channels) | (set(raw_channels) if isinstance(raw_channels, dict) else set())
 
     def known_channels(values: Any, path: Path) -> None:
         if not isinstance(values, list):
