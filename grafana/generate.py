@@ -282,7 +282,7 @@ def overview() -> Json:
         "Màn hình tường NOC: trạng thái từng khu vực và từng hệ thống chính quyền điện tử, sự cố đang mở, "
         "đường truyền.",
         [
-            state_tiles("Khu vực", 'netwatch:zone_state:code{zone=~"$zone"}', "{{zone}}", height=6,
+            state_tiles("Khu vực", 'netwatch:zone_state:code{zone=~"$zone"}', "{{zone_name}}", height=6,
                         description="Trạng thái xấu nhất trong các đối tượng của khu vực."),
             state_tiles("Hệ thống chính quyền điện tử",
                         f'netwatch:target_state:code and on (target) netwatch_target_info{{{EGOV}}}',
@@ -309,7 +309,7 @@ def overview() -> Json:
             Row("Chi tiết"),
             problems,
             state_timeline("Diễn biến trạng thái theo khu vực", 'netwatch:zone_state:code{zone=~"$zone"}',
-                           "{{zone}}", state_mappings(), height=8),
+                           "{{zone_name}}", state_mappings(), height=8),
         ],
         [ZONE_VAR], refresh="10s", time_from="now-3h")
 

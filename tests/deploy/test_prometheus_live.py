@@ -267,7 +267,9 @@ def test_state_code_rules_order_the_vocabulary(
         return by_check if all(by_check.get(k) == v for k, v in wanted.items()) else None
 
     by_check = wait_for(codes, 30, 0.5, "state codes up=0 degraded=2 down=5")
-    zones = {r["metric"]["zone"]: float(r["value"][1]) for r in prom.query("netwatch:zone_state:code")["result"]}
+    result = prom.query("netwatch:zone_state:code")["result"]
+    zones = {r["metric"]["zone"]: float(r["value"][1]) for r in result}
+    assert {r["metric"]["zone_name"] for r in result} == {"Hội trường", "Trung tâm báo chí", "Trung tâm dữ liệu tỉnh"}
     assert zones["dc"] == 5 and zones["press"] == 2
     assert zones["hall"] == max(v for k, v in by_check.items() if k.startswith(("link-vnpt", "sw-core")))
     names = {r["metric"]["name"] for r in prom.query("netwatch:target_state:code")["result"]}
