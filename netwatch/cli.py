@@ -93,6 +93,13 @@ def summarise(config: Config, lang: Lang) -> list[str]:
         f"  {t('zones', lang)}: " + (", ".join(f"{z.id} ({z.name})" if z.name else z.id for z in config.zones)
                                      or t("none", lang)),
     ]
+    channels = []
+    for name, ch in config.paging.channels.items():
+        # Only the scheme: the rest of an apprise URL (host part included, e.g. Telegram) may be a token.
+        kinds = sorted({u.reveal().split("://", 1)[0] for u in ch.urls} | ({"modem"} if ch.modem else set()))
+        extra = f", SMS ≤{ch.sms.max_segments} seg" + (" không dấu" if ch.sms.strip_diacritics else "") if ch.sms else ""
+        channels.append(f"{name} ({'+'.join(kinds)}, {ch.lang}{extra})")
+    lines.append(f"  {t('channels', lang)}: " + (", ".join(channels) or t("none", lang)))
     if config.event.phases:
         lines.append(f"  {t('phases', lang)}: " + ", ".join(p.id for p in config.event.phases))
     intervals = sorted({c.interval_seconds for c in config.checks})

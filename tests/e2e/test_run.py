@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -184,3 +185,27 @@ def test_check_and_probe_commands(tmp_path: Path, listener: Listener) -> None:
     out = subprocess.run(cli + ["check", "-c", str(path)], capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.strip() == f"{path}:1:45: targets[0].checks[0]: missing required key 'port'"
+
+
+def test_check_summary_names_channels_and_masks_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text("""\
+channels:
+  duty-chat: {urls: ["tgram://${TG_TOKEN}/${TG_CHAT_ID}"]}
+  duty-sms: {urls: ["json://127.0.0.1:9/send?key=${SMS_KEY}"], sms: {strip_diacritics: true, max_segments: 1}}
+defaults: {alert: {notify: [duty-chat, duty-sms]}}
+targets:
+  - id: web
+    host: 127.0.0.1
+    checks:
+      - kind: http
+        url: "http://127.0.0.1:9/?k=${SMS_KEY}"
+        headers: {Authorization: "Bearer ${SMS_KEY}"}
+""")
+    env = {**os.environ, "TG_TOKEN": "123456:AAtelegramSECRET", "TG_CHAT_ID": "-1007", "SMS_KEY": "smsKEY987"}
+    out = subprocess.run([sys.executable, "-m", "netwatch", "--lang", "en", "check", "-c", str(path)],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "Channels: duty-chat (tgram, vi), duty-sms (json, vi, SMS ≤1 seg không dấu)" in out.stdout
+    for secret in ("AAtelegramSECRET", "smsKEY987", "-1007"):
+        assert secret not in out.stdout + out.stderr
