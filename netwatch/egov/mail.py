@@ -32,14 +32,13 @@ class Connection:
         self.loop = asyncio.get_running_loop()
         self.reader = asyncio.StreamReader(limit=MAX_LINE_BYTES, loop=self.loop)
         self.protocol = asyncio.StreamReaderProtocol(self.reader, loop=self.loop)
+        # No StreamWriter: one dropped at the STARTTLS upgrade would close the raw transport under TLS.
         self.transport: asyncio.Transport | None = None
-        self.writer: asyncio.StreamWriter | None = None
         self.tls = False
 
     async def open(self, port: int) -> None:
         transport, _, dns_s, connect_s = await connect(self.host, port, lambda: self.protocol)
         self.transport = transport
-        self.writer = asyncio.StreamWriter(transport, self.protocol, self.reader, self.loop)
         self.timings["dns_seconds"] = dns_s
         self.timings["connect_seconds"] = connect_s
 
@@ -49,7 +48,6 @@ class Connection:
         started = time.perf_counter()
         raw, self.transport = self.transport, None
         self.transport = await start_tls(raw, self.protocol, context, self.server_name)
-        self.writer = asyncio.StreamWriter(self.transport, self.protocol, self.reader, self.loop)
         self.timings["tls_seconds"] = time.perf_counter() - started
         self.tls = True
         facts, error, detail = tlsinfo.judge_certificate(self.transport.get_extra_info("ssl_object"), verify)
@@ -74,8 +72,9 @@ class Connection:
             raise Failure("protocol", f"connection lost: {exc}") from None
 
     def write(self, data: bytes) -> None:
-        assert self.writer is not None
-        self.writer.write(data)
+        if self.transport is None or self.transport.is_closing():
+            raise Failure("protocol", "connection closed")
+        self.transport.write(data)
 
     def close(self) -> None:
         if self.transport is not None:
