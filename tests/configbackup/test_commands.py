@@ -150,3 +150,26 @@ def test_daemon_records_versions_and_reports_drift(tmp_path: Path, device: Sshd,
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("netwatch.db*"))
     assert b"hacked-comm" not in raw and b"hoitruong-ro" not in raw
     db.close()
+
+
+def test_trust_asks_on_a_terminal(tmp_path: Path, device: Sshd) -> None:
+    import os
+    import pty
+
+    config = tmp_path / "venue.yaml"
+    config.write_text(venue(tmp_path, device, listen="127.0.0.1:9"))
+    kh = tmp_path / "keys" / "known_hosts"
+    for answer, code in ((b"n\n", 1), (b"y\n", 0)):
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "netwatch", "ssh-trust", "core1", "-c", str(config)],
+                                    cwd=tmp_path, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            os.write(master, answer)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            os.close(master)
+            os.close(slave)
+        assert proc.returncode == code, err
+        assert f"Trust this key for [127.0.0.1]:{device.port}? [y/N]" in out.decode()
+        assert kh.exists() is (code == 0)
+    assert kh.read_text() == device.known_hosts_line()
