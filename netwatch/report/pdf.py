@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import time
@@ -22,9 +23,10 @@ FONT_FILES = {"NW": "DejaVuSans.ttf", "NW-Bold": "DejaVuSans-Bold.ttf", "NWC": "
 ROWS_PER_TABLE = 40   # long lists are cut into tables this long: one huge table splits slowly
 
 
-def find_fonts() -> dict[str, str]:
-    """Paths of the DejaVu fonts (Vietnamese glyphs); NETWATCH_REPORT_FONT_DIR overrides the search."""
-    dirs = [d for d in (os.environ.get("NETWATCH_REPORT_FONT_DIR"),) if d] + list(FONT_DIRS)
+def find_fonts(dirs: Sequence[str] | None = None) -> dict[str, str]:
+    """Paths of the DejaVu fonts (Vietnamese glyphs); NETWATCH_REPORT_FONT_DIR is searched first."""
+    if dirs is None:
+        dirs = [d for d in (os.environ.get("NETWATCH_REPORT_FONT_DIR"),) if d] + list(FONT_DIRS)
     out = {}
     for name, filename in FONT_FILES.items():
         path = next((os.path.join(d, filename) for d in dirs if os.path.isfile(os.path.join(d, filename))), None)
@@ -94,7 +96,7 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import (KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table,
+    from reportlab.platypus import (KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table,
                                     TableStyle)
     from reportlab.lib.utils import simpleSplit
     from xml.sax.saxutils import escape
@@ -114,6 +116,9 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     center = ParagraphStyle("center", parent=body, alignment=TA_CENTER)
     cell = ParagraphStyle("cell", fontName="NWC", fontSize=6.3, leading=7.8)
     width = A4[0] - 30 * mm
+
+    def short(ms: int) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, tz).strftime("%d/%m %H:%M:%S" if lang == "vi" else "%m-%d %H:%M:%S")
 
     def p(text: str, style: ParagraphStyle = body) -> Paragraph:
         return Paragraph(escape(text), style)
@@ -187,16 +192,15 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
         if c.title == tr("legend_avail", lang):
             story.append(KeepTogether([drawing(c, width), p(c.title, small)]))
     story += groups_table(report.zones, True)
-    story.append(p(tr("timeline", lang), h2))
     for c in charts:
         if c.title == tr("timeline", lang):
-            story.append(KeepTogether([drawing(c, width), p(c.title, small)]))
+            story.append(KeepTogether([p(tr("timeline", lang), h2), drawing(c, width), p(c.title, small)]))
     lat = [c for c in charts if c.title not in (tr("legend_avail", lang), tr("timeline", lang))]
-    if lat:
-        story.append(p(tr("latency", lang), h2))
-        story += [KeepTogether([drawing(c, width), p(c.title, small)]) for c in lat]
+    for i, c in enumerate(lat):
+        story.append(KeepTogether(([p(tr("latency", lang), h2)] if i == 0 else [])
+                                  + [drawing(c, width), p(c.title, small)]))
 
-    story += [PageBreak(), p(tr("by_check", lang), h2)]
+    story.append(p(tr("by_check", lang), h2))
     periods = h.periods
     by_check: dict[str, dict[str, CheckRow]] = {}
     for row in report.rows:
@@ -228,20 +232,21 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     if report.outages:
         orows = []
         for o in report.outages:
-            pages = "; ".join(f"{p_.channel} {local(p_.at_ms, tz, lang)[-8:]}" for p_ in o.pages[:3])
+            pages = "\n".join(f"{_clip(p_.channel, 16)} {short(p_.at_ms)[-8:]}" for p_ in o.pages[:3])
             if len(o.pages) > 3:
-                pages += f" (+{len(o.pages) - 3})"
-            ack = (f"{o.acked_by} +{clock(o.acked_ms - o.start_ms, lang)}" if o.acked_ms is not None else "")
+                pages += f"\n(+{len(o.pages) - 3})"
+            ack = (f"{_clip(o.acked_by, 22)}\n+{clock(o.acked_ms - o.start_ms, lang)}" if o.acked_ms is not None
+                   else "")
             err = o.error or ""
             if o.detail:
                 err = f"{err}: {o.detail}"
-            orows.append([local(o.start_ms, tz, lang), local(o.end_ms, tz, lang) if o.end_ms is not None
+            orows.append([short(o.start_ms), short(o.end_ms) if o.end_ms is not None
                           else tr("ongoing", lang), clock(o.duration_ms, lang), _clip(o.check.id, 30),
                           "\n".join(simpleSplit(_clip(err, 90), "NWC", 7, 0.2 * width - 4)[:2]),
-                          _clip(o.cause, 18), _clip(pages, 60), _clip(ack, 30)])
+                          _clip(o.cause, 18), pages, ack])
         story += table([tr("start", lang), tr("end", lang), tr("duration", lang), tr("check", lang),
                         tr("error", lang), tr("cause", lang), tr("paged", lang), tr("acked", lang)], orows,
-                       [0.11, 0.11, 0.08, 0.17, 0.2, 0.09, 0.13, 0.11])
+                       [0.095, 0.095, 0.07, 0.16, 0.17, 0.08, 0.19, 0.14])
     else:
         story.append(p(tr("none", lang)))
 
