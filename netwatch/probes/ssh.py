@@ -115,7 +115,7 @@ def parse_private_key(text: str, passphrase: str | None) -> paramiko.PKey:
 def prepare(settings: Settings, target: Target, base_dir: str) -> Settings:
     """At config load: resolve known_hosts against the config's directory and require an entry for
     the target's host:port, so `netwatch check` names the missing file or entry."""
-    path = settings.known_hosts
+    path = os.path.expanduser(settings.known_hosts)
     if not os.path.isabs(path):
         path = os.path.normpath(os.path.join(base_dir, path))
     if knownhosts.REQUIRE_ENTRY.get():
