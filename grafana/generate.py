@@ -85,6 +85,7 @@ class Panel:
     min: float | None = None
     max: float | None = None
     decimals: int | None = None
+    no_value: str | None = None   # shown instead of "No data" where empty is good news
 
     def render(self, panel_id: int, x: int, y: int) -> Json:
         defaults: Json = {"unit": self.unit, "mappings": self.mappings, "thresholds": self.thresholds,
@@ -96,6 +97,8 @@ class Panel:
         for key in ("min", "max", "decimals"):
             if getattr(self, key) is not None:
                 defaults[key] = getattr(self, key)
+        if self.no_value is not None:
+            defaults["noValue"] = self.no_value
         targets = [{**t, "refId": chr(ord("A") + i)} for i, t in enumerate(self.targets)]
         panel: Json = {"id": panel_id, "type": self.type, "title": self.title, "description": self.description,
                        "datasource": DATASOURCE, "gridPos": {"h": self.height, "w": self.width, "x": x, "y": y},
@@ -172,7 +175,7 @@ def bargauge(title: str, expr: str, legend: str, unit: str, steps: Json, width: 
 
 def table(title: str, targets: list[Json], unit: str, renames: dict[str, str], width: int = 24, height: int = 8,
           overrides: list[Json] | None = None, description: str = "", hide: tuple[str, ...] = (),
-          sort_by: str | None = None) -> Panel:
+          sort_by: str | None = None, no_value: str | None = None) -> Panel:
     """An instant table; `renames` maps label/value columns to Vietnamese headers (and fixes their order)."""
     excluded = {"Time": True, "__name__": True, "job": True, "instance": True, "service": True,
                 **{h: True for h in hide}}
@@ -185,7 +188,7 @@ def table(title: str, targets: list[Json], unit: str, renames: dict[str, str], w
         options["sortBy"] = [{"displayName": sort_by, "desc": True}]
     return Panel("table", title, targets, unit=unit, width=width, height=height, description=description,
                  overrides=overrides or [], custom={"align": "auto", "cellOptions": {"type": "auto"}},
-                 options=options, extra={"transformations": transformations})
+                 options=options, extra={"transformations": transformations}, no_value=no_value)
 
 
 def override(column: str, **props: Any) -> Json:
@@ -427,7 +430,7 @@ def egov() -> Json:
                        steps=thresholds((None, "green"), (400, "orange"), (500, "red"))),
             table("Lỗi hiện tại", [query(f"netwatch_check_error{{{sel}}}", instant=True, fmt="table")], "none",
                   renames={"target": "Hệ thống", "check": "Phép kiểm tra", "kind": "Loại", "error": "Lỗi"},
-                  hide=("Value",), height=6),
+                  hide=("Value",), height=6, no_value="Không có lỗi"),
             timeseries("Quy tắc toàn vẹn bị vi phạm", [
                 query(f"netwatch_web_integrity_findings{{{sel}}}", "{{check}}")], "none", min=0,
                 steps=COUNT_BAD_STEPS, draw_style="bars",
