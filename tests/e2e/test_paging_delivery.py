@@ -94,3 +94,76 @@ def test_retry_after_refused_channel_fallback_and_slow_channel(
     finally:
         for s in sinks.values():
             s.stop()
+
+
+def test_zone_outage_is_grouped_and_rate_limited(netwatch_process: Callable[..., NetwatchProcess],
+                                                 tmp_path: Path) -> None:
+    sms = HttpSink().start()
+    targets = [TcpTarget().up() for _ in range(20)]
+    try:
+        config = venue({"sms": sms}, "".join(tcp_target(f"room{i}", t.port) for i, t in enumerate(targets)),
+                       channel_opts="group_wait: 1s, rate_per_minute: 4, burst: 2")
+        netwatch_process(config)
+        store = tmp_path / "netwatch.db"
+        wait_for(lambda: len(query(store, "SELECT 1 FROM transitions WHERE to_state='up'")) == 20, 10)
+        for t in targets:
+            t.down()
+        wait_for(lambda: len(query(store, "SELECT 1 FROM incidents")) == 20, 10, what="twenty incidents")
+        first_decided = query(store, "SELECT MIN(created_at) FROM outbox")[0][0]
+        sms.wait_count(1, 10)
+        assert sms.received[0].at - first_decided <= 2.5       # grouping never holds the first page > 2 s
+        wait_for(lambda: query(store, "SELECT COUNT(*) FROM outbox WHERE state='sent'")[0][0] == 20, 30,
+                 what="every notice delivered")
+        assert len(sms.received) <= 3
+        listed = " ".join(k for r in sms.received for k in r.body["dedup_key"].split(","))
+        assert all(f"nw-{i}-problem" in listed for i in range(1, 21))
+        assert all(len(r.body["message"]) <= 160 for r in sms.received)
+    finally:
+        sms.stop()
+        for t in targets:
+            t.down()
+
+
+def test_heartbeat_pings_and_store_failure_raises_monitoring_degraded(
+        netwatch_process: Callable[..., NetwatchProcess], tmp_path: Path) -> None:
+    chat = HttpSink().start()
+    beat = HttpSink().start()
+    try:
+        extra = f'  heartbeat: {{url: "http://127.0.0.1:{beat.port}/ping/secret-hb-id", every: 500ms}}'
+        nw = netwatch_process(venue({"chat": chat}, "  - {id: web1, host: 127.0.0.1, checks: []}", extra=extra))
+        beat.wait_count(3, 10)
+        assert all(r.path == "/ping/secret-hb-id" for r in beat.received)
+        metrics = nw.metrics()
+        assert metrics["netwatch_heartbeat_last_success_timestamp_seconds"][0][1] > time.time() - 5
+        assert "secret-hb-id" not in str(metrics)
+    finally:
+        chat.stop()
+        beat.stop()
+
+
+async def test_store_failure_sends_monitoring_degraded_directly(tmp_path: Path) -> None:
+    import asyncio
+
+    from netwatch.app import Monitor
+    from netwatch.config import loads
+    from netwatch.store import Store
+
+    chat = HttpSink().start()
+    try:
+        config = loads(venue({"chat": chat}, "  - {id: web1, host: 127.0.0.1, checks: []}")
+                       .replace("{listen}", "127.0.0.1:1").replace("{store}", str(tmp_path / "nw.db")))
+        store = Store.open(config.store)
+        monitor = Monitor(config, store)
+        monitor.recorder.errors_total += 1
+        monitor.recorder.last_error = "disk I/O error"
+        monitor.paging._watch_self(time.time())
+        for _ in range(100):
+            if chat.received:
+                break
+            await asyncio.sleep(0.05)
+        assert "MONITORING DEGRADED" in chat.received[0].body["title"]
+        assert "disk I/O error" in chat.received[0].body["message"]
+        assert monitor.paging.degraded_reason
+        store.close()
+    finally:
+        chat.stop()
