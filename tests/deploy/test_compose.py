@@ -33,8 +33,10 @@ def bind_mounts(compose: dict[str, Any]) -> list[tuple[str, str, str]]:
     out = []
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
+            # `${VAR:-default}` as Compose resolves it with VAR unset
+            plain = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", volume if isinstance(volume, str) else "")
             source, target = (volume["source"], volume["target"]) if isinstance(volume, dict) \
-                else volume.split(":")[:2]
+                else plain.split(":")[:2]
             if source.startswith((".", "/")):
                 out.append((name, source, target))
     return out
@@ -72,12 +74,15 @@ def test_the_stack_is_the_four_services_with_netwatch_built_here() -> None:
     for name in ("prometheus", "alertmanager", "grafana"):
         image = services[name]["image"]
         assert re.search(r":v?\d+\.\d+\.\d+$", image), f"{name}: pin an exact image release, not {image!r}"
-    named = {v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if not v.startswith(".")}
+    named = {v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if not v.startswith((".", "$"))}
     assert named <= set(compose["volumes"])
     for service in services.values():
         for key, value in (service.get("environment") or {}).items():
             for var in _INTERPOLATION.findall(str(value)):
                 assert var == "GRAFANA_ADMIN_PASSWORD", f"{key} needs an undocumented variable {var}"
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for var in set(_INTERPOLATION.findall(COMPOSE.read_text())):
+        assert var in readme, f"document {var} in the README"
 
 
 def test_netwatch_runs_with_only_the_capabilities_it_needs() -> None:
