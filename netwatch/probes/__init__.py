@@ -21,7 +21,7 @@ from netwatch.model import Outcome, Target
 
 from netwatch.probes import dns, http, icmp, tcp
 from netwatch.probes import snmp, ssh
-from netwatch.probes import imap, mail_roundtrip, smtp, web_integrity
+from netwatch.probes import http_flow, imap, mail_roundtrip, smtp, web_integrity
 
 ProbeFunc = Callable[[Target, object, float], Awaitable[Outcome]]
 
@@ -69,5 +69,6 @@ PROBES: Mapping[str, ProbeKind] = {
         ProbeKind.of(smtp),
         ProbeKind.of(imap),
         ProbeKind.of(mail_roundtrip),
+        ProbeKind.of(http_flow),
     )
 }
