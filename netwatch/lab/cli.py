@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -56,13 +55,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def icmp_permitted() -> bool:
-    if os.geteuid() == 0:
-        return True
-    try:
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP).close()
-        return True
-    except OSError:
-        return False
+    """Whether this process may ping: a raw socket (root, CAP_NET_RAW) or a ping socket (ping_group_range)."""
+    for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
+        try:
+            socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP).close()
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def pick_listen(text: str) -> str:
@@ -187,6 +187,7 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
         store.close()
         store = None
         summary = summarise(console, phone, step_times, interrupted)
+        summary["icmp"] = "permitted" if icmp_ok else "not_permitted"
         report = write_report(config, str(store_path), out, lang, summary)
         summary["report"] = report
         summary["config"] = str(config_path)

@@ -1,0 +1,109 @@
+"""`netwatch demo --fast` headless, as CI runs it: the expected incidents, pages and report appear."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, free_port, http_get, parse_metrics
+
+pytestmark = pytest.mark.slow
+
+
+def test_fast_demo_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    listen = f"127.0.0.1:{free_port()}"
+    seen: dict[str, object] = {}
+
+    def watch() -> None:
+        """While the demo runs: its /metrics and board answer, and the board shows an incident."""
+        deadline = time.monotonic() + 80
+        while time.monotonic() < deadline and not seen.get("incident"):
+            try:
+                seen["metrics"] = "netwatch_probe_success" in parse_metrics(http_get(f"http://{listen}/metrics")[1])
+                board = json.loads(http_get(f"http://{listen}/api/v1/board")[1])
+                seen["board"] = True
+                if board["incidents"]:
+                    seen["incident"] = board["incidents"][0]["check"]
+            except OSError:
+                pass
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "netwatch", "demo", "--fast", "--out", str(out), "--listen", listen],
+                          capture_output=True, text=True, timeout=150, cwd=REPO,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1", "NETWATCH_LANG": "vi"})
+    elapsed = time.monotonic() - started
+    watcher.join(5)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert elapsed < 90, f"the fast demo took {elapsed:.0f}s"
+    assert "\x1b[" not in done.stdout, "no terminal codes when stdout is not a TTY"
+    assert "== Tóm tắt buổi diễn tập ==" in done.stdout
+    assert seen.get("metrics") and seen.get("board") and seen.get("incident"), seen
+
+    summary = json.loads((out / "demo-summary.json").read_text())
+    missed = [e for e in summary["expectations"] if not e["met"]]
+    assert not missed, missed
+    assert len(summary["expectations"]) == 12
+    troubled = {i["target"] for i in summary["targets_with_incidents"]}
+    assert {"press-sw", "portal", "mail-smtp", "core-router", "hotel-ap1"} <= troubled
+    assert not {"hall-sw", "dvc", "uplink-vnpt"} & troubled
+    # the dependants of the press switch were unreachable, not paged as outages of their own
+    states = {i["target"]: i["states"] for i in summary["targets_with_incidents"]}
+    assert "unreachable" in states["press-ap1"]
+
+    pages = summary["pages"]
+    sms = [p for p in pages if p["channel"] == "sms"]
+    chat = [p for p in pages if p["channel"] == "chat"]
+    assert sms and chat
+    assert all(p["encoding"] == "gsm7" and 1 <= p["segments"] <= 2 for p in sms), "không dấu SMS fit GSM-7"
+    assert any("press-sw" in p["body"] or "press-sw" in p["title"] for p in chat)
+    assert any("portal" in p["title"] + p["body"] for p in sms)
+    assert not any("press-ap1" in p["title"] + p["body"] and "SỰ CỐ MẤT" in p["title"] for p in chat), \
+        "an unreachable dependant must not page as an outage"
+    assert "📱" in done.stdout and "tin (gsm7)" in done.stdout
+
+    report = Path(summary["report"])
+    assert report.exists() and report.stat().st_size > 1000
+    if report.suffix == ".html":
+        text = report.read_text()
+        assert "portal" in text or "Cổng thông tin" in text
+
+
+NO_CAPABILITIES = ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("ip", "setpriv")), reason="needs iproute2 and setpriv")
+def test_demo_without_icmp_permission_says_not_permitted(tmp_path: Path) -> None:
+    """Without root's capabilities and with ping sockets off, ICMP shows not_permitted with the fix."""
+    ns = f"nwt_demo_{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=30)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, timeout=30)
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=1 0"],
+                       check=True, timeout=30)
+        scenario = tmp_path / "quiet.yaml"
+        scenario.write_text("name: quiet\nduration: 8s\nsteps: []\n")
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, *NO_CAPABILITIES, sys.executable, "-m", "netwatch", "--lang", "en", "demo",
+             "--scenario", str(scenario), "--out", str(tmp_path / "demo"), "--listen", "127.0.0.1:0"],
+            capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "net.ipv4.ping_group_range" in done.stdout
+    summary = json.loads((tmp_path / "demo" / "demo-summary.json").read_text())
+    assert summary["icmp"] == "not_permitted"
+    assert "not_permitted" in done.stdout
+    assert not [p for p in summary["pages"] if "uplink" in p["title"] + p["body"]], "ICMP not permitted must not page"
