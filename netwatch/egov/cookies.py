@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from netwatch.probes.httpclient import Url
+if TYPE_CHECKING:  # netwatch.probes imports the probes, and http_flow imports this module
+    from netwatch.probes.httpclient import Url
 
 MAX_COOKIES = 50
 MAX_COOKIE_BYTES = 4096
