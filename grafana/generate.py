@@ -208,11 +208,14 @@ def colour_cells(column: str, mappings: list[Json] | None = None, unit: str | No
     return {"matcher": {"id": "byName", "options": column}, "properties": props}
 
 
-def variable(name: str, label: str, definition: str, multi: bool = True, include_all: bool = True) -> Json:
+def variable(name: str, label: str, definition: str, multi: bool = True, include_all: bool = True,
+             all_value: str | None = ".*") -> Json:
+    """A query variable; `all_value=None` makes "All" the list of current values, for variables that
+    pick a subset of targets (with `.*` every target would match)."""
     return {"name": name, "label": label, "type": "query", "datasource": DATASOURCE,
             "query": {"query": definition, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
             "definition": definition, "refresh": 2, "sort": 1, "multi": multi, "includeAll": include_all,
-            "allValue": ".*", "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "allValue": all_value, "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "hide": 0, "options": [], "regex": "", "skipUrlSync": False}
 
 
@@ -318,7 +321,8 @@ def overview() -> Json:
 
 
 def links() -> Json:
-    link_var = variable("link", "Đường truyền", f'label_values(netwatch_target_info{{{LINK}, zone=~"$zone"}}, target)')
+    link_var = variable("link", "Đường truyền", f'label_values(netwatch_target_info{{{LINK}, zone=~"$zone"}}, target)',
+                        all_value=None)
     sel = 'target=~"$link"'
     band = timeseries(
         "Độ trễ $link (nhỏ nhất / trung bình / lớn nhất)",
@@ -357,7 +361,7 @@ def links() -> Json:
 
 def devices() -> Json:
     device_var = variable("device", "Thiết bị",
-                          'label_values(netwatch_snmp_uptime_seconds{target=~"$target"}, target)')
+                          'label_values(netwatch_snmp_uptime_seconds{target=~"$target"}, target)', all_value=None)
     dev = 'target=~"$device"'
     ifsel = f'{dev}, if_name=~"$interface"'
     iface_var = variable("interface", "Cổng", f'label_values(netwatch_if_oper_status{{{dev}}}, if_name)')
@@ -399,7 +403,7 @@ def devices() -> Json:
 
 
 def egov() -> Json:
-    sys_var = variable("system", "Hệ thống", f'label_values(netwatch_target_info{{{EGOV}}}, target)')
+    sys_var = variable("system", "Hệ thống", f'label_values(netwatch_target_info{{{EGOV}}}, target)', all_value=None)
     sel = 'target=~"$system"'
     return dashboard(
         "netwatch-egov", "netwatch — Hệ thống chính quyền điện tử",
