@@ -17,7 +17,7 @@ from typing import Any
 from netwatch.config import load
 from netwatch.i18n import Lang
 from netwatch.lab import scenario as scenarios
-from netwatch.lab.console import Console
+from netwatch.lab.console import Console, clean
 from netwatch.lab.phone import Phone
 from netwatch.lab.venue import Lab, dump
 
@@ -63,6 +63,20 @@ def icmp_permitted() -> bool:
         except OSError:
             continue
     return False
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def new_events(monitor: Any, after_id: int) -> list[tuple[int, str, str | None, str]]:
+    """History events (reboots, traps, defacement...) recorded since `after_id`."""
+    with monitor.store.lock:
+        return monitor.store.conn.execute(
+            "SELECT id, kind, target_id, summary FROM events WHERE id > ? ORDER BY id LIMIT 50",
+            (after_id,)).fetchall()
 
 
 def pick_listen(text: str) -> str:
@@ -127,7 +141,7 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty() and not args.plain
     console = Console(lang=lang, colour=tty, live=tty, total_seconds=script.duration_seconds)
 
-    lab = Lab()
+    lab = Lab(trap_to=("127.0.0.1", free_udp_port()))
     phone = Phone(on_message=console.message)
     await phone.start()
     await lab.start()
@@ -160,10 +174,14 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
 
         async def redraw() -> None:
+            last_event = 0
             while not stop.is_set():
                 stored = await asyncio.to_thread(open_incidents, monitor)
                 snap = snapshot(monitor, time.time(), stored)
                 console.observe(snap)
+                for event_id, kind, target, text in await asyncio.to_thread(new_events, monitor, last_event):
+                    last_event = event_id
+                    console.event(f"⚡ {kind} {target or ''}: {clean(text)[:120]}")
                 console.draw(snap)
                 await asyncio.sleep(0.5)
 

@@ -79,6 +79,7 @@ class BannerServer:
     id: str
     protocol: str = "smtp"          # smtp, imap or ssh
     delay_seconds: float = 0.0
+    host: str = "127.0.0.1"
     port: int = 0
     server: asyncio.base_events.Server | None = None
     connections: int = 0
@@ -87,8 +88,8 @@ class BannerServer:
     def up(self) -> bool:
         return self.server is not None
 
-    async def start(self, host: str = "127.0.0.1") -> "BannerServer":
-        self.server = await asyncio.start_server(self._serve, host, self.port, reuse_address=True)
+    async def start(self) -> "BannerServer":
+        self.server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
         self.port = int(self.server.sockets[0].getsockname()[1])
         return self
 

@@ -172,8 +172,8 @@ class Agent:
             bisect.insort(self.keys, oid)
 
     def send_trap(self, trap_oid: Oid, varbinds: list[ber.VarBind]) -> None:
-        if self.trap_to is None or self.transport is None:
-            return
+        if self.trap_to is None or self.transport is None or self.silent:
+            return   # a device cut off from the network cannot send its traps either
         msg = ber.Message(ber.V2C, self.community, ber.TRAP_V2, int(self.clock() * 1000) % 2**31, varbinds=[
             (oids.SYS_UPTIME, ber.TIMETICKS, self.uptime_ticks()), (oids.SNMP_TRAP_OID, ber.OBJECT_ID, trap_oid),
             *varbinds])

@@ -103,10 +103,10 @@ class Lab:
     async def start(self) -> "Lab":
         for d in DEVICES:
             agent = snmpagent.device(d.recording, d.id, COMMUNITY.encode(), trap_to=self.trap_to)
-            self.agents[d.id] = await agent.start()
-            self.mgmt[d.id] = await BannerServer(d.id, "ssh").start()
+            self.agents[d.id] = await agent.start(self.address(d.id))
+            self.mgmt[d.id] = await BannerServer(d.id, "ssh", host=self.address(d.id)).start()
         for s in SERVICES:
-            self.services[s.id] = await BannerServer(s.id, "ssh").start()
+            self.services[s.id] = await BannerServer(s.id, "ssh", host=self.address(s.id)).start()
         for sid, title in SITES:
             self.sites[sid] = await WebSite(sid, title).start()
         self.mail["smtp"] = await BannerServer("mail", "smtp").start()
@@ -120,6 +120,18 @@ class Lab:
         for agent in self.agents.values():
             agent.close()
         await close_all([*self.mgmt.values(), *self.services.values(), *self.sites.values(), *self.mail.values()])
+
+    @staticmethod
+    def address(lab_id: str) -> str:
+        """Each device and access point has a loopback address of its own, as on a real network: the
+        trap receiver tells devices apart by the sender's address."""
+        for i, d in enumerate(DEVICES):
+            if d.id == lab_id:
+                return f"127.30.0.{i + 1}"
+        for i, s in enumerate(SERVICES):
+            if s.id == lab_id:
+                return f"127.31.0.{i + 1}"
+        return "127.0.0.1"
 
     def ids(self) -> set[str]:
         """Every device, site and target id a scenario may name."""
@@ -161,8 +173,8 @@ class Lab:
         # Repair from the far end inwards, so no probe sees the device back while what is behind it is not.
         for other in self._behind(device_id) if not isolated else ():
             await self._answer(other, True)
-        agent.set_oper(agent.index_of(d.uplink), not isolated)
         agent.silent = isolated
+        agent.set_oper(agent.index_of(d.uplink), not isolated)   # back up: a linkUp trap goes out
         await self.mgmt[device_id].set_up(not isolated)
         for other in self._behind(device_id) if isolated else ():
             await self._answer(other, False)
@@ -229,11 +241,11 @@ class Lab:
                          "watch": {"names": [d.uplink]}, "export_interfaces": "watched"}
             else:
                 check = {"kind": "tcp", "port": self.mgmt[d.id].port, "expect": "^SSH-2.0"}
-            targets.append({"id": d.id, "name": d.name, "zone": d.zone, "host": "127.0.0.1",
+            targets.append({"id": d.id, "name": d.name, "zone": d.zone, "host": self.address(d.id),
                             "depends_on": list(d.depends_on), "labels": {"model": d.recording},
                             "checks": [check]})
         for s in SERVICES:
-            targets.append({"id": s.id, "name": s.name, "zone": s.zone, "host": "127.0.0.1",
+            targets.append({"id": s.id, "name": s.name, "zone": s.zone, "host": self.address(s.id),
                             "depends_on": list(s.depends_on),
                             "checks": [{"kind": "tcp", "port": self.services[s.id].port, "expect": "^SSH-2.0"}]})
         for sid, title in SITES:
@@ -263,6 +275,8 @@ class Lab:
             "zones": [{"id": z, "name": n} for z, n in ZONES],
             "targets": targets,
         }
+        if self.trap_to is not None:
+            config["traps"] = {"listen": self.trap_to[0], "port": self.trap_to[1], "communities": [COMMUNITY]}
         if channels:
             config.update(channels)
         return config

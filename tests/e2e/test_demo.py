@@ -72,6 +72,10 @@ def test_fast_demo_end_to_end(tmp_path: Path) -> None:
     assert not any("press-ap1" in p["title"] + p["body"] and "SỰ CỐ MẤT" in p["title"] for p in chat), \
         "an unreachable dependant must not page as an outage"
     assert "📱" in done.stdout and "tin (gsm7)" in done.stdout
+    # SNMP traps from the lab's agents reach netwatch's receiver and are told apart by sender address
+    assert "⚡ trap hotel-sw: linkDown" in done.stdout and "⚡ trap core-router: coldStart" in done.stdout
+    assert "⚡ reboot core-router" in done.stdout
+    assert "⚡ defacement portal" in done.stdout
 
     report = Path(summary["report"])
     assert report.exists() and report.stat().st_size > 1000

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 
 from netwatch.config import loads
+from netwatch.lab.servers import BannerServer
 from netwatch.lab.venue import DEVICES, SERVICES, Lab, dump
 
 
@@ -21,14 +22,14 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.reason
 
 
-def _banner(port: int, timeout: float = 2.0) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+def _banner(server: BannerServer, timeout: float = 2.0) -> bytes:
+    with socket.create_connection((server.host, server.port), timeout=timeout) as s:
         return s.recv(200)
 
 
-def _refused(port: int) -> bool:
+def _refused(server: BannerServer) -> bool:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        socket.create_connection((server.host, server.port), timeout=1).close()
     except ConnectionRefusedError:
         return True
     return False
@@ -55,23 +56,23 @@ async def test_websites_break_and_recover(lab: Lab) -> None:
 
 
 async def test_mail_banners_and_delay(lab: Lab) -> None:
-    assert (await asyncio.to_thread(_banner, lab.mail["smtp"].port)).startswith(b"220 ")
-    assert (await asyncio.to_thread(_banner, lab.mail["imap"].port)).startswith(b"* OK")
+    assert (await asyncio.to_thread(_banner, lab.mail["smtp"])).startswith(b"220 ")
+    assert (await asyncio.to_thread(_banner, lab.mail["imap"])).startswith(b"* OK")
     lab.mail_delay(1.0)
     with pytest.raises(socket.timeout):
-        await asyncio.to_thread(_banner, lab.mail["smtp"].port, 0.3)
+        await asyncio.to_thread(_banner, lab.mail["smtp"], 0.3)
 
 
 async def test_isolate_silences_the_device_and_everything_behind_it(lab: Lab) -> None:
     await lab.isolate("press-sw")
     assert lab.agents["press-sw"].silent
-    assert await asyncio.to_thread(_refused, lab.services["press-ap1"].port)
-    assert await asyncio.to_thread(_refused, lab.mgmt["press-sw"].port)
+    assert await asyncio.to_thread(_refused, lab.services["press-ap1"])
+    assert await asyncio.to_thread(_refused, lab.mgmt["press-sw"])
     assert not lab.agents["hall-sw"].silent
-    assert (await asyncio.to_thread(_banner, lab.services["hall-ap1"].port)).startswith(b"SSH-2.0-")
+    assert (await asyncio.to_thread(_banner, lab.services["hall-ap1"])).startswith(b"SSH-2.0-")
     await lab.isolate("press-sw", False)
     assert not lab.agents["press-sw"].silent
-    assert (await asyncio.to_thread(_banner, lab.services["press-ap2"].port)).startswith(b"SSH-2.0-")
+    assert (await asyncio.to_thread(_banner, lab.services["press-ap2"])).startswith(b"SSH-2.0-")
 
 
 async def test_isolating_a_distribution_switch_takes_its_zones(lab: Lab) -> None:
@@ -93,3 +94,5 @@ async def test_generated_config_loads(lab: Lab, kinds: set[str]) -> None:
     assert by_id["press-ap1"].target.depends_on == ("press-sw",)
     assert by_id["core-router"].kind == ("snmp" if "snmp" in kinds else "tcp")
     assert by_id["portal"].kind == "http"
+    assert by_id["press-sw"].target.host == lab.agents["press-sw"].transport.get_extra_info("sockname")[0]
+    assert len({t.host for t in config.targets if t.id in lab.agents}) == len(DEVICES)
