@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import os
 import time
+import unicodedata
 import zoneinfo
 from typing import Any, Callable, Sequence
 
@@ -13,6 +14,7 @@ from netwatch.i18n import Lang
 from netwatch.model import State
 from netwatch.report import charts as ch
 from netwatch.report.collect import ReportError
+from netwatch.report.pdftable import FastTable
 from netwatch.report.summary import STATES, CheckRow, GroupRow, Report
 from netwatch.report.texts import clock, kind_name, latency, local, percent, state, tr
 
@@ -20,7 +22,6 @@ FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/us
              "/usr/local/share/fonts")
 FONT_FILES = {"NW": "DejaVuSans.ttf", "NW-Bold": "DejaVuSans-Bold.ttf", "NWC": "DejaVuSansCondensed.ttf",
               "NWC-Bold": "DejaVuSansCondensed-Bold.ttf"}
-ROWS_PER_TABLE = 40   # long lists are cut into tables this long: one huge table splits slowly
 
 
 def find_fonts(dirs: Sequence[str] | None = None) -> dict[str, str]:
@@ -67,7 +68,7 @@ def drawing(chart: ch.Chart, width: float) -> Any:
             g.add(Line(s.x1, H - s.y1, s.x2, H - s.y2, strokeColor=HexColor(s.stroke), strokeWidth=s.width,
                        strokeDashArray=[4, 3] if s.dash else None))
         elif isinstance(s, ch.Text):
-            g.add(String(s.x, H - s.y, s.text, fontName="NW", fontSize=s.size, fillColor=HexColor(s.fill),
+            g.add(String(s.x, H - s.y, unicodedata.normalize("NFC", s.text), fontName="NW", fontSize=s.size, fillColor=HexColor(s.fill),
                          textAnchor=s.anchor))
         elif isinstance(s, ch.Polyline):
             pts: list[float] = []
@@ -98,7 +99,6 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     from reportlab.lib.units import mm
     from reportlab.platypus import (KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table,
                                     TableStyle)
-    from reportlab.lib.utils import simpleSplit
     from xml.sax.saxutils import escape
 
     _register_fonts()
@@ -114,40 +114,20 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
                         spaceAfter=5, textColor=colors.HexColor("#0d3b66"))
     h3 = ParagraphStyle("h3", parent=body, fontName="NW-Bold", fontSize=10, leading=13, spaceBefore=6, spaceAfter=3)
     center = ParagraphStyle("center", parent=body, alignment=TA_CENTER)
-    cell = ParagraphStyle("cell", fontName="NWC", fontSize=6.3, leading=7.8)
     width = A4[0] - 30 * mm
 
     def short(ms: int) -> str:
         return dt.datetime.fromtimestamp(ms / 1000, tz).strftime("%d/%m %H:%M:%S" if lang == "vi" else "%m-%d %H:%M:%S")
 
     def p(text: str, style: ParagraphStyle = body) -> Paragraph:
-        return Paragraph(escape(text), style)
+        return Paragraph(escape(unicodedata.normalize("NFC", text)), style)
 
     def table(head: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float],
-              styles: Sequence[tuple[Any, ...]] = (), font_size: float = 7.0) -> list[Any]:
-        """Rows cut into tables of ROWS_PER_TABLE with the header repeated on each."""
-        head_cells = [Paragraph(escape(x), ParagraphStyle("th", fontName="NWC-Bold", fontSize=font_size,
-                                                          leading=font_size + 1.5)) for x in head]
-        out = []
-        for i in range(0, max(1, len(rows)), ROWS_PER_TABLE):
-            chunk = list(rows[i:i + ROWS_PER_TABLE])
-            t = Table([head_cells] + chunk, colWidths=[w * width for w in widths], repeatRows=1)
-            base = [("FONT", (0, 0), (-1, -1), "NWC", font_size), ("LEADING", (0, 0), (-1, -1), font_size + 1.5),
-                    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#999999")),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e3e9f2")),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-                    ("LEFTPADDING", (0, 0), (-1, -1), 2), ("RIGHTPADDING", (0, 0), (-1, -1), 2)]
-            extra = [(cmd, (c0, r0 - i + 1), (c1, r1 - i + 1), *rest) for cmd, (c0, r0), (c1, r1), *rest in styles
-                     if i <= r0 < i + ROWS_PER_TABLE]
-            t.setStyle(TableStyle(base + extra))
-            out.append(t)
-        return out
+              fills: dict[tuple[int, int], Any] | None = None, font_size: float = 7.0,
+              wrap: Sequence[int] = ()) -> list[Any]:
+        return [FastTable(head, rows, [w * width for w in widths], size=font_size, fills=fills, wrap=wrap)]
 
-    def avail_style(col: int, row: int, met: bool | None) -> list[tuple[Any, ...]]:
-        if met is None:
-            return [("BACKGROUND", (col, row), (col, row), colors.HexColor("#eeeeee"))]
-        return [("BACKGROUND", (col, row), (col, row), colors.HexColor("#e8f5e9" if met else "#ffcdd2"))]
+    shade = {None: colors.HexColor("#eeeeee"), True: colors.HexColor("#e8f5e9"), False: colors.HexColor("#ffcdd2")}
 
     story: list[Any] = []
     if lang == "vi":
@@ -172,18 +152,19 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
                                                        tr("meeting", lang)]
         head += [state(s.value, lang) for s in STATES] + [tr("outage_count", lang), tr("longest", lang),
                                                           tr("mttr", lang), tr("mtta", lang)]
-        rows, styles = [], []
+        rows: list[list[str]] = []
+        fills: dict[tuple[int, int], Any] = {}
         for r, g in enumerate(groups):
             n = g.numbers
-            rows.append(([Paragraph(escape(g.name), cell)] if zone else []) + [
-                Paragraph(escape(g.period.name or tr("all", lang)), cell), percent(n.availability, lang),
+            rows.append(([g.name] if zone else []) + [
+                g.period.name or tr("all", lang), percent(n.availability, lang),
                 percent((n.sla_target_percent or 0) / 100, lang, 2), f"{g.checks_meeting_sla}/{g.checks}",
                 *(_share(n.ms[s], n.window_ms, lang) for s in STATES), str(n.outages), clock(n.longest_ms, lang),
                 clock(n.mttr_ms, lang), clock(n.mtta_ms, lang)])
-            styles += avail_style(2 if zone else 1, r, n.sla_met)
+            fills[(r, 2 if zone else 1)] = shade[n.sla_met]
         w = ([0.1] if zone else []) + [0.1, 0.075, 0.06, 0.055] + [0.062] * 6 + [0.045, 0.062, 0.062, 0.062]
         total = sum(w)
-        return table(head, rows, [x / total for x in w], styles, 6.3)
+        return table(head, rows, [x / total for x in w], fills, 6.3, wrap=(0, 1) if zone else (0,))
 
     story += [p(tr("summary", lang), h2)] + groups_table(report.phases, False)
     charts = ch.all_charts(report, lang)
@@ -208,7 +189,8 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     head = [tr("check", lang), tr("zone", lang)] + [f"{p_.name or tr('all', lang)}" for p_ in periods]
     head += [tr("sla", lang), state("unknown", lang), tr("outage_count", lang), tr("outage_time", lang),
              tr("p50", lang), tr("p95", lang)]
-    rows, styles = [], []
+    rows = []
+    fills: dict[tuple[int, int], Any] = {}
     for r, per in enumerate(by_check.values()):
         total = per[periods[-1].id]
         c, n = total.check, total.numbers
@@ -219,12 +201,12 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
                        latency(n.latency.p(0.5) if n.latency else None, lang),
                        latency(n.latency.p(0.95) if n.latency else None, lang)])
         for k, p_ in enumerate(periods):
-            styles += avail_style(2 + k, r, per[p_.id].numbers.sla_met)
+            fills[(r, 2 + k)] = shade[per[p_.id].numbers.sla_met]
     w = [0.2, 0.1] + [0.075] * len(periods) + [0.06, 0.07, 0.045, 0.075, 0.06, 0.06]
     total_w = sum(w)
     story += [p(f"{tr('availability', lang)} (%) — " + ", ".join(p_.name or tr('all', lang) for p_ in periods),
                 small)]
-    story += table(head, rows, [x / total_w for x in w], styles)
+    story += table(head, rows, [x / total_w for x in w], fills)
 
     story.append(p(f"{tr('outages', lang)} ({len(report.outages)})", h2))
     if not h.paging_tables:
@@ -242,11 +224,11 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
                 err = f"{err}: {o.detail}"
             orows.append([short(o.start_ms), short(o.end_ms) if o.end_ms is not None
                           else tr("ongoing", lang), clock(o.duration_ms, lang), _clip(o.check.id, 30),
-                          "\n".join(simpleSplit(_clip(err, 90), "NWC", 7, 0.2 * width - 4)[:2]),
+                          _clip(err, 120),
                           _clip(o.cause, 18), pages, ack])
         story += table([tr("start", lang), tr("end", lang), tr("duration", lang), tr("check", lang),
                         tr("error", lang), tr("cause", lang), tr("paged", lang), tr("acked", lang)], orows,
-                       [0.095, 0.095, 0.07, 0.16, 0.17, 0.08, 0.19, 0.14])
+                       [0.095, 0.095, 0.07, 0.16, 0.17, 0.08, 0.19, 0.14], wrap=(4,))
     else:
         story.append(p(tr("none", lang)))
 
