@@ -197,7 +197,7 @@ class Delivery:
         s.messages_total += 1
         items = [r.facts for r in batch]
         tz = self.tz()
-        dedup = ",".join(r.dedup_key for r in batch)[:500]
+        dedup = ",".join(r.dedup_key for r in batch)[:4000]
         kind = batch[0].kind if len({r.kind for r in batch}) == 1 else "problem"
         done = {int(i) for i in batch[0].sent_via.split(",") if i}
         result = senders.SendResult(True)
