@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import aiohttp
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from netwatch import egov
 from netwatch.alerting import incidents
 from netwatch.alerting.config import Maintenance, Paging
 from netwatch.alerting.flapping import FlapState, observe
@@ -39,7 +40,11 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
 OVERLAYS = (State.UNREACHABLE, State.MAINTENANCE)
-SECURITY_KINDS = frozenset({"defacement", "drift", "config", "ssh", "hostkey", "snmptrap"})
+# What makes an alert `security`: tampering (defacement, config drift), an identity change (host key),
+# or someone guessing credentials (SNMPv3 authentication failures) — by error class, not by kind,
+# so an ssh timeout is still an availability problem.
+SECURITY_ERRORS = egov.SECURITY_ERRORS | frozenset({"config_drift", "host_key_changed", "host_key_unknown",
+                                                    "snmp_auth"})
 DEGRADED_RENOTIFY_SECONDS = 600.0
 
 
@@ -223,7 +228,7 @@ class PagingEngine:
     def plan(self, check: Check, t: Transition, flapping: bool) -> Plan:
         severity = check.alert.severity or ("warning" if t.to_state is State.DEGRADED else "critical")
         category = check.alert.category or (
-            "security" if check.kind in SECURITY_KINDS else
+            "security" if t.error in SECURITY_ERRORS else
             "performance" if t.to_state is State.DEGRADED else "availability")
         now = self.clock()
         levels = self.config.paging.escalation.get(severity, ())
