@@ -72,8 +72,9 @@ class WebSite:
 class BannerServer:
     """A TCP service that greets with a banner line (SMTP 220, IMAP * OK, SSH-2.0) and answers a few verbs.
 
-    `up = False` closes the listening socket (connections are refused); `delay_seconds` holds the banner
-    back, as an overloaded mail server does.
+    `up = False` closes the listening socket (connections are refused); `blackhole` accepts connections
+    and never answers (what a client sees of a host behind a dead link: a timeout); `delay_seconds`
+    holds the banner back, as an overloaded mail server does.
     """
 
     id: str
@@ -81,6 +82,7 @@ class BannerServer:
     delay_seconds: float = 0.0
     host: str = "127.0.0.1"
     port: int = 0
+    blackhole: bool = False
     server: asyncio.base_events.Server | None = None
     connections: int = 0
 
@@ -142,6 +144,9 @@ class BannerServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
+            if self.blackhole:
+                await asyncio.wait_for(reader.read(MAX_LINE_BYTES), 30)
+                return
             if self.delay_seconds:
                 await asyncio.sleep(self.delay_seconds)
             writer.write(self.banner())

@@ -175,22 +175,23 @@ class Lab:
             await self._answer(other, True)
         agent.silent = isolated
         agent.set_oper(agent.index_of(d.uplink), not isolated)   # back up: a linkUp trap goes out
-        await self.mgmt[device_id].set_up(not isolated)
+        self.mgmt[device_id].blackhole = isolated
         for other in self._behind(device_id) if isolated else ():
             await self._answer(other, False)
 
     async def _answer(self, lab_id: str, up: bool) -> None:
+        """Hosts behind a dead link do not refuse connections: their packets vanish (timeouts)."""
         if lab_id in self.agents:
             self.agents[lab_id].silent = not up
-            await self.mgmt[lab_id].set_up(up)
+            self.mgmt[lab_id].blackhole = not up
         else:
-            await self.services[lab_id].set_up(up)
+            self.services[lab_id].blackhole = not up
 
     async def reboot(self, device_id: str, down_seconds: float) -> None:
         """Silent while it boots, then back with sysUpTime from zero (and a coldStart trap)."""
         agent = self.agents[self._device(device_id).id]
         agent.silent = True
-        await self.mgmt[device_id].set_up(False)
+        await self.mgmt[device_id].set_up(False)    # the box itself is up to ARP but its services are not
         await asyncio.sleep(down_seconds)
         agent.silent = False
         agent.reboot()
@@ -204,11 +205,11 @@ class Lab:
         for _ in range(times):
             agent.set_oper(index, False)
             for s in behind[:1]:
-                await self.services[s].set_up(False)
+                self.services[s].blackhole = True
             await asyncio.sleep(every_seconds / 2)
             agent.set_oper(index, True)
             for s in behind[:1]:
-                await self.services[s].set_up(True)
+                self.services[s].blackhole = False
             await asyncio.sleep(every_seconds / 2)
 
     def website(self, site_id: str, mode: str, status: int = 500, reason: str = "Internal Server Error",

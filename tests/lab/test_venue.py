@@ -66,13 +66,24 @@ async def test_mail_banners_and_delay(lab: Lab) -> None:
 async def test_isolate_silences_the_device_and_everything_behind_it(lab: Lab) -> None:
     await lab.isolate("press-sw")
     assert lab.agents["press-sw"].silent
-    assert await asyncio.to_thread(_refused, lab.services["press-ap1"])
-    assert await asyncio.to_thread(_refused, lab.mgmt["press-sw"])
+    for server in (lab.services["press-ap1"], lab.mgmt["press-sw"]):
+        with pytest.raises(socket.timeout):   # a dead link: no answer at all, not a refusal
+            await asyncio.to_thread(_banner, server, 0.3)
     assert not lab.agents["hall-sw"].silent
     assert (await asyncio.to_thread(_banner, lab.services["hall-ap1"])).startswith(b"SSH-2.0-")
     await lab.isolate("press-sw", False)
     assert not lab.agents["press-sw"].silent
     assert (await asyncio.to_thread(_banner, lab.services["press-ap2"])).startswith(b"SSH-2.0-")
+
+
+async def test_reboot_refuses_then_answers_with_uptime_from_zero(lab: Lab) -> None:
+    task = asyncio.create_task(lab.reboot("core-router", 0.3))
+    await asyncio.sleep(0.1)
+    assert lab.agents["core-router"].silent
+    assert await asyncio.to_thread(_refused, lab.mgmt["core-router"])
+    await task
+    assert not lab.agents["core-router"].silent and lab.agents["core-router"].uptime_ticks() < 100
+    assert (await asyncio.to_thread(_banner, lab.mgmt["core-router"])).startswith(b"SSH-2.0-")
 
 
 async def test_isolating_a_distribution_switch_takes_its_zones(lab: Lab) -> None:
