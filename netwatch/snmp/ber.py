@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Union
+from typing import Iterable, Sequence, Union
 
 from netwatch.snmp.oids import Oid
 
@@ -67,6 +67,9 @@ class Message:
     generic_trap: int = 0
     specific_trap: int = 0
     timestamp: int = 0
+    # Set by decode_head: the variable bindings are still undecoded at raw[body:].
+    raw: bytes = field(default=b"", compare=False, repr=False)
+    body: int = field(default=0, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- decoding
@@ -75,28 +78,32 @@ _oid_cache: dict[bytes, Oid] = {}
 _OID_CACHE_MAX = 50_000
 
 
+def _arcs(raw: bytes) -> list[int]:
+    """Base-128 sub-identifiers, strictly (no leading 0x80 byte, no unfinished last one)."""
+    if raw.isascii():  # every sub-identifier below 128: one byte each
+        return list(raw)
+    arcs = []
+    acc = 0
+    for b in raw:
+        acc = (acc << 7) | (b & 0x7F)
+        if not b & 0x80:
+            arcs.append(acc)
+            acc = 0
+        elif acc == 0:
+            raise BerError("OID sub-identifier has a leading 0x80 byte")
+    if raw[-1] & 0x80:
+        raise BerError("OID ends inside a sub-identifier")
+    return arcs
+
+
 def decode_oid(raw: bytes) -> Oid:
     cached = _oid_cache.get(raw)
     if cached is not None:
         return cached
     if not raw:
         raise BerError("empty OID")
-    if raw.isascii():  # every sub-identifier below 128: one byte each
-        first = raw[0]
-        arcs: list[int] = list(raw)
-    else:
-        arcs = []
-        acc = 0
-        for b in raw:
-            acc = (acc << 7) | (b & 0x7F)
-            if not b & 0x80:
-                arcs.append(acc)
-                acc = 0
-            elif acc == 0:
-                raise BerError("OID sub-identifier has a leading 0x80 byte")
-        if raw[-1] & 0x80:
-            raise BerError("OID ends inside a sub-identifier")
-        first = arcs[0]
+    arcs = _arcs(raw)
+    first = arcs[0]
     if first < 80:
         head = (first // 40, first % 40)
     else:
@@ -108,6 +115,24 @@ def decode_oid(raw: bytes) -> Oid:
         _oid_cache.clear()
     _oid_cache[raw] = oid
     return oid
+
+
+_index_cache: dict[bytes, Oid] = {}
+
+
+def _index(raw: bytes, room: int) -> Oid:
+    """The sub-identifiers of an OID after a column prefix (which ends on a sub-identifier)."""
+    idx = _index_cache.get(raw)
+    if idx is None:
+        idx = tuple(_arcs(raw))
+        if any(a >= 2**32 for a in idx):
+            raise BerError("OID sub-identifier too large")
+        if len(_index_cache) >= _OID_CACHE_MAX:
+            _index_cache.clear()
+        _index_cache[raw] = idx
+    if len(idx) > room:
+        raise BerError("OID too long")
+    return idx
 
 
 def _length(data: bytes, i: int) -> tuple[int, int]:
@@ -212,10 +237,139 @@ def _varbinds(data: bytes, i: int, end: int) -> list[VarBind]:
     return out
 
 
+def decode_columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid],
+                   cells: Sequence[dict[Oid, tuple[int, Value]]]) -> tuple[list[VarBind], list[bool], int]:
+    """Read a GETBULK answer to a column walk without building an OID tuple per binding.
+
+    The first `skip` bindings (the non-repeaters) come back decoded as usual. After them, binding n
+    belongs to column n % len(prefixes); `prefixes` are the columns' encoded sub-identifiers
+    (`oid_content`). A binding inside its column is stored as cells[col][index] = (tag, value) and
+    must come after last[col] (updated in place). Returns (non-repeaters, which columns ended in this
+    answer, how many bindings followed the non-repeaters). As strict as decode_message; a binding
+    out of order is a BerError too."""
+    try:
+        return _columns(msg, skip, prefixes, last, cells)
+    except BerError:
+        raise
+    except (IndexError, ValueError) as exc:
+        raise BerError(f"truncated or malformed message ({exc.__class__.__name__})") from None
+
+
+def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid],
+             cells: Sequence[dict[Oid, tuple[int, Value]]]) -> tuple[list[VarBind], list[bool], int]:
+    if not msg.raw:
+        raise BerError("decode_columns needs a message from decode_head")
+    data = msg.raw
+    end = len(data)
+    i, stop = _expect(data, msg.body, 0x30, end)
+    if stop != end:
+        raise BerError("trailing bytes after the variable bindings")
+    width = len(prefixes)
+    lengths = [len(p) for p in prefixes]
+    # an OID has at most 128 sub-identifiers; the prefix holds one per final byte, plus one (the first
+    # byte carries two)
+    rooms = [127 - (len(p) if p.isascii() else sum(b < 0x80 for b in p)) for p in prefixes]
+    ended = [False] * width
+    heads: list[VarBind] = []
+    icache = _index_cache
+    unsigned = _UNSIGNED_MAX
+    startswith = data.startswith
+    col = 0
+    count = 0
+    while i < stop:
+        if data[i] != 0x30:
+            raise BerError(f"expected a variable binding at offset {i}")
+        n = data[i + 1]
+        if n < 0x80:
+            vb_end = i + 2 + n
+            i += 2
+        else:
+            n, i = _length(data, i + 1)
+            vb_end = i + n
+        if vb_end > stop or data[i] != OBJECT_ID:
+            raise BerError(f"bad variable binding at offset {i}")
+        n = data[i + 1]
+        if n >= 0x80:
+            n, j = _length(data, i + 1)
+        else:
+            j = i + 2
+        k = j + n
+        tag = data[k]
+        n = data[k + 1]
+        if n >= 0x80:
+            n, v = _length(data, k + 1)
+        else:
+            v = k + 2
+        e = v + n
+        if e != vb_end:
+            raise BerError(f"variable binding at offset {i} has stray bytes")
+        if tag == OCTET_STRING:
+            value: Value = data[v:e]
+        elif tag in unsigned and 0 < n < 5 and not data[v] & 0x80:
+            value = int.from_bytes(data[v:e], "big")   # the common counter/gauge case
+        elif tag == INTEGER and 0 < n < 5:
+            value = int.from_bytes(data[v:e], "big", signed=True)
+        else:
+            value = decode_value(tag, data[v:e])
+        i = e
+        if skip:
+            skip -= 1
+            heads.append((decode_oid(data[j:k]), tag, value))
+            continue
+        if width == 0:
+            count += 1          # bindings beyond the non-repeaters when no column was asked: ignored
+            continue
+        lp = lengths[col]
+        if not ended[col] and tag != END_OF_MIB_VIEW and k - j >= lp and startswith(prefixes[col], j):
+            if k - j == lp:
+                raise BerError("OIDs out of order (a column answered with itself)")
+            raw = data[j + lp:k]
+            idx = icache.get(raw)
+            if idx is None or len(idx) > rooms[col]:
+                idx = _index(raw, rooms[col])
+            if idx <= last[col]:
+                raise BerError("OIDs out of order in a column")
+            last[col] = idx
+            cells[col][idx] = (tag, value)
+        else:
+            decode_oid(data[j:k])     # as strict as decode_message about bindings past the column
+            ended[col] = True
+        count += 1
+        col += 1
+        if col == width:
+            col = 0
+    if skip:
+        raise BerError("GETBULK answer lacks its non-repeaters")
+    return heads, ended, count
+
+
 def decode_message(data: bytes) -> Message:
     """Decode a v1/v2c message; raises BerError on anything malformed (never IndexError)."""
     try:
         return _decode_message(bytes(data))
+    except BerError:
+        raise
+    except (IndexError, ValueError) as exc:
+        raise BerError(f"truncated or malformed message ({exc.__class__.__name__})") from None
+
+
+def decode_head(data: bytes) -> Message:
+    """Decode a message up to its variable bindings, which stay raw (`decode_varbinds`, `decode_columns`
+    read them): a client matches the answer to its request before paying for the bindings."""
+    try:
+        return _decode_message(bytes(data), lazy=True)
+    except BerError:
+        raise
+    except (IndexError, ValueError) as exc:
+        raise BerError(f"truncated or malformed message ({exc.__class__.__name__})") from None
+
+
+def decode_varbinds(msg: Message) -> list[VarBind]:
+    """The variable bindings of a message from decode_head (or decode_message)."""
+    if not msg.raw:
+        return msg.varbinds
+    try:
+        return _varbinds(msg.raw, msg.body, len(msg.raw))
     except BerError:
         raise
     except (IndexError, ValueError) as exc:
@@ -232,7 +386,7 @@ def message_version(data: bytes) -> int:
         raise BerError(f"not an SNMP message ({exc})") from None
 
 
-def _decode_message(data: bytes) -> Message:
+def _decode_message(data: bytes, lazy: bool = False) -> Message:
     end = len(data)
     start, stop = _expect(data, 0, 0x30, end)
     if stop != end:
@@ -269,6 +423,8 @@ def _decode_message(data: bytes) -> Message:
     request_id, j = _integer(data, pstart, pstop)
     error_status, j = _integer(data, j, pstop)
     error_index, j = _integer(data, j, pstop)
+    if lazy:
+        return Message(version, community, pdu_tag, request_id, error_status, error_index, raw=data, body=j)
     return Message(version, community, pdu_tag, request_id, error_status, error_index, _varbinds(data, j, pstop))
 
 
@@ -295,6 +451,12 @@ def _uint_bytes(value: int) -> bytes:
 
 @lru_cache(maxsize=4096)
 def encode_oid(oid: Oid) -> bytes:
+    return _tlv(OBJECT_ID, oid_content(oid))
+
+
+@lru_cache(maxsize=4096)
+def oid_content(oid: Oid) -> bytes:
+    """The encoded sub-identifiers of an OID (its BER content without tag and length)."""
     if len(oid) < 2:
         raise ValueError("an OID has at least two sub-identifiers")
     out = bytearray()
@@ -308,7 +470,7 @@ def encode_oid(oid: Oid) -> bytes:
             chunk.append(0x80 | (arc & 0x7F))
             arc >>= 7
         out.extend(reversed(chunk))
-    return _tlv(OBJECT_ID, bytes(out))
+    return bytes(out)
 
 
 def encode_value(tag: int, value: Value) -> bytes:

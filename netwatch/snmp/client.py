@@ -106,7 +106,7 @@ class Engine:
     def _on_datagram(self, data: bytes, addr: Any) -> None:
         self.received += 1
         try:
-            msg = ber.decode_message(data)
+            msg = ber.decode_head(data)     # the bindings are decoded by whoever asked
         except ber.BerError as exc:
             # Malformed: fail the request it belongs to at once if the sender and id are readable.
             self.malformed += 1
@@ -164,9 +164,17 @@ class Engine:
             deadline = asyncio.get_running_loop().time() + agent.timeout_seconds
         msg = await self.request(agent, ber.GET, oids, deadline)
         _check_status(msg, agent)
-        if len(msg.varbinds) != len(oids):
-            raise SnmpError("protocol", f"asked for {len(oids)} values, got {len(msg.varbinds)}")
-        return {oid: (tag, value) for oid, tag, value in msg.varbinds}
+        vbs = self._varbinds(msg)
+        if len(vbs) != len(oids):
+            raise SnmpError("protocol", f"asked for {len(oids)} values, got {len(vbs)}")
+        return {oid: (tag, value) for oid, tag, value in vbs}
+
+    def _varbinds(self, msg: ber.Message) -> list[ber.VarBind]:
+        try:
+            return ber.decode_varbinds(msg)
+        except ber.BerError as exc:
+            self.malformed += 1
+            raise SnmpError("protocol", f"malformed response: {exc}") from None
 
     async def walk(self, agent: Agent, columns: Sequence[Oid], deadline: float | None = None
                    ) -> dict[Oid, dict[Oid, tuple[int, ber.Value]]]:
@@ -189,47 +197,35 @@ class Engine:
         out: dict[Oid, dict[Oid, tuple[int, ber.Value]]] = {c: {} for c in columns}
         scalars: dict[Oid, tuple[int, ber.Value]] = {}
         active = list(columns)
-        cursor = {c: c for c in columns}
-        rows = 0
+        last: dict[Oid, Oid] = {c: () for c in columns}     # index of the last row read per column
         first = list(nexts)
         for _ in range(MAX_WALK_REQUESTS):
             if not active and not first:
                 return scalars, out
             reps = max(1, (agent.bulk_varbinds - len(first)) // max(1, len(active)))
-            msg = await self.request(agent, ber.GET_BULK, first + [cursor[c] for c in active], deadline, reps,
+            msg = await self.request(agent, ber.GET_BULK, first + [c + last[c] for c in active], deadline, reps,
                                      len(first))
             _check_status(msg, agent)
-            vbs = msg.varbinds
-            if first:
-                if len(vbs) < len(first):
-                    raise SnmpError("protocol", "GETBULK answer lacks its non-repeaters")
-                for asked, (oid, tag, value) in zip(first, vbs):
-                    # a GETNEXT that left the object (no .0 instance) means the scalar is absent
-                    scalars[asked] = (tag, value) if oid == asked + (0,) else (ber.NO_SUCH_OBJECT, None)
-                vbs = vbs[len(first):]
-                first = []
             width = len(active)
+            cursors = [last[c] for c in active]
+            try:
+                heads, ended, count = ber.decode_columns(msg, len(first), [ber.oid_content(c) for c in active],
+                                                         cursors, [out[c] for c in active])
+            except ber.BerError as exc:
+                self.malformed += 1
+                raise SnmpError("protocol", f"malformed response: {exc}") from None
+            for asked, (oid, tag, value) in zip(first, heads):
+                # a GETNEXT that left the object (no .0 instance) means the scalar is absent
+                scalars[asked] = (tag, value) if oid == asked + (0,) else (ber.NO_SUCH_OBJECT, None)
+            first = []
             if not width:
                 continue
-            if not vbs or len(vbs) > width * reps:
+            if not count or count > width * reps:
                 raise SnmpError("protocol", "GETBULK answer does not fit the request")
-            done: set[Oid] = set()
-            for n, (oid, tag, value) in enumerate(vbs):
-                col = active[n % width]
-                if col in done:
-                    continue
-                lc = len(col)
-                if tag == ber.END_OF_MIB_VIEW or oid[:lc] != col:
-                    done.add(col)
-                    continue
-                if oid <= cursor[col]:
-                    raise SnmpError("protocol", f"agent returned OIDs out of order in column {col}")
-                cursor[col] = oid
-                out[col][oid[lc:]] = (tag, value)
-                rows += 1
-            if rows > MAX_TABLE_ROWS:
+            last.update(zip(active, cursors))
+            if sum(map(len, out.values())) > MAX_TABLE_ROWS:
                 raise SnmpError("protocol", "table larger than netwatch accepts")
-            active = [c for c in active if c not in done]
+            active = [c for c, gone in zip(active, ended) if not gone]
         raise SnmpError("protocol", "table walk did not finish")
 
     async def _walk_v1(self, agent: Agent, columns: Sequence[Oid], deadline: float
@@ -248,10 +244,11 @@ class Engine:
                 active.pop(idx)
                 continue
             _check_status(msg, agent)
-            if len(msg.varbinds) != len(active):
+            vbs = self._varbinds(msg)
+            if len(vbs) != len(active):
                 raise SnmpError("protocol", "GETNEXT answer does not fit the request")
             still = []
-            for col, (oid, tag, value) in zip(active, msg.varbinds):
+            for col, (oid, tag, value) in zip(active, vbs):
                 if oid[:len(col)] != col:
                     continue
                 if oid <= cursor[col]:

@@ -154,3 +154,89 @@ def test_mutated_messages_raise_only_ber_error(msg: ber.Message, data: st.DataOb
 def test_garbage_is_a_ber_error(raw: bytes) -> None:
     with pytest.raises(ber.BerError):
         ber.decode_message(raw)
+
+
+# ---------------------------------------------------------------- the column-walk fast path
+
+COLUMNS = [(1, 3, 6, 1, 2, 1, 2, 2, 1, 8), (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6), (1, 3, 6, 1, 4, 1, 2636, 3, 3, 1, 200),
+           (1, 3, 6, 1, 2, 1, 2, 2, 1, 10)]
+index_st = st.lists(st.one_of(st.integers(0, 200), arcs), min_size=1, max_size=3).map(tuple)
+
+
+def reference_columns(msg: ber.Message, skip: int, columns: list[tuple[int, ...]], last: list[tuple[int, ...]]
+                      ) -> tuple[list[ber.VarBind], list[bool], int, list[dict[Any, Any]]]:
+    """What decode_columns must return, computed from decode_message's varbinds (the walk's old loop)."""
+    vbs = msg.varbinds
+    if len(vbs) < skip:
+        raise ber.BerError("lacks its non-repeaters")
+    heads, rest = vbs[:skip], vbs[skip:]
+    cells: list[dict[Any, Any]] = [{} for _ in columns]
+    ended = [False] * len(columns)
+    last = list(last)
+    if not columns:
+        return heads, ended, len(rest), cells
+    for n, (oid, tag, value) in enumerate(rest):
+        c = n % len(columns)
+        col = columns[c]
+        if ended[c]:
+            continue
+        if tag == ber.END_OF_MIB_VIEW or oid[:len(col)] != col:
+            ended[c] = True
+            continue
+        if oid <= col + last[c]:
+            raise ber.BerError("out of order")
+        last[c] = oid[len(col):]
+        cells[c][oid[len(col):]] = (tag, value)
+    return heads, ended, len(rest), cells
+
+
+@st.composite
+def column_answers(draw: st.DrawFn) -> tuple[bytes, int, list[tuple[int, ...]], list[tuple[int, ...]]]:
+    columns = draw(st.lists(st.sampled_from(COLUMNS), min_size=0, max_size=4, unique=True))
+    scalars = draw(st.lists(st.tuples(oid_st, value_st), max_size=3))
+    rows = sorted(set(draw(st.lists(index_st, max_size=12))))
+    vbs: list[ber.VarBind] = [(o, t, v) for o, (t, v) in scalars]
+    for r in range(draw(st.integers(0, 5))):
+        for col in columns:
+            value = draw(value_st)
+            if r < len(rows):
+                vbs.append((col + rows[r], *value))
+            elif draw(st.booleans()):
+                vbs.append((col[:-1] + (col[-1] + 1, 1), *value))    # the next column
+            else:
+                vbs.append((col, ber.END_OF_MIB_VIEW, None))
+    if vbs and draw(st.booleans()):                                    # an agent that loops or skips back
+        a, b = draw(st.integers(0, len(vbs) - 1)), draw(st.integers(0, len(vbs) - 1))
+        vbs[a], vbs[b] = vbs[b], vbs[a]
+    raw = bytearray(ber.encode_message(ber.Message(ber.V2C, b"c", ber.RESPONSE, 7, varbinds=vbs)))
+    for _ in range(draw(st.integers(0, 2))):
+        raw[draw(st.integers(0, len(raw) - 1))] = draw(st.integers(0, 255))
+    last = [draw(st.sampled_from([(), (0,), (5,)])) for _ in columns]
+    return bytes(raw), len(scalars), columns, last
+
+
+@settings(max_examples=1500, deadline=None)
+@given(column_answers())
+def test_column_decoding_agrees_with_decode_message(case: tuple[bytes, int, list[Any], list[Any]]) -> None:
+    raw, skip, columns, last = case
+    try:
+        expected: Any = reference_columns(ber.decode_message(raw), skip, columns, last)
+    except ber.BerError:
+        expected = ber.BerError
+    try:
+        head = ber.decode_head(raw)
+        cells: list[dict[Any, Any]] = [{} for _ in columns]
+        heads, ended, count = ber.decode_columns(head, skip, [ber.oid_content(c) for c in columns], list(last), cells)
+        got: Any = (heads, ended, count, cells)
+    except ber.BerError:
+        got = ber.BerError
+    assert got == expected
+
+
+def test_decode_varbinds_of_a_lazy_head_equals_decode_message() -> None:
+    msg = ber.Message(ber.V2C, b"c", ber.RESPONSE, 9, varbinds=[((1, 3, 6, 1, 2, 1, 1, 3, 0), ber.TIMETICKS, 5)])
+    raw = ber.encode_message(msg)
+    head = ber.decode_head(raw)
+    assert head == ber.Message(ber.V2C, b"c", ber.RESPONSE, 9) and ber.decode_varbinds(head) == msg.varbinds
+    with pytest.raises(ber.BerError):
+        ber.decode_varbinds(ber.decode_head(raw[:-3] + b"\x4f\x01\x01"))
