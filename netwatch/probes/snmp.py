@@ -327,7 +327,8 @@ async def fetch(target: Target, settings: Settings, timeout_seconds: float,
     cached = state.get(names_key) if state is not None else None
     with_names = cached is None or cached[0] <= 0  # type: ignore[index]
     columns = _IF_COLUMNS if with_names else _IF_DATA_COLUMNS
-    jobs = [eng.walk_with_next(agent, _SYS_NEXT, columns, deadline)]  # type: ignore[attr-defined]
+    rows_hint = len(cached[1][oids.IF_DESCR]) if cached is not None else 0  # type: ignore[index]
+    jobs = [eng.walk_with_next(agent, _SYS_NEXT, columns, deadline, rows_hint)]  # type: ignore[attr-defined]
     if settings.extra:
         jobs.append(eng.get(agent, [e.numeric for e in settings.extra], deadline))  # type: ignore[attr-defined]
     if settings.host_resources:

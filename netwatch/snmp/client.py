@@ -37,7 +37,9 @@ class Agent:
     version: int = ber.V2C
     timeout_seconds: float = 5.0   # the whole operation (all requests and retries) must fit in this
     retries: int = 1
-    bulk_varbinds: int = 96        # varbinds asked per GETBULK answer (net-snmp answers at most 100)
+    # repeated varbinds asked per GETBULK (non-repeaters come on top): net-snmp answers at most 100 by default
+    # (maxGetbulkResponses) and truncates a bigger ask; other agents truncate to their message size.
+    bulk_varbinds: int = 100
 
     def __repr__(self) -> str:     # the community is a secret
         return f"Agent({self.host}:{self.port}, v{'1' if self.version == ber.V1 else '2c'})"
@@ -182,10 +184,12 @@ class Engine:
         return (await self.walk_with_next(agent, (), columns, deadline))[1]
 
     async def walk_with_next(self, agent: Agent, nexts: Sequence[Oid], columns: Sequence[Oid],
-                             deadline: float | None = None
+                             deadline: float | None = None, rows_hint: int = 0
                              ) -> tuple[dict[Oid, tuple[int, ber.Value]], dict[Oid, dict[Oid, tuple[int, ber.Value]]]]:
         """Walk `columns`; the first request also carries `nexts` as GETBULK non-repeaters (one GETNEXT
         each), which saves a request per poll for scalars: ask sysUpTime (no .0) to get sysUpTime.0.
+        `rows_hint` (rows the table had last time) sizes the requests so that the one reading the last
+        rows also sees the end of every column, instead of a whole extra request past the end.
         Returns ({asked oid: (oid's successor tag, value)} for nexts, the table)."""
         loop = asyncio.get_running_loop()
         if deadline is None:
@@ -202,7 +206,11 @@ class Engine:
         for _ in range(MAX_WALK_REQUESTS):
             if not active and not first:
                 return scalars, out
-            reps = max(1, (agent.bulk_varbinds - len(first)) // max(1, len(active)))
+            reps = max(1, agent.bulk_varbinds // max(1, len(active)))
+            if rows_hint and active:
+                missing = rows_hint + 1 - min(len(out[c]) for c in active)   # + 1: the row past the end
+                if missing > 0:
+                    reps = min(reps, missing)
             msg = await self.request(agent, ber.GET_BULK, first + [c + last[c] for c in active], deadline, reps,
                                      len(first))
             _check_status(msg, agent)

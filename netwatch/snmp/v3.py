@@ -146,9 +146,10 @@ class V3Engine:
         return {oid: (tag, value) for oid, tag, value in vbs}
 
     async def walk_with_next(self, agent: V3Agent, nexts: Sequence[Oid], columns: Sequence[Oid],
-                             deadline: float | None = None
+                             deadline: float | None = None, rows_hint: int = 0
                              ) -> tuple[dict[Oid, tuple[int, ber.Value]], dict[Oid, dict[Oid, tuple[int, ber.Value]]]]:
-        """Same contract as client.Engine.walk_with_next: `nexts` are scalar objects (read as .0)."""
+        """Same contract as client.Engine.walk_with_next: `nexts` are scalar objects (read as .0);
+        `rows_hint` is accepted and not used (pysnmp sizes its own walk)."""
         if deadline is None:
             deadline = asyncio.get_running_loop().time() + agent.timeout_seconds
         got, table = await asyncio.gather(self.get(agent, [n + (0,) for n in nexts], deadline),
