@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1
 MAX_BATCH = 200
+BROKEN_RENOTIFY_SECONDS = 1800.0   # one "channel broken" notice per channel per half hour
 PAGE_KINDS = ("problem", "escalation", "reminder", "settled", "flapping")
 
 
@@ -270,7 +271,10 @@ class Delivery:
                     enqueue(c, r.incident_id, ch.fallback, r.kind, r.facts, now, r.dedup_key)
             others = [ch.fallback] if ch.fallback else [n for n in (paging.spec.self_notify or paging.channels)
                                                         if n != ch.id][:1]
-            for other in others:
+            recent = c.execute("SELECT 1 FROM outbox WHERE kind='channel_broken' AND dedup_key LIKE ? "
+                               "AND created_at > ? LIMIT 1", (f"broken-{ch.id}-%", now - BROKEN_RENOTIFY_SECONDS)
+                               ).fetchone()
+            for other in others if recent is None else []:
                 enqueue(c, None, other, "channel_broken", {"kind": "channel_broken", "channel": ch.id,
                                                            "error": error}, now, f"broken-{ch.id}-{batch[0].id}")
 
