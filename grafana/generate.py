@@ -435,6 +435,20 @@ def egov() -> Json:
             table("Lỗi hiện tại", [query(f"netwatch_check_error{{{sel}}}", instant=True, fmt="table")], "none",
                   renames={"target": "Hệ thống", "check": "Phép kiểm tra", "kind": "Loại", "error": "Lỗi"},
                   hide=("Value",), height=6, no_value="Không có lỗi"),
+            Row("Thư công vụ và quy trình nhiều bước"),
+            timeseries("Thư công vụ: thời gian gửi – nhận", [
+                query(f"netwatch_mail_roundtrip_delivery_seconds{{{sel}}}", "{{target}} gửi → thấy trong hộp thư"),
+                query(f"netwatch_mail_roundtrip_total_seconds{{{sel}}}", "{{target}} cả vòng")], "s", min=0,
+                width=8, steps=thresholds((None, "green"), (30, "yellow"), (60, "red")),
+                description="Thư thử gửi qua SMTP và chờ thấy qua IMAP: hệ thống thư chạy thật từ đầu đến cuối."),
+            timeseries("Phiên SMTP / IMAP", [
+                query(f"netwatch_smtp_total_seconds{{{sel}}}", "{{check}}"),
+                query(f"netwatch_imap_total_seconds{{{sel}}}", "{{check}}")], "s", min=0, width=8),
+            timeseries("Quy trình nhiều bước (theo bước)", [
+                query(f"netwatch_http_flow_step_seconds{{{sel}}}", "{{check}} {{step}}")], "s", min=0, width=8,
+                stack=True, fill=40,
+                description="Thời gian từng bước của phép kiểm tra nhiều bước (đăng nhập, tra cứu hồ sơ...)."),
+            Row("Toàn vẹn nội dung"),
             timeseries("Quy tắc toàn vẹn bị vi phạm", [
                 query(f"netwatch_web_integrity_findings{{{sel}}}", "{{check}}")], "none", min=0,
                 steps=COUNT_BAD_STEPS, draw_style="bars",
