@@ -105,3 +105,14 @@ def test_prometheus_and_alertmanager_flags_point_at_the_mounted_configs() -> Non
     assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [am]
     datasource = yaml.safe_load((REPO / "grafana" / "provisioning" / "datasources" / "netwatch.yml").read_text())
     assert datasource["datasources"][0]["url"] == f"http://{listen}"
+
+
+def test_netwatch_gets_every_variable_the_example_venue_reads() -> None:
+    venue = REPO / "config" / "venue.example.yaml"
+    if not venue.exists():
+        pytest.xfail("config/venue.example.yaml (owned by the lead) is not in the repository yet")
+    text = "\n".join(line.split(" #")[0] for line in venue.read_text(encoding="utf-8").splitlines()
+                     if not line.lstrip().startswith("#"))
+    wanted = set(re.findall(r"\$\{(\w+)\}", text))
+    environment = load_compose()["services"]["netwatch"]["environment"]
+    assert wanted <= set(environment), f"pass {sorted(wanted - set(environment))} through to netwatch"
