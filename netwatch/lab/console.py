@@ -72,8 +72,9 @@ class Console:
     def message(self, msg: Message) -> None:
         encoding, segments = msg.sms_segments()
         head = f"📱 {self.t('phone')} [{clean(msg.channel)}] {self.t('segments', n=segments, enc=encoding)}"
-        text = clean(msg.text.replace("\n", " ⏎ "))
-        self.event(self.paint(head, BOLD) + "\n    " + text)
+        lines = [msg.title] if msg.title else []
+        lines += msg.body.split("\n") if msg.body else []
+        self.event(self.paint(head, BOLD) + "".join(f"\n    │ {clean(line)}" for line in lines))
 
     def observe(self, snapshot: dict[str, Any]) -> None:
         """Note every tile whose state changed since the last snapshot."""

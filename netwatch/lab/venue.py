@@ -15,6 +15,9 @@ from netwatch.lab.servers import DEFACED_MARKER, PORTAL_MARKER, BannerServer, We
 log = logging.getLogger(__name__)
 
 COMMUNITY = "netwatch-lab"
+# Slower than this, a website is degraded; the scenario's web_slow delays sit between this and the
+# fast demo's timeout (0.8 s), so the same script shows "degraded" in both modes.
+WEB_WARN_SECONDS = 0.3
 
 ZONES: tuple[tuple[str, str], ...] = (
     ("core", "Lõi mạng & đường truyền"),
@@ -252,7 +255,7 @@ class Lab:
         for sid, title in SITES:
             site = self.sites[sid]
             checks = [{"kind": "http", "url": site.url, "must_contain": [PORTAL_MARKER],
-                       "warn_response_seconds": f"{timeout / 2:g}s"}]
+                       "warn_response_seconds": f"{WEB_WARN_SECONDS * 1000:g}ms"}]
             if "web_integrity" in kinds:
                 checks.append({"kind": "web_integrity", "url": site.url})
             else:

@@ -27,7 +27,7 @@ def test_plain_lines_without_escape_codes() -> None:
     text = out.getvalue()
     assert "\x1b" not in text and "\x07" not in text
     assert "DOWN Switch  [2Jtruy nhập [press-sw] ← Up (timeout: no answer ]0;pwned )" in text
-    assert "PHONE [sms] 1 SMS (gsm7)" in text and "SU CO #1: press-sw/snmp" in text
+    assert "PHONE [sms] 1 SMS (gsm7)\n    │ SU CO #1: press-sw/snmp\n" in text
     assert console.seen["press-sw"][-1][1] == "down"
 
 

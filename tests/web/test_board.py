@@ -52,7 +52,8 @@ def test_board_json_follows_the_lab(lab: BackgroundLab, netwatch_process: Callab
     assert portal["error"] == "status" and "500" in portal["detail"]
     egov = next(z for z in data["zones"] if z["id"] == "egov")
     assert egov["state"] == "down"
-    incident = next(i for i in data["incidents"] if i["check"] == "portal/http")
+    incident = wait_for(lambda: [i for i in board(proc)["incidents"] if i["check"] == "portal/http"], 20,
+                        what="the portal/http incident")[0]
     assert incident["state"] == "down" and incident["age_seconds"] >= 0
     wait_for(lambda: next(i for i in board(proc)["incidents"] if i["check"] == "portal/http")["id"], 20,
              what="the paging incident number on the board")
