@@ -46,6 +46,7 @@ def register(subparsers: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
         script = scenarios.load(args.scenario)
+        scenarios.check_targets(script, Lab().ids())
     except scenarios.ScenarioError as exc:
         print(f"netwatch demo: {exc}", file=sys.stderr)
         return 2
@@ -142,7 +143,7 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
     console = Console(lang=lang, colour=tty, live=tty, total_seconds=script.duration_seconds)
 
     lab = Lab(trap_to=("127.0.0.1", free_udp_port()))
-    phone = Phone(on_message=console.message)
+    phone = Phone(on_message=console.message, sms_channels=frozenset({"sms"}))
     await phone.start()
     await lab.start()
     stop = asyncio.Event()
@@ -150,7 +151,6 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
     store = None
     exit_code = 0
     try:
-        scenarios.check_targets(script, lab.ids())
         icmp_ok = icmp_permitted()
         listen = pick_listen(args.listen)
         venue = demo_config(lab, phone, listen, str(store_path), interval, script.duration_seconds, icmp_ok)

@@ -24,10 +24,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u
 
 TEXTS = {
     "vi": {"zones": "Khu vực", "incidents": "Sự cố đang mở", "log": "Diễn biến", "none": "không có",
-           "board": "Bảng trạng thái", "step": "KỊCH BẢN", "phone": "ĐIỆN THOẠI", "segments": "{n} tin ({enc})",
+           "board": "Bảng trạng thái", "step": "KỊCH BẢN", "phone": "ĐIỆN THOẠI", "segments": "SMS: {n} tin ({enc})", "chars": "{n} ký tự",
            "elapsed": "Thời gian", "acked": "đã xác nhận bởi {who}"},
     "en": {"zones": "Zones", "incidents": "Open incidents", "log": "What happened", "none": "none",
-           "board": "Status board", "step": "SCENARIO", "phone": "PHONE", "segments": "{n} SMS ({enc})",
+           "board": "Status board", "step": "SCENARIO", "phone": "PHONE", "segments": "{n} SMS ({enc})", "chars": "{n} characters",
            "elapsed": "Elapsed", "acked": "acked by {who}"},
 }
 
@@ -70,8 +70,12 @@ class Console:
         self.event(self.paint(f"▶ {self.t('step')}: {clean(say or action)}", BOLD))
 
     def message(self, msg: Message) -> None:
-        encoding, segments = msg.sms_segments()
-        head = f"📱 {self.t('phone')} [{clean(msg.channel)}] {self.t('segments', n=segments, enc=encoding)}"
+        if msg.sms:
+            encoding, segments = msg.sms_segments()
+            size = self.t("segments", n=segments, enc=encoding)
+        else:
+            size = self.t("chars", n=len(msg.text))
+        head = f"📱 {self.t('phone')} [{clean(msg.channel)}] {size}"
         lines = [msg.title] if msg.title else []
         lines += msg.body.split("\n") if msg.body else []
         self.event(self.paint(head, BOLD) + "".join(f"\n    │ {clean(line)}" for line in lines))

@@ -19,6 +19,7 @@ class Message:
     title: str
     body: str
     kind: str
+    sms: bool = True
 
     @property
     def text(self) -> str:
@@ -46,6 +47,7 @@ class Phone:
     """Receives POST /<channel> with apprise's JSON body ({title, message, type})."""
 
     on_message: Callable[[Message], None] | None = None
+    sms_channels: frozenset[str] = frozenset({"sms"})   # the others are chat: no segments to count
     messages: list[Message] = field(default_factory=list)
     runner: web.AppRunner | None = None
     port: int = 0
@@ -75,8 +77,9 @@ class Phone:
             return web.Response(status=400, text="not JSON\n")
         if not isinstance(data, dict):
             return web.Response(status=400, text="not a JSON object\n")
-        message = Message(time.time(), request.match_info["channel"], str(data.get("title") or ""),
-                          str(data.get("message") or ""), str(data.get("type") or ""))
+        channel = request.match_info["channel"]
+        message = Message(time.time(), channel, str(data.get("title") or ""), str(data.get("message") or ""),
+                          str(data.get("type") or ""), sms=channel in self.sms_channels)
         self.messages.append(message)
         if self.on_message is not None:
             self.on_message(message)

@@ -169,7 +169,7 @@ async def perform(lab: Lab, step: Step) -> None:
     elif step.action == "flap":
         lab.spawn(lab.flap(a["device"], a["interface"], a.get("times", 3), a.get("every", 10.0)))
     elif step.action == "web_error":
-        lab.website(a["site"], "error", a.get("status", 500), a.get("reason", "Internal Server Error"))
+        lab.website(a["site"], "error", a.get("status", 500), a.get("reason", ""))
     elif step.action == "deface":
         lab.website(a["site"], "defaced")
     elif step.action == "web_slow":

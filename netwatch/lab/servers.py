@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import html
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
 MAX_LINE_BYTES = 1024
+_KNOWN = frozenset(s.value for s in HTTPStatus)
 PORTAL_MARKER = "Cổng thông tin điện tử"
 DEFACED_MARKER = "Hacked by"
 
@@ -23,7 +25,7 @@ class WebSite:
     marker: str = PORTAL_MARKER
     mode: str = "ok"
     error_status: int = 500
-    error_reason: str = "Internal Server Error"
+    error_reason: str = ""          # empty: the standard phrase of the status
     delay_seconds: float = 0.0
     requests: int = 0
     runner: web.AppRunner | None = None
@@ -56,7 +58,9 @@ class WebSite:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         if self.mode == "error":
-            return web.Response(status=self.error_status, reason=self.error_reason, text="error\n")
+            standard = HTTPStatus(self.error_status).phrase if self.error_status in _KNOWN else "Error"
+            reason = self.error_reason or standard
+            return web.Response(status=self.error_status, reason=reason, text="error\n")
         if self.mode == "defaced":
             body = (f"<!doctype html><html><head><meta charset=utf-8><title>{DEFACED_MARKER} h4x0r</title></head>"
                     f"<body><h1>{DEFACED_MARKER} h4x0r team</h1></body></html>")

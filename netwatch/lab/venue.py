@@ -215,7 +215,7 @@ class Lab:
                 self.services[s].blackhole = False
             await asyncio.sleep(every_seconds / 2)
 
-    def website(self, site_id: str, mode: str, status: int = 500, reason: str = "Internal Server Error",
+    def website(self, site_id: str, mode: str, status: int = 500, reason: str = "",
                 delay_seconds: float = 0.0) -> None:
         site = self.sites.get(site_id)
         if site is None:

@@ -72,7 +72,7 @@ def test_fast_demo_end_to_end(tmp_path: Path) -> None:
     assert any("portal" in p["title"] + p["body"] for p in sms)
     assert not [p for p in pages if "press-ap" in p["title"] + p["body"]], \
         "the access points behind the dead press switch are unreachable: one page (the switch), not three"
-    assert "📱" in done.stdout and "tin (gsm7)" in done.stdout
+    assert "📱" in done.stdout and "SMS: 1 tin (gsm7)" in done.stdout and "ký tự" in done.stdout
     # SNMP traps from the lab's agents reach netwatch's receiver and are told apart by sender address
     assert "⚡ trap hotel-sw: linkDown" in done.stdout and "⚡ trap core-router: coldStart" in done.stdout
     assert "⚡ reboot core-router" in done.stdout

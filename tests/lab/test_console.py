@@ -28,6 +28,8 @@ def test_plain_lines_without_escape_codes() -> None:
     assert "\x1b" not in text and "\x07" not in text
     assert "DOWN Switch  [2Jtruy nhập [press-sw] ← Up (timeout: no answer ]0;pwned )" in text
     assert "PHONE [sms] 1 SMS (gsm7)\n    │ SU CO #1: press-sw/snmp\n" in text
+    console.message(Message(0, "chat", "SỰ CỐ", "portal", "", sms=False))
+    assert "PHONE [chat] 12 characters\n    │ SỰ CỐ\n    │ portal\n" in out.getvalue()
     assert console.seen["press-sw"][-1][1] == "down"
 
 
