@@ -333,10 +333,13 @@ async def fetch(target: Target, settings: Settings, timeout_seconds: float,
         jobs.append(eng.get(agent, [e.numeric for e in settings.extra], deadline))  # type: ignore[attr-defined]
     if settings.host_resources:
         jobs.append(eng.walk(agent, _HR_COLUMNS, deadline))  # type: ignore[attr-defined]
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
+    if len(jobs) == 1:
+        results = [await jobs[0]]      # the usual poll: no task for gather to wrap it in
+    else:
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
     sys_cells, table = results[0]  # type: ignore[misc]
     table = dict(table)
     if not with_names:

@@ -62,7 +62,7 @@ class Engine:
 
     def __init__(self) -> None:
         self._transports: dict[int, asyncio.DatagramTransport] = {}
-        self._pending: dict[int, tuple[asyncio.Future[ber.Message], tuple[str, int], bytes]] = {}
+        self._pending: dict[int, tuple[asyncio.Future[ber.Message | None], tuple[str, int], bytes]] = {}
         self._next_id = random.randrange(1, 2**30)
         self._opening: dict[int, asyncio.Lock] = {}
         self.state: dict[Any, Any] = {}     # previous samples per agent (the probe owns the values)
@@ -129,35 +129,41 @@ class Engine:
                       max_repetitions: int = 0, non_repeaters: int = 0) -> ber.Message:
         """Send one request with retries until `deadline` (loop time); return the response message."""
         loop = asyncio.get_running_loop()
-        try:
-            family, addr = await _resolve(agent.host, agent.port)
-        except OSError as exc:
-            raise SnmpError("dns", f"cannot resolve {agent.host!r}: {exc}") from None
-        tr = await self._transport(family)
+        hit = _resolved.get((agent.host, agent.port))
+        if hit is None:
+            try:
+                hit = await _resolve(agent.host, agent.port)
+            except OSError as exc:
+                raise SnmpError("dns", f"cannot resolve {agent.host!r}: {exc}") from None
+        family, addr = hit
+        tr = self._transports.get(family)
+        if tr is None or tr.is_closing():
+            tr = await self._transport(family)
         rid = self._request_id()
         packet = ber.encode_request(agent.version, agent.community, pdu_tag, rid, oids, non_repeaters,
                                     max_repetitions)
-        fut: asyncio.Future[ber.Message] = loop.create_future()
-        self._pending[rid] = (fut, addr, agent.community)
+        # One future and one timer per attempt (not wait_for + shield: this runs ~5 times per device poll
+        # and their tasks and callbacks cost more than decoding an answer). A timer ends the attempt with None.
         try:
             attempts = agent.retries + 1
             for attempt in range(attempts):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
+                fut: asyncio.Future[ber.Message | None] = loop.create_future()
+                self._pending[rid] = (fut, addr, agent.community)   # a late answer to an earlier try still counts
                 tr.sendto(packet, addr)
                 self.sent += 1
                 # share what is left among the remaining attempts so the last retry still fits
-                wait = remaining / (attempts - attempt)
+                timer = loop.call_later(remaining / (attempts - attempt), _expire, fut)
                 try:
-                    msg = await asyncio.wait_for(asyncio.shield(fut), wait)
-                except asyncio.TimeoutError:
-                    continue
-                return msg
+                    msg = await fut
+                finally:
+                    timer.cancel()
+                if msg is not None:
+                    return msg
         finally:
             self._pending.pop(rid, None)
-            if not fut.done():
-                fut.cancel()
         raise SnmpError("timeout", f"no SNMP answer from {agent.host}:{agent.port}")
 
     async def get(self, agent: Agent, oids: Sequence[Oid], deadline: float | None = None) -> dict[Oid, tuple[int, ber.Value]]:
@@ -266,6 +272,11 @@ class Engine:
                 still.append(col)
             active = still
         raise SnmpError("protocol", "table walk did not finish")
+
+
+def _expire(fut: "asyncio.Future[ber.Message | None]") -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _check_status(msg: ber.Message, agent: Agent) -> None:

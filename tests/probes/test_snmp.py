@@ -360,6 +360,29 @@ async def test_misbehaving_agent_fails_only_its_check(mode: str, error: str) -> 
         good.close()
 
 
+async def test_a_lost_request_is_retried_within_the_timeout() -> None:
+    r = await Responder(mode="silent").start()
+    try:
+        r.table = device_table({1: {}})
+        seen: list[object] = []
+
+        def first_one_lost(req: object) -> None:
+            seen.append(req)
+            r.mode = "silent" if len(seen) == 1 else "ok"
+
+        r.on_request = first_one_lost
+        agent = client.Agent("127.0.0.1", r.port, b"scripted", timeout_seconds=1.0, retries=1)
+        got = await client.engine().get(agent, [(1, 3, 6, 1, 2, 1, 1, 3, 0)])
+        assert got[(1, 3, 6, 1, 2, 1, 1, 3, 0)][1] == 100_000 and len(seen) == 2
+        with pytest.raises(client.SnmpError) as info:     # no retry left: the lost request is a timeout
+            r.mode, seen[:] = "silent", []
+            await client.engine().get(client.Agent("127.0.0.1", r.port, b"scripted", timeout_seconds=0.3,
+                                                   retries=0), [(1, 3, 6, 1, 2, 1, 1, 3, 0)])
+        assert info.value.error == "timeout" and len(seen) == 1
+    finally:
+        r.close()
+
+
 async def test_answers_from_another_address_are_ignored() -> None:
     r = await Responder().start()
     try:
