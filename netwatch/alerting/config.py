@@ -157,6 +157,15 @@ class Operator:
     token: Optional[Secret] = None
     password_hash: Optional[Secret] = None
 
+    def __post_init__(self) -> None:
+        if self.password_hash is not None:
+            parts = self.password_hash.reveal().split("$")
+            if len(parts) != 4 or parts[0] != "pbkdf2_sha256" or not parts[1].isdigit():
+                raise FieldError("password_hash", "expected pbkdf2_sha256$ITERATIONS$SALT$HASH "
+                                                  "(netwatch.alerting.operators.hash_password)")
+        if self.token is not None and len(self.token.reveal()) < 12:
+            raise FieldError("token", "too short: use at least 12 random characters")
+
 
 @dataclass(frozen=True)
 class FlapSpec:

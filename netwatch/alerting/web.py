@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -31,6 +32,17 @@ def _bearer(request: web.Request) -> str | None:
     return header[7:].strip() if header.lower().startswith("bearer ") else None
 
 
+def _basic(request: web.Request) -> tuple[str | None, str | None]:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("basic "):
+        return None, None
+    try:
+        name, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    return name, password
+
+
 def _source(request: web.Request) -> str:
     return f"http:{request.remote or '?'}"
 
@@ -48,9 +60,12 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 async def ack(request: web.Request) -> web.Response:
     monitor = request.app[MONITOR_KEY]
-    op = authenticate(monitor.config.paging, token=_bearer(request))
+    name, password = _basic(request)
+    op = authenticate(monitor.config.paging, token=_bearer(request), name=name, password=password)
     if op is None:
-        return web.json_response({"error": "an operator token is required (Authorization: Bearer ...)"}, status=401)
+        return web.json_response({"error": "an operator is required (Authorization: Bearer TOKEN, or Basic "
+                                           "with an operator's name and password)"}, status=401,
+                                 headers={"WWW-Authenticate": 'Bearer realm="netwatch"'})
     if not allowed(op, "operator"):
         return web.json_response({"error": f"operator {op.name} is a {op.role}"}, status=403)
     try:

@@ -167,3 +167,24 @@ async def test_store_failure_sends_monitoring_degraded_directly(tmp_path: Path) 
         store.close()
     finally:
         chat.stop()
+
+
+def test_channel_down_too_long_falls_back(netwatch_process: Callable[..., NetwatchProcess], tmp_path: Path) -> None:
+    sms = HttpSink()                      # the HTTP SMS gateway is absent the whole time
+    chat = HttpSink().start()
+    web = TcpTarget().up()
+    try:
+        config = venue({"sms": sms, "chat": chat}, tcp_target("web1", web.port, alert="{notify: [sms]}")).replace(
+            "  sms: {", "  sms: {fallback: chat, fallback_after: 2s, ")
+        netwatch_process(config)
+        store = tmp_path / "netwatch.db"
+        wait_for(lambda: query(store, "SELECT 1 FROM transitions WHERE to_state='up'"), 10)
+        web.down()
+        wait_for(lambda: query(store, "SELECT created_at FROM outbox WHERE channel='sms'"), 10)
+        (queued_at,), = query(store, "SELECT created_at FROM outbox WHERE channel='sms'")
+        got = chat.wait_count(1, 10)
+        assert got[0].at - queued_at >= 1.9
+        assert got[0].body["dedup_key"] == "nw-1-problem" and "web1/tcp" in got[0].body["title"]
+        assert query(store, "SELECT state FROM outbox WHERE channel='sms'") == [("rerouted",)]
+    finally:
+        chat.stop()

@@ -21,6 +21,7 @@ OPERATORS = """
 operators:
   - {name: lan, role: operator, token: "${NW_LAN_TOKEN}"}
   - {name: viewer1, role: viewer, token: "${NW_VIEWER_TOKEN}"}
+  - {name: head, role: admin, password_hash: "pbkdf2_sha256$1000$MDEyMzQ1Njc4OWFiY2RlZg==$cBg8D2DungRB9k76szThf5ehfyBz991ay6PT8Srwk4M="}
 """
 ENV = {"NW_LAN_TOKEN": "lan-secret-token-1", "NW_VIEWER_TOKEN": "viewer-secret-token-2"}
 
@@ -40,10 +41,14 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           timeout=30, env={**os.environ, **(env or ENV)})
 
 
-def post(url: str, token: str | None, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+def post(url: str, token: str | None, body: dict[str, object] | None = None,
+         basic: tuple[str, str] | None = None) -> tuple[int, dict[str, object]]:
+    import base64
+
+    auth = ({"Authorization": f"Bearer {token}"} if token else
+            {"Authorization": "Basic " + base64.b64encode(":".join(basic).encode()).decode()} if basic else {})
     req = urllib.request.Request(url, data=json.dumps(body or {}).encode(), method="POST",
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+                                 headers={"Content-Type": "application/json", **auth})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
             return resp.status, json.loads(resp.read())
@@ -70,7 +75,7 @@ def test_maintenance_silences_then_pages_what_is_still_broken_at_its_end(
     b.up()                               # b's problem starts and ends inside the window: never paged
     wait_for(lambda: sinks["chat"].received, 12, what="the page after the window")
     first = sinks["chat"].received[0]
-    assert first.at >= window_end - 0.2
+    assert first.at >= window_end - 0.5
     assert "web-a/tcp" in first.body["title"]
     time.sleep(1.5)
     assert all("web-b" not in r.body["title"] for r in sinks["chat"].received)
@@ -127,3 +132,7 @@ escalation:
     sources = sorted(s.split(":")[0] for (s,) in query(store, "SELECT source FROM audit WHERE action='ack'"))
     assert sources == ["cli", "http"]
     assert ENV["NW_LAN_TOKEN"] not in nw.log()
+    web1_ack = nw.base_url + f"/api/v1/incidents/{web1_incident}/ack"
+    assert post(web1_ack, None, basic=("head", "wrong"))[0] == 401
+    assert post(web1_ack, None, basic=("head", "correct horse"))[0] == 409     # known operator; already acked
+    assert post(nw.base_url + "/api/v1/incidents/999/ack", ENV["NW_LAN_TOKEN"])[0] == 404
