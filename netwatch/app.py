@@ -10,7 +10,7 @@ import time
 from typing import Callable, Iterator
 
 from aiohttp import web
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from netwatch import __version__
 from netwatch.config import Config, ConfigError, load
@@ -53,12 +53,18 @@ class Monitor:
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)
         self.reloads_ok = 0
+        self.reload_tasks: set[asyncio.Task[None]] = set()
         self.reloads_failed = 0
 
     def extra_metrics(self) -> Iterator[Metric]:
         yield from self.paging.metrics()
         yield from self.traps.metrics()
         yield zone_info((z.id, z.name) for z in self.config.zones)
+        reloads = CounterMetricFamily("netwatch_config_reloads", "Config reloads (SIGHUP), by result.",
+                                      labels=["result"])
+        reloads.add_metric(["ok"], self.reloads_ok)
+        reloads.add_metric(["refused"], self.reloads_failed)
+        yield reloads
 
     def handle(self, check: Check, result: Result) -> None:
         for one_check, one_result, parent_id in expand(check, result):
@@ -83,6 +89,8 @@ class Monitor:
         self.live.apply(new.checks)
         self.paging.reload(new)
         self.scheduler.apply(new.checks)
+        self.reload_tasks.add(task := asyncio.create_task(self.traps.reload(), name="traps-reload"))
+        task.add_done_callback(self.reload_tasks.discard)
         self.reloads_ok += 1
         log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
         return True

@@ -33,6 +33,19 @@ class TrapFeed:
         self.receiver = await TrapReceiver(settings, self.senders(), self.on_trap).start()
         log.info("receiving SNMP traps on %s:%d/udp", settings.listen, self.receiver.port)
 
+    async def reload(self) -> None:
+        """After a config reload: rebind if the section changed, else just refresh the senders."""
+        settings = self.monitor.config.traps
+        if self.receiver is not None and settings == self.receiver.settings:
+            self.receiver.senders = self.senders()
+            return
+        self.close()
+        try:
+            await self.start()
+        except OSError as exc:
+            log.error("cannot receive SNMP traps on %s:%s/udp: %s", settings.listen if settings else "-",
+                      settings.port if settings else "-", exc)
+
     def senders(self) -> dict[str, str]:
         """Trap source address -> target id, for targets whose host is an IP address."""
         out: dict[str, str] = {}

@@ -140,7 +140,10 @@ def test_sighup_reload_adopts_good_config_and_refuses_bad(netwatch_process, list
     nw.signal(signal.SIGHUP)
     wait_for(lambda: "config reload refused" in nw.log(), 5, what="refusal in the log")
     assert "port: must be a whole number" in nw.log()
-    assert metric_value(nw.metrics(), "netwatch_probe_success", check="portal/second") == 1.0
+    m = nw.metrics()
+    assert metric_value(m, "netwatch_probe_success", check="portal/second") == 1.0
+    assert metric_value(m, "netwatch_config_reloads_total", result="ok") == 1.0
+    assert metric_value(m, "netwatch_config_reloads_total", result="refused") == 1.0
     assert nw.proc.poll() is None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -58,3 +59,25 @@ targets:
         assert "trap-secret" not in nw.log()
     finally:
         agent.stop()
+
+
+def test_reload_rebinds_the_receiver(netwatch_process, tmp_path: Path) -> None:
+    first, second = snmpd.free_udp_port(), snmpd.free_udp_port()
+    text = f"""\
+listen: "{{listen}}"
+store: "{{store}}"
+traps: {{port: PORT, communities: [c1]}}
+targets:
+  - {{id: sw1, host: 127.0.0.1}}
+"""
+    nw = netwatch_process(text.replace("PORT", str(first)))
+    nw.config_path.write_text(nw.config_path.read_text().replace(f"port: {first}", f"port: {second}"))
+    nw.signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in nw.log(), 5, what="reload")
+
+    def accepted_after_trap() -> bool:
+        subprocess.run(["snmptrap", "-v", "2c", "-c", "c1", f"127.0.0.1:{second}", "", LINK_DOWN],
+                       check=True, capture_output=True, timeout=10)
+        return metric_value(nw.metrics(), "netwatch_snmp_traps_total", result="accepted") >= 1.0
+
+    wait_for(accepted_after_trap, 10, interval_seconds=0.3, what="a trap on the new port")
