@@ -154,6 +154,8 @@ class PagingEngine:
         hold = old is State.UNREACHABLE and (
             view.state.ok_streak > 0 or view.result is None or view.result.started_at <= parents_back_at)
         new, cause = effective(step_state, maint, parents, hold)
+        if new is State.UNKNOWN and old is State.UNREACHABLE:
+            return None     # resumed after a restart: no verdict of its own yet, keep what was recorded
         view.overlay = new if new in OVERLAYS else None
         if new == old:
             if raw is not None and maint:
