@@ -181,7 +181,7 @@ def latency_charts(report: Report, lang: Lang, width: float = 720) -> list[Chart
     by_kind: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for key, points in h.series.items():
         kind, zone = key.split("|", 1)
-        line = [(s, total / n) for s, total, n, _ in points if n]
+        line = [(s, total / n) for s, total, n in points if n]
         if line:
             by_kind.setdefault(kind, {})[zone] = line
     charts = []

@@ -38,7 +38,6 @@ def numbers_dict(n: Numbers) -> dict[str, Any]:
         "mtta_seconds": _seconds(n.mtta_ms),
         "latency_p50_seconds": _round_latency(lat.p(0.5)) if lat else None,
         "latency_p95_seconds": _round_latency(lat.p(0.95)) if lat else None,
-        "latency_mean_seconds": _round_latency(lat.sum_seconds / lat.count) if lat and lat.count else None,
         "latency_samples": lat.count if lat else 0,
     })
     return out

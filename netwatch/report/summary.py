@@ -37,17 +37,13 @@ class CheckInfo:
 
 @dataclass
 class Latency:
-    """A mergeable latency summary (from rollups)."""
+    """A mergeable latency histogram (from rollups)."""
 
     count: int = 0
-    sum_seconds: float = 0.0
-    max_seconds: float = 0.0
     hist: list[int] = field(default_factory=lambda: [0] * (len(BOUNDS_SECONDS) + 1))
 
     def merge(self, other: "Latency") -> None:
         self.count += other.count
-        self.sum_seconds += other.sum_seconds
-        self.max_seconds = max(self.max_seconds, other.max_seconds)
         for i, n in enumerate(other.hist):
             if n:
                 self.hist[i] += n
@@ -111,8 +107,8 @@ class History:
     changes: dict[str, list[Change]]
     coverage: Coverage
     latency: dict[tuple[str, str], Latency] = field(default_factory=dict)
-    # zone -> [(slot start, latency sum, latency count, latency max)], slot_ms apart
-    series: dict[str, list[tuple[int, float, int, float]]] = field(default_factory=dict)
+    # "kind|zone" -> [(slot start, latency sum, latency count)], slot_ms apart
+    series: dict[str, list[tuple[int, float, int]]] = field(default_factory=dict)
     slot_ms: int = 300_000
     events: list[EventRow] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
