@@ -8,6 +8,7 @@ import os
 import random
 import resource
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -166,6 +167,32 @@ def build_history(store_path: Path, checks: list[tuple[str, str, str, str | None
     return {"rollups": n_rollups, "transitions": len(transitions), "events": len(events)}
 
 
+def report_once(config_path: Path, out_dir: Path) -> None:
+    """In a fresh process: load config, read the store, compute, write HTML and PDF; print timings."""
+    from netwatch.config import load
+    from netwatch.report.cli import make_scope, render
+    from netwatch.report.collect import collect
+    from netwatch.report.summary import build
+
+    marks = [("start", time.perf_counter())]
+    config = load(str(config_path))
+    marks.append(("config", time.perf_counter()))
+    scope = make_scope(config, "all", None, None, (), (), time.time())
+    history = collect(config, config.store, scope)
+    marks.append(("collect", time.perf_counter()))
+    report = build(history)
+    marks.append(("maths", time.perf_counter()))
+    (out_dir / "report.html").write_bytes(render(report, "html", "vi"))
+    marks.append(("html", time.perf_counter()))
+    (out_dir / "report.pdf").write_bytes(render(report, "pdf", "vi"))
+    marks.append(("pdf", time.perf_counter()))
+    steps = "  ".join(f"{name} {b - a:.2f}s" for (_, a), (name, b) in zip(marks, marks[1:]))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss = usage.ru_maxrss / 1024
+    print(f"report (HTML + PDF): {marks[-1][1] - marks[0][1]:.2f} s wall, {usage.ru_utime + usage.ru_stime:.2f} s CPU "
+          f"[{steps}]  max RSS {rss:.0f} MB  rows {len(report.rows)} outages {len(report.outages)}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checks", type=int, default=1000)
@@ -173,7 +200,12 @@ def main() -> int:
     ap.add_argument("--interval", type=float, default=30.0)
     ap.add_argument("--dir", default=None, help="keep the store and reports here (default: a temp dir)")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing store in --dir")
+    ap.add_argument("--runs", type=int, default=2, help="report runs (the first may read a cold cache)")
+    ap.add_argument("--report-once", metavar="CONFIG", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.report_once:
+        report_once(Path(args.report_once), Path(args.dir or "."))
+        return 0
     work = Path(args.dir or tempfile.mkdtemp(prefix="nw_report_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     store = work / "history.db"
@@ -187,7 +219,23 @@ def main() -> int:
         print(f"build: {time.perf_counter() - t0:.1f} s  {counts}")
     size = store.stat().st_size + sum(p.stat().st_size for p in work.glob("history.db-*"))
     results = int(args.checks * args.days * DAY / args.interval)
-    print(f"store: {size / 1e6:.0f} MB for {results / 1e6:.1f} M results ({size / results:.1f} bytes/result)")
+    print(f"store: {size / 1e6:.0f} MB for {results / 1e6:.1f} M results ({size / results:.1f} bytes/result); "
+          f"budget 2 GB: {'ok' if size <= 2e9 else 'OVER'}")
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--dir", str(work), "--report-once", str(cfg)], check=True)
+        wall = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"  process wall {wall:.2f} s (budget 10 s: {'ok' if wall <= 10 else 'OVER'}), "
+              f"max child RSS so far {rss:.0f} MB (budget 500 MB: {'ok' if rss <= 500 else 'OVER'})")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for fmt in ("json", "csv"):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "netwatch", "report", "-c", str(cfg), "-o", str(work / f"report.{fmt}")],
+                       check=True, env=env)
+        print(f"netwatch report --format {fmt}: {time.perf_counter() - t0:.2f} s "
+              f"({(work / f'report.{fmt}').stat().st_size / 1e6:.1f} MB)")
+    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures scale with it)")
     return 0
 
 
