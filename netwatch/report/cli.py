@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     config = load(args.config)
-    lang: Lang = args.report_lang or "vi"
+    lang: Lang = args.report_lang or getattr(args, "lang", None) or "vi"
     fmt = args.format or _format_of(args.output)
     if args.output == "-" and fmt == "pdf":
         print("netwatch report: a PDF needs an output file (-o report.pdf)", file=sys.stderr)

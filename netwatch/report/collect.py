@@ -114,14 +114,17 @@ def _checks(conn: sqlite3.Connection, config: Config, scope: Scope) -> list[Chec
                          float(target_pct), derived)
 
     out = {c.id: info(c.id, c.target.id, c.kind, False) for c in config.checks if in_scope(c.target.id, c.target.zone)}
-    kinds = {c.target.id: c.kind for c in config.checks}
+    configured = {c.id for c in config.checks}
+    # A derived check (`<target>/if/<name>`) takes its kind from the target's check that yields children.
+    parent_kind: dict[str, str] = {}
+    for c in config.checks:
+        if parent_kind.get(c.target.id) != "snmp":
+            parent_kind[c.target.id] = c.kind
     for check_id, target_id in conn.execute("SELECT DISTINCT check_id, target_id FROM transitions"):
-        if check_id in out or target_id not in by_target or config.check(check_id) is not None:
+        if check_id in configured or target_id not in by_target or not check_id.startswith(f"{target_id}/"):
             continue
-        if not check_id.startswith(f"{target_id}/") or not in_scope(target_id, by_target[target_id].zone):
-            continue
-        parent = next((c for c in config.checks if c.target.id == target_id and c.kind == "snmp"), None)
-        out[check_id] = info(check_id, target_id, parent.kind if parent else kinds.get(target_id, ""), True)
+        if in_scope(target_id, by_target[target_id].zone):
+            out[check_id] = info(check_id, target_id, parent_kind.get(target_id, ""), True)
     return sorted(out.values(), key=lambda c: (c.zone, c.target, c.id))
 
 

@@ -256,7 +256,7 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     else:
         story.append(p(tr("none", lang)))
 
-    header_left = _clip(f"{h.site} — {h.event}" if h.event else h.site, 90)
+    header_left = unicodedata.normalize("NFC", _clip(f"{h.site} — {h.event}" if h.event else h.site, 90))
     page_word = tr("page", lang)
 
     def decorate(canvas: Any, doc: Any) -> None:

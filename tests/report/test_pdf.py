@@ -63,3 +63,18 @@ def test_english_pdf(site: tuple[Config, Path], tmp_path: Path) -> None:
 def test_missing_fonts_give_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="fonts-dejavu-core"):
         find_fonts([str(tmp_path)])
+
+
+def test_decomposed_vietnamese_is_composed_for_the_pdf(tmp_path: Path) -> None:
+    """A venue name typed with combining accents (NFD) still comes out as proper Vietnamese letters."""
+    import unicodedata
+
+    config = venue(tmp_path)
+    write_history(tmp_path / "history.db")
+    report = make_report(config, str(tmp_path / "history.db"), make_scope(config, "all", None, None, (), (), NOW))
+    report.history.site = unicodedata.normalize("NFD", "Nhà khách Tỉnh ủy")
+    pdf = tmp_path / "nfd.pdf"
+    pdf.write_bytes(render(report, "pdf", "vi"))
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Nhà khách Tỉnh ủy" in unicodedata.normalize("NFC", text)
+    assert unicodedata.normalize("NFD", "Tỉnh") not in text
