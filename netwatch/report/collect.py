@@ -68,7 +68,7 @@ def _collect(conn: sqlite3.Connection, store_path: str, config: Config, scope: S
     if not checks:
         raise ReportError("no check matches the chosen zone/target")
     wanted = {c.id for c in checks}
-    changes = _changes(conn, scope.from_seconds - LOOKBACK_SECONDS, wanted)
+    changes = _changes(conn, scope.from_seconds - LOOKBACK_SECONDS, wanted, config.redact)
     runs = conn.execute("SELECT started_at, last_seen_at FROM runs WHERE last_seen_at >= ? AND started_at <= ?",
                         (scope.from_seconds, scope.to_seconds)).fetchall()
     coverage = Coverage((to_ms(a), to_ms(b)) for a, b in runs)
@@ -128,7 +128,8 @@ def _checks(conn: sqlite3.Connection, config: Config, scope: Scope) -> list[Chec
     return sorted(out.values(), key=lambda c: (c.zone, c.target, c.id))
 
 
-def _changes(conn: sqlite3.Connection, since: float, wanted: set[str]) -> dict[str, list[Change]]:
+def _changes(conn: sqlite3.Connection, since: float, wanted: set[str],
+             redact: Callable[[str], str]) -> dict[str, list[Change]]:
     out: dict[str, list[Change]] = {}
     anchor = ("SELECT t.check_id, t.ts, t.since, t.to_state, t.error, t.detail, t.cause FROM transitions t "
               "JOIN (SELECT check_id, MAX(id) AS id FROM transitions WHERE ts < ? GROUP BY check_id) m "
@@ -143,7 +144,8 @@ def _changes(conn: sqlite3.Connection, since: float, wanted: set[str]) -> dict[s
                 state = State(to_state)
             except ValueError:
                 state = State.UNKNOWN
-            out.setdefault(cid, []).append(Change(to_ms(since_s), to_ms(ts), state, error, detail or "", cause))
+            out.setdefault(cid, []).append(Change(to_ms(since_s), to_ms(ts), state, error, redact(detail or ""),
+                                                  cause))
     return out
 
 

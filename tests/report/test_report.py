@@ -234,3 +234,19 @@ def test_cli_writes_each_format_and_rejects_bad_input(site: tuple[Config, Path],
     assert not (tmp_path / "x.json").exists()
     with pytest.raises(ReportError, match="does not exist"):
         make_report(site[0], str(tmp_path / "missing.db"), make_scope(site[0], "all", None, None, (), (), NOW))
+
+
+def test_secrets_never_reach_the_report(tmp_path: Path) -> None:
+    config = venue(tmp_path)   # the SNMP community "public" is a secret
+    b = Builder(tmp_path / "history.db")
+    b.run(0, 7200)
+    b.change("core/snmp", "core", 10, State.UP)
+    b.change("core/snmp", "core", 100, State.DOWN, error="snmp_auth", detail="community public rejected")
+    b.event(150, "core/snmp", "core", "trap", "authenticationFailure community public")
+    b.close()
+    scope = make_scope(config, "all", None, None, (), (), NOW)
+    report = make_report(config, str(tmp_path / "history.db"), scope)
+    for fmt in ("json", "csv", "md", "html"):
+        data = render(report, fmt, "vi").decode()
+        assert "public" not in data, fmt
+    assert "community ******** rejected" in render(report, "json", "vi").decode()
