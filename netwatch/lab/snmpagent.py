@@ -88,7 +88,6 @@ class Agent:
     transport: Any = None
 
     def __post_init__(self) -> None:
-        self.keys = sorted(self.table)
         ticks = self.table.get(oids.SYS_UPTIME, (ber.TIMETICKS, 0))[1]
         self._uptime_base_ticks = int(ticks) if isinstance(ticks, int) else 0
         self._boot_at = self.clock()

@@ -229,8 +229,9 @@ class Lab:
     # ------------------------------------------------------------ the netwatch config for this lab
 
     def config(self, listen: str, store: str, interval_seconds: float, kinds: set[str],
-               channels: dict[str, Any] | None = None, icmp_pages: bool = True) -> dict[str, Any]:
-        """A venue config (as data) monitoring this lab; kinds not registered yet fall back to tcp."""
+               icmp_pages: bool = True) -> dict[str, Any]:
+        """A venue config (as data) monitoring this lab; kinds not registered fall back to tcp checks.
+        `icmp_pages = False` records ICMP results without paging (when this user may not ping)."""
         timeout = max(0.5, min(5.0, 0.8 * interval_seconds))
         targets: list[dict[str, Any]] = []
         for p in PINGS:
@@ -281,8 +282,6 @@ class Lab:
         }
         if self.trap_to is not None:
             config["traps"] = {"listen": self.trap_to[0], "port": self.trap_to[1], "communities": [COMMUNITY]}
-        if channels:
-            config.update(channels)
         return config
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from netwatch.i18n import STATE_NAMES
 from netwatch.model import State
+from netwatch.web.server import MONITOR_KEY
 
 if TYPE_CHECKING:
     from netwatch.app import Monitor
@@ -50,18 +51,15 @@ def add_routes(app: web.Application) -> None:
 
 
 def _monitor(request: web.Request) -> "Monitor":
-    from netwatch.web.server import MONITOR_KEY
-
     return request.app[MONITOR_KEY]
 
 
 def viewer_token(monitor: "Monitor") -> str | None:
     """The configured viewer token (`board: {viewer_token: ...}`), when netwatch listens beyond loopback."""
-    board = getattr(monitor.config, "board", None)
-    secret = getattr(board, "viewer_token", None)
+    secret = monitor.config.board.viewer_token
     if secret is None or _loopback(monitor.config.listen.host):
         return None
-    return secret.reveal() if hasattr(secret, "reveal") else str(secret)
+    return secret.reveal()
 
 
 def _loopback(host: str) -> bool:
@@ -118,10 +116,8 @@ async def board_json(request: web.Request) -> web.Response:
 
 def open_incidents(monitor: "Monitor") -> list[dict[str, Any]]:
     """The paging incidents still open or acknowledged (id, check, acked_by...), read from the store."""
-    try:
-        from netwatch.alerting import incidents
-    except ImportError:
-        return []
+    from netwatch.alerting import incidents   # late: importing it before netwatch.config is a cycle
+
     with monitor.store.lock:
         return incidents.list_incidents(monitor.store.conn)
 
@@ -180,9 +176,7 @@ async def ack(request: web.Request) -> web.Response:
     if error is not None:
         return web.json_response({"error": error}, status=404 if error.startswith("no incident") else 409,
                                  headers=headers)
-    paging = getattr(monitor, "paging", None)
-    if paging is not None:
-        paging.delivery.wake.set()
+    monitor.paging.delivery.wake.set()   # the ack notice goes out now, not at the next tick
     log.info("incident #%d acknowledged by %s from the board", incident_id, op.name)
     return web.json_response({"incident": incident_id, "acked_by": op.name}, headers=headers)
 
@@ -278,9 +272,7 @@ def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None
 
 
 def _on_duty(monitor: "Monitor", now: float) -> list[dict[str, str]]:
-    paging = getattr(monitor.config, "paging", None)
-    if paging is None or not hasattr(paging, "on_duty"):
-        return []
+    paging = monitor.config.paging
     out = []
     for shift in getattr(paging, "shifts", ()):
         if shift.window.active(now) and shift.contact in paging.contacts:
