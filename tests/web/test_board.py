@@ -69,6 +69,26 @@ def test_dependants_show_unreachable(lab: BackgroundLab, netwatch_process: Calla
     wait_for(lambda: tile(board(proc), "press-ap1")["state"] == "unreachable", 20, what="AP unreachable")
 
 
+def test_maintenance_and_phase_and_duty(lab: BackgroundLab,
+                                        netwatch_process: Callable[..., NetwatchProcess]) -> None:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).replace(tzinfo=None, microsecond=0)
+    start, end = (now - dt.timedelta(hours=1)).isoformat(), (now + dt.timedelta(hours=1)).isoformat()
+    config = lab.lab.config("{listen}", "{store}", 0.5, set(PROBES))
+    config["maintenance"] = [{"start": start, "end": end, "targets": ["qlvb"], "reason": "nâng cấp"}]
+    config["event"] = {"name": "Đại hội", "phases": [{"id": "trong", "name": "Trong Đại hội", "start": start,
+                                                      "end": end}]}
+    config["channels"] = {"chat": {"urls": ["json://127.0.0.1:9/chat"]}}
+    config["oncall"] = {"contacts": [{"id": "an", "name": "Nguyễn Văn An", "phone": "+84912000001"}],
+                        "shifts": [{"contact": "an", "start": start, "end": end}]}
+    proc = netwatch_process(dump(config))
+    wait_for(lambda: tile(board(proc), "qlvb")["state"] == "maintenance", 20, what="qlvb in maintenance")
+    data = board(proc)
+    assert data["phase"]["id"] == "trong" and data["event"] == "Đại hội"
+    assert data["on_duty"] == [{"name": "Nguyễn Văn An", "role": "primary", "phone": "+84912000001"}]
+
+
 def test_page_and_assets_are_self_contained_with_strict_headers(
         lab: BackgroundLab, netwatch_process: Callable[..., NetwatchProcess]) -> None:
     proc = netwatch_process(venue_text(lab))
