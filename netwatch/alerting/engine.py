@@ -282,6 +282,8 @@ class PagingEngine:
                     await self.tick()
                 except (sqlite3.Error, OSError) as exc:
                     log.error("paging tick failed: %s", exc)
+                except Exception:  # noqa: BLE001 - paging must outlive a bug in one tick
+                    log.exception("paging tick failed")
         finally:
             for task in (delivery, heartbeat):
                 task.cancel()

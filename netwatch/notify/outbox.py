@@ -137,6 +137,16 @@ class Delivery:
         return [Row(*r[:9], json.loads(r[9])) for r in rows]
 
     async def _drain(self, channel: str) -> None:
+        try:
+            await self._drain_due(channel)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("channel %s: outbox error: %s", channel, exc)
+            await asyncio.sleep(1.0)
+        except Exception:  # noqa: BLE001 - one bad row must not stop the channel for good
+            log.exception("channel %s: delivery worker failed", channel)
+            await asyncio.sleep(1.0)
+
+    async def _drain_due(self, channel: str) -> None:
         """Send what is due on one channel, head first; return when the head must wait."""
         while True:
             rows = await asyncio.to_thread(self._load, channel)
