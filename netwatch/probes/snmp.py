@@ -8,7 +8,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Mapping, NamedTuple, Optional, Union
+from typing import Literal, Mapping, NamedTuple, Optional, Sequence, Union
 
 from netwatch.config.fields import FieldError, Secret
 from netwatch.model import Event, Outcome, Series, Target
@@ -247,6 +247,17 @@ class Snapshot:
     extra: Mapping[str, Optional[float]] = field(default_factory=lambda: MappingProxyType({}))
 
 
+class RowMemo(NamedTuple):
+    """What judge built for one interface last time, reused when equal (a poll's outcome holds ~50 child
+    outcomes and ~400-550 Series, and most are the same as the previous poll's)."""
+
+    name: str
+    alias: str
+    labels: tuple[tuple[tuple[str, str], ...], ...]   # the labels of each _SLOTS series
+    series: tuple[Optional[Series], ...]               # one per _SLOTS entry, None where not emitted
+    child: Optional[Outcome]
+
+
 @dataclass(frozen=True)
 class Sample:
     """Run-time memory of the previous poll of one agent, to turn counters into rates."""
@@ -254,6 +265,7 @@ class Sample:
     at: float
     uptime_ticks: int
     counters: Mapping[int, tuple[str, bool, tuple[Optional[int], ...]]]
+    memo: Mapping[int, RowMemo] = field(default_factory=lambda: MappingProxyType({}))
 
 
 _IF_NAME_COLUMNS: tuple[Oid, ...] = (oids.IF_NAME, oids.IF_DESCR, oids.IF_ALIAS)
@@ -276,11 +288,27 @@ Table = Mapping[Oid, Mapping[Oid, Cell]]
 
 def clean_text(raw: object, cap: int) -> str:
     """Agent-supplied text made safe for labels and logs: decoded, control characters removed, capped."""
+    if raw.__class__ is bytes:
+        key = (cap, raw)
+        hit = _clean_memo.get(key)
+        if hit is not None:
+            return hit
     if isinstance(raw, (bytes, bytearray)):
         text = bytes(raw[:cap * 4]).decode("utf-8", errors="replace")
     else:
         text = "" if raw is None else str(raw)
-    return _CONTROL.sub(" ", text).strip()[:cap]
+    text = _CONTROL.sub(" ", text).strip()[:cap]
+    if raw.__class__ is bytes and len(raw) <= _CLEAN_MEMO_BYTES:
+        if len(_clean_memo) >= _CLEAN_MEMO_MAX:
+            _clean_memo.clear()
+        _clean_memo[key] = text
+    return text
+
+
+# Interface names come back every poll (from the names cache): clean each distinct one once.
+_clean_memo: dict[tuple[int, bytes], str] = {}
+_CLEAN_MEMO_MAX = 20_000
+_CLEAN_MEMO_BYTES = 512
 
 
 def _int(cell: Optional[Cell]) -> Optional[int]:
@@ -288,6 +316,13 @@ def _int(cell: Optional[Cell]) -> Optional[int]:
         return None
     tag, value = cell
     return value if isinstance(value, int) and tag not in ber.EXCEPTIONS else None
+
+
+def _ints(column: Mapping[Oid, Cell]) -> dict[Oid, int]:
+    """A column's integer cells (what _int keeps), in one pass instead of one call per cell."""
+    exceptions = ber.EXCEPTIONS
+    return {idx: value for idx, (tag, value) in column.items()
+            if value.__class__ is int and tag not in exceptions}
 
 
 def _agent(target: Target, settings: Settings, timeout_seconds: float) -> object:
@@ -390,39 +425,39 @@ def _number(cell: Optional[Cell]) -> Optional[float]:
 def interfaces_of(table: Table, fallback: Table) -> tuple[IfRow, ...]:
     """Join IF-MIB columns into rows; rows are keyed by a one-arc ifIndex."""
     rows = []
-    col = table.get
     empty: Mapping[Oid, Cell] = {}
-    names, descrs, aliases = col(oids.IF_NAME, empty), col(oids.IF_DESCR, empty), col(oids.IF_ALIAS, empty)
-    admin, oper = col(oids.IF_ADMIN_STATUS, empty), col(oids.IF_OPER_STATUS, empty)
-    hc_in, hc_out = col(oids.IF_HC_IN_OCTETS, empty), col(oids.IF_HC_OUT_OCTETS, empty)
-    in_err, out_err = col(oids.IF_IN_ERRORS, empty), col(oids.IF_OUT_ERRORS, empty)
-    in_disc, out_disc = col(oids.IF_IN_DISCARDS, empty), col(oids.IF_OUT_DISCARDS, empty)
-    high = col(oids.IF_HIGH_SPEED, empty)
-    lo_in, lo_out = fallback.get(oids.IF_IN_OCTETS, empty), fallback.get(oids.IF_OUT_OCTETS, empty)
-    lo_speed = fallback.get(oids.IF_SPEED, empty)
-    for idx in oper:
+
+    def ints(source: Table, column: Oid) -> dict[Oid, int]:
+        return _ints(source.get(column, empty))
+
+    names, descrs, aliases = (table.get(c, empty) for c in (oids.IF_NAME, oids.IF_DESCR, oids.IF_ALIAS))
+    admin, oper = ints(table, oids.IF_ADMIN_STATUS), ints(table, oids.IF_OPER_STATUS)
+    hc_in, hc_out = ints(table, oids.IF_HC_IN_OCTETS), ints(table, oids.IF_HC_OUT_OCTETS)
+    in_err, out_err = ints(table, oids.IF_IN_ERRORS), ints(table, oids.IF_OUT_ERRORS)
+    in_disc, out_disc = ints(table, oids.IF_IN_DISCARDS), ints(table, oids.IF_OUT_DISCARDS)
+    high = ints(table, oids.IF_HIGH_SPEED)
+    lo_in, lo_out, lo_speed = (ints(fallback, c) for c in (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS, oids.IF_SPEED))
+    nothing = (0, b"")
+    for idx in table.get(oids.IF_OPER_STATUS, empty):
         if len(idx) != 1:
             continue
         i = idx[0]
-        hin, hout = _int(hc_in.get(idx)), _int(hc_out.get(idx))
+        hin, hout = hc_in.get(idx), hc_out.get(idx)
         hc = hin is not None and hout is not None
         if not hc:
-            hin, hout = _int(lo_in.get(idx)), _int(lo_out.get(idx))
-        hs = _int(high.get(idx))
+            hin, hout = lo_in.get(idx), lo_out.get(idx)
+        hs = high.get(idx)
         speed: Optional[float]
         if hs:
             speed = hs * 1e6
         else:
-            ls = _int(lo_speed.get(idx))
+            ls = lo_speed.get(idx)
             speed = float(ls) if ls else None
-        descr = clean_text(descrs.get(idx, (0, b""))[1], LABEL_CAP)
-        name = clean_text(names.get(idx, (0, b""))[1], LABEL_CAP) or descr or str(i)
-        rows.append(IfRow(
-            index=i, name=name, descr=descr, alias=clean_text(aliases.get(idx, (0, b""))[1], LABEL_CAP),
-            admin=_int(admin.get(idx)) or 0, oper=_int(oper.get(idx)) or 0, hc=hc,
-            in_octets=hin, out_octets=hout,
-            in_errors=_int(in_err.get(idx)), out_errors=_int(out_err.get(idx)),
-            in_discards=_int(in_disc.get(idx)), out_discards=_int(out_disc.get(idx)), speed_bps=speed))
+        descr = clean_text(descrs.get(idx, nothing)[1], LABEL_CAP)
+        name = clean_text(names.get(idx, nothing)[1], LABEL_CAP) or descr or str(i)
+        rows.append(IfRow(i, name, descr, clean_text(aliases.get(idx, nothing)[1], LABEL_CAP),
+                          admin.get(idx) or 0, oper.get(idx) or 0, hc, hin, hout, in_err.get(idx), out_err.get(idx),
+                          in_disc.get(idx), out_disc.get(idx), speed))
     return tuple(rows)
 
 
@@ -457,6 +492,22 @@ def _rate(prev: Optional[int], cur: Optional[int], elapsed: float, wraps32: bool
     if ceiling is not None and rate > ceiling:
         return None              # more than the link can carry: a reset mistaken for a wrap
     return rate
+
+
+_NO_RATES: tuple[None, ...] = (None,) * 6
+
+
+def _rates(before: tuple[Optional[int], ...], now: tuple[Optional[int], ...], elapsed: float, hc: bool,
+           speed_bps: Optional[float]) -> list[Optional[float]]:
+    """_rate of the six interface counters (in/out octets, errors, discards), in one call per row."""
+    byte_ceiling = speed_bps / 8 * 1.1 if speed_bps else None
+    packet_ceiling = speed_bps / 512 * 1.1 if speed_bps else None   # 64-byte frames
+    return [_rate(before[0], now[0], elapsed, not hc, byte_ceiling),
+            _rate(before[1], now[1], elapsed, not hc, byte_ceiling),
+            _rate(before[2], now[2], elapsed, True, packet_ceiling),
+            _rate(before[3], now[3], elapsed, True, packet_ceiling),
+            _rate(before[4], now[4], elapsed, True, packet_ceiling),
+            _rate(before[5], now[5], elapsed, True, packet_ceiling)]
 
 
 def _rebooted(prev: Sample, snap: Snapshot) -> bool:
@@ -494,37 +545,43 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
                                    1.0)]
     children: dict[str, Outcome] = {}
     counters: dict[int, tuple[str, bool, tuple[Optional[int], ...]]] = {}
+    memos: dict[int, RowMemo] = {}
+    old_memos = prev.memo if prev is not None else {}
     seen_keys: set[str] = set()
     down = 0
+    export = settings.export_interfaces
     for row in snap.interfaces:
-        values = (row.in_octets, row.out_octets, row.in_errors, row.out_errors, row.in_discards, row.out_discards)
-        counters[row.index] = (row.name, row.hc, values)
-        before = prev.counters.get(row.index) if prev is not None and rates_ok else None
-        rates: list[Optional[float]] = [None] * 6
-        if before is not None and before[0] == row.name and before[1] == row.hc:
-            byte_ceiling = row.speed_bps / 8 * 1.1 if row.speed_bps else None
-            packet_ceiling = row.speed_bps / 512 * 1.1 if row.speed_bps else None   # 64-byte frames
-            for n in range(6):
-                wraps32 = n >= 2 or not row.hc
-                rates[n] = _rate(before[2][n], values[n], elapsed, wraps32,
-                                 byte_ceiling if n < 2 else packet_ceiling)
+        index, name, hc, speed = row.index, row.name, row.hc, row.speed_bps
+        values = row[7:13]          # in/out octets, in/out errors, in/out discards
+        counters[index] = (name, hc, values)
+        rates = _NO_RATES
+        if rates_ok:
+            before = prev.counters.get(index)  # type: ignore[union-attr]
+            if before is not None and before[0] == name and before[1] == hc:
+                rates = _rates(before[2], values, elapsed, hc, speed)
         in_bps = rates[0] * 8 if rates[0] is not None else None
         out_bps = rates[1] * 8 if rates[1] is not None else None
-        util_in = in_bps / row.speed_bps if in_bps is not None and row.speed_bps else None
-        util_out = out_bps / row.speed_bps if out_bps is not None and row.speed_bps else None
+        util_in = in_bps / speed if in_bps is not None and speed else None
+        util_out = out_bps / speed if out_bps is not None and speed else None
         watched = _watched(settings, row)
-        if settings.export_interfaces == "all" or (settings.export_interfaces == "watched" and watched):
-            series.extend(_if_series(row, in_bps, out_bps, util_in, util_out, rates))
-        if not watched:
-            continue
-        key = f"if/{row.name}"
-        if key in seen_keys:
-            key = f"if/{row.name}@{row.index}"      # two interfaces with one name: keep both checks
-        seen_keys.add(key)
-        child = _judge_interface(row, util_in, util_out, rates, settings)
-        if child.error == "if_down":
-            down += 1
-        children[key] = child
+        memo = old_memos.get(index)
+        if memo is None or memo.name != name or memo.alias != row.alias:
+            memo = _new_memo(row)
+        row_series = memo.series
+        if export == "all" or (export == "watched" and watched):
+            row_series = _if_series(series, memo, (float(row.oper), float(row.admin), speed or None, in_bps, out_bps,
+                                                   util_in, util_out, rates[2], rates[3], rates[4], rates[5]))
+        child = memo.child
+        if watched:
+            key = f"if/{name}"
+            if key in seen_keys:
+                key = f"if/{name}@{index}"      # two interfaces with one name: keep both checks
+            seen_keys.add(key)
+            child = _judge_interface(row, util_in, util_out, rates, settings, child)
+            if child.error == "if_down":
+                down += 1
+            children[key] = child
+        memos[index] = RowMemo(name, memo.alias, memo.labels, row_series, child)
     measurements: dict[str, float] = {
         "uptime_seconds": snap.uptime_ticks / 100,
         "response_seconds": snap.response_seconds,
@@ -555,40 +612,50 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
         ok=True, detail=f"{snap.sys_name or 'agent'} answered; {len(snap.interfaces)} interfaces"[:500],
         measurements=MappingProxyType(measurements), degraded=",".join(degraded) or None,
         series=tuple(series), children=MappingProxyType(children), events=tuple(events))
-    return outcome, Sample(at=snap.at, uptime_ticks=snap.uptime_ticks, counters=MappingProxyType(counters))
+    return outcome, Sample(at=snap.at, uptime_ticks=snap.uptime_ticks, counters=MappingProxyType(counters),
+                           memo=MappingProxyType(memos))
 
 
-def _if_series(row: IfRow, in_bps: Optional[float], out_bps: Optional[float], util_in: Optional[float],
-               util_out: Optional[float], rates: list[Optional[float]]) -> list[Series]:
+_SLOTS: tuple[str, ...] = (
+    "if_oper_status", "if_admin_status", "if_speed_bits_per_second", "if_in_bits_per_second", "if_out_bits_per_second",
+    "if_utilisation_ratio", "if_utilisation_ratio", "if_in_errors_per_second", "if_out_errors_per_second",
+    "if_in_discards_per_second", "if_out_discards_per_second")
+_NO_SERIES: tuple[None, ...] = (None,) * len(_SLOTS)
+
+
+def _new_memo(row: IfRow) -> RowMemo:
     labels = (("if_index", str(row.index)), ("if_name", row.name), ("if_alias", row.alias))
-    out = [Series("if_oper_status", labels, float(row.oper)), Series("if_admin_status", labels, float(row.admin))]
-    if row.speed_bps:
-        out.append(Series("if_speed_bits_per_second", labels, row.speed_bps))
-    if in_bps is not None:
-        out.append(Series("if_in_bits_per_second", labels, in_bps))
-    if out_bps is not None:
-        out.append(Series("if_out_bits_per_second", labels, out_bps))
-    if util_in is not None:
-        out.append(Series("if_utilisation_ratio", labels + (("direction", "in"),), util_in))
-    if util_out is not None:
-        out.append(Series("if_utilisation_ratio", labels + (("direction", "out"),), util_out))
-    for n, name in ((2, "if_in_errors_per_second"), (3, "if_out_errors_per_second"),
-                    (4, "if_in_discards_per_second"), (5, "if_out_discards_per_second")):
-        if rates[n] is not None:
-            out.append(Series(name, labels, rates[n]))  # type: ignore[arg-type]
-    return out
+    per_slot = (labels,) * 5 + (labels + (("direction", "in"),), labels + (("direction", "out"),)) + (labels,) * 4
+    return RowMemo(row.name, row.alias, per_slot, _NO_SERIES, None)
+
+
+def _if_series(out: list[Series], memo: RowMemo, values: tuple[Optional[float], ...]
+               ) -> tuple[Optional[Series], ...]:
+    """Append one Series per _SLOTS value that is not None (last poll's object when its value is the same);
+    return them by slot for the next poll."""
+    slots = []
+    for name, labels, old, value in zip(_SLOTS, memo.labels, memo.series, values):
+        if value is None:
+            slots.append(None)
+            continue
+        if old is None or old.value != value:
+            old = Series(name, labels, value)
+        slots.append(old)
+        out.append(old)
+    return tuple(slots)
 
 
 def _judge_interface(row: IfRow, util_in: Optional[float], util_out: Optional[float],
-                     rates: list[Optional[float]], settings: Settings) -> Outcome:
-    label = f"{row.name}" + (f" ({row.alias})" if row.alias else "")
+                     rates: Sequence[Optional[float]], settings: Settings, last: Optional[Outcome] = None) -> Outcome:
+    """The interface's own outcome; `last` (the previous poll's) is returned when nothing changed."""
+    label = f"{row.name} ({row.alias})" if row.alias else row.name
     if row.admin != _UP:
-        return Outcome(ok=True, detail=f"{label} is administratively down"[:500])
+        return _outcome(last, None, f"{label} is administratively down"[:500], None)
     if row.oper not in (_UP, 5):   # dormant (5) is a legitimate waiting state (e.g. dial-on-demand)
         state = _OPER_NAMES.get(row.oper, str(row.oper))
-        return Outcome(ok=False, error="if_down", detail=f"{label} is admin up but oper {state}"[:500])
+        return _outcome(last, "if_down", f"{label} is admin up but oper {state}"[:500], None)
     degraded = []
-    util = max((u for u in (util_in, util_out) if u is not None), default=None)
+    util = util_out if util_in is None else util_in if util_out is None else max(util_in, util_out)
     if util is not None and settings.utilisation_warn_ratio is not None and util > settings.utilisation_warn_ratio:
         degraded.append("utilisation")
     errors = [r for r in rates[2:4] if r is not None]
@@ -601,7 +668,13 @@ def _judge_interface(row: IfRow, util_in: Optional[float], util_out: Optional[fl
     detail = f"{label} is up"
     if util is not None:
         detail += f", {util:.0%} utilised"
-    return Outcome(ok=True, detail=detail[:500], degraded=",".join(degraded) or None)
+    return _outcome(last, None, detail[:500], ",".join(degraded) or None)
+
+
+def _outcome(last: Optional[Outcome], error: Optional[str], detail: str, degraded: Optional[str]) -> Outcome:
+    if last is not None and last.detail == detail and last.error == error and last.degraded == degraded:
+        return last
+    return Outcome(ok=error is None, error=error, detail=detail, degraded=degraded)
 
 
 # ---------------------------------------------------------------- probe

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterator
 
 import pytest
@@ -176,6 +178,35 @@ def test_hostile_names_are_cleaned_and_duplicates_kept() -> None:
     assert snmp.clean_text(b"ab\x1b[31mc\ndef" + b"x" * 500, 64) == "ab [31mc def" + "x" * 52
     out, _ = snmp.judge(snap(0, 1, row(1, name="dup"), row(2, name="dup")), None, v2c(watch="all"), "sw")
     assert set(out.children) == {"if/dup", "if/dup@2"}
+
+
+def test_reusing_last_polls_objects_changes_no_result() -> None:
+    """judge hands back last poll's Series and child outcomes when equal: judging with and without that
+    memory must give equal outcomes through renames, state changes, idle and busy counters, new rows."""
+    polls = [
+        [row(1), row(2, alias="uplink"), row(3, admin=2, oper=2)],
+        [row(1), row(2, alias="uplink", in_octets=10**6), row(3, admin=2, oper=2)],
+        [row(1, name="renamed"), row(2, alias="core", in_octets=2 * 10**6, in_errors=50), row(3, admin=1, oper=2)],
+        [row(1, name="renamed"), row(2, alias="core", in_octets=2 * 10**6, in_errors=50), row(3), row(4)],
+        [row(1, name="renamed", speed_bps=1e8), row(2, alias="core", in_octets=9 * 10**7), row(3), row(4, oper=7)],
+        [row(1, name="renamed", speed_bps=1e8), row(2, alias="core", in_octets=9 * 10**7), row(4, name="renamed")],
+    ]
+    for settings in (v2c(watch="all"), v2c(watch=snmp.Watch(names=("port2",)), export_interfaces="watched")):
+        remembered: snmp.Sample | None = None
+        forgetful: snmp.Sample | None = None
+        reused = 0
+        for n, rows in enumerate(polls):
+            now = snap(10.0 * n, 1000 * (n + 1), *rows)
+            a, remembered = snmp.judge(now, remembered, settings, "sw1")
+            if forgetful is not None:
+                forgetful = dataclasses.replace(forgetful, memo=MappingProxyType({}))
+            b, forgetful = snmp.judge(now, forgetful, settings, "sw1")
+            assert a == b
+            if n:
+                before = {id(x) for x in previous.series}
+                reused += sum(id(x) in before for x in a.series)
+            previous = a
+        assert reused > 0
 
 
 # ---------------------------------------------------------------- real snmpd, loopback
