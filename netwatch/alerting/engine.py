@@ -304,10 +304,14 @@ class PagingEngine:
             if check is None:
                 continue
             state = self.eff.get(cid, State.UNKNOWN)
+            if state is State.MAINTENANCE:
+                continue
             t = Transition(cid, check.target.id, ts, ts, state, state)
             plan = self.plan(check, t, False)
             flap_plans.append((change, plan, state))
-        self.open_incidents = await asyncio.to_thread(self._tick_db, now, flap_plans)
+        # Escalation and reminders wait while a check is in maintenance or behind a dead parent.
+        quiet = {cid for cid, state in self.eff.items() if state in OVERLAYS}
+        self.open_incidents = await asyncio.to_thread(self._tick_db, now, flap_plans, quiet)
         self.delivery.wake.set()
         self._watch_self(now)
 
@@ -327,7 +331,7 @@ class PagingEngine:
                                    tuple(json.loads(r[7])), r[8]))
         return tuple(out)
 
-    def _tick_db(self, now: float, flap_plans: list[tuple[str, Plan, State]]) -> int:
+    def _tick_db(self, now: float, flap_plans: list[tuple[str, Plan, State]], quiet: set[str]) -> int:
         store = self.monitor.store
         with store.transaction() as c:
             for change, plan, state in flap_plans:
@@ -337,6 +341,8 @@ class PagingEngine:
                 "WHERE state='open' AND ((next_escalation_at IS NOT NULL AND next_escalation_at <= ?) OR "
                 "(next_remind_at IS NOT NULL AND next_remind_at <= ?))", (now, now)).fetchall()
             for iid, check_id, severity, level, next_esc, next_remind, opened_at in due:
+                if check_id in quiet:
+                    continue
                 check = self.config.check(check_id) if check_id else None
                 if next_esc is not None and next_esc <= now:
                     levels = self.config.paging.escalation.get(severity, ())
