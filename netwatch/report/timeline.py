@@ -16,6 +16,8 @@ OUTAGE_STATES = frozenset({State.DOWN, State.UNREACHABLE})
 # window declared over a failure, or a stretch when the state was not known.
 BRIDGE_STATES = frozenset({State.MAINTENANCE, State.UNKNOWN})
 HEALTHY_STATES = frozenset({State.UP, State.DEGRADED})
+# States the paging engine lays over a check's own verdict (topology and maintenance windows).
+OVERLAY_STATES = frozenset({State.MAINTENANCE, State.UNREACHABLE})
 
 
 def to_ms(ts: float) -> int:
@@ -110,15 +112,22 @@ class Coverage:
 def segments(changes: Sequence[Change]) -> list[Segment]:
     """The state timeline of one check, from its transitions in the order they were stored.
 
-    A state begins at its `since`; a `since` earlier than the previous state's start (clock
-    steps, a restart resuming a state) is clamped so that the timeline never runs backwards.
+    A state begins at its `since`, clamped so that the timeline never runs backwards. When an
+    overlay (maintenance, unreachable) is lifted, the paging engine dates the state underneath from
+    when *that* began, often inside the overlay: the overlay still holds until it was lifted, so
+    the new state starts no earlier than that decision.
     """
     out: list[Segment] = []
     start: int | None = None
     state = State.UNKNOWN
     current: Change | None = None
     for ch in changes:
-        at = ch.since_ms if start is None else max(ch.since_ms, start)
+        if start is None:
+            at = ch.since_ms
+        elif state in OVERLAY_STATES and current is not None:
+            at = max(ch.since_ms, start, ch.decided_ms)
+        else:
+            at = max(ch.since_ms, start)
         if start is None:
             out.append(Segment(-(2 ** 62), at, State.UNKNOWN, None))
         else:

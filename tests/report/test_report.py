@@ -33,7 +33,7 @@ def write_history(path: Path) -> None:
     b.change("core/icmp", "core", 1000, State.DOWN, decided=1060, error="timeout", from_state=State.UP)
     b.change("ap1/icmp", "ap1", 1005, State.UNREACHABLE, decided=1010, error="timeout", cause="core")
     b.change("core/icmp", "core", 1600, State.UP, decided=1630, from_state=State.DOWN)
-    b.change("ap1/icmp", "ap1", 1610, State.UP, decided=1640)
+    b.change("ap1/icmp", "ap1", 1610, State.UP)   # an overlay lifts when decided
     b.change("portal/http", "portal", 2900, State.DOWN, decided=2960, error="status", detail=HOSTILE)
     b.change("portal/http", "portal", 3400, State.UP, decided=3430)
     b.change("core/if/Gi0-1", "core", 3500, State.DOWN, decided=3560, error="if_down")

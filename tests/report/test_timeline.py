@@ -165,3 +165,25 @@ def test_states_add_up_to_the_window_exactly(changes: list[tuple[int, State]], r
     assert all(v >= 0 for v in ms.values())
     down = ms[State.DOWN] + ms[State.UNREACHABLE]
     assert sum(outage_ms_within(o, cov, a, a + length) for o in outages(segs)) == down
+
+
+def test_lifting_maintenance_does_not_rewrite_it() -> None:
+    """The engine dates the state under an overlay from when it began, even inside the overlay."""
+    segs = segments([ch(0, State.UP), Change(100 * S, 160 * S, State.DOWN, "timeout"),
+                     Change(200 * S, 200 * S, State.MAINTENANCE),
+                     Change(100 * S, 300 * S, State.DOWN, "timeout"),   # maintenance ends, still down since 100
+                     Change(500 * S, 530 * S, State.UP)])
+    ms = state_ms(segs, ALWAYS, 0, 1000 * S)
+    assert secs(ms) == {"up": 600, "down": 300, "maintenance": 100}
+    [o] = outages(segs)
+    assert (o.start_ms, o.end_ms) == (100 * S, 500 * S)
+
+
+def test_lifting_unreachable_back_to_an_old_up() -> None:
+    """Parent back: the child returns to the `up` its own streak never left; unreachable still counts."""
+    segs = segments([ch(0, State.UP), Change(100 * S, 100 * S, State.UNREACHABLE, "timeout", "", "core"),
+                     Change(0, 300 * S, State.UP)])
+    ms = state_ms(segs, ALWAYS, 0, 1000 * S)
+    assert secs(ms) == {"up": 800, "unreachable": 200}
+    [o] = outages(segs)
+    assert (o.start_ms, o.end_ms, o.cause) == (100 * S, 300 * S, "core")
