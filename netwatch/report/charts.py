@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import zoneinfo
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 from netwatch.i18n import Lang
 from netwatch.model import State
@@ -224,11 +224,11 @@ def _floor(lowest_percent: float) -> float:
 def _nice(value: float) -> float:
     if value <= 0:
         return 1.0
-    exp = math.floor(math.log10(value))
-    for m in (1, 2, 2.5, 5, 10):
-        if m * 10 ** exp >= value:
-            return m * 10 ** exp
-    return 10 ** (exp + 1)
+    base = 10.0 ** math.floor(math.log10(value))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if m * base >= value:
+            return m * base
+    return 10.0 * base
 
 
 def _ticks(a: int, b: int, tz: zoneinfo.ZoneInfo, lang: Lang, count: int = 6) -> list[tuple[int, str]]:
@@ -253,4 +253,3 @@ def all_charts(report: Report, lang: Lang) -> list[Chart]:
     return charts + latency_charts(report, lang)
 
 
-__all__: Sequence[str] = ("Chart", "Rect", "Line", "Text", "Polyline", "all_charts", "STATE_COLOURS")

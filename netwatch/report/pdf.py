@@ -193,10 +193,10 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     fills: dict[tuple[int, int], Any] = {}
     for r, per in enumerate(by_check.values()):
         total = per[periods[-1].id]
-        c, n = total.check, total.numbers
-        rows.append([_clip(c.id, 34), _clip(h.zone_names.get(c.zone, c.zone), 16)]
+        info, n = total.check, total.numbers
+        rows.append([_clip(info.id, 34), _clip(h.zone_names.get(info.zone, info.zone), 16)]
                     + [percent(per[p_.id].numbers.availability, lang) for p_ in periods]
-                    + [percent(c.sla_target_percent / 100, lang, 2), clock(n.ms[State.UNKNOWN], lang),
+                    + [percent(info.sla_target_percent / 100, lang, 2), clock(n.ms[State.UNKNOWN], lang),
                        str(n.outages), clock(n.outage_ms, lang),
                        latency(n.latency.p(0.5) if n.latency else None, lang),
                        latency(n.latency.p(0.95) if n.latency else None, lang)])

@@ -38,7 +38,7 @@ def fit(text: str, width: float, font: str, size: float) -> str:
     return text[:lo] + "…"
 
 
-class FastTable(Flowable):
+class FastTable(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
     def __init__(self, head: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float],
                  font: str = "NWC", bold: str = "NWC-Bold", size: float = 7.0,
                  fills: dict[tuple[int, int], Color] | None = None, wrap: Sequence[int] = (),
