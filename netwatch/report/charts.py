@@ -251,5 +251,3 @@ def _clip(text: str, n: int) -> str:
 def all_charts(report: Report, lang: Lang) -> list[Chart]:
     charts = [c for c in (availability_chart(report, lang), timeline_chart(report, lang)) if c is not None]
     return charts + latency_charts(report, lang)
-
-
