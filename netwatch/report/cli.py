@@ -18,7 +18,7 @@ from netwatch.report.summary import Period, Report, build
 from netwatch.report.timeline import to_ms
 
 FORMATS = ("pdf", "html", "csv", "json", "md")
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_CONFIG = 0, 2
 
 
 def register(subparsers: Any) -> None:
@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     config = load(args.config)
     lang: Lang = args.report_lang or getattr(args, "lang", None) or "vi"
-    fmt = args.format or _format_of(args.output)
+    fmt = args.format or ("json" if args.output == "-" else _format_of(args.output))
     if args.output == "-" and fmt == "pdf":
         print("netwatch report: a PDF needs an output file (-o report.pdf)", file=sys.stderr)
         return EXIT_CONFIG

@@ -228,7 +228,7 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
                           _clip(o.cause, 18), pages, ack])
         story += table([tr("start", lang), tr("end", lang), tr("duration", lang), tr("check", lang),
                         tr("error", lang), tr("cause", lang), tr("paged", lang), tr("acked", lang)], orows,
-                       [0.095, 0.095, 0.07, 0.16, 0.17, 0.08, 0.19, 0.14], wrap=(4,))
+                       [0.12, 0.12, 0.065, 0.15, 0.165, 0.07, 0.17, 0.14], wrap=(4,))
     else:
         story.append(p(tr("none", lang)))
 
@@ -244,10 +244,15 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
         story.append(p(tr("none", lang)))
     for kind in sorted({e.kind for e in h.events}):
         items = [e for e in h.events if e.kind == kind]
-        story.append(p(f"{kind_name(kind, lang)} ({len(items)})", h3))
-        story += table([tr("when", lang), tr("target", lang), tr("summary_text", lang)],
-                       [[local(e.at_ms, tz, lang), _clip(e.check_id or e.target_id, 30), _clip(e.summary, 110)]
-                        for e in items], [0.17, 0.23, 0.6])
+        # The heading stays with the first rows of its table (KeepTogether splits long ones).
+        story.append(KeepTogether([p(f"{kind_name(kind, lang)} ({len(items)})", h3)] + table(
+            [tr("when", lang), tr("target", lang), tr("summary_text", lang)],
+            [[local(e.at_ms, tz, lang), _clip(e.check_id or e.target_id, 30), _clip(e.summary, 110)]
+             for e in items[:40]], [0.17, 0.23, 0.6])))
+        if len(items) > 40:
+            story += table([tr("when", lang), tr("target", lang), tr("summary_text", lang)],
+                           [[local(e.at_ms, tz, lang), _clip(e.check_id or e.target_id, 30), _clip(e.summary, 110)]
+                            for e in items[40:]], [0.17, 0.23, 0.6])
     story.append(p(f"{tr('audit', lang)} ({len(h.audit)})", h2))
     if h.audit:
         story += table([tr("when", lang), tr("who", lang), tr("action", lang), tr("what", lang)],
