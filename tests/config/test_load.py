@@ -191,10 +191,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
 def test_example_venue_is_valid() -> None:
     config = load(str(REPO / "config" / "venue.example.yaml"), env={
         "NETWATCH_SNMP_COMMUNITY": "x", "NETWATCH_TRAP_COMMUNITY": "y", "NETWATCH_SNMP_AUTH": "auth-key-123",
-        "NETWATCH_SNMP_PRIV": "priv-key-123", "NETWATCH_BACKUP_PASSWORD": "p", "TG_TOKEN": "t", "TG_CHAT_ID": "1",
-        "SMS_GATEWAY_TOKEN": "s"})
+        "NETWATCH_SNMP_PRIV": "priv-key-123", "NETWATCH_BACKUP_PASSWORD": "p", "TG_TOKEN": "123456789:AAExampleTokenExampleTokenExample12", "TG_CHAT_ID": "-1001234567890",
+        "SMS_GATEWAY_TOKEN": "s", "MAIL_PASSWORD": "m", "NETWATCH_TOKEN_AN": "tok-an-123456",
+        "NETWATCH_TOKEN_CUONG": "tok-cuong-123456", "HEARTBEAT_ID": "h"})
     zones = {z.id for z in config.zones}
     assert {"hall", "press", "hotel", "egov"} <= zones
     assert len(config.checks) >= 20
     assert {p.id for p in config.event.phases} == {"before", "during", "after"}
     assert {c.kind for c in config.checks} >= {"icmp", "http", "tcp", "dns", "snmp", "ssh"}
+    assert set(config.paging.channels) == {"duty-chat", "duty-sms", "gsm", "noc-mail"}
