@@ -90,12 +90,34 @@ def _collect(conn: sqlite3.Connection, store_path: str, config: Config, scope: S
     if {"incidents", "outbox"} <= tables:
         history.paging_tables = True
         history.incidents = _incidents(conn, config, scope, wanted, targets)
-    if "audit" in tables:
-        history.audit = [AuditRow(to_ms(ts), str(who), str(action), config.redact(str(what)), str(source))
-                         for ts, who, action, what, source in conn.execute(
-                             "SELECT ts, who, action, what, source FROM audit WHERE ts >= ? AND ts < ? "
-                             "ORDER BY ts, id", (scope.from_seconds, scope.to_seconds))]
+    history.audit = _audit(conn, tables, config, scope, targets if filtered else None)
     return history
+
+
+def _audit(conn: sqlite3.Connection, tables: set[str], config: Config, scope: Scope,
+           targets: set[str] | None) -> list[AuditRow]:
+    """The operators' log, plus baseline approvals and config freezes kept in their own tables."""
+    window = (scope.from_seconds, scope.to_seconds)
+    rows: list[AuditRow] = []
+    if "audit" in tables:
+        rows += [AuditRow(to_ms(ts), str(who), str(action), config.redact(str(what)), str(source))
+                 for ts, who, action, what, source in conn.execute(
+                     "SELECT ts, who, action, what, source FROM audit WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+                     window)]
+    if "baselines" in tables:
+        rows += [AuditRow(to_ms(ts), str(who or ""), "baseline_approve", config.redact(f"{tid} {url}"), "baselines")
+                 for tid, url, ts, who in conn.execute(
+                     "SELECT target_id, url, taken_at, approved_by FROM baselines WHERE taken_at >= ? AND "
+                     "taken_at < ?", window)
+                 if targets is None or tid in targets]
+    if "config_freezes" in tables:
+        rows += [AuditRow(to_ms(ts), "", "config_freeze" if version is not None else "config_unfreeze",
+                          config.redact(f"{tid}: {reason}"), "config_freezes")
+                 for tid, ts, version, reason in conn.execute(
+                     "SELECT target_id, ts, version_id, reason FROM config_freezes WHERE ts >= ? AND ts < ? "
+                     "ORDER BY id", window)
+                 if targets is None or tid in targets]
+    return sorted(rows, key=lambda a: (a.at_ms, a.source, a.action, a.what))
 
 
 def _checks(conn: sqlite3.Connection, config: Config, scope: Scope) -> list[CheckInfo]:

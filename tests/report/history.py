@@ -109,5 +109,15 @@ class Builder:
             c.execute("INSERT INTO audit (ts, who, action, what, source) VALUES (?,?,?,?,?)",
                       (T0 + at, who, action, what, "cli"))
 
+    def baseline(self, at: float, target: str, url: str, who: str) -> None:
+        with self.store.transaction() as c:
+            c.execute("INSERT INTO baselines (target_id, url, taken_at, approved_by, body, fingerprints) "
+                      "VALUES (?,?,?,?,?,?)", (target, url, T0 + at, who, b"", "{}"))
+
+    def freeze(self, at: float, target: str, reason: str) -> None:
+        with self.store.transaction() as c:
+            c.execute("INSERT INTO config_freezes (target_id, ts, version_id, reason) VALUES (?,?,?,?)",
+                      (target, T0 + at, None, reason))
+
     def close(self) -> None:
         self.store.close()
