@@ -254,7 +254,9 @@ class RowMemo(NamedTuple):
     name: str
     alias: str
     labels: tuple[tuple[tuple[str, str], ...], ...]   # the labels of each _SLOTS series
-    series: tuple[Optional[Series], ...]               # one per _SLOTS entry, None where not emitted
+    values: tuple[Optional[float], ...]                # one per _SLOTS entry, None where not emitted
+    series: tuple[Optional[Series], ...]
+    emitted: tuple[Series, ...]                        # the Series that were not None, in order
     child: Optional[Outcome]
 
 
@@ -266,6 +268,7 @@ class Sample:
     uptime_ticks: int
     counters: Mapping[int, tuple[str, bool, tuple[Optional[int], ...]]]
     memo: Mapping[int, RowMemo] = field(default_factory=lambda: MappingProxyType({}))
+    judged_with: Optional["Settings"] = None      # the memo holds only for the same settings object
 
 
 _IF_NAME_COLUMNS: tuple[Oid, ...] = (oids.IF_NAME, oids.IF_DESCR, oids.IF_ALIAS)
@@ -377,17 +380,20 @@ async def fetch(target: Target, settings: Settings, timeout_seconds: float,
                 raise r
     sys_cells, table = results[0]  # type: ignore[misc]
     table = dict(table)
+    labels: Optional[Mapping[Oid, tuple[str, str, str]]] = None
     if not with_names:
-        left, names = cached  # type: ignore[misc]
+        left, names, labels = cached  # type: ignore[misc]
         if any(idx not in names[oids.IF_NAME] and idx not in names[oids.IF_DESCR]
                for idx in table[oids.IF_OPER_STATUS]):
             names = await eng.walk(agent, _IF_NAME_COLUMNS, deadline)  # type: ignore[attr-defined]
-            left = NAME_REFRESH_POLLS
+            left, labels = NAME_REFRESH_POLLS, None
         table.update(names)
-        if state is not None:
-            state[names_key] = (left - 1, names)
-    elif state is not None:
-        state[names_key] = (NAME_REFRESH_POLLS - 1, {c: table[c] for c in _IF_NAME_COLUMNS})
+    else:
+        left, names = NAME_REFRESH_POLLS, {c: table[c] for c in _IF_NAME_COLUMNS}
+    if labels is None:
+        labels = _labels(names)
+    if state is not None:
+        state[names_key] = (left - 1, names, labels)
     n = 1
     extra_cells: Mapping[Oid, Cell] = {}
     if settings.extra:
@@ -410,7 +416,8 @@ async def fetch(target: Target, settings: Settings, timeout_seconds: float,
         at=at, response_seconds=at - start, uptime_ticks=uptime,
         sys_name=clean_text(sys_cells.get(oids.SYS_NAME[:-1], (0, b""))[1], LABEL_CAP),
         sys_descr=clean_text(sys_cells.get(oids.SYS_DESCR[:-1], (0, b""))[1], DESCR_CAP),
-        interfaces=interfaces_of(table, fallback), cpu_loads=cpu, memory=memory, extra=MappingProxyType(extra))
+        interfaces=interfaces_of(table, fallback, labels), cpu_loads=cpu, memory=memory,
+        extra=MappingProxyType(extra))
 
 
 def _number(cell: Optional[Cell]) -> Optional[float]:
@@ -422,22 +429,37 @@ def _number(cell: Optional[Cell]) -> Optional[float]:
     return float(value)
 
 
-def interfaces_of(table: Table, fallback: Table) -> tuple[IfRow, ...]:
-    """Join IF-MIB columns into rows; rows are keyed by a one-arc ifIndex."""
+def _labels(table: Table) -> dict[Oid, tuple[str, str, str]]:
+    """(name, descr, alias) per ifIndex, cleaned; ifName falls back to ifDescr, then to the index."""
+    empty: Mapping[Oid, Cell] = {}
+    names, descrs, aliases = (table.get(c, empty) for c in (oids.IF_NAME, oids.IF_DESCR, oids.IF_ALIAS))
+    nothing = (0, b"")
+    out = {}
+    for idx in set(names) | set(descrs) | set(aliases):
+        descr = clean_text(descrs.get(idx, nothing)[1], LABEL_CAP)
+        name = clean_text(names.get(idx, nothing)[1], LABEL_CAP) or descr or ".".join(map(str, idx))
+        out[idx] = (name, descr, clean_text(aliases.get(idx, nothing)[1], LABEL_CAP))
+    return out
+
+
+def interfaces_of(table: Table, fallback: Table,
+                  labels: Optional[Mapping[Oid, tuple[str, str, str]]] = None) -> tuple[IfRow, ...]:
+    """Join IF-MIB columns into rows; rows are keyed by a one-arc ifIndex. `labels` (from _labels, kept
+    between polls) saves cleaning the same names again."""
     rows = []
     empty: Mapping[Oid, Cell] = {}
+    if labels is None:
+        labels = _labels(table)
 
     def ints(source: Table, column: Oid) -> dict[Oid, int]:
         return _ints(source.get(column, empty))
 
-    names, descrs, aliases = (table.get(c, empty) for c in (oids.IF_NAME, oids.IF_DESCR, oids.IF_ALIAS))
     admin, oper = ints(table, oids.IF_ADMIN_STATUS), ints(table, oids.IF_OPER_STATUS)
     hc_in, hc_out = ints(table, oids.IF_HC_IN_OCTETS), ints(table, oids.IF_HC_OUT_OCTETS)
     in_err, out_err = ints(table, oids.IF_IN_ERRORS), ints(table, oids.IF_OUT_ERRORS)
     in_disc, out_disc = ints(table, oids.IF_IN_DISCARDS), ints(table, oids.IF_OUT_DISCARDS)
     high = ints(table, oids.IF_HIGH_SPEED)
     lo_in, lo_out, lo_speed = (ints(fallback, c) for c in (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS, oids.IF_SPEED))
-    nothing = (0, b"")
     for idx in table.get(oids.IF_OPER_STATUS, empty):
         if len(idx) != 1:
             continue
@@ -453,11 +475,9 @@ def interfaces_of(table: Table, fallback: Table) -> tuple[IfRow, ...]:
         else:
             ls = lo_speed.get(idx)
             speed = float(ls) if ls else None
-        descr = clean_text(descrs.get(idx, nothing)[1], LABEL_CAP)
-        name = clean_text(names.get(idx, nothing)[1], LABEL_CAP) or descr or str(i)
-        rows.append(IfRow(i, name, descr, clean_text(aliases.get(idx, nothing)[1], LABEL_CAP),
-                          admin.get(idx) or 0, oper.get(idx) or 0, hc, hin, hout, in_err.get(idx), out_err.get(idx),
-                          in_disc.get(idx), out_disc.get(idx), speed))
+        name, descr, alias = labels.get(idx) or (str(i), "", "")
+        rows.append(IfRow(i, name, descr, alias, admin.get(idx) or 0, oper.get(idx) or 0, hc, hin, hout,
+                          in_err.get(idx), out_err.get(idx), in_disc.get(idx), out_disc.get(idx), speed))
     return tuple(rows)
 
 
@@ -495,6 +515,7 @@ def _rate(prev: Optional[int], cur: Optional[int], elapsed: float, wraps32: bool
 
 
 _NO_RATES: tuple[None, ...] = (None,) * 6
+_ZERO_RATES: tuple[float, ...] = (0.0,) * 6
 
 
 def _rates(before: tuple[Optional[int], ...], now: tuple[Optional[int], ...], elapsed: float, hc: bool,
@@ -546,7 +567,7 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
     children: dict[str, Outcome] = {}
     counters: dict[int, tuple[str, bool, tuple[Optional[int], ...]]] = {}
     memos: dict[int, RowMemo] = {}
-    old_memos = prev.memo if prev is not None else {}
+    old_memos = prev.memo if prev is not None and prev.judged_with is settings else {}
     seen_keys: set[str] = set()
     down = 0
     export = settings.export_interfaces
@@ -554,23 +575,43 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
         index, name, hc, speed = row.index, row.name, row.hc, row.speed_bps
         values = row[7:13]          # in/out octets, in/out errors, in/out discards
         counters[index] = (name, hc, values)
-        rates = _NO_RATES
+        rates: Sequence[Optional[float]] = _NO_RATES
         if rates_ok:
             before = prev.counters.get(index)  # type: ignore[union-attr]
             if before is not None and before[0] == name and before[1] == hc:
-                rates = _rates(before[2], values, elapsed, hc, speed)
+                if before[2] == values and None not in values:
+                    rates = _ZERO_RATES      # an idle port (most access ports): nothing to divide
+                else:
+                    rates = _rates(before[2], values, elapsed, hc, speed)
         in_bps = rates[0] * 8 if rates[0] is not None else None
         out_bps = rates[1] * 8 if rates[1] is not None else None
         util_in = in_bps / speed if in_bps is not None and speed else None
         util_out = out_bps / speed if out_bps is not None and speed else None
+        slot_values = (float(row.oper), float(row.admin), speed or None, in_bps, out_bps, util_in, util_out,
+                       rates[2], rates[3], rates[4], rates[5])
         watched = _watched(settings, row)
+        exported = export == "all" or (export == "watched" and watched)
         memo = old_memos.get(index)
         if memo is None or memo.name != name or memo.alias != row.alias:
             memo = _new_memo(row)
-        row_series = memo.series
-        if export == "all" or (export == "watched" and watched):
-            row_series = _if_series(series, memo, (float(row.oper), float(row.admin), speed or None, in_bps, out_bps,
-                                                   util_in, util_out, rates[2], rates[3], rates[4], rates[5]))
+        elif memo.values == slot_values and (memo.child is not None or not watched):
+            # Nothing this row's series and child outcome depend on changed: last poll's objects stand.
+            if exported:
+                series.extend(memo.emitted)
+            if watched:
+                key = f"if/{name}"
+                if key in seen_keys:
+                    key = f"if/{name}@{index}"
+                seen_keys.add(key)
+                if memo.child.error == "if_down":  # type: ignore[union-attr]
+                    down += 1
+                children[key] = memo.child  # type: ignore[assignment]
+            memos[index] = memo
+            continue
+        row_series = _if_series(memo, slot_values)
+        emitted = tuple(x for x in row_series if x is not None)
+        if exported:
+            series.extend(emitted)
         child = memo.child
         if watched:
             key = f"if/{name}"
@@ -581,7 +622,7 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
             if child.error == "if_down":
                 down += 1
             children[key] = child
-        memos[index] = RowMemo(name, memo.alias, memo.labels, row_series, child)
+        memos[index] = RowMemo(name, memo.alias, memo.labels, slot_values, row_series, emitted, child)
     measurements: dict[str, float] = {
         "uptime_seconds": snap.uptime_ticks / 100,
         "response_seconds": snap.response_seconds,
@@ -613,7 +654,7 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
         measurements=MappingProxyType(measurements), degraded=",".join(degraded) or None,
         series=tuple(series), children=MappingProxyType(children), events=tuple(events))
     return outcome, Sample(at=snap.at, uptime_ticks=snap.uptime_ticks, counters=MappingProxyType(counters),
-                           memo=MappingProxyType(memos))
+                           memo=MappingProxyType(memos), judged_with=settings)
 
 
 _SLOTS: tuple[str, ...] = (
@@ -626,22 +667,19 @@ _NO_SERIES: tuple[None, ...] = (None,) * len(_SLOTS)
 def _new_memo(row: IfRow) -> RowMemo:
     labels = (("if_index", str(row.index)), ("if_name", row.name), ("if_alias", row.alias))
     per_slot = (labels,) * 5 + (labels + (("direction", "in"),), labels + (("direction", "out"),)) + (labels,) * 4
-    return RowMemo(row.name, row.alias, per_slot, _NO_SERIES, None)
+    return RowMemo(row.name, row.alias, per_slot, _NO_SERIES, _NO_SERIES, (), None)
 
 
-def _if_series(out: list[Series], memo: RowMemo, values: tuple[Optional[float], ...]
-               ) -> tuple[Optional[Series], ...]:
-    """Append one Series per _SLOTS value that is not None (last poll's object when its value is the same);
-    return them by slot for the next poll."""
-    slots = []
+def _if_series(memo: RowMemo, values: tuple[Optional[float], ...]) -> tuple[Optional[Series], ...]:
+    """One Series per _SLOTS value that is not None (last poll's object when its value is the same)."""
+    slots: list[Optional[Series]] = []
     for name, labels, old, value in zip(_SLOTS, memo.labels, memo.series, values):
         if value is None:
             slots.append(None)
-            continue
-        if old is None or old.value != value:
-            old = Series(name, labels, value)
-        slots.append(old)
-        out.append(old)
+        elif old is None or old.value != value:
+            slots.append(Series(name, labels, value))
+        else:
+            slots.append(old)
     return tuple(slots)
 
 

@@ -190,6 +190,9 @@ def test_reusing_last_polls_objects_changes_no_result() -> None:
         [row(1, name="renamed"), row(2, alias="core", in_octets=2 * 10**6, in_errors=50), row(3), row(4)],
         [row(1, name="renamed", speed_bps=1e8), row(2, alias="core", in_octets=9 * 10**7), row(3), row(4, oper=7)],
         [row(1, name="renamed", speed_bps=1e8), row(2, alias="core", in_octets=9 * 10**7), row(4, name="renamed")],
+        [row(1, name="renamed", speed_bps=1e8), row(2, alias="core", in_octets=9 * 10**7), row(4, name="renamed")],
+        [row(1, name="renamed", descr="port2", speed_bps=1e8), row(2, alias="core", in_octets=9 * 10**7)],
+        [row(1, name="renamed", speed_bps=1e8), row(2, alias="core", in_octets=9 * 10**7)],
     ]
     for settings in (v2c(watch="all"), v2c(watch=snmp.Watch(names=("port2",)), export_interfaces="watched")):
         remembered: snmp.Sample | None = None
@@ -207,6 +210,14 @@ def test_reusing_last_polls_objects_changes_no_result() -> None:
                 reused += sum(id(x) in before for x in a.series)
             previous = a
         assert reused > 0
+        # new settings (a reloaded config) with the same answers: nothing judged under the old ones stands
+        steady = [snap(100.0 + 10 * k, 100_000 + 1000 * k, row(2, in_octets=10**6 * (k + 1))) for k in range(3)]
+        _, remembered = snmp.judge(steady[0], remembered, settings, "sw1")
+        _, remembered = snmp.judge(steady[1], remembered, settings, "sw1")
+        stricter = v2c(watch="all", utilisation_warn_ratio=0.0001)
+        a, _ = snmp.judge(steady[2], remembered, stricter, "sw1")
+        b, _ = snmp.judge(steady[2], dataclasses.replace(remembered, memo=MappingProxyType({})), stricter, "sw1")
+        assert a == b and a.children["if/port2"].degraded == "utilisation"
 
 
 # ---------------------------------------------------------------- real snmpd, loopback
