@@ -261,6 +261,18 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     else:
         story.append(p(tr("none", lang)))
 
+    gen_day = dt.datetime.fromtimestamp(gen / 1000, tz)
+    dated = (f"ngày {gen_day.day:02d} tháng {gen_day.month:02d} năm {gen_day.year}" if lang == "vi"
+             else gen_day.strftime("%d %B %Y"))
+    sign = ParagraphStyle("sign", parent=body, alignment=TA_CENTER, leading=14)
+    story.append(KeepTogether([
+        Spacer(1, 8 * mm),
+        Table([["", p(dated, ParagraphStyle("date", parent=sign, fontName="NW"))],
+               [Paragraph(f"<b>{escape(tr('prepared_by', lang))}</b><br/>{escape(tr('sign_name', lang))}", sign),
+                Paragraph(f"<b>{escape(tr('approved_by', lang))}</b><br/>{escape(tr('sign_seal', lang))}", sign)]],
+              colWidths=[width / 2, width / 2], rowHeights=[None, 30 * mm],
+              style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))]))
+
     header_left = unicodedata.normalize("NFC", _clip(f"{h.site} — {h.event}" if h.event else h.site, 90))
     page_word = tr("page", lang)
 

@@ -36,6 +36,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "kind_defacement": "Thay đổi nội dung trang (deface)", "kind_trap": "SNMP trap",
         "legend_avail": "Khả dụng (%) theo khu vực và giai đoạn", "mean_latency": "Độ trễ trung bình",
         "derived": "cổng", "more": "và {n} sự cố khác (xem bản HTML/CSV/JSON)",
+        "prepared_by": "NGƯỜI LẬP BÁO CÁO", "approved_by": "THỦ TRƯỞNG ĐƠN VỊ",
+        "sign_name": "(Ký, ghi rõ họ tên)", "sign_seal": "(Ký tên, đóng dấu)",
     },
     "en": {
         "title": "Service assurance report", "subtitle": "Availability of the network and information systems",
@@ -64,6 +66,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "kind_defacement": "Web page defacement", "kind_trap": "SNMP traps",
         "legend_avail": "Availability (%) by zone and phase", "mean_latency": "Mean latency",
         "derived": "port", "more": "and {n} more outages (see the HTML/CSV/JSON report)",
+        "prepared_by": "PREPARED BY", "approved_by": "APPROVED BY",
+        "sign_name": "(signature, full name)", "sign_seal": "(signature, seal)",
     },
 }
 

@@ -43,7 +43,7 @@ def test_pdf_pages_render_with_vietnamese_text(site: tuple[Config, Path], tmp_pa
                           check=True).stdout
     for phrase in ("BÁO CÁO BẢO ĐẢM HOẠT ĐỘNG HỆ THỐNG", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
                    "Trung tâm Hội nghị tỉnh", "Đại hội đại biểu Đảng bộ tỉnh", "Trước Đại hội",
-                   "Nguyễn Văn An", "Khả dụng", "Trang 2", "core/icmp", "Thay đổi cấu hình"):
+                   "Nguyễn Văn An", "Khả dụng", "Trang 2", "core/icmp", "Thay đổi cấu hình", "NGƯỜI LẬP BÁO CÁO"):
         assert phrase in text, phrase
 
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
