@@ -16,6 +16,7 @@ from typing import Any
 
 from netwatch.config import load
 from netwatch.i18n import Lang
+from netwatch.lab import certs
 from netwatch.lab import scenario as scenarios
 from netwatch.lab.console import Console, clean
 from netwatch.lab.phone import Phone
@@ -142,7 +143,7 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty() and not args.plain
     console = Console(lang=lang, colour=tty, live=tty, total_seconds=script.duration_seconds)
 
-    lab = Lab(trap_to=("127.0.0.1", free_udp_port()))
+    lab = Lab(trap_to=("127.0.0.1", free_udp_port()), pki=certs.make(out / "lab-pki"))
     phone = Phone(on_message=console.message, sms_channels=frozenset({"sms"}))
     await phone.start()
     await lab.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import ssl
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -30,13 +31,14 @@ class WebSite:
     requests: int = 0
     runner: web.AppRunner | None = None
     port: int = 0
+    tls: ssl.SSLContext | None = None
 
     async def start(self, host: str = "127.0.0.1") -> "WebSite":
         app = web.Application()
         app.router.add_get("/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, host, 0)
+        site = web.TCPSite(self.runner, host, 0, ssl_context=self.tls)
         await site.start()
         self.port = int(self.runner.addresses[0][1])
         return self
@@ -48,7 +50,7 @@ class WebSite:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/"
 
     def restore(self) -> None:
         self.mode, self.delay_seconds = "ok", 0.0

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from netwatch.lab import snmpagent
+from netwatch.lab.certs import LabPki
 from netwatch.lab.servers import DEFACED_MARKER, PORTAL_MARKER, BannerServer, WebSite, close_all
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ SERVICES: tuple[ServiceSpec, ...] = tuple(
     ServiceSpec(f"{z}-ap{k}", f"Wi-Fi AP {k} {n}", z, (f"{z}-sw",))
     for (z, n) in ZONES if z in _ACCESS for k in (1, 2))
 
+HTTPS_SITES = frozenset({"portal", "portal-stttt"})
 SITES: tuple[tuple[str, str], ...] = (
     ("portal", "Cổng thông tin điện tử tỉnh"),
     ("portal-stttt", "Trang thành viên Sở Thông tin và Truyền thông"),
@@ -96,6 +98,7 @@ class Lab:
     """Every lab endpoint, started together on loopback; scenario actions change their behaviour."""
 
     trap_to: tuple[str, int] | None = None
+    pki: LabPki | None = None          # given: the portal and its member site are served over HTTPS
     agents: dict[str, snmpagent.Agent] = field(default_factory=dict)
     mgmt: dict[str, BannerServer] = field(default_factory=dict)
     services: dict[str, BannerServer] = field(default_factory=dict)
@@ -111,7 +114,8 @@ class Lab:
         for s in SERVICES:
             self.services[s.id] = await BannerServer(s.id, "ssh", host=self.address(s.id)).start()
         for sid, title in SITES:
-            self.sites[sid] = await WebSite(sid, title).start()
+            tls = self.pki.server_context() if self.pki is not None and sid in HTTPS_SITES else None
+            self.sites[sid] = await WebSite(sid, title, tls=tls).start()
         self.mail["smtp"] = await BannerServer("mail", "smtp").start()
         self.mail["imap"] = await BannerServer("mail", "imap").start()
         return self
@@ -255,10 +259,11 @@ class Lab:
                             "checks": [{"kind": "tcp", "port": self.services[s.id].port, "expect": "^SSH-2.0"}]})
         for sid, title in SITES:
             site = self.sites[sid]
+            tls = {"ca_file": str(self.pki.ca_file)} if site.tls is not None and self.pki is not None else {}
             checks = [{"kind": "http", "url": site.url, "must_contain": [PORTAL_MARKER],
-                       "warn_response_seconds": f"{WEB_WARN_SECONDS * 1000:g}ms"}]
+                       "warn_response_seconds": f"{WEB_WARN_SECONDS * 1000:g}ms", **tls}]
             if "web_integrity" in kinds:
-                checks.append({"kind": "web_integrity", "url": site.url})
+                checks.append({"kind": "web_integrity", "url": site.url, **tls})
             else:
                 checks[0]["must_not_contain"] = [DEFACED_MARKER]
             targets.append({"id": sid, "name": title, "zone": "egov", "host": "127.0.0.1", "checks": checks})

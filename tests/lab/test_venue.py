@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import socket
 import urllib.error
 import urllib.request
@@ -107,3 +108,24 @@ async def test_generated_config_loads(lab: Lab, kinds: set[str]) -> None:
     assert by_id["portal"].kind == "http"
     assert by_id["press-sw"].target.host == lab.agents["press-sw"].transport.get_extra_info("sockname")[0]
     assert len({t.host for t in config.targets if t.id in lab.agents}) == len(DEVICES)
+
+
+async def test_https_portal_with_the_lab_ca(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from netwatch.lab import certs
+    from netwatch.model import Target
+    from netwatch.probes import http
+
+    lab = await Lab(pki=certs.make(tmp_path / "pki")).start()
+    try:
+        portal = lab.sites["portal"]
+        assert portal.url.startswith("https://127.0.0.1:") and lab.sites["dvc"].url.startswith("http://")
+        assert oct((tmp_path / "pki" / "portal.key").stat().st_mode & 0o777) == "0o600"
+        config = loads(dump(lab.config("127.0.0.1:9800", "x.db", 1.0, {"icmp", "http", "tcp"})))
+        check = next(c for c in config.checks if c.id == "portal/http")
+        got = await http.probe(Target("portal"), check.settings, 5.0)
+        assert got.ok, got
+        assert got.measurements["tls_cert_expiry_timestamp_seconds"] > time.time() + 80 * 86400
+        untrusted = await http.probe(Target("portal"), http.Settings(url=portal.url), 5.0)
+        assert untrusted.error == "tls_untrusted"
+    finally:
+        await lab.close()
