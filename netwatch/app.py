@@ -45,7 +45,8 @@ class Monitor:
         configs.install(configs.Repository(store.conn, store.lock,
                                            phase_at=lambda ts: self.config.event.phase_at(ts)))
         self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
-                                 config.retention.results, config.retention.rollups)
+                                 config.retention.results, config.retention.rollups,
+                                 redact=lambda text: self.config.redact(text))
         self.scheduler = Scheduler(self.handle)
         self.paging = PagingEngine(self)
         self.recorder.hooks.append(self.paging.hook)
