@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from dataclasses import replace
 from typing import Callable, Mapping
 
 from netwatch.alerting.state import Transition
@@ -26,10 +27,23 @@ PRUNE_SECONDS = 3600.0
 MAX_PENDING_RESULTS = 2_000_000
 
 
+def _redacted(value: object, redact: Callable[[str], str]) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {str(k): _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v, redact) for v in value]
+    return value
+
+
 class Recorder:
     def __init__(self, store: Store, run_id: int, latency: Mapping[str, str | None],
-                 results_retention_seconds: float, rollups_retention_seconds: float) -> None:
+                 results_retention_seconds: float, rollups_retention_seconds: float,
+                 redact: Callable[[str], str] = lambda text: text) -> None:
         self.store = store
+        # Probe details quote URLs and device text that may hold configured secrets; history keeps them masked.
+        self.redact = redact
         self.run_id = run_id
         self.latency = latency
         self.retention = (results_retention_seconds, rollups_retention_seconds)
@@ -53,11 +67,13 @@ class Recorder:
             self.dropped_results_total += drop
 
     def add_transition(self, transition: Transition) -> None:
-        self.transitions.append(transition)
+        self.transitions.append(replace(transition, detail=self.redact(transition.detail)))
         self._wake.set()  # state changes page people: write them now, not at the next tick
 
     def add_event(self, ts: float, check_id: str | None, target_id: str | None, event: Event) -> None:
-        self.events.append((ts, check_id, target_id, event))
+        self.events.append((ts, check_id, target_id, replace(event, summary=self.redact(event.summary),
+                                                                   data={str(k): _redacted(v, self.redact)
+                                                                         for k, v in event.data.items()})))
 
     def latency_of(self, result: Result) -> float | None:
         name = self.latency.get(result.kind)

@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from netwatch.alerting.state import Transition
 from netwatch.model import Event, Result, State
@@ -201,7 +201,7 @@ class Store:
         with self.transaction() as c:
             c.executemany(
                 "INSERT INTO events (ts, check_id, target_id, kind, summary, data) VALUES (?,?,?,?,?,?)",
-                [(ts, check_id, target_id, e.kind, e.summary[:1000], json.dumps(dict(e.data), default=str)[:20000])
+                [(ts, check_id, target_id, e.kind, e.summary[:1000], _event_data(e.data))
                  for ts, check_id, target_id, e in events])
 
     def events_between(self, start: float, end: float, kinds: Iterable[str] | None = None
@@ -221,6 +221,17 @@ class Store:
             n += c.execute("DELETE FROM rollups WHERE bucket_start < ?",
                            (now - rollups_seconds - BUCKET_SECONDS,)).rowcount
         return n
+
+
+MAX_EVENT_DATA_CHARS = 20000
+
+
+def _event_data(data: Mapping[str, object]) -> str:
+    text = json.dumps(dict(data), default=str)
+    if len(text) <= MAX_EVENT_DATA_CHARS:
+        return text
+    # Cut JSON text is JSON no more: events_between (and every report) would fail on the row.
+    return json.dumps({"truncated": True, "chars": len(text)})
 
 
 def _transition(row: tuple[object, ...]) -> Transition:

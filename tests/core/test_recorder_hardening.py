@@ -1,0 +1,46 @@
+"""Recorder and store hardening: history keeps secrets masked, oversized event data stays readable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from netwatch.alerting.state import Transition
+from netwatch.model import Event, State
+from netwatch.recorder import Recorder
+from netwatch.store import Store
+
+SECRET = "s3cretQueryKey42"
+
+
+def _redact(text: str) -> str:
+    return text.replace(SECRET, "********")
+
+
+async def test_transition_detail_and_events_are_redacted_before_they_are_stored(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "h.db"))
+    run_id = store.start_run("test", 1, 1000.0)
+    recorder = Recorder(store, run_id, {}, 86400.0, 86400.0, redact=_redact)
+    seen_by_hook: list[str] = []
+    recorder.hooks.append(lambda c, t, tid: seen_by_hook.append(t.detail))
+    recorder.add_transition(Transition("site/http", "site", 1000.0, 999.0, State.UP, State.DOWN, "status",
+                                       f"got 500 from http://127.0.0.1:8080/?key={SECRET}, expected 200"))
+    recorder.add_event(1000.0, "site/http", "site", Event("drift", f"line with {SECRET}",
+                                                          {"diff": [f"+ key {SECRET}"], "nested": {"k": SECRET}}))
+    assert await recorder.flush()
+    texts = [str(row) for table in ("transitions", "events")
+             for row in store.conn.execute(f"SELECT * FROM {table}").fetchall()]
+    assert texts and not any(SECRET in t for t in texts), texts
+    assert "********" in texts[0]
+    assert seen_by_hook and SECRET not in seen_by_hook[0]  # the paging hook sees the masked text too
+    store.close()
+
+
+def test_oversized_event_data_is_stored_as_valid_json(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "h.db"))
+    store.record_events([(1000.0, "sw/snmp", "sw", Event("trap", "linkDown", {"varbinds": ["x" * 100] * 500}))])
+    store.record_events([(1001.0, "sw/snmp", "sw", Event("trap", "small", {"a": 1}))])
+    rows = store.events_between(0.0, 2000.0)
+    assert [r[4] for r in rows] == ["linkDown", "small"]
+    assert rows[0][5].get("truncated") is True
+    assert rows[1][5] == {"a": 1}
+    store.close()
