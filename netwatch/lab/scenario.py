@@ -113,7 +113,7 @@ def parse(raw: Any, path: str = "<scenario>") -> Scenario:
         if not isinstance(item, dict):
             raise ScenarioError(f"{where}: a step is a mapping with at and do")
         action = item.get("do")
-        if action not in ACTIONS:
+        if not isinstance(action, str) or action not in ACTIONS:
             raise ScenarioError(f"{where}.do: unknown action {action!r} (actions: {', '.join(sorted(ACTIONS))})")
         required, optional = ACTIONS[action]
         for key in required - set(item):

@@ -247,7 +247,7 @@ def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None
             "since": inc.get("since"), "age_seconds": round(now - inc["since"], 1) if inc.get("since") else None,
             "error": inc.get("error"), "detail": _cap(inc.get("title"), monitor),
             "acknowledged_by": inc.get("acked_by")})
-    zones = []
+    zones: list[dict[str, Any]] = []
     known = [(z.id, z.name or z.id) for z in config.zones]
     if "" in tiles_by_zone:
         known.append(("", ""))
