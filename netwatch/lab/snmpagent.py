@@ -229,6 +229,14 @@ class Agent:
                 if all(vb[1] == ber.END_OF_MIB_VIEW for vb in row):
                     break
         msg = ber.Message(req.version, req.community, ber.RESPONSE, req.request_id, varbinds=vbs)
+        if req.version == ber.V1:
+            # SNMPv1 has no exception values: the first missing one is a noSuchName error (RFC 1157)
+            missing = next((i for i, vb in enumerate(vbs) if vb[1] in ber.EXCEPTIONS), None)
+            if req.pdu_tag == ber.GET_BULK:
+                return
+            if missing is not None:
+                msg = ber.Message(req.version, req.community, ber.RESPONSE, req.request_id, error_status=2,
+                                  error_index=missing + 1, varbinds=req.varbinds)
         out = ber.encode_message(msg)
         if len(out) > 65000:
             msg = ber.Message(req.version, req.community, ber.RESPONSE, req.request_id, error_status=1,

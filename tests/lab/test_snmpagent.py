@@ -52,6 +52,10 @@ async def test_bulkwalk_with_net_snmp_and_moving_counters() -> None:
         await asyncio.sleep(0.3)
         second = int((await asyncio.to_thread(_run, "snmpget", "-v2c", "-clab", "-Ovq", target, oid)).stdout)
         assert second > first
+        v1 = await asyncio.to_thread(_run, "snmpwalk", "-v1", "-clab", "-On", target, "1.3.6.1.2.1.1")
+        assert v1.returncode == 0 and "1.3.6.1.2.1.1.5.0 = STRING: \"hall-sw\"" in v1.stdout, v1.stderr
+        missing = await asyncio.to_thread(_run, "snmpget", "-v1", "-clab", target, "1.3.6.1.2.1.1.99.0")
+        assert "noSuchName" in missing.stdout + missing.stderr
         wrong = await asyncio.to_thread(_run, "snmpget", "-v2c", "-cwrong", "-t", "0.3", "-r", "0", target,
                                         "1.3.6.1.2.1.1.5.0")
         assert wrong.returncode != 0 and "Timeout" in wrong.stderr
