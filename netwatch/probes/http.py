@@ -128,10 +128,10 @@ def judge(settings: Settings, response: httpclient.Response, measurements: dict[
         if response.status not in settings.expect_status:
             wanted = ", ".join(str(c) for c in settings.expect_status)
             return Outcome(ok=False, error="status", measurements=measurements,
-                           detail=f"got {status_line} from {response.url}, expected {wanted}")
+                           detail=tlsinfo.clean_detail(f"got {status_line} from {response.url.shown}, expected {wanted}", 300))
     elif not DEFAULT_STATUS_RANGE[0] <= response.status <= DEFAULT_STATUS_RANGE[1]:
         return Outcome(ok=False, error="status", measurements=measurements,
-                       detail=f"got {status_line} from {response.url}, expected 200-399")
+                       detail=tlsinfo.clean_detail(f"got {status_line} from {response.url.shown}, expected 200-399", 300))
     if settings.checks_body:
         try:
             text = response.body.decode(_charset(response.header("content-type")), "replace")

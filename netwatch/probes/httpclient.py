@@ -48,6 +48,12 @@ class Url:
     def __str__(self) -> str:
         return f"{self.scheme}://{self.authority}{self.target}"
 
+    @property
+    def shown(self) -> str:
+        """For details and logs: the query string often carries an API key, so it is left out."""
+        path, sep, _ = self.target.partition("?")
+        return f"{self.scheme}://{self.authority}{path}" + ("?…" if sep else "")
+
 
 def parse_url(text: str) -> Url:
     """Parse an http(s) URL; raises ValueError with a sentence saying what is wrong."""
@@ -341,7 +347,7 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
                    context: Callable[[], ssl.SSLContext], verify: bool, max_body_bytes: int,
                    keep_body: bool, read_body: Callable[[int, list[tuple[str, str]]], bool]) -> Response:
     """One request on a fresh connection. `read_body(status, headers)` says whether to wait for the body."""
-    trace.url = str(url)
+    trace.url = url.shown
     trace.phase = "connect"
     reader = _ResponseReader(method == "HEAD", max_body_bytes, keep_body)
     transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader)
@@ -402,9 +408,9 @@ async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, s
         except ValueError as exc:
             raise Failure("protocol", f"redirect to a bad Location {location[:100]!r}: {exc}") from None
         if str(next_url) in seen:
-            raise Failure("redirects", f"redirect loop: {url} -> {next_url}")
+            raise Failure("redirects", f"redirect loop: {url.shown} -> {next_url.shown}")
         if trace.redirects >= max_redirects:
-            raise Failure("redirects", f"more than {max_redirects} redirects (last to {next_url})")
+            raise Failure("redirects", f"more than {max_redirects} redirects (last to {next_url.shown})")
         seen.add(str(next_url))
         trace.redirects += 1
         if response.status == 303 or (response.status in (301, 302) and method == "POST"):
