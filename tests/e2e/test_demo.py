@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, free_port, http_get, parse_metrics
+from tests.support import REPO, free_port, http_get, parse_metrics, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +84,28 @@ def test_fast_demo_end_to_end(tmp_path: Path) -> None:
     if report.suffix == ".html":
         text = report.read_text()
         assert "portal" in text or "Cổng thông tin" in text
+
+
+def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    listen = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "--lang", "en", "demo", "--out", str(out),
+                             "--listen", listen], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        wait_for(lambda: any(t["state"] == "up" for z in json.loads(http_get(f"http://{listen}/api/v1/board")[1])
+                             ["zones"] for t in z["tiles"]), 30, 0.2, "the first results on the board")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
+    summary = json.loads((out / "demo-summary.json").read_text())
+    assert summary["interrupted"] is True
+    assert Path(summary["report"]).exists()
+    assert "Uptime report: " + summary["report"] in stdout
 
 
 def states_of(summary: dict[str, object], target: str) -> list[str]:
