@@ -118,6 +118,7 @@ def decode_oid(raw: bytes) -> Oid:
 
 
 _index_cache: dict[bytes, Oid] = {}
+_ENDED = 1 << 30
 
 
 def _index(raw: bytes, room: int) -> Oid:
@@ -265,6 +266,7 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
     if stop != end:
         raise BerError("trailing bytes after the variable bindings")
     width = len(prefixes)
+    # a column that ended gets an impossible prefix length, so the hot test below fails for it at once
     lengths = [len(p) for p in prefixes]
     # an OID has at most 128 sub-identifiers; the prefix holds one per final byte, plus one (the first
     # byte carries two)
@@ -289,28 +291,34 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
         if vb_end > stop or data[i] != OBJECT_ID:
             raise BerError(f"bad variable binding at offset {i}")
         n = data[i + 1]
-        if n >= 0x80:
-            n, j = _length(data, i + 1)
-        else:
+        if n < 0x80:
             j = i + 2
+        else:
+            n, j = _length(data, i + 1)
         k = j + n
         tag = data[k]
         n = data[k + 1]
-        if n >= 0x80:
-            n, v = _length(data, k + 1)
-        else:
+        if n < 0x80:
             v = k + 2
+        else:
+            n, v = _length(data, k + 1)
         e = v + n
         if e != vb_end:
             raise BerError(f"variable binding at offset {i} has stray bytes")
-        if tag == OCTET_STRING:
-            value: Value = data[v:e]
-        elif tag in unsigned and 0 < n < 5 and not data[v] & 0x80:
-            value = int.from_bytes(data[v:e], "big")   # the common counter/gauge case
+        if tag in unsigned:
+            # valid without a leading 0 byte when the top bit is clear and it fits (8 bytes for Counter64)
+            if 0 < n < 9 and not data[v] & 0x80 and (n < 5 or tag == COUNTER64):
+                value: Value = int.from_bytes(data[v:e], "big")
+            else:
+                value = decode_value(tag, data[v:e])
         elif tag == INTEGER and 0 < n < 5:
             value = int.from_bytes(data[v:e], "big", signed=True)
+        elif tag == OCTET_STRING:
+            value = data[v:e]
         else:
             value = decode_value(tag, data[v:e])
+            if tag == END_OF_MIB_VIEW and not skip and width:
+                lengths[col] = _ENDED
         i = e
         if skip:
             skip -= 1
@@ -319,21 +327,21 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
         if width == 0:
             count += 1          # bindings beyond the non-repeaters when no column was asked: ignored
             continue
-        lp = lengths[col]
-        if not ended[col] and tag != END_OF_MIB_VIEW and k - j >= lp and startswith(prefixes[col], j):
-            if k - j == lp:
-                raise BerError("OIDs out of order (a column answered with itself)")
-            raw = data[j + lp:k]
+        if k - j > lengths[col] and startswith(prefixes[col], j):
+            raw = data[j + lengths[col]:k]
             idx = icache.get(raw)
-            if idx is None or len(idx) > rooms[col]:
+            if idx is None or k - j > 127:     # at most 128 sub-identifiers: only a long OID can have more
                 idx = _index(raw, rooms[col])
             if idx <= last[col]:
                 raise BerError("OIDs out of order in a column")
             last[col] = idx
             cells[col][idx] = (tag, value)
         else:
+            if not ended[col] and k - j == lengths[col] and startswith(prefixes[col], j):
+                raise BerError("OIDs out of order (a column answered with itself)")
             decode_oid(data[j:k])     # as strict as decode_message about bindings past the column
             ended[col] = True
+            lengths[col] = _ENDED
         count += 1
         col += 1
         if col == width:
