@@ -125,6 +125,14 @@ def availability_chart(report: Report, lang: Lang, width: float = 720) -> Chart 
     return Chart(tr("legend_avail", lang), width, height, tuple(shapes))
 
 
+@dataclass
+class _Mark:
+    x0: float
+    x1: float
+    n: int
+    title: str
+
+
 def timeline_chart(report: Report, lang: Lang, width: float = 720) -> Chart:
     """One row per zone over the window: outages as red/orange marks, monitoring gaps in grey."""
     h = report.history
@@ -149,12 +157,23 @@ def timeline_chart(report: Report, lang: Lang, width: float = 720) -> Chart:
         shapes.append(Line(left, y + row_h, width - 10, y + row_h))
         shapes.append(Text(left - 6, y + row_h / 2 + 3, _clip(names[z], 24), 8, "end"))
     row_of = {z: i for i, z in enumerate(zones)}
-    for o in report.outages:
-        y = top + row_of[o.check.zone] * row_h + 3
+    # Marks closer than a pixel merge into one: 8,000 outages over 30 days would otherwise be
+    # 8,000 overlapping shapes in the SVG and the PDF.
+    marks: dict[tuple[int, str], list[_Mark]] = {}
+    for o in sorted(report.outages, key=lambda o: o.start_ms):
         end = o.end_ms if o.end_ms is not None else b
         colour = STATE_COLOURS[State.UNREACHABLE if o.cause else State.DOWN]
-        shapes.append(Rect(x_of(o.start_ms), y, max(1.5, x_of(end) - x_of(o.start_ms)), row_h - 6, colour,
-                           f"{o.check.id}: {o.error or ''}"))
+        x0, x1 = x_of(o.start_ms), max(x_of(end), x_of(o.start_ms) + 1.5)
+        row = marks.setdefault((row_of[o.check.zone], colour), [])
+        if row and x0 <= row[-1].x1 + 1.0:
+            row[-1].x1 = max(row[-1].x1, x1)
+            row[-1].n += 1
+        else:
+            row.append(_Mark(x0, x1, 1, f"{o.check.id}: {o.error or ''}"))
+    for (i, colour), row in sorted(marks.items()):
+        for m in row:
+            shapes.append(Rect(m.x0, top + i * row_h + 3, m.x1 - m.x0, row_h - 6, colour,
+                               m.title if m.n == 1 else f"{m.n} {tr('outages', lang).lower()}"))
     for p in h.periods:
         if p.id == "all":
             continue
