@@ -67,7 +67,7 @@ class Recorder:
             self.dropped_results_total += drop
 
     def add_transition(self, transition: Transition) -> None:
-        self.transitions.append(replace(transition, detail=self.redact(transition.detail)))
+        self.transitions.append(transition)
         self._wake.set()  # state changes page people: write them now, not at the next tick
 
     def add_event(self, ts: float, check_id: str | None, target_id: str | None, event: Event) -> None:
@@ -114,7 +114,8 @@ class Recorder:
         while transitions:
             t = transitions[0]
             with self.store.transaction() as c:
-                tid = self.store.insert_transition(c, t, self.run_id)
+                # Hooks get the very object they planned for (the paging engine keys plans by id()).
+                tid = self.store.insert_transition(c, replace(t, detail=self.redact(t.detail)), self.run_id)
                 for hook in self.hooks:
                     hook(c, t, tid)
             transitions.pop(0)
