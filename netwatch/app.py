@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from netwatch import __version__
+from netwatch import __version__, logs
 from netwatch.config import Config, ConfigError, load
 from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
@@ -87,6 +87,7 @@ class Monitor:
             log.error("config reload refused, keeping the running config:\n%s", exc)
             return False
         self.config = new
+        logs.set_redaction(new.redact)
         self.live.apply(new.checks)
         self.paging.reload(new)
         self.scheduler.apply(new.checks)
