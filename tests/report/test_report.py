@@ -199,7 +199,8 @@ def test_html_is_self_contained_and_escaped(site: tuple[Config, Path]) -> None:
     report = make_report(config, str(store), scope)
     page = render(report, "html", "vi").decode()
     assert HOSTILE not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
-    assert "<svg" in page
+    assert "<svg" in page and page.count("<svg") >= 3   # availability, outage timeline, latency
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     for fetch in ("<script", "<link", "<img", "src=", "href=", "url(", "@import"):
         assert fetch not in page, fetch   # one self-contained file: nothing to fetch
     assert "Khả dụng" in page and "Nguyễn Văn An" in page
