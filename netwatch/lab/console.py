@@ -101,7 +101,7 @@ class Console:
     def draw(self, snapshot: dict[str, Any]) -> None:
         if not self.live:
             return
-        width = shutil.get_terminal_size((120, 40)).columns
+        width, height = shutil.get_terminal_size((120, 40))
         out = ["\x1b[H\x1b[2J"]
         elapsed = time.monotonic() - self.started
         out.append(self.paint(clean(snapshot["site"]), BOLD)
@@ -133,6 +133,8 @@ class Console:
                        f"{clean(inc['name'])} ({inc['check']}) {age}{acked}")
         out.append("")
         out.append(self.paint(self.t("log"), BOLD))
-        out.extend("   " + line for line in self.lines)
+        log_lines = [("   " + part) for line in self.lines for part in line.split("\n")]
+        room = max(3, height - len(out) - 1)   # the newest events, as many as fit below the zones
+        out.extend(log_lines[-room:])
         self.out.write("\n".join(out) + "\n")
         self.out.flush()
