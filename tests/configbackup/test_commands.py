@@ -152,6 +152,13 @@ def test_daemon_records_versions_and_reports_drift(tmp_path: Path, device: Sshd,
     db.close()
 
 
+def vi_env() -> dict[str, str]:
+    """The environment without NETWATCH_LANG, so the default language (Vietnamese) applies."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "NETWATCH_LANG"}
+
+
 def test_trust_asks_on_a_terminal(tmp_path: Path, device: Sshd) -> None:
     import os
     import pty
@@ -159,17 +166,79 @@ def test_trust_asks_on_a_terminal(tmp_path: Path, device: Sshd) -> None:
     config = tmp_path / "venue.yaml"
     config.write_text(venue(tmp_path, device, listen="127.0.0.1:9"))
     kh = tmp_path / "keys" / "known_hosts"
-    for answer, code in ((b"n\n", 1), (b"y\n", 0)):
+    name = f"[127.0.0.1]:{device.port}"
+    vi_prompt, en_prompt = f"Tin cậy khoá này cho {name}? [c/K]", f"Trust this key for {name}? [y/N]"
+    # Vietnamese by default: "c"/"có" (and "y") confirm; in English "c" is no answer at all.
+    for lang, answer, code, prompt in (([], "không\n", 1, vi_prompt), (["--lang", "en"], "c\n", 1, en_prompt),
+                                       (["--lang", "en"], "n\n", 1, en_prompt), ([], "có\n", 0, vi_prompt),
+                                       (["--lang", "en"], "y\n", 0, en_prompt)):
+        if kh.exists():
+            kh.unlink()
         master, slave = pty.openpty()
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "netwatch", "ssh-trust", "core1", "-c", str(config)],
-                                    cwd=tmp_path, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            os.write(master, answer)
+            proc = subprocess.Popen([sys.executable, "-m", "netwatch", *lang, "ssh-trust", "core1", "-c", str(config)],
+                                    cwd=tmp_path, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=vi_env())
+            os.write(master, answer.encode())
             out, err = proc.communicate(timeout=60)
         finally:
             os.close(master)
             os.close(slave)
-        assert proc.returncode == code, err
-        assert f"Trust this key for [127.0.0.1]:{device.port}? [y/N]" in out.decode()
+        assert proc.returncode == code, err.decode()
+        assert prompt in out.decode()
         assert kh.exists() is (code == 0)
+        if code == 1:
+            assert ("Không tin cậy khoá; không có gì thay đổi" if not lang else "not trusted; nothing changed") \
+                in err.decode()
     assert kh.read_text() == device.known_hosts_line()
+
+
+def test_vietnamese_is_the_default(tmp_path: Path, device: Sshd) -> None:
+    config = tmp_path / "venue.yaml"
+    config.write_text(venue(tmp_path, device, listen="127.0.0.1:9"))
+    kh = tmp_path / "keys" / "known_hosts"
+
+    def vi(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "netwatch", *args], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60, env=vi_env())
+
+    r = vi("check", "-c", str(config))   # config errors stay English: engineers read them, tests pin them
+    assert r.returncode == 2 and f"known_hosts file {kh} does not exist" in r.stderr
+    r = vi("ssh-trust", "core1", "-c", str(config))
+    assert r.returncode == 1
+    assert "Dấu vân tay khoá máy chủ: 256 SHA256:" in r.stdout and "(ED25519)" in r.stdout
+    assert "Từ chối tin cậy khoá khi chưa được xác nhận: không có terminal để hỏi" in r.stderr
+    r = vi("ssh-trust", "nowhere", "-c", str(config))
+    assert r.returncode == 2
+    assert "không có phép kiểm tra ssh nào cho 'nowhere'" in r.stderr and "core1" in r.stderr
+    r = vi("ssh-trust", "core1", "-c", str(config), "--yes")
+    assert r.returncode == 0 and f"Đã thêm [127.0.0.1]:{device.port} vào {kh}" in r.stdout
+    r = vi("ssh-trust", "core1", "-c", str(config), "--yes")
+    assert r.returncode == 0 and "Khoá này đã được tin cậy trong" in r.stdout
+    r = vi("config-diff", "core1", "-c", str(config))
+    assert r.returncode == 1 and "core1: chưa có kho lịch sử tại" in r.stderr
+    r = vi("config-freeze", "core1", "-c", str(config), "--from-history")
+    assert r.returncode == 1 and "core1: chưa có cấu hình nào được lưu" in r.stderr
+    r = vi("config-freeze", "core1", "-c", str(config))
+    assert r.returncode == 0 and "core1: đã cố định cấu hình gốc: phiên bản 1 sha256 " in r.stdout
+    r = vi("config-diff", "core1", "-c", str(config), "--list")
+    assert r.returncode == 0 and r.stdout.rstrip().endswith("byte  (cấu hình gốc)")
+    r = vi("config-diff", "core1", "-c", str(config))
+    assert r.returncode == 0 and "core1: cấu hình hiện tại trùng với cấu hình gốc" in r.stderr
+    device.set_running_config(DRIFTED)
+    assert vi("config-freeze", "core1", "-c", str(config), "--clear").stdout.startswith(
+        "core1: đã bỏ cố định cấu hình gốc")
+    assert vi("config-freeze", "core1", "-c", str(config)).returncode == 0
+    assert vi("config-freeze", "core1", "-c", str(config), "--clear").returncode == 0
+    r = vi("config-diff", "core1", "-c", str(config))
+    assert r.returncode == 1 and "--- bản trước " in r.stdout and "+++ hiện tại " in r.stdout
+    device.swap_host_key()
+    r = vi("ssh-trust", "core1", "-c", str(config), "--yes")
+    assert r.returncode == 1 and "CẢNH BÁO:" in r.stderr and "chạy lại với --replace" in r.stderr
+    r = vi("ssh-trust", "core1", "-c", str(config), "--yes", "--replace")
+    assert r.returncode == 0 and f"Đã thay 1 mục cũ của [127.0.0.1]:{device.port}" in r.stdout
+
+    env = {**vi_env(), "NETWATCH_LANG": "en"}
+    r = subprocess.run([sys.executable, "-m", "netwatch", "ssh-trust", "core1", "-c", str(config), "--yes"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and "Host key fingerprint: 256 SHA256:" in r.stdout and "already trusted" in r.stdout
