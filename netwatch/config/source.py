@@ -13,6 +13,14 @@ import yaml
 Path = tuple[str | int, ...]
 
 _ENV_RE = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+# A config repeats small blocks through aliases; past this many values copied out of aliases the
+# file is an alias bomb (billion laughs: a few lines that expand to 10**9 values) and is refused.
+MAX_ALIAS_VALUES = 100_000
+
+
+class _AliasBomb(Exception):
+    def __init__(self, node: yaml.Node, path: Path) -> None:
+        self.node, self.path = node, path
 
 
 @dataclass(frozen=True)
@@ -104,16 +112,27 @@ class Source:
         return value
 
 
+# libyaml's loader keeps node marks too and composes ~10x faster than the pure-Python one.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse(text: str, file: str, env: Mapping[str, str] | None = None) -> Source:
     """Parse YAML into a Source; syntax errors and duplicate keys become Problems."""
     src = Source(file=file, value=None, env=os.environ if env is None else env)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
-            src.value = _walk(loader, node, (), src) if node is not None else {}
+            src.value = _walk(loader, node, (), src, _Budget()) if node is not None else {}
         finally:
             loader.dispose()
+    except _AliasBomb as bomb:
+        mark = bomb.node.start_mark
+        src.problems.append(Problem(file, mark.line + 1, mark.column + 1, format_path(bomb.path),
+                                    f"YAML aliases expand to more than {MAX_ALIAS_VALUES} values; "
+                                    "refusing the file (write the values out, or use fewer aliases)"))
+    except RecursionError:
+        src.problems.append(Problem(file, 1, 1, "", "invalid YAML: nested too deeply"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -126,7 +145,23 @@ def parse(text: str, file: str, env: Mapping[str, str] | None = None) -> Source:
     return src
 
 
-def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source) -> Any:
+@dataclass
+class _Budget:
+    """Values walked so far that an alias copied: the composer shares one node for every alias."""
+
+    seen: set[int] = field(default_factory=set)
+    alias_values: int = 0
+
+
+def _walk(loader: "yaml.SafeLoader", node: yaml.Node, path: Path, src: Source, budget: _Budget,
+          aliased: bool = False) -> Any:
+    if aliased or id(node) in budget.seen:
+        aliased = True
+        budget.alias_values += 1
+        if budget.alias_values > MAX_ALIAS_VALUES:
+            raise _AliasBomb(node, path)
+    else:
+        budget.seen.add(id(node))
     src.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -143,12 +178,12 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source) -> 
                 src.marks[kpath] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 src.error(kpath, "duplicate key")
                 continue
-            out[key] = _walk(loader, value_node, kpath, src)
+            out[key] = _walk(loader, value_node, kpath, src, budget, aliased)
             # Point errors about a key at the key itself, where a reader looks first.
             src.marks[kpath] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(loader, item, path + (i,), src) for i, item in enumerate(node.value)]
+        return [_walk(loader, item, path + (i,), src, budget, aliased) for i, item in enumerate(node.value)]
     value = loader.construct_object(node)
     if isinstance(value, (dt.date, dt.datetime)) or isinstance(value, bytes):
         # Keep timestamps as the text the operator wrote; typed fields parse them with a time zone.
