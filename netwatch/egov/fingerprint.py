@@ -16,10 +16,9 @@ from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
 
 # Characters that render as nothing: a defacer hides "h\u200backed" from naive matching with them.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
 # C0 controls other than tab and line breaks make lxml refuse a string outright.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPACE_RE = re.compile(r"\s+")
 _XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 
@@ -38,6 +37,7 @@ _SOURCE_ATTR = {"script": "src", "iframe": "src", "frame": "src", "embed": "src"
 _LINK_RELS = frozenset({"stylesheet", "preload", "modulepreload", "import", "prefetch"})
 # Attributes whose values a visitor reads or follows; forbidden words are looked for there too.
 _READ_ATTRS = ("alt", "title", "content", "href", "value", "placeholder", "aria-label")
+_ALL_TEXT = etree.XPath("//text() | " + " | ".join(f"//@{a}" for a in _READ_ATTRS), smart_strings=False)
 
 MAX_BLOCKS = 5000
 MAX_SOURCES = 2000
@@ -53,8 +53,7 @@ SEVERITY = ("forbidden_content", "new_external_script", "form_changed", "require
 def normalise(text: str) -> str:
     """Text as compared: Unicode NFC (Vietnamese has two spellings of each accented letter),
     invisible characters dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    return _SPACE_RE.sub(" ", text).strip()
+    return " ".join(_INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text)).split())
 
 
 def fold(text: str) -> str:
@@ -63,7 +62,7 @@ def fold(text: str) -> str:
     Diacritics are kept on purpose: stripped, Vietnamese words collide ("cờ bạc", gambling,
     and "có bác" both become "co bac"); list unaccented variants as forbidden words instead.
     """
-    return _SPACE_RE.sub(" ", unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()).strip()
+    return " ".join(_INVISIBLE_RE.sub("", unicodedata.normalize("NFKC", text)).casefold().split())
 
 
 def clean(text: str, limit: int = DIFF_LINE_CHARS) -> str:
@@ -209,16 +208,8 @@ def parse(body: bytes, url: str, content_type: str | None = None) -> Page:
 
 def _all_text(root: etree._Element) -> Iterable[str]:
     """Every piece of text a visitor or a crawler sees, hidden elements and scripts included."""
-    for el in root.iter():
-        if el.text:
-            yield el.text
-        if el.tail:
-            yield el.tail
-        if isinstance(el.tag, str):
-            for attr in _READ_ATTRS:
-                value = el.get(attr)
-                if value:
-                    yield value
+    found = _ALL_TEXT(root)
+    return found if isinstance(found, list) else []
 
 
 def fingerprint(page: Page, profile: Profile) -> Fingerprint:
@@ -271,7 +262,8 @@ def _blocks(root: etree._Element, profile: Profile) -> list[str]:
                 parts.append("\n")
             if el is not region and el.tail:
                 parts.append(el.tail)
-    blocks = [b for b in (normalise(line) for line in "".join(parts).split("\n")) if b]
+    text = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", "".join(parts)))
+    blocks = [b for b in (" ".join(line.split()) for line in text.split("\n")) if b]
     if len(blocks) > MAX_BLOCKS:
         # Keep the comparison bounded: fold the page into MAX_BLOCKS groups of neighbours.
         size = -(-len(blocks) // MAX_BLOCKS)
