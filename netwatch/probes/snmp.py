@@ -608,8 +608,7 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
                 children[key] = memo.child  # type: ignore[assignment]
             memos[index] = memo
             continue
-        row_series = _if_series(memo, slot_values)
-        emitted = tuple(x for x in row_series if x is not None)
+        row_series, emitted = _if_series(memo, slot_values)
         if exported:
             series.extend(emitted)
         child = memo.child
@@ -618,7 +617,9 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
             if key in seen_keys:
                 key = f"if/{name}@{index}"      # two interfaces with one name: keep both checks
             seen_keys.add(key)
-            child = _judge_interface(row, util_in, util_out, rates, settings, child)
+            # the child depends on the status, utilisation and error/discard slots, not on speed or bps
+            if child is None or slot_values[:2] != memo.values[:2] or slot_values[5:] != memo.values[5:]:
+                child = _judge_interface(row, util_in, util_out, rates, settings, child)
             if child.error == "if_down":
                 down += 1
             children[key] = child
@@ -670,17 +671,31 @@ def _new_memo(row: IfRow) -> RowMemo:
     return RowMemo(row.name, row.alias, per_slot, _NO_SERIES, _NO_SERIES, (), None)
 
 
-def _if_series(memo: RowMemo, values: tuple[Optional[float], ...]) -> tuple[Optional[Series], ...]:
-    """One Series per _SLOTS value that is not None (last poll's object when its value is the same)."""
+# Slots that change together: status and speed (rarely), traffic (every poll on a busy port), errors and
+# discards (mostly zero): a group equal to last poll's is taken whole.
+_GROUPS: tuple[tuple[int, int], ...] = ((0, 3), (3, 7), (7, 11))
+
+
+def _if_series(memo: RowMemo, values: tuple[Optional[float], ...]
+               ) -> tuple[tuple[Optional[Series], ...], tuple[Series, ...]]:
+    """One Series per _SLOTS value that is not None (last poll's object when its value is the same):
+    (by slot, for the next poll; the ones emitted, in order)."""
+    old_values, old_series, labels = memo.values, memo.series, memo.labels
     slots: list[Optional[Series]] = []
-    for name, labels, old, value in zip(_SLOTS, memo.labels, memo.series, values):
-        if value is None:
-            slots.append(None)
-        elif old is None or old.value != value:
-            slots.append(Series(name, labels, value))
-        else:
-            slots.append(old)
-    return tuple(slots)
+    for lo, hi in _GROUPS:
+        if values[lo:hi] == old_values[lo:hi]:
+            slots.extend(old_series[lo:hi])
+            continue
+        for k in range(lo, hi):
+            value, old = values[k], old_series[k]
+            if value is None:
+                slots.append(None)
+            elif old is not None and old.value == value:
+                slots.append(old)
+            else:
+                slots.append(Series(_SLOTS[k], labels[k], value))
+    by_slot = tuple(slots)
+    return by_slot, tuple(filter(None, by_slot))
 
 
 def _judge_interface(row: IfRow, util_in: Optional[float], util_out: Optional[float],
