@@ -82,6 +82,14 @@ class Connection:
             self.transport = None
 
 
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """Mask secrets a hostile server might echo back inside its replies."""
+    for secret in secrets:
+        if len(secret) >= 3:
+            text = text.replace(secret, "********")
+    return text
+
+
 def _show(line: bytes | str, limit: int = 120) -> str:
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
     return tlsinfo.clean_detail(text.rstrip("\r\n"), limit)
@@ -141,6 +149,14 @@ class Smtp:
 
     async def login(self, username: str, password: str) -> None:
         """AUTH PLAIN, or LOGIN where PLAIN is not offered (RFC 4954). Never echoes the secret."""
+        secrets = (password, base64.b64encode(password.encode()).decode(),
+                   base64.b64encode(f"\0{username}\0{password}".encode()).decode())
+        try:
+            await self._login(username, password, secrets)
+        except Failure as failure:
+            raise Failure(failure.error, scrub(failure.detail, secrets)) from None
+
+    async def _login(self, username: str, password: str, secrets: Sequence[str]) -> None:
         offered = set(self.extensions.get("AUTH", "").upper().split())
         if "PLAIN" in offered or not offered:
             token = base64.b64encode(f"\0{username}\0{password}".encode()).decode()
@@ -155,7 +171,7 @@ class Smtp:
             raise Failure("auth", f"server offers no password mechanism (AUTH {_show(' '.join(sorted(offered)), 60)})")
         if code == 235:
             return
-        reason = _show(lines[-1] if lines else "", 100)
+        reason = _show(scrub(lines[-1] if lines else "", secrets), 100)
         if code in (535, 534, 530, 538):
             raise Failure("auth", f"server refused the credentials: {code} {reason}")
         raise Failure("protocol", f"AUTH failed: {code} {reason}")
@@ -315,8 +331,11 @@ class Imap:
         self.capabilities = set()
 
     async def login(self, username: str, password: str) -> None:
-        # The secret never appears in a detail: failures quote only the server's answer.
-        await self.command("LOGIN", quote(username), quote(password), ok_error="auth", what="LOGIN")
+        # Failures quote only the server's answer, and a server that echoes the secret is scrubbed.
+        try:
+            await self.command("LOGIN", quote(username), quote(password), ok_error="auth", what="LOGIN")
+        except Failure as failure:
+            raise Failure(failure.error, scrub(failure.detail, (password,))) from None
 
     async def select(self, mailbox: str) -> int:
         await self.command("SELECT", quote(mailbox), ok_error="mailbox", what=f"SELECT {mailbox}")

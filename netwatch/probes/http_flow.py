@@ -14,6 +14,7 @@ from netwatch.config.fields import Duration, FieldError, Secret
 from netwatch.egov import certs
 from netwatch.egov import fingerprint as fp
 from netwatch.egov.cookies import CookieJar
+from netwatch.egov.mail import scrub
 from netwatch.model import Outcome, Series, Target
 from netwatch.probes import httpclient, tlsinfo
 from netwatch.probes.tcp import Failure, connect, start_tls
@@ -281,6 +282,8 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
 
     def failed(error: str, detail: str) -> Outcome:
         where = f"step {index + 1} ({tlsinfo.clean_detail(name, 40)})"
+        # The server we log in to could echo the password in a reason phrase.
+        detail = scrub(detail, [variables["password"]] if "password" in variables else [])
         return Outcome(ok=False, error=error, detail=tlsinfo.clean_detail(f"{where}: {detail}", 400),
                        measurements=measurements(), series=tuple(series))
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import sqlite3
 import time
+import zlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, Optional
@@ -214,14 +216,21 @@ async def check_page(target: Target, settings: Settings, url: httpclient.Url, re
     page, current = await asyncio.to_thread(analyse, response.body, str(response.url),
                                             response.header("content-type"), settings.profile)
     key = (target.id, str(url))
-    baseline = await asyncio.to_thread(repo.get, *key) if repo is not None else None
+    try:
+        baseline = await asyncio.to_thread(repo.get, *key) if repo is not None else None
+    except (sqlite3.Error, zlib.error, ValueError) as exc:
+        # A broken store must not hide a defacement: judge by the rules alone and say why.
+        return _rules_only(page, settings, measurements, key, url, f"baseline store unreadable: {exc}")
     now = time.time()
     findings = fp.check_rules(page, settings.rules)
     reason = _rebaseline_reason(settings, repo, baseline, now)
     if reason and not findings:
         assert repo is not None
-        await asyncio.to_thread(repo.put, target.id, str(url), response.body, response.header("content-type"),
-                                {settings.profile.digest(): current}, now, f"netwatch ({reason})")
+        try:
+            await asyncio.to_thread(repo.put, target.id, str(url), response.body, response.header("content-type"),
+                                    {settings.profile.digest(): current}, now, f"netwatch ({reason})")
+        except sqlite3.Error as exc:
+            return _rules_only(page, settings, measurements, key, url, f"cannot store the baseline: {exc}")
         summary = f"baseline taken for {url} ({reason})"
         event = Event("baseline", summary, {"url": str(url), "reason": reason, "title": current.title})
         measurements["findings"] = 0.0
@@ -248,6 +257,16 @@ async def check_page(target: Target, settings: Settings, url: httpclient.Url, re
     ratio = verdict.change_ratio or 0.0
     return _with_tls(settings, Outcome(ok=True, measurements=measurements,
                                        detail=f"matches the baseline ({ratio:.1%} of the text changed)"), now)
+
+
+def _rules_only(page: Page, settings: Settings, measurements: dict[str, float], key: tuple[str, str],
+                url: httpclient.Url, why: str) -> Outcome:
+    findings = fp.check_rules(page, settings.rules)
+    measurements["findings"] = float(len(findings))
+    if findings:
+        return _defaced(key, url, Verdict(tuple(findings), None, ()), measurements, None)
+    return Outcome(ok=True, degraded="no_baseline", measurements=measurements,
+                   detail=tlsinfo.clean_detail(f"rules pass; {why}", 300))
 
 
 def _rebaseline_reason(settings: Settings, repo: baselines.Baselines | None, baseline: baselines.Baseline | None,

@@ -110,3 +110,27 @@ def test_bad_settings(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(FieldError) as info:
         imap.Settings(**{"username": "u", "password": Secret("p"), **kwargs})
     assert info.value.field == field
+
+
+async def test_a_server_echoing_the_secret_is_scrubbed() -> None:
+    import asyncio
+
+    from netwatch.egov import mail
+    from netwatch.probes.tcp import Failure
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK ready\r\n")
+        while line := await reader.readline():
+            tag = line.split()[0]
+            writer.write(tag + b" NO you said " + line.strip() + b"\r\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    try:
+        with pytest.raises(Failure) as info:
+            await mail.open_imap("127.0.0.1", server.sockets[0].getsockname()[1], "none", "127.0.0.1",
+                                 lambda: None, False, "u", "Very-Secret-9", {})  # type: ignore[arg-type,return-value]
+    finally:
+        server.close()
+    assert info.value.error == "auth"
+    assert "Very-Secret-9" not in info.value.detail and "********" in info.value.detail

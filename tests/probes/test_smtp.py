@@ -117,3 +117,33 @@ def test_bad_settings(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(FieldError) as info:
         smtp.Settings(**kwargs)
     assert info.value.field == field
+
+
+async def test_a_server_echoing_the_secret_is_scrubbed() -> None:
+    import asyncio
+    import base64
+
+    from netwatch.egov import mail
+    from netwatch.probes.tcp import Failure
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 hi\r\n")
+        while line := await reader.readline():
+            if line.startswith(b"EHLO"):
+                writer.write(b"250-hi\r\n250 AUTH PLAIN\r\n")
+            else:
+                writer.write(b"535 you sent " + line.strip() + b" and " + base64.b64decode(line.split()[-1]) + b"\r\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    try:
+        session = await mail.open_smtp("127.0.0.1", server.sockets[0].getsockname()[1], "none", "127.0.0.1",
+                                       lambda: None, False, "x.test", {})  # type: ignore[arg-type,return-value]
+        with pytest.raises(Failure) as info:
+            await session.login("u@tinh.test", "Very-Secret-9")
+        session.conn.close()
+    finally:
+        server.close()
+    assert info.value.error == "auth"
+    assert "Very-Secret-9" not in info.value.detail
+    assert base64.b64encode(b"\0u@tinh.test\0Very-Secret-9").decode() not in info.value.detail

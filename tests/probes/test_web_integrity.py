@@ -381,3 +381,18 @@ async def test_probe_honours_its_deadline_with_many_member_sites(store: Store) -
         assert outcome.error == "timeout" and len(outcome.children) == 20
     finally:
         await silent.close()
+
+
+async def test_a_broken_store_still_applies_the_rules(portal: Portal, tmp_path: Path) -> None:
+    broken = Store.open(str(tmp_path / "broken.db"))
+    repo = baselines.Baselines.of_store(broken)
+    broken.close()
+    baselines.configure(repo)
+    try:
+        s = settings(portal.url())
+        outcome = await run(s)
+        assert outcome.ok and outcome.degraded == "no_baseline" and "baseline store unreadable" in outcome.detail
+        portal.set("/", portal_page(**{'<div id="congress-banner">': "<div>"}))
+        assert (await run(s)).error == "required_missing"
+    finally:
+        baselines.configure(None)
