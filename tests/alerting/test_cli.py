@@ -1,4 +1,4 @@
-"""The paging commands as a person runs them: oncall, maintenance add/list/end, ack errors, incidents."""
+"""The paging commands as a person runs them: oncall, maintenance add/list/end, ack, incidents; vi and en."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import io
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from netwatch.alerting.cli import TEXTS
+from netwatch.alerting.incidents import NewIncident, open_incident
 from netwatch.cli import main
+from netwatch.store import Store
 
 CONFIG = """
 store: "{store}"
@@ -35,14 +40,25 @@ class Ran:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
-def run(config: Path, *args: str) -> Ran:
-    """The CLI's own main() in this process (the e2e tests run it as a process)."""
+def run(config: Path, *args: str, lang: str | None = "en") -> Ran:
+    """The CLI's own main() in this process (the e2e tests run it as a process); lang None: the default."""
     argv = (["maintenance", args[1], "-c", str(config), *args[2:]] if args[0] == "maintenance"
             else [args[0], "-c", str(config), *args[1:]])
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
+        code = main((["--lang", lang] if lang else []) + argv)
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+def open_one(store: Path, title: str = "web1/tcp") -> int:
+    s = Store.open(str(store))
+    try:
+        with s.transaction() as c:
+            return open_incident(c, NewIncident("check-web1/tcp", "check", "critical", "availability", title,
+                                                {"error": "refused"}, (), check_id="web1/tcp", target_id="web1",
+                                                zone="hall", since=1765700000.0), 1765700001.0)
+    finally:
+        s.close()
 
 
 def test_paging_commands(tmp_path: Path) -> None:
@@ -73,7 +89,74 @@ def test_paging_commands(tmp_path: Path) -> None:
     missing = run(config, "ack", "42", "--by", "lan")
     assert missing.returncode == 1 and "no incident #42" in missing.stderr
     assert run(config, "ack", "42", "--by", "mallory").returncode == 2
-    assert run(config, "incidents").stdout == ""
+    assert run(config, "incidents").stdout == "no open incidents\n"
+    assert run(config, "incidents", "--all").stdout == "no incidents\n"
+    iid = open_one(tmp_path / "nw.db")
+    assert f"#{iid:<5} open     critical 2025-12-14 15:13:20 web1/tcp\n" == run(config, "incidents").stdout
+    done = run(config, "ack", f"#{iid}", "--by", "lan")
+    assert done.returncode == 0 and done.stdout == f"#{iid} acknowledged by lan\n"
+    again = run(config, "ack", str(iid), "--by", "lan")
+    assert again.returncode == 1 and f"incident #{iid} is already acknowledged by lan" in again.stderr
+    assert run(config, "incidents").stdout.endswith("web1/tcp acked by lan\n")
     conn = sqlite3.connect(tmp_path / "nw.db")
     assert [r[0] for r in conn.execute("SELECT action FROM audit ORDER BY id")] == ["maintenance_add",
-                                                                                      "maintenance_end"]
+                                                                                      "maintenance_end", "ack"]
+
+
+def test_vietnamese_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NETWATCH_LANG", raising=False)
+    config = tmp_path / "venue.yaml"
+    config.write_text(CONFIG.format(store=tmp_path / "nw.db"))
+
+    day = run(config, "oncall", "--at", "2026-12-16T08:30", lang=None)
+    assert day.stdout.startswith("Trực lúc 2026-12-16 08:30 (Asia/Ho_Chi_Minh):\n")
+    assert "primary    Nguyễn Văn An" in day.stdout and "đến 19:00 16/12" in day.stdout and "Danh bạ:" in day.stdout
+    early = run(config, "oncall", "--at", "2026-12-01T08:00", lang=None)
+    assert "không có ai (không ca trực nào vào thời điểm này)" in early.stdout
+
+    assert run(config, "maintenance", "list", lang=None).stdout == "Không có khung bảo trì nào\n"
+    added = run(config, "maintenance", "add", "--zone", "hall", "--start", "2026-12-14T22:00", "--for", "2h",
+                "--repeat", "daily", "--by", "lan", "--reason", "đi dây", lang=None)
+    assert added.stdout == "Đã thêm khung bảo trì 1: 2026-12-14 22:00 - 2026-12-15 00:00 (Asia/Ho_Chi_Minh)\n"
+    listed = run(config, "maintenance", "list", lang=None).stdout
+    assert "hằng ngày hall đi dây (người tạo: lan)" in listed
+    unknown = run(config, "maintenance", "add", "--zone", "nowhere", "--for", "1h", "--by", "lan", lang=None)
+    assert unknown.returncode == 2 and "không có khu vực nào tên 'nowhere'" in unknown.stderr
+    nobody = run(config, "maintenance", "add", "--zone", "hall", "--for", "1h", lang=None)
+    assert nobody.returncode == 2 and "hãy ghi rõ người thực hiện: --by TÊN (cán bộ trực: lan)" in nobody.stderr
+    noscope = run(config, "maintenance", "add", "--for", "1h", "--by", "lan", lang=None)
+    assert noscope.returncode == 2 and "hãy chỉ rõ --target, --zone hoặc --check" in noscope.stderr
+    assert run(config, "maintenance", "end", "1", "--by", "lan", lang=None).stdout == "Đã kết thúc khung bảo trì 1\n"
+    gone = run(config, "maintenance", "end", "1", "--by", "lan", lang=None)
+    assert gone.returncode == 1 and "Không có khung bảo trì số 1 nào đang hiệu lực" in gone.stderr
+
+    assert run(config, "incidents", lang=None).stdout == "Không có sự cố nào đang mở\n"
+    missing = run(config, "ack", "42", "--by", "lan", lang=None)
+    assert missing.returncode == 1 and missing.stderr == "Không có sự cố #42\n"
+    stranger = run(config, "ack", "42", "--by", "mallory", lang=None)
+    assert stranger.returncode == 2 and "không có cán bộ trực nào tên 'mallory'" in stranger.stderr
+    assert "số sự cố không hợp lệ: 'x12'" in run(config, "ack", "x12", "--by", "lan", lang=None).stderr
+    iid = open_one(tmp_path / "nw.db")
+    assert (f"#{iid:<5} đang mở      nghiêm trọng 2025-12-14 15:13:20 web1/tcp\n"
+            == run(config, "incidents", lang=None).stdout)
+    done = run(config, "ack", str(iid), "--by", "lan", lang=None)
+    assert done.returncode == 0 and done.stdout == f"Đã xác nhận sự cố #{iid} (người xác nhận: lan)\n"
+    again = run(config, "ack", str(iid), "--by", "lan", lang=None)
+    assert again.returncode == 1 and f"Sự cố #{iid} đã được lan xác nhận trước đó" in again.stderr
+    assert run(config, "incidents", lang=None).stdout.endswith("web1/tcp — lan đã xác nhận\n")
+    channel = run(config, "notify-test", "sms", lang=None)
+    assert channel.returncode == 2 and "không có kênh thông báo nào tên 'sms' (các kênh: chat)" in channel.stderr
+
+    monkeypatch.setenv("NETWATCH_LANG", "en")
+    assert run(config, "incidents", lang=None).stdout.endswith("web1/tcp acked by lan\n")
+
+
+def test_every_text_exists_in_both_languages_with_the_same_fields() -> None:
+    import string
+
+    def fields(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    assert TEXTS["vi"].keys() == TEXTS["en"].keys()
+    for key, vi in TEXTS["vi"].items():
+        assert fields(vi) == fields(TEXTS["en"][key]), key

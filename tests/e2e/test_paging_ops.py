@@ -35,10 +35,12 @@ def sinks() -> Iterator[dict[str, HttpSink]]:
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs netwatch in its default language (Vietnamese), as duty staff do."""
     import os
 
+    base = {k: v for k, v in os.environ.items() if k != "NETWATCH_LANG"}
     return subprocess.run([sys.executable, "-m", "netwatch", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=30, env={**os.environ, **(env or ENV)})
+                          timeout=30, env={**base, **(env or ENV)})
 
 
 def post(url: str, token: str | None, body: dict[str, object] | None = None,
@@ -66,6 +68,7 @@ def test_maintenance_silences_then_pages_what_is_still_broken_at_its_end(
     done = cli("maintenance", "add", "-c", str(nw.config_path), "--target", "web-a", "--target", "web-b",
                "--for", "5s", "--by", "lan", "--reason", "swap the uplink")
     assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Đã thêm khung bảo trì 1: ")
     window_end = time.time() + 5
     wait_for(lambda: len(query(store, "SELECT 1 FROM transitions WHERE to_state='maintenance'")) == 2, 5,
              what="both checks in maintenance within 2 s")
@@ -86,7 +89,11 @@ def test_maintenance_silences_then_pages_what_is_still_broken_at_its_end(
     assert audit[0][0] == "lan" and audit[0][1] == "maintenance_add" and audit[0][2].startswith("cli:")
     refused = cli("maintenance", "add", "-c", str(nw.config_path), "--target", "web-a", "--for", "1m",
                   "--by", "viewer1")
-    assert refused.returncode == 2 and "viewer" in refused.stderr
+    assert refused.returncode == 2
+    assert "tài khoản 'viewer1' có vai trò viewer; thao tác này cần vai trò operator" in refused.stderr
+    refused = cli("--lang", "en", "maintenance", "add", "-c", str(nw.config_path), "--target", "web-a", "--for", "1m",
+                  "--by", "viewer1")
+    assert refused.returncode == 2 and "operator 'viewer1' is a viewer; this needs operator" in refused.stderr
 
 
 def test_escalation_after_ack_timeout_and_none_after_ack(
@@ -119,6 +126,7 @@ escalation:
     wait_for(lambda: "reminder" in kinds(sinks["chat"]), 5, what="a reminder")
     done = cli("ack", "-c", str(nw.config_path), str(web1_incident), "--by", "lan", "--note", "rebooting")
     assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Đã xác nhận sự cố #{web1_incident} (người xác nhận: lan)\n"
     wait_for(lambda: "ack" in kinds(sinks["chat"])[kinds(sinks["chat"]).index("reminder"):], 5, what="ack notice")
     settled_chat, settled_sms = len(sinks["chat"].received), len(sinks["sms"].received)
     time.sleep(4.5)                      # two reminder periods and past any escalation
