@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import time
 from typing import Any
@@ -17,6 +18,8 @@ from netwatch.alerting.operators import allowed, authenticate
 from netwatch.web.server import MONITOR_KEY
 
 MAX_ALERTS = 1000
+MAX_LABEL_CHARS = 200
+MAX_ANNOTATION_CHARS = 1000
 AM_SEVERITY = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
                "warning": "warning", "warn": "warning", "info": "warning", "low": "warning"}
 
@@ -41,6 +44,15 @@ def _basic(request: web.Request) -> tuple[str | None, str | None]:
     except (ValueError, UnicodeDecodeError):
         return None, None
     return name, password
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _source(request: web.Request) -> str:
@@ -71,6 +83,8 @@ async def ack(request: web.Request) -> web.Response:
     try:
         incident_id = int(request.match_info["id"].lstrip("#"))
     except ValueError:
+        incident_id = 0
+    if not 0 < incident_id < 2**63:   # SQLite's integers: a larger one makes sqlite3 raise OverflowError
         return web.json_response({"error": "bad incident id"}, status=400)
     note = ""
     if request.can_read_body:
@@ -99,13 +113,18 @@ async def alertmanager(request: web.Request) -> web.Response:
         token = _bearer(request) or ""
         if not hmac.compare_digest(token.encode(), spec.token.reveal().encode()):
             return web.json_response({"error": "bad or missing bearer token"}, status=401)
+    elif not (_loopback(monitor.config.listen.host) and _loopback(request.remote or "")):
+        # Anyone who can reach the port could open incidents and page the duty engineer.
+        return web.json_response({"error": "netwatch listens beyond loopback: set paging.alertmanager.token "
+                                           "to accept Alertmanager's webhook"}, status=403)
     try:
         payload = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return web.json_response({"error": "body must be JSON"}, status=400)
     if not isinstance(payload, dict) or str(payload.get("version")) != "4" or not isinstance(payload.get("alerts"), list):
         return web.json_response({"error": "expected an Alertmanager webhook payload, version 4"}, status=400)
-    alerts = [a for a in payload["alerts"][:MAX_ALERTS] if isinstance(a, dict)]
+    alerts = [a for a in payload["alerts"][:MAX_ALERTS] if isinstance(a, dict)
+              and isinstance(a.get("labels") or {}, dict) and isinstance(a.get("annotations") or {}, dict)]
     engine = monitor.paging
     now = time.time()
 
@@ -113,8 +132,11 @@ async def alertmanager(request: web.Request) -> web.Response:
         opened = resolved = 0
         with monitor.store.transaction() as c:
             for alert in alerts:
-                labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
-                ann = {str(k): str(v) for k, v in (alert.get("annotations") or {}).items()}
+                # Capped: these become incident titles, chat messages and SMS.
+                labels = {str(k)[:MAX_LABEL_CHARS]: str(v)[:MAX_LABEL_CHARS]
+                          for k, v in (alert.get("labels") or {}).items()}
+                ann = {str(k)[:MAX_LABEL_CHARS]: str(v)[:MAX_ANNOTATION_CHARS]
+                       for k, v in (alert.get("annotations") or {}).items()}
                 fingerprint = str(alert.get("fingerprint") or "") or hashlib.sha256(
                     json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
                 key = f"am-{fingerprint[:64]}"

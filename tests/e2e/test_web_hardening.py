@@ -1,0 +1,147 @@
+"""The HTTP endpoints under hostile requests: malformed or huge bodies get 4xx (never 500), the relay needs a
+token beyond loopback, and the listening sockets stay on loopback by default."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.support import REPO, NetwatchProcess, free_port, http_get, wait_for
+
+OP_TOKEN = "operator-token-0123456789"
+
+CONFIG = f"""
+listen: "{{listen}}"
+store: "{{store}}"
+site: {{name: web-hardening}}
+zones: [{{id: hall, name: Hall}}]
+operators:
+  - {{name: an, role: operator, token: "{OP_TOKEN}"}}
+defaults: {{interval: 1s, timeout: 500ms}}
+targets:
+  - {{id: web1, host: 127.0.0.1, checks: []}}
+"""
+
+
+def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def test_bad_bodies_and_ids_are_client_errors(netwatch_process: Callable[..., NetwatchProcess]) -> None:
+    nw = netwatch_process(CONFIG)
+    relay = nw.base_url + "/api/v1/alertmanager"
+    json_type = {"Content-Type": "application/json"}
+    for body in (b"{", b"\xff\xfe{}", b"[1]", b"null", b'{"version": "4", "alerts": {}}'):
+        assert post(relay, body, json_type)[0] == 400, body
+    # Alerts of the wrong shape are skipped, not a crash.
+    odd = {"version": "4", "alerts": [{"labels": "LinkDown"}, {"labels": ["a"]}, {"annotations": 5}, 7]}
+    assert post(relay, json.dumps(odd).encode(), json_type) == (200, '{"opened": 0, "resolved": 0}')
+    assert post(relay, b'{"version": "4", "alerts": []' + b" " * (2 << 20) + b"}", json_type)[0] == 413
+
+    op = {"Authorization": f"Bearer {OP_TOKEN}", **json_type}
+    ack = nw.base_url + "/api/v1/incidents/{}/ack"
+    assert post(ack.format(1), b"{", op)[0] == 400
+    assert post(ack.format(1), b"\xff", op)[0] == 400
+    assert post(ack.format(1), b"{}", op)[0] == 404
+    assert post(ack.format("9" * 30), b"{}", op)[0] == 400   # beyond SQLite's 64-bit integers
+    assert post(ack.format("-1"), b"{}", op)[0] == 400
+    assert post(ack.format(1), b'{"note": "' + b"x" * (2 << 20) + b'"}', op)[0] == 413
+    assert post(ack.format(1), b"{}", {"Authorization": "Bearer wrong-token-000000"})[0] == 401
+
+    status, body = http_get(nw.base_url + "/api/v1/incidents?state=open,')%3B%20DROP%20TABLE%20incidents%3B--")
+    assert status == 200 and json.loads(body) == {"incidents": []}
+    assert http_get(nw.base_url + "/healthz")[0] == 200
+    assert "Traceback" not in nw.log()
+
+
+def test_default_sockets_listen_on_loopback_only(netwatch_process: Callable[..., NetwatchProcess],
+                                                 tmp_path: Path) -> None:
+    trap_port = free_port(socket.SOCK_DGRAM)
+    config = CONFIG.replace('listen: "{listen}"\n', 'listen: "{listen}"\ntraps: {port: %d}\n' % trap_port)
+    nw = netwatch_process(config)
+    wait_for(lambda: "receiving SNMP traps" in nw.log(), 10, 0.1, "the trap receiver")
+    pid = nw.proc.pid
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    bound: list[str] = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            cols = line.split()
+            local, state, inode = cols[1], cols[3], cols[9]
+            if inode in inodes and (table.startswith("udp") or state == "0A"):  # 0A: LISTEN
+                bound.append(f"{table} {local}")
+    assert len(bound) >= 2, bound
+    loopback = ("0100007F:",) + ("00000000000000000000000001000000:",)
+    assert all(entry.split()[1].startswith(loopback) for entry in bound), bound
+
+
+NS = f"nwt_relay_{os.getpid()}"
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2")
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    try:
+        for cmd in ("ip link set lo up", "ip link add nw0 type veth peer name nw1",
+                    "ip addr add 10.77.0.1/24 dev nw0", "ip link set nw0 up", "ip link set nw1 up"):
+            subprocess.run(["ip", "netns", "exec", NS, *cmd.split()], check=True)
+        yield NS
+    finally:
+        subprocess.run(["ip", "netns", "del", NS], check=False)
+
+
+CLIENT = """
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=json.dumps({"version": "4", "alerts": [
+    {"status": "firing", "labels": {"alertname": "X", "instance": "i"}}]}).encode(), method="POST",
+    headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=5) as r:
+        print(r.status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+"""
+
+
+@pytest.mark.root
+def test_relay_without_token_is_refused_beyond_loopback(namespace: str, tmp_path: Path) -> None:
+    config = tmp_path / "venue.yaml"
+    config.write_text(CONFIG.replace("{listen}", "10.77.0.1:9800").replace("{store}", str(tmp_path / "n.db")))
+    log = open(tmp_path / "netwatch.log", "wb")
+    proc = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-m", "netwatch", "run", "-c",
+                             str(config)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+
+    def client(url: str) -> str:
+        return subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", CLIENT, url],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+
+    try:
+        wait_for(lambda: client("http://10.77.0.1:9800/api/v1/alertmanager") not in ("", "000"), 20, 0.3,
+                 "netwatch in the namespace")
+        assert client("http://10.77.0.1:9800/api/v1/alertmanager") == "403"
+        assert client("http://127.0.0.1:9800/api/v1/alertmanager") == ""  # not listening on loopback there
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
+    assert "Traceback" not in (tmp_path / "netwatch.log").read_text()
