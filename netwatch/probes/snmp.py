@@ -381,10 +381,11 @@ async def fetch(target: Target, settings: Settings, timeout_seconds: float,
     sys_cells, table = results[0]  # type: ignore[misc]
     table = dict(table)
     labels: Optional[Mapping[Oid, tuple[str, str, str]]] = None
+    names: Table
+    left: int
     if not with_names:
         left, names, labels = cached  # type: ignore[misc]
-        if any(idx not in names[oids.IF_NAME] and idx not in names[oids.IF_DESCR]
-               for idx in table[oids.IF_OPER_STATUS]):
+        if table[oids.IF_OPER_STATUS].keys() - names[oids.IF_NAME].keys() - names[oids.IF_DESCR].keys():
             names = await eng.walk(agent, _IF_NAME_COLUMNS, deadline)  # type: ignore[attr-defined]
             left, labels = NAME_REFRESH_POLLS, None
         table.update(names)
@@ -399,9 +400,8 @@ async def fetch(target: Target, settings: Settings, timeout_seconds: float,
     if settings.extra:
         extra_cells = results[n]  # type: ignore[assignment]
         n += 1
-    hc_in = table[oids.IF_HC_IN_OCTETS]
     fallback: Table = {}
-    if any(idx not in hc_in for idx in table[oids.IF_OPER_STATUS]):
+    if not table[oids.IF_OPER_STATUS].keys() <= table[oids.IF_HC_IN_OCTETS].keys():
         fallback = await eng.walk(agent, _IF_FALLBACK, deadline)  # type: ignore[attr-defined]
     at = loop.time()
     uptime = _int(sys_cells.get(oids.SYS_UPTIME[:-1]))

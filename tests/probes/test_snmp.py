@@ -385,6 +385,28 @@ async def test_counter_wrap_through_the_wire() -> None:
         r.close()
 
 
+async def test_names_cache_and_walk_sizing_follow_the_table() -> None:
+    """Names come from the cache between refreshes, but a new ifIndex is named at once; a renamed port
+    shows its new name by the refresh; the rows hint never loses a row the table grew."""
+    r = await Responder().start()
+    try:
+        r.table = device_table({i: {"name": b"p%d" % i, "alias": b"a%d" % i} for i in range(1, 12)})
+        s = v2c(community="scripted", port=r.port, watch="all")
+        target = Target("cache", "127.0.0.1")
+        first = await snmp.probe(target, s, 2.0)
+        assert set(first.children) == {f"if/p{i}" for i in range(1, 12)}
+        r.table = device_table({i: {"name": b"p%d" % i, "alias": b"a%d" % i} for i in range(1, 40)}
+                               | {12: {"name": b"new-port", "alias": b"fresh"}})
+        second = await snmp.probe(target, s, 2.0)
+        assert "if/new-port" in second.children and len(second.children) == 39
+        assert "(fresh)" in second.children["if/new-port"].detail
+        r.table = device_table({1: {"name": b"renamed"}, 2: {"name": b"p2"}})
+        outs = [await snmp.probe(target, s, 2.0) for _ in range(snmp.NAME_REFRESH_POLLS)]
+        assert set(outs[-1].children) == {"if/renamed", "if/p2"}
+    finally:
+        r.close()
+
+
 @pytest.mark.parametrize("mode,error", [("garbage", "protocol"), ("truncated", "timeout"),
                                         ("error_status", "protocol"), ("loop", "protocol"),
                                         ("wrong_id", "timeout"), ("silent", "timeout")])
