@@ -28,7 +28,9 @@ MEASUREMENTS = {
     "body_bytes": "Size of the page body in bytes.",
     "text_change_ratio": "Share of the stable text that differs from the baseline (0 to 1).",
     "baseline_age_seconds": "Age of the approved baseline the page was compared with.",
-    "findings": "Number of integrity rules the page breaks.",
+    "findings": "Number of integrity rules the page breaks (summed over member sites).",
+    "sites": "Member sites checked with one rule set (urls).",
+    "sites_failed": "Member sites that failed their check.",
 }
 LATENCY = "total_seconds"
 CONCURRENCY = 32
@@ -185,16 +187,17 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
 
     outcomes = await asyncio.gather(*(one(u) for u in settings.pages))
     children = {child_suffix(settings, u): o for u, o in zip(settings.pages, outcomes)}
-    failed = [(u, o) for u, o in zip(settings.pages, outcomes) if not o.ok]
-    measurements = {"findings": float(sum(o.measurements.get("findings", 0.0) for o in outcomes))}
+    failed = sorted(((u, o) for u, o in zip(settings.pages, outcomes) if not o.ok), key=lambda uo: _rank(uo[1].error))
+    measurements = {"findings": float(sum(o.measurements.get("findings", 0.0) for o in outcomes)),
+                    "sites": float(len(outcomes)), "sites_failed": float(len(failed))}
+    # The parent is the group's summary row: each member site is its own derived check and pages
+    # on its own, so a defaced member is reported once, not twice.
     if failed:
-        worst = min(failed, key=lambda uo: _rank(uo[1].error))
-        detail = f"{len(failed)} of {len(outcomes)} sites failed; {worst[0].host}: {worst[1].error}: {worst[1].detail}"
-        return Outcome(ok=False, error=worst[1].error, detail=tlsinfo.clean_detail(detail, DETAIL_CHARS),
-                       measurements=measurements, children=MappingProxyType(children))
-    degraded = [o for o in outcomes if o.degraded]
-    return Outcome(ok=True, degraded=degraded[0].degraded if degraded else None, measurements=measurements,
-                   detail=f"{len(outcomes)} sites pass" + (f", {len(degraded)} degraded" if degraded else ""),
+        listed = "; ".join(f"{u.host}: {o.error}" for u, o in failed[:5])
+        detail = f"{len(failed)} of {len(outcomes)} sites failed: {listed}"
+    else:
+        detail = f"{len(outcomes)} sites pass"
+    return Outcome(ok=True, detail=tlsinfo.clean_detail(detail, DETAIL_CHARS), measurements=measurements,
                    children=MappingProxyType(children))
 
 
