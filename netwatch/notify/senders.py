@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import aiohttp
 
-from netwatch.notify.templates import Markup
+from netwatch.notify.templates import Markup, escape
 
 NATIVE = {"json": ("http", "json"), "jsons": ("https", "json"), "form": ("http", "form"),
           "forms": ("https", "form")}
@@ -156,7 +156,10 @@ async def _send_apprise(url: str, title: str, body: str, markup: Markup, kind: s
         a = apprise.Apprise()
         if not a.add(url):
             return False
-        return bool(a.notify(body=body, title=title, body_format=fmt, notify_type=notify_type))
+        t, b = title, body
+        if markup in ("html", "markdown") and all(getattr(plugin, "title_maxlen", 1) <= 0 for plugin in a):
+            t, b = "", blend(title, body, markup)
+        return bool(a.notify(body=b, title=t, body_format=fmt, notify_type=notify_type))
 
     try:
         ok = await asyncio.wait_for(asyncio.to_thread(blocking), timeout_seconds)
@@ -165,6 +168,15 @@ async def _send_apprise(url: str, title: str, body: str, markup: Markup, kind: s
     except Exception as exc:  # noqa: BLE001 - a plugin's failure is a failed delivery, never a crash
         return SendResult(False, True, None, f"apprise: {type(exc).__name__}")
     return SendResult(True) if ok else SendResult(False, True, None, "apprise reported failure")
+
+
+def blend(title: str, body: str, markup: Markup) -> str:
+    """The title as an escaped heading of the body. apprise pastes the title of a service without a title
+    field (Telegram, Mattermost) into the body as raw markup: `<` in a device name would make Telegram
+    refuse the whole message, and device text would be rendered as Markdown."""
+    if markup == "html":
+        return f"<b>{escape(title, 'html')}</b>\n{body}"
+    return f"**{escape(title, 'markdown')}**\n{body}"
 
 
 def privacy_url(url: str) -> str:

@@ -48,7 +48,8 @@ def markup_for(url: str) -> Markup:
         return "html"
     if scheme in ("slack",):
         return "slack"
-    if scheme in ("discord", "msteams", "workflows", "matrix", "matrixs", "mattermost", "rocket"):
+    if scheme in ("discord", "msteams", "workflows", "matrix", "matrixs", "mattermost", "mmost", "mmosts",
+                  "rocket", "rockets"):
         return "markdown"
     return "text"
 
@@ -63,9 +64,10 @@ def escape(text: str, markup: Markup) -> str:
     if markup == "html":
         return html.escape(text, quote=False)
     if markup == "slack":
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "@\u200b")
     if markup == "markdown":
-        return _MD_SPECIAL.sub(r"\\\1", text)
+        # A zero-width space after @ keeps device text from mentioning everyone (@all, @channel, @everyone).
+        return _MD_SPECIAL.sub(r"\\\1", text).replace("@", "@\u200b")
     return text
 
 
