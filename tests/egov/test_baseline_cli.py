@@ -121,3 +121,50 @@ def test_daemon_records_one_defacement_event_with_the_diff(
     n = len(portal.requests)
     wait_for(lambda: len(portal.requests) >= n + 3, 15, what="three more probe runs")
     assert len(events(db, "defacement")) == 1
+
+
+def test_daemon_exports_member_sites_and_flow_steps(
+        portal: Portal, tmp_path: Path, netwatch_process: Callable[..., NetwatchProcess]) -> None:
+    import shutil
+
+    from tests.support import http_get, metric_value, parse_metrics
+
+    for n in (1, 2):
+        portal.set(f"/so{n}/", portal_page())
+    text = f"""
+listen: {{listen}}
+store: {{store}}
+targets:
+  - id: members
+    checks:
+      - kind: web_integrity
+        interval: 1s
+        urls: ["{portal.url('/so1/')}", "{portal.url('/so2/')}"]
+        required: ["#congress-banner"]
+  - id: motcua
+    checks:
+      - kind: http_flow
+        interval: 1s
+        password: "{portal.password}"
+        steps:
+          - {{name: login, url: "{portal.url('/motcua/login')}", method: POST,
+              form: {{user: canbo, password: "{{{{password}}}}"}}}}
+          - {{name: search, url: "{portal.url('/motcua/tra-cuu?ma=HS-2026-0001')}", require: ["#trang-thai"]}}
+"""
+    proc = netwatch_process(text)
+    child = f"members/integrity/127.0.0.1_{portal.port}_so2"
+
+    def scraped() -> dict[str, list[tuple[dict[str, str], float]]] | None:
+        metrics = parse_metrics(http_get(f"http://{proc.listen}/metrics")[1])
+        ready = (metric_value(metrics, "netwatch_probe_success", check=child) == 1.0
+                 and metric_value(metrics, "netwatch_http_flow_step_seconds", check="motcua/http_flow", step="search"))
+        return metrics if ready else None
+
+    metrics = wait_for(scraped, 20, what="member sites and flow steps on /metrics")
+    assert metric_value(metrics, "netwatch_web_integrity_sites", check="members/web_integrity") == 2.0
+    assert metric_value(metrics, "netwatch_http_flow_steps_passed", check="motcua/http_flow") == 2.0
+    body = http_get(f"http://{proc.listen}/metrics")[1]
+    assert portal.password not in body
+    if shutil.which("promtool"):
+        check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
