@@ -216,8 +216,13 @@ async def check_page(target: Target, settings: Settings, url: httpclient.Url, re
         return Outcome(ok=False, error="timeout", detail=f"{url} not fetched within {timeout_seconds:g}s")
     response = fetched.response
     measurements = fetched.measurements
-    page, current = await asyncio.to_thread(analyse, response.body, str(response.url),
-                                            response.header("content-type"), settings.profile)
+    try:
+        async with asyncio.timeout_at(deadline):
+            page, current = await asyncio.to_thread(analyse, response.body, str(response.url),
+                                                    response.header("content-type"), settings.profile)
+    except TimeoutError:
+        return Outcome(ok=False, error="timeout", measurements=measurements,
+                       detail=f"{url} fetched but not analysed within {timeout_seconds:g}s")
     key = (target.id, str(url))
     try:
         baseline = await asyncio.to_thread(repo.get, *key) if repo is not None else None

@@ -125,3 +125,17 @@ def test_certificate_days_off_and_invalid() -> None:
     assert certs.judge_expiry(None, 0.0, 30, 7) == (None, None, "")
     with pytest.raises(FieldError):
         certs.validate_days(5, 10)
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.one_of(st.binary(max_size=3000),
+                 st.text(max_size=2000).map(lambda t: f"<html><title>{t}</title><body><p>{t}</p>{t}".encode())))
+def test_any_bytes_parse_and_compare_without_raising(body: bytes) -> None:
+    p = fp.parse(body, "https://portal.tinh.test/")
+    f = fp.fingerprint(p, fp.Profile(ignore=(fp.Selector.parse("p"),)))
+    verdict = fp.compare(f, f, p, fp.Rules(forbidden=("hacked by",)))
+    assert verdict.change_ratio == 0.0
+    assert all(b.isprintable() or not b for b in (f.title,))
