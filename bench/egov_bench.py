@@ -28,7 +28,7 @@ def portal(items: int, seed: int = 1) -> str:
     news = "\n".join(f'<li class="item"><a href="/tin/{i}">{sentence(12)}</a><p>{sentence(40)}</p>'
                      f'<span class="date">2{i % 10}/11/2026</span></li>' for i in range(items))
     nav = "".join(f'<li><a href="/m/{i}">{sentence(3)}</a></li>' for i in range(60))
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Cổng thông tin điện tử tỉnh</title>"
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Cổng thông tin điện tử tỉnh</title>"
             + "".join(f'<script src="/static/s{i}.js"></script>' for i in range(15))
             + '<script src="https://cdn.tinh.test/jquery.js"></script></head><body>'
             f'<div id="congress-banner"><img alt="Chào mừng Đại hội"></div><nav><ul>{nav}</ul></nav>'
