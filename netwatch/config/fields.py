@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -179,8 +180,7 @@ class Converter:
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping, not {_describe(value)}")
             return _MISSING
-        hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        hints, fields = _describe_class(cls)
         kwargs: dict[str, Any] = dict(extra or {})
         failed = False
         for key, raw in value.items():
@@ -235,6 +235,12 @@ class Converter:
 
 
 MISSING = _MISSING
+
+
+@functools.lru_cache(maxsize=None)
+def _describe_class(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    """Type hints and init fields of a dataclass; resolving string annotations is slow, so once."""
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls) if f.init}
 
 
 def _is_secret(tp: Any) -> bool:

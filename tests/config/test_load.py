@@ -123,7 +123,7 @@ def test_duplicates_and_cycles() -> None:
 
 def test_malformed_yaml_names_the_line() -> None:
     assert errors("targets:\n  - id: a\n    host: [unclosed\n") == [
-        "venue.yaml:4:1: invalid YAML: while parsing a flow sequence: expected ',' or ']', but got '<stream end>'"
+        "venue.yaml:4:1: invalid YAML: while parsing a flow sequence: did not find expected ',' or ']'"
     ]
 
 
