@@ -293,6 +293,14 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
     if cycle:
         src.error(target_paths[cycle[0]] + ("depends_on",), "dependency cycle: " + " -> ".join(cycle))
     _unique_ids(src, [(c.id, p) for c, p in zip(checks, check_paths)], "check")
+    for zone_id in top.report.zones:
+        if zone_id not in zone_ids:
+            src.error(("report", "zones", zone_id), f"unknown zone {zone_id!r}")
+    check_ids = {c.id for c in checks}
+    for check_id in top.report.checks:
+        # Derived checks (an SNMP interface, `<target>/if/<name>`) exist only at run time.
+        if check_id not in check_ids and check_id.split("/", 1)[0] not in by_id:
+            src.error(("report", "checks", check_id), f"unknown check {check_id!r}")
     paging = paging_config.resolve(src, src.value, top.channels, top.maintenance, top.oncall, top.escalation,
                                    top.operators, top.paging, tz, set(by_id), zone_ids, {c.id for c in checks})
 

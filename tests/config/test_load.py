@@ -200,3 +200,17 @@ def test_example_venue_is_valid() -> None:
     assert {p.id for p in config.event.phases} == {"before", "during", "after"}
     assert {c.kind for c in config.checks} >= {"icmp", "http", "tcp", "dns", "snmp", "ssh"}
     assert set(config.paging.channels) == {"duty-chat", "duty-sms", "gsm", "noc-mail"}
+
+
+def test_report_targets_name_known_zones_and_checks() -> None:
+    assert errors("""\
+        zones: [{id: hall}]
+        report:
+          zones: {hal: 99.9}
+          checks: {web/http: 99.0, nobody/http: 99.5, web/if/Gi0-1: 99.9}
+        targets:
+          - {id: web, host: 127.0.0.1, zone: hall, checks: [{kind: http, url: "http://127.0.0.1/"}]}
+        """) == [
+        "venue.yaml:3:11: report.zones.hal: unknown zone 'hal'",
+        "venue.yaml:4:28: report.checks.nobody/http: unknown check 'nobody/http'",
+    ]
