@@ -9,7 +9,7 @@ import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, cast
 
 import lxml.html
 from cssselect import HTMLTranslator, SelectorError
@@ -143,10 +143,11 @@ class Fingerprint:
 
     @staticmethod
     def from_json(data: dict[str, object]) -> "Fingerprint":
-        return Fingerprint(str(data.get("title", "")),
-                           tuple(str(b) for b in data.get("blocks", ())),  # type: ignore[union-attr]
-                           tuple((str(t), str(u)) for t, u in data.get("sources", ())),  # type: ignore[union-attr]
-                           tuple(str(f) for f in data.get("forms", ())))  # type: ignore[union-attr]
+        blocks = cast(list[str], data.get("blocks", []))
+        sources = cast(list[list[str]], data.get("sources", []))
+        forms = cast(list[str], data.get("forms", []))
+        return Fingerprint(str(data.get("title", "")), tuple(str(b) for b in blocks),
+                           tuple((str(t), str(u)) for t, u in sources), tuple(str(f) for f in forms))
 
     def active_domains(self, page_host: str) -> set[str]:
         return {d for tag, url in self.sources if tag in ACTIVE_TAGS

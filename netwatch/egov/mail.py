@@ -273,6 +273,7 @@ class Imap:
         """Send a command; return untagged lines on OK, raise Failure(ok_error) on NO, protocol on BAD."""
         self.counter += 1
         tag = f"N{self.counter:04d}"
+        what = what or (parts[0] if isinstance(parts[0], str) else "command")
         pending = [tag]
         chunks: list[tuple[str, bytes | None]] = []
         for part in parts:
@@ -290,7 +291,7 @@ class Imap:
                 if line.startswith(b"+"):
                     break
                 if line.startswith(tag.encode() + b" "):
-                    raise Failure("protocol", f"{what or parts[0]} refused: {_show(line)}")
+                    raise Failure("protocol", f"{what} refused: {_show(line)}")
                 self._note(line)
                 untagged.append(line)
             assert literal is not None
@@ -304,7 +305,7 @@ class Imap:
             line = await self.response_line()
             total += len(line)
             if total > MAX_RESPONSE_BYTES:
-                raise Failure("protocol", f"response to {what or parts[0]} larger than {MAX_RESPONSE_BYTES} bytes")
+                raise Failure("protocol", f"response to {what} larger than {MAX_RESPONSE_BYTES} bytes")
             if line.startswith(tag.encode() + b" "):
                 status = line[len(tag) + 1:].split(b" ", 1)[0].upper()
                 if status == b"OK":
@@ -312,7 +313,7 @@ class Imap:
                     return untagged
                 cls = ok_error if status == b"NO" else "protocol"
                 rest = line[len(tag) + 1:]
-                raise Failure(cls, f"{what or parts[0]} failed: {_show(rest)}")
+                raise Failure(cls, f"{what} failed: {_show(rest)}")
             if line.startswith(b"* BYE"):
                 raise Failure("protocol", f"server ended the session: {_show(line)}")
             self._note(line)
