@@ -71,6 +71,8 @@ DEVICES: tuple[DeviceSpec, ...] = (
       for (z, n) in ZONES if z in _ACCESS for dist, rec, up in [_ACCESS[z]]),
 )
 
+_ROLES = {"core-router": "router", "wlc": "wifi-controller"}
+
 PINGS: tuple[PingSpec, ...] = (
     PingSpec("uplink-vnpt", "Đường truyền Internet VNPT", "core", "127.10.0.1"),
     PingSpec("uplink-viettel", "Đường truyền Internet Viettel", "core", "127.10.0.2"),
@@ -242,8 +244,10 @@ class Lab:
             check: dict[str, Any] = {"kind": "icmp", "count": 2, "interval_between": "50ms"}
             if not icmp_pages:
                 check["alert"] = {"notify": []}
+            # Labels the Grafana boards select on: links are `role: uplink`, zone gateways `role: gateway`.
+            role = "gateway" if p.depends_on else "uplink"
             targets.append({"id": p.id, "name": p.name, "zone": p.zone, "host": p.address,
-                            "depends_on": list(p.depends_on), "checks": [check]})
+                            "depends_on": list(p.depends_on), "labels": {"role": role}, "checks": [check]})
         for d in DEVICES:
             if "snmp" in kinds:
                 check = {"kind": "snmp", "community": COMMUNITY, "port": self.agents[d.id].port, "retries": 0,
@@ -251,7 +255,7 @@ class Lab:
             else:
                 check = {"kind": "tcp", "port": self.mgmt[d.id].port, "expect": "^SSH-2.0"}
             targets.append({"id": d.id, "name": d.name, "zone": d.zone, "host": self.address(d.id),
-                            "depends_on": list(d.depends_on), "labels": {"model": d.recording},
+                            "depends_on": list(d.depends_on), "labels": {"model": d.recording, "role": _ROLES.get(d.id, "switch")},
                             "checks": [check]})
         for s in SERVICES:
             targets.append({"id": s.id, "name": s.name, "zone": s.zone, "host": self.address(s.id),
@@ -266,7 +270,8 @@ class Lab:
                 checks.append({"kind": "web_integrity", "url": site.url, **tls})
             else:
                 checks[0]["must_not_contain"] = [DEFACED_MARKER]
-            targets.append({"id": sid, "name": title, "zone": "egov", "host": "127.0.0.1", "checks": checks})
+            targets.append({"id": sid, "name": title, "zone": "egov", "host": "127.0.0.1",
+                            "labels": {"system": sid}, "checks": checks})
         mail_checks: dict[str, dict[str, Any]] = {
             "smtp": ({"kind": "smtp", "port": self.mail["smtp"].port, "tls": "none", "helo": "netwatch.lab"}
                      if "smtp" in kinds else {"kind": "tcp", "port": self.mail["smtp"].port, "expect": "^220 "}),
@@ -275,7 +280,7 @@ class Lab:
         }
         for mid, name in (("smtp", "Thư công vụ (SMTP)"), ("imap", "Thư công vụ (IMAP)")):
             targets.append({"id": f"mail-{mid}", "name": name, "zone": "egov", "host": "127.0.0.1",
-                            "checks": [mail_checks[mid]]})
+                            "labels": {"system": "mail"}, "checks": [mail_checks[mid]]})
         config: dict[str, Any] = {
             "site": {"name": "Đại hội đại biểu Đảng bộ tỉnh — phòng lab netwatch", "timezone": "Asia/Ho_Chi_Minh"},
             "listen": listen,
