@@ -224,6 +224,7 @@ async def check_page(target: Target, settings: Settings, url: httpclient.Url, re
         return Outcome(ok=False, error="timeout", measurements=measurements,
                        detail=f"{url} fetched but not analysed within {timeout_seconds:g}s")
     key = (target.id, str(url))
+    seen = (target.id, f"{url} {settings.profile.digest()}")   # checks of one page with other selectors
     try:
         baseline = await asyncio.to_thread(repo.get, *key) if repo is not None else None
     except (sqlite3.Error, zlib.error, ValueError) as exc:
@@ -254,9 +255,9 @@ async def check_page(target: Target, settings: Settings, url: httpclient.Url, re
         measurements["baseline_age_seconds"] = max(0.0, now - baseline.taken_at)
     measurements["findings"] = float(len(verdict.findings))
     if verdict.findings:
-        return _defaced(key, url, verdict, measurements, repo)
+        return _defaced(seen, url, verdict, measurements, repo)
     if repo is not None:
-        repo.reported.pop(key, None)
+        repo.reported.pop(seen, None)
     if baseline is None:
         why = ("no baseline store" if repo is None else "read-only baselines" if not repo.writable
                else "baseline_on_first_run is off")
