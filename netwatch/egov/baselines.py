@@ -47,8 +47,8 @@ class Baselines:
         self.lock = lock
         self.writable = writable
         self._phase_at = phase_at
-        # Digest of the last defacement reported per page: one history event per distinct change,
-        # not one per probe run while it lasts.
+        # Digest of the last defacement reported per (target, "url profile"): one history event per
+        # distinct change, not one per probe run while it lasts.
         self.reported: dict[tuple[str, str], str] = {}
 
     @staticmethod
@@ -92,7 +92,8 @@ class Baselines:
         with self.lock:
             self.conn.execute("INSERT OR REPLACE INTO baselines (target_id, url, taken_at, approved_by, body, "
                               "content_type, fingerprints) VALUES (?,?,?,?,?,?,?)", row)
-        self.reported.pop((target_id, url), None)
+        for key in [k for k in self.reported if k[0] == target_id and k[1].split(" ", 1)[0] == url]:
+            self.reported.pop(key, None)
 
     def add_fingerprint(self, target_id: str, url: str, profile: str, fp: Fingerprint) -> None:
         """Remember a fingerprint recomputed for another profile (no-op when read-only)."""
