@@ -168,3 +168,27 @@ targets:
     if shutil.which("promtool"):
         check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_daemon_retakes_the_baseline_when_the_configured_phase_starts(
+        portal: Portal, tmp_path: Path, netwatch_process: Callable[..., NetwatchProcess]) -> None:
+    import datetime as dt
+    import time
+
+    cfg = write_config(tmp_path, portal)
+    assert netwatch("baseline", "-c", str(cfg)).returncode == 0
+    html = portal_page()
+    main = html[html.index("<main"): html.index("</main>") + len("</main>")]
+    portal.set("/", html.replace(main, "<main><h1>Trang chủ mới cho Đại hội</h1><p>Giao diện mới.</p></main>"))
+    starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=4)
+    text = CONFIG.replace("{url}", portal.url()).replace("{interval}", "1s") + (
+        "        baseline_at_phase: before\n"
+        "event:\n  phases:\n"
+        f"    - {{id: before, start: \"{starts.isoformat(timespec='seconds')}\", end: \"2099-01-01T00:00\"}}\n")
+    netwatch_process(text)
+    db = tmp_path / "netwatch.db"
+    wait_for(lambda: events(db, "defacement"), 15, what="the redesign seen as a change before the phase")
+    [(_, _, data)] = wait_for(lambda: [e for e in events(db, "baseline")
+                                       if e[2].get("reason") == "start of phase before"], 20,
+                              what="a baseline taken when the phase starts")
+    assert time.time() >= starts.timestamp()
