@@ -51,6 +51,8 @@ class Recorder:
         self.transitions: list[Transition] = []
         self.events: list[tuple[float, str | None, str | None, Event]] = []
         self.hooks: list[TransitionHook] = []
+        # Called once a transition's transaction has committed (a failed one is retried with the same object).
+        self.committed: list[Callable[[Transition], None]] = []
         self.errors_total = 0
         self.dropped_results_total = 0
         self.last_error: str | None = None
@@ -119,6 +121,8 @@ class Recorder:
                 for hook in self.hooks:
                     hook(c, t, tid)
             transitions.pop(0)
+            for done in self.committed:
+                done(t)
         if results:
             self.store.record_results(results, [self.latency_of(r) for r in results])
             results.clear()

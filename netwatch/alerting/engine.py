@@ -247,7 +247,9 @@ class PagingEngine:
 
     # -- recorder thread: inside the transition's transaction --------------------------------
     def hook(self, conn: sqlite3.Connection, t: Transition, transition_id: int) -> None:
-        plan = self.plans.pop(id(t), None)
+        # get, not pop: when the disk is full this transaction rolls back and the recorder retries with
+        # the same object; the plan is forgotten only once the transition is stored (`committed`).
+        plan = self.plans.get(id(t))
         if plan is None:
             return
         now = self.clock()
@@ -262,6 +264,9 @@ class PagingEngine:
             self._open(conn, plan, transition_id, now, "problem")
         elif t.to_state is State.UP and current is not None:
             incidents.resolve(conn, current[0], now, notify=not plan.flapping)
+
+    def committed(self, t: Transition) -> None:
+        self.plans.pop(id(t), None)
 
     def _open(self, conn: sqlite3.Connection, plan: Plan, transition_id: int | None, now: float, kind: str) -> int:
         return incidents.open_incident(conn, incidents.NewIncident(

@@ -46,3 +46,28 @@ def test_oversized_event_data_is_stored_as_valid_json(tmp_path: Path) -> None:
     assert rows[0][5].get("truncated") is True
     assert rows[1][5] == {"a": 1}
     store.close()
+
+
+async def test_a_failed_write_is_retried_with_the_same_transition_and_committed_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = Store.open(str(tmp_path / "h.db"))
+    recorder = Recorder(store, store.start_run("test", 1, 1000.0), {}, 86400.0, 86400.0)
+    calls: list[Transition] = []
+    done: list[Transition] = []
+
+    def hook(c: sqlite3.Connection, t: Transition, tid: int) -> None:
+        calls.append(t)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    recorder.hooks.append(hook)
+    recorder.committed.append(done.append)
+    transition = Transition("a/tcp", "a", 1000.0, 999.0, State.UP, State.DOWN, "refused", "")
+    recorder.add_transition(transition)
+    assert not await recorder.flush()
+    assert done == [] and store.conn.execute("SELECT COUNT(*) FROM transitions").fetchone() == (0,)
+    assert await recorder.flush()
+    assert calls[0] is transition and calls[1] is transition and done == [transition] and done[0] is transition
+    assert store.conn.execute("SELECT COUNT(*) FROM transitions").fetchone() == (1,)
+    store.close()
