@@ -50,6 +50,7 @@ class Monitor:
         self.scheduler = Scheduler(self.handle)
         self.paging = PagingEngine(self)
         self.recorder.hooks.append(self.paging.hook)
+        self.recorder.committed.append(self.paging.committed)
         self.traps = TrapFeed(self)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)
