@@ -196,11 +196,16 @@ def _varbinds(data: bytes, i: int, end: int) -> list[VarBind]:
     start, stop = _expect(data, i, 0x30, end)
     if stop != end:
         raise BerError("trailing bytes after the variable bindings")
+    return _varbinds_in(data, start, stop)[0]
+
+
+def _varbinds_in(data: bytes, i: int, stop: int, limit: int = -1) -> tuple[list[VarBind], int]:
+    """The bindings from offset i to stop (at most `limit` of them), and the offset after the last one."""
     out: list[VarBind] = []
     append = out.append
-    i = start
     cache = _oid_cache
-    while i < stop:
+    while i < stop and limit:
+        limit -= 1
         if data[i] != 0x30:
             raise BerError(f"expected a variable binding at offset {i}")
         n = data[i + 1]
@@ -235,7 +240,7 @@ def _varbinds(data: bytes, i: int, end: int) -> list[VarBind]:
             value = decode_value(tag, data[j:k])
         append((oid, tag, value))
         i = k
-    return out
+    return out, i
 
 
 def decode_columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid],
@@ -265,14 +270,21 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
     i, stop = _expect(data, msg.body, 0x30, end)
     if stop != end:
         raise BerError("trailing bytes after the variable bindings")
+    heads: list[VarBind] = []
+    if skip:
+        heads, i = _varbinds_in(data, i, stop, skip)
+        if len(heads) < skip:
+            raise BerError("GETBULK answer lacks its non-repeaters")
     width = len(prefixes)
+    if width == 0:
+        # bindings beyond the non-repeaters when no column was asked are ignored (but must be well-formed)
+        return heads, [], len(_varbinds_in(data, i, stop)[0])
     # a column that ended gets an impossible prefix length, so the hot test below fails for it at once
     lengths = [len(p) for p in prefixes]
     # an OID has at most 128 sub-identifiers; the prefix holds one per final byte, plus one (the first
     # byte carries two)
     rooms = [127 - (len(p) if p.isascii() else sum(b < 0x80 for b in p)) for p in prefixes]
     ended = [False] * width
-    heads: list[VarBind] = []
     icache = _index_cache
     unsigned = _UNSIGNED_MAX
     startswith = data.startswith
@@ -307,26 +319,23 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
             raise BerError(f"variable binding at offset {i} has stray bytes")
         if tag in unsigned:
             # valid without a leading 0 byte when the top bit is clear and it fits (8 bytes for Counter64)
-            if 0 < n < 9 and not data[v] & 0x80 and (n < 5 or tag == COUNTER64):
-                value: Value = int.from_bytes(data[v:e], "big")
+            if n == 1 and data[v] < 0x80:
+                value: Value = data[v]
+            elif 0 < n < 9 and not data[v] & 0x80 and (n < 5 or tag == COUNTER64):
+                value = int.from_bytes(data[v:e], "big")
             else:
                 value = decode_value(tag, data[v:e])
+        elif tag == INTEGER and n == 1:
+            value = data[v] if data[v] < 0x80 else data[v] - 256
         elif tag == INTEGER and 0 < n < 5:
             value = int.from_bytes(data[v:e], "big", signed=True)
         elif tag == OCTET_STRING:
             value = data[v:e]
         else:
             value = decode_value(tag, data[v:e])
-            if tag == END_OF_MIB_VIEW and not skip and width:
+            if tag == END_OF_MIB_VIEW:
                 lengths[col] = _ENDED
         i = e
-        if skip:
-            skip -= 1
-            heads.append((decode_oid(data[j:k]), tag, value))
-            continue
-        if width == 0:
-            count += 1          # bindings beyond the non-repeaters when no column was asked: ignored
-            continue
         if k - j > lengths[col] and startswith(prefixes[col], j):
             raw = data[j + lengths[col]:k]
             idx = icache.get(raw)
@@ -346,8 +355,6 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
         col += 1
         if col == width:
             col = 0
-    if skip:
-        raise BerError("GETBULK answer lacks its non-repeaters")
     return heads, ended, count
 
 

@@ -240,3 +240,31 @@ def test_decode_varbinds_of_a_lazy_head_equals_decode_message() -> None:
     assert head == ber.Message(ber.V2C, b"c", ber.RESPONSE, 9) and ber.decode_varbinds(head) == msg.varbinds
     with pytest.raises(ber.BerError):
         ber.decode_varbinds(ber.decode_head(raw[:-3] + b"\x4f\x01\x01"))
+
+
+@pytest.mark.parametrize("tag,raw", [
+    (ber.COUNTER32, b"\x80"), (ber.COUNTER32, b"\xff\xff\xff\xff"), (ber.GAUGE32, b"\x01\x00\x00\x00\x00"),
+    (ber.COUNTER64, b"\x80\x00\x00\x00\x00"), (ber.COUNTER64, b"\x01" + bytes(8)), (ber.COUNTER64, b""),
+    (ber.INTEGER, b""), (ber.INTEGER, bytes(10)), (ber.IP_ADDRESS, b"\x7f\x00\x00"), (0x4F, b"\x01"),
+])
+def test_hostile_values_fail_the_column_path_like_decode_message(tag: int, raw: bytes) -> None:
+    """Unsigned types encoded negative or too long: agents send them; both decoders must refuse."""
+    t = ber._tlv
+    binding = t(0x30, ber.encode_oid(COLUMNS[0] + (1,)) + bytes((tag, len(raw))) + raw)
+    pdu = t(ber.INTEGER, b"\x07") + t(ber.INTEGER, b"\x00") + t(ber.INTEGER, b"\x00") + t(0x30, binding)
+    data = t(0x30, t(ber.INTEGER, b"\x01") + t(ber.OCTET_STRING, b"c") + t(ber.RESPONSE, pdu))
+    with pytest.raises(ber.BerError):
+        ber.decode_message(data)
+    with pytest.raises(ber.BerError):
+        ber.decode_columns(ber.decode_head(data), 0, [ber.oid_content(COLUMNS[0])], [()], [{}])
+
+
+@pytest.mark.parametrize("tag,value", [(ber.INTEGER, -1), (ber.INTEGER, -128), (ber.INTEGER, 127),
+                                       (ber.COUNTER32, 127), (ber.COUNTER32, 128), (ber.COUNTER64, 2**63),
+                                       (ber.COUNTER64, 2**64 - 1), (ber.GAUGE32, 2**32 - 1)])
+def test_edge_values_read_the_same_on_the_column_path(tag: int, value: int) -> None:
+    msg = ber.Message(ber.V2C, b"c", ber.RESPONSE, 7, varbinds=[(COLUMNS[0] + (1,), tag, value)])
+    data = ber.encode_message(msg)
+    cells: list[dict[Any, Any]] = [{}]
+    ber.decode_columns(ber.decode_head(data), 0, [ber.oid_content(COLUMNS[0])], [()], cells)
+    assert cells == [{(1,): (tag, value)}] and ber.decode_message(data).varbinds[0][2] == value
