@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import zoneinfo
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -185,6 +186,12 @@ class HeartbeatSpec:
     url: Secret
     every: Duration = Duration(60)
     timeout: Duration = Duration(10)
+
+    def __post_init__(self) -> None:
+        # A plain GET: an apprise-style json:// URL would fail every beat, silently.
+        parts = urllib.parse.urlsplit(self.url.reveal())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FieldError("url", "must be an http:// or https:// URL with a host")
 
 
 @dataclass(frozen=True)

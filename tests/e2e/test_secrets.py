@@ -58,7 +58,7 @@ operators:
 paging:
   backoff_initial: 200ms
   backoff_max: 1s
-  heartbeat: {{url: "json://127.0.0.1:{refused}/ping/${{HEARTBEAT_ID}}", every: 1s, timeout: 1s}}
+  heartbeat: {{url: "http://127.0.0.1:{refused}/ping/${{HEARTBEAT_ID}}", every: 1s, timeout: 1s}}
   alertmanager: {{token: "${{AM_TOKEN}}"}}
 defaults:
   interval: 500ms
