@@ -42,7 +42,7 @@ class FullDisk:
 
     def fill(self) -> None:
         self.inside(f"cat /dev/zero > {self.dir}/filler 2>/dev/null; true")
-        assert self.inside(f"df --output=avail {self.dir} | tail -1").stdout.strip() in ("0", "4")
+        assert int(self.inside(f"df --output=avail {self.dir} | tail -1").stdout.strip()) < 64, "the tmpfs is full"
 
     def free(self) -> None:
         self.inside(f"rm -f {self.dir}/filler")
