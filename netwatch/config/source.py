@@ -170,6 +170,10 @@ def _walk(loader: "yaml.SafeLoader", node: yaml.Node, path: Path, src: Source, b
                 src.marks[path + ("<<",)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 src.error(path + ("<<",), "YAML merge keys are not supported; repeat the keys")
                 continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                src.problems.append(Problem(src.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                            format_path(path), "a key must be plain text, not a list or mapping"))
+                continue
             key = loader.construct_object(key_node)
             if not isinstance(key, str):
                 key = str(key)

@@ -47,3 +47,9 @@ def test_netwatch_check_refuses_a_bomb_with_exit_2(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert f"{path}:1:" in proc.stderr and "YAML aliases expand" in proc.stderr
+
+
+def test_a_complex_key_is_refused_where_it_stands() -> None:
+    src = parse("targets:\n  ? [a, b]\n  : 1\n", "venue.yaml")
+    assert [str(p) for p in src.problems] == [
+        "venue.yaml:2:5: targets: a key must be plain text, not a list or mapping"]
