@@ -26,7 +26,8 @@ from netwatch.alerting import incidents
 from netwatch.alerting.config import Maintenance, Paging
 from netwatch.alerting.flapping import FlapState, observe
 from netwatch.alerting.state import CheckState, Transition
-from netwatch.alerting.topology import ParentStatus, dependants, effective, target_status
+from netwatch.alerting.topology import (ParentCheck, ParentStatus, dependants, effective, hold_page, hold_seconds,
+                                        hold_verdict, target_status)
 from netwatch.alerting.windows import window
 from netwatch.model import Check, Event, Result, State
 from netwatch.notify import senders, templates
@@ -63,6 +64,21 @@ class Plan:
     next_remind_at: float | None
 
 
+@dataclass
+class Hold:
+    """A page held back: the check is confirmed down while a parent is still suspect.
+
+    The DOWN transition is recorded at once; `transition_id` is filled in by the recorder thread
+    when it is stored. Released holds are paged by the tick once their transition is stored.
+    """
+
+    check_id: str
+    transition: Transition
+    deadline: float
+    flapping: bool
+    transition_id: int | None = None
+
+
 class PagingEngine:
     def __init__(self, monitor: "Monitor") -> None:
         self.monitor = monitor
@@ -80,6 +96,9 @@ class PagingEngine:
                 view.state = CheckState()
         self.flaps: dict[str, FlapState] = {}
         self.plans: dict[int, Plan] = {}
+        self.held: dict[str, Hold] = {}                 # check id -> its held page
+        self.held_transitions: dict[int, Hold] = {}     # id(transition) -> hold, until the transition is stored
+        self.released: list[Hold] = []                  # to page once their transition is stored
         self.status: dict[str, ParentStatus] = {}
         self.status_at: dict[str, float] = {}
         self.db_windows: tuple[Maintenance, ...] = ()
@@ -125,15 +144,45 @@ class PagingEngine:
         if t is not None:
             out.append(t)
         out.extend(self.cascade(check.target.id, result.started_at))
+        out.extend(self.reevaluate_held(result.started_at, parent=check.target.id))
         return out
 
-    def parent_status(self, target_id: str) -> ParentStatus:
+    def parent_status(self, target_id: str, since: float | None = None) -> ParentStatus:
         if target_id not in self.known_targets:
             return "unknown"
         views = self.monitor.live.views
-        checks = [(views[c].state.state, views[c].state.fail_streak) for c in self.target_checks.get(target_id, [])
-                  if c in views]
-        return target_status(checks)
+        checks = []
+        for cid in self.target_checks.get(target_id, []):
+            view = views.get(cid)
+            if view is None:
+                continue
+            # A parent resumed as unreachable after a restart has no step verdict yet but is still down.
+            state = State.UNREACHABLE if view.overlay is State.UNREACHABLE else view.state.state
+            checks.append(ParentCheck(state, view.state.fail_streak,
+                                      view.result.started_at if view.result is not None else None))
+        return target_status(checks, since)
+
+    def hold_bound(self, check: Check) -> float:
+        """How long the check's page may wait for its parents to be confirmed down."""
+        views = self.monitor.live.views
+        return hold_seconds((views[c].check.interval_seconds, views[c].check.alert.fail_after,
+                             views[c].check.timeout_seconds)
+                            for p in check.target.depends_on for c in self.target_checks.get(p, []) if c in views)
+
+    def reevaluate_held(self, ts: float, parent: str | None = None) -> list[Transition]:
+        """Decide held pages again: after a result of one of their parents, or on the clock."""
+        out = []
+        for cid, hold in list(self.held.items()):
+            check = self.config.check(cid)
+            if check is None:
+                self.held.pop(cid, None)
+                continue
+            if parent is not None and parent not in check.target.depends_on:
+                continue
+            t = self.evaluate(check, ts)
+            if t is not None:
+                out.append(t)
+        return out
 
     def in_maintenance(self, check: Check, ts: float) -> bool:
         for m in self.config.paging.maintenance + self.db_windows:
@@ -147,16 +196,25 @@ class PagingEngine:
         if view is None:
             return None
         step_state = view.state.state
-        parents = {p: self.parent_status(p) for p in check.target.depends_on}
+        # Parents are judged against the check's own outage: a parent that has not reported since the
+        # check began failing is suspect, not up.
+        failing_since = view.state.since if step_state is State.DOWN else None
+        parents = {p: self.parent_status(p, failing_since) for p in check.target.depends_on}
         maint = self.in_maintenance(check, ts)
         old = self.eff.get(check.id, State.UNKNOWN)
         parents_back_at = max((self.status_at.get(p, 0.0) for p in parents), default=0.0)
         hold = old is State.UNREACHABLE and (
-            view.state.ok_streak > 0 or view.result is None or view.result.started_at <= parents_back_at)
+            view.state.ok_streak > 0 or view.result is None or view.result.started_at <= parents_back_at
+            or all(s in ("down", "suspect") for s in parents.values()))
         new, cause = effective(step_state, maint, parents, hold)
         if new is State.UNKNOWN and old is State.UNREACHABLE:
             return None     # resumed after a restart: no verdict of its own yet, keep what was recorded
         view.overlay = new if new in OVERLAYS else None
+        held = self.held.get(check.id)
+        if held is not None and new is State.DOWN and new == old:
+            if hold_verdict(parents, self.clock(), held.deadline) == "page":
+                self.release(held)
+            return None
         if new == old:
             if raw is not None and maint:
                 self.monitor.recorder.add_event(ts, check.id, check.target.id, Event(
@@ -175,8 +233,29 @@ class PagingEngine:
                        error=error if new in (State.DOWN, State.UNREACHABLE) else None,
                        detail=detail if new in (State.DOWN, State.UNREACHABLE, State.DEGRADED) else "", cause=cause)
         self.eff[check.id] = new
-        self.plans[id(t)] = self.plan(check, t, quiet or self.flaps.get(check.id, FlapState()).flapping)
+        self.drop_hold(check.id)
+        flapping = quiet or self.flaps.get(check.id, FlapState()).flapping
+        bound = self.hold_bound(check) if new is State.DOWN and hold_page(new, parents) else 0.0
+        if bound > 0:
+            hold_ = Hold(check.id, t, self.clock() + bound, flapping)
+            self.held[check.id] = hold_
+            self.held_transitions[id(t)] = hold_
+            log.info("%s: down while parent %s is suspect; page held up to %.1fs", check.id,
+                     ",".join(p for p, s in sorted(parents.items()) if s == "suspect"), bound)
+            return t
+        self.plans[id(t)] = self.plan(check, t, flapping)
         return t
+
+    def release(self, hold_: Hold) -> None:
+        """Page a held check after all: a parent answered, or the hold expired."""
+        self.held.pop(hold_.check_id, None)
+        self.released.append(hold_)
+        log.info("%s: held page released", hold_.check_id)
+
+    def drop_hold(self, check_id: str) -> None:
+        """A new transition supersedes a held or released page (recovered, unreachable, maintenance)."""
+        self.held.pop(check_id, None)
+        self.released = [h for h in self.released if h.check_id != check_id]
 
     def cascade(self, target_id: str, ts: float) -> list[Transition]:
         """Re-evaluate dependants when a target's down-ness changed, and theirs in turn."""
@@ -249,24 +328,40 @@ class PagingEngine:
     def hook(self, conn: sqlite3.Connection, t: Transition, transition_id: int) -> None:
         # get, not pop: when the disk is full this transaction rolls back and the recorder retries with
         # the same object; the plan is forgotten only once the transition is stored (`committed`).
+        held = self.held_transitions.get(id(t))
+        if held is not None:
+            held.transition_id = transition_id
         plan = self.plans.get(id(t))
         if plan is None:
             return
         now = self.clock()
         current = incidents.find_open(conn, check_id=t.check_id)
         if t.to_state in (State.DOWN, State.DEGRADED):
-            if current is not None and current[1] == plan.severity:
-                return
-            if current is not None:
-                incidents.resolve(conn, current[0], now, notify=not plan.flapping)
-            if plan.flapping:
-                return
-            self._open(conn, plan, transition_id, now, "problem")
+            self._problem(conn, plan, current, transition_id, now)
         elif t.to_state is State.UP and current is not None:
             incidents.resolve(conn, current[0], now, notify=not plan.flapping)
 
+    def _problem(self, conn: sqlite3.Connection, plan: Plan, current: tuple[int, str, str] | None,
+                 transition_id: int | None, now: float) -> None:
+        if current is not None and current[1] == plan.severity:
+            return
+        if current is not None:
+            incidents.resolve(conn, current[0], now, notify=not plan.flapping)
+        if plan.flapping:
+            return
+        self._open(conn, plan, transition_id, now, "problem")
+
+    def _page_released(self, conn: sqlite3.Connection, plan: Plan, transition_id: int, now: float) -> bool:
+        """Page a released hold unless a later transition of the check was stored since."""
+        last = conn.execute("SELECT MAX(id) FROM transitions WHERE check_id=?", (plan.check.id,)).fetchone()[0]
+        if last != transition_id:
+            return False
+        self._problem(conn, plan, incidents.find_open(conn, check_id=plan.check.id), transition_id, now)
+        return True
+
     def committed(self, t: Transition) -> None:
         self.plans.pop(id(t), None)
+        self.held_transitions.pop(id(t), None)
 
     def _open(self, conn: sqlite3.Connection, plan: Plan, transition_id: int | None, now: float, kind: str) -> int:
         return incidents.open_incident(conn, incidents.NewIncident(
@@ -314,9 +409,18 @@ class PagingEngine:
             t = Transition(cid, check.target.id, ts, ts, state, state)
             plan = self.plan(check, t, False)
             flap_plans.append((change, plan, state))
+        for t in self.reevaluate_held(now):
+            self.monitor.recorder.add_transition(t)
+        stored = [h for h in self.released if h.transition_id is not None]
+        pages = []
+        for hold_ in stored:
+            check = self.config.check(hold_.check_id)
+            if check is not None and hold_.transition_id is not None:
+                pages.append((self.plan(check, hold_.transition, hold_.flapping), hold_.transition_id))
         # Escalation and reminders wait while a check is in maintenance or behind a dead parent.
         quiet = {cid for cid, state in self.eff.items() if state in OVERLAYS}
-        self.open_incidents = await asyncio.to_thread(self._tick_db, now, flap_plans, quiet)
+        self.open_incidents = await asyncio.to_thread(self._tick_db, now, flap_plans, quiet, pages)
+        self.released = [h for h in self.released if h not in stored]
         self.delivery.wake.set()
         self._watch_self(now)
 
@@ -336,11 +440,14 @@ class PagingEngine:
                                    tuple(json.loads(r[7])), r[8]))
         return tuple(out)
 
-    def _tick_db(self, now: float, flap_plans: list[tuple[str, Plan, State]], quiet: set[str]) -> int:
+    def _tick_db(self, now: float, flap_plans: list[tuple[str, Plan, State]], quiet: set[str],
+                 pages: list[tuple[Plan, int]] = []) -> int:   # noqa: B006 - never mutated
         store = self.monitor.store
         with store.transaction() as c:
             for change, plan, state in flap_plans:
                 self._flap_notice(c, change, plan, state, now)
+            for plan, transition_id in pages:
+                self._page_released(c, plan, transition_id, now)
             due = c.execute(
                 "SELECT id, check_id, severity, level, next_escalation_at, next_remind_at, opened_at FROM incidents "
                 "WHERE state='open' AND ((next_escalation_at IS NOT NULL AND next_escalation_at <= ?) OR "

@@ -61,6 +61,7 @@ async def test_redundant_parents_degraded_and_record_only(tmp_path: Path) -> Non
         for cid in ("router/tcp", "router2/tcp", "sw/tcp", "sw-quiet"):
             feed(m, cid, ts, True)
     for ts in (3.0, 4.0):                # one of two uplinks down: the switch still pages
+        feed(m, "router2/tcp", ts, True)  # the other one answering since the switch broke
         feed(m, "router/tcp", ts, False)
         feed(m, "sw/tcp", ts, False)
         feed(m, "sw-quiet", ts, False)
@@ -107,3 +108,98 @@ async def test_both_parents_down_makes_child_unreachable_and_restart_keeps_state
     assert rows(again, "SELECT COUNT(*) FROM transitions WHERE check_id='sw/tcp'") == [(2,)]
     assert rows(again, "SELECT COUNT(*) FROM incidents") == [(2,)]    # the two routers, opened before
     again.store.close()
+
+
+HOLD_CONFIG = """
+store: "{store}"
+channels:
+  chat: {{urls: ["json://127.0.0.1:9/chat"]}}
+defaults:
+  interval: 10s
+  timeout: 5s
+  alert: {{fail_after: 2, recover_after: 1}}
+targets:
+  - {{id: router, host: 127.0.0.1, checks: [{{kind: tcp, port: 1}}]}}
+  - id: sw
+    host: 127.0.0.1
+    depends_on: [router]
+    checks: [{{kind: tcp, port: 2, alert: {{fail_after: 1}}}}]
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def held_monitor(tmp_path: Path) -> tuple[Monitor, Clock]:
+    clock = Clock()
+    config = loads(HOLD_CONFIG.format(store=tmp_path / "nw.db"))
+    m = Monitor(config, Store.open(config.store), clock=clock)
+    feed(m, "router/tcp", 1000.0, True)
+    feed(m, "sw/tcp", 1001.0, True)
+    return m, clock
+
+
+async def settle(m: Monitor) -> None:
+    await m.recorder.flush()
+    await m.paging.tick()
+
+
+async def test_child_confirmed_before_its_parent_is_unreachable_without_a_page(tmp_path: Path) -> None:
+    m, clock = held_monitor(tmp_path)
+    clock.now = 1010.2
+    feed(m, "sw/tcp", 1010.0, False)        # refused at once; the router's probe is still timing out
+    await settle(m)
+    assert rows(m, "SELECT to_state, since FROM transitions WHERE check_id='sw/tcp' ORDER BY id") == [
+        ("up", 1001.0), ("down", 1010.0)]    # history is not delayed
+    assert rows(m, "SELECT COUNT(*) FROM incidents") == [(0,)]
+    clock.now = 1015.0
+    feed(m, "router/tcp", 1010.0, False)    # suspect
+    feed(m, "sw/tcp", 1020.0, False)
+    await settle(m)
+    assert rows(m, "SELECT COUNT(*) FROM incidents") == [(0,)]
+    clock.now = 1025.0
+    feed(m, "router/tcp", 1020.0, False)    # confirmed: the child is unreachable, only the router pages
+    await settle(m)
+    assert rows(m, "SELECT to_state, cause FROM transitions WHERE check_id='sw/tcp' ORDER BY id") == [
+        ("up", None), ("down", None), ("unreachable", "router")]
+    assert rows(m, "SELECT check_id, dependants FROM incidents") == [("router/tcp", 1)]
+    clock.now = 1100.0                      # long past the bound: nothing more
+    await settle(m)
+    assert rows(m, "SELECT COUNT(*) FROM outbox") == [(1,)]
+    m.store.close()
+
+
+async def test_held_page_released_when_parent_answers_or_hold_expires(tmp_path: Path) -> None:
+    m, clock = held_monitor(tmp_path)
+    clock.now = 1010.2
+    feed(m, "sw/tcp", 1010.0, False)
+    await settle(m)
+    assert rows(m, "SELECT COUNT(*) FROM incidents") == [(0,)]
+    clock.now = 1012.0
+    feed(m, "router/tcp", 1011.0, True)     # the parent answered after the switch broke: page now
+    await settle(m)
+    assert rows(m, "SELECT i.check_id, t.to_state FROM incidents i JOIN transitions t ON t.id = i.transition_id"
+                   ) == [("sw/tcp", "down")]
+    assert rows(m, "SELECT channel FROM outbox") == [("chat",)]
+    feed(m, "sw/tcp", 1020.0, True)         # recovers: resolved as usual
+    await settle(m)
+    assert rows(m, "SELECT state FROM incidents") == [("resolved",)]
+
+    clock.now = 1030.2
+    feed(m, "sw/tcp", 1030.0, False)        # breaks again; the router is failing but never confirmed
+    clock.now = 1031.0
+    feed(m, "router/tcp", 1031.0, False)
+    await settle(m)
+    assert rows(m, "SELECT COUNT(*) FROM incidents WHERE state='open'") == [(0,)]
+    clock.now = 1030.2 + 10 * 2 + 5 - 0.1   # bound: the router's interval * fail_after + timeout
+    await settle(m)
+    assert rows(m, "SELECT COUNT(*) FROM incidents WHERE state='open'") == [(0,)]
+    clock.now = 1030.2 + 10 * 2 + 5
+    await settle(m)
+    assert rows(m, "SELECT check_id FROM incidents WHERE state='open'") == [("sw/tcp",)]
+    m.store.close()

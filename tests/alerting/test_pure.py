@@ -9,24 +9,11 @@ import pytest
 
 from netwatch.alerting.flapping import FlapState, observe, score
 from netwatch.alerting.state import CheckState, step
-from netwatch.alerting.topology import dependants, effective, target_status
+from netwatch.alerting.topology import dependants, effective
 from netwatch.alerting.windows import window
 from netwatch.model import AlertPolicy, State, Target
 
 D, U, UN, UR = State.DOWN, State.UP, State.UNKNOWN, State.UNREACHABLE
-
-
-@pytest.mark.parametrize("checks, status", [
-    ([], "unknown"),                              # unmonitored or disabled parent never suppresses
-    ([(D, 3)], "down"),
-    ([(U, 1)], "down"),                           # failing now, not yet confirmed: children wait
-    ([(U, 0)], "up"),
-    ([(D, 3), (U, 0)], "up"),                     # one of its checks still answers
-    ([(UR, 2), (D, 3)], "down"),
-    ([(UN, 0)], "unknown"),
-])
-def test_target_status(checks: list[tuple[State, int]], status: str) -> None:
-    assert target_status(checks) == status
 
 
 @pytest.mark.parametrize("raw, maint, parents, hold, expected", [
