@@ -19,12 +19,27 @@ log = logging.getLogger(__name__)
 _COUNTERS = ("received", "accepted", "unknown_sender", "bad_community", "v3_rejected", "malformed")
 # Traps that say an interface's state changed: poll the device now rather than at its next slot.
 _LINK_TRAPS = frozenset({"linkDown", "linkUp"})
+# A flapping port or a misconfigured device can send thousands of traps a second; history keeps
+# events forever, so each sender gets a bucket of this many, refilled at this rate.
+TRAP_BURST = 50
+TRAP_RATE_PER_SECOND = 5.0
+STORM_LOG_SECONDS = 60.0
 
 
 class TrapFeed:
     def __init__(self, monitor: "Monitor") -> None:
         self.monitor = monitor
         self.receiver: TrapReceiver | None = None
+        self.rate_limited = 0
+        self._buckets: dict[str, tuple[float, float]] = {}     # sender -> (tokens, at)
+        self._storm_logged_at: dict[str, float] = {}
+
+    def _allow(self, sender: str, now: float) -> bool:
+        tokens, at = self._buckets.get(sender, (float(TRAP_BURST), now))
+        tokens = min(float(TRAP_BURST), tokens + max(0.0, now - at) * TRAP_RATE_PER_SECOND)
+        allowed = tokens >= 1.0
+        self._buckets[sender] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
 
     async def start(self) -> None:
         settings = self.monitor.config.traps
@@ -62,6 +77,13 @@ class TrapFeed:
             self.receiver = None
 
     def on_trap(self, trap: TrapEvent) -> None:
+        if not self._allow(trap.target_id, trap.received_at):
+            self.rate_limited += 1
+            if trap.received_at - self._storm_logged_at.get(trap.target_id, 0.0) >= STORM_LOG_SECONDS:
+                self._storm_logged_at[trap.target_id] = trap.received_at
+                log.warning("trap storm from %s: more than %d traps at once; dropping beyond %g/s",
+                            trap.target_id, TRAP_BURST, TRAP_RATE_PER_SECOND)
+            return
         summary = f"{trap.trap}" + (f" {trap.if_name or trap.if_index}" if trap.if_index is not None else "")
         self.monitor.recorder.add_event(trap.received_at, None, trap.target_id, Event(
             kind="trap", summary=summary[:200],
@@ -77,4 +99,5 @@ class TrapFeed:
                                      labels=["result"])
         for name in _COUNTERS:
             family.add_metric([name], getattr(self.receiver, name, 0) if self.receiver else 0)
+        family.add_metric(["rate_limited"], self.rate_limited)
         yield family

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from tests.peers.sinks import HttpSink
+from tests.peers.trapsend import send_link_down
 from tests.support import REPO, NetwatchProcess, free_port, http_get, wait_for
 
 SECRETS = {
@@ -89,35 +90,6 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return exc.code
 
 
-def _send_trap(port: int, community: str) -> None:
-    """A minimal SNMPv2c trap with the right community, and one with a wrong one (rejected, logged)."""
-    from netwatch.snmp import ber  # noqa: F401 - the trap receiver's own codec is what parses it
-
-    def tlv(tag: int, payload: bytes) -> bytes:
-        n = len(payload)
-        length = bytes([n]) if n < 128 else bytes([0x81, n])
-        return bytes([tag]) + length + payload
-
-    def oid(text: str) -> bytes:
-        parts = [int(p) for p in text.split(".")]
-        out = bytes([parts[0] * 40 + parts[1]])
-        for p in parts[2:]:
-            chunk = [p & 0x7F]
-            p >>= 7
-            while p:
-                chunk.insert(0, 0x80 | (p & 0x7F))
-                p >>= 7
-            out += bytes(chunk)
-        return tlv(0x06, out)
-
-    varbinds = tlv(0x30, tlv(0x30, oid("1.3.6.1.2.1.1.3.0") + tlv(0x43, b"\x01"))
-                   + tlv(0x30, oid("1.3.6.1.6.3.1.1.4.1.0") + oid("1.3.6.1.6.3.1.1.5.3")))
-    pdu = tlv(0xA7, tlv(0x02, b"\x01") + tlv(0x02, b"\x00") + tlv(0x02, b"\x00") + varbinds)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for comm in (community, "wrong" + community):
-            s.sendto(tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, comm.encode()) + pdu), ("127.0.0.1", port))
-
-
 def _store_texts(store: Path) -> list[tuple[str, str, str]]:
     """(table, column, value) for every text or blob cell of every table."""
     conn = sqlite3.connect(store, timeout=10)
@@ -164,7 +136,8 @@ def test_no_secret_reaches_any_output(netwatch_process: Callable[..., NetwatchPr
                  "delivery failures logged for every channel")
         wait_for(lambda: all(c["error"] for c in json.loads(http_get(base + "/api/v1/checks")[1])["checks"]),
                  20, 0.2, "every check failing")
-        _send_trap(trap_port, SECRETS["TRAP_COMMUNITY"])
+        for community in (SECRETS["TRAP_COMMUNITY"], "wrong" + SECRETS["TRAP_COMMUNITY"]):
+            send_link_down(trap_port, community)
         # Authenticated and unauthenticated calls to the state-changing endpoints.
         incidents = json.loads(http_get(base + "/api/v1/incidents")[1])["incidents"]
         assert incidents, "the failing checks opened incidents"
