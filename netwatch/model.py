@@ -24,7 +24,7 @@ class State(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Series:
     """One extra labelled sample a probe reports (e.g. per-interface traffic).
 
