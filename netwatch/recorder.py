@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Callable, Mapping
 
 from netwatch.alerting.state import Transition
-from netwatch.model import Event, Result
+from netwatch.model import Event, Outcome, Result
 from netwatch.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,13 @@ class Recorder:
         self._wake = asyncio.Event()
 
     def add_result(self, result: Result) -> None:
-        self.results.append(result)
+        # Keep only what the store reads: while the disk is full, pending results pile up, and an SNMP
+        # result holds hundreds of Series (tens of kB) that history never stores.
+        o = result.outcome
+        name = self.latency.get(result.kind)
+        kept = {name: o.measurements[name]} if name is not None and name in o.measurements else {}
+        self.results.append(replace(result, outcome=Outcome(ok=o.ok, error=o.error, degraded=o.degraded,
+                                                            measurements=kept)))
         if len(self.results) > MAX_PENDING_RESULTS:
             drop = len(self.results) - MAX_PENDING_RESULTS
             del self.results[:drop]

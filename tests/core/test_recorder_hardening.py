@@ -71,3 +71,23 @@ async def test_a_failed_write_is_retried_with_the_same_transition_and_committed_
     assert calls[0] is transition and calls[1] is transition and done == [transition] and done[0] is transition
     assert store.conn.execute("SELECT COUNT(*) FROM transitions").fetchone() == (1,)
     store.close()
+
+
+async def test_pending_results_hold_only_what_the_store_reads(tmp_path: Path) -> None:
+    from netwatch.model import Outcome, Result, Series
+
+    store = Store.open(str(tmp_path / "h.db"))
+    recorder = Recorder(store, store.start_run("test", 1, 1000.0), {"snmp": "response_seconds"}, 86400.0, 86400.0)
+    series = tuple(Series("if_in_octets_total", (("if_name", f"Gi0/{i}"),), float(i)) for i in range(500))
+    import time
+
+    result = Result("sw/snmp", "sw", "snmp", time.time(), 0.2, Outcome(
+        ok=True, degraded="cpu", detail="x" * 500, series=series,
+        measurements={"response_seconds": 0.05, "cpu_ratio": 0.9}))
+    recorder.add_result(result)
+    pending = recorder.results[0].outcome
+    assert pending.series == () and pending.detail == "" and dict(pending.measurements) == {"response_seconds": 0.05}
+    assert await recorder.flush()
+    row = store.conn.execute("SELECT check_id, ok, degraded, latency_seconds FROM results").fetchone()
+    assert row[:3] == ("sw/snmp", 1, 1) and abs(row[3] - 0.05) < 1e-9
+    store.close()
