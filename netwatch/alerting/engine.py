@@ -113,6 +113,27 @@ class PagingEngine:
         self.delivery = Delivery(monitor.store, lambda: self.config.paging, lambda: self.config.site.tz,
                                  lambda text: self.config.redact(text), self.clock)
         self.reload(monitor.config)
+        self._resume_holds()
+
+    def _resume_holds(self) -> None:
+        """A page held when netwatch stopped is held again: a restart must not swallow it.
+
+        Held pages are the checks behind a parent whose latest transition is down with no incident.
+        """
+        with self.monitor.store.lock:
+            rows = self.monitor.store.conn.execute(
+                "SELECT t.id, t.check_id, t.target_id, t.ts, t.since, t.from_state, t.error, t.detail "
+                "FROM transitions t JOIN (SELECT check_id, MAX(id) AS id FROM transitions GROUP BY check_id) m "
+                "ON t.id = m.id WHERE t.to_state='down' AND NOT EXISTS (SELECT 1 FROM incidents i WHERE "
+                "i.source='check' AND i.check_id=t.check_id AND (i.transition_id=t.id OR i.state IN ('open','acked')))"
+            ).fetchall()
+        now = self.clock()
+        for tid, cid, target_id, ts, since, from_state, error, detail in rows:
+            check = self.config.check(cid)
+            if check is None or not check.target.depends_on:
+                continue
+            t = Transition(cid, target_id, ts, since, State(from_state), State.DOWN, error=error, detail=detail or "")
+            self.held[cid] = Hold(cid, t, now + self.hold_bound(check), False, tid)
 
     @property
     def config(self) -> "Config":

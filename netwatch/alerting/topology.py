@@ -27,15 +27,17 @@ def target_status(checks: Sequence[ParentCheck], since: float | None = None) -> 
     down: every check of the parent is confirmed down (or itself unreachable).
     suspect: not confirmed, but nothing proves it up: each check is confirmed, failing now (a streak
     shorter than fail_after), or has no result started at or after `since` yet (a parent timing out
-    reports later than a child refusing at once).
+    reports later than a child refusing at once; after a restart, a parent that has not reported).
     up: one of its checks answered (after `since`, when given). No checks at all (a disabled or
-    unmonitored parent) is unknown, and so is a parent whose checks never reported; neither suppresses.
+    unmonitored parent) is unknown and never suppresses; so is, without `since`, a parent whose
+    checks never reported.
     """
     if not checks:
         return "unknown"
     if all(c.state in CONFIRMED for c in checks):
         return "down"
-    if all(c.state is State.UNKNOWN and c.fail_streak == 0 and c.last_result_at is None for c in checks):
+    if since is None and all(c.state is State.UNKNOWN and c.fail_streak == 0 and c.last_result_at is None
+                             for c in checks):
         return "unknown"
     for c in checks:
         if c.state in CONFIRMED or c.fail_streak > 0 or c.last_result_at is None:

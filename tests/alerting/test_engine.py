@@ -203,3 +203,23 @@ async def test_held_page_released_when_parent_answers_or_hold_expires(tmp_path: 
     await settle(m)
     assert rows(m, "SELECT check_id FROM incidents WHERE state='open'") == [("sw/tcp",)]
     m.store.close()
+
+
+async def test_page_held_at_a_restart_is_held_again_then_paged(tmp_path: Path) -> None:
+    m, clock = held_monitor(tmp_path)
+    clock.now = 1010.2
+    feed(m, "sw/tcp", 1010.0, False)
+    await settle(m)
+    m.store.stop_run(m.run_id, 1011.0)
+    m.store.close()
+    config = loads(HOLD_CONFIG.format(store=tmp_path / "nw.db"))
+    again = Monitor(config, Store.open(config.store), clock=clock)
+    clock.now = 1012.0
+    await settle(again)                     # the router has not reported since the restart: still held
+    assert rows(again, "SELECT COUNT(*) FROM incidents") == [(0,)]
+    feed(again, "sw/tcp", 1012.0, False)
+    feed(again, "router/tcp", 1013.0, True)
+    await settle(again)
+    assert rows(again, "SELECT check_id, since FROM incidents") == [("sw/tcp", 1010.0)]
+    assert rows(again, "SELECT COUNT(*) FROM transitions WHERE check_id='sw/tcp'") == [(2,)]
+    again.store.close()

@@ -13,7 +13,8 @@ D, U, UN, UR, DG = State.DOWN, State.UP, State.UNKNOWN, State.UNREACHABLE, State
 @pytest.mark.parametrize("checks, since, status", [
     ([], None, "unknown"),                                     # unmonitored or disabled parent never suppresses
     ([], 10.0, "unknown"),
-    ([ParentCheck(UN)], 10.0, "unknown"),                      # never reported: no hold either
+    ([ParentCheck(UN)], None, "unknown"),                      # never reported
+    ([ParentCheck(UN)], 10.0, "suspect"),                      # not reported since a restart: wait (bounded)
     ([ParentCheck(D, 3, 9.0)], 10.0, "down"),
     ([ParentCheck(UR, 0, 9.0), ParentCheck(D, 3, 9.0)], None, "down"),
     ([ParentCheck(U, 1, 9.5)], None, "suspect"),               # failing now, not yet confirmed
