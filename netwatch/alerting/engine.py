@@ -418,7 +418,7 @@ class PagingEngine:
             for t in self.reevaluate_all(now):
                 self.monitor.recorder.add_transition(t)
         events, self.flap_events = self.flap_events, []
-        flap_plans = []
+        flap_plans: list[tuple[str, Plan, State]] = []
         for change, cid, ts in events:
             check = self.config.check(cid) or (self.monitor.live.views[cid].check
                                                if cid in self.monitor.live.views else None)
@@ -433,7 +433,7 @@ class PagingEngine:
         for t in self.reevaluate_held(now):
             self.monitor.recorder.add_transition(t)
         stored = [h for h in self.released if h.transition_id is not None]
-        pages = []
+        pages: list[tuple[Plan, int]] = []
         for hold_ in stored:
             check = self.config.check(hold_.check_id)
             if check is not None and hold_.transition_id is not None:
@@ -441,7 +441,8 @@ class PagingEngine:
         # Escalation and reminders wait while a check is in maintenance or behind a dead parent.
         quiet = {cid for cid, state in self.eff.items() if state in OVERLAYS}
         self.open_incidents = await asyncio.to_thread(self._tick_db, now, flap_plans, quiet, pages)
-        self.released = [h for h in self.released if h not in stored]
+        done = {id(h) for h in stored}
+        self.released = [h for h in self.released if id(h) not in done]
         self.delivery.wake.set()
         self._watch_self(now)
 
@@ -462,7 +463,7 @@ class PagingEngine:
         return tuple(out)
 
     def _tick_db(self, now: float, flap_plans: list[tuple[str, Plan, State]], quiet: set[str],
-                 pages: list[tuple[Plan, int]] = []) -> int:   # noqa: B006 - never mutated
+                 pages: list[tuple[Plan, int]]) -> int:
         store = self.monitor.store
         with store.transaction() as c:
             for change, plan, state in flap_plans:
