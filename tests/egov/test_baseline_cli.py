@@ -180,7 +180,7 @@ def test_daemon_retakes_the_baseline_when_the_configured_phase_starts(
     html = portal_page()
     main = html[html.index("<main"): html.index("</main>") + len("</main>")]
     portal.set("/", html.replace(main, "<main><h1>Trang chủ mới cho Đại hội</h1><p>Giao diện mới.</p></main>"))
-    starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=4)
+    starts = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=4)
     text = CONFIG.replace("{url}", portal.url()).replace("{interval}", "1s") + (
         "        baseline_at_phase: before\n"
         "event:\n  phases:\n"
