@@ -59,7 +59,27 @@ def _source(request: web.Request) -> str:
     return f"http:{request.remote or '?'}"
 
 
+def may_read(request: web.Request) -> bool:
+    """Beyond loopback, with `board.viewer_token` set, the JSON API wants that token (Bearer or the board's
+    cookie) or an operator's, like the board itself: incident titles and ack notes are not for the hall's Wi-Fi."""
+    monitor = request.app[MONITOR_KEY]
+    secret = monitor.config.board.viewer_token
+    if secret is None or _loopback(monitor.config.listen.host):
+        return True
+    offered = _bearer(request) or request.cookies.get("netwatch_board", "")
+    if offered and hmac.compare_digest(offered.encode(), secret.reveal().encode()):
+        return True
+    return authenticate(monitor.config.paging, token=_bearer(request)) is not None
+
+
+def refuse_read() -> web.Response:
+    return web.json_response({"error": "a viewer token is needed (Authorization: Bearer TOKEN)"}, status=401,
+                             headers={"WWW-Authenticate": 'Bearer realm="netwatch"'})
+
+
 async def list_incidents(request: web.Request) -> web.Response:
+    if not may_read(request):
+        return refuse_read()
     monitor = request.app[MONITOR_KEY]
     states = tuple(request.query.get("state", "open,acked").split(","))
 

@@ -19,6 +19,7 @@ import pytest
 from tests.support import REPO, NetwatchProcess, free_port, http_get, wait_for
 
 OP_TOKEN = "operator-token-0123456789"
+VIEWER_TOKEN = "viewer-token-0123456789abcdef"
 
 CONFIG = f"""
 listen: "{{listen}}"
@@ -112,9 +113,12 @@ def namespace() -> Iterator[str]:
 
 CLIENT = """
 import json, sys, urllib.request
-req = urllib.request.Request(sys.argv[1], data=json.dumps({"version": "4", "alerts": [
-    {"status": "firing", "labels": {"alertname": "X", "instance": "i"}}]}).encode(), method="POST",
-    headers={"Content-Type": "application/json"})
+data = None if len(sys.argv) > 2 else json.dumps({"version": "4", "alerts": [
+    {"status": "firing", "labels": {"alertname": "X", "instance": "i"}}]}).encode()
+headers = {"Content-Type": "application/json"}
+if len(sys.argv) > 2 and sys.argv[2]:
+    headers["Authorization"] = "Bearer " + sys.argv[2]
+req = urllib.request.Request(sys.argv[1], data=data, method="POST" if data else "GET", headers=headers)
 try:
     with urllib.request.urlopen(req, timeout=5) as r:
         print(r.status)
@@ -124,15 +128,16 @@ except urllib.error.HTTPError as e:
 
 
 @pytest.mark.root
-def test_relay_without_token_is_refused_beyond_loopback(namespace: str, tmp_path: Path) -> None:
+def test_beyond_loopback_the_relay_and_the_json_api_need_tokens(namespace: str, tmp_path: Path) -> None:
     config = tmp_path / "venue.yaml"
-    config.write_text(CONFIG.replace("{listen}", "10.77.0.1:9800").replace("{store}", str(tmp_path / "n.db")))
+    config.write_text(CONFIG.replace("{listen}", "10.77.0.1:9800").replace("{store}", str(tmp_path / "n.db"))
+                      + f'board: {{viewer_token: "{VIEWER_TOKEN}"}}\n')
     log = open(tmp_path / "netwatch.log", "wb")
     proc = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-m", "netwatch", "run", "-c",
                              str(config)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
 
-    def client(url: str) -> str:
-        return subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", CLIENT, url],
+    def client(url: str, *get_with_token: str) -> str:
+        return subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", CLIENT, url, *get_with_token],
                               capture_output=True, text=True, timeout=30).stdout.strip()
 
     try:
@@ -140,6 +145,12 @@ def test_relay_without_token_is_refused_beyond_loopback(namespace: str, tmp_path
                  "netwatch in the namespace")
         assert client("http://10.77.0.1:9800/api/v1/alertmanager") == "403"
         assert client("http://127.0.0.1:9800/api/v1/alertmanager") == ""  # not listening on loopback there
+        # Read-only JSON wants the viewer token (or an operator's) here too, like the board.
+        for path in ("/api/v1/checks", "/api/v1/incidents", "/api/v1/board"):
+            assert client(f"http://10.77.0.1:9800{path}", "") == "401", path
+            assert client(f"http://10.77.0.1:9800{path}", VIEWER_TOKEN) == "200", path
+        assert client("http://10.77.0.1:9800/api/v1/incidents", OP_TOKEN) == "200"
+        assert client("http://10.77.0.1:9800/metrics", "") == "200"   # Prometheus scrapes it as before
     finally:
         proc.terminate()
         proc.wait(15)
