@@ -44,6 +44,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def checks(request: web.Request) -> web.Response:
+    from netwatch.alerting.web import may_read, refuse_read  # imports this module: import late
+
+    if not may_read(request):
+        return refuse_read()
     monitor = request.app[MONITOR_KEY]
     now = time.time()
     out: list[dict[str, Any]] = []
