@@ -22,7 +22,7 @@ from netwatch.model import Check, Result
 from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
 from netwatch.scheduler import Scheduler
-from netwatch.store import Store
+from netwatch.store import Store, StoreError
 from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
 from netwatch.web.metrics import NetwatchCollector, registry_for, zone_info
@@ -123,7 +123,11 @@ class Monitor:
 
 async def serve(config: Config) -> int:
     """`netwatch run`: until SIGTERM/SIGINT; SIGHUP reloads the config."""
-    store = Store.open(config.store)
+    try:
+        store = Store.open(config.store)
+    except StoreError as exc:
+        log.error("%s; not starting (free space or fix permissions, then start again)", exc)
+        return 1
     monitor = Monitor(config, store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
