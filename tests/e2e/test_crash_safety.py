@@ -20,7 +20,7 @@ from tests.support import REPO, NetwatchProcess, free_port, http_get, metric_val
 class FullDisk:
     """`netwatch run` in a private mount namespace whose store directory is a small tmpfs."""
 
-    def __init__(self, tmp_path: Path, config_text: str) -> None:
+    def __init__(self, tmp_path: Path, config_text: str, full_from_start: bool = False) -> None:
         self.dir = tmp_path / "store"
         self.dir.mkdir()
         self.listen = f"127.0.0.1:{free_port()}"
@@ -29,7 +29,8 @@ class FullDisk:
                                .replace("{store}", str(self.dir / "netwatch.db")))
         self.log_path = tmp_path / "netwatch.log"
         self._log = open(self.log_path, "wb")
-        script = (f"mount -t tmpfs -o size=4m tmpfs {self.dir} && "
+        fill = f"(cat /dev/zero > {self.dir}/filler 2>/dev/null; true) && " if full_from_start else ""
+        script = (f"mount -t tmpfs -o size=4m tmpfs {self.dir} && {fill}"
                   f"exec {sys.executable} -m netwatch run -c {self.config}")
         self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script], cwd=REPO,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=self._log,
@@ -116,6 +117,18 @@ def test_disk_full_keeps_monitoring_and_loses_no_transition(sink: HttpSink, tmp_
         code = disk.stop()
     assert code == 0, disk.log()[-3000:]
     assert "Traceback" not in disk.log()
+
+
+@pytest.mark.root
+def test_a_full_disk_at_start_is_a_clear_error_not_a_traceback(sink: HttpSink, tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare")
+    disk = FullDisk(tmp_path, venue({"chat": sink}, tcp_target("web1", free_port())), full_from_start=True)
+    assert disk.proc.wait(30) == 1
+    disk.stop()
+    log = disk.log()
+    assert "cannot open history store" in log and "not starting" in log
+    assert "Traceback" not in log
 
 
 def test_kill9_while_a_notice_is_on_the_wire_resends_it_with_the_same_key(
