@@ -51,6 +51,7 @@ class Scheduler:
         self.limits = {kind: asyncio.Semaphore(p.concurrency) for kind, p in probes.items()}
         self.lag = {kind: LagStats() for kind in probes}
         self.in_flight = {kind: 0 for kind in probes}
+        self.triggered: dict[str, asyncio.Task[None]] = {}
 
     def apply(self, checks: Iterable[Check]) -> None:
         """Start new checks, stop removed ones, restart changed ones; unchanged ones keep their rhythm."""
@@ -65,7 +66,7 @@ class Scheduler:
                 self.tasks[check_id] = (check, task)
 
     async def stop(self) -> None:
-        tasks = [t for _, t in self.tasks.values()]
+        tasks = [t for _, t in self.tasks.values()] + list(self.triggered.values())
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -74,9 +75,11 @@ class Scheduler:
     def trigger(self, check_id: str) -> bool:
         """Run a check now, outside its rhythm (e.g. a trap said its link went down)."""
         entry = self.tasks.get(check_id)
-        if entry is None:
-            return False
-        asyncio.create_task(self._run_once(entry[0], self.clock()), name=f"trigger:{check_id}")
+        if entry is None or check_id in self.triggered:
+            return False   # one extra run at a time: a trap storm must not pile up polls of one device
+        task = asyncio.create_task(self._run_once(entry[0], self.clock()), name=f"trigger:{check_id}")
+        self.triggered[check_id] = task   # also keeps the task referenced until it ends
+        task.add_done_callback(lambda _: self.triggered.pop(check_id, None))
         return True
 
     async def _loop(self, check: Check) -> None:
