@@ -293,6 +293,14 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
     if cycle:
         src.error(target_paths[cycle[0]] + ("depends_on",), "dependency cycle: " + " -> ".join(cycle))
     _unique_ids(src, [(c.id, p) for c, p in zip(checks, check_paths)], "check")
+    phase_ids = {p.id for p in top.event.phases}
+    for check, cpath in zip(checks, check_paths):
+        # `freeze_at_phase`, `baseline_at_phase`, ...: a typo would silently never fire.
+        for f in dataclasses.fields(check.settings):  # type: ignore[arg-type]
+            value = getattr(check.settings, f.name)
+            if f.name.endswith("_at_phase") and value is not None and value not in phase_ids:
+                src.error(cpath + (f.name,), f"unknown phase {value!r} (phases: "
+                                             f"{', '.join(sorted(phase_ids)) or 'none'})")
     for zone_id in top.report.zones:
         if zone_id not in zone_ids:
             src.error(("report", "zones", zone_id), f"unknown zone {zone_id!r}")

@@ -214,3 +214,17 @@ def test_report_targets_name_known_zones_and_checks() -> None:
         "venue.yaml:3:11: report.zones.hal: unknown zone 'hal'",
         "venue.yaml:4:28: report.checks.nobody/http: unknown check 'nobody/http'",
     ]
+
+
+def test_at_phase_settings_name_a_configured_phase(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        loads("""\
+event:
+  phases: [{id: during, start: 2026-12-14T07:00, end: 2026-12-16T18:00}]
+targets:
+  - id: portal
+    host: 127.0.0.1
+    checks:
+      - {kind: web_integrity, url: "http://127.0.0.1/", baseline_at_phase: durin}
+""", "venue.yaml", {})
+    assert str(info.value) == "venue.yaml:7:57: targets[0].checks[0].baseline_at_phase: unknown phase 'durin' (phases: during)"
