@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Literal, Mapping, Optional
 
 from netwatch.config.fields import Duration, FieldError, Secret
+from netwatch.egov import certs
 from netwatch.model import Outcome, Target
 from netwatch.probes import httpclient, tlsinfo
 from netwatch.probes.tcp import Failure
@@ -46,10 +47,13 @@ class Settings:
     max_redirects: int = 5
     max_body_bytes: int = 1 << 20
     warn_response_seconds: Optional[Duration] = None
+    tls_warn_days: int = certs.DEFAULT_WARN_DAYS
+    tls_critical_days: int = certs.DEFAULT_CRITICAL_DAYS
     parsed_url: httpclient.Url = field(init=False, repr=False, compare=False)
     pattern: Optional[re.Pattern[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        certs.validate_days(self.tls_warn_days, self.tls_critical_days)
         try:
             object.__setattr__(self, "parsed_url", httpclient.parse_url(self.url))
         except ValueError as exc:
@@ -118,11 +122,12 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
                        detail=tlsinfo.clean_detail(f"connection failed during {trace.phase}: {exc}", 300))
     measurements = _measurements(trace, started)
     measurements["status_code"] = float(response.status)
-    return judge(settings, response, measurements)
+    return judge(settings, response, measurements, time.time())
 
 
-def judge(settings: Settings, response: httpclient.Response, measurements: dict[str, float]) -> Outcome:
-    """Status, content and speed verdict on a complete response."""
+def judge(settings: Settings, response: httpclient.Response, measurements: dict[str, float],
+          now: float) -> Outcome:
+    """Status, content, certificate lifetime and speed verdict on a complete response."""
     status_line = tlsinfo.clean_detail(f"{response.status} {response.reason}".strip(), 80)
     if settings.expect_status:
         if response.status not in settings.expect_status:
@@ -141,7 +146,15 @@ def judge(settings: Settings, response: httpclient.Response, measurements: dict[
         if problem:
             return Outcome(ok=False, error="content", measurements=measurements,
                            detail=tlsinfo.clean_detail(problem, 300))
+    # verify_tls: false opts out of judging the certificate; its expiry is still exported.
+    cert_error, cert_warning, cert_detail = certs.judge_expiry(
+        measurements.get("tls_cert_expiry_timestamp_seconds") if settings.verify_tls else None, now,
+        settings.tls_warn_days, settings.tls_critical_days)
+    if cert_error:
+        return Outcome(ok=False, error=cert_error, measurements=measurements, detail=cert_detail)
     warn = settings.warn_response_seconds
+    if cert_warning:
+        return Outcome(ok=True, degraded=cert_warning, measurements=measurements, detail=cert_detail)
     if warn is not None and measurements["total_seconds"] > warn:
         return Outcome(ok=True, degraded="warn_response_seconds", measurements=measurements,
                        detail=f"{status_line} in {measurements['total_seconds']:.3f}s, slower than {warn:g}s")

@@ -9,10 +9,11 @@ import re
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional, TypeVar
 
 from netwatch.config.fields import FieldError
+from netwatch.egov import certs
 from netwatch.model import Outcome, Target
 from netwatch.probes import tlsinfo
 
@@ -54,8 +55,11 @@ class Settings:
     send: Optional[str] = None
     expect: Optional[str] = None
     max_read_bytes: int = 4096
+    tls_warn_days: int = certs.DEFAULT_WARN_DAYS
+    tls_critical_days: int = certs.DEFAULT_CRITICAL_DAYS
 
     def __post_init__(self) -> None:
+        certs.validate_days(self.tls_warn_days, self.tls_critical_days)
         if not 0 < self.port < 65536:
             raise FieldError("port", "must be between 1 and 65535")
         if not self.tls:
@@ -167,6 +171,7 @@ async def start_tls(transport: asyncio.Transport, protocol: asyncio.BaseProtocol
 
 async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
     measurements: dict[str, float] = {}
+    healthy = Outcome(ok=True)  # a certificate close to expiry turns success into `degraded`
     phase = "connect"
     received = bytearray()
     transport: asyncio.Transport | None = None
@@ -190,6 +195,14 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
                 measurements.update(facts)
                 if error:
                     return Outcome(ok=False, error=error, detail=detail, measurements=measurements)
+                if settings.verify_tls:
+                    error, degraded, cert_detail = certs.judge_expiry(
+                        measurements.get("tls_cert_expiry_timestamp_seconds"), time.time(),
+                        settings.tls_warn_days, settings.tls_critical_days)
+                    if error:
+                        return Outcome(ok=False, error=error, detail=cert_detail, measurements=measurements)
+                    if degraded:
+                        healthy = Outcome(ok=True, degraded=degraded, detail=cert_detail)
             writer = asyncio.StreamWriter(transport, protocol, reader, loop)
             if settings.send is not None:
                 writer.write(settings.send.encode())
@@ -204,14 +217,14 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
                     received += chunk
                     if pattern.search(received.decode("utf-8", "replace")):
                         measurements["banner_seconds"] = time.perf_counter() - started
-                        return Outcome(ok=True, measurements=measurements)
+                        return replace(healthy, measurements=measurements)
                 return Outcome(ok=False, error="content", measurements=measurements,
                                detail=tlsinfo.clean_detail(_mismatch(settings.expect, received)))
             if settings.send is not None:
                 # close() flushes what is buffered (abort() in finally would drop it).
                 closing, transport = transport, None
                 closing.close()
-            return Outcome(ok=True, measurements=measurements)
+            return replace(healthy, measurements=measurements)
     except Failure as failure:
         return failure.outcome(measurements)
     except TimeoutError:

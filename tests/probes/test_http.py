@@ -324,3 +324,24 @@ def test_url_parsing() -> None:
     assert httpclient.parse_url("http://Cổng.localhost/").host == "cổng.localhost".encode("idna").decode()
     assert httpclient.parse_url("http://localhost").target == "/"
     assert httpclient.parse_url("http://localhost:80/").authority == "localhost"
+
+
+async def test_certificate_lifetime_thresholds(pki: Pki) -> None:
+    # the lab leaf certificate is valid for 90 more days
+    peer = await webservers.start_site(webservers.server_context(pki.valid))
+    try:
+        url = peer.url("/", host="localhost")
+        fine = await run(url, ca_file=str(pki.ca_file))
+        warning = await run(url, ca_file=str(pki.ca_file), tls_warn_days=100, tls_critical_days=7)
+        critical = await run(url, ca_file=str(pki.ca_file), tls_warn_days=100, tls_critical_days=95)
+    finally:
+        await peer.close()
+    assert fine.ok and fine.degraded is None
+    assert warning.ok and warning.degraded == "tls_cert_expiry" and "warning below 100 days" in warning.detail
+    assert not critical.ok and critical.error == "tls_expiring" and "critical below 95 days" in critical.detail
+
+
+def test_certificate_threshold_settings_are_validated() -> None:
+    with pytest.raises(FieldError) as info:
+        http.Settings(url="https://127.0.0.1/", tls_warn_days=7, tls_critical_days=30)
+    assert info.value.field == "tls_critical_days"

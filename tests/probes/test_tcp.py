@@ -148,3 +148,15 @@ def test_settings_validation(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(FieldError) as info:
         tcp.Settings(**kwargs)
     assert info.value.field == field
+
+
+async def test_certificate_close_to_expiry_degrades_or_fails(pki: Pki) -> None:
+    peer = await webservers.start(webservers.banner(b"* OK IMAP ready\r\n"), webservers.server_context(pki.valid))
+    try:
+        common = dict(tls=True, ca_file=str(pki.ca_file), server_name="localhost", expect=r"^\* OK")
+        warning = await run(peer.port, tls_warn_days=100, tls_critical_days=7, **common)
+        critical = await run(peer.port, tls_warn_days=100, tls_critical_days=95, **common)
+    finally:
+        await peer.close()
+    assert warning.ok and warning.degraded == "tls_cert_expiry" and "banner_seconds" in warning.measurements
+    assert not critical.ok and critical.error == "tls_expiring"
