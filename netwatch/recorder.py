@@ -7,7 +7,9 @@ import logging
 import sqlite3
 import time
 from dataclasses import replace
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from netwatch.alerting.state import Transition
 from netwatch.model import Event, Outcome, Result
@@ -82,6 +84,20 @@ class Recorder:
         self.events.append((ts, check_id, target_id, replace(event, summary=self.redact(event.summary),
                                                                    data={str(k): _redacted(v, self.redact)
                                                                          for k, v in event.data.items()})))
+
+    def metrics(self) -> Iterator[Metric]:
+        """The store's health as seen by its writer: a full disk shows here before anywhere else."""
+        yield CounterMetricFamily("netwatch_store_write_errors", "Failed writes to the history store.",
+                                  value=self.errors_total)
+        yield CounterMetricFamily("netwatch_store_dropped_results",
+                                  "Raw results dropped unwritten after the store failed for too long.",
+                                  value=self.dropped_results_total)
+        pending = GaugeMetricFamily("netwatch_store_pending_rows", "Rows waiting to be written, by table.",
+                                    labels=["table"])
+        pending.add_metric(["results"], len(self.results))
+        pending.add_metric(["transitions"], len(self.transitions))
+        pending.add_metric(["events"], len(self.events))
+        yield pending
 
     def latency_of(self, result: Result) -> float | None:
         name = self.latency.get(result.kind)

@@ -102,6 +102,9 @@ def test_disk_full_keeps_monitoring_and_loses_no_transition(sink: HttpSink, tmp_
         wait_for(lambda: metric_value(disk.metrics(), "netwatch_monitoring_degraded") == 1.0, 15, 0.2,
                  "monitoring degraded raised")
         wait_for(lambda: "degraded" in kinds(sink), 15, 0.2, "the monitoring-degraded notice delivered")
+        m = disk.metrics()
+        assert (metric_value(m, "netwatch_store_write_errors_total") or 0) >= 1
+        assert (metric_value(m, "netwatch_store_pending_rows", table="transitions") or 0) >= 1
         before = _last_result(disk)
         wait_for(lambda: _last_result(disk) > before, 10, 0.2, "probes still running")
         assert "'down'" not in disk.query("SELECT to_state FROM transitions")  # not written yet: kept in memory
@@ -111,6 +114,8 @@ def test_disk_full_keeps_monitoring_and_loses_no_transition(sink: HttpSink, tmp_
         wait_for(lambda: "problem" in kinds(sink), 20, 0.2, "the DOWN notice paged after recovery")
         wait_for(lambda: metric_value(disk.metrics(), "netwatch_monitoring_degraded") == 0.0, 20, 0.2,
                  "monitoring degraded cleared")
+        wait_for(lambda: metric_value(disk.metrics(), "netwatch_store_pending_rows", table="transitions") == 0.0,
+                 10, 0.2, "nothing left pending")
         assert disk.proc.poll() is None
     finally:
         web.down()
