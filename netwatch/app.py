@@ -60,6 +60,7 @@ class Monitor:
 
     def extra_metrics(self) -> Iterator[Metric]:
         yield from self.paging.metrics()
+        yield from self.recorder.metrics()
         yield from self.traps.metrics()
         yield zone_info((z.id, z.name) for z in self.config.zones)
         reloads = CounterMetricFamily("netwatch_config_reloads", "Config reloads (SIGHUP), by result.",
