@@ -129,8 +129,8 @@ def test_router_timing_out_pages_once_while_children_refusing_faster_are_unreach
     assert f"Affected: {len(children)} dependent targets" in chat[0].body["message"]
     assert query(store, "SELECT COUNT(*) FROM incidents WHERE check_id LIKE 'ap%'") == [(0,)]
     assert query(store, "SELECT DISTINCT cause FROM transitions WHERE to_state='unreachable'") == [("core-router",)]
-    router_down = query(store, "SELECT since FROM transitions WHERE check_id='core-router/http' AND to_state='down'")
-    child_down = query(store, "SELECT MIN(since) FROM transitions WHERE to_state='down' AND check_id LIKE 'ap%'")
+    router_down = query(store, "SELECT ts FROM transitions WHERE check_id='core-router/http' AND to_state='down'")
+    child_down = query(store, "SELECT MAX(ts) FROM transitions WHERE to_state='down' AND check_id LIKE 'ap%'")
     assert child_down[0][0] < router_down[0][0], "the children were not confirmed before their parent"
     metrics = nw.metrics()
     unreachable = [labels["check"] for labels, v in metrics["netwatch_check_state"]
