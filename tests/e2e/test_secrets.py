@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -153,12 +154,25 @@ def test_no_secret_reaches_any_output(netwatch_process: Callable[..., NetwatchPr
         for path in ("/metrics", "/api/v1/checks", "/api/v1/incidents?state=open,acked,resolved", "/api/v1/board",
                      "/board"):
             leaks += _leaks(path, http_get(base + path)[1])
+        env = {**os.environ, **SECRETS}
         check = subprocess.run([sys.executable, "-m", "netwatch", "check", "-c", str(proc.config_path)],
-                               cwd=REPO, env={**__import__("os").environ, **SECRETS}, capture_output=True,
-                               text=True, timeout=60)
+                               cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
         assert check.returncode == 0, check.stderr
         leaks += _leaks("netwatch check", check.stdout + check.stderr)
+        for fmt in ("", "--json"):
+            probe = subprocess.run([sys.executable, "-m", "netwatch", "--log-level", "DEBUG", "probe", "-c",
+                                    str(proc.config_path), *([fmt] if fmt else [])], cwd=REPO, env=env,
+                                   capture_output=True, text=True, timeout=120)
+            assert "gone/http" in probe.stdout, probe.stderr
+            leaks += _leaks(f"netwatch probe {fmt}", probe.stdout + probe.stderr)
         assert proc.stop() == 0
+        for fmt in ("json", "md", "csv", "html"):
+            out = tmp_path / f"report.{fmt}"
+            report = subprocess.run([sys.executable, "-m", "netwatch", "report", "-c", str(proc.config_path),
+                                     "--lang", "en", "--from", "2020-01-01T00:00", "--to", "2099-01-01T00:00", "-o", str(out)], cwd=REPO, env=env, capture_output=True,
+                                    text=True, timeout=120)
+            assert report.returncode == 0, report.stderr
+            leaks += _leaks(f"netwatch report {fmt}", out.read_text(errors="replace") + report.stdout + report.stderr)
         log = proc.log_path.read_text(errors="replace")
         assert "DEBUG" in log
         leaks += _leaks("log", log)
