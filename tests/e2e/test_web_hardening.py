@@ -156,3 +156,35 @@ def test_beyond_loopback_the_relay_and_the_json_api_need_tokens(namespace: str, 
         proc.wait(15)
         log.close()
     assert "Traceback" not in (tmp_path / "netwatch.log").read_text()
+
+
+def test_password_guessing_does_not_stall_the_event_loop(netwatch_process: Callable[..., NetwatchProcess]) -> None:
+    import base64
+    import threading
+
+    from netwatch.alerting.operators import hash_password
+
+    slow_hash = hash_password("the-right-password", iterations=2_000_000)   # ~0.5 s of PBKDF2 per guess
+    nw = netwatch_process(CONFIG.replace(f'token: "{OP_TOKEN}"}}', f'token: "{OP_TOKEN}"}}\n'
+                                         f'  - {{name: binh, role: operator, password_hash: "{slow_hash}"}}'))
+    guess = {"Authorization": "Basic " + base64.b64encode(b"binh:a-wrong-guess").decode()}
+    statuses: list[int] = []
+
+    def attempt() -> None:
+        statuses.append(post(nw.base_url + "/api/v1/incidents/1/ack", b"{}", guess)[0])
+
+    threads = [threading.Thread(target=attempt) for _ in range(14)]
+    for t in threads:
+        t.start()
+    slowest = 0.0
+    while any(t.is_alive() for t in threads):
+        started = time.monotonic()
+        assert http_get(nw.base_url + "/healthz", 10)[0] == 200
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert set(statuses) <= {401, 429} and 401 in statuses, statuses
+    assert 429 in statuses, statuses           # beyond the queue: refused at once, not computed
+    # On the event loop, 14 guesses would hold /healthz for seconds; generous for a loaded 2-core machine.
+    assert slowest < 1.0, slowest
