@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from netwatch.alerting import incidents
+from netwatch.alerting.config import Operator
 from netwatch.alerting.operators import allowed, authenticate
 from netwatch.web.server import MONITOR_KEY
 
@@ -85,6 +86,23 @@ def refuse_read() -> web.Response:
                              headers={"WWW-Authenticate": 'Bearer realm="netwatch"'})
 
 
+class Busy(Exception):
+    """Too many password checks queued: answer 429."""
+
+
+async def operator_of(request: web.Request, token: str | None, name: str | None,
+                      password: str | None) -> Operator | None:
+    """`authenticate` for a request handler: a password is checked in a thread under the app's limits."""
+    paging = request.app[MONITOR_KEY].config.paging
+    if token or not (name and password):
+        return authenticate(paging, token=token)
+    admitted, running = request.app[VERIFY_KEY]
+    if admitted.locked():
+        raise Busy()
+    async with admitted, running:
+        return await asyncio.to_thread(authenticate, paging, None, name, password)
+
+
 async def list_incidents(request: web.Request) -> web.Response:
     if not may_read(request):
         return refuse_read()
@@ -101,16 +119,11 @@ async def list_incidents(request: web.Request) -> web.Response:
 async def ack(request: web.Request) -> web.Response:
     monitor = request.app[MONITOR_KEY]
     name, password = _basic(request)
-    token = _bearer(request)
-    if token is None and name and password:
-        admitted, running = request.app[VERIFY_KEY]
-        if admitted.locked():
-            return web.json_response({"error": "too many sign-in attempts at once; try again"}, status=429,
-                                     headers={"Retry-After": "1"})
-        async with admitted, running:
-            op = await asyncio.to_thread(authenticate, monitor.config.paging, None, name, password)
-    else:
-        op = authenticate(monitor.config.paging, token=token)
+    try:
+        op = await operator_of(request, _bearer(request), name, password)
+    except Busy:
+        return web.json_response({"error": "too many sign-in attempts at once; try again"}, status=429,
+                                 headers={"Retry-After": "1"})
     if op is None:
         return web.json_response({"error": "an operator is required (Authorization: Bearer TOKEN, or Basic "
                                            "with an operator's name and password)"}, status=401,
@@ -202,7 +215,7 @@ async def alertmanager(request: web.Request) -> web.Response:
                     key_prefix="am", source="alertmanager", severity=severity,
                     category=labels.get("category", "availability") if labels.get("category") in
                     ("availability", "performance", "security") else "availability",
-                    title=facts["title"], facts=facts, channels=channels, zone=zone, since=since,
+                    title=str(facts["title"]), facts=facts, channels=channels, zone=zone, since=since,
                     target_id=where or None, key=key,
                     next_escalation_at=now + levels[1].after - levels[0].after if len(levels) > 1 else None), now)
                 opened += 1
