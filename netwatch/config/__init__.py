@@ -22,7 +22,6 @@ __all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Sec
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
-MAX_DEFAULT_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -354,7 +353,7 @@ def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults
             src.error(path + ("timeout",), f"timeout {raw['timeout']} is longer than the interval ({interval:g}s)")
             ok = False
     if timeout is None or timeout > interval:
-        timeout = min(MAX_DEFAULT_TIMEOUT_SECONDS, 0.8 * interval)
+        timeout = min(probe_kind.default_timeout_seconds, 0.8 * interval)
     check_id = f"{target.id}/{kind}"
     if "id" in raw:
         value = conv.convert(raw["id"], str, path + ("id",))

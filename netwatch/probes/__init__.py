@@ -4,7 +4,8 @@ A probe module defines `KIND`, a frozen `Settings` dataclass (validated in `__po
 `MEASUREMENTS` (name -> help text, base units in names) and
 `async def probe(target, settings, timeout_seconds) -> Outcome`. Optional: `CONCURRENCY` (how many
 checks of this kind run at once; default 256), `LATENCY` (the measurement that stands for the
-check's latency in rollups and reports; default: the probe's duration) and `SERIES` (labelled
+check's latency in rollups and reports; default: the probe's duration), `DEFAULT_TIMEOUT_SECONDS`
+(the ceiling of the default timeout, 5 s unless the kind needs longer) and `SERIES` (labelled
 series the probe reports: name -> (help, extra label names)) and
 `prepare(settings, target, config_dir) -> settings` (called at config load: check settings against
 the target, resolve relative paths against the config file's directory; raise FieldError).
@@ -41,6 +42,7 @@ class ProbeKind:
     latency: str | None
     series: Mapping[str, tuple[str, tuple[str, ...]]]
     prepare: Callable[[object, Target, str], object] | None = None
+    default_timeout_seconds: float = 5.0
 
     @staticmethod
     def of(module: ModuleType) -> "ProbeKind":
@@ -53,6 +55,7 @@ class ProbeKind:
             latency=getattr(module, "LATENCY", None),
             series=getattr(module, "SERIES", {}),
             prepare=getattr(module, "prepare", None),
+            default_timeout_seconds=getattr(module, "DEFAULT_TIMEOUT_SECONDS", 5.0),
         )
 
 

@@ -17,6 +17,8 @@ from netwatch.probes import tlsinfo
 from netwatch.probes.tcp import Failure
 
 KIND = "mail_roundtrip"
+# The default timeout's ceiling (instead of 5 s): a message through SMTP, the mail system and IMAP takes tens of seconds.
+DEFAULT_TIMEOUT_SECONDS = 120.0
 
 MEASUREMENTS = {
     "delivery_seconds": "Time from the end of SMTP DATA until the message was visible over IMAP.",

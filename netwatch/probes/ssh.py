@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("paramiko").setLevel(logging.WARNING)
 
 KIND = "ssh"
+# The default timeout's ceiling (instead of 5 s): a login and `show running-config` on a busy router take many seconds.
+DEFAULT_TIMEOUT_SECONDS = 60.0
 # paramiko is blocking: each check holds a worker thread for its whole session.
 CONCURRENCY = 16
 LATENCY = "fetch_seconds"

@@ -229,3 +229,27 @@ targets:
       - {kind: web_integrity, url: "http://127.0.0.1/", baseline_at_phase: durin}
 """, "venue.yaml", {})
     assert str(info.value) == "venue.yaml:7:57: targets[0].checks[0].baseline_at_phase: unknown phase 'durin' (phases: during)"
+
+
+def test_a_kind_may_raise_its_default_timeout() -> None:
+    config = loads("""\
+targets:
+  - id: mail
+    host: 127.0.0.1
+    checks:
+      - {kind: tcp, port: 25, interval: 5m}
+      - kind: mail_roundtrip
+        interval: 5m
+        smtp: {port: 587, username: probe@example.gov.vn, password: p}
+        imap: {port: 993, username: probe@example.gov.vn, password: p}
+        mail_from: probe@example.gov.vn
+        rcpt_to: probe@example.gov.vn
+      - kind: mail_roundtrip
+        id: mail/fast
+        interval: 30s
+        smtp: {port: 587, username: probe@example.gov.vn, password: p}
+        imap: {port: 993, username: probe@example.gov.vn, password: p}
+        mail_from: probe@example.gov.vn
+        rcpt_to: probe@example.gov.vn
+""", "venue.yaml", {})
+    assert [c.timeout_seconds for c in config.checks] == [5.0, 120.0, 24.0]
