@@ -23,7 +23,7 @@ _QUALIFIERS = (r"(?:[ \t]+(?:[0-9]|level[ \t]+\d+|cipher|irreversible-cipher|sim
 # SNMP community's RO/RW flag is still seen as drift.
 DEFAULT_MASKS: tuple[str, ...] = (
     # password / secret, also `encrypted-password`, `authentication-password`, `privacy-password`
-    r"(?<![\w-])(?:[\w-]*-)?(?:password|passwd|secret)" + _QUALIFIERS + r"[ \t]+" + _TOKEN,
+    r"(?<![\w-])(?:[\w-]*-)?(?:password|passwd|secret|passphrase)" + _QUALIFIERS + r"[ \t]+" + _TOKEN,
     # key, key-string, authentication-key, message-digest-key 1 md5 7 .., pre-shared-key, wpa-psk
     r"(?<![\w])(?:[\w-]*-)?(?:key|key-string|psk)(?:[ \t]+\d{1,3}(?=[ \t]+(?:md5|sha\S*)))?"
     + _QUALIFIERS + r"[ \t]+" + _TOKEN,
@@ -38,6 +38,12 @@ DEFAULT_MASKS: tuple[str, ...] = (
     r"(?<![\w-])priv[ \t]+(?:(?:des|3des|aes|\d+)[ \t]+)*" + _TOKEN,
     # Huawei `cipher X` wherever it appears (`authentication-mode md5 1 cipher X`)
     r"(?<![\w-])cipher[ \t]+" + _TOKEN,
+    # ArubaOS `mgmt-user NAME [ROLE] HASH`; Aruba Instant `wpa-passphrase X` is caught above
+    r"\bmgmt-user[ \t]+\S+[ \t]+(?:\S+[ \t]+)?" + _TOKEN,
+    # Huawei plain `snmp-agent usm-user v3 U authentication-mode sha X privacy-mode aes128 Y`
+    # (a `cipher X` form is caught below; a numeric key id is kept)
+    r"(?<![\w-])(?:authentication|privacy)-mode[ \t]+(?:md5|sha\S*|aes\d*|des\S*|3des)[ \t]+"
+    r"(?!cipher\b)(?!\d{1,3}\b)" + _TOKEN,
     # PEM private keys pasted into a configuration
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
 )
