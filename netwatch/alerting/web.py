@@ -103,6 +103,21 @@ async def operator_of(request: web.Request, token: str | None, name: str | None,
         return await asyncio.to_thread(authenticate, paging, None, name, password)
 
 
+async def request_operator(request: web.Request) -> Operator | None:
+    """The operator behind the Authorization header (Bearer token, or Basic name:password); may raise Busy."""
+    name, password = _basic(request)
+    return await operator_of(request, _bearer(request), name, password)
+
+
+def incident_id_of(request: web.Request) -> int | None:
+    """The `{id}` of the path (`12` or `#12`), or None when it is not a storable incident number."""
+    try:
+        incident_id = int(request.match_info["id"].lstrip("#"))
+    except ValueError:
+        return None
+    return incident_id if 0 < incident_id < 2**63 else None  # SQLite's integers: more overflows
+
+
 async def list_incidents(request: web.Request) -> web.Response:
     if not may_read(request):
         return refuse_read()
@@ -118,9 +133,8 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 async def ack(request: web.Request) -> web.Response:
     monitor = request.app[MONITOR_KEY]
-    name, password = _basic(request)
     try:
-        op = await operator_of(request, _bearer(request), name, password)
+        op = await request_operator(request)
     except Busy:
         return web.json_response({"error": "too many sign-in attempts at once; try again"}, status=429,
                                  headers={"Retry-After": "1"})
@@ -130,11 +144,8 @@ async def ack(request: web.Request) -> web.Response:
                                  headers={"WWW-Authenticate": 'Bearer realm="netwatch"'})
     if not allowed(op, "operator"):
         return web.json_response({"error": f"operator {op.name} is a {op.role}"}, status=403)
-    try:
-        incident_id = int(request.match_info["id"].lstrip("#"))
-    except ValueError:
-        incident_id = 0
-    if not 0 < incident_id < 2**63:   # SQLite's integers: a larger one makes sqlite3 raise OverflowError
+    incident_id = incident_id_of(request)
+    if incident_id is None:
         return web.json_response({"error": "bad incident id"}, status=400)
     note = ""
     if request.can_read_body:

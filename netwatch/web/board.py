@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hmac
 import ipaddress
 import json
@@ -122,24 +120,6 @@ def open_incidents(monitor: "Monitor") -> list[dict[str, Any]]:
         return incidents.list_incidents(monitor.store.conn)
 
 
-def _operator(monitor: "Monitor", request: web.Request) -> Any:
-    """The operator behind `Authorization: Bearer TOKEN` or `Basic name:password`, or None."""
-    from netwatch.alerting.operators import allowed, authenticate
-
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    op = None
-    if scheme.lower() == "bearer" and value.strip():
-        op = authenticate(monitor.config.paging, token=value.strip())
-    elif scheme.lower() == "basic" and value.strip():
-        try:
-            name, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        op = authenticate(monitor.config.paging, name=name, password=password)
-    return op if allowed(op, "operator") else None
-
-
 def _same_origin(request: web.Request) -> bool:
     """CSRF defence: a browser names the page's origin on a cross-site POST; only our own is accepted."""
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
@@ -156,14 +136,23 @@ async def ack(request: web.Request) -> web.Response:
     headers = SECURITY_HEADERS
     if not _same_origin(request) or request.content_type != "application/json":
         return web.json_response({"error": "cross-site request refused"}, status=403, headers=headers)
-    op = _operator(monitor, request)
-    if op is None:
+    from netwatch.alerting.operators import allowed
+    from netwatch.alerting.web import Busy, incident_id_of, request_operator
+
+    try:
+        op = await request_operator(request)  # a password is checked in a thread, under a limit
+    except Busy:
+        return web.json_response({"error": "too many sign-in attempts at once; try again"}, status=429,
+                                 headers={**headers, "Retry-After": "1"})
+    if op is None or not allowed(op, "operator"):
         return web.json_response({"error": "an operator's token, or name and password, is required"},
                                  status=401, headers=headers)
+    incident_id = incident_id_of(request)
     try:
-        incident_id = int(request.match_info["id"])
         body = await request.json()
     except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if incident_id is None or body is None:
         return web.json_response({"error": "bad incident id or body"}, status=400, headers=headers)
     note = str(body.get("note", ""))[:500] if isinstance(body, dict) else ""
     from netwatch.alerting import incidents

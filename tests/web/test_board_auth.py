@@ -132,3 +132,11 @@ async def test_ack_refusals(exposed: tuple[TestClient, Monitor], headers: dict[s
     assert monitor.store.conn.execute("SELECT count(*) FROM audit").fetchone()[0] == 0
     state = monitor.store.conn.execute("SELECT state FROM incidents WHERE id=?", (iid,)).fetchone()[0]
     assert state == "open"
+
+
+@pytest.mark.parametrize("incident", ["99999999999999999999999", "abc", "0"])
+async def test_bad_incident_ids_are_refused_not_crashes(exposed: tuple[TestClient, Monitor], incident: str) -> None:
+    client, _ = exposed
+    resp = await client.post(f"/api/v1/board/incidents/{incident}/ack", json={},
+                             headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert resp.status == 400
