@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from netwatch.app import Monitor
 
 MONITOR_KEY: web.AppKey["Monitor"] = web.AppKey("monitor")
+METRICS_CACHE_KEY: web.AppKey[dict[str, Any]] = web.AppKey("metrics_cache")
 
 
 def build(monitor: "Monitor") -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[MONITOR_KEY] = monitor
+    app[METRICS_CACHE_KEY] = {}
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/checks", checks)
@@ -30,11 +32,22 @@ def build(monitor: "Monitor") -> web.Application:
     return app
 
 
+# Scrapes closer together than this share one rendering: a flood of /metrics requests (or several
+# Prometheus servers) must not take the CPU the probes need.
+METRICS_REUSE_SECONDS = 1.0
+
+
 async def metrics(request: web.Request) -> web.Response:
     monitor = request.app[MONITOR_KEY]
-    # Rendering 10,000 checks takes a large fraction of a second: do it in a thread so the event
-    # loop (and the probes' timing) keeps running between the GIL's switches.
-    checks_text = await asyncio.to_thread(monitor.collector.render_checks)
+    cache = request.app[METRICS_CACHE_KEY]
+    now = time.monotonic()
+    pending = cache.get("task")
+    if pending is None or (pending.done() and now - cache["at"] > METRICS_REUSE_SECONDS):
+        # Rendering 10,000 checks takes a large fraction of a second: do it in a thread so the event
+        # loop (and the probes' timing) keeps running between the GIL's switches.
+        pending = asyncio.ensure_future(asyncio.to_thread(monitor.collector.render_checks))
+        cache.update(task=pending, at=now)
+    checks_text = await asyncio.shield(pending)
     body = checks_text.encode() + generate_latest(monitor.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -1,0 +1,41 @@
+"""/metrics over HTTP: concurrent scrapes share one rendering; a later scrape renders afresh."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from netwatch.config import loads  # first: importing netwatch.alerting first is a circular import
+from netwatch.app import Monitor
+from netwatch.store import Store
+from netwatch.web import server
+
+
+async def test_a_scrape_flood_renders_once(tmp_path: Path, monkeypatch) -> None:
+    config = loads(f"store: {tmp_path / 'nw.db'}\ntargets: [{{id: a, host: 127.0.0.1, "
+                   f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
+    monitor = Monitor(config, Store.open(config.store))
+    renders = 0
+    real = monitor.collector.render_checks
+
+    def counting() -> str:
+        nonlocal renders
+        renders += 1
+        return real()
+
+    monitor.collector.render_checks = counting  # type: ignore[method-assign]
+    client = TestClient(TestServer(server.build(monitor), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        responses = await asyncio.gather(*(client.get("/metrics") for _ in range(30)))
+        bodies = {await r.text() for r in responses}
+        assert all(r.status == 200 for r in responses) and renders == 1
+        assert len(bodies) == 1 and "netwatch_check_state" in bodies.pop()
+        monkeypatch.setattr(server, "METRICS_REUSE_SECONDS", 0.0)
+        await asyncio.sleep(0.01)
+        assert (await client.get("/metrics")).status == 200 and renders == 2
+    finally:
+        await client.close()
+        monitor.store.close()
