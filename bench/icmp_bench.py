@@ -1,4 +1,4 @@
-"""Benchmark: one echo to each of 5,000 loopback addresses, netwatch's pinger against fping."""
+"""Benchmark: one echo to each of 5,000 loopback addresses, netwatch's pinger against fping (and icmplib)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,19 @@ async def run_probes(addresses: list[str]) -> Run:
     return Run(wall, cpu, rtts, len(rtts))
 
 
+async def run_icmplib(addresses: list[str]) -> Run:
+    """icmplib's documented way to ping many hosts (a socket per host), for reference."""
+    from icmplib import async_multiping  # the `bench` extra: only this reference needs it
+
+    before = cpu_self()
+    started = time.perf_counter()
+    hosts = await async_multiping(addresses, count=1, interval=0, timeout=2, concurrent_tasks=500, privileged=True)
+    wall = time.perf_counter() - started
+    cpu = cpu_self() - before
+    rtts = [h.avg_rtt / 1000 for h in hosts if h.is_alive]
+    return Run(wall, cpu, rtts, len(rtts))
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -113,6 +126,10 @@ async def bench(addresses: list[str], hosts_file: Path, repeats: int) -> None:
     f = summarize("fping -c1 -i0", fping_runs, n)
     p = summarize("pinger.ping_many", pinger_runs, n)
     q = summarize("5,000 x icmp.probe()", probe_runs, n)
+    try:
+        summarize("icmplib async_multiping", [await run_icmplib(addresses)], n)
+    except ImportError:
+        print("icmplib async_multiping: not installed (pip install -e '.[bench]')")
     print()
     wall_ratio, cpu_ratio = p["wall"] / f["wall"], p["cpu"] / f["cpu"]
     passed = wall_ratio <= 1.25 and cpu_ratio <= 1.5 and p["p50"] < 1e-4 and p["received"] == n
