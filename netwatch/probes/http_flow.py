@@ -17,7 +17,7 @@ from netwatch.egov.cookies import CookieJar
 from netwatch.egov.mail import scrub
 from netwatch.model import Outcome, Series, Target
 from netwatch.probes import httpclient, tlsinfo
-from netwatch.probes.tcp import Failure, connect, start_tls
+from netwatch.probes.tcp import Failure
 
 KIND = "http_flow"
 
@@ -145,39 +145,10 @@ def render(template: str, variables: Mapping[str, str], quote: bool = False) -> 
 
 async def exchange(url: httpclient.Url, method: str, headers: list[tuple[str, str]], body: bytes,
                    trace: httpclient.Trace, settings: Settings) -> httpclient.Response:
-    """httpclient.exchange plus a request body (a form POST); same reader, caps and TLS checks."""
-    trace.url = str(url)
-    trace.phase = "connect"
-    reader = httpclient._ResponseReader(method == "HEAD", settings.max_body_bytes, True)
-    transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader)
-    trace.dns_seconds += dns_s
-    trace.connect_seconds += connect_s
-    try:
-        if url.scheme == "https":
-            trace.phase = "TLS handshake"
-            started = time.perf_counter()
-            transport = await start_tls(transport, reader, tlsinfo.client_context(settings.verify_tls,
-                                                                                  settings.ca_file), url.host)
-            reader.transport = transport
-            trace.tls_seconds += time.perf_counter() - started
-            facts, error, detail = tlsinfo.judge_certificate(transport.get_extra_info("ssl_object"),
-                                                             settings.verify_tls)
-            if facts:
-                expiry = facts["tls_cert_expiry_timestamp_seconds"]
-                trace.cert_expiry_timestamp_seconds = min(expiry, trace.cert_expiry_timestamp_seconds or expiry)
-            if error:
-                raise Failure(error, detail)
-        trace.phase = "response"
-        all_headers = list(headers) + ([("Content-Length", str(len(body)))] if body or method == "POST" else [])
-        transport.write(httpclient.build_request(method, url, all_headers) + body)
-        status, reason, response_headers = await reader.head
-        await reader.done
-        trace.body_bytes = reader.body_bytes
-        return httpclient.Response(status, reason, response_headers, bytes(reader.body), reader.body_bytes, url,
-                                   trace)
-    finally:
-        reader.state = httpclient._DONE
-        transport.abort()
+    return await httpclient.exchange(
+        url, method, headers, trace, context=lambda: tlsinfo.client_context(settings.verify_tls, settings.ca_file),
+        verify=settings.verify_tls, max_body_bytes=settings.max_body_bytes, keep_body=True,
+        read_body=lambda status, response_headers: True, body=body)
 
 
 class StepFailure(Exception):

@@ -345,8 +345,10 @@ def build_request(method: str, url: Url, headers: Sequence[tuple[str, str]]) -> 
 
 async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], trace: Trace, *,
                    context: Callable[[], ssl.SSLContext], verify: bool, max_body_bytes: int,
-                   keep_body: bool, read_body: Callable[[int, list[tuple[str, str]]], bool]) -> Response:
-    """One request on a fresh connection. `read_body(status, headers)` says whether to wait for the body."""
+                   keep_body: bool, read_body: Callable[[int, list[tuple[str, str]]], bool],
+                   body: bytes = b"") -> Response:
+    """One request on a fresh connection. `read_body(status, headers)` says whether to wait for the body;
+    `body` is sent after the head (a form POST of a multi-step check)."""
     trace.url = url.shown
     trace.phase = "connect"
     reader = _ResponseReader(method == "HEAD", max_body_bytes, keep_body)
@@ -362,12 +364,16 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
             trace.tls_seconds += time.perf_counter() - started
             facts, error, detail = tlsinfo.judge_certificate(transport.get_extra_info("ssl_object"), verify)
             if facts:
-                trace.cert_expiry_timestamp_seconds = facts["tls_cert_expiry_timestamp_seconds"]
+                # Over redirects and steps, the certificate that expires first is the one to watch.
+                expiry = facts["tls_cert_expiry_timestamp_seconds"]
+                trace.cert_expiry_timestamp_seconds = min(expiry, trace.cert_expiry_timestamp_seconds or expiry)
             if error:
                 raise Failure(error, detail)
         trace.phase = "response head"
         sent = time.perf_counter()
-        transport.write(build_request(method, url, headers))
+        if body or method == "POST":
+            headers = [*headers, ("Content-Length", str(len(body)))]
+        transport.write(build_request(method, url, headers) + body)
         status, reason, response_headers = await reader.head
         trace.first_byte_seconds += reader.first_byte_at - sent
         if read_body(status, response_headers):

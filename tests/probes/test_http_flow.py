@@ -94,7 +94,7 @@ async def test_timeout_names_the_step(portal: Portal) -> None:
     steps = (http_flow.Step(name="home", url=portal.url("/motcua/")),
              http_flow.Step(name="slow", url=portal.url("/slow?s=3")))
     outcome = await http_flow.probe(TARGET, http_flow.Settings(steps=steps), 0.5)
-    assert outcome.error == "timeout" and outcome.detail.startswith("step 2 (slow): response not done")
+    assert outcome.error == "timeout" and outcome.detail.startswith("step 2 (slow): response head not done")
 
 
 async def test_endless_body_hits_the_cap(portal: Portal) -> None:
