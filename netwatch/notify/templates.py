@@ -129,11 +129,13 @@ def chat(items: Sequence[Facts], lang: Lang, markup: Markup, tz: ZoneInfo) -> tu
 def _chat_lines(f: Facts, lang: Lang, markup: Markup, tz: ZoneInfo) -> list[str]:
     L = LABELS[lang]
     kind = f.get("kind", "problem")
-    out = [title(f, lang)]
+    # The title travels as the message's title (or as the body's heading where a service has none, see
+    # senders.blend), so the body does not repeat it: its first line is the severity and category.
+    out: list[str] = []
     if kind == "test":
-        return [escape(out[0], markup), escape(L["test_body"].format(channel=f.get("channel", "")), markup)]
+        return [escape(title(f, lang), markup), escape(L["test_body"].format(channel=f.get("channel", "")), markup)]
     if f.get("severity"):
-        out[0] += f" [{L.get(f['severity'], f['severity'])}/{L.get(f.get('category', ''), f.get('category', ''))}]"
+        out.append(f"[{L.get(f['severity'], f['severity'])}/{L.get(f.get('category', ''), f.get('category', ''))}]")
     if f.get("state"):
         what = f"{L['what']}: {clean(f.get('check') or f.get('title') or '', 120)} — {state_name(str(f['state']), lang)}"
         if f.get("cause"):
@@ -169,7 +171,7 @@ def sms_text(items: Sequence[Facts], lang: Lang, max_segments: int, strip: bool,
         if f.get("since"):
             key += " " + dt.datetime.fromtimestamp(float(f["since"]), tz).strftime("%H:%M %d/%m")
         if f.get("zone"):
-            key += f" {L['zone']} {f['zone']}"
+            key += f" {L['zone']} {f.get('zone_name') or f['zone']}"  # a reader knows "Hội trường", not "hall"
         extra = []
         if f.get("dependants"):
             extra.append(L["dependants"].format(n=f["dependants"]))

@@ -46,7 +46,7 @@ def test_group_lists_every_item_once() -> None:
 def test_sms_fits_one_segment_in_gsm7_with_key_facts() -> None:
     out = templates.sms_text([FACTS], "vi", 1, True, TZ)
     assert out.segments == 1 and out.encoding == "gsm7"
-    assert out.text.startswith("SU CO MAT KET NOI #12: core-router/icmp 08:00 14/12 khu vuc hall")
+    assert out.text.startswith("SU CO MAT KET NOI #12: core-router/icmp 08:00 14/12 khu vuc Hoi truong")
 
 
 @pytest.mark.parametrize("value, expected", [
