@@ -18,9 +18,9 @@ channels:
 defaults:
   alert: {fail_after: 3, recover_after: 2, remind_every: 30m, notify: [duty-chat, duty-sms]}
 targets:
-  - {id: core-router, host: 10.0.1.1, checks: [{kind: tcp, port: 22}]}
+  - {id: core-router, host: 127.0.1.1, checks: [{kind: tcp, port: 22}]}
   - id: access-sw-hall
-    host: 10.0.1.2
+    host: 127.0.1.2
     zone: hall
     depends_on: [core-router]
     checks:

@@ -95,6 +95,7 @@ def test_default_sockets_listen_on_loopback_only(netwatch_process: Callable[...,
 
 
 NS = f"nwt_relay_{os.getpid()}"
+ADDRESS = "10.77.0.1"  # exists only on the veth inside the test's own netns NS
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ def namespace() -> Iterator[str]:
     subprocess.run(["ip", "netns", "add", NS], check=True)
     try:
         for cmd in ("ip link set lo up", "ip link add nw0 type veth peer name nw1",
-                    "ip addr add 10.77.0.1/24 dev nw0", "ip link set nw0 up", "ip link set nw1 up"):
+                    f"ip addr add {ADDRESS}/24 dev nw0", "ip link set nw0 up", "ip link set nw1 up"):
             subprocess.run(["ip", "netns", "exec", NS, *cmd.split()], check=True)
         yield NS
     finally:
@@ -130,7 +131,7 @@ except urllib.error.HTTPError as e:
 @pytest.mark.root
 def test_beyond_loopback_the_relay_and_the_json_api_need_tokens(namespace: str, tmp_path: Path) -> None:
     config = tmp_path / "venue.yaml"
-    config.write_text(CONFIG.replace("{listen}", "10.77.0.1:9800").replace("{store}", str(tmp_path / "n.db"))
+    config.write_text(CONFIG.replace("{listen}", f"{ADDRESS}:9800").replace("{store}", str(tmp_path / "n.db"))
                       + f'board: {{viewer_token: "{VIEWER_TOKEN}"}}\n')
     log = open(tmp_path / "netwatch.log", "wb")
     proc = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-m", "netwatch", "run", "-c",
@@ -141,16 +142,16 @@ def test_beyond_loopback_the_relay_and_the_json_api_need_tokens(namespace: str, 
                               capture_output=True, text=True, timeout=30).stdout.strip()
 
     try:
-        wait_for(lambda: client("http://10.77.0.1:9800/api/v1/alertmanager") not in ("", "000"), 20, 0.3,
+        wait_for(lambda: client(f"http://{ADDRESS}:9800/api/v1/alertmanager") not in ("", "000"), 20, 0.3,
                  "netwatch in the namespace")
-        assert client("http://10.77.0.1:9800/api/v1/alertmanager") == "403"
+        assert client(f"http://{ADDRESS}:9800/api/v1/alertmanager") == "403"
         assert client("http://127.0.0.1:9800/api/v1/alertmanager") == ""  # not listening on loopback there
         # Read-only JSON wants the viewer token (or an operator's) here too, like the board.
         for path in ("/api/v1/checks", "/api/v1/incidents", "/api/v1/board"):
-            assert client(f"http://10.77.0.1:9800{path}", "") == "401", path
-            assert client(f"http://10.77.0.1:9800{path}", VIEWER_TOKEN) == "200", path
-        assert client("http://10.77.0.1:9800/api/v1/incidents", OP_TOKEN) == "200"
-        assert client("http://10.77.0.1:9800/metrics", "") == "200"   # Prometheus scrapes it as before
+            assert client(f"http://{ADDRESS}:9800{path}", "") == "401", path
+            assert client(f"http://{ADDRESS}:9800{path}", VIEWER_TOKEN) == "200", path
+        assert client(f"http://{ADDRESS}:9800/api/v1/incidents", OP_TOKEN) == "200"
+        assert client(f"http://{ADDRESS}:9800/metrics", "") == "200"   # Prometheus scrapes it as before
     finally:
         proc.terminate()
         proc.wait(15)

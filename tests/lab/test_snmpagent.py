@@ -28,9 +28,9 @@ def test_recordings_parse_with_interfaces() -> None:
 
 def test_snmprec_types_and_skips() -> None:
     table = snmpagent.parse_snmprec("# comment\n1.3.6.1.2.1.1.1.0|4x|414243\n1.3.6.1.2.1.1.3.0|67:numeric|rate=100\n"
-                                    "1.3.6.1.2.1.1.7.0|2|72\n1.3.6.1.2.1.4.20.1.1.10.0.0.1|64|10.0.0.1\nbad line\n")
+                                    "1.3.6.1.2.1.1.7.0|2|72\n1.3.6.1.2.1.4.20.1.1.127.0.0.5|64|127.0.0.5\nbad line\n")
     assert table == {oids.SYS_DESCR: (ber.OCTET_STRING, b"ABC"), (1, 3, 6, 1, 2, 1, 1, 7, 0): (ber.INTEGER, 72),
-                     (1, 3, 6, 1, 2, 1, 4, 20, 1, 1, 10, 0, 0, 1): (ber.IP_ADDRESS, bytes([10, 0, 0, 1]))}
+                     (1, 3, 6, 1, 2, 1, 4, 20, 1, 1, 127, 0, 0, 5): (ber.IP_ADDRESS, bytes([127, 0, 0, 5]))}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

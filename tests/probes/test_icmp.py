@@ -45,14 +45,14 @@ class Namespace:
 
 
 def _free_slash30() -> tuple[str, str]:
-    """A /30 in 10.231.0.0/16 not configured anywhere on this host (other tests may hold some)."""
+    """A /30 in 10.231.0.0/16 for the test's own veth pair into its netns, not used anywhere on this host."""
     used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True).stdout
     used += subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
     for _ in range(200):
         third, fourth = random.randrange(256), random.randrange(0, 256, 4)
         if f"10.231.{third}.{fourth}" not in used and f"10.231.{third}.{fourth + 1}" not in used:
             return f"10.231.{third}.{fourth + 1}", f"10.231.{third}.{fourth + 2}"
-    raise RuntimeError("no free /30 in 10.231.0.0/16")
+    raise RuntimeError("no free /30 in 10.231.0.0/16 for the test's veth pair")
 
 
 _counter = iter(range(1000))
