@@ -429,11 +429,7 @@ def validate_endpoint(prefix: str, port: int, mode: TlsMode, username: str | Non
     if any(ch in secret for ch in "\r\n\0"):
         raise FieldError(f"{prefix}password", "contains a line break or NUL")
     if ca_file is not None:
-        try:
-            with open(ca_file, "rb"):
-                pass
-        except OSError as exc:
-            raise FieldError(f"{prefix}ca_file", f"cannot read {ca_file}: {exc.strerror}") from None
+        tlsinfo.check_ca_file(ca_file, f"{prefix}ca_file")
 
 
 def validate_address(field_name: str, value: str) -> None:

@@ -119,11 +119,7 @@ class Settings:
                 raise FieldError(f"steps.{i}", f"uses {{{{{sorted(unknown)[0]}}}}} before any step extracts it")
             known |= set(step.extract)
         if self.ca_file is not None:
-            try:
-                with open(self.ca_file, "rb"):
-                    pass
-            except OSError as exc:
-                raise FieldError("ca_file", f"cannot read {self.ca_file}: {exc.strerror}") from None
+            tlsinfo.check_ca_file(self.ca_file)
         if not 0 <= self.max_redirects <= 30:
             raise FieldError("max_redirects", "must be between 0 and 30")
         if not 0 <= self.max_body_bytes <= 64 << 20:

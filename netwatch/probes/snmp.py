@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping, NamedTuple, Optional, Sequence, Union

@@ -67,7 +67,7 @@ class Settings:
                 if getattr(self, name) is not None:
                     raise FieldError(name, "only makes sense with tls: true")
         if self.ca_file is not None:
-            _check_readable(self.ca_file, "ca_file")
+            tlsinfo.check_ca_file(self.ca_file)
         if self.expect is not None:
             try:
                 re.compile(self.expect)
@@ -75,14 +75,6 @@ class Settings:
                 raise FieldError("expect", f"not a valid regular expression: {exc}") from None
         if not 1 <= self.max_read_bytes <= BANNER_MAX_BYTES:
             raise FieldError("max_read_bytes", f"must be between 1 and {BANNER_MAX_BYTES}")
-
-
-def _check_readable(path: str, field: str) -> None:
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise FieldError(field, f"cannot read {path}: {exc.strerror}") from None
 
 
 def is_address(host: str) -> bool:

@@ -38,6 +38,17 @@ MIN_EC_BITS = 224
 DETAIL_MAX_CHARS = 200
 
 
+def check_ca_file(path: str, field: str = "ca_file") -> None:
+    """For `__post_init__`: a private CA bundle must be readable at load, not at the first handshake."""
+    from netwatch.config.fields import FieldError  # config imports the probes: import at use
+
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise FieldError(field, f"cannot read {path}: {exc.strerror}") from None
+
+
 @functools.lru_cache(maxsize=64)
 def client_context(verify: bool = True, ca_file: str | None = None) -> ssl.SSLContext:
     """A client context; cached because building one (loading the CA store) costs milliseconds.

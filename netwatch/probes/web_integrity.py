@@ -108,11 +108,7 @@ class Settings:
             if any(ch in value.reveal() for ch in "\r\n\0"):
                 raise FieldError("headers", f"the value of {name} contains a line break or NUL")
         if self.ca_file is not None:
-            try:
-                with open(self.ca_file, "rb"):
-                    pass
-            except OSError as exc:
-                raise FieldError("ca_file", f"cannot read {self.ca_file}: {exc.strerror}") from None
+            tlsinfo.check_ca_file(self.ca_file)
         if not 0 <= self.max_redirects <= 30:
             raise FieldError("max_redirects", "must be between 0 and 30")
         if not 1024 <= self.max_body_bytes <= MAX_BODY_LIMIT_BYTES:
