@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from netwatch import egov
 from netwatch.alerting import incidents
-from netwatch.alerting.config import Maintenance, Paging
+from netwatch.alerting.config import Maintenance
 from netwatch.alerting.flapping import FlapState, observe
 from netwatch.alerting.state import CheckState, Transition
 from netwatch.alerting.topology import (ParentCheck, ParentStatus, dependants, effective, hold_page, hold_seconds,

@@ -16,7 +16,7 @@ import email.utils
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import aiohttp
 

@@ -8,7 +8,7 @@ import random
 import socket
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from netwatch.snmp import ber
 from netwatch.snmp.oids import Oid
