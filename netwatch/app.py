@@ -105,7 +105,7 @@ class Monitor:
         site = web.TCPSite(runner, self.config.listen.host, self.config.listen.port)
         await site.start()
         log.info("serving /metrics on http://%s/metrics", self.config.listen)
-        if self.config.listen.host not in ("127.0.0.1", "::1", "localhost") and self.config.board.viewer_token is None:
+        if not self.config.listen.loopback and self.config.board.viewer_token is None:
             log.warning("listening on %s without board.viewer_token: anyone who can reach it can read the "
                         "status board (the JSON API and acknowledgements still need operators)", self.config.listen)
         recorder_task = asyncio.create_task(self.recorder.run(), name="recorder")

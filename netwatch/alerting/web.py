@@ -6,7 +6,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from aiohttp import web
 from netwatch.alerting import incidents
 from netwatch.alerting.config import Operator
 from netwatch.alerting.operators import allowed, authenticate
+from netwatch.config import is_loopback
 from netwatch.web.server import MONITOR_KEY
 
 MAX_ALERTS = 1000
@@ -55,15 +55,6 @@ def _basic(request: web.Request) -> tuple[str | None, str | None]:
     return name, password
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _source(request: web.Request) -> str:
     return f"http:{request.remote or '?'}"
 
@@ -73,7 +64,7 @@ def may_read(request: web.Request) -> bool:
     cookie) or an operator's, like the board itself: incident titles and ack notes are not for the hall's Wi-Fi."""
     monitor = request.app[MONITOR_KEY]
     secret = monitor.config.board.viewer_token
-    if secret is None or _loopback(monitor.config.listen.host):
+    if secret is None or monitor.config.listen.loopback:
         return True
     offered = _bearer(request) or request.cookies.get("netwatch_board", "")
     if offered and hmac.compare_digest(offered.encode(), secret.reveal().encode()):
@@ -174,7 +165,7 @@ async def alertmanager(request: web.Request) -> web.Response:
         token = _bearer(request) or ""
         if not hmac.compare_digest(token.encode(), spec.token.reveal().encode()):
             return web.json_response({"error": "bad or missing bearer token"}, status=401)
-    elif not (_loopback(monitor.config.listen.host) and _loopback(request.remote or "")):
+    elif not (monitor.config.listen.loopback and is_loopback(request.remote or "")):
         # Anyone who can reach the port could open incidents and page the duty engineer.
         return web.json_response({"error": "netwatch listens beyond loopback: set paging.alertmanager.token "
                                            "to accept Alertmanager's webhook"}, status=403)

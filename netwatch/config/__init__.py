@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import typing
 import os
 import re
@@ -130,6 +131,21 @@ class Listen:
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        """Bound to this machine only: the board needs no login, the relay no token."""
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or an address in 127.0.0.0/8 or ::1 (a name other than localhost is not trusted)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import logging
 import time
@@ -55,18 +54,9 @@ def _monitor(request: web.Request) -> "Monitor":
 def viewer_token(monitor: "Monitor") -> str | None:
     """The configured viewer token (`board: {viewer_token: ...}`), when netwatch listens beyond loopback."""
     secret = monitor.config.board.viewer_token
-    if secret is None or _loopback(monitor.config.listen.host):
+    if secret is None or monitor.config.listen.loopback:
         return None
     return secret.reveal()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _authorised(request: web.Request, token: str | None) -> bool:

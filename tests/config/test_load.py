@@ -253,3 +253,13 @@ targets:
         rcpt_to: probe@example.gov.vn
 """, "venue.yaml", {})
     assert [c.timeout_seconds for c in config.checks] == [5.0, 120.0, 24.0]
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.9.8.7", True), ("::1", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("192.0.2.10", False), ("noc.example.gov.vn", False), ("", False),
+])
+def test_loopback_listen_addresses(host: str, loopback: bool) -> None:
+    from netwatch.config import Listen
+
+    assert Listen(host, 9800).loopback is loopback
