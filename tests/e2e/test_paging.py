@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Iterator
-
-import pytest
+from typing import Callable
 
 from tests.e2e.paging_support import kinds, query, tcp_target, venue
 from tests.peers.sinks import HttpSink, TcpTarget
 from tests.support import NetwatchProcess, wait_for
-
-
-@pytest.fixture
-def sinks() -> Iterator[dict[str, HttpSink]]:
-    made = {"chat": HttpSink().start(), "sms": HttpSink().start()}
-    yield made
-    for s in made.values():
-        s.stop()
 
 
 def test_blip_is_quiet_outage_pages_once_and_recovery_once(

@@ -9,9 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Iterator
-
-import pytest
+from typing import Callable
 
 from tests.e2e.paging_support import kinds, query, tcp_target, venue
 from tests.peers.sinks import HttpSink, TcpTarget
@@ -24,14 +22,6 @@ operators:
   - {name: head, role: admin, password_hash: "pbkdf2_sha256$1000$MDEyMzQ1Njc4OWFiY2RlZg==$cBg8D2DungRB9k76szThf5ehfyBz991ay6PT8Srwk4M="}
 """
 ENV = {"NW_LAN_TOKEN": "lan-secret-token-1", "NW_VIEWER_TOKEN": "viewer-secret-token-2"}
-
-
-@pytest.fixture
-def sinks() -> Iterator[dict[str, HttpSink]]:
-    made = {"chat": HttpSink().start(), "sms": HttpSink().start()}
-    yield made
-    for s in made.values():
-        s.stop()
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
@@ -20,14 +20,6 @@ from tests.support import NetwatchProcess, free_port, http_get, wait_for
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 TOKEN = "relay-token-0123456789"
 DEVICE_TEXT = ("<b>interface Gi0/1 *flapping*</b> & `rm -rf /` \x1b[31m" + "Lỗi thiết bị đ " * 400)[:5120]
-
-
-@pytest.fixture
-def sinks() -> Iterator[dict[str, HttpSink]]:
-    made = {"chat": HttpSink().start(), "sms": HttpSink().start()}
-    yield made
-    for s in made.values():
-        s.stop()
 
 
 def relay_config(sinks: dict[str, HttpSink]) -> str:

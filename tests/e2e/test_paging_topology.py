@@ -73,14 +73,6 @@ class SilentHttp:
 
 
 @pytest.fixture
-def sinks() -> Iterator[dict[str, HttpSink]]:
-    made = {"chat": HttpSink().start(), "sms": HttpSink().start()}
-    yield made
-    for s in made.values():
-        s.stop()
-
-
-@pytest.fixture
 def router() -> Iterator[SilentHttp]:
     server = SilentHttp()
     yield server

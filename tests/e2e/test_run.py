@@ -6,18 +6,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.support import free_port, http_get, metric_value, wait_for
+from tests.peers.sinks import TcpTarget
+from tests.support import http_get, metric_value, wait_for
 
 CONFIG = """\
 site: {{name: "Trung tâm Hội nghị tỉnh"}}
@@ -36,46 +35,12 @@ targets:
 """
 
 
-class Listener:
-    """A loopback TCP server the test can take down and bring back on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.sock: socket.socket | None = None
-        self.start()
-
-    def start(self) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        sock.listen(64)
-        self.sock = sock
-        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
-
-    def _accept(self, sock: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            conn.close()
-
-    def stop(self) -> None:
-        if self.sock is not None:
-            # close() alone leaves the socket listening while accept() blocks in the thread.
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self.sock.close()
-            self.sock = None
-
-
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    server = Listener()
+def listener() -> Iterator[TcpTarget]:
+    """A loopback TCP server the test takes down (connection refused) and brings back on its port."""
+    server = TcpTarget().up()
     yield server
-    server.stop()
+    server.down()
 
 
 def db_rows(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -87,7 +52,7 @@ def db_rows(path: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.root
-def test_outage_is_exported_and_recorded(netwatch_process, listener: Listener, tmp_path: Path) -> None:
+def test_outage_is_exported_and_recorded(netwatch_process, listener: TcpTarget, tmp_path: Path) -> None:
     nw = netwatch_process(CONFIG.format(port=listener.port))
     wait_for(lambda: metric_value(nw.metrics(), "netwatch_probe_success", check="portal/tcp") == 1.0,
              10, what="portal/tcp up")
@@ -105,7 +70,7 @@ def test_outage_is_exported_and_recorded(netwatch_process, listener: Listener, t
     assert metric_value(m, "netwatch_build_info") == 1.0
 
     broken_at = time.time()
-    listener.stop()
+    listener.down()
     wait_for(lambda: metric_value(nw.metrics(), "netwatch_probe_success", check="portal/tcp") == 0.0,
              5, what="probe_success 0")
     wait_for(lambda: metric_value(nw.metrics(), "netwatch_check_state", check="portal/tcp", state="down") == 1.0,
@@ -120,7 +85,7 @@ def test_outage_is_exported_and_recorded(netwatch_process, listener: Listener, t
     # dated from the first failing result, confirmed one interval later (fail_after: 2)
     assert broken_at - 0.1 <= since <= broken_at + 0.5 + 0.5 and ts - since == pytest.approx(0.5, abs=0.2)
 
-    listener.start()
+    listener.up()
     wait_for(lambda: metric_value(nw.metrics(), "netwatch_check_state", check="portal/tcp", state="up") == 1.0,
              5, what="recovery")
     assert nw.stop() == 0
@@ -128,7 +93,7 @@ def test_outage_is_exported_and_recorded(netwatch_process, listener: Listener, t
     assert len(runs) == 1 and runs[0][0] is not None
 
 
-def test_sighup_reload_adopts_good_config_and_refuses_bad(netwatch_process, listener: Listener) -> None:
+def test_sighup_reload_adopts_good_config_and_refuses_bad(netwatch_process, listener: TcpTarget) -> None:
     nw = netwatch_process(CONFIG.format(port=listener.port).replace("      - {kind: icmp, count: 1}\n", ""))
     wait_for(lambda: metric_value(nw.metrics(), "netwatch_probe_success", check="portal/tcp") == 1.0, 10)
     text = nw.config_path.read_text()
@@ -147,9 +112,9 @@ def test_sighup_reload_adopts_good_config_and_refuses_bad(netwatch_process, list
     assert nw.proc.poll() is None
 
 
-def test_restart_keeps_the_outage_and_marks_the_gap(netwatch_process, listener: Listener, tmp_path: Path) -> None:
+def test_restart_keeps_the_outage_and_marks_the_gap(netwatch_process, listener: TcpTarget, tmp_path: Path) -> None:
     config = CONFIG.format(port=listener.port).replace("      - {kind: icmp, count: 1}\n", "")
-    listener.stop()
+    listener.down()
     nw = netwatch_process(config)
     store = tmp_path / "netwatch.db"
     wait_for(lambda: db_rows(store, "SELECT 1 FROM transitions WHERE to_state='down'"), 10, what="down")
@@ -166,7 +131,7 @@ def test_restart_keeps_the_outage_and_marks_the_gap(netwatch_process, listener: 
     assert len(db_rows(store, "SELECT id FROM runs")) == 2
 
 
-def test_check_and_probe_commands(tmp_path: Path, listener: Listener) -> None:
+def test_check_and_probe_commands(tmp_path: Path, listener: TcpTarget) -> None:
     path = tmp_path / "v.yaml"
     path.write_text(CONFIG.format(port=listener.port).replace("{listen}", "127.0.0.1:1").replace(
         "{store}", str(tmp_path / "x.db")))
@@ -179,7 +144,7 @@ def test_check_and_probe_commands(tmp_path: Path, listener: Listener) -> None:
     (row,) = json.loads(out.stdout)
     assert row["check"] == "portal/tcp" and row["ok"] is True and row["error"] is None
     assert set(row["measurements"]) >= {"connect_seconds"}
-    listener.stop()
+    listener.down()
     out = subprocess.run(cli + ["probe", "-c", str(path), "portal/tcp", "--json"], capture_output=True, text=True)
     assert out.returncode == 1 and json.loads(out.stdout)[0]["error"] == "refused"
     out = subprocess.run(cli + ["probe", "-c", str(path), "nothing"], capture_output=True, text=True)

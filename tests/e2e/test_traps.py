@@ -63,12 +63,12 @@ targets:
 
 def test_reload_rebinds_the_receiver(netwatch_process, tmp_path: Path) -> None:
     first, second = snmpd.free_udp_port(), snmpd.free_udp_port()
-    text = f"""\
-listen: "{{listen}}"
-store: "{{store}}"
-traps: {{port: PORT, communities: [c1]}}
+    text = """\
+listen: "{listen}"
+store: "{store}"
+traps: {port: PORT, communities: [c1]}
 targets:
-  - {{id: sw1, host: 127.0.0.1}}
+  - {id: sw1, host: 127.0.0.1}
 """
     nw = netwatch_process(text.replace("PORT", str(first)))
     nw.config_path.write_text(nw.config_path.read_text().replace(f"port: {first}", f"port: {second}"))
