@@ -66,17 +66,11 @@ def fold(text: str) -> str:
 
 
 def clean(text: str, limit: int = DIFF_LINE_CHARS) -> str:
-    """Untrusted page text made safe to show: one line, printable, bidi overrides escaped, capped."""
-    out = []
-    for ch in text[: limit * 2]:
-        if ch.isprintable():
-            out.append(ch)
-        elif ch in "\r\n\t":
-            out.append(" ")
-        else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
-    cleaned = "".join(out)
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+    """Untrusted page text made safe to show (see tlsinfo.clean_detail), at diff-line length."""
+    # Importing netwatch.probes loads the registry, which imports this module: import at use.
+    from netwatch.probes.tlsinfo import clean_detail
+
+    return clean_detail(text, limit)
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,8 @@ def _key_name(key: object) -> str:
 
 
 def clean_detail(text: str, limit: int = DETAIL_MAX_CHARS) -> str:
-    """Untrusted text made safe for a detail line: printable, one line, capped."""
+    """Untrusted text made safe for a detail line: one line, printable (other characters, bidi
+    overrides included, shown as escapes so a reader sees they were there), capped."""
     out = []
     for ch in text[: limit * 2]:
         if ch.isprintable():
@@ -160,6 +161,6 @@ def clean_detail(text: str, limit: int = DETAIL_MAX_CHARS) -> str:
         elif ch in "\r\n\t":
             out.append(" ")
         else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else "?")
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
     cleaned = "".join(out)
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
