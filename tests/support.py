@@ -24,6 +24,16 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def ipv6_loopback() -> bool:
+    """Whether ::1 exists here (some CI kernels boot without IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(predicate: Callable[[], T], timeout_seconds: float = 10.0, interval_seconds: float = 0.05,
              what: str = "condition") -> T:
     """Poll until predicate returns something truthy; fail with `what` after the timeout."""

@@ -22,6 +22,7 @@ from netwatch.model import Target
 from netwatch.probes import icmp
 from netwatch.probes import pinger as pinger_module
 from netwatch.probes.pinger import PingStats
+from tests.support import ipv6_loopback
 
 REPO = Path(__file__).resolve().parents[2]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets and network namespaces need root "
@@ -85,15 +86,6 @@ def namespace() -> Iterator[Namespace]:
 
 def target(host: str) -> Target:
     return Target(id="t", host=host)
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 # --- Settings -------------------------------------------------------------------------------------

@@ -13,17 +13,10 @@ import pytest
 from netwatch.probes import pinger as pinger_module
 from netwatch.probes.pinger import Pinger, PingStats, ping_many
 
+from tests.support import ipv6_loopback
+
 SO_DETACH_FILTER = getattr(socket, "SO_DETACH_FILTER", 27)
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CI runs as root)")
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize(
