@@ -105,6 +105,7 @@ class PagingEngine:
         self.flap_events: list[tuple[str, str, float]] = []
         self.heartbeat_ok_at = 0.0
         self.heartbeat_failures = 0
+        self.direct_sends: set[asyncio.Task[None]] = set()
         self.degraded_reason = ""
         self.degraded_sent_at = 0.0
         self.open_incidents = 0
@@ -533,8 +534,11 @@ class PagingEngine:
         if reasons and now - self.degraded_sent_at > DEGRADED_RENOTIFY_SECONDS:
             self.degraded_sent_at = now
             log.error("monitoring degraded: %s", self.degraded_reason)
-            asyncio.create_task(self._send_direct({"kind": "degraded", "detail": self.degraded_reason,
-                                                   "title": self.config.site.name}))
+            # The event loop holds tasks only weakly: keep this one until it has been sent.
+            task = asyncio.create_task(self._send_direct({"kind": "degraded", "detail": self.degraded_reason,
+                                                          "title": self.config.site.name}))
+            self.direct_sends.add(task)
+            task.add_done_callback(self.direct_sends.discard)
 
     async def _send_direct(self, facts: dict[str, Any]) -> None:
         """Bypasses the outbox: this is for when the store itself is failing."""
