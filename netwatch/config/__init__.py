@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import ipaddress
 import typing
@@ -179,10 +180,14 @@ class Config:
 
     def redact(self, text: str) -> str:
         """Mask every known secret value inside free text (URLs, error details, logs)."""
-        for value in sorted(self.secrets, key=len, reverse=True):
-            if len(value) >= 3:
-                text = text.replace(value, "********")
-        return text
+        return self._secrets_pattern.sub("********", text) if self._secrets_pattern else text
+
+    @functools.cached_property
+    def _secrets_pattern(self) -> re.Pattern[str] | None:
+        # Built once per config (redact runs on every log line); longest first, so a secret that
+        # contains another is masked whole.
+        values = sorted((v for v in self.secrets if len(v) >= 3), key=len, reverse=True)
+        return re.compile("|".join(re.escape(v) for v in values)) if values else None
 
 
 @dataclass(frozen=True)
