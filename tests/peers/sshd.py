@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -10,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 from tests.support import free_port, wait_for
+
+_accounts = itertools.count(1)
 
 SSHD = "/usr/sbin/sshd"
 
@@ -159,14 +162,18 @@ class LocalUser:
     """A throw-away local account with a password (for password logins), removed by `delete`."""
 
     def __init__(self, password: str) -> None:
-        self.name = f"nwtssh{os.getpid() % 100000}"
+        # Unique per account, not per process: a parametrised test makes several in one run.
+        self.name = f"nwtssh{os.getpid() % 100000}x{next(_accounts)}"
         self.password = password
         subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh",
                         self.name], check=True, capture_output=True)
         subprocess.run(["chpasswd"], input=f"{self.name}:{password}".encode(), check=True, capture_output=True)
 
     def delete(self) -> None:
-        subprocess.run(["userdel", self.name], capture_output=True)
+        # --force: sshd's session process for this user may still be exiting; the account must go.
+        subprocess.run(["userdel", "--force", self.name], capture_output=True)
+        wait_for(lambda: subprocess.run(["getent", "passwd", self.name], capture_output=True).returncode == 2,
+                 10, 0.1, f"account {self.name} removed")
 
 
 def can_add_users() -> bool:
