@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from netwatch.model import Target  # noqa: E402
 from netwatch.probes import icmp  # noqa: E402
-from netwatch.probes.pinger import pinger  # noqa: E402
+from netwatch.net.icmp import pinger  # noqa: E402
 
 _FPING_LINE = re.compile(r"^(\S+)\s*: xmt/rcv/%loss = (\d+)/(\d+)/\d+%(?:, min/avg/max = [\d.]+/([\d.]+)/)?")
 

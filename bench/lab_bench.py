@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from netwatch.config.fields import Secret
+from netwatch.fields import Secret
 from netwatch.model import Target
 from netwatch.probes import snmp
 

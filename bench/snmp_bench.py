@@ -16,10 +16,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from netwatch.config.fields import Secret  # noqa: E402
+from netwatch.fields import Secret  # noqa: E402
 from netwatch.model import Target  # noqa: E402
 from netwatch.probes import snmp  # noqa: E402
-from netwatch.snmp import client, oids  # noqa: E402
+from netwatch.net.snmp import client
+from netwatch.net.snmp import oids
 from tests.peers import snmpd as peers  # noqa: E402
 
 EXPORTER_CONFIG = Path("/work/shared/peers/snmp_exporter-if_mib.yml")

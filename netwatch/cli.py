@@ -20,9 +20,9 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 # Commands contributed by other capabilities: each module defines `register(subparsers)`, whose
 # parsers set `func(args) -> int`. One line per module.
 COMMAND_MODULES: tuple[str, ...] = (
-    "netwatch.configbackup.commands",
-    "netwatch.egov.cli",
-    "netwatch.alerting.cli",
+    "netwatch.commands.configbackup",
+    "netwatch.commands.baseline",
+    "netwatch.commands.paging",
     "netwatch.lab.cli",
     "netwatch.report.cli",
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping
 
-from netwatch.alerting.state import CheckState, Transition, restored, step
+from netwatch.alerting.state import CheckState, restored, step
+from netwatch.model import Transition
 from netwatch.model import Check, Result, State
 from netwatch.store import StoredState
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping
 
+from netwatch.fields import Duration, FieldError
+
 EMPTY: Mapping[str, float] = MappingProxyType({})
 
 
@@ -114,8 +116,6 @@ class AlertPolicy:
     flap_detection: bool = True
 
     def __post_init__(self) -> None:
-        from netwatch.config.fields import FieldError
-
         if self.fail_after < 1:
             raise FieldError("fail_after", "must be at least 1")
         if self.recover_after < 1:
@@ -136,7 +136,14 @@ class Check:
     alert: AlertPolicy
     settings: object
 
-
-# At the end: netwatch.config imports this module, and AlertPolicy's `Duration` hint is resolved
-# only when a config is converted, long after both modules are loaded.
-from netwatch.config.fields import Duration  # noqa: E402
+@dataclass(frozen=True)
+class Transition:
+    check_id: str
+    target_id: str
+    ts: float            # when the change was decided
+    since: float         # when it really began
+    from_state: State
+    to_state: State
+    error: str | None = None
+    detail: str = ""
+    cause: str | None = None   # e.g. the parent that made a check unreachable

@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from netwatch.alerting.state import Transition
+from netwatch.model import Transition
 from netwatch.model import Event, Outcome, Result
 from netwatch.store import Store
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Iterator
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from netwatch.model import Event
-from netwatch.snmp.traps import TrapEvent, TrapReceiver
+from netwatch.net.snmp.traps import TrapEvent, TrapReceiver
 
 if TYPE_CHECKING:
     from netwatch.app import Monitor

@@ -23,12 +23,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from netwatch import egov
 from netwatch.alerting import incidents
-from netwatch.alerting.config import Maintenance
+from netwatch.config.paging import Maintenance
 from netwatch.alerting.flapping import FlapState, observe
-from netwatch.alerting.state import CheckState, Transition
+from netwatch.alerting.state import CheckState
+from netwatch.model import Transition
 from netwatch.alerting.topology import (ParentCheck, ParentStatus, dependants, effective, hold_page, hold_seconds,
                                         hold_verdict, target_status)
-from netwatch.alerting.windows import window
+from netwatch.windows import window
 from netwatch.model import Check, Event, Result, State
 from netwatch.notify import senders, templates
 from netwatch.notify.outbox import Delivery, enqueue

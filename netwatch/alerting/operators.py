@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import time
 
-from netwatch.alerting.config import ROLE_RANK, Operator, Paging
+from netwatch.config.paging import ROLE_RANK, Operator, Paging
 
 PBKDF2_ITERATIONS = 200_000
 

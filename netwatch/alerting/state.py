@@ -41,17 +41,6 @@ class CheckState:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Transition:
-    check_id: str
-    target_id: str
-    ts: float            # when the change was decided
-    since: float         # when it really began
-    from_state: State
-    to_state: State
-    error: str | None = None
-    detail: str = ""
-    cause: str | None = None   # e.g. the parent that made a check unreachable
 
 
 def step(cs: CheckState, ok: bool, degraded: bool, error: str | None, ts: float,

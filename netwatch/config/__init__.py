@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from netwatch.config.fields import MISSING, Converter, Duration, FieldError, Secret
-from netwatch.config.source import ConfigError, Path, Problem, Source, parse
-from netwatch.alerting import config as paging_config
+from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret
+from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
+from netwatch.config import paging as paging_config
 from netwatch.model import AlertPolicy, Check, Target
-from netwatch.snmp.traps import TrapSettings
+from netwatch.net.snmp.traps import TrapSettings
 
 __all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
 

@@ -68,7 +68,7 @@ def fold(text: str) -> str:
 def clean(text: str, limit: int = DIFF_LINE_CHARS) -> str:
     """Untrusted page text made safe to show (see tlsinfo.clean_detail), at diff-line length."""
     # Importing netwatch.probes loads the registry, which imports this module: import at use.
-    from netwatch.probes.tlsinfo import clean_detail
+    from netwatch.net.tls import clean_detail
 
     return clean_detail(text, limit)
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable
 
-from netwatch.snmp import ber, oids
-from netwatch.snmp.oids import Oid
+from netwatch.net.snmp import ber
+
+from netwatch.net.snmp import oids
+from netwatch.net.snmp.oids import Oid
 
 Table = dict[Oid, tuple[int, ber.Value]]
 

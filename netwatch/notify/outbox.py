@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from netwatch.alerting.config import Channel, Paging
+from netwatch.config.paging import Channel, Paging
 from netwatch.notify import modem, senders, templates
 from netwatch.store import Store
 

@@ -20,10 +20,9 @@ from typing import Any
 
 import aiohttp
 
+from netwatch.config.paging import NATIVE
 from netwatch.notify.templates import Markup, escape
 
-NATIVE = {"json": ("http", "json"), "jsons": ("https", "json"), "form": ("http", "form"),
-          "forms": ("https", "form")}
 APPRISE_TYPES = {"problem": "failure", "escalation": "failure", "reminder": "warning", "flapping": "warning",
                  "resolved": "success", "settled": "info", "channel_broken": "warning", "degraded": "warning",
                  "test": "info", "ack": "info"}
@@ -38,19 +37,6 @@ class SendResult:
     error: str = ""
 
 
-def check_url(url: str) -> str | None:
-    """A reader's message if apprise cannot use this URL, else None."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if not scheme:
-        return "not an apprise URL (e.g. tgram://TOKEN/CHAT, json://host:port/path)"
-    if scheme in NATIVE:
-        parts = urllib.parse.urlsplit(url)
-        return None if parts.hostname else "missing host"
-    import apprise
-
-    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
-        return f"apprise does not accept this {scheme}:// URL"
-    return None
 
 
 async def send(url: str, title: str, body: str, markup: Markup, kind: str, dedup_key: str,

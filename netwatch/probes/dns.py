@@ -18,9 +18,9 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from netwatch.config.fields import FieldError
+from netwatch.fields import FieldError
 from netwatch.model import Outcome, Target
-from netwatch.probes import tlsinfo
+from netwatch.net import tls as tlsinfo
 
 KIND = "dns"
 

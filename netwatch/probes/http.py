@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping, Optional
 
-from netwatch.config.fields import Duration, FieldError, Secret
-from netwatch.egov import certs
+from netwatch.fields import Duration, FieldError, Secret
+from netwatch.net import certs
 from netwatch.model import Outcome, Target
-from netwatch.probes import httpclient, tlsinfo
-from netwatch.probes.tcp import Failure
+from netwatch.net import http as httpclient
+from netwatch.net import tls as tlsinfo
+from netwatch.net.tcp import Failure
 
 KIND = "http"
 

@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping, Optional
 
-from netwatch.config.fields import Duration, FieldError, Secret
-from netwatch.egov import certs
+from netwatch.fields import Duration, FieldError, Secret
+from netwatch.net import certs
 from netwatch.egov import fingerprint as fp
-from netwatch.egov.cookies import CookieJar
-from netwatch.egov.mail import scrub
+from netwatch.net.cookies import CookieJar
+from netwatch.net.mail import scrub
 from netwatch.model import Outcome, Series, Target
-from netwatch.probes import httpclient, tlsinfo
-from netwatch.probes.tcp import Failure
+from netwatch.net import http as httpclient
+from netwatch.net import tls as tlsinfo
+from netwatch.net.tcp import Failure
 
 KIND = "http_flow"
 

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-from netwatch.config.fields import Duration, FieldError
+from netwatch.fields import Duration, FieldError
 from netwatch.model import EMPTY, Outcome, Target
-from netwatch.probes.pinger import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many
+from netwatch.net.icmp import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many
 
 KIND = "icmp"
 

@@ -10,11 +10,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from netwatch.config.fields import Duration, FieldError, Secret
-from netwatch.egov import certs, mail
+from netwatch.fields import Duration, FieldError, Secret
+from netwatch.net import certs
+from netwatch.net import mail
 from netwatch.model import Outcome, Target
-from netwatch.probes import tlsinfo
-from netwatch.probes.tcp import Failure
+from netwatch.net import tls as tlsinfo
+from netwatch.net.tcp import Failure
 
 KIND = "mail_roundtrip"
 # The default timeout's ceiling (instead of 5 s): a message through SMTP, the mail system and IMAP takes tens of seconds.

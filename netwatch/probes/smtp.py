@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from netwatch.config.fields import Secret
-from netwatch.egov import certs, mail
+from netwatch.fields import Secret
+from netwatch.net import certs
+from netwatch.net import mail
 from netwatch.model import Outcome, Target
-from netwatch.probes import tlsinfo
-from netwatch.probes.tcp import Failure
+from netwatch.net import tls as tlsinfo
+from netwatch.net.tcp import Failure
 
 KIND = "smtp"
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping, NamedTuple, Optional, Sequence, Union
 
-from netwatch.config.fields import FieldError, Secret
+from netwatch.fields import FieldError, Secret
 from netwatch.model import Event, Outcome, Series, Target
-from netwatch.snmp import ber, client, oids
-from netwatch.snmp.client import SnmpError
-from netwatch.snmp.oids import Oid
+from netwatch.net.snmp import ber
+from netwatch.net.snmp import client
+from netwatch.net.snmp import oids
+from netwatch.net.snmp.client import SnmpError
+from netwatch.net.snmp.oids import Oid
 
 KIND = "snmp"
 CONCURRENCY = 256
@@ -329,7 +331,7 @@ def _ints(column: Mapping[Oid, Cell]) -> dict[Oid, int]:
 
 def _agent(target: Target, settings: Settings, timeout_seconds: float) -> object:
     if settings.version == "3":
-        from netwatch.snmp import v3   # pysnmp is only imported when a v3 check exists
+        from netwatch.net.snmp import v3
         usm = settings.v3
         assert usm is not None
         return v3.V3Agent(
@@ -345,7 +347,7 @@ def _agent(target: Target, settings: Settings, timeout_seconds: float) -> object
 
 def _engine(settings: Settings) -> object:
     if settings.version == "3":
-        from netwatch.snmp import v3
+        from netwatch.net.snmp import v3
         return v3.engine()
     return client.engine()
 

@@ -18,8 +18,9 @@ from typing import Callable, Mapping, Optional
 
 import paramiko
 
-from netwatch.config.fields import FieldError, Secret
-from netwatch.configbackup import diff, knownhosts, masking
+from netwatch.fields import FieldError, Secret
+from netwatch.configbackup import diff, masking
+from netwatch.net import knownhosts
 from netwatch.configbackup import repo as repository
 from netwatch.configbackup.repo import Observation
 from netwatch.model import Event, Outcome, Target

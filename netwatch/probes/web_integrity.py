@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, Optional
 
-from netwatch.config.fields import FieldError, Secret
-from netwatch.egov import baselines, certs
+from netwatch.fields import FieldError, Secret
+from netwatch.egov import baselines
+from netwatch.net import certs
 from netwatch.egov.fingerprint import Finding, Fingerprint, Page, Profile, Requirement, Rules, Selector, Verdict
 from netwatch.egov import fingerprint as fp
 from netwatch.model import Event, Outcome, Target
-from netwatch.probes import httpclient, tlsinfo
-from netwatch.probes.tcp import Failure
+from netwatch.net import http as httpclient
+from netwatch.net import tls as tlsinfo
+from netwatch.net.tcp import Failure
 
 KIND = "web_integrity"
 

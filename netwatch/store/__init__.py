@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from netwatch.alerting.state import Transition
+from netwatch.model import Transition
 from netwatch.model import Event, Result, State
 from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist
 from netwatch.store.schema import MIGRATIONS

@@ -127,7 +127,7 @@ async def ack(request: web.Request) -> web.Response:
     if not _same_origin(request) or request.content_type != "application/json":
         return web.json_response({"error": "cross-site request refused"}, status=403, headers=headers)
     from netwatch.alerting.operators import allowed
-    from netwatch.alerting.web import Busy, incident_id_of, request_operator
+    from netwatch.web.paging import Busy, incident_id_of, request_operator
 
     try:
         op = await request_operator(request)  # a password is checked in a thread, under a limit

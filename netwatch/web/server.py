@@ -23,7 +23,7 @@ def build(monitor: "Monitor") -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/checks", checks)
-    from netwatch.alerting.web import add_routes as add_paging_routes  # imports this module: import late
+    from netwatch.web.paging import add_routes as add_paging_routes  # imports this module: import late
 
     add_paging_routes(app)
     from netwatch.web import board
@@ -57,7 +57,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def checks(request: web.Request) -> web.Response:
-    from netwatch.alerting.web import may_read, refuse_read  # imports this module: import late
+    from netwatch.web.paging import may_read, refuse_read  # imports this module: import late
 
     if not may_read(request):
         return refuse_read()

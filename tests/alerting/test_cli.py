@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.alerting.cli import TEXTS
+from netwatch.commands.paging import TEXTS
 from netwatch.alerting.incidents import NewIncident, open_incident
 from netwatch.cli import main
 from netwatch.store import Store

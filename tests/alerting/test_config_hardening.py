@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netwatch.alerting.config import HeartbeatSpec
-from netwatch.config.fields import FieldError, Secret
+from netwatch.config.paging import HeartbeatSpec
+from netwatch.fields import FieldError, Secret
 
 
 @pytest.mark.parametrize("url", ["json://127.0.0.1:9/ping", "127.0.0.1/ping", "https:///ping"])

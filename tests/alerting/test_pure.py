@@ -10,7 +10,7 @@ import pytest
 from netwatch.alerting.flapping import FlapState, observe, score
 from netwatch.alerting.state import CheckState, step
 from netwatch.alerting.topology import dependants, effective
-from netwatch.alerting.windows import window
+from netwatch.windows import window
 from netwatch.model import AlertPolicy, State, Target
 
 D, U, UN, UR = State.DOWN, State.UP, State.UNKNOWN, State.UNREACHABLE

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netwatch.config.source import MAX_ALIAS_VALUES, parse
+from netwatch.yamlsource import MAX_ALIAS_VALUES, parse
 from tests.support import REPO
 
 

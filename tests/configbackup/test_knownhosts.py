@@ -13,7 +13,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from netwatch.configbackup import knownhosts
+from netwatch.net import knownhosts
 
 
 def _key() -> paramiko.PKey:

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from netwatch.configbackup.commands import TEXTS, is_yes
+from netwatch.commands.configbackup import TEXTS, is_yes
 
 
 def fields(text: str) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netwatch.alerting.state import Transition
+from netwatch.model import Transition
 from netwatch.model import Event, State
 from netwatch.recorder import Recorder
 from netwatch.store import Store

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.alerting.state import Transition
+from netwatch.model import Transition
 from netwatch.model import Event, Outcome, Result, State
 from netwatch.store import Store
 from netwatch.store.rollup import BUCKET_SECONDS, decode_hist, encode_hist, quantile

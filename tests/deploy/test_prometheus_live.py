@@ -68,7 +68,9 @@ class ScriptedSwitch:
     def __init__(self, quiet: bool = False) -> None:
         import asyncio
 
-        from netwatch.snmp import ber, oids
+        from netwatch.net.snmp import ber
+
+        from netwatch.net.snmp import oids
 
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()

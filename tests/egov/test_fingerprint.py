@@ -6,8 +6,9 @@ import unicodedata
 
 import pytest
 
-from netwatch.config.fields import FieldError
-from netwatch.egov import SECURITY_ERRORS, category_of, certs
+from netwatch.fields import FieldError
+from netwatch.egov import SECURITY_ERRORS, category_of
+from netwatch.net import certs
 from netwatch.egov import fingerprint as fp
 
 PAGE = """<html><head><title> Cổng  thông tin </title>

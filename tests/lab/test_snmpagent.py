@@ -12,7 +12,8 @@ import pytest
 from netwatch.lab import snmpagent
 from netwatch.model import Target
 from netwatch.probes import snmp as snmp_probe
-from netwatch.snmp import ber, oids
+from netwatch.net.snmp import ber
+from netwatch.net.snmp import oids
 
 needs_netsnmp = pytest.mark.skipif(shutil.which("snmpbulkwalk") is None, reason="needs Debian snmp (net-snmp tools)")
 
@@ -114,6 +115,6 @@ async def test_link_traps_are_sent_on_faults() -> None:
 
 
 def _secret(value: str):  # type: ignore[no-untyped-def]
-    from netwatch.config.fields import Secret
+    from netwatch.fields import Secret
 
     return Secret(value)

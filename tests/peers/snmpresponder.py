@@ -7,8 +7,10 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from netwatch.snmp import ber, oids
-from netwatch.snmp.oids import Oid
+from netwatch.net.snmp import ber
+
+from netwatch.net.snmp import oids
+from netwatch.net.snmp.oids import Oid
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from netwatch.config.fields import FieldError
+from netwatch.fields import FieldError
 from netwatch.model import Outcome, Target
 from netwatch.probes import dns
 from tests.peers import webservers

@@ -7,9 +7,10 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from netwatch.config.fields import FieldError, Secret
+from netwatch.fields import FieldError, Secret
 from netwatch.model import Outcome, Target
-from netwatch.probes import http, httpclient
+from netwatch.probes import http
+from netwatch.net import http as httpclient
 from tests.peers import webservers
 from tests.peers.certs import Pki, make_pki
 from tests.peers.webservers import Peer

@@ -8,10 +8,11 @@ from typing import Any, Iterator
 import pytest
 
 from netwatch.config import loads
-from netwatch.config.fields import FieldError, Secret
-from netwatch.egov.cookies import CookieJar
+from netwatch.fields import FieldError, Secret
+from netwatch.net.cookies import CookieJar
 from netwatch.model import Target
-from netwatch.probes import http_flow, httpclient
+from netwatch.probes import http_flow
+from netwatch.net import http as httpclient
 from tests.peers import webservers
 from tests.peers.certs import make_pki
 from tests.peers.portal import Portal

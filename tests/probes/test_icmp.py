@@ -17,11 +17,11 @@ from typing import Iterator
 
 import pytest
 
-from netwatch.config.fields import Duration, FieldError
+from netwatch.fields import Duration, FieldError
 from netwatch.model import Target
 from netwatch.probes import icmp
-from netwatch.probes import pinger as pinger_module
-from netwatch.probes.pinger import PingStats
+from netwatch.net import icmp as pinger_module
+from netwatch.net.icmp import PingStats
 from tests.support import ipv6_loopback
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,8 +123,8 @@ def test_settings_reject(kwargs: dict[str, object], field: str) -> None:
 def test_settings_from_yaml_errors(text: str, problem: str) -> None:
     import yaml
 
-    from netwatch.config.fields import MISSING, Converter
-    from netwatch.config.source import parse
+    from netwatch.fields import MISSING, Converter
+    from netwatch.yamlsource import parse
 
     src = parse(text, "checks.yaml")
     assert Converter(src).dataclass(yaml.safe_load(text), icmp.Settings, ()) is MISSING
@@ -134,8 +134,8 @@ def test_settings_from_yaml_errors(text: str, problem: str) -> None:
 def test_settings_from_yaml() -> None:
     import yaml
 
-    from netwatch.config.fields import Converter
-    from netwatch.config.source import parse
+    from netwatch.fields import Converter
+    from netwatch.yamlsource import parse
 
     text = "count: 5\ninterval_between: 20ms\nwarn_rtt: 30ms\nwarn_loss_ratio: 0.1\n"
     s = Converter(parse(text, "checks.yaml")).dataclass(yaml.safe_load(text), icmp.Settings, ())
@@ -308,7 +308,8 @@ async def test_reply_from_another_address_is_not_credited(namespace: Namespace) 
 CHILD = """
 import asyncio, json, sys
 from netwatch.model import Target
-from netwatch.probes import icmp, pinger
+from netwatch.probes import icmp
+from netwatch.net import icmp as pinger
 
 async def main():
     o = await icmp.probe(Target(id="t", host=sys.argv[1]), icmp.Settings(count=2, interval_between=0.01), 3.0)

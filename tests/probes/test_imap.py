@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from netwatch.config.fields import FieldError, Secret
+from netwatch.fields import FieldError, Secret
 from netwatch.model import Target
 from netwatch.probes import imap
 from tests.peers.mailservers import MailLab, SmtpScript, USERS, mail_lab
@@ -115,8 +115,8 @@ def test_bad_settings(kwargs: dict[str, Any], field: str) -> None:
 async def test_a_server_echoing_the_secret_is_scrubbed() -> None:
     import asyncio
 
-    from netwatch.egov import mail
-    from netwatch.probes.tcp import Failure
+    from netwatch.net import mail
+    from netwatch.net.tcp import Failure
 
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"* OK ready\r\n")

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import pytest
 
 from netwatch.config import loads
-from netwatch.config.fields import FieldError, Secret
+from netwatch.fields import FieldError, Secret
 from netwatch.model import Target
 from netwatch.probes import mail_roundtrip
 from tests.peers.mailservers import MailLab, USERS, mail_lab

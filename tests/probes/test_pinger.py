@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from netwatch.probes import pinger as pinger_module
-from netwatch.probes.pinger import Pinger, PingStats, ping_many
+from netwatch.net import icmp as pinger_module
+from netwatch.net.icmp import Pinger, PingStats, ping_many
 
 from tests.support import ipv6_loopback
 

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from netwatch.config.fields import FieldError, Secret
+from netwatch.fields import FieldError, Secret
 from netwatch.model import Target
 from netwatch.probes import smtp
 from tests.peers.mailservers import MailLab, Mailboxes, SmtpScript, USERS, mail_lab, start_smtp
@@ -123,8 +123,8 @@ async def test_a_server_echoing_the_secret_is_scrubbed() -> None:
     import asyncio
     import base64
 
-    from netwatch.egov import mail
-    from netwatch.probes.tcp import Failure
+    from netwatch.net import mail
+    from netwatch.net.tcp import Failure
 
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 hi\r\n")

@@ -12,10 +12,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from netwatch.config.fields import FieldError, Secret
+from netwatch.fields import FieldError, Secret
 from netwatch.model import Outcome, Target
 from netwatch.probes import snmp
-from netwatch.snmp import client
+from netwatch.net.snmp import client
 from tests.peers import snmpd as peers
 from tests.peers.snmpresponder import Responder, device_table
 
@@ -259,7 +259,8 @@ async def test_host_resources_and_extra_oids(agent: peers.Snmpd) -> None:
 
 
 async def test_cpu_and_memory_from_host_resources() -> None:
-    from netwatch.snmp import ber, oids
+    from netwatch.net.snmp import ber
+    from netwatch.net.snmp import oids
     r = await Responder().start()
     try:
         r.table = device_table({1: {}})
@@ -458,7 +459,7 @@ async def test_answers_from_another_address_are_ignored() -> None:
         task = asyncio.create_task(eng.get(agent, [(1, 3, 6, 1, 2, 1, 1, 3, 0)]))
         await asyncio.sleep(0.05)
         rid = next(iter(eng._pending))
-        from netwatch.snmp import ber
+        from netwatch.net.snmp import ber
         forged = ber.encode_message(ber.Message(ber.V2C, b"scripted", ber.RESPONSE, rid,
                                                 varbinds=[((1, 3, 6, 1, 2, 1, 1, 3, 0), ber.TIMETICKS, 1)]))
         r.transport.sendto(forged, ("127.0.0.1", eng._transports[2].get_extra_info("sockname")[1]))

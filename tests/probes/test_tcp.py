@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from netwatch.config.fields import FieldError
+from netwatch.fields import FieldError
 from netwatch.model import Outcome, Target
 from netwatch.probes import tcp
 from tests.peers import webservers

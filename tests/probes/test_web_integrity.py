@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from netwatch.config import ConfigError, loads
-from netwatch.config.fields import FieldError
+from netwatch.fields import FieldError
 from netwatch.egov import SECURITY_ERRORS, baselines
 from netwatch.model import Outcome, Target
 from netwatch.probes import web_integrity

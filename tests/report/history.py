@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from netwatch.alerting.state import Transition
+from netwatch.model import Transition
 from netwatch.config import Config, loads
 from netwatch.model import Event, Outcome, Result, State
 from netwatch.store import Store

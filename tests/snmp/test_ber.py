@@ -12,7 +12,7 @@ from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.api import v1 as api_v1
 from pysnmp.proto.api import v2c as api
 
-from netwatch.snmp import ber
+from netwatch.net.snmp import ber
 
 arcs = st.integers(0, 2**32 - 1)
 small_arcs = st.integers(0, 300)
@@ -47,7 +47,7 @@ def to_pysnmp(tag: int, value: Any) -> Any:
 
 
 def from_pysnmp(value: Any) -> tuple[int, Any]:
-    from netwatch.snmp.v3 import _value
+    from netwatch.net.snmp.v3 import _value
     return _value(value)
 
 

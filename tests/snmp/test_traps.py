@@ -9,8 +9,10 @@ from typing import AsyncIterator
 
 import pytest
 
-from netwatch.config.fields import FieldError, Secret
-from netwatch.snmp import ber, oids, traps
+from netwatch.fields import FieldError, Secret
+from netwatch.net.snmp import ber
+from netwatch.net.snmp import oids
+from netwatch.net.snmp import traps
 from tests.peers import snmpd as peers
 
 pytestmark = pytest.mark.skipif(not peers.available(), reason="net-snmp tools not installed")

@@ -115,7 +115,7 @@ def test_injected_sysdescr_is_text(lab: BackgroundLab, browser: Any,
                                    netwatch_process: Callable[..., NetwatchProcess], artifacts_dir: Path) -> None:
     if "snmp" not in PROBES:
         pytest.skip("snmp probe kind not registered yet")
-    from netwatch.snmp import oids
+    from netwatch.net.snmp import oids
 
     lab.run(lab.lab.agents["hall-sw"].set_text, oids.SYS_DESCR, INJECTED)
     proc = netwatch_process(dump(lab.lab.config("{listen}", "{store}", 0.5, set(PROBES))))

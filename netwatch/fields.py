@@ -17,7 +17,7 @@ import typing
 from types import MappingProxyType
 from typing import Any, Literal, Mapping, Union
 
-from netwatch.config.source import Path, Source
+from netwatch.yamlsource import Path, Source
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

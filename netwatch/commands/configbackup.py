@@ -12,7 +12,8 @@ import unicodedata
 from typing import Any
 
 from netwatch.config import Config, load
-from netwatch.configbackup import diff, knownhosts
+from netwatch.configbackup import diff
+from netwatch.net import knownhosts
 from netwatch.configbackup.repo import Repository, Version
 from netwatch.i18n import Lang, default_lang
 from netwatch.model import Check

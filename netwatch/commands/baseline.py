@@ -16,7 +16,7 @@ from netwatch.egov import fingerprint as fp
 from netwatch.egov.baselines import Baselines
 from netwatch.model import Check, Event
 from netwatch.probes import web_integrity
-from netwatch.probes.tcp import Failure
+from netwatch.net.tcp import Failure
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 

@@ -10,9 +10,9 @@ from typing import Any, Sequence
 from pysnmp.hlapi.v3arch import asyncio as hl
 from pysnmp.proto import errind, rfc1902
 
-from netwatch.snmp import ber
-from netwatch.snmp.client import MAX_TABLE_ROWS, MAX_WALK_REQUESTS, SnmpError
-from netwatch.snmp.oids import Oid
+from netwatch.net.snmp import ber
+from netwatch.net.snmp.client import MAX_TABLE_ROWS, MAX_WALK_REQUESTS, SnmpError
+from netwatch.net.snmp.oids import Oid
 
 AUTH_PROTOCOLS: dict[str, Any] = {
     "none": hl.usmNoAuthProtocol,

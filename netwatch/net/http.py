@@ -10,8 +10,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from netwatch.probes import tlsinfo
-from netwatch.probes.tcp import Failure, connect, start_tls
+from netwatch.net import tls as tlsinfo
+from netwatch.net.tcp import Failure, connect, start_tls
 
 MAX_HEAD_BYTES = 65536
 MAX_HEADERS = 100

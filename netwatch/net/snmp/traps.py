@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, Optional
 
-from netwatch.config.fields import FieldError, Secret
-from netwatch.snmp import ber, oids
-from netwatch.snmp.oids import Oid
+from netwatch.fields import FieldError, Secret
+from netwatch.net.snmp import ber
+from netwatch.net.snmp import oids
+from netwatch.net.snmp.oids import Oid
 
-log = logging.getLogger("netwatch.snmp.traps")
+log = logging.getLogger("netwatch.net.snmp.traps")
 
 MAX_VARBINDS = 32
 VALUE_CAP = 256
@@ -269,7 +270,7 @@ class _V3Decoder:
         from pysnmp.entity.rfc3413 import ntfrcv
         from pysnmp.proto import rfc1902
 
-        from netwatch.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS
+        from netwatch.net.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
         self._udp = udp
         self.engine = engine.SnmpEngine()
@@ -284,7 +285,7 @@ class _V3Decoder:
 
     def _on_notification(self, snmp_engine: Any, state_reference: Any, context_engine_id: Any,
                          context_name: Any, var_binds: Any, cb_ctx: Any) -> None:
-        from netwatch.snmp.v3 import _value
+        from netwatch.net.snmp.v3 import _value
         out: list[ber.VarBind] = []
         for oid, value in var_binds:
             tag, val = _value(value)

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from netwatch.alerting import incidents
-from netwatch.alerting.config import Operator
+from netwatch.config.paging import Operator
 from netwatch.alerting.operators import allowed, authenticate
 from netwatch.config import is_loopback
 from netwatch.web.server import MONITOR_KEY

@@ -10,8 +10,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from netwatch.snmp import ber
-from netwatch.snmp.oids import Oid
+from netwatch.net.snmp import ber
+from netwatch.net.snmp.oids import Oid
 
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 MAX_WALK_REQUESTS = 200          # a table walk that needs more requests than this is a misbehaving agent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from netwatch.config.fields import FieldError
+from netwatch.fields import FieldError
 
 DAY_SECONDS = 86400.0
 DEFAULT_WARN_DAYS = 30

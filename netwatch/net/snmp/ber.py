@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Sequence, Union
 
-from netwatch.snmp.oids import Oid
+from netwatch.net.snmp.oids import Oid
 
 V1 = 0
 V2C = 1

@@ -40,7 +40,7 @@ DETAIL_MAX_CHARS = 200
 
 def check_ca_file(path: str, field: str = "ca_file") -> None:
     """For `__post_init__`: a private CA bundle must be readable at load, not at the first handshake."""
-    from netwatch.config.fields import FieldError  # config imports the probes: import at use
+    from netwatch.fields import FieldError  # config imports the probes: import at use
 
     try:
         with open(path, "rb"):

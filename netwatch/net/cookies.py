@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # netwatch.probes imports the probes, and http_flow imports this module
-    from netwatch.probes.httpclient import Url
+    from netwatch.net.http import Url
 
 MAX_COOKIES = 50
 MAX_COOKIE_BYTES = 4096

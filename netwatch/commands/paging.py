@@ -15,11 +15,11 @@ import sys
 import time
 
 from netwatch.alerting import incidents
-from netwatch.alerting.config import Paging
+from netwatch.config.paging import Paging
 from netwatch.alerting.operators import audit, cli_operator, cli_source
-from netwatch.alerting.windows import parse_local, window
+from netwatch.windows import parse_local, window
 from netwatch.config import Config, load
-from netwatch.config.fields import parse_duration
+from netwatch.fields import parse_duration
 from netwatch.i18n import Lang, default_lang
 from netwatch.store import Store
 

@@ -8,13 +8,32 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Mapping, Optional
 
-from netwatch.alerting.windows import Repeat, Window, window
-from netwatch.config.fields import Duration, FieldError, Secret
-from netwatch.config.source import Path, Source
+from netwatch.windows import Repeat, Window, window
+from netwatch.fields import Duration, FieldError, Secret
+from netwatch.yamlsource import Path, Source
 
 Severity = Literal["warning", "critical"]
 Role = Literal["viewer", "operator", "admin"]
 ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+
+
+# Schemes netwatch posts itself (apprise's payload, but with the status code and Retry-After seen).
+NATIVE = {"json": ("http", "json"), "jsons": ("https", "json"), "form": ("http", "form"),
+          "forms": ("https", "form")}
+
+def check_url(url: str) -> str | None:
+    """A reader's message if apprise cannot use this URL, else None."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if not scheme:
+        return "not an apprise URL (e.g. tgram://TOKEN/CHAT, json://host:port/path)"
+    if scheme in NATIVE:
+        parts = urllib.parse.urlsplit(url)
+        return None if parts.hostname else "missing host"
+    import apprise
+
+    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+        return f"apprise does not accept this {scheme}:// URL"
+    return None
 
 
 @dataclass(frozen=True)
@@ -71,8 +90,6 @@ class Channel:
             raise FieldError("group_wait", "must be between 0s and 2s (the first page may wait no longer)")
         if self.timeout <= 0:
             raise FieldError("timeout", "must be greater than zero")
-        from netwatch.notify.senders import check_url
-
         for i, url in enumerate(self.urls):
             problem = check_url(url.reveal())
             if problem:
