@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from netwatch.config import loads  # noqa: E402
+from netwatch.probes.contract import ProbeContext
 from netwatch.configbackup import diff  # noqa: E402
 from netwatch.configbackup.masking import DEFAULT_IGNORE, DEFAULT_MASKS, Masker  # noqa: E402
 from netwatch.configbackup.repo import Repository  # noqa: E402
@@ -38,7 +39,8 @@ async def probe_many(checks: list, n: int, repo: Repository | None) -> list[floa
 
     async def one(check) -> None:  # type: ignore[no-untyped-def]
         t0 = time.perf_counter()
-        outcome = await ssh.probe(check.target, check.settings, 10.0, repo_of=lambda: repo)
+        outcome = await ssh.probe(check.target, check.settings, 10.0,
+                                  ProbeContext(check.id, config_versions=repo))
         assert outcome.ok, outcome
         times.append(time.perf_counter() - t0)
 

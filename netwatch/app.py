@@ -21,6 +21,7 @@ from netwatch.live import LiveView, expand
 from netwatch.model import Check, Result
 from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
+from netwatch.runner import ProbeContexts
 from netwatch.scheduler import Scheduler
 from netwatch.store import Store, StoreError
 from netwatch.trapfeed import TrapFeed
@@ -39,15 +40,14 @@ class Monitor:
         self.clock = clock
         self.run_id = store.start_run(__version__, os.getpid(), clock())
         self.live = LiveView(config.checks, store.last_states())
-        # web_integrity probes read and take page baselines through this (they get no store handle).
-        baselines.configure(baselines.Baselines.of_store(store, lambda ts: self.config.event.phase_at(ts)))
-        # ssh probes record config versions and read/freeze drift baselines through this.
-        configs.install(configs.Repository(store.conn, store.lock,
-                                           phase_at=lambda ts: self.config.event.phase_at(ts)))
+        # What probes may use: web_integrity page baselines, ssh config versions and drift baselines.
+        contexts = ProbeContexts(
+            baselines.Baselines.of_store(store, lambda ts: self.config.event.phase_at(ts)),
+            configs.Repository(store.conn, store.lock, phase_at=lambda ts: self.config.event.phase_at(ts)))
         self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
                                  config.retention.results, config.retention.rollups,
                                  redact=lambda text: self.config.redact(text))
-        self.scheduler = Scheduler(self.handle)
+        self.scheduler = Scheduler(self.handle, contexts=contexts)
         self.paging = PagingEngine(self)
         self.recorder.hooks.append(self.paging.hook)
         self.recorder.committed.append(self.paging.committed)

@@ -121,14 +121,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
                 return EXIT_CONFIG
             wanted.extend(c for c in matched if c not in wanted)
         checks = wanted
+    from netwatch.configbackup import repo as configs
     from netwatch.egov import baselines
     from netwatch.probe_once import probe_all, render_table
+    from netwatch.runner import ProbeContexts
 
-    baselines.configure_readonly(config.store)  # web_integrity compares with the daemon's baselines
-    from netwatch.configbackup import repo as configs
-
-    configs.install(configs.Repository.open_readonly(config.store))  # ssh: drift against the stored baseline
-    rows = asyncio.run(probe_all(checks))
+    # Read-only: web_integrity compares with the daemon's baselines, ssh with its drift baseline.
+    contexts = ProbeContexts(baselines.Baselines.open_readonly(config.store),
+                             configs.Repository.open_readonly(config.store))
+    rows = asyncio.run(probe_all(checks, contexts))
     if args.json:
         print(json.dumps([{**row, "detail": config.redact(row["detail"])} for row in rows],
                          ensure_ascii=False, indent=2))

@@ -9,15 +9,16 @@ from netwatch.i18n import Lang, t
 from netwatch.live import expand
 from netwatch.model import Check
 from netwatch.probes import PROBES
-from netwatch.runner import run_check
+from netwatch.runner import ProbeContexts, run_check
 
 
-async def probe_all(checks: Sequence[Check]) -> list[dict[str, Any]]:
+async def probe_all(checks: Sequence[Check], contexts: ProbeContexts | None = None) -> list[dict[str, Any]]:
+    contexts = contexts if contexts is not None else ProbeContexts()
     limits = {kind: asyncio.Semaphore(p.concurrency) for kind, p in PROBES.items()}
 
     async def one(check: Check) -> list[dict[str, Any]]:
         async with limits[check.kind]:
-            result = await run_check(check, PROBES[check.kind])
+            result = await run_check(check, PROBES[check.kind], context=contexts.for_check(check))
         return [{
             "check": c.id, "target": c.target.id, "kind": c.kind, "ok": r.outcome.ok,
             "error": r.outcome.error, "degraded": r.outcome.degraded, "detail": r.outcome.detail,

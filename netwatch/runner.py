@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Iterable
 
+from netwatch.configbackup.repo import Repository
+from netwatch.egov.baselines import Baselines
 from netwatch.model import Check, Outcome, Result
-from netwatch.probes import ProbeKind
+from netwatch.probes import ProbeContext, ProbeKind
 
 log = logging.getLogger(__name__)
 
@@ -15,12 +18,35 @@ log = logging.getLogger(__name__)
 DEADLINE_MARGIN_SECONDS = 1.0
 
 
-async def run_check(check: Check, kind: ProbeKind, lag_seconds: float = 0.0) -> Result:
+class ProbeContexts:
+    """Hands each check its ProbeContext: its own memory, and the repositories probes may use."""
+
+    def __init__(self, baselines: Baselines | None = None, config_versions: Repository | None = None) -> None:
+        self.baselines = baselines
+        self.config_versions = config_versions
+        self.contexts: dict[str, ProbeContext] = {}
+
+    def for_check(self, check: Check) -> ProbeContext:
+        context = self.contexts.get(check.id)
+        if context is None:
+            context = ProbeContext(check.id, {}, self.baselines, self.config_versions)
+            self.contexts[check.id] = context
+        return context
+
+    def retain(self, check_ids: Iterable[str]) -> None:
+        """Forget the memory of checks no longer configured."""
+        keep = set(check_ids)
+        for check_id in [c for c in self.contexts if c not in keep]:
+            del self.contexts[check_id]
+
+
+async def run_check(check: Check, kind: ProbeKind, lag_seconds: float = 0.0,
+                    context: ProbeContext | None = None) -> Result:
     started_at = time.time()
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(check.timeout_seconds + DEADLINE_MARGIN_SECONDS):
-            outcome = await kind.probe(check.target, check.settings, check.timeout_seconds)
+            outcome = await kind.probe(check.target, check.settings, check.timeout_seconds, context)
     except TimeoutError:
         outcome = Outcome.fail("timeout", f"no answer within {check.timeout_seconds:g}s")
     except Exception as exc:  # noqa: BLE001 - this is the designated catch-all

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Mapping
 
 from netwatch.model import Check, Result
 from netwatch.probes import PROBES, ProbeKind
-from netwatch.runner import run_check
+from netwatch.runner import ProbeContexts, run_check
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,9 @@ def spread_offset(check_id: str, interval_seconds: float) -> float:
 class Scheduler:
     def __init__(self, on_result: Callable[[Check, Result], None],
                  probes: Mapping[str, ProbeKind] = PROBES,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, contexts: ProbeContexts | None = None) -> None:
         self.on_result = on_result
+        self.contexts = contexts if contexts is not None else ProbeContexts()
         self.probes = probes
         self.clock = clock
         self.tasks: dict[str, tuple[Check, asyncio.Task[None]]] = {}
@@ -56,6 +57,7 @@ class Scheduler:
     def apply(self, checks: Iterable[Check]) -> None:
         """Start new checks, stop removed ones, restart changed ones; unchanged ones keep their rhythm."""
         wanted = {c.id: c for c in checks}
+        self.contexts.retain(wanted)
         for check_id, (check, task) in list(self.tasks.items()):
             if wanted.get(check_id) != check:
                 task.cancel()
@@ -105,7 +107,7 @@ class Scheduler:
             self.lag[check.kind].observe(lag)
             self.in_flight[check.kind] += 1
             try:
-                result = await run_check(check, kind, lag)
+                result = await run_check(check, kind, lag, self.contexts.for_check(check))
             finally:
                 self.in_flight[check.kind] -= 1
         try:

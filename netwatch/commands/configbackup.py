@@ -17,6 +17,7 @@ from netwatch.net import knownhosts
 from netwatch.configbackup.repo import Repository, Version
 from netwatch.i18n import Lang, default_lang
 from netwatch.model import Check
+from netwatch.probes.contract import ProbeContext
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -241,7 +242,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not args.from_history:
             outcome = asyncio.run(ssh.probe(check.target, check.settings, check.timeout_seconds,
-                                            repo_of=lambda: repo))
+                                            ProbeContext(check.id, config_versions=repo)))
             if outcome.events:
                 store.record_events([(now, check.id, tid, e) for e in outcome.events])
             if not outcome.ok and outcome.error != "config_drift":

@@ -18,6 +18,7 @@ from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret
 from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
 from netwatch.config import paging as paging_config
 from netwatch.model import AlertPolicy, Check, Target
+from netwatch.probes import PROBES
 from netwatch.net.snmp.traps import TrapSettings
 
 __all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
@@ -343,8 +344,6 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
 
 def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults,
                    default_alert_raw: Mapping[str, Any], path: Path) -> Check | None:
-    from netwatch.probes import PROBES  # probes import config types; import late to avoid a cycle
-
     src = conv.src
     if not isinstance(raw, dict):
         src.error(path, "a check must be a mapping with at least a kind")

@@ -1,9 +1,8 @@
 """The configuration history and frozen baselines in the store, reachable from the ssh probe.
 
-Probes get no store handle, so the process that owns the store installs one `Repository` here:
-`Monitor.__init__` installs a writable one on the daemon's store connection, `netwatch probe` a
-read-only one on the config's store file (it compares with the baseline but records nothing).
-With none installed the probe still fetches and masks but cannot tell versions or drift apart.
+The ssh probe gets a `Repository` in its ProbeContext: the daemon hands a writable one on its store,
+`netwatch probe` a read-only one on the config's store file (it compares with the baseline but
+records nothing). With none the probe still fetches and masks but cannot tell versions or drift apart.
 """
 
 from __future__ import annotations
@@ -190,16 +189,3 @@ class Repository:
     def close(self) -> None:
         if not self.writable:
             self.conn.close()
-
-
-_current: Repository | None = None
-
-
-def install(repo: Repository | None) -> None:
-    """Make `repo` the one the ssh probe uses in this process (None removes it)."""
-    global _current
-    _current = repo
-
-
-def current() -> Repository | None:
-    return _current

@@ -1,9 +1,8 @@
-"""Approved page baselines in the history store, reached by probes through one process-wide registry.
+"""Approved page baselines in the history store, handed to web_integrity probes in their ProbeContext.
 
-Why a registry: probes get `(target, settings, timeout)` and no store handle. The daemon calls
-`configure(Baselines.of_store(store, ...))` at start; `netwatch probe` calls `configure_readonly(path)`
-so a one-off run compares with the daemon's baselines without writing. With nothing configured a
-web_integrity check still applies its forbidden/required rules and says it has no baseline.
+The daemon hands a writable `Baselines.of_store(store, ...)`; `netwatch probe` a read-only one
+(`open_readonly(path)`) so a one-off run compares with the daemon's baselines without writing. With
+none a web_integrity check still applies its forbidden/required rules and says it has no baseline.
 
 A baseline keeps the page as fetched (compressed) next to its fingerprint, so changing a check's
 include/ignore selectors recomputes the fingerprint from the approved page instead of silently
@@ -22,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from netwatch.egov.fingerprint import Fingerprint
 
-__all__ = ["Baseline", "Baselines", "configure", "configure_readonly", "current"]
+__all__ = ["Baseline", "Baselines"]
 
 MAX_STORED_BODY_BYTES = 8 << 20
 
@@ -125,22 +124,3 @@ class Baselines:
         except sqlite3.OperationalError:
             return iter(())
         return iter([(t, u, float(ts), str(by or "")) for t, u, ts, by in rows])
-
-
-_lock = threading.Lock()
-_current: Baselines | None = None
-
-
-def configure(repo: Baselines | None) -> None:
-    """Install the repository probes use in this process (None removes it)."""
-    global _current
-    with _lock:
-        _current = repo
-
-
-def configure_readonly(store_path: str) -> None:
-    configure(Baselines.open_readonly(store_path))
-
-
-def current() -> Baselines | None:
-    return _current

@@ -15,6 +15,8 @@ import lxml.html
 from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
 
+from netwatch.text import clean as text_clean
+
 # Characters that render as nothing: a defacer hides "h\u200backed" from naive matching with them.
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
 # C0 controls other than tab and line breaks make lxml refuse a string outright.
@@ -66,11 +68,8 @@ def fold(text: str) -> str:
 
 
 def clean(text: str, limit: int = DIFF_LINE_CHARS) -> str:
-    """Untrusted page text made safe to show (see tlsinfo.clean_detail), at diff-line length."""
-    # Importing netwatch.probes loads the registry, which imports this module: import at use.
-    from netwatch.net.tls import clean_detail
-
-    return clean_detail(text, limit)
+    """Untrusted page text made safe to show, at diff-line length."""
+    return text_clean(text, limit, show=True)
 
 
 @dataclass(frozen=True)

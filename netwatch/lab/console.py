@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 import time
@@ -12,6 +11,7 @@ from typing import Any, TextIO
 
 from netwatch.i18n import Lang, state_name
 from netwatch.lab.phone import Message
+from netwatch.text import clean as text_clean
 
 RESET = "\x1b[0m"
 BOLD = "\x1b[1m"
@@ -20,7 +20,6 @@ COLOURS = {"up": "\x1b[42;30m", "degraded": "\x1b[43;30m", "down": "\x1b[41;97m"
            "maintenance": "\x1b[44;97m", "unknown": "\x1b[100;97m"}
 FG = {"up": "\x1b[32m", "degraded": "\x1b[33m", "down": "\x1b[31m", "unreachable": "\x1b[35m",
       "maintenance": "\x1b[34m", "unknown": "\x1b[90m"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 TEXTS = {
     "vi": {"zones": "Khu vực", "incidents": "Sự cố đang mở", "log": "Diễn biến", "none": "không có",
@@ -34,7 +33,7 @@ TEXTS = {
 
 def clean(text: str) -> str:
     """Device text must not drive the terminal: control, escape and bidi characters become spaces."""
-    return _CONTROL.sub(" ", text)
+    return text_clean(text, len(text) + 1)
 
 
 @dataclass

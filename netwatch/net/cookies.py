@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-if TYPE_CHECKING:  # netwatch.probes imports the probes, and http_flow imports this module
-    from netwatch.net.http import Url
+from netwatch.net.http import Url
 
 MAX_COOKIES = 50
 MAX_COOKIE_BYTES = 4096

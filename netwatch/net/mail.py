@@ -9,6 +9,7 @@ import ssl
 import time
 from typing import Callable, Literal, Sequence
 
+from netwatch.fields import FieldError
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure, connect, start_tls
 
@@ -411,8 +412,6 @@ def tls_mode(tls: TlsMode | None, port: int, implicit_ports: tuple[int, ...]) ->
 
 def validate_endpoint(prefix: str, port: int, mode: TlsMode, username: str | None, password: object,
                       ca_file: str | None = None, password_required: bool = False) -> None:
-    from netwatch.fields import FieldError
-
     if not 0 < port < 65536:
         raise FieldError(f"{prefix}port", "must be between 1 and 65535")
     if password_required and not (username and password):
@@ -433,15 +432,11 @@ def validate_endpoint(prefix: str, port: int, mode: TlsMode, username: str | Non
 
 
 def validate_address(field_name: str, value: str) -> None:
-    from netwatch.fields import FieldError
-
     if not _ADDRESS_RE.match(value):
         raise FieldError(field_name, f"{value!r} is not a mail address (name@domain)")
 
 
 def validate_helo(value: str) -> None:
-    from netwatch.fields import FieldError
-
     if not _HELO_RE.match(value):
         raise FieldError("helo", f"{value!r} is not a host name or [address]")
 

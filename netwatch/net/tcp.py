@@ -12,6 +12,7 @@ from typing import Callable, TypeVar
 
 from netwatch.model import Outcome
 from netwatch.net import tls as tlsinfo
+from netwatch.net.resolver import resolver
 
 _UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN,
                        errno.EADDRNOTAVAIL}
@@ -50,9 +51,8 @@ async def resolve(host: str, port: int) -> list[tuple[int, str]]:
     lowered = host.lower().rstrip(".")
     if lowered == "invalid" or lowered.endswith(".invalid"):
         raise Failure("dns", f"{host} does not resolve (the .invalid domain never exists)")
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = await resolver().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise Failure("dns", f"{host} does not resolve: {exc.strerror}") from None
     seen: list[tuple[int, str]] = []

@@ -8,6 +8,9 @@ import ssl
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
+from netwatch.fields import FieldError
+from netwatch.text import clean
+
 # OpenSSL X509_V_ERR_* codes (x509_vfy.h) that map onto our short error classes.
 _VERIFY_CLASSES: dict[int, str] = {
     9: "tls_not_yet_valid",      # CERT_NOT_YET_VALID
@@ -40,8 +43,6 @@ DETAIL_MAX_CHARS = 200
 
 def check_ca_file(path: str, field: str = "ca_file") -> None:
     """For `__post_init__`: a private CA bundle must be readable at load, not at the first handshake."""
-    from netwatch.fields import FieldError  # config imports the probes: import at use
-
     try:
         with open(path, "rb"):
             pass
@@ -152,15 +153,5 @@ def _key_name(key: object) -> str:
 
 
 def clean_detail(text: str, limit: int = DETAIL_MAX_CHARS) -> str:
-    """Untrusted text made safe for a detail line: one line, printable (other characters, bidi
-    overrides included, shown as escapes so a reader sees they were there), capped."""
-    out = []
-    for ch in text[: limit * 2]:
-        if ch.isprintable():
-            out.append(ch)
-        elif ch in "\r\n\t":
-            out.append(" ")
-        else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
-    cleaned = "".join(out)
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+    """Untrusted text for a detail line: one line, unsafe characters shown as escapes, capped."""
+    return clean(text, limit, show=True)

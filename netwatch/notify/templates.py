@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from netwatch.i18n import Lang, state_name
 from netwatch.notify import sms
+from netwatch.text import clean as text_clean
 
 Markup = Literal["text", "html", "markdown", "slack"]
 Facts = Mapping[str, Any]
@@ -38,7 +39,6 @@ LABELS: dict[str, dict[str, str]] = {
            "test_body": "Test message from netwatch through channel {channel}.", "cause": "because of"},
 }
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
 
 
@@ -56,8 +56,7 @@ def markup_for(url: str) -> Markup:
 
 def clean(text: str, limit: int) -> str:
     """Device text is hostile: no control or bidi characters, capped."""
-    text = _CONTROL_RE.sub(" ", str(text))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text_clean(str(text), limit)
 
 
 def escape(text: str, markup: Markup) -> str:

@@ -21,6 +21,7 @@ import dns.rrset
 from netwatch.fields import FieldError
 from netwatch.model import Outcome, Target
 from netwatch.net import tls as tlsinfo
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "dns"
 
@@ -95,7 +96,8 @@ def _port(text: str) -> int:
     return int(text)
 
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
     """`target.host` is not used: the check names the record and, optionally, the server to ask."""
     rdtype = dns.rdatatype.from_text(settings.record)
     qname = dns.name.from_text(settings.name)
@@ -183,3 +185,6 @@ async def _ask_system(qname: dns.name.Name, rdtype: dns.rdatatype.RdataType,
     except dns.exception.DNSException as exc:
         raise _Failure("dns", f"cannot resolve {qname}: {exc}") from None
     return answer.rrset
+
+
+CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe)

@@ -16,6 +16,7 @@ from netwatch.model import Outcome, Target
 from netwatch.net import http as httpclient
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "http"
 
@@ -95,7 +96,8 @@ class Settings:
         return bool(self.must_contain or self.must_not_contain or self.pattern)
 
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
     """`target.host` is not used: the URL names the host (and virtual host) to ask."""
     trace = httpclient.Trace()
     started = time.perf_counter()
@@ -196,3 +198,6 @@ def _measurements(trace: httpclient.Trace, started: float) -> dict[str, float]:
         out["tls_seconds"] = trace.tls_seconds
         out["tls_cert_expiry_timestamp_seconds"] = trace.cert_expiry_timestamp_seconds
     return out
+
+
+CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe)

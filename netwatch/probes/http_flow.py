@@ -19,6 +19,7 @@ from netwatch.model import Outcome, Series, Target
 from netwatch.net import http as httpclient
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "http_flow"
 
@@ -227,7 +228,8 @@ def judge_step(step: Step, response: httpclient.Response, variables: dict[str, s
         variables[var] = m.group(1)[:MAX_VALUE_CHARS]
 
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
     """`target.host` is not used: every step names its URL."""
     started = time.perf_counter()
     jar = CookieJar()
@@ -293,3 +295,13 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
                        measurements=out, series=tuple(series))
     return Outcome(ok=True, degraded=degraded, detail=f"{summary}; {tls_detail}" if tls_detail else summary,
                    measurements=out, series=tuple(series))
+
+
+CONTRACT = ProbeKind(
+    kind=KIND,
+    settings=Settings,
+    measurements=MEASUREMENTS,
+    probe=probe,
+    latency=LATENCY,
+    series=SERIES,
+)

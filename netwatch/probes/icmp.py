@@ -11,6 +11,8 @@ from typing import Literal, Mapping
 from netwatch.fields import Duration, FieldError
 from netwatch.model import EMPTY, Outcome, Target
 from netwatch.net.icmp import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many
+from netwatch.net.resolver import resolver
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "icmp"
 
@@ -76,11 +78,10 @@ async def resolve(host: str, family: str) -> str:
     """Return one IP address for the name `host`; raises socket.gaierror. IPv4 first in `auto`, like ping."""
     families = {"ipv4": [socket.AF_INET], "ipv6": [socket.AF_INET6]}.get(
         family, [socket.AF_INET, socket.AF_INET6])
-    loop = asyncio.get_running_loop()
     error: socket.gaierror | None = None
     for af in families:
         try:
-            infos = await loop.getaddrinfo(host, None, family=af, type=socket.SOCK_RAW)
+            infos = await resolver().getaddrinfo(host, None, family=af, type=socket.SOCK_RAW)
         except socket.gaierror as exc:
             error = error or exc
             continue
@@ -128,7 +129,8 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     return Outcome(ok=True, measurements=measurements)
 
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
     started = time.monotonic()
     host = target.host.strip()
     if not host:
@@ -156,3 +158,6 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
         return Outcome.fail("unreachable", f"cannot ping {address}: {exc.strerror or exc}")
     return judge(host, results[address], settings,
                  {"dns_lookup_seconds": lookup_seconds, "ip_protocol": 6.0 if ":" in address else 4.0})
+
+
+CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe, concurrency=CONCURRENCY)

@@ -16,6 +16,7 @@ from netwatch.net import mail
 from netwatch.model import Outcome, Target
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "mail_roundtrip"
 # The default timeout's ceiling (instead of 5 s): a message through SMTP, the mail system and IMAP takes tens of seconds.
@@ -122,7 +123,8 @@ def message(settings: Settings, subject: str, token: str) -> bytes:
     return "\r\n".join(lines).encode("utf-8")
 
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     deadline = loop.time() + timeout_seconds
@@ -242,3 +244,14 @@ def _close(imap: mail.Imap | None, smtp: mail.Smtp | None) -> None:
     for session in (imap, smtp):
         if session is not None:
             session.conn.close()
+
+
+CONTRACT = ProbeKind(
+    kind=KIND,
+    settings=Settings,
+    measurements=MEASUREMENTS,
+    probe=probe,
+    concurrency=CONCURRENCY,
+    latency=LATENCY,
+    default_timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+)

@@ -13,6 +13,7 @@ from netwatch.net import mail
 from netwatch.model import Outcome, Target
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "smtp"
 
@@ -53,7 +54,8 @@ class Settings:
         certs.validate_days(self.tls_warn_days, self.tls_critical_days)
 
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     session: mail.Smtp | None = None
@@ -95,3 +97,6 @@ def judge(settings: Settings, measurements: dict[str, float], now: float) -> Out
 
 def _measurements(timings: dict[str, float], started: float) -> dict[str, float]:
     return {**timings, "total_seconds": time.perf_counter() - started}
+
+
+CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe, latency=LATENCY)

@@ -16,6 +16,8 @@ from netwatch.net.snmp import client
 from netwatch.net.snmp import oids
 from netwatch.net.snmp.client import SnmpError
 from netwatch.net.snmp.oids import Oid
+from netwatch.text import clean as text_clean
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "snmp"
 CONCURRENCY = 256
@@ -58,7 +60,6 @@ PrivProtocol = Literal["AES", "AES-192", "AES-256", "DES", "3DES", "none"]
 
 LABEL_CAP = 64
 DESCR_CAP = 128
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]+")
 _UP, _DOWN = 1, 2
 _OPER_NAMES = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
 _TICKS_WRAP = 2**32
@@ -301,7 +302,7 @@ def clean_text(raw: object, cap: int) -> str:
         text = bytes(raw[:cap * 4]).decode("utf-8", errors="replace")
     else:
         text = "" if raw is None else str(raw)
-    text = _CONTROL.sub(" ", text).strip()[:cap]
+    text = text_clean(text, cap + 1).strip()[:cap]
     if raw.__class__ is bytes and len(raw) <= _CLEAN_MEMO_BYTES:
         if len(_clean_memo) >= _CLEAN_MEMO_MAX:
             _clean_memo.clear()
@@ -733,8 +734,11 @@ def _outcome(last: Optional[Outcome], error: Optional[str], detail: str, degrade
 
 # ---------------------------------------------------------------- probe
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
-    state = client.engine().state          # run-time memory lives on the loop's shared engine
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
+    # The daemon hands each check its own memory (dropped with the check); a direct call (tests,
+    # benchmarks) keeps samples on the loop's shared engine.
+    state = context.memory if context is not None else client.engine().state
     key = (target.id, target.host, settings.port)
     if settings.insecure and ("warned", key) not in state:
         state[("warned", key)] = True
@@ -747,3 +751,13 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
     outcome, sample = judge(snap, state.get(key), settings, target.id)
     state[key] = sample
     return outcome
+
+
+CONTRACT = ProbeKind(
+    kind=KIND,
+    settings=Settings,
+    measurements=MEASUREMENTS,
+    probe=probe,
+    concurrency=CONCURRENCY,
+    series=SERIES,
+)

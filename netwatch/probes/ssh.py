@@ -8,13 +8,12 @@ import errno
 import io
 import logging
 import os
-import re
 import socket
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional
+from typing import Mapping, Optional
 
 import paramiko
 
@@ -24,6 +23,8 @@ from netwatch.net import knownhosts
 from netwatch.configbackup import repo as repository
 from netwatch.configbackup.repo import Observation
 from netwatch.model import Event, Outcome, Target
+from netwatch.text import clean as text_clean, unsafe
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 log = logging.getLogger(__name__)
 # paramiko logs every connection and login at INFO: one line per device per poll in the daemon's log.
@@ -51,7 +52,6 @@ MAX_COMMAND_CHARS = 1024
 _STDERR_CAP_BYTES = 4096
 _READ_SLICE_SECONDS = 0.2
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EADDRNOTAVAIL}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Settings:
             raise FieldError("port", "must be between 1 and 65535")
         if not self.known_hosts:
             raise FieldError("known_hosts", "must name a known_hosts file")
-        if not self.username or _CONTROL.search(self.username):
+        if not self.username or unsafe(self.username):
             raise FieldError("username", "must be a non-empty name without control characters")
         if not self.password and not self.private_key:
             raise FieldError("password", "give a password or a private_key (or their _file forms)")
@@ -85,7 +85,7 @@ class Settings:
         if not self.commands:
             raise FieldError("commands", "give at least one command, e.g. show running-config")
         for command in self.commands:
-            if not command.strip() or _CONTROL.search(command) or len(command) > MAX_COMMAND_CHARS:
+            if not command.strip() or unsafe(command) or len(command) > MAX_COMMAND_CHARS:
                 raise FieldError("commands", f"each must be one line of at most {MAX_COMMAND_CHARS} characters")
         if not 1024 <= self.max_output_bytes <= MAX_OUTPUT_BYTES:
             raise FieldError("max_output_bytes", f"must be between 1024 and {MAX_OUTPUT_BYTES}")
@@ -142,7 +142,7 @@ class Failure(Exception):
 
 
 def _clean(text: str, cap: int) -> str:
-    return _CONTROL.sub(" ", text)[:cap]
+    return text_clean(text, cap)
 
 
 class Session:
@@ -398,7 +398,7 @@ def settle(target_id: str, settings: Settings, raw: bytes, fetch_seconds: float,
 
 
 async def probe(target: Target, settings: Settings, timeout_seconds: float,
-                repo_of: Callable[[], repository.Repository | None] = repository.current) -> Outcome:
+                context: ProbeContext | None = None) -> Outcome:
     loop = asyncio.get_running_loop()
     session = Session()
     t0 = time.perf_counter()
@@ -418,8 +418,20 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
         return Outcome.fail(f.error, f.detail, fetch_seconds=time.perf_counter() - t0)
     fetch_seconds = time.perf_counter() - t0
     return await loop.run_in_executor(_pool(), settle, target.id, settings, fetched.raw, fetch_seconds,
-                                      repo_of(), time.time())
+                                      context.config_versions if context else None, time.time())
 
 
 def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
+
+
+CONTRACT = ProbeKind(
+    kind=KIND,
+    settings=Settings,
+    measurements=MEASUREMENTS,
+    probe=probe,
+    concurrency=CONCURRENCY,
+    latency=LATENCY,
+    default_timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+    prepare=prepare,
+)

@@ -13,6 +13,7 @@ from netwatch.net import certs
 from netwatch.model import Outcome, Target
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure, connect, start_tls
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "tcp"
 
@@ -56,7 +57,8 @@ class Settings:
             raise FieldError("max_read_bytes", f"must be between 1 and {BANNER_MAX_BYTES}")
 
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
     measurements: dict[str, float] = {}
     healthy = Outcome(ok=True)  # a certificate close to expiry turns success into `degraded`
     phase = "connect"
@@ -131,3 +133,6 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float) -> O
 def _mismatch(expect: str, received: bytes) -> str:
     seen = received[:120].decode("utf-8", "replace")
     return f"expected {expect!r}, got {seen!r}" if received else f"expected {expect!r}, got nothing"
+
+
+CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe)

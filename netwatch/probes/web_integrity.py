@@ -21,6 +21,7 @@ from netwatch.model import Event, Outcome, Target
 from netwatch.net import http as httpclient
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
+from netwatch.probes.contract import ProbeContext, ProbeKind
 
 KIND = "web_integrity"
 
@@ -171,10 +172,11 @@ def analyse(body: bytes, url: str, content_type: str | None, profile: Profile) -
     return page, fp.fingerprint(page, profile)
 
 
-async def probe(target: Target, settings: Settings, timeout_seconds: float) -> Outcome:
+async def probe(target: Target, settings: Settings, timeout_seconds: float,
+                context: ProbeContext | None = None) -> Outcome:
     """One page, or every member site concurrently within the same deadline (one child each)."""
     deadline = asyncio.get_running_loop().time() + timeout_seconds
-    repo = baselines.current()
+    repo = context.baselines if context is not None else None
     if len(settings.pages) == 1:
         return await check_page(target, settings, settings.pages[0], repo, deadline, timeout_seconds)
     limit = asyncio.Semaphore(MEMBER_CONCURRENCY)
@@ -325,3 +327,13 @@ def _with_tls(settings: Settings, outcome: Outcome, now: float) -> Outcome:
 
 
 __all__ = ["KIND", "MEASUREMENTS", "Settings", "probe", "fetch_page", "analyse", "child_suffix", "Finding"]
+
+
+CONTRACT = ProbeKind(
+    kind=KIND,
+    settings=Settings,
+    measurements=MEASUREMENTS,
+    probe=probe,
+    concurrency=CONCURRENCY,
+    latency=LATENCY,
+)

@@ -16,6 +16,7 @@ from netwatch.live import LiveView
 from netwatch.model import State
 from netwatch.probes import PROBES, SHARED_MEASUREMENTS, ProbeKind
 from netwatch.scheduler import LAG_BOUNDS_SECONDS, Scheduler
+from netwatch.text import clean as text_clean
 
 CHECK_LABELS = ["check", "target", "kind"]
 _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
@@ -30,7 +31,7 @@ def label_name(key: str) -> str:
 
 def label_value(value: str) -> str:
     """Device-supplied text: drop control characters and cap the length."""
-    return "".join(ch for ch in value if ch.isprintable())[:_MAX_LABEL_VALUE]
+    return text_clean(value, _MAX_LABEL_VALUE, replacement="")
 
 
 def escape(value: str) -> str:

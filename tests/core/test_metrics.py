@@ -21,12 +21,13 @@ class S:
     pass
 
 
-async def _probe(target: Target, settings: S, timeout_seconds: float) -> Outcome:
+async def _probe(target: Target, settings: S, timeout_seconds: float, context: object = None) -> Outcome:
     return Outcome(ok=True)
 
 
-KINDS = {"dev": ProbeKind("dev", S, {"uptime_seconds": "Agent uptime."}, _probe, 1, None,
-                          {"if_oper_status": ("Operational status (1 up, 2 down).", ("if_name", "if_alias"))})}
+KINDS = {"dev": ProbeKind(kind="dev", settings=S, measurements={"uptime_seconds": "Agent uptime."}, probe=_probe,
+                          concurrency=1,
+                          series={"if_oper_status": ("Operational status (1 up, 2 down).", ("if_name", "if_alias"))})}
 
 
 def view_with(outcome: Outcome) -> LiveView:

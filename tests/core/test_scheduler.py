@@ -17,18 +17,20 @@ class SleepSettings:
     seconds: float
 
 
-async def sleeping_probe(target: Target, settings: SleepSettings, timeout_seconds: float) -> Outcome:
+async def sleeping_probe(target: Target, settings: SleepSettings, timeout_seconds: float,
+                         context: object = None) -> Outcome:
     await asyncio.sleep(settings.seconds)
     return Outcome(ok=True)
 
 
-async def raising_probe(target: Target, settings: SleepSettings, timeout_seconds: float) -> Outcome:
+async def raising_probe(target: Target, settings: SleepSettings, timeout_seconds: float,
+                        context: object = None) -> Outcome:
     raise RuntimeError("bug in a probe")
 
 
 KINDS = {
-    "sleep": ProbeKind("sleep", SleepSettings, {}, sleeping_probe, 1000, None, {}),
-    "boom": ProbeKind("boom", SleepSettings, {}, raising_probe, 10, None, {}),
+    "sleep": ProbeKind(kind="sleep", settings=SleepSettings, measurements={}, probe=sleeping_probe, concurrency=1000),
+    "boom": ProbeKind(kind="boom", settings=SleepSettings, measurements={}, probe=raising_probe, concurrency=10),
 }
 
 

@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from netwatch.config import ConfigError, loads
+from netwatch.probes.contract import ProbeContext
 from netwatch.configbackup.repo import Observation, Repository, Version
 from netwatch.model import Check, Outcome
 from netwatch.probes import ssh
@@ -56,7 +57,8 @@ def repo(tmp_path: Path) -> Iterator[Repository]:
 
 
 async def run(check: Check, repo: Repository | None = None) -> Outcome:
-    return await ssh.probe(check.target, check.settings, check.timeout_seconds, repo_of=lambda: repo)
+    return await ssh.probe(check.target, check.settings, check.timeout_seconds,
+                           ProbeContext(check.id, config_versions=repo))
 
 
 @pytest.mark.root
@@ -226,7 +228,7 @@ async def test_wrong_key_is_ssh_auth(device: Sshd, tmp_path: Path) -> None:
     from netwatch.config import Secret
 
     settings = replace(check.settings, private_key=Secret((tmp_path / "stranger").read_text()))
-    outcome = await ssh.probe(check.target, settings, 5.0, repo_of=lambda: None)
+    outcome = await ssh.probe(check.target, settings, 5.0)
     assert outcome.error == "ssh_auth"
 
 
@@ -275,7 +277,7 @@ targets:
         private_key_file: {tmp_path / "client"}
 """)
     check = config.checks[0]
-    outcome = await ssh.probe(check.target, check.settings, 2.0, repo_of=lambda: None)
+    outcome = await ssh.probe(check.target, check.settings, 2.0)
     assert outcome.error == "refused"
 
 
@@ -442,7 +444,7 @@ targets:
 """)
         check = config.checks[0]
         t0 = time.monotonic()
-        outcome = await ssh.probe(check.target, check.settings, 1.0, repo_of=lambda: None)
+        outcome = await ssh.probe(check.target, check.settings, 1.0)
         elapsed = time.monotonic() - t0
     assert outcome.error == "timeout"
     assert "handshake" in outcome.detail
@@ -498,7 +500,6 @@ async def test_password_login(password_device: tuple[Sshd, "sshd_peer.LocalUser"
 
     from netwatch.config import Secret
 
-    wrong = await ssh.probe(check.target, replace(check.settings, password=Secret("not-the-password")), 5.0,
-                            repo_of=lambda: None)
+    wrong = await ssh.probe(check.target, replace(check.settings, password=Secret("not-the-password")), 5.0)
     assert wrong.error == "ssh_auth"
     assert "not-the-password" not in wrong.detail and user.password not in outcome.detail

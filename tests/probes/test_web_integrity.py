@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from netwatch.config import ConfigError, loads
+from netwatch.probes.contract import ProbeContext
 from netwatch.fields import FieldError
 from netwatch.egov import SECURITY_ERRORS, baselines
 from netwatch.model import Outcome, Target
@@ -38,9 +39,9 @@ def portal() -> Iterator[Portal]:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     s = Store.open(str(tmp_path / "netwatch.db"))
-    baselines.configure(baselines.Baselines.of_store(s))
+    use(baselines.Baselines.of_store(s))
     yield s
-    baselines.configure(None)
+    use(None)
     s.close()
 
 
@@ -48,8 +49,18 @@ def settings(url: str | None = None, **kwargs: Any) -> web_integrity.Settings:
     return web_integrity.Settings(url=url, **{**RULES, **kwargs})
 
 
+class Repo:
+    """The baselines the probes of this module get in their context."""
+
+    current: baselines.Baselines | None = None
+
+
+def use(repo: baselines.Baselines | None) -> None:
+    Repo.current = repo
+
+
 async def run(s: web_integrity.Settings, timeout: float = 5.0, target: Target = TARGET) -> Outcome:
-    return await web_integrity.probe(target, s, timeout)
+    return await web_integrity.probe(target, s, timeout, ProbeContext(target.id, baselines=Repo.current))
 
 
 async def test_first_run_takes_the_baseline_then_matches(portal: Portal, store: Store) -> None:
@@ -172,7 +183,7 @@ async def test_forbidden_words_fail_even_on_first_run_and_block_the_baseline(por
     s = settings(portal.url())
     outcome = await run(s)
     assert outcome.error == "forbidden_content"
-    assert baselines.current().get("portal", portal.url()) is None  # type: ignore[union-attr]
+    assert Repo.current.get("portal", portal.url()) is None  # type: ignore[union-attr]
 
 
 async def test_member_sites_share_rules_and_report_one_child_each(portal: Portal, store: Store) -> None:
@@ -208,7 +219,7 @@ async def test_changed_selectors_reread_the_approved_page(portal: Portal, store:
     narrower = settings(portal.url(), include=("#content", "footer"), ignore=())
     outcome = await run(narrower)
     assert outcome.ok and outcome.events == (), outcome
-    stored = baselines.current().get("portal", portal.url())  # type: ignore[union-attr]
+    stored = Repo.current.get("portal", portal.url())  # type: ignore[union-attr]
     assert narrower.profile.digest() in stored.fingerprints  # type: ignore[union-attr]
 
 
@@ -220,35 +231,35 @@ async def test_baseline_is_retaken_at_the_start_of_the_configured_phase(portal: 
 
     s = settings(portal.url(), baseline_at_phase="before")
     await run(s)
-    taken = baselines.current().get("portal", portal.url()).taken_at  # type: ignore[union-attr]
+    taken = Repo.current.get("portal", portal.url()).taken_at  # type: ignore[union-attr]
     portal.set("/", portal_page(**{_main_section(): REWRITTEN + "<p>Đại hội đại biểu</p>"}))
     assert (await run(s)).error == "content_changed"
-    baselines.configure(baselines.Baselines.of_store(store, lambda ts: Phase("before", taken + 0.001)))
+    use(baselines.Baselines.of_store(store, lambda ts: Phase("before", taken + 0.001)))
     outcome = await run(s)
     assert outcome.ok and [e.kind for e in outcome.events] == ["baseline"], outcome
     assert "start of phase before" in outcome.detail
     assert (await run(s)).ok
-    baselines.configure(baselines.Baselines.of_store(store, lambda ts: Phase("during", ts)))
+    use(baselines.Baselines.of_store(store, lambda ts: Phase("during", ts)))
     portal.set("/", portal_page())  # the old page brings its search form back: the most severe finding
     assert (await run(s)).error == "form_changed"
 
 
 async def test_readonly_baselines_compare_but_never_write(portal: Portal, store: Store, tmp_path: Path) -> None:
     s = settings(portal.url())
-    baselines.configure_readonly(str(tmp_path / "netwatch.db"))
+    use(baselines.Baselines.open_readonly(str(tmp_path / "netwatch.db")))
     outcome = await run(s)
     assert outcome.ok and outcome.degraded == "no_baseline"
-    baselines.configure(baselines.Baselines.of_store(store))
+    use(baselines.Baselines.of_store(store))
     await run(s)
-    baselines.configure_readonly(str(tmp_path / "netwatch.db"))
+    use(baselines.Baselines.open_readonly(str(tmp_path / "netwatch.db")))
     portal.set("/", portal_page(**{"</body>": '<script src="https://x.evil.test/a.js"></script></body>'}))
     assert (await run(s)).error == "new_external_script"
-    baselines.configure_readonly(str(tmp_path / "absent.db"))
+    use(baselines.Baselines.open_readonly(str(tmp_path / "absent.db")))
     assert (await run(s)).degraded == "no_baseline"
 
 
 async def test_without_any_store_rules_still_apply(portal: Portal) -> None:
-    baselines.configure(None)
+    use(None)
     s = settings(portal.url())
     assert (await run(s)).degraded == "no_baseline"
     portal.set("/", portal_page(**{'<div id="congress-banner">': "<div>"}))
@@ -389,7 +400,7 @@ async def test_a_broken_store_still_applies_the_rules(portal: Portal, tmp_path: 
     broken = Store.open(str(tmp_path / "broken.db"))
     repo = baselines.Baselines.of_store(broken)
     broken.close()
-    baselines.configure(repo)
+    use(repo)
     try:
         s = settings(portal.url())
         outcome = await run(s)
@@ -397,4 +408,4 @@ async def test_a_broken_store_still_applies_the_rules(portal: Portal, tmp_path: 
         portal.set("/", portal_page(**{'<div id="congress-banner">': "<div>"}))
         assert (await run(s)).error == "required_missing"
     finally:
-        baselines.configure(None)
+        use(None)

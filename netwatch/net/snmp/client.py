@@ -10,6 +10,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from netwatch.net.resolver import resolver
 from netwatch.net.snmp import ber
 from netwatch.net.snmp.oids import Oid
 
@@ -319,8 +320,7 @@ async def _resolve(host: str, port: int) -> tuple[int, tuple[str, int]]:
         return result
     except ValueError:
         pass
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    infos = await resolver().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     family, _, _, _, sockaddr = infos[0]
     return family, (sockaddr[0], sockaddr[1])   # names are not cached: DNS may move them
 

@@ -1,0 +1,49 @@
+"""What a probe kind declares (ProbeKind) and what the runner hands each run (ProbeContext)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, MutableMapping
+
+from netwatch.model import Outcome, Target
+
+if TYPE_CHECKING:
+    from netwatch.configbackup.repo import Repository
+    from netwatch.egov.baselines import Baselines
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """A probe's view of the daemon: its own memory between runs and the repositories it may use.
+
+    `memory` belongs to one check and is dropped when the check is removed from the config, so
+    run-time samples (SNMP counters, warned-once flags) never outlive the check. The repositories
+    are None where nothing may be read or written (tests, `netwatch probe` without a store).
+    """
+
+    check_id: str = ""
+    memory: MutableMapping[object, object] = field(default_factory=dict)
+    baselines: "Baselines | None" = None
+    config_versions: "Repository | None" = None
+
+
+ProbeFunc = Callable[[Target, object, float, ProbeContext], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeKind:
+    """A probe module's contract, declared once as `CONTRACT = ProbeKind(...)`.
+
+    Keyword-only and frozen: a misspelt optional field is a TypeError when the module loads, never
+    a silent default.
+    """
+
+    kind: str
+    settings: type
+    measurements: Mapping[str, str]
+    probe: ProbeFunc
+    concurrency: int = 256                 # checks of this kind that run at once
+    latency: str | None = None             # the measurement that stands for latency (None: duration)
+    series: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    prepare: Callable[[object, Target, str], object] | None = None   # at config load: check, resolve paths
+    default_timeout_seconds: float = 5.0   # the ceiling of the default timeout
