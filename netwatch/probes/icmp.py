@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
@@ -25,6 +26,7 @@ MEASUREMENTS = {
     "rtt_max_seconds": "Slowest echo round trip of the run.",
     "rtt_jitter_seconds": "Mean absolute difference between consecutive echo round trips.",
     "packet_loss_ratio": "Share of echo requests without a reply (0 to 1).",
+    "packet_loss_window_ratio": "Share of the check's last loss_window echoes without a reply (0 to 1).",
     "packets_sent": "Echo requests sent in the run.",
     "packets_received": "Echo replies received in the run.",
     "dns_lookup_seconds": "Time spent resolving the target's name (0 for an address).",
@@ -32,6 +34,9 @@ MEASUREMENTS = {
 }
 
 MAX_COUNT = 1000
+MAX_LOSS_WINDOW = 10000
+DEFAULT_WARN_LOSS_RATIO = 0.1
+DEFAULT_LOSS_WINDOW = 30
 # Part of the check's timeout kept for replies to the last echo when count x interval is long.
 _MIN_WAIT_SHARE = 0.5
 
@@ -41,9 +46,13 @@ class Settings:
     count: int = 3
     interval_between: Duration = Duration(0.1)
     payload_size_bytes: int = 56
-    max_loss_ratio: float = 0.5
+    # A lossy link is degraded, not down: with 3 echoes and 30 % random loss a run loses two or three
+    # of them about one run in five, so failing on 50 % loss paged a false DOWN every ~100 runs.
+    # A run fails when (almost) every echo is lost; loss is judged over a window of recent echoes.
+    max_loss_ratio: float = 0.9
     warn_rtt: Duration | None = None
-    warn_loss_ratio: float | None = None
+    warn_loss_ratio: float | None = None     # None: DEFAULT_WARN_LOSS_RATIO, or max_loss_ratio if lower
+    loss_window: int | None = None           # None: DEFAULT_LOSS_WINDOW echoes, or count if more
     family: Literal["auto", "ipv4", "ipv6"] = "auto"
 
     def __post_init__(self) -> None:
@@ -57,11 +66,19 @@ class Settings:
             raise FieldError("max_loss_ratio", "must be between 0 and 1")
         if self.warn_rtt is not None and self.warn_rtt <= 0:
             raise FieldError("warn_rtt", "must be more than 0s")
+        if self.loss_window is not None and not self.count <= self.loss_window <= MAX_LOSS_WINDOW:
+            raise FieldError("loss_window", f"must be between count ({self.count}) and {MAX_LOSS_WINDOW} echoes")
         if self.warn_loss_ratio is not None:
             if not 0 <= self.warn_loss_ratio <= 1:
                 raise FieldError("warn_loss_ratio", "must be between 0 and 1")
             if self.warn_loss_ratio > self.max_loss_ratio:
                 raise FieldError("warn_loss_ratio", f"must not exceed max_loss_ratio ({self.max_loss_ratio:g})")
+
+
+def warn_loss(settings: Settings) -> float:
+    if settings.warn_loss_ratio is not None:
+        return settings.warn_loss_ratio
+    return min(DEFAULT_WARN_LOSS_RATIO, settings.max_loss_ratio)
 
 
 def literal_address(host: str, family: str) -> str | None:
@@ -90,16 +107,22 @@ async def resolve(host: str, family: str) -> str:
     raise error or socket.gaierror(socket.EAI_NONAME, "no address")
 
 
-def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float] = EMPTY) -> Outcome:
+def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float] = EMPTY,
+          window: tuple[int, int] | None = None) -> Outcome:
     """Turn what the echoes saw into an outcome (pure; the table of rules is here).
 
-    `extra` measurements (name lookup time, IP version) are passed through.
+    `extra` measurements (name lookup time, IP version) are passed through. `window` is (sent,
+    received) over the check's recent echoes, this run's included; the warning on loss is judged
+    over it, so random loss keeps a link steadily degraded instead of bouncing up and degraded.
     """
+    sent, received = window if window is not None else (stats.sent, stats.received)
+    window_loss = 1.0 - received / sent if sent else 0.0
     measurements: dict[str, float] = {
         **extra,
         "packets_sent": float(stats.sent),
         "packets_received": float(stats.received),
         "packet_loss_ratio": stats.loss_ratio,
+        "packet_loss_window_ratio": window_loss,
     }
     who = host if host == stats.address else f"{host} ({stats.address})"
     if not stats.received:
@@ -119,9 +142,10 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     if stats.loss_ratio > settings.max_loss_ratio:
         return Outcome(ok=False, error="packet_loss", measurements=measurements,
                        detail=f"{loss}, above max_loss_ratio {settings.max_loss_ratio:g}"[:500])
-    if settings.warn_loss_ratio is not None and stats.loss_ratio > settings.warn_loss_ratio:
+    if window_loss > warn_loss(settings):
+        over = f"{sent - received} of the last {sent} echoes lost ({window_loss:.0%})"
         return Outcome(ok=True, degraded="packet_loss", measurements=measurements,
-                       detail=f"{loss}, above warn_loss_ratio {settings.warn_loss_ratio:g}"[:500])
+                       detail=f"{loss}; {over}, above warn_loss_ratio {warn_loss(settings):g}"[:500])
     if settings.warn_rtt is not None and stats.rtt_avg_seconds > settings.warn_rtt:
         return Outcome(ok=True, degraded="rtt", measurements=measurements,
                        detail=(f"average round trip to {who} {stats.rtt_avg_seconds * 1000:.1f} ms, "
@@ -156,8 +180,23 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
         return Outcome.fail("not_permitted", str(exc))
     except OSError as exc:
         return Outcome.fail("unreachable", f"cannot ping {address}: {exc.strerror or exc}")
-    return judge(host, results[address], settings,
-                 {"dns_lookup_seconds": lookup_seconds, "ip_protocol": 6.0 if ":" in address else 4.0})
+    stats = results[address]
+    extra = {"dns_lookup_seconds": lookup_seconds, "ip_protocol": 6.0 if ":" in address else 4.0}
+    window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW, settings.count)
+    return judge(host, stats, settings, extra, remember(context, stats, window))
+
+
+def remember(context: ProbeContext | None, stats: PingStats, loss_window: int) -> tuple[int, int] | None:
+    """Add this run to the check's recent echoes; (sent, received) over the last `loss_window` of them."""
+    if context is None:
+        return None
+    runs = context.memory.setdefault("icmp_runs", deque())
+    assert isinstance(runs, deque)
+    runs.append((stats.sent, stats.received))
+    sent = sum(s for s, _ in runs)
+    while len(runs) > 1 and sent - runs[0][0] >= loss_window:
+        sent -= runs.popleft()[0]
+    return sent, sum(r for _, r in runs)
 
 
 CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe, concurrency=CONCURRENCY)

@@ -144,8 +144,9 @@ def test_settings_from_yaml() -> None:
 
 def test_settings_defaults() -> None:
     s = icmp.Settings()
-    assert (s.count, s.interval_between, s.payload_size_bytes, s.max_loss_ratio) == (3, 0.1, 56, 0.5)
-    assert (s.warn_rtt, s.warn_loss_ratio, s.family) == (None, None, "auto")
+    assert (s.count, s.interval_between, s.payload_size_bytes, s.max_loss_ratio) == (3, 0.1, 56, 0.9)
+    assert (s.warn_rtt, s.warn_loss_ratio, s.loss_window, s.family) == (None, None, None, "auto")
+    assert icmp.warn_loss(s) == 0.1 and icmp.warn_loss(icmp.Settings(max_loss_ratio=0.05)) == 0.05
 
 
 # --- judge (pure) ---------------------------------------------------------------------------------
@@ -158,11 +159,14 @@ def test_settings_defaults() -> None:
         (PingStats("192.0.2.1", 3, (), ("host unreachable (reported by 192.0.2.9)",)), icmp.Settings(),
          False, "unreachable", None),
         (PingStats("192.0.2.1", 4, (0.001,)), icmp.Settings(max_loss_ratio=0.5), False, "packet_loss", None),
-        (PingStats("192.0.2.1", 4, (0.001, 0.001)), icmp.Settings(max_loss_ratio=0.5), True, None, None),
+        (PingStats("192.0.2.1", 4, (0.001, 0.001)), icmp.Settings(max_loss_ratio=0.5, warn_loss_ratio=0.5),
+         True, None, None),
+        (PingStats("192.0.2.1", 3, (0.001,)), icmp.Settings(), True, None, "packet_loss"),   # 2 of 3 lost: degraded
         (PingStats("192.0.2.1", 4, (0.001, 0.001, 0.001)), icmp.Settings(warn_loss_ratio=0.2), True, None,
          "packet_loss"),
         (PingStats("192.0.2.1", 2, (0.020, 0.040)), icmp.Settings(warn_rtt=Duration(0.025)), True, None, "rtt"),
         (PingStats("192.0.2.1", 2, (0.020, 0.020)), icmp.Settings(warn_rtt=Duration(0.025)), True, None, None),
+        (PingStats("192.0.2.1", 20, (0.001,)), icmp.Settings(count=20), False, "packet_loss", None),
         (PingStats("192.0.2.1", 2, (0.001,)), icmp.Settings(max_loss_ratio=0.0), False, "packet_loss", None),
     ],
 )
@@ -372,3 +376,36 @@ def test_not_permitted_names_the_fixes(bare_namespace: str) -> None:
     detail = str(got["detail"])
     for fix in ("run as root", "CAP_NET_RAW", "net.ipv4.ping_group_range"):
         assert fix in detail
+
+
+# --- loss over the check's recent echoes (pure, with an injected memory) ---------------------------
+
+def test_random_loss_keeps_a_link_degraded_instead_of_bouncing() -> None:
+    """30 % loss in 3-echo runs: every run after the first few reads degraded, none fails or reads up."""
+    import random
+
+    from netwatch.probes import ProbeContext
+
+    rng = random.Random(7)
+    context = ProbeContext("link/icmp")
+    verdicts = []
+    for _ in range(300):
+        rtts = tuple(0.001 for _ in range(3) if rng.random() >= 0.3)
+        stats = PingStats("192.0.2.1", 3, rtts)
+        out = icmp.judge("link", stats, icmp.Settings(), window=icmp.remember(context, stats, 30))
+        verdicts.append("fail" if not out.ok else out.degraded or "up")
+    assert verdicts.count("up") <= 3                      # only before the window has seen a loss
+    assert "up" not in verdicts[20:]
+    # A run that loses every echo fails (timeout); three in a row at 30 % loss is a 1-in-37,000 event.
+    fails = [i for i, v in enumerate(verdicts) if v == "fail"]
+    assert not any(fails[i + 2] == fails[i] + 2 for i in range(len(fails) - 2))
+
+
+def test_the_loss_window_forgets_old_echoes() -> None:
+    from netwatch.probes import ProbeContext
+
+    context = ProbeContext("link/icmp")
+    assert icmp.remember(context, PingStats("a", 3, ()), 6) == (3, 0)
+    assert icmp.remember(context, PingStats("a", 3, (0.001,) * 3), 6) == (6, 3)
+    assert icmp.remember(context, PingStats("a", 3, (0.001,) * 3), 6) == (6, 6)   # the lossy run left
+    assert icmp.remember(None, PingStats("a", 3, ()), 6) is None
