@@ -130,6 +130,8 @@ class Usm:
             return "noAuthNoPriv"
         if self.auth_protocol == "MD5":
             return "MD5 authentication"
+        if self.auth_protocol == "SHA":
+            return "SHA-1 authentication"
         if self.priv_protocol == "none":
             return "authNoPriv (no encryption)"
         if self.priv_protocol in ("DES", "3DES"):

@@ -1,4 +1,11 @@
-"""SNMPv3 (USM) GET and GETBULK walks on pysnmp 7, one pysnmp engine per event loop."""
+"""SNMPv3 (USM) GET and GETBULK walks on pysnmp 7, one pysnmp engine per agent.
+
+pysnmp keeps what it discovered about an agent (its snmpEngineID, boots and time) inside the
+SnmpEngine and never forgets it: after a device is replaced or reset, or snmpd restarts with a new
+engineID, every request was silently dropped as a timeout until netwatch restarted. So each agent
+gets its own SnmpEngine, dropped and rediscovered after a timeout or a notInTimeWindow /
+unknownEngineID report (RFC 3414 section 4: a manager re-discovers on those).
+"""
 
 from __future__ import annotations
 
@@ -38,6 +45,11 @@ INSECURE_PRIV = frozenset({"none", "DES", "3DES"})
 _AUTH_ERRORS = (errind.UnknownUserName, errind.WrongDigest, errind.DecryptionError,
                 errind.UnsupportedSecurityLevel, errind.UnknownSecurityName, errind.AuthenticationError,
                 errind.AuthenticationFailure)
+# What the agent says when it no longer knows us as we know it: discover it again.
+_REDISCOVER = (errind.NotInTimeWindow, errind.UnknownEngineID, errind.EngineIDMismatch)
+# error-status values that mean access control refused the user (VACM), e.g. a noAuthNoPriv request
+# for a user the agent only serves with privacy: credentials, not the device, are wrong.
+_ACCESS_STATUS = frozenset({"authorizationError", "noAccess"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,10 @@ class V3Agent:
         return f"V3Agent({self.host}:{self.port}, user={self.user!r})"
 
 
+class _Rediscover(Exception):
+    """The agent reported notInTimeWindow / unknownEngineID: what we discovered about it is stale."""
+
+
 def _value(v: Any) -> tuple[int, ber.Value]:
     t = v.tagSet[-1]
     tag = t.tagClass | t.tagFormat | t.tagId
@@ -71,15 +87,35 @@ def _value(v: Any) -> tuple[int, ber.Value]:
 
 
 class V3Engine:
-    """One pysnmp SnmpEngine (and UDP transport) shared by every v3 agent of the loop."""
+    """The v3 agents of one event loop: a pysnmp SnmpEngine each, with what was discovered about it."""
 
     def __init__(self) -> None:
-        self.snmp = hl.SnmpEngine()
+        self._engines: dict[tuple[str, int], Any] = {}
         self._targets: dict[tuple[str, int, float, int], Any] = {}
         self._auth: dict[V3Agent, Any] = {}
+        self.rediscoveries_total = 0
 
     def close(self) -> None:
-        self.snmp.close_dispatcher()
+        for snmp in self._engines.values():
+            snmp.close_dispatcher()
+        self._engines.clear()
+
+    def _snmp(self, agent: V3Agent) -> Any:
+        key = (agent.host, agent.port)
+        snmp = self._engines.get(key)
+        if snmp is None:
+            snmp = hl.SnmpEngine()
+            self._engines[key] = snmp
+        return snmp
+
+    def forget(self, agent: V3Agent) -> None:
+        """Drop what was discovered about the agent; the next request discovers it again."""
+        snmp = self._engines.pop((agent.host, agent.port), None)
+        if snmp is not None:
+            self.rediscoveries_total += 1
+            snmp.close_dispatcher()
+        for key in [k for k in self._targets if k[:2] == (agent.host, agent.port)]:
+            del self._targets[key]
 
     async def _target(self, agent: V3Agent) -> Any:
         per_try = agent.timeout_seconds / (agent.retries + 1)
@@ -106,6 +142,18 @@ class V3Engine:
         return auth
 
     async def _call(self, agent: V3Agent, deadline: float, bulk: int, oids: Sequence[Oid]) -> list[tuple[Oid, int, ber.Value]]:
+        try:
+            return await self._call_once(agent, deadline, bulk, oids)
+        except _Rediscover:
+            self.forget(agent)
+            return await self._call_once(agent, deadline, bulk, oids)   # one more try, within the deadline
+        except SnmpError as exc:
+            if exc.error == "timeout":
+                self.forget(agent)   # a reset device answers nothing until it is discovered again
+            raise
+
+    async def _call_once(self, agent: V3Agent, deadline: float, bulk: int, oids: Sequence[Oid]
+                         ) -> list[tuple[Oid, int, ber.Value]]:
         loop = asyncio.get_running_loop()
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -115,9 +163,9 @@ class V3Engine:
         ctx = hl.ContextData(contextName=agent.context)
         try:
             if bulk:
-                coro = hl.bulk_cmd(self.snmp, self._user(agent), target, ctx, 0, bulk, *binds, lookupMib=False)
+                coro = hl.bulk_cmd(self._snmp(agent), self._user(agent), target, ctx, 0, bulk, *binds, lookupMib=False)
             else:
-                coro = hl.get_cmd(self.snmp, self._user(agent), target, ctx, *binds, lookupMib=False)
+                coro = hl.get_cmd(self._snmp(agent), self._user(agent), target, ctx, *binds, lookupMib=False)
             error_indication, error_status, error_index, var_binds = await asyncio.wait_for(coro, remaining)
         except asyncio.TimeoutError:
             raise SnmpError("timeout", f"no SNMP answer from {agent.host}:{agent.port}") from None
@@ -126,7 +174,12 @@ class V3Engine:
                 raise SnmpError("timeout", f"no SNMP answer from {agent.host}:{agent.port}")
             if isinstance(error_indication, _AUTH_ERRORS):
                 raise SnmpError("snmp_auth", f"SNMPv3 user {agent.user!r} refused: {error_indication}")
+            if isinstance(error_indication, _REDISCOVER):
+                raise _Rediscover(str(error_indication))
             raise SnmpError("protocol", f"SNMPv3 error: {error_indication}")
+        if error_status and error_status.prettyPrint() in _ACCESS_STATUS:
+            raise SnmpError("snmp_auth", f"agent {agent.host}:{agent.port} refused user {agent.user!r} "
+                                         f"at this security level: {error_status.prettyPrint()}")
         if error_status:
             raise SnmpError("protocol", f"agent {agent.host}:{agent.port} answered {error_status.prettyPrint()}")
         out = []
