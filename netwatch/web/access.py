@@ -37,7 +37,7 @@ def _basic(request: web.Request) -> tuple[str | None, str | None]:
     return name, password
 
 
-def _source(request: web.Request) -> str:
+def source_of(request: web.Request) -> str:
     return f"http:{request.remote or '?'}"
 
 

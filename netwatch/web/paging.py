@@ -15,7 +15,8 @@ from netwatch.alerting.operators import allowed
 from netwatch.config import is_loopback
 from netwatch.store.outbox import Conn
 from netwatch.web.access import (SERVICES_KEY, VERIFY_KEY, VERIFY_PARALLEL, VERIFY_QUEUE, Busy, bearer,
-                                 incident_id_of, may_read, refuse_read, request_operator)
+                                 incident_id_of, may_read, refuse_read, request_operator,
+                                 source_of)
 
 __all__ = ["Busy", "add_routes", "incident_id_of", "may_read", "refuse_read", "request_operator"]
 
@@ -65,7 +66,7 @@ async def ack(request: web.Request) -> web.Response:
         except (json.JSONDecodeError, UnicodeDecodeError):
             return web.json_response({"error": "body must be JSON"}, status=400)
 
-    error = await asyncio.to_thread(services.incidents.ack, incident_id, op.name, note, _source(request), time.time())
+    error = await asyncio.to_thread(services.incidents.ack, incident_id, op.name, note, source_of(request), time.time())
     if error is not None:
         return web.json_response({"error": error}, status=404 if error.startswith("no incident") else 409)
     services.wake_delivery()
