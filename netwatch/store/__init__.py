@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 
 from netwatch.model import Transition
 from netwatch.model import Event, Result, State
@@ -25,6 +25,33 @@ class StoredState:
     since: float
     decided_at: float
     error: str | None
+
+
+class StoreLocation(Protocol):
+    """What `config.StoreSpec` provides: a SQLite path, or a PostgreSQL URL without its password."""
+
+    path: str | None
+    url: str | None
+
+    def password_text(self) -> str | None: ...
+
+
+def connect(spec: "str | StoreLocation", readonly: bool = False) -> Database:
+    """A `Database` for a path or a spec; StoreError (one line, no password) when it cannot be opened."""
+    if isinstance(spec, str) or spec.url is None:
+        path = spec if isinstance(spec, str) else str(spec.path)
+        try:
+            return SqliteDatabase(path, readonly=readonly)
+        except DB_ERRORS as exc:
+            raise StoreError(f"cannot open history store {path}: {exc}") from None
+    from netwatch.store.postgres import PostgresDatabase  # psycopg loads only for a PostgreSQL store
+    return PostgresDatabase(spec.url, spec.password_text(), str(spec))
+
+
+def _one_line(exc: BaseException, spec: "str | StoreLocation") -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    password = None if isinstance(spec, str) else spec.password_text()
+    return text.replace(password, "********") if password else text
 
 
 class Store:
@@ -45,13 +72,16 @@ class Store:
         return self.db.lock  # type: ignore[return-value]
 
     @staticmethod
-    def open(path: str) -> "Store":
-        try:
-            db = SqliteDatabase(path)
-            store = Store(db, path)
-            store.migrate()
-        except DB_ERRORS as exc:
-            raise StoreError(f"cannot open history store {path}: {exc}") from exc
+    def open(spec: "str | StoreLocation", migrate: bool = True) -> "Store":
+        """Open (and by default create or migrate) the store a config names: a SQLite path or PostgreSQL."""
+        db = connect(spec)
+        store = Store(db, str(spec))
+        if migrate:
+            try:
+                store.migrate()
+            except DB_ERRORS as exc:
+                db.close()
+                raise StoreError(f"cannot open history store {spec}: {_one_line(exc, spec)}") from None
         return store
 
     def close(self) -> None:
