@@ -28,16 +28,10 @@ class Rows(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
-def _driver_errors() -> tuple[type[BaseException], ...]:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a normal dependency; SQLite still works without it
-        return (sqlite3.Error, StoreError)
-    return (sqlite3.Error, psycopg.Error, StoreError)
-
-
-# Catch these around a write: the recorder counts them in netwatch_store_write_errors_total on both back ends.
-DB_ERRORS: tuple[type[BaseException], ...] = _driver_errors()
+# Catch these around store calls: the PostgreSQL back end raises StoreError for every driver error (so
+# psycopg loads only when a PostgreSQL store is used), SQLite its own errors. The recorder counts them in
+# netwatch_store_write_errors_total on both back ends.
+DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, StoreError)
 
 
 class Tx:
@@ -99,6 +93,10 @@ class Database:
 
     def tables(self) -> set[str]:
         raise NotImplementedError
+
+    def has_table(self, name: str) -> bool:
+        """For read-only use of a store that may predate a migration."""
+        return name in self.tables()
 
     def close(self) -> None:
         raise NotImplementedError

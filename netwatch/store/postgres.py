@@ -6,7 +6,8 @@ import functools
 import re
 import threading
 import time
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import psycopg
 
@@ -87,12 +88,19 @@ class PostgresDatabase(Database):
         except psycopg.Error as exc:
             raise StoreError(self.describe(exc)) from None
 
-    def describe(self, exc: BaseException) -> str:
+    def describe(self, exc: BaseException, what: str = "cannot open history store") -> str:
         """One line about a driver error, without the password even if the server echoed it."""
         text = " ".join(str(exc).split()) or type(exc).__name__
         if self._password:
             text = text.replace(self._password, "********")
-        return f"cannot open history store {self.display}: {text}"
+        return f"{what} {self.display}: {text}"
+
+    @contextmanager
+    def _driver(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise StoreError(self.describe(exc, "history store")) from exc
 
     def _ensure(self) -> None:
         # After the server restarted, the connection is closed: reconnect on the next statement (the
@@ -101,26 +109,30 @@ class PostgresDatabase(Database):
             self.raw = self._connect()
 
     def _execute(self, sql: str, params: Params) -> Rows:
-        self._ensure()
-        if params is None or (not params and "?" not in sql):
-            return self.raw.execute(sql)  # type: ignore[return-value]
-        return self.raw.execute(translate(sql), tuple(params))  # type: ignore[return-value]
+        with self._driver():
+            self._ensure()
+            if params is None or (not params and "?" not in sql):
+                return _Fetched(self.raw.execute(sql))  # type: ignore[arg-type]
+            return _Fetched(self.raw.execute(translate(sql), tuple(params)))  # type: ignore[arg-type]
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self._ensure()
         rows = list(rows)
         if rows:
-            with self.raw.cursor() as cur:
-                cur.executemany(translate(sql), rows)
+            with self._driver():
+                self._ensure()
+                with self.raw.cursor() as cur:
+                    cur.executemany(translate(sql), rows)
 
     def _begin(self) -> None:
-        self._ensure()
-        self.raw.execute("BEGIN")
+        with self._driver():
+            self._ensure()
+            self.raw.execute("BEGIN")
 
     def _commit(self) -> None:
-        # Delivered on commit only, to every LISTEN-ing process (the daemon's outbox, other readers).
-        self.raw.execute(f"NOTIFY {CHANNEL}")
-        self.raw.execute("COMMIT")
+        with self._driver():
+            # Delivered on commit only, to every LISTEN-ing process (the daemon's outbox, other readers).
+            self.raw.execute(f"NOTIFY {CHANNEL}")
+            self.raw.execute("COMMIT")
 
     def _rollback(self) -> None:
         if not self.raw.closed and self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -130,8 +142,9 @@ class PostgresDatabase(Database):
                 pass  # the connection broke: nothing to roll back on the server side
 
     def script(self, sql: str) -> None:
-        for statement in _split_statements(translate_ddl(sql)):
-            self.raw.execute(statement)
+        with self._driver():
+            for statement in _split_statements(translate_ddl(sql)):
+                self.raw.execute(statement)
 
     def tables(self) -> set[str]:
         with self.lock:
@@ -140,7 +153,7 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         with self.lock:
-            self.raw.close()
+            self.raw.close()  # psycopg's close() does not raise
         with self._listen_lock:
             if self._listener is not None:
                 self._listener.close()
@@ -170,3 +183,25 @@ class PostgresDatabase(Database):
                 self._listener = None
                 time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
                 return True  # the server went away: let the caller look (and fail) for itself
+
+
+class _Fetched:
+    """A psycopg cursor's rows read at once, so a driver error surfaces as StoreError inside `_driver`."""
+
+    def __init__(self, cursor: "psycopg.Cursor[Any]") -> None:
+        self.rowcount = cursor.rowcount
+        self._rows = cursor.fetchall() if cursor.description is not None else []
+        self._next = 0
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rows, self._next = self._rows[self._next:], len(self._rows)
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
