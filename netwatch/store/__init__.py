@@ -250,6 +250,13 @@ class Store:
         wanted = set(kinds) if kinds is not None else None
         return [(ts, c, t, k, s, json.loads(d)) for ts, c, t, k, s, d in rows if wanted is None or k in wanted]
 
+    def events_after(self, after_id: int, limit: int = 50) -> list[tuple[int, str, str | None, str]]:
+        """(id, kind, target_id, summary) of events recorded after `after_id`, for a live feed."""
+        with self.db.read() as tx:
+            return [(int(i), str(k), t, str(s)) for i, k, t, s in tx.fetchall(
+                "SELECT id, kind, target_id, summary FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit))]
+
     # -- retention -------------------------------------------------------------------------
     def prune(self, now: float, results_seconds: float, rollups_seconds: float) -> int:
         """Drop raw results and rollups past retention; transitions and events are kept (reports)."""
