@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from dataclasses import replace
 from typing import Callable, Iterator, Mapping
@@ -20,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from netwatch.alerting import incidents
 from netwatch.alerting.decide import Change, Decision
 from netwatch.model import Event, Outcome, Result, Transition
-from netwatch.store import Store
+from netwatch.store import DB_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ class Recorder:
         stored = len(decisions)
         try:
             await asyncio.to_thread(self._write, results, decisions, events)
-        except (sqlite3.Error, OSError) as exc:
+        except (*DB_ERRORS, OSError) as exc:
             self.errors_total += 1
             self.last_error = str(exc)
             log.error("history store write failed (%s); keeping %d results, %d transitions to retry",

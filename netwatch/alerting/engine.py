@@ -3,15 +3,15 @@
 Results reach the decider through `decide` (called by the daemon for every result); everything
 decided goes to `submit`, which records it (one transaction per decision) and then delivers.
 Every TICK_SECONDS the loop reads maintenance windows added by the CLI, lets the decider act on
-window ends and held-page deadlines, escalates and reminds what is due (a write transaction only
-then), and wakes delivery when another process (`netwatch ack`) changed the store.
+window ends and held-page deadlines, and escalates and reminds what is due (a write transaction
+only then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import sqlite3
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -22,9 +22,8 @@ from netwatch.alerting.selfwatch import SelfWatch
 from netwatch.config.paging import Maintenance
 from netwatch.model import Check, Result, Transition
 from netwatch.notify.outbox import Delivery
-from netwatch.store import Store
-from netwatch.store.incidents import maintenance_rows
-from netwatch.store.outbox import data_version
+from netwatch.store import DB_ERRORS, Store
+from netwatch.store.maintenance import active_windows
 from netwatch.windows import window
 
 if TYPE_CHECKING:
@@ -48,7 +47,6 @@ class PagingLoop:
         self.submit = submit
         self.clock = clock
         self.open_incidents = 0
-        self._data_version: int | None = None
 
     def decide(self, check: Check, result: Result, raw: Transition | None) -> Decision:
         return self.decider.on_result(check, result, raw, self.views(), self.clock())
@@ -61,7 +59,7 @@ class PagingLoop:
                 await asyncio.sleep(TICK_SECONDS)
                 try:
                     await self.tick()
-                except (sqlite3.Error, OSError) as exc:
+                except (*DB_ERRORS, OSError) as exc:
                     log.error("paging tick failed: %s", exc)
                 except Exception:  # noqa: BLE001 - paging must outlive a bug in one tick
                     log.exception("paging tick failed")
@@ -72,32 +70,29 @@ class PagingLoop:
 
     async def tick(self) -> None:
         now = self.clock()
-        windows, version = await asyncio.to_thread(self._read)
+        windows = await asyncio.to_thread(self._windows)
         decision = self.decider.on_clock(now, self.views(), windows)
         if decision:
             self.submit(decision)
         config = self.config()
         self.open_incidents, swept = await asyncio.to_thread(incidents.sweep, self.store, now,
                                                              self.decider.quiet_checks(), config)
-        if swept or version != self._data_version:
-            # A sweep queued follow-ups, or another process wrote (an ack from the CLI).
-            self._data_version = version
+        if swept:
             self.delivery.wake.set()
         self.selfwatch.check(now)
 
-    def _read(self) -> tuple[tuple[Maintenance, ...], int]:
-        with self.store.lock:
-            rows = maintenance_rows(self.store.conn)
-            version = data_version(self.store.conn)
+    def _windows(self) -> tuple[Maintenance, ...]:
+        """Windows added by `netwatch maintenance add` (the config's own are in config.paging)."""
         tz = self.config().site.tz
         out = []
-        for id_, start, end, repeat, until, targets, zones, checks, reason in rows:
+        for r in active_windows(self.store.db):
             try:
-                w = window(start, end, tz, repeat, until)
+                w = window(r.start, r.end, tz, r.repeat, r.until)
             except ValueError:
                 continue
-            out.append(Maintenance(f"db-{id_}", w, targets, zones, checks, reason))
-        return tuple(out), version
+            out.append(Maintenance(f"db-{r.id}", w, tuple(json.loads(r.targets)), tuple(json.loads(r.zones)),
+                                   tuple(json.loads(r.checks)), r.reason))
+        return tuple(out)
 
     def metrics(self) -> Iterator[Metric]:
         yield from self.delivery.metrics()

@@ -19,7 +19,8 @@ from netwatch.store.incidents import (OPEN_STATES, NewIncident, ack, clock_summa
                                       find_open, first_facts, hold, list_incidents, notify_told, open_incident,
                                       remind_next, resolve, take_hold)
 from netwatch.store.incidents import held_pages as stored_held_pages
-from netwatch.store.outbox import Conn, enqueue
+from netwatch.store.db import Tx
+from netwatch.store.outbox import enqueue
 
 if TYPE_CHECKING:
     from netwatch.config import Config
@@ -30,7 +31,7 @@ __all__ = ["OPEN_STATES", "NewIncident", "PagingCommands", "ack", "find_open", "
 T = TypeVar("T")
 
 
-def record(c: Conn, item: Item, now: float, insert_transition: Callable[[Change], int]) -> None:
+def record(c: Tx, item: Item, now: float, insert_transition: Callable[[Change], int]) -> None:
     """Write one decided item; the caller's transaction holds the whole decision."""
     if isinstance(item, Change):
         t = item.transition
@@ -54,7 +55,7 @@ def record(c: Conn, item: Item, now: float, insert_transition: Callable[[Change]
         _flap_notice(c, item, now)
 
 
-def _problem(c: Conn, page: Page, current: tuple[int, str, str] | None, transition_id: int | None,
+def _problem(c: Tx, page: Page, current: tuple[int, str, str] | None, transition_id: int | None,
              now: float) -> None:
     if current is not None and current[1] == page.severity:
         return
@@ -65,7 +66,7 @@ def _problem(c: Conn, page: Page, current: tuple[int, str, str] | None, transiti
     _open(c, page, transition_id, now, "problem")
 
 
-def _open(c: Conn, page: Page, transition_id: int | None, now: float, kind: str) -> int:
+def _open(c: Tx, page: Page, transition_id: int | None, now: float, kind: str) -> int:
     check = page.check
     return open_incident(c, NewIncident(
         key_prefix="nw", source="check", severity=page.severity, category=page.category,
@@ -75,7 +76,7 @@ def _open(c: Conn, page: Page, transition_id: int | None, now: float, kind: str)
         next_remind_at=page.next_remind_at, transition_id=transition_id, kind=kind), now)
 
 
-def _flap_notice(c: Conn, notice: FlapNotice, now: float) -> None:
+def _flap_notice(c: Tx, notice: FlapNotice, now: float) -> None:
     page, state = notice.page, notice.state
     current = find_open(c, check_id=page.check.id)
     facts = {**page.facts, "state": state.value}
@@ -99,8 +100,8 @@ def _flap_notice(c: Conn, notice: FlapNotice, now: float) -> None:
 
 def held_pages(store: Store) -> list[tuple[Transition, bool]]:
     """The pages held when netwatch last stopped: (their DOWN transition, flapping)."""
-    with store.lock:
-        return [(h.transition, h.flapping) for h in stored_held_pages(store.conn)]
+    with store.db.read() as c:
+        return [(h.transition, h.flapping) for h in stored_held_pages(c)]
 
 
 def sweep(store: Store, now: float, quiet: set[str], config: "Config") -> tuple[int, bool]:
@@ -108,8 +109,8 @@ def sweep(store: Store, now: float, quiet: set[str], config: "Config") -> tuple[
 
     A read first: the write transaction is opened only when something is due.
     """
-    with store.lock:
-        count, next_at = clock_summary(store.conn)
+    with store.db.read() as c:
+        count, next_at = clock_summary(c)
     if not is_due(next_at, now):
         return count, False
     with store.transaction() as c:
@@ -135,14 +136,14 @@ class PagingCommands:
         self.config = config
 
     def list(self, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
-        with self.store.lock:
-            return list_incidents(self.store.conn, states, limit)
+        with self.store.db.read() as c:
+            return list_incidents(c, states, limit)
 
     def ack(self, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
         with self.store.transaction() as c:
             return ack(c, incident_id, who, note, source, now)
 
-    def write(self, body: Callable[[Conn], T]) -> T:
+    def write(self, body: Callable[[Tx], T]) -> T:
         """Run `body` in one write transaction (the Alertmanager relay opens and resolves several incidents)."""
         with self.store.transaction() as c:
             return body(c)

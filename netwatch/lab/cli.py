@@ -75,10 +75,7 @@ def free_udp_port() -> int:
 
 def new_events(store: Any, after_id: int) -> list[tuple[int, str, str | None, str]]:
     """History events (reboots, traps, defacement...) recorded since `after_id`."""
-    with store.lock:
-        return store.conn.execute(
-            "SELECT id, kind, target_id, summary FROM events WHERE id > ? ORDER BY id LIMIT 50",
-            (after_id,)).fetchall()
+    return list(store.events_after(after_id, limit=50))
 
 
 def pick_listen(text: str) -> str:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from netwatch.config.paging import Channel, Paging
 from netwatch.notify import modem, senders, templates
-from netwatch.store import Store
+from netwatch.store import DB_ERRORS, Store
 from netwatch.store import outbox as rows_of
 from netwatch.store.outbox import PAGE_KINDS, Row, enqueue
 
@@ -32,9 +32,10 @@ __all__ = ["PAGE_KINDS", "Delivery", "Row", "enqueue"]
 
 log = logging.getLogger(__name__)
 
-# Woken by the writer (a decision with outbox rows, an ack) and by its own workers; this is only the
-# longest it sleeps when nothing happens, as a safety net.
+# Woken by the writer (a decision with outbox rows, an ack), by its own workers and by commits of other
+# processes (`netwatch ack` from the CLI); this is only the longest it sleeps when nothing happens.
 IDLE_SECONDS = 5.0
+WATCH_SECONDS = 1.0   # one wait for another process's commit; bounds how long stopping waits for the watcher
 MAX_BATCH = 200
 BROKEN_RENOTIFY_SECONDS = 1800.0   # one "channel broken" notice per channel per half hour
 
@@ -76,12 +77,13 @@ class Delivery:
 
     async def run(self) -> None:
         self.session = aiohttp.ClientSession()
+        watcher = asyncio.create_task(self._watch(), name="outbox-watch")
         try:
             while True:
                 self.wake.clear()
                 try:
                     pending = await asyncio.to_thread(self._pending_summary)
-                except sqlite3.Error as exc:
+                except DB_ERRORS as exc:
                     log.error("outbox read failed: %s", exc)
                     pending = {}
                 now = self.clock()
@@ -105,10 +107,32 @@ class Delivery:
                 except TimeoutError:
                     pass
         finally:
-            for task in self.workers.values():
+            for task in (*self.workers.values(), watcher):
                 task.cancel()
-            await asyncio.gather(*self.workers.values(), return_exceptions=True)
+            await asyncio.gather(*self.workers.values(), watcher, return_exceptions=True)
             await self.session.close()
+
+    async def _watch(self) -> None:
+        """Wake on any commit, this process's or another's (the store's wait_for_change: PRAGMA data_version
+        on SQLite, LISTEN/NOTIFY on PostgreSQL). In a thread of its own, not the default pool, so a waiting
+        watch never holds a thread the store writer needs."""
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="outbox-watch")
+        try:
+            marker = self.store.db.change_marker()
+            while True:
+                try:
+                    changed = await loop.run_in_executor(pool, self.store.wait_for_change, WATCH_SECONDS, marker)
+                    seen = await loop.run_in_executor(pool, self.store.db.change_marker)
+                except DB_ERRORS as exc:
+                    log.error("outbox: watching the store failed: %s", exc)
+                    await asyncio.sleep(WATCH_SECONDS)
+                    continue
+                if changed or seen != marker:
+                    self.wake.set()
+                marker = seen
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def metrics(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("netwatch_notify_queue_depth", "Notices waiting in the outbox, per channel.",
@@ -131,17 +155,17 @@ class Delivery:
         yield from (depth, oldest, delivered, failures, messages)
 
     def _pending_summary(self) -> dict[str, tuple[int, float, float]]:
-        with self.store.lock:
-            return rows_of.pending_summary(self.store.conn)
+        with self.store.db.read() as c:
+            return rows_of.pending_summary(c)
 
     def _load(self, channel: str) -> list[Row]:
-        with self.store.lock:
-            return rows_of.pending(self.store.conn, channel, MAX_BATCH)
+        with self.store.db.read() as c:
+            return rows_of.pending(c, channel, MAX_BATCH)
 
     async def _drain(self, channel: str) -> None:
         try:
             await self._drain_due(channel)
-        except (sqlite3.Error, OSError) as exc:
+        except (*DB_ERRORS, OSError) as exc:
             log.error("channel %s: outbox error: %s", channel, exc)
             await asyncio.sleep(1.0)
         except Exception:  # noqa: BLE001 - one bad row must not stop the channel for good

@@ -1,6 +1,6 @@
 """Incidents and held pages in the store: open, resolve, acknowledge, follow-ups; outbox rows in the same transaction.
 
-Every function takes an open transaction (or, for reads, a connection) `c`: the caller decides what
+Every function takes a `Tx` (`c`), inside `Database.transaction()` for writes: the caller decides what
 commits together — a transition, its incident and its outbox rows commit as one. Portable SQL only.
 """
 
@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from netwatch.model import State, Transition
-from netwatch.store.outbox import Conn, enqueue, first_facts as first_outbox_facts, sent, told
+from netwatch.store.db import Tx
+from netwatch.store.operators import record_audit
+from netwatch.store.outbox import enqueue, first_facts as first_outbox_facts, sent, told
 
 OPEN_STATES = ("open", "acked")
 
@@ -62,16 +64,15 @@ class HeldPage:
     flapping: bool
 
 
-def open_incident(c: Conn, new: NewIncident, now: float) -> int:
+def open_incident(c: Tx, new: NewIncident, now: float) -> int:
     f = new.facts
-    iid = int(c.execute(
+    iid = c.insert(
         "INSERT INTO incidents (key, source, check_id, target_id, zone, severity, category, state, title, error, "
         "detail, since, opened_at, dependants, notify, next_escalation_at, next_remind_at, transition_id) "
-        "VALUES (?,?,?,?,?,?,?,'open',?,?,?,?,?,?,?,?,?,?) RETURNING id",
+        "VALUES (?,?,?,?,?,?,?,'open',?,?,?,?,?,?,?,?,?,?)",
         (new.key or "", new.source, new.check_id, new.target_id, new.zone, new.severity, new.category,
          new.title[:300], f.get("error"), str(f.get("detail") or "")[:2000], new.since, now, new.dependants,
-         json.dumps(list(new.channels)), new.next_escalation_at, new.next_remind_at, new.transition_id)
-    ).fetchone()[0])
+         json.dumps(list(new.channels)), new.next_escalation_at, new.next_remind_at, new.transition_id))
     key = new.key or f"{new.key_prefix}-{iid}"
     c.execute("UPDATE incidents SET key=? WHERE id=?", (key, iid))
     facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category}
@@ -80,7 +81,7 @@ def open_incident(c: Conn, new: NewIncident, now: float) -> int:
     return iid
 
 
-def find_open(c: Conn, *, check_id: str | None = None, key: str | None = None) -> tuple[int, str, str] | None:
+def find_open(c: Tx, *, check_id: str | None = None, key: str | None = None) -> tuple[int, str, str] | None:
     """(id, severity, state) of the open incident of a check or with a key."""
     if check_id is not None:
         row = c.execute("SELECT id, severity, state FROM incidents WHERE source='check' AND check_id=? "
@@ -91,7 +92,7 @@ def find_open(c: Conn, *, check_id: str | None = None, key: str | None = None) -
     return (int(row[0]), str(row[1]), str(row[2])) if row else None
 
 
-def first_facts(c: Conn, incident_id: int) -> dict[str, Any]:
+def first_facts(c: Tx, incident_id: int) -> dict[str, Any]:
     facts = first_outbox_facts(c, incident_id)
     if facts is not None:
         return facts
@@ -103,7 +104,7 @@ def first_facts(c: Conn, incident_id: int) -> dict[str, Any]:
             "since": inc[4], "severity": inc[5], "category": inc[6]}
 
 
-def notify_told(c: Conn, incident_id: int, kind: str, now: float, extra: Mapping[str, Any],
+def notify_told(c: Tx, incident_id: int, kind: str, now: float, extra: Mapping[str, Any],
                 channels: Sequence[str] | None = None) -> int:
     """Send a follow-up (resolved, reminder, ack, settled) to the channels told about the incident."""
     key = c.execute("SELECT key FROM incidents WHERE id=?", (incident_id,)).fetchone()
@@ -117,14 +118,14 @@ def notify_told(c: Conn, incident_id: int, kind: str, now: float, extra: Mapping
     return len(targets)
 
 
-def resolve(c: Conn, incident_id: int, now: float, notify: bool = True) -> None:
+def resolve(c: Tx, incident_id: int, now: float, notify: bool = True) -> None:
     c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, "
               "next_remind_at=NULL WHERE id=? AND state IN ('open','acked')", (now, incident_id))
     if notify:
         notify_told(c, incident_id, "resolved", now, {"resolved_at": now, "state": "up"})
 
 
-def ack(c: Conn, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
+def ack(c: Tx, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
     """Acknowledge: stops escalation and reminders, tells the channels, writes the audit log.
 
     Returns an error text, or None when done.
@@ -138,16 +139,13 @@ def ack(c: Conn, incident_id: int, who: str, note: str, source: str, now: float)
     c.execute("UPDATE incidents SET state=CASE WHEN state='open' THEN 'acked' ELSE state END, acked_at=?, "
               "acked_by=?, ack_note=?, next_escalation_at=NULL, next_remind_at=NULL WHERE id=?",
               (now, who, note[:500], incident_id))
-    # The same row netwatch.alerting.operators.audit writes; inline so the store does not import alerting.
-    c.execute("INSERT INTO audit (ts, who, action, what, source) VALUES (?,?,?,?,?)",
-              (now, who[:100], "ack", (f"incident #{incident_id}" + (f": {note[:200]}" if note else ""))[:1000],
-               source[:200]))
+    record_audit(c, who, "ack", f"incident #{incident_id}" + (f": {note[:200]}" if note else ""), source, now)
     if state == "open":
         notify_told(c, incident_id, "ack", now, {"acked_by": who, "note": note[:200]})
     return None
 
 
-def list_incidents(c: Conn, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
+def list_incidents(c: Tx, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
     rows = c.execute(
         "SELECT id, key, source, check_id, target_id, zone, severity, category, state, title, error, since, "
         "opened_at, resolved_at, acked_at, acked_by, ack_note, level, dependants FROM incidents WHERE state IN (%s) "
@@ -161,7 +159,7 @@ def list_incidents(c: Conn, states: Sequence[str] = OPEN_STATES, limit: int = 10
 
 
 # -- the paging clocks -----------------------------------------------------------------------------
-def clock_summary(c: Conn) -> tuple[int, float | None]:
+def clock_summary(c: Tx) -> tuple[int, float | None]:
     """(incidents open or acknowledged, the earliest escalation or reminder time): a read, no write lock."""
     row = c.execute("SELECT COUNT(*), MIN(next_escalation_at), MIN(next_remind_at) FROM incidents "
                     "WHERE state IN ('open','acked')").fetchone()
@@ -169,7 +167,7 @@ def clock_summary(c: Conn) -> tuple[int, float | None]:
     return int(row[0]), (float(min(times)) if times else None)
 
 
-def due(c: Conn, now: float) -> list[Due]:
+def due(c: Tx, now: float) -> list[Due]:
     rows = c.execute(
         "SELECT id, check_id, severity, level, next_escalation_at, next_remind_at, opened_at FROM incidents "
         "WHERE state='open' AND ((next_escalation_at IS NOT NULL AND next_escalation_at <= ?) OR "
@@ -177,26 +175,26 @@ def due(c: Conn, now: float) -> list[Due]:
     return [Due(*r) for r in rows]
 
 
-def escalate(c: Conn, incident_id: int, level: int, next_escalation_at: float | None) -> None:
+def escalate(c: Tx, incident_id: int, level: int, next_escalation_at: float | None) -> None:
     c.execute("UPDATE incidents SET level=?, next_escalation_at=? WHERE id=?", (level, next_escalation_at, incident_id))
 
 
-def remind_next(c: Conn, incident_id: int, next_remind_at: float | None) -> None:
+def remind_next(c: Tx, incident_id: int, next_remind_at: float | None) -> None:
     c.execute("UPDATE incidents SET next_remind_at=? WHERE id=?", (next_remind_at, incident_id))
 
 
 # -- held pages ------------------------------------------------------------------------------------
-def hold(c: Conn, check_id: str, transition_id: int, deadline: float, flapping: bool) -> None:
+def hold(c: Tx, check_id: str, transition_id: int, deadline: float, flapping: bool) -> None:
     c.execute("DELETE FROM held_pages WHERE check_id=?", (check_id,))
     c.execute("INSERT INTO held_pages (check_id, transition_id, deadline, flapping) VALUES (?,?,?,?)",
               (check_id, transition_id, deadline, int(flapping)))
 
 
-def drop_hold(c: Conn, check_id: str) -> None:
+def drop_hold(c: Tx, check_id: str) -> None:
     c.execute("DELETE FROM held_pages WHERE check_id=?", (check_id,))
 
 
-def take_hold(c: Conn, check_id: str) -> int | None:
+def take_hold(c: Tx, check_id: str) -> int | None:
     """Remove a held page and return its transition id when that is still the check's latest transition."""
     row = c.execute("SELECT transition_id FROM held_pages WHERE check_id=?", (check_id,)).fetchone()
     if row is None:
@@ -206,7 +204,7 @@ def take_hold(c: Conn, check_id: str) -> int | None:
     return int(row[0]) if last == row[0] else None
 
 
-def held_pages(c: Conn) -> list[HeldPage]:
+def held_pages(c: Tx) -> list[HeldPage]:
     rows = c.execute(
         "SELECT h.check_id, h.transition_id, h.deadline, h.flapping, t.target_id, t.ts, t.since, t.from_state, "
         "t.to_state, t.error, t.detail, t.cause FROM held_pages h JOIN transitions t ON t.id = h.transition_id "
@@ -215,11 +213,3 @@ def held_pages(c: Conn) -> list[HeldPage]:
                                                detail or "", cause), float(deadline), bool(flapping))
             for cid, tid, deadline, flapping, target, ts, since, frm, to, error, detail, cause in rows]
 
-
-def maintenance_rows(c: Conn) -> list[tuple[Any, ...]]:
-    """Windows added by `netwatch maintenance` and not cancelled: (id, start, end, repeat, until, targets,
-    zones, checks, reason), the JSON lists decoded."""
-    rows = c.execute("SELECT id, start, \"end\", repeat, until, targets, zones, checks, reason FROM maintenance "
-                     "WHERE cancelled_at IS NULL").fetchall()
-    return [(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), tuple(json.loads(r[6])),
-             tuple(json.loads(r[7])), r[8]) for r in rows]

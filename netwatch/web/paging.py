@@ -13,7 +13,7 @@ from aiohttp import web
 from netwatch.alerting import incidents
 from netwatch.alerting.operators import allowed
 from netwatch.config import is_loopback
-from netwatch.store.outbox import Conn
+from netwatch.store.db import Tx
 from netwatch.web.access import (SERVICES_KEY, VERIFY_KEY, VERIFY_PARALLEL, VERIFY_QUEUE, Busy, bearer,
                                  incident_id_of, may_read, refuse_read, request_operator,
                                  source_of)
@@ -96,7 +96,7 @@ async def alertmanager(request: web.Request) -> web.Response:
               and isinstance(a.get("labels") or {}, dict) and isinstance(a.get("annotations") or {}, dict)]
     now = time.time()
 
-    def write(c: Conn) -> tuple[int, int]:
+    def write(c: Tx) -> tuple[int, int]:
         opened = resolved = 0
         for alert in alerts:
             # Capped: these become incident titles, chat messages and SMS.

@@ -1,4 +1,4 @@
-"""The SQLite store: migrations, results and rollups, transitions, runs, restart restore."""
+"""The store on SQLite and PostgreSQL: migrations, results and rollups, transitions, runs, restart restore."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.config.store import StoreSpec
 from netwatch.model import Transition
 from netwatch.model import Event, Outcome, Result, State
 from netwatch.store import Store
@@ -19,18 +20,19 @@ def result(check: str, ts: float, ok: bool = True, rtt: float = 0.01) -> Result:
                   Outcome(ok=ok, error=None if ok else "timeout", measurements={"rtt_avg_seconds": rtt}))
 
 
-def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
-    path = str(tmp_path / "h.db")
-    store = Store.open(path)
+def test_migrations_apply_once_and_are_recorded(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
     assert store.schema_version() == sorted(name for name, _ in MIGRATIONS)
     assert store.migrate() == []
+    assert {"results", "rollups", "transitions", "incidents", "outbox", "baselines"} <= store.db.tables()
     store.close()
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store_spec.path is not None:
+        conn = sqlite3.connect(store_spec.path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_results_fold_into_rollups_across_restarts(tmp_path: Path) -> None:
-    path = str(tmp_path / "h.db")
+def test_results_fold_into_rollups_across_restarts(store_spec: StoreSpec) -> None:
+    path = store_spec
     base = 1_800_000_000.0 - (1_800_000_000.0 % BUCKET_SECONDS)
     store = Store.open(path)
     store.record_results([result("a/icmp", base + i, rtt=0.001 * (i + 1)) for i in range(10)],
@@ -55,8 +57,8 @@ def test_histogram_roundtrip_and_quantiles() -> None:
     assert quantile([0] * 27, 0.5) is None
 
 
-def test_transitions_runs_and_last_states(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "h.db"))
+def test_transitions_runs_and_last_states(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
     run_id = store.start_run("0.1.0", 123, 1000.0)
     store.record_transition(Transition("a/icmp", "a", 1010.0, 1010.0, State.UNKNOWN, State.UP), run_id)
     store.record_transition(Transition("a/icmp", "a", 1040.0, 1020.0, State.UP, State.DOWN, "timeout",
@@ -70,8 +72,8 @@ def test_transitions_runs_and_last_states(tmp_path: Path) -> None:
     assert [t.to_state for t in store.transitions_between(1000, 1041)] == [State.UP, State.UP, State.DOWN]
 
 
-def test_events_and_retention(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "h.db"))
+def test_events_and_retention(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
     store.record_events([(100.0, "r/snmp", "r", Event("reboot", "sysUpTime went back", {"uptime_seconds": 3}))])
     assert store.events_between(0, 200) == [(100.0, "r/snmp", "r", "reboot", "sysUpTime went back",
                                              {"uptime_seconds": 3})]
