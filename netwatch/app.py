@@ -10,7 +10,6 @@ import time
 from dataclasses import replace
 from typing import Callable, Iterator
 
-from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from netwatch import __version__, logs
@@ -129,13 +128,7 @@ class Monitor:
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(server.build(self.services), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, self.config.listen.host, self.config.listen.port).start()
-        log.info("serving /metrics on http://%s/metrics", self.config.listen)
-        if not self.config.listen.loopback and self.config.board.viewer_token is None:
-            log.warning("listening on %s without board.viewer_token: anyone who can reach it can read the "
-                        "status board (the JSON API and acknowledgements still need operators)", self.config.listen)
+        runner = await server.start(self.services)
         tasks = [asyncio.create_task(self.recorder.run(), name="recorder"),
                  asyncio.create_task(self.paging.run(), name="paging")]
         await self.traps.start()

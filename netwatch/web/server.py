@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,20 @@ from netwatch.web.access import SERVICES_KEY, may_read, refuse_read
 from netwatch.web.services import Services
 
 METRICS_CACHE_KEY: web.AppKey[dict[str, Any]] = web.AppKey("metrics_cache")
+log = logging.getLogger(__name__)
+
+
+async def start(services: Services) -> web.AppRunner:
+    """Serve on the configured address until the returned runner is cleaned up."""
+    config = services.config()
+    runner = web.AppRunner(build(services), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.listen.host, config.listen.port).start()
+    log.info("serving /metrics on http://%s/metrics", config.listen)
+    if not config.listen.loopback and config.board.viewer_token is None:
+        log.warning("listening on %s without board.viewer_token: anyone who can reach it can read the "
+                    "status board (the JSON API and acknowledgements still need operators)", config.listen)
+    return runner
 
 
 def build(services: Services) -> web.Application:
