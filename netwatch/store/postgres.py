@@ -177,13 +177,20 @@ class PostgresDatabase(Database):
                     # Listening only from now: anything committed before may have been missed.
                     return True
                 if self._generation != start[0]:
+                    for _ in self._listener.notifies(timeout=0.001):
+                        pass  # our own commit's notification: already accounted for
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
+                woke = False
                 for _ in self._listener.notifies(timeout=left, stop_after=1):
-                    return True
-                return False
+                    woke = True
+                if woke:
+                    # A burst of commits is one wake-up: drain what else has already arrived.
+                    for _ in self._listener.notifies(timeout=0.001):
+                        pass
+                return woke
             except psycopg.Error:
                 if self._listener is not None:
                     self._listener.close()
