@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.commands.paging",
     "netwatch.lab.cli",
     "netwatch.report.cli",
+    "netwatch.commands.store",
 )
 
 

@@ -153,6 +153,11 @@ class PostgresDatabase(Database):
             for statement in _split_statements(translate_ddl(sql)):
                 self.raw.execute(statement)
 
+    def reset_identity(self, table: str) -> None:
+        # An identity column's sequence does not see explicit ids: without this the next insert collides.
+        self._execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                      f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)", None)
+
     def tables(self) -> set[str]:
         with self.lock:
             return {r[0] for r in self._execute(
