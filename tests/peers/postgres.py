@@ -22,7 +22,8 @@ _counter = itertools.count(1)
 
 
 def available() -> bool:
-    return (BIN / "initdb").exists() and shutil.which("runuser") is not None
+    # initdb refuses root, so the cluster runs as the `postgres` user: switching to it needs root.
+    return (BIN / "initdb").exists() and shutil.which("runuser") is not None and os.geteuid() == 0
 
 
 @dataclass
