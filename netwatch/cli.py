@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.commands.paging",
     "netwatch.lab.cli",
     "netwatch.report.cli",
+    "netwatch.commands.store",
 )
 
 
@@ -132,7 +133,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     baselines.configure_readonly(config.store)  # web_integrity compares with the daemon's baselines
     from netwatch.configbackup import repo as configs
 
-    configs.install(configs.Repository.open_readonly(config.store))  # ssh: drift against the stored baseline
+    try:
+        configs.install(configs.Repository.open_readonly(config.store))  # ssh: drift against the stored baseline
+    except StoreError as exc:
+        # A one-off probe still works without history: it says so instead of refusing to run.
+        logging.getLogger(__name__).warning("%s; config drift is not compared", exc)
+        configs.install(None)
     rows = asyncio.run(probe_all(checks))
     if args.json:
         print(json.dumps([{**row, "detail": config.redact(row["detail"])} for row in rows],

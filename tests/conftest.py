@@ -59,7 +59,7 @@ def pg_cluster() -> Iterator["postgres.Cluster"]:
     """One private PostgreSQL for the whole run; tests get their own database from `store_spec`."""
     from tests.peers import postgres
     if not postgres.available():
-        pytest.skip("PostgreSQL 15 is not installed (scripts/install.sh installs the `postgresql` package)")
+        pytest.skip("needs PostgreSQL 15 (scripts/install.sh installs `postgresql`) and root to start it")
     cluster = postgres.start_cluster()
     try:
         yield cluster

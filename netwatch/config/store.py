@@ -36,40 +36,50 @@ class _StoreMapping:
     password: Secret | None = None
 
 
+def _userinfo(url: str) -> tuple[str, str, str | None, str]:
+    """(scheme, user, password or None, rest after the `@`), split by hand: a password taken from the
+    environment may hold `:`, `/` or `?`, which would derail a URL parser (and its error messages)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "", "", None, url
+    at = rest.rfind("@")
+    if at < 0:
+        return scheme, "", None, rest
+    user, colon, password = rest[:at].partition(":")
+    return scheme, user, password if colon else None, rest[at + 1:]
+
+
 def masked(url: str) -> str:
     """The URL with any password replaced, for error messages about the URL itself."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(":" + parts.password + "@", ":********@", 1)
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "the store URL"
+    scheme, user, password, rest = _userinfo(url)
+    if password is None:
+        return url
+    return f"{scheme}://{user}:********@{rest}"
 
 
 def parse_url(url: str, password: Secret | None = None) -> StoreSpec:
     """Split the password off a PostgreSQL URL; FieldError (never quoting the password) when it is unusable."""
     shown = masked(url)
+    scheme, user, url_password, rest = _userinfo(url)
+    if scheme not in SCHEMES:
+        raise FieldError("", f"bad store URL {shown}: use postgresql://USER@HOST:PORT/DATABASE or a file path")
     try:
-        parts = urllib.parse.urlsplit(url)
+        parts = urllib.parse.urlsplit(f"{scheme}://{rest}")
         port = parts.port
     except ValueError as exc:
-        raise FieldError("", f"bad PostgreSQL URL {shown}: {str(exc).replace(url, shown)}") from None
-    if parts.scheme not in SCHEMES:
-        raise FieldError("", f"bad store URL {shown}: use postgresql://USER@HOST:PORT/DATABASE or a file path")
+        raise FieldError("", f"bad PostgreSQL URL {shown}: {exc}") from None
     if not parts.hostname:
         raise FieldError("", f"bad PostgreSQL URL {shown}: no host (postgresql://USER@HOST:PORT/DATABASE)")
     database = parts.path.lstrip("/")
     if not database or "/" in database:
         raise FieldError("", f"bad PostgreSQL URL {shown}: name one database after the host, e.g. /netwatch")
-    if parts.password is not None and password is not None:
+    if url_password is not None and password is not None:
         raise FieldError("", "give the password either in the URL or as password/password_file, not both")
-    if parts.password is not None:
-        password = Secret(urllib.parse.unquote(parts.password))
-    user = urllib.parse.quote(urllib.parse.unquote(parts.username), safe="") + "@" if parts.username else ""
+    if url_password is not None:
+        password = Secret(urllib.parse.unquote(url_password))
+    login = urllib.parse.quote(urllib.parse.unquote(user), safe="") + "@" if user else ""
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    netloc = f"{user}{host}" + (f":{port}" if port is not None else "")
+    netloc = f"{login}{host}" + (f":{port}" if port is not None else "")
     clean = urllib.parse.urlunsplit(("postgresql", netloc, "/" + database, parts.query, ""))
     return StoreSpec(url=clean, password=password)
 

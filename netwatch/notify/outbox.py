@@ -113,8 +113,8 @@ class Delivery:
             await self.session.close()
 
     async def _watch(self) -> None:
-        """Wake on any commit, this process's or another's (the store's wait_for_change: PRAGMA data_version
-        on SQLite, LISTEN/NOTIFY on PostgreSQL). In a thread of its own, not the default pool, so a waiting
+        """Wake on any commit, this process's or another's (the store's wait_for_change: SQLite's data_version,
+        PostgreSQL's LISTEN/NOTIFY). In a thread of its own, not the default pool, so a waiting
         watch never holds a thread the store writer needs."""
         loop = asyncio.get_running_loop()
         pool = ThreadPoolExecutor(1, thread_name_prefix="outbox-watch")

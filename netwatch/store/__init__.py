@@ -68,8 +68,8 @@ class Store:
         return self.db.session
 
     @property
-    def lock(self) -> "threading.RLock":  # type: ignore[name-defined]
-        return self.db.lock  # type: ignore[return-value]
+    def lock(self) -> threading.RLock:
+        return self.db.lock
 
     @staticmethod
     def open(spec: "str | StoreLocation", migrate: bool = True) -> "Store":

@@ -94,6 +94,9 @@ class Database:
     def tables(self) -> set[str]:
         raise NotImplementedError
 
+    def reset_identity(self, table: str) -> None:
+        """After rows were inserted with explicit ids: make the next generated id follow them."""
+
     def has_table(self, name: str) -> bool:
         """For read-only use of a store that may predate a migration."""
         return name in self.tables()

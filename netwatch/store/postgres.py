@@ -109,11 +109,18 @@ class PostgresDatabase(Database):
             self.raw = self._connect()
 
     def _execute(self, sql: str, params: Params) -> Rows:
+        wants_id = _needs_lastrowid(sql)
+        if wants_id:
+            sql += " RETURNING id"
         with self._driver():
             self._ensure()
             if params is None or (not params and "?" not in sql):
-                return _Fetched(self.raw.execute(sql))  # type: ignore[arg-type]
-            return _Fetched(self.raw.execute(translate(sql), tuple(params)))  # type: ignore[arg-type]
+                fetched = _Fetched(self.raw.execute(sql))  # type: ignore[arg-type]
+            else:
+                fetched = _Fetched(self.raw.execute(translate(sql), tuple(params)))  # type: ignore[arg-type]
+        if wants_id:
+            fetched.lastrowid = int(fetched.fetchall()[0][0])
+        return fetched
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
@@ -146,6 +153,11 @@ class PostgresDatabase(Database):
             for statement in _split_statements(translate_ddl(sql)):
                 self.raw.execute(statement)
 
+    def reset_identity(self, table: str) -> None:
+        # An identity column's sequence does not see explicit ids: without this the next insert collides.
+        self._execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                      f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)", None)
+
     def tables(self) -> set[str]:
         with self.lock:
             return {r[0] for r in self._execute(
@@ -170,13 +182,20 @@ class PostgresDatabase(Database):
                     # Listening only from now: anything committed before may have been missed.
                     return True
                 if self._generation != start[0]:
+                    for _ in self._listener.notifies(timeout=0.001):
+                        pass  # our own commit's notification: already accounted for
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
+                woke = False
                 for _ in self._listener.notifies(timeout=left, stop_after=1):
-                    return True
-                return False
+                    woke = True
+                if woke:
+                    # A burst of commits is one wake-up: drain what else has already arrived.
+                    for _ in self._listener.notifies(timeout=0.001):
+                        pass
+                return woke
             except psycopg.Error:
                 if self._listener is not None:
                     self._listener.close()
@@ -185,8 +204,24 @@ class PostgresDatabase(Database):
                 return True  # the server went away: let the caller look (and fail) for itself
 
 
+# Tables whose rows have an `id`. Callers not yet on `Tx.insert` (the paging engine's incidents and
+# outbox) read `cursor.lastrowid`, which PostgreSQL cannot give: for their plain INSERTs the id is
+# fetched with RETURNING instead. Remove once no caller reads lastrowid.
+_ID_TABLES = frozenset({"runs", "transitions", "events", "incidents", "outbox", "maintenance", "audit",
+                        "config_versions", "config_freezes"})
+_INSERT_RE = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.I)
+
+
+@functools.lru_cache(maxsize=256)
+def _needs_lastrowid(sql: str) -> bool:
+    m = _INSERT_RE.match(sql)
+    return bool(m and m.group(1).lower() in _ID_TABLES and "RETURNING" not in sql.upper())
+
+
 class _Fetched:
     """A psycopg cursor's rows read at once, so a driver error surfaces as StoreError inside `_driver`."""
+
+    lastrowid: int | None = None
 
     def __init__(self, cursor: "psycopg.Cursor[Any]") -> None:
         self.rowcount = cursor.rowcount

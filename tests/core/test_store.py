@@ -81,3 +81,37 @@ def test_events_and_retention(store_spec: StoreSpec) -> None:
     store.prune(now=6000.0, results_seconds=3000.0, rollups_seconds=10 * 86400)
     assert [ts for ts, _, _ in store.results_for("a/icmp", 0, 10_000)] == [5000.0]
     assert store.events_between(0, 200)  # events are kept for reports
+
+
+def test_wait_for_change_wakes_on_commits_here_and_elsewhere(store_spec: StoreSpec) -> None:
+    """Idle readers sleep until a commit: this process's, or another connection's (the CLI's `ack`)."""
+    import threading
+    import time
+
+    store = Store.open(store_spec)
+    other = Store.open(store_spec)   # another connection, as another process would have
+    try:
+        store.wait_for_change(0.05)  # the first call may start listening and report "maybe changed"
+        began = time.monotonic()
+        assert store.wait_for_change(0.4) is False
+        assert time.monotonic() - began >= 0.35
+
+        marker = store.db.change_marker()
+        store.record_events([(1.0, None, None, Event("note", "here"))])
+        began = time.monotonic()
+        assert store.wait_for_change(5.0, since=marker) is True   # committed before the wait: not missed
+        assert time.monotonic() - began < 0.5
+        store.wait_for_change(0.1)   # a late copy of the same commit's notification, if any
+
+        for writer in (store, other):
+            timer = threading.Timer(0.3, writer.record_events, [[(2.0, None, None, Event("note", "later"))]])
+            timer.start()
+            began = time.monotonic()
+            assert store.wait_for_change(5.0) is True
+            waited = time.monotonic() - began
+            timer.join()
+            store.wait_for_change(0.05)   # drain what the same commit may have left
+            assert 0.2 < waited < 1.5, (writer is other, waited)
+    finally:
+        other.close()
+        store.close()
