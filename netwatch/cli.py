@@ -14,6 +14,7 @@ from netwatch import __version__
 from netwatch.config import Config, ConfigError, load, summary_duration
 from netwatch.i18n import Lang, default_lang, t
 from netwatch.logs import setup_logging
+from netwatch.store.db import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -25,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.commands.paging",
     "netwatch.lab.cli",
     "netwatch.report.cli",
+    "netwatch.commands.store",
 )
 
 
@@ -62,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except StoreError as exc:
+        # A wrong password or a missing database: one line (never the password) for every history command.
+        print(f"netwatch: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -127,8 +133,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from netwatch.runner import ProbeContexts
 
     # Read-only: web_integrity compares with the daemon's baselines, ssh with its drift baseline.
-    contexts = ProbeContexts(baselines.Baselines.open_readonly(config.store),
-                             configs.Repository.open_readonly(config.store))
+    try:
+        versions = configs.Repository.open_readonly(config.store)
+    except StoreError as exc:
+        # A one-off probe still works without history: it says so instead of refusing to run.
+        logging.getLogger(__name__).warning("%s; config drift is not compared", exc)
+        versions = None
+    contexts = ProbeContexts(baselines.Baselines.open_readonly(config.store), versions)
     rows = asyncio.run(probe_all(checks, contexts))
     if args.json:
         print(json.dumps([{**row, "detail": config.redact(row["detail"])} for row in rows],

@@ -263,3 +263,39 @@ def test_loopback_listen_addresses(host: str, loopback: bool) -> None:
     from netwatch.config import Listen
 
     assert Listen(host, 9800).loopback is loopback
+
+
+def test_store_forms_path_url_and_mapping(tmp_path: Path) -> None:
+    from netwatch.config import StoreSpec
+
+    assert loads("store: /var/lib/nw/h.db\n", "venue.yaml", {}).store == StoreSpec(path="/var/lib/nw/h.db")
+    env = {"NW_PG": "s3cr:et/pw"}
+    c = loads('store: "postgresql://nw:${NW_PG}@127.0.0.1:5433/netwatch?sslmode=disable"\n', "venue.yaml", env)
+    assert c.store.url == "postgresql://nw@127.0.0.1:5433/netwatch?sslmode=disable"
+    assert c.store.password_text() == "s3cr:et/pw" and str(c.store) == c.store.url
+    assert "s3cr:et/pw" not in repr(c.store) and c.redact("x s3cr:et/pw y") == "x ******** y"
+    # A literal password in the URL is a secret too (percent-encoded in the URL, plain in the spec).
+    literal = loads("store: postgresql://nw:p%40ss-word@db.lan/nw\n", "venue.yaml", {})
+    assert literal.store.password_text() == "p@ss-word" and literal.redact("p@ss-word") == "********"
+    (tmp_path / "pw").write_text("from-a-file\n")
+    mapped = loads(f"store: {{url: 'postgresql://nw@[::1]/nw', password_file: {tmp_path / 'pw'}}}\n",
+                   str(tmp_path / "venue.yaml"), {})
+    assert mapped.store == StoreSpec(url="postgresql://nw@[::1]/nw", password=Secret("from-a-file"))
+    assert mapped.store.backend == "postgresql" and StoreSpec(path="x").backend == "sqlite"
+
+
+def test_store_errors_point_at_the_key_and_never_show_the_password() -> None:
+    assert errors('store: "mysql://nw:hunter22@db/nw"\n') == [
+        "venue.yaml:1:1: store: bad store URL mysql://nw:********@db/nw: "
+        "use postgresql://USER@HOST:PORT/DATABASE or a file path"]
+    assert errors('store: "postgresql://nw:hunter22@db:99999/nw"\n') == [
+        "venue.yaml:1:1: store: bad PostgreSQL URL postgresql://nw:********@db:99999/nw: "
+        "Port out of range 0-65535"]
+    assert errors("store: postgresql://nw:hunter22@db/\n") == [
+        "venue.yaml:1:1: store: bad PostgreSQL URL postgresql://nw:********@db/: name one database after the "
+        "host, e.g. /netwatch"]
+    assert errors("store:\n  url: postgresql://nw:hunter22@db/nw\n  password: other\n") == [
+        "venue.yaml:2:3: store.url: give the password either in the URL or as password/password_file, not both"]
+    assert errors("store: {url: postgresql://db/nw, user: x}\n")[0].startswith("venue.yaml:1:34: store.user: unknown key")
+    assert errors("store: [a]\n") == [
+        "venue.yaml:1:1: store: give a file path (SQLite), a postgresql:// URL, or {url: ..., password_file: PATH}"]

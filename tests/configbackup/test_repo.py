@@ -1,4 +1,4 @@
-"""Config history in the store: versions, freezes, phase freezes, read-only use, and old stores."""
+"""Config history in the store (SQLite and PostgreSQL): versions, freezes, phase freezes, read-only use, and old stores."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwatch.configbackup import diff
+from netwatch.config import StoreSpec
 from netwatch.configbackup.repo import Repository, digest
 from netwatch.store import Store
 
@@ -18,9 +19,9 @@ class Phase:
     end: float
 
 
-def test_versions_are_distinct_in_a_row(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "h.db"))
-    repo = Repository(store.conn, store.lock)
+def test_versions_are_distinct_in_a_row(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
+    repo = Repository(store.db)
     a1 = repo.observe("r1", "a\n", 10.0)
     a2 = repo.observe("r1", "a\n", 20.0)
     b = repo.observe("r1", "b\n", 30.0)
@@ -33,12 +34,17 @@ def test_versions_are_distinct_in_a_row(tmp_path: Path) -> None:
     assert [v.sha256 for v in repo.versions("r1")] == [digest("a\n"), digest("b\n"), digest("a\n")]
     assert repo.latest("r1").last_seen_at == 40.0  # type: ignore[union-attr]
     store.close()
+    ro = Repository.open_readonly(store_spec)   # `netwatch probe`: compares, records nothing
+    assert ro is not None
+    seen = ro.observe("r1", "z\n", 50.0)
+    assert seen.new and seen.current.id == 0 and seen.versions == 4 and len(ro.versions("r1")) == 3
+    ro.close()
 
 
-def test_freeze_clear_and_phase_freeze_once(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "h.db"))
+def test_freeze_clear_and_phase_freeze_once(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
     phase = Phase("during", 100.0, 200.0)
-    repo = Repository(store.conn, store.lock, phase_at=lambda ts: phase if phase.start <= ts < phase.end else None)
+    repo = Repository(store.db, phase_at=lambda ts: phase if phase.start <= ts < phase.end else None)
     v1 = repo.observe("r1", "a\n", 50.0, freeze_at_phase="during")
     assert not v1.frozen_now and v1.baseline is None
     manual = repo.freeze("r1", v1.current.id, 60.0)
