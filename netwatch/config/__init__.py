@@ -22,7 +22,12 @@ from netwatch.net.snmp.traps import TrapSettings
 
 __all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# fullmatch, never match(...$): `$` also matches before a final newline, so `host1\n` would pass and
+# split every log line that names it.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_CHECK_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]*")
+_ID_MAX_CHARS = 200
+_DNS_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?")
 _CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
 
 
@@ -137,6 +142,37 @@ class Listen:
     def loopback(self) -> bool:
         """Bound to this machine only: the board needs no login, the relay no token."""
         return is_loopback(self.host)
+
+
+def valid_id(ident: str) -> bool:
+    """Target and zone ids: they appear in log lines, metric labels and URLs."""
+    return bool(_ID_RE.fullmatch(ident)) and len(ident) <= _ID_MAX_CHARS
+
+
+def host_error(host: str) -> str | None:
+    """Why `host` is neither an IP address nor a DNS name, or None. A NUL would cut the name at the
+    resolver (`127.0.0.1\\0evil` probes 127.0.0.1) and an overlong one fails deep inside a probe."""
+    shown = repr(host[:60]) + ("..." if len(host) > 60 else "")
+    if len(host) > 253:
+        return f"bad host {shown}: longer than 253 characters"
+    if any(not ch.isprintable() or ch.isspace() for ch in host):
+        return f"bad host {shown}: control characters or spaces are not allowed"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        return f"bad host {shown}: not an IP address or a DNS name"
+    labels = ascii_name[:-1].split(".") if ascii_name.endswith(".") else ascii_name.split(".")
+    if len(ascii_name) > 253 or not all(_DNS_LABEL_RE.fullmatch(label) for label in labels):
+        return (f"bad host {shown}: not an IP address or a DNS name (labels of letters, digits and '-', "
+                "at most 63 characters each)")
+    if labels[-1].isdigit():
+        return f"bad host {shown}: not a valid IP address"
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -272,6 +308,9 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         src.error(("defaults", "timeout"), "timeout must not be longer than the interval")
 
     zone_ids = _unique_ids(src, [(z.id, ("zones", i, "id")) for i, z in enumerate(top.zones)], "zone")
+    for i, z in enumerate(top.zones):
+        if not valid_id(z.id):
+            src.error(("zones", i, "id"), f"bad zone id {z.id!r}: use letters, digits, '.', '_' or '-'")
     event = _resolve_event(src, top.event, tz)
 
     targets: list[Target] = []
@@ -283,8 +322,11 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         target = conv.dataclass(raw, Target, tpath, skip=frozenset({"checks"}))
         if target is MISSING:
             continue
-        if not _ID_RE.match(target.id):
+        if not valid_id(target.id):
             src.error(tpath + ("id",), f"bad id {target.id!r}: use letters, digits, '.', '_' or '-'")
+        host_problem = host_error(target.host) if target.host else None
+        if host_problem:
+            src.error(tpath + ("host",), host_problem)
         if target.id in target_paths:
             src.error(tpath + ("id",), f"duplicate target id {target.id!r}")
             continue
@@ -380,7 +422,7 @@ def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults
         value = conv.convert(raw["id"], str, path + ("id",))
         if value is MISSING:
             ok = False
-        elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", value):
+        elif not (_CHECK_ID_RE.fullmatch(value) and len(value) <= _ID_MAX_CHARS):
             src.error(path + ("id",), f"bad check id {value!r}")
             ok = False
         else:

@@ -263,3 +263,32 @@ def test_loopback_listen_addresses(host: str, loopback: bool) -> None:
     from netwatch.config import Listen
 
     assert Listen(host, 9800).loopback is loopback
+
+
+def test_ids_zones_and_hosts_are_validated_whole() -> None:
+    """Issue 16.9: `re.match(...$)` let `host1\\n` through; zone ids and hosts were not checked at all."""
+    long_host = "a" * 10_000
+    assert errors(f"""\
+        zones: [{{id: "hall\\n"}}, {{id: "bad zone"}}]
+        targets:
+          - {{id: "host1\\n", host: 127.0.0.1}}
+          - {{id: ok1, host: "127.0.0.1\\0evil"}}
+          - {{id: ok2, host: {long_host}}}
+          - {{id: ok3, host: "bad host"}}
+          - {{id: ok4, host: "http://x/"}}
+          - id: ok5
+            host: 127.0.0.1
+            checks: [{{kind: tcp, port: 1, id: "ok5/x\\n"}}]
+          - {{id: ok6, host: "fe80::1"}}
+          - {{id: ok7, host: "cổng.example.vn"}}
+        """) == [
+        "venue.yaml:1:10: zones[0].id: bad zone id 'hall\\n': use letters, digits, '.', '_' or '-'",
+        "venue.yaml:1:26: zones[1].id: bad zone id 'bad zone': use letters, digits, '.', '_' or '-'",
+        "venue.yaml:3:6: targets[0].id: bad id 'host1\\n': use letters, digits, '.', '_' or '-'",
+        "venue.yaml:4:15: targets[1].host: bad host '127.0.0.1\\x00evil': control characters or spaces are not allowed",
+        f"venue.yaml:5:15: targets[2].host: bad host '{'a' * 60}'...: longer than 253 characters",
+        "venue.yaml:6:15: targets[3].host: bad host 'bad host': control characters or spaces are not allowed",
+        "venue.yaml:7:15: targets[4].host: bad host 'http://x/': not an IP address or a DNS name (labels of "
+        "letters, digits and '-', at most 63 characters each)",
+        "venue.yaml:10:35: targets[5].checks[0].id: bad check id 'ok5/x\\n'",
+    ]
