@@ -8,6 +8,7 @@ import datetime as dt
 import ipaddress
 import typing
 import os
+import urllib.parse
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, Mapping
 from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret
 from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
 from netwatch.config import paging as paging_config
+from netwatch.config import tokens
 from netwatch.model import AlertPolicy, Check, Target
 from netwatch.net.snmp.traps import TrapSettings
 
@@ -117,10 +119,23 @@ class BoardSettings:
     """The status board (/board): a viewer token, asked for only when netwatch listens beyond loopback."""
 
     viewer_token: Secret | None = None
+    # The address people type for the board (e.g. https://noc.example.gov.vn/board): its host is
+    # accepted in the Host header, like `allowed_hosts` (DNS-rebinding defence; IP literals always pass).
+    public_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.viewer_token is not None and len(self.viewer_token.reveal()) < 16:
-            raise FieldError("viewer_token", "use at least 16 characters (e.g. from `openssl rand -hex 16`)")
+        if self.public_url is not None:
+            parts = urllib.parse.urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise FieldError("public_url", "must be an http:// or https:// URL with a host")
+        for i, name in enumerate(self.allowed_hosts):
+            problem = host_error(name)
+            if problem:
+                raise FieldError(f"allowed_hosts.{i}", problem)
+        problem = tokens.weakness(self.viewer_token.reveal()) if self.viewer_token is not None else None
+        if problem:
+            raise FieldError("viewer_token", problem)
 
 
 @dataclass(frozen=True)
@@ -131,9 +146,18 @@ class Defaults:
 
 
 @dataclass(frozen=True)
+class ListenTls:
+    """HTTPS for the web side: a PEM certificate chain and its key (TLS 1.2 at least)."""
+
+    cert_file: str
+    key_file: str
+
+
+@dataclass(frozen=True)
 class Listen:
     host: str
     port: int
+    tls: ListenTls | None = None
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -232,6 +256,7 @@ class _Top:
 
     site: Site = Site()
     listen: str = "127.0.0.1:9800"
+    listen_tls: ListenTls | None = None
     store: str = "netwatch.db"
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     zones: tuple[Zone, ...] = ()
@@ -293,6 +318,8 @@ def _convert_sections(conv: Converter, raw: dict[str, Any]) -> _Top:
 def _resolve(conv: Converter, top: _Top) -> Config | None:
     src = conv.src
     listen = _parse_listen(src, top.listen)
+    if top.listen_tls is not None:
+        listen = dataclasses.replace(listen, tls=_resolve_listen_tls(src, top.listen_tls))
     tz = top.site.tz
     defaults = conv.dataclass(dict(src.value.get("defaults") or {}), Defaults, ("defaults",),
                               skip=frozenset({"alert"}))
@@ -453,6 +480,22 @@ def _parse_listen(src: Source, text: str) -> Listen:
         src.error(("listen",), f"bad listen address {text!r}: use HOST:PORT, e.g. 127.0.0.1:9800")
         return Listen("127.0.0.1", 9800)
     return Listen(m.group(1) or m.group(2) or "127.0.0.1", int(m.group(3)))
+
+
+def _resolve_listen_tls(src: Source, tls: ListenTls) -> ListenTls | None:
+    """Paths relative to the config file; the pair is loaded once here so a bad file fails `check`."""
+    import ssl
+
+    base = os.path.dirname(os.path.abspath(src.file)) if src.file != "<config>" else os.getcwd()
+    cert = os.path.join(base, os.path.expanduser(tls.cert_file))
+    key = os.path.join(base, os.path.expanduser(tls.key_file))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        src.error(("listen_tls",), f"cannot load the certificate {tls.cert_file!r} with key {tls.key_file!r}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}")
+        return None
+    return ListenTls(cert, key)
 
 
 def _resolve_event(src: Source, spec: EventSpec, tz: dt.tzinfo) -> Event:

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import math
 import time
 from typing import Any
 
@@ -14,9 +16,12 @@ from aiohttp import web
 
 from netwatch.alerting import incidents
 from netwatch.config.paging import Operator
-from netwatch.alerting.operators import allowed, authenticate
-from netwatch.config import is_loopback
+from netwatch.alerting.operators import allowed, audit, authenticate
+from netwatch.web.guard import trusted_local
+from netwatch.web.logins import LoginCollector, LoginLimiter
 from netwatch.web.server import MONITOR_KEY
+
+log = logging.getLogger(__name__)
 
 MAX_ALERTS = 1000
 MAX_LABEL_CHARS = 200
@@ -30,10 +35,13 @@ AM_SEVERITY = {"critical": "critical", "page": "critical", "error": "critical", 
 VERIFY_KEY: web.AppKey[tuple[asyncio.Semaphore, asyncio.Semaphore]] = web.AppKey("password_verifications")
 VERIFY_PARALLEL = 2
 VERIFY_QUEUE = 8
+LIMITER_KEY: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
 
 
 def add_routes(app: web.Application) -> None:
     app[VERIFY_KEY] = (asyncio.Semaphore(VERIFY_PARALLEL + VERIFY_QUEUE), asyncio.Semaphore(VERIFY_PARALLEL))
+    app[LIMITER_KEY] = limiter = LoginLimiter()
+    app[MONITOR_KEY].registry.register(LoginCollector(limiter))  # type: ignore[arg-type]
     app.router.add_get("/api/v1/incidents", list_incidents)
     app.router.add_post("/api/v1/incidents/{id}/ack", ack)
     app.router.add_post("/api/v1/alertmanager", alertmanager)
@@ -59,39 +67,88 @@ def _source(request: web.Request) -> str:
     return f"http:{request.remote or '?'}"
 
 
-def may_read(request: web.Request) -> bool:
-    """Beyond loopback, with `board.viewer_token` set, the JSON API wants that token (Bearer or the board's
-    cookie) or an operator's, like the board itself: incident titles and ack notes are not for the hall's Wi-Fi."""
+def limiter_of(request: web.Request) -> LoginLimiter:
+    return request.app[LIMITER_KEY]
+
+
+async def record_failure(request: web.Request, account: str | None, credential: str) -> None:
+    """One failed sign-in: counted for the limiter and the metric, logged, and written to the audit log."""
+    monitor = request.app[MONITOR_KEY]
+    source = request.remote or "?"
+    limiter_of(request).failed(source, account, credential)
+    # The name is the caller's text: shown with repr, capped, never trusted as an account.
+    shown = repr(account[:64]) if account else "-"
+    log.warning("failed sign-in on the web side from %s (account %s, %s, %s %s)", source, shown, credential,
+                request.method, request.path[:100])
+
+    def write() -> None:
+        with monitor.store.transaction() as c:
+            audit(c, (account or "?")[:64], "login_failed", f"{credential} for {request.method} {request.path[:100]}",
+                  _source(request), time.time())
+
+    await asyncio.to_thread(write)
+
+
+async def read_refusal(request: web.Request) -> web.Response | None:
+    """None when the caller may read the JSON API; else the 401/429 to answer. Beyond loopback, with
+    `board.viewer_token` set, it wants that token (Bearer or the board's cookie) or an operator's, like the
+    board itself: incident titles and ack notes are not for the hall's Wi-Fi."""
     monitor = request.app[MONITOR_KEY]
     secret = monitor.config.board.viewer_token
-    if secret is None or monitor.config.listen.loopback:
-        return True
+    if secret is None or trusted_local(request, monitor.config.listen):
+        return None
     offered = _bearer(request) or request.cookies.get("netwatch_board", "")
+    wait = limiter_of(request).retry_after(request.remote or "?", None)
+    if wait > 0:
+        return throttled(wait)
     if offered and hmac.compare_digest(offered.encode(), secret.reveal().encode()):
-        return True
-    return authenticate(monitor.config.paging, token=_bearer(request)) is not None
-
-
-def refuse_read() -> web.Response:
+        return None
+    if offered and authenticate(monitor.config.paging, token=offered) is not None:
+        return None
+    if offered:
+        await record_failure(request, None, "token")
     return web.json_response({"error": "a viewer token is needed (Authorization: Bearer TOKEN)"}, status=401,
                              headers={"WWW-Authenticate": 'Bearer realm="netwatch"'})
 
 
 class Busy(Exception):
-    """Too many password checks queued: answer 429."""
+    """Too many password checks queued, or this source/account failed too often: answer 429."""
+
+    def __init__(self, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
+
+
+def throttled(retry_after_seconds: float) -> web.Response:
+    return web.json_response({"error": "too many sign-in attempts; try again later"}, status=429,
+                             headers={"Retry-After": str(max(1, math.ceil(retry_after_seconds)))})
 
 
 async def operator_of(request: web.Request, token: str | None, name: str | None,
                       password: str | None) -> Operator | None:
-    """`authenticate` for a request handler: a password is checked in a thread under the app's limits."""
+    """`authenticate` for a request handler, under the failed-login limits; a password is checked in a
+    thread (so is an unknown name, against a dummy hash of the same cost). Raises Busy for a 429."""
     paging = request.app[MONITOR_KEY].config.paging
-    if token or not (name and password):
-        return authenticate(paging, token=token)
-    admitted, running = request.app[VERIFY_KEY]
-    if admitted.locked():
-        raise Busy()
-    async with admitted, running:
-        return await asyncio.to_thread(authenticate, paging, None, name, password)
+    if not token and not (name and password):
+        return None   # no credentials offered: not a failed sign-in
+    source = request.remote or "?"
+    account = None if token else name
+    wait = limiter_of(request).retry_after(source, account)
+    if wait > 0:
+        raise Busy(wait)
+    if token:
+        op = authenticate(paging, token=token)
+    else:
+        admitted, running = request.app[VERIFY_KEY]
+        if admitted.locked():
+            raise Busy()
+        async with admitted, running:
+            op = await asyncio.to_thread(authenticate, paging, None, name, password)
+    if op is None:
+        await record_failure(request, account, "token" if token else "password")
+    else:
+        limiter_of(request).succeeded(source, op.name)
+    return op
 
 
 async def request_operator(request: web.Request) -> Operator | None:
@@ -110,8 +167,9 @@ def incident_id_of(request: web.Request) -> int | None:
 
 
 async def list_incidents(request: web.Request) -> web.Response:
-    if not may_read(request):
-        return refuse_read()
+    refusal = await read_refusal(request)
+    if refusal is not None:
+        return refusal
     monitor = request.app[MONITOR_KEY]
     states = tuple(request.query.get("state", "open,acked").split(","))
 
@@ -126,9 +184,8 @@ async def ack(request: web.Request) -> web.Response:
     monitor = request.app[MONITOR_KEY]
     try:
         op = await request_operator(request)
-    except Busy:
-        return web.json_response({"error": "too many sign-in attempts at once; try again"}, status=429,
-                                 headers={"Retry-After": "1"})
+    except Busy as exc:
+        return throttled(exc.retry_after_seconds)
     if op is None:
         return web.json_response({"error": "an operator is required (Authorization: Bearer TOKEN, or Basic "
                                            "with an operator's name and password)"}, status=401,
@@ -163,9 +220,14 @@ async def alertmanager(request: web.Request) -> web.Response:
     spec = monitor.config.paging.spec.alertmanager
     if spec.token is not None:
         token = _bearer(request) or ""
+        wait = limiter_of(request).retry_after(request.remote or "?", None)
+        if wait > 0:
+            return throttled(wait)
         if not hmac.compare_digest(token.encode(), spec.token.reveal().encode()):
+            if token:
+                await record_failure(request, None, "token")
             return web.json_response({"error": "bad or missing bearer token"}, status=401)
-    elif not (monitor.config.listen.loopback and is_loopback(request.remote or "")):
+    elif not trusted_local(request, monitor.config.listen):
         # Anyone who can reach the port could open incidents and page the duty engineer.
         return web.json_response({"error": "netwatch listens beyond loopback: set paging.alertmanager.token "
                                            "to accept Alertmanager's webhook"}, status=403)

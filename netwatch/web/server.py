@@ -17,8 +17,12 @@ METRICS_CACHE_KEY: web.AppKey[dict[str, Any]] = web.AppKey("metrics_cache")
 
 
 def build(monitor: "Monitor") -> web.Application:
+    from netwatch.web import guard  # imports netwatch.config: import late, like the routes below
+
     app = web.Application(client_max_size=1024 * 1024)
     app[MONITOR_KEY] = monitor
+    guard.install(app, lambda: guard.allowed_host_names(monitor.config.board.public_url,
+                                                        monitor.config.board.allowed_hosts))
     app[METRICS_CACHE_KEY] = {}
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -57,10 +61,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def checks(request: web.Request) -> web.Response:
-    from netwatch.web.paging import may_read, refuse_read  # imports this module: import late
+    from netwatch.web.paging import read_refusal  # imports this module: import late
 
-    if not may_read(request):
-        return refuse_read()
+    refusal = await read_refusal(request)
+    if refusal is not None:
+        return refusal
     monitor = request.app[MONITOR_KEY]
     now = time.time()
     out: list[dict[str, Any]] = []
