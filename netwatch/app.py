@@ -9,7 +9,6 @@ import signal
 import time
 from typing import Callable, Iterator
 
-from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from netwatch import __version__, logs
@@ -25,6 +24,7 @@ from netwatch.scheduler import Scheduler
 from netwatch.store import Store, StoreError
 from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
+from netwatch.web.listener import Listener
 from netwatch.web.metrics import NetwatchCollector, registry_for, zone_info
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class Monitor:
         self.reloads_ok = 0
         self.reload_tasks: set[asyncio.Task[None]] = set()
         self.reloads_failed = 0
+        self.listener: Listener | None = None
 
     def extra_metrics(self) -> Iterator[Metric]:
         yield from self.paging.metrics()
@@ -95,16 +96,16 @@ class Monitor:
         self.scheduler.apply(new.checks)
         self.reload_tasks.add(task := asyncio.create_task(self.traps.reload(), name="traps-reload"))
         task.add_done_callback(self.reload_tasks.discard)
+        if self.listener is not None:   # rebinds `listen`, or keeps the old socket and says so (web/listener.py)
+            self.reload_tasks.add(task := asyncio.create_task(self.listener.apply(new.listen), name="listen-reload"))
+            task.add_done_callback(self.reload_tasks.discard)
         self.reloads_ok += 1
         log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(server.build(self), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.listen.host, self.config.listen.port)
-        await site.start()
-        log.info("serving /metrics on http://%s/metrics", self.config.listen)
+        self.listener = listener = Listener(server.build(self))
+        await listener.start(self.config.listen)
         if not self.config.listen.loopback and self.config.board.viewer_token is None:
             log.warning("listening on %s without board.viewer_token: anyone who can reach it can read the "
                         "status board (the JSON API and acknowledgements still need operators)", self.config.listen)
@@ -122,7 +123,7 @@ class Monitor:
             await asyncio.gather(recorder_task, paging_task, return_exceptions=True)
             await self.recorder.flush()
             self.store.stop_run(self.run_id, self.clock())
-            await runner.cleanup()
+            await listener.close()
 
 
 async def serve(config: Config) -> int:
