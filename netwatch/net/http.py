@@ -391,6 +391,21 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
         transport.abort()
 
 
+async def judged_hop(url: Url, next_url: Url, trace: Trace,
+                     allow_redirects_to: Sequence[redirects.Network] = ()) -> list[tuple[int, str]]:
+    """Resolve a redirect's target and judge it (net/redirects.py) against the address the previous hop
+    connected to: the addresses to connect to, exactly, or Failure(`redirect_blocked`)."""
+    trace.phase = "redirect"
+    started = time.perf_counter()
+    addresses = await resolve(next_url.host, next_url.port)
+    trace.dns_seconds += time.perf_counter() - started
+    blocked = redirects.refusal(trace.peer_address, [a for _, a in addresses], allow_redirects_to)
+    if blocked is not None:
+        raise Failure(redirects.ERROR_CLASS, f"{blocked}: {url.shown} -> {next_url.shown} "
+                                             "(allow_redirects_to opens a network on purpose)")
+    return addresses
+
+
 async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, str]] = (),
                 trace: Trace | None = None, context: Callable[[], ssl.SSLContext] = tlsinfo.client_context,
                 verify: bool = True, max_body_bytes: int = 1 << 20, keep_body: bool = True,
@@ -426,14 +441,7 @@ async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, s
             raise Failure("redirects", f"more than {max_redirects} redirects (last to {next_url.shown})")
         seen.add(str(next_url))
         trace.redirects += 1
-        trace.phase = "redirect"
-        started = time.perf_counter()
-        addresses = await resolve(next_url.host, next_url.port)
-        trace.dns_seconds += time.perf_counter() - started
-        blocked = redirects.refusal(trace.peer_address, [a for _, a in addresses], allow_redirects_to)
-        if blocked is not None:
-            raise Failure(redirects.ERROR_CLASS, f"{blocked}: {url.shown} -> {next_url.shown} "
-                                                 "(allow_redirects_to opens a network on purpose)")
+        addresses = await judged_hop(url, next_url, trace, allow_redirects_to)
         if response.status == 303 or (response.status in (301, 302) and method == "POST"):
             method = "GET"  # what browsers do (RFC 9110 15.4)
         url = next_url

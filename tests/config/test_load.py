@@ -193,7 +193,8 @@ def test_example_venue_is_valid() -> None:
         "NETWATCH_SNMP_COMMUNITY": "x", "NETWATCH_TRAP_COMMUNITY": "y", "NETWATCH_SNMP_AUTH": "auth-key-123",
         "NETWATCH_SNMP_PRIV": "priv-key-123", "NETWATCH_BACKUP_PASSWORD": "p", "TG_TOKEN": "123456789:AAExampleTokenExampleTokenExample12", "TG_CHAT_ID": "-1001234567890",
         "SMS_GATEWAY_TOKEN": "s", "MAIL_PASSWORD": "m", "NETWATCH_TOKEN_AN": "tok-an-7Hq2pX9vLm4w",
-        "NETWATCH_TOKEN_CUONG": "tok-cuong-7Hq2pX9vLm4w", "HEARTBEAT_ID": "h",
+        "NETWATCH_TOKEN_CUONG": "tok-cuong-7Hq2pX9vLm4w",
+        "NETWATCH_RELAY_TOKEN": "relay-7Hq2pX9vLm4wZt3", "HEARTBEAT_ID": "h",
         "NETWATCH_MAIL_PROBE_PASSWORD": "mail-probe-pw"})
     zones = {z.id for z in config.zones}
     assert {"hall", "press", "hotel", "egov"} <= zones

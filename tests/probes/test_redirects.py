@@ -186,3 +186,11 @@ async def test_private_site_cannot_redirect_to_loopback_nor_public_to_private(re
     # private to private, and public to public, are followed
     assert (await run(f"http://{NS_SIDE}:{port}/go/http://{NS_SIDE}:{port}/x")).ok
     assert (await run(f"http://{PUBLIC}:{port}/go/http://{PUBLIC}:{port}/x")).ok
+
+
+async def test_http_flow_steps_follow_the_same_policy(redirector: dict[str, str]) -> None:
+    from netwatch.probes import http_flow
+
+    settings = http_flow.Settings(steps=(http_flow.Step(url=f"{redirector['base']}/go?to=http://[::ffff:a9fe:a9fe]/"),))
+    out = await http_flow.probe(TARGET, settings, 5.0)
+    assert (out.ok, out.error) == (False, "redirect_blocked"), out
