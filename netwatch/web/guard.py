@@ -30,6 +30,7 @@ SECURITY_HEADERS = {
 PUBLIC_ROUTES = frozenset({"/metrics", "/healthz", "/board/static/{name}"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALLOWED_HOSTS_KEY: web.AppKey[Callable[[], frozenset[str]]] = web.AppKey("allowed_hosts")
+REFUSED_HOSTS_KEY: web.AppKey[set[str]] = web.AppKey("refused_hosts")
 
 # The address the daemon's listener actually holds (see web/listener.py); tests that serve the app
 # themselves leave it unset and the configured `listen` stands in.
@@ -110,8 +111,12 @@ def cross_site_reason(request: web.Request) -> str | None:
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     names = request.app[ALLOWED_HOSTS_KEY]()
     if not host_allowed(request.host or "", names):
-        log.warning("refused a request for unknown Host %r from %s (add it to board.allowed_hosts if it is ours)",
-                    (request.host or "")[:100], request.remote)
+        shown = (request.host or "")[:100]
+        refused = request.app[REFUSED_HOSTS_KEY]
+        if shown not in refused and len(refused) < 100:   # once per name: a polling page must not flood the log
+            refused.add(shown)
+            log.warning("refused requests for unknown Host %r (first from %s); add it to board.allowed_hosts if "
+                        "it is ours", shown, request.remote)
         return web.json_response({"error": "unknown Host: add the name to board.allowed_hosts"}, status=421)
     if request.method not in SAFE_METHODS:
         reason = cross_site_reason(request)
@@ -129,5 +134,6 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
 
 def install(app: web.Application, allowed_hosts: Callable[[], frozenset[str]]) -> None:
     app[ALLOWED_HOSTS_KEY] = allowed_hosts
+    app[REFUSED_HOSTS_KEY] = set()
     app.middlewares.append(guard)
     app.on_response_prepare.append(add_security_headers)
