@@ -15,7 +15,7 @@ from aiohttp import web
 from netwatch.i18n import STATE_NAMES
 from netwatch.config import Listen
 from netwatch.model import State
-from netwatch.web.guard import CSP, SECURITY_HEADERS, bound_listen, trusted_local  # noqa: F401 (CSP: re-exported)
+from netwatch.web.guard import CSP, SECURITY_HEADERS, bound_listen, client_address, trusted_local  # noqa: F401 (CSP: re-exported)
 from netwatch.web.server import MONITOR_KEY
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ async def _refusal(request: web.Request, token: str | None) -> web.Response | No
         return None
     from netwatch.web.paging import limiter_of, record_failure, throttled
 
-    wait = limiter_of(request).retry_after(request.remote or "?", None)
+    wait = limiter_of(request).retry_after(client_address(request), None)
     if wait > 0:
         return throttled(wait)
     offered = [request.cookies.get(TOKEN_COOKIE, ""), request.query.get("token", "")]
@@ -154,7 +154,7 @@ async def ack(request: web.Request) -> web.Response:
 
     def write() -> str | None:
         with monitor.store.transaction() as c:
-            return incidents.ack(c, incident_id, op.name, note, f"board:{request.remote or '?'}", time.time())
+            return incidents.ack(c, incident_id, op.name, note, f"board:{client_address(request)}", time.time())
 
     error = await asyncio.to_thread(write)
     if error is not None:

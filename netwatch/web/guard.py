@@ -89,6 +89,21 @@ def trusted_local(request: web.Request, configured: Listen) -> bool:
     return is_loopback(local) and is_loopback(request.remote or "")
 
 
+def client_address(request: web.Request) -> str:
+    """The caller's address for sign-in limits and audit lines. Behind a reverse proxy on this host the
+    peer is the proxy itself, so the address the proxy appended to X-Forwarded-For is used; from any
+    other peer that header is the caller's own text and is ignored."""
+    peer = request.remote or "?"
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded and is_loopback(peer):
+        last = forwarded.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return peer
+    return peer
+
+
 def cross_site_reason(request: web.Request) -> str | None:
     """Why a state-changing request must be refused as a possible cross-site forgery, or None.
 

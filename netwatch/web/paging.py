@@ -17,7 +17,7 @@ from aiohttp import web
 from netwatch.alerting import incidents
 from netwatch.config.paging import Operator
 from netwatch.alerting.operators import allowed, audit, authenticate
-from netwatch.web.guard import trusted_local
+from netwatch.web.guard import client_address, trusted_local
 from netwatch.web.logins import LoginCollector, LoginLimiter
 from netwatch.web.server import MONITOR_KEY
 
@@ -64,7 +64,7 @@ def _basic(request: web.Request) -> tuple[str | None, str | None]:
 
 
 def _source(request: web.Request) -> str:
-    return f"http:{request.remote or '?'}"
+    return f"http:{client_address(request)}"
 
 
 def limiter_of(request: web.Request) -> LoginLimiter:
@@ -74,7 +74,7 @@ def limiter_of(request: web.Request) -> LoginLimiter:
 async def record_failure(request: web.Request, account: str | None, credential: str) -> None:
     """One failed sign-in: counted for the limiter and the metric, logged, and written to the audit log."""
     monitor = request.app[MONITOR_KEY]
-    source = request.remote or "?"
+    source = client_address(request)
     limiter_of(request).failed(source, account, credential)
     # The name is the caller's text: shown with repr, capped, never trusted as an account.
     shown = repr(account[:64]) if account else "-"
@@ -98,7 +98,7 @@ async def read_refusal(request: web.Request) -> web.Response | None:
     if secret is None or trusted_local(request, monitor.config.listen):
         return None
     offered = _bearer(request) or request.cookies.get("netwatch_board", "")
-    wait = limiter_of(request).retry_after(request.remote or "?", None)
+    wait = limiter_of(request).retry_after(client_address(request), None)
     if wait > 0:
         return throttled(wait)
     if offered and hmac.compare_digest(offered.encode(), secret.reveal().encode()):
@@ -131,7 +131,7 @@ async def operator_of(request: web.Request, token: str | None, name: str | None,
     paging = request.app[MONITOR_KEY].config.paging
     if not token and not (name and password):
         return None   # no credentials offered: not a failed sign-in
-    source = request.remote or "?"
+    source = client_address(request)
     account = None if token else name
     wait = limiter_of(request).retry_after(source, account)
     if wait > 0:
@@ -220,7 +220,7 @@ async def alertmanager(request: web.Request) -> web.Response:
     spec = monitor.config.paging.spec.alertmanager
     if spec.token is not None:
         token = _bearer(request) or ""
-        wait = limiter_of(request).retry_after(request.remote or "?", None)
+        wait = limiter_of(request).retry_after(client_address(request), None)
         if wait > 0:
             return throttled(wait)
         if not hmac.compare_digest(token.encode(), spec.token.reveal().encode()):

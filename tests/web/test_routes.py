@@ -111,3 +111,26 @@ def test_host_allowed_table() -> None:
                        ("noc.example.gov.vn:8443", True), ("evil.example", False), ("localhost.evil", False),
                        ("127.0.0.1.nip.io", False), ("", False), ("[", False)):
         assert host_allowed(header, names) is ok, header
+
+
+async def test_a_reverse_proxied_request_is_never_loopback_local(tmp_path: Path) -> None:
+    """Behind an HTTPS proxy on the same host every request arrives from 127.0.0.1: the forwarding header
+    marks it remote, and the sign-in limits count the address the proxy appended."""
+    config = loads(venue("127.0.0.1:9800", tmp_path), str(tmp_path / "venue.yaml"))
+    monitor = Monitor(config, Store.open(config.store))
+    client = TestClient(TestServer(server.build(monitor), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert (await client.get("/api/v1/board")).status == 200     # loopback: no token needed
+        proxied = {"X-Forwarded-For": "198.51.100.7"}
+        assert (await client.get("/api/v1/board", headers=proxied)).status == 401
+        assert (await client.get("/api/v1/board", headers={**proxied, "Authorization": f"Bearer {VIEWER}"})).status == 200
+        await client.get("/api/v1/board", headers={**proxied, "Authorization": "Bearer wrong-guess-0000000000"})
+        sources = [s for (s,) in monitor.store.conn.execute("SELECT source FROM audit")]
+        assert sources == ["http:198.51.100.7"]
+        relay = await client.post("/api/v1/alertmanager", json={"version": "4", "alerts": []},
+                                  headers={"X-Forwarded-For": "198.51.100.7", "Authorization": f"Bearer {RELAY}"})
+        assert relay.status == 200
+    finally:
+        await client.close()
+        monitor.store.close()
