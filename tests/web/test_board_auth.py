@@ -150,3 +150,19 @@ async def test_bad_incident_ids_are_refused_not_crashes(exposed: tuple[TestClien
     resp = await client.post(f"/api/v1/board/incidents/{incident}/ack", json={},
                              headers={"Authorization": f"Bearer {OPERATOR}"})
     assert resp.status == 400
+
+
+async def test_the_board_warns_beyond_loopback_without_tls(exposed: tuple[TestClient, Monitor], tmp_path: Path) -> None:
+    """Issue 16.4: passwords and tokens crossing the hall network in clear must show on the wall screen."""
+    client, _ = exposed
+    data = await (await client.get("/api/v1/board", headers={"Authorization": f"Bearer {VIEWER}"})).json()
+    assert data["warnings"] == ["insecure_listen"]
+    (tmp_path / "local").mkdir()
+    local, monitor = await client_for("127.0.0.1:9800", tmp_path / "local")
+    try:
+        assert (await (await local.get("/api/v1/board")).json())["warnings"] == []
+    finally:
+        await local.close()
+        monitor.store.close()
+    script = Path(__file__).resolve().parents[2] / "netwatch" / "web" / "static" / "board.js"
+    assert "insecure_listen:" in script.read_text()   # the page has words for it in both languages
