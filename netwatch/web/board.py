@@ -61,7 +61,7 @@ async def _refusal(request: web.Request, token: str | None) -> web.Response | No
         return None
     from netwatch.web.paging import limiter_of, record_failure, throttled
 
-    wait = limiter_of(request).retry_after(client_address(request), None)
+    wait = limiter_of(request).retry_after_seconds(client_address(request), None)
     if wait > 0:
         return throttled(wait)
     offered = [request.cookies.get(TOKEN_COOKIE, ""), request.query.get("token", "")]

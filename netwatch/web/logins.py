@@ -63,7 +63,7 @@ class LoginLimiter:
         self.failed_total: dict[str, int] = {}
         self.refused_total = 0
 
-    def retry_after(self, source: str, account: str | None) -> float:
+    def retry_after_seconds(self, source: str, account: str | None) -> float:
         """Seconds before `source` may try again (as `account`); 0 when it may now."""
         now = self.clock()
         wait = self.sources.peek(source, now)

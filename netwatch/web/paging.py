@@ -98,7 +98,7 @@ async def read_refusal(request: web.Request) -> web.Response | None:
     if secret is None or trusted_local(request, monitor.config.listen):
         return None
     offered = _bearer(request) or request.cookies.get("netwatch_board", "")
-    wait = limiter_of(request).retry_after(client_address(request), None)
+    wait = limiter_of(request).retry_after_seconds(client_address(request), None)
     if wait > 0:
         return throttled(wait)
     if offered and hmac.compare_digest(offered.encode(), secret.reveal().encode()):
@@ -133,7 +133,7 @@ async def operator_of(request: web.Request, token: str | None, name: str | None,
         return None   # no credentials offered: not a failed sign-in
     source = client_address(request)
     account = None if token else name
-    wait = limiter_of(request).retry_after(source, account)
+    wait = limiter_of(request).retry_after_seconds(source, account)
     if wait > 0:
         raise Busy(wait)
     if token:
@@ -220,7 +220,7 @@ async def alertmanager(request: web.Request) -> web.Response:
     spec = monitor.config.paging.spec.alertmanager
     if spec.token is not None:
         token = _bearer(request) or ""
-        wait = limiter_of(request).retry_after(client_address(request), None)
+        wait = limiter_of(request).retry_after_seconds(client_address(request), None)
         if wait > 0:
             return throttled(wait)
         if not hmac.compare_digest(token.encode(), spec.token.reveal().encode()):

@@ -67,17 +67,17 @@ def test_delay_grows_and_never_passes_a_minute() -> None:
         limiter.failed("10.0.0.9", "binh", "password")
         now[0] += 0.001
     # The account is blocked for guessers and for new places, at most a minute ...
-    assert 59 < limiter.retry_after("10.0.0.7", "binh") <= MAX_DELAY_SECONDS
+    assert 59 < limiter.retry_after_seconds("10.0.0.7", "binh") <= MAX_DELAY_SECONDS
     # ... and asking while blocked does not extend it.
     for _ in range(100):
-        limiter.retry_after("10.0.0.9", "binh")
+        limiter.retry_after_seconds("10.0.0.9", "binh")
     now[0] += MAX_DELAY_SECONDS + 0.1
-    assert limiter.retry_after("10.0.0.7", "binh") == 0
+    assert limiter.retry_after_seconds("10.0.0.7", "binh") == 0
     # Where the operator signed in before, guesses at the name do not block them.
     limiter.succeeded("10.0.0.5", "binh")
     for _ in range(30):
         limiter.failed("10.0.0.9", "binh", "password")
-    assert limiter.retry_after("10.0.0.5", "binh") == 0 and limiter.retry_after("10.0.0.7", "binh") > 0
+    assert limiter.retry_after_seconds("10.0.0.5", "binh") == 0 and limiter.retry_after_seconds("10.0.0.7", "binh") > 0
     assert limiter.failed_total == {"password": 60}
 
 
