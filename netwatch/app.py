@@ -30,11 +30,12 @@ from netwatch.scheduler import Scheduler
 from netwatch.store import Store, StoreError
 from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
+from netwatch.web.listener import Listener
 from netwatch.web.metrics import NetwatchCollector, registry_for, zone_info
 from netwatch.web.services import Services
 
 log = logging.getLogger(__name__)
-RESTART_KEYS = ("listen", "store")   # read once at start; every other section is applied by a reload
+RESTART_KEYS = ("store",)   # read once at start; every other section is applied by a reload (listen rebinds)
 
 
 class Monitor:
@@ -69,6 +70,7 @@ class Monitor:
                                  PagingCommands(store, current), self.delivery.wake.set)
         self.reloads = {"ok": 0, "refused": 0}
         self.reload_tasks: set[asyncio.Task[None]] = set()
+        self.listener: Listener | None = None
 
     def vitals(self) -> Vitals:
         lag = self.scheduler.lag.values()
@@ -123,12 +125,15 @@ class Monitor:
         self.scheduler.apply(new.checks)
         self.reload_tasks.add(task := asyncio.create_task(self.traps.reload(), name="traps-reload"))
         task.add_done_callback(self.reload_tasks.discard)
+        if self.listener is not None:   # rebinds `listen`, or keeps the old socket and says so (web/listener.py)
+            self.reload_tasks.add(task := asyncio.create_task(self.listener.apply(new.listen), name="listen-reload"))
+            task.add_done_callback(self.reload_tasks.discard)
         self.reloads["ok"] += 1
         log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        runner = await server.start(self.services)
+        self.listener = listener = await server.start(self.services)
         tasks = [asyncio.create_task(self.recorder.run(), name="recorder"),
                  asyncio.create_task(self.paging.run(), name="paging")]
         await self.traps.start()
@@ -143,7 +148,7 @@ class Monitor:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.recorder.flush()
             self.store.stop_run(self.run_id, self.clock())
-            await runner.cleanup()
+            await listener.close()
 
 
 async def run(config: Config, store: Store, stop: asyncio.Event, started: Callable[[Services], None] = lambda s: None,

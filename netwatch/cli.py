@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.commands.configbackup",
     "netwatch.commands.baseline",
     "netwatch.commands.paging",
+    "netwatch.commands.operator",
     "netwatch.lab.cli",
     "netwatch.report.cli",
     "netwatch.commands.store",

@@ -40,15 +40,43 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
+# Hashes that unknown names are checked against, one per iteration count: a wrong name must cost what a
+# wrong password costs, or the answer's timing tells which operator names exist.
+_DUMMY_HASHES: dict[int, str] = {}
+
+
+def _dummy_hash(iterations: int) -> str:
+    if iterations not in _DUMMY_HASHES:
+        _DUMMY_HASHES[iterations] = hash_password(os.urandom(16).hex(), iterations=iterations)
+    return _DUMMY_HASHES[iterations]
+
+
+def _iterations(stored: str) -> int:
+    parts = stored.split("$")
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else PBKDF2_ITERATIONS
+
+
 def authenticate(paging: Paging, token: str | None = None, name: str | None = None,
                  password: str | None = None) -> Operator | None:
-    """The operator a bearer token, or a name and password, belongs to; None when neither matches."""
-    for op in paging.operators.values():
-        if token and op.token is not None and hmac.compare_digest(op.token.reveal().encode(), token.encode()):
-            return op
-        if (name and password and op.name == name and op.password_hash is not None
-                and verify_password(op.password_hash.reveal(), password)):
-            return op
+    """The operator a bearer token, or a name and password, belongs to; None when neither matches.
+
+    Constant in what it reveals: every token is compared (no early exit), and a name without a password
+    hash is checked against a dummy hash as costly as the slowest configured one."""
+    found: Operator | None = None
+    if token:
+        for op in paging.operators.values():
+            if op.token is not None and hmac.compare_digest(op.token.reveal().encode(), token.encode()):
+                found = found or op
+        if found is not None or not (name and password):
+            return found
+    if not (name and password):
+        return None
+    op = paging.operators.get(name)
+    if op is not None and op.password_hash is not None:
+        return op if verify_password(op.password_hash.reveal(), password) else None
+    slowest = max((_iterations(o.password_hash.reveal()) for o in paging.operators.values()
+                   if o.password_hash is not None), default=PBKDF2_ITERATIONS)
+    verify_password(_dummy_hash(slowest), password)
     return None
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import ipaddress
 import typing
 import os
+import urllib.parse
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -19,13 +20,19 @@ from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
 from netwatch.config import paging as paging_config
 from netwatch.config import store as store_config
 from netwatch.config.store import StoreSpec
+from netwatch.config import tokens
 from netwatch.model import AlertPolicy, Check, Target
 from netwatch.probes import PROBES
 from netwatch.net.snmp.traps import TrapSettings
 
 __all__ = ["StoreSpec", "Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# fullmatch, never match(...$): `$` also matches before a final newline, so `host1\n` would pass and
+# split every log line that names it.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_CHECK_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]*")
+_ID_MAX_CHARS = 200
+_DNS_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?")
 _CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
 
 
@@ -115,10 +122,23 @@ class BoardSettings:
     """The status board (/board): a viewer token, asked for only when netwatch listens beyond loopback."""
 
     viewer_token: Secret | None = None
+    # The address people type for the board (e.g. https://noc.example.gov.vn/board): its host is
+    # accepted in the Host header, like `allowed_hosts` (DNS-rebinding defence; IP literals always pass).
+    public_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.viewer_token is not None and len(self.viewer_token.reveal()) < 16:
-            raise FieldError("viewer_token", "use at least 16 characters (e.g. from `openssl rand -hex 16`)")
+        if self.public_url is not None:
+            parts = urllib.parse.urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise FieldError("public_url", "must be an http:// or https:// URL with a host")
+        for i, name in enumerate(self.allowed_hosts):
+            problem = host_error(name)
+            if problem:
+                raise FieldError(f"allowed_hosts.{i}", problem)
+        problem = tokens.weakness(self.viewer_token.reveal()) if self.viewer_token is not None else None
+        if problem:
+            raise FieldError("viewer_token", problem)
 
 
 @dataclass(frozen=True)
@@ -129,9 +149,18 @@ class Defaults:
 
 
 @dataclass(frozen=True)
+class ListenTls:
+    """HTTPS for the web side: a PEM certificate chain and its key (TLS 1.2 at least)."""
+
+    cert_file: str
+    key_file: str
+
+
+@dataclass(frozen=True)
 class Listen:
     host: str
     port: int
+    tls: ListenTls | None = None
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -140,6 +169,37 @@ class Listen:
     def loopback(self) -> bool:
         """Bound to this machine only: the board needs no login, the relay no token."""
         return is_loopback(self.host)
+
+
+def valid_id(ident: str) -> bool:
+    """Target and zone ids: they appear in log lines, metric labels and URLs."""
+    return bool(_ID_RE.fullmatch(ident)) and len(ident) <= _ID_MAX_CHARS
+
+
+def host_error(host: str) -> str | None:
+    """Why `host` is neither an IP address nor a DNS name, or None. A NUL would cut the name at the
+    resolver (`127.0.0.1\\0evil` probes 127.0.0.1) and an overlong one fails deep inside a probe."""
+    shown = repr(host[:60]) + ("..." if len(host) > 60 else "")
+    if len(host) > 253:
+        return f"bad host {shown}: longer than 253 characters"
+    if any(not ch.isprintable() or ch.isspace() for ch in host):
+        return f"bad host {shown}: control characters or spaces are not allowed"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        return f"bad host {shown}: not an IP address or a DNS name"
+    labels = ascii_name[:-1].split(".") if ascii_name.endswith(".") else ascii_name.split(".")
+    if len(ascii_name) > 253 or not all(_DNS_LABEL_RE.fullmatch(label) for label in labels):
+        return (f"bad host {shown}: not an IP address or a DNS name (labels of letters, digits and '-', "
+                "at most 63 characters each)")
+    if labels[-1].isdigit():
+        return f"bad host {shown}: not a valid IP address"
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -199,6 +259,7 @@ class _Top:
 
     site: Site = Site()
     listen: str = "127.0.0.1:9800"
+    listen_tls: ListenTls | None = None
     store: Any = "netwatch.db"  # a path, a URL or a mapping: see config/store.py
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     zones: tuple[Zone, ...] = ()
@@ -260,6 +321,8 @@ def _convert_sections(conv: Converter, raw: dict[str, Any]) -> _Top:
 def _resolve(conv: Converter, top: _Top) -> Config | None:
     src = conv.src
     listen = _parse_listen(src, top.listen)
+    if top.listen_tls is not None:
+        listen = dataclasses.replace(listen, tls=_resolve_listen_tls(src, top.listen_tls))
     tz = top.site.tz
     defaults = conv.dataclass(dict(src.value.get("defaults") or {}), Defaults, ("defaults",),
                               skip=frozenset({"alert"}))
@@ -275,6 +338,9 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         src.error(("defaults", "timeout"), "timeout must not be longer than the interval")
 
     zone_ids = _unique_ids(src, [(z.id, ("zones", i, "id")) for i, z in enumerate(top.zones)], "zone")
+    for i, z in enumerate(top.zones):
+        if not valid_id(z.id):
+            src.error(("zones", i, "id"), f"bad zone id {z.id!r}: use letters, digits, '.', '_' or '-'")
     event = _resolve_event(src, top.event, tz)
 
     targets: list[Target] = []
@@ -286,8 +352,11 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         target = conv.dataclass(raw, Target, tpath, skip=frozenset({"checks"}))
         if target is MISSING:
             continue
-        if not _ID_RE.match(target.id):
+        if not valid_id(target.id):
             src.error(tpath + ("id",), f"bad id {target.id!r}: use letters, digits, '.', '_' or '-'")
+        host_problem = host_error(target.host) if target.host else None
+        if host_problem:
+            src.error(tpath + ("host",), host_problem)
         if target.id in target_paths:
             src.error(tpath + ("id",), f"duplicate target id {target.id!r}")
             continue
@@ -381,7 +450,7 @@ def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults
         value = conv.convert(raw["id"], str, path + ("id",))
         if value is MISSING:
             ok = False
-        elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", value):
+        elif not (_CHECK_ID_RE.fullmatch(value) and len(value) <= _ID_MAX_CHARS):
             src.error(path + ("id",), f"bad check id {value!r}")
             ok = False
         else:
@@ -412,6 +481,22 @@ def _parse_listen(src: Source, text: str) -> Listen:
         src.error(("listen",), f"bad listen address {text!r}: use HOST:PORT, e.g. 127.0.0.1:9800")
         return Listen("127.0.0.1", 9800)
     return Listen(m.group(1) or m.group(2) or "127.0.0.1", int(m.group(3)))
+
+
+def _resolve_listen_tls(src: Source, tls: ListenTls) -> ListenTls | None:
+    """Paths relative to the config file; the pair is loaded once here so a bad file fails `check`."""
+    import ssl
+
+    base = os.path.dirname(os.path.abspath(src.file)) if src.file != "<config>" else os.getcwd()
+    cert = os.path.join(base, os.path.expanduser(tls.cert_file))
+    key = os.path.join(base, os.path.expanduser(tls.key_file))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        src.error(("listen_tls",), f"cannot load the certificate {tls.cert_file!r} with key {tls.key_file!r}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}")
+        return None
+    return ListenTls(cert, key)
 
 
 def _resolve_event(src: Source, spec: EventSpec, tz: dt.tzinfo) -> Event:

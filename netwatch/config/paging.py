@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, Literal, Mapping, Optional
 
 from netwatch.windows import Repeat, Window, window
+from netwatch.config import tokens
 from netwatch.fields import Duration, FieldError, Secret
 from netwatch.yamlsource import Path, Source
 
@@ -181,8 +182,9 @@ class Operator:
             if len(parts) != 4 or parts[0] != "pbkdf2_sha256" or not parts[1].isdigit():
                 raise FieldError("password_hash", "expected pbkdf2_sha256$ITERATIONS$SALT$HASH "
                                                   "(netwatch.alerting.operators.hash_password)")
-        if self.token is not None and len(self.token.reveal()) < 12:
-            raise FieldError("token", "too short: use at least 12 random characters")
+        problem = tokens.weakness(self.token.reveal()) if self.token is not None else None
+        if problem:
+            raise FieldError("token", problem)
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,11 @@ class HeartbeatSpec:
 class RelaySpec:
     token: Optional[Secret] = None
     notify: Optional[tuple[str, ...]] = None
+
+    def __post_init__(self) -> None:
+        problem = tokens.weakness(self.token.reveal()) if self.token is not None else None
+        if problem:
+            raise FieldError("token", problem)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
-from netwatch.net.tcp import Failure, connect, start_tls
+from netwatch.net.tcp import Failure, connect, resolve, start_tls
 
 MAX_HEAD_BYTES = 65536
 MAX_HEADERS = 100
@@ -95,6 +96,7 @@ class Trace:
     redirects: int = 0
     body_bytes: int = 0
     cert_expiry_timestamp_seconds: float | None = None
+    peer_address: str = ""   # the address the last hop actually connected to (for the redirect policy)
 
 
 @dataclass
@@ -346,15 +348,17 @@ def build_request(method: str, url: Url, headers: Sequence[tuple[str, str]]) -> 
 async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], trace: Trace, *,
                    context: Callable[[], ssl.SSLContext], verify: bool, max_body_bytes: int,
                    keep_body: bool, read_body: Callable[[int, list[tuple[str, str]]], bool],
-                   body: bytes = b"") -> Response:
+                   body: bytes = b"", addresses: list[tuple[int, str]] | None = None) -> Response:
     """One request on a fresh connection. `read_body(status, headers)` says whether to wait for the body;
     `body` is sent after the head (a form POST of a multi-step check)."""
     trace.url = url.shown
     trace.phase = "connect"
     reader = _ResponseReader(method == "HEAD", max_body_bytes, keep_body)
-    transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader)
+    transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader, addresses)
     trace.dns_seconds += dns_s
     trace.connect_seconds += connect_s
+    peer = transport.get_extra_info("peername")
+    trace.peer_address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
     try:
         if url.scheme == "https":
             trace.phase = "TLS handshake"
@@ -387,23 +391,41 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
         transport.abort()
 
 
+async def judged_hop(url: Url, next_url: Url, trace: Trace,
+                     allow_redirects_to: Sequence[redirects.Network] = ()) -> list[tuple[int, str]]:
+    """Resolve a redirect's target and judge it (net/redirects.py) against the address the previous hop
+    connected to: the addresses to connect to, exactly, or Failure(`redirect_blocked`)."""
+    trace.phase = "redirect"
+    started = time.perf_counter()
+    addresses = await resolve(next_url.host, next_url.port)
+    trace.dns_seconds += time.perf_counter() - started
+    blocked = redirects.refusal(trace.peer_address, [a for _, a in addresses], allow_redirects_to)
+    if blocked is not None:
+        raise Failure(redirects.ERROR_CLASS, f"{blocked}: {url.shown} -> {next_url.shown} "
+                                             "(allow_redirects_to opens a network on purpose)")
+    return addresses
+
+
 async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, str]] = (),
                 trace: Trace | None = None, context: Callable[[], ssl.SSLContext] = tlsinfo.client_context,
                 verify: bool = True, max_body_bytes: int = 1 << 20, keep_body: bool = True,
-                max_redirects: int = 5) -> Response:
+                max_redirects: int = 5, allow_redirects_to: Sequence[redirects.Network] = ()) -> Response:
     """Request `url`, following redirects. Raises `Failure` for expected problems.
 
     Configured headers go only to the first URL's origin: a redirect elsewhere must not receive
-    credentials. The caller bounds the whole call with its own deadline.
+    credentials. Every hop after the first is resolved, judged by net/redirects.py (`allow_redirects_to`
+    opens networks on purpose) and connected to exactly the addresses judged. The caller bounds the
+    whole call with its own deadline.
     """
     trace = trace if trace is not None else Trace()
     origin = url.origin
     seen = {str(url)}
+    addresses: list[tuple[int, str]] | None = None   # the configured URL: resolved by connect, not judged
     while True:
         hop_headers = headers if url.origin == origin else ()
         response = await exchange(
             url, method, hop_headers, trace, context=context, verify=verify, max_body_bytes=max_body_bytes,
-            keep_body=keep_body,
+            keep_body=keep_body, addresses=addresses,
             read_body=lambda status, hs: not (max_redirects and status in REDIRECT_STATUSES
                                               and any(k == "location" for k, _ in hs)))
         location = response.header("location")
@@ -419,6 +441,7 @@ async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, s
             raise Failure("redirects", f"more than {max_redirects} redirects (last to {next_url.shown})")
         seen.add(str(next_url))
         trace.redirects += 1
+        addresses = await judged_hop(url, next_url, trace, allow_redirects_to)
         if response.status == 303 or (response.status in (301, 302) and method == "POST"):
             method = "GET"  # what browsers do (RFC 9110 15.4)
         url = next_url

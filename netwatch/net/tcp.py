@@ -76,14 +76,17 @@ def connect_failure(exc: OSError, host: str, port: int) -> Failure:
     return Failure("unreachable", f"cannot connect to {where}: {exc.strerror or exc}")
 
 
-async def connect(host: str, port: int, factory: Callable[[], P]) -> tuple[asyncio.Transport, P, float, float]:
+async def connect(host: str, port: int, factory: Callable[[], P],
+                  addresses: list[tuple[int, str]] | None = None) -> tuple[asyncio.Transport, P, float, float]:
     """Resolve and connect; returns (transport, protocol, dns_seconds, connect_seconds).
 
-    Addresses are tried in resolver order; the caller's deadline bounds the whole attempt.
+    Addresses are tried in resolver order; the caller's deadline bounds the whole attempt. `addresses`,
+    when given, were resolved (and checked) by the caller: exactly those are used, with no second lookup.
     """
     loop = asyncio.get_running_loop()
     start = time.perf_counter()
-    addresses = await resolve(host, port)
+    if addresses is None:
+        addresses = await resolve(host, port)
     resolved = time.perf_counter()
     if len(addresses) == 1 and addresses[0][1] == host:
         start = resolved  # an address literal: no lookup happened, report 0 rather than our overhead

@@ -14,6 +14,7 @@ from netwatch.fields import Duration, FieldError, Secret
 from netwatch.net import certs
 from netwatch.model import Outcome, Target
 from netwatch.net import http as httpclient
+from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
 from netwatch.probes.contract import ProbeContext, ProbeKind
@@ -48,10 +49,13 @@ class Settings:
     ca_file: Optional[str] = None
     max_redirects: int = 5
     max_body_bytes: int = 1 << 20
+    # Networks a redirect may lead to although the redirect policy (net/redirects.py) would refuse them.
+    allow_redirects_to: tuple[str, ...] = ()
     warn_response_seconds: Optional[Duration] = None
     tls_warn_days: int = certs.DEFAULT_WARN_DAYS
     tls_critical_days: int = certs.DEFAULT_CRITICAL_DAYS
     parsed_url: httpclient.Url = field(init=False, repr=False, compare=False)
+    redirect_networks: tuple[redirects.Network, ...] = field(init=False, repr=False, compare=False)
     pattern: Optional[re.Pattern[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +90,10 @@ class Settings:
             tlsinfo.check_ca_file(self.ca_file)
         if not 0 <= self.max_redirects <= 30:
             raise FieldError("max_redirects", "must be between 0 and 30")
+        try:
+            object.__setattr__(self, "redirect_networks", redirects.parse_networks(self.allow_redirects_to))
+        except ValueError as exc:
+            raise FieldError("allow_redirects_to", str(exc)) from None
         if not 0 <= self.max_body_bytes <= MAX_BODY_LIMIT_BYTES:
             raise FieldError("max_body_bytes", f"must be between 0 and {MAX_BODY_LIMIT_BYTES}")
         if self.warn_response_seconds is not None and self.warn_response_seconds <= 0:
@@ -108,7 +116,8 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
                 settings.parsed_url, method=settings.method, headers=headers, trace=trace,
                 context=lambda: tlsinfo.client_context(settings.verify_tls, settings.ca_file),
                 verify=settings.verify_tls, max_body_bytes=settings.max_body_bytes,
-                keep_body=settings.checks_body, max_redirects=settings.max_redirects)
+                keep_body=settings.checks_body, max_redirects=settings.max_redirects,
+                allow_redirects_to=settings.redirect_networks)
     except Failure as failure:
         return failure.outcome(_measurements(trace, started))
     except TimeoutError:

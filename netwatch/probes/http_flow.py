@@ -17,6 +17,7 @@ from netwatch.net.cookies import CookieJar
 from netwatch.net.mail import scrub
 from netwatch.model import Outcome, Series, Target
 from netwatch.net import http as httpclient
+from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
 from netwatch.probes.contract import ProbeContext, ProbeKind
@@ -109,8 +110,15 @@ class Settings:
     max_body_bytes: int = 1 << 20
     tls_warn_days: int = certs.DEFAULT_WARN_DAYS
     tls_critical_days: int = certs.DEFAULT_CRITICAL_DAYS
+    # Networks a redirect may lead to although the redirect policy (net/redirects.py) would refuse them.
+    allow_redirects_to: tuple[str, ...] = ()
+    redirect_networks: tuple[redirects.Network, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "redirect_networks", redirects.parse_networks(self.allow_redirects_to))
+        except ValueError as exc:
+            raise FieldError("allow_redirects_to", str(exc)) from None
         if not 1 <= len(self.steps) <= MAX_STEPS:
             raise FieldError("steps", f"give 1 to {MAX_STEPS} steps")
         known = {"username", "password"}
@@ -142,11 +150,12 @@ def render(template: str, variables: Mapping[str, str], quote: bool = False) -> 
 
 
 async def exchange(url: httpclient.Url, method: str, headers: list[tuple[str, str]], body: bytes,
-                   trace: httpclient.Trace, settings: Settings) -> httpclient.Response:
+                   trace: httpclient.Trace, settings: Settings,
+                   addresses: list[tuple[int, str]] | None = None) -> httpclient.Response:
     return await httpclient.exchange(
         url, method, headers, trace, context=lambda: tlsinfo.client_context(settings.verify_tls, settings.ca_file),
         verify=settings.verify_tls, max_body_bytes=settings.max_body_bytes, keep_body=True,
-        read_body=lambda status, response_headers: True, body=body)
+        read_body=lambda status, response_headers: True, body=body, addresses=addresses)
 
 
 class StepFailure(Exception):
@@ -167,7 +176,8 @@ async def run_step(step: Step, settings: Settings, jar: CookieJar, variables: di
         raise StepFailure("content", "an extracted value put a line break into a header")
     body = urllib.parse.urlencode([(k, render(v, variables)) for k, v in step.form.items()]).encode() \
         if step.form else b""
-    redirects = 0
+    hops = 0
+    addresses: list[tuple[int, str]] | None = None   # the configured step URL: not judged
     while True:
         # Configured headers (credentials) and the form go to the step's own origin only.
         same_origin = url.origin == origin
@@ -177,12 +187,12 @@ async def run_step(step: Step, settings: Settings, jar: CookieJar, variables: di
         cookie = jar.header(url)
         if cookie:
             headers.append(("Cookie", cookie))
-        response = await exchange(url, method, headers, body if same_origin else b"", trace, settings)
+        response = await exchange(url, method, headers, body if same_origin else b"", trace, settings, addresses)
         jar.update(url, response.headers)
         location = response.header("location")
         if not (step.follow_redirects and response.status in httpclient.REDIRECT_STATUSES and location):
             return response
-        if redirects >= settings.max_redirects:
+        if hops >= settings.max_redirects:
             raise StepFailure("redirects", f"more than {settings.max_redirects} redirects")
         try:
             next_url = httpclient.parse_url(urllib.parse.urljoin(str(url), location))
@@ -193,7 +203,11 @@ async def run_step(step: Step, settings: Settings, jar: CookieJar, variables: di
                                            "to another host; refused")
         if response.status == 303 or (response.status in (301, 302) and method == "POST"):
             method, body = "GET", b""
-        redirects += 1
+        try:
+            addresses = await httpclient.judged_hop(url, next_url, trace, settings.redirect_networks)
+        except Failure as failure:
+            raise StepFailure(failure.error, failure.detail) from None
+        hops += 1
         trace.redirects += 1
         url = next_url
 

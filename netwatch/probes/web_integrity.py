@@ -18,6 +18,7 @@ from netwatch.egov.fingerprint import Finding, Fingerprint, Page, Profile, Requi
 from netwatch.egov import fingerprint as fp
 from netwatch.model import Event, Outcome, Target
 from netwatch.net import http as httpclient
+from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
 from netwatch.probes.contract import ProbeContext, ProbeKind
@@ -69,11 +70,14 @@ class Settings:
     ca_file: Optional[str] = None
     max_redirects: int = 5
     max_body_bytes: int = 2 << 20
+    # Networks a redirect may lead to although the redirect policy (net/redirects.py) would refuse them.
+    allow_redirects_to: tuple[str, ...] = ()
     tls_warn_days: int = certs.DEFAULT_WARN_DAYS
     tls_critical_days: int = certs.DEFAULT_CRITICAL_DAYS
     pages: tuple[httpclient.Url, ...] = field(init=False, repr=False, compare=False)
     profile: Profile = field(init=False, repr=False, compare=False)
     rules: Rules = field(init=False, repr=False, compare=False)
+    redirect_networks: tuple[redirects.Network, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         texts = ([self.url] if self.url else []) + list(self.urls)
@@ -114,6 +118,10 @@ class Settings:
             tlsinfo.check_ca_file(self.ca_file)
         if not 0 <= self.max_redirects <= 30:
             raise FieldError("max_redirects", "must be between 0 and 30")
+        try:
+            object.__setattr__(self, "redirect_networks", redirects.parse_networks(self.allow_redirects_to))
+        except ValueError as exc:
+            raise FieldError("allow_redirects_to", str(exc)) from None
         if not 1024 <= self.max_body_bytes <= MAX_BODY_LIMIT_BYTES:
             raise FieldError("max_body_bytes", f"must be between 1024 and {MAX_BODY_LIMIT_BYTES}")
         certs.validate_days(self.tls_warn_days, self.tls_critical_days)
@@ -153,7 +161,8 @@ async def fetch_page(settings: Settings, url: httpclient.Url) -> Fetched:
         response = await httpclient.fetch(
             url, headers=headers, trace=trace, verify=settings.verify_tls,
             context=lambda: tlsinfo.client_context(settings.verify_tls, settings.ca_file),
-            max_body_bytes=settings.max_body_bytes, keep_body=True, max_redirects=settings.max_redirects)
+            max_body_bytes=settings.max_body_bytes, keep_body=True, max_redirects=settings.max_redirects,
+            allow_redirects_to=settings.redirect_networks)
     except TimeoutError:
         raise Failure("timeout", f"{trace.phase} not done ({trace.url or url})") from None
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from typing import Sequence
 
@@ -10,9 +11,17 @@ from netwatch.report.summary import STATES, GroupRow, Report
 from netwatch.report.texts import duration, kind_name, local, percent, state, tr
 
 
+# Device text (trap summaries, error details, names) is hostile: a Markdown viewer renders raw HTML and
+# links, so `<img onerror=...>` or `[x](http://...)` from a trap must arrive as text. HTML's own specials
+# become entities; Markdown's become backslash escapes.
+_MD_SPECIALS = re.compile(r"([\\`*_\[\]()#!~|])")
+
+
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    text = _MD_SPECIALS.sub(r"\\\1", text)
+    return "".join(" " if ch in "\r\n" or not ch.isprintable() else ch for ch in text)
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from netwatch.alerting.operators import allowed
+from netwatch.config import Listen
 from netwatch.i18n import STATE_NAMES
 from netwatch.model import State
-from netwatch.web.access import SERVICES_KEY, Busy, incident_id_of, request_operator
+from netwatch.web.access import (SERVICES_KEY, Busy, incident_id_of, limiter_of, record_failure, request_operator,
+                                 throttled)
+from netwatch.web.guard import CSP, SECURITY_HEADERS, bound_listen, client_address, trusted_local  # noqa: F401 (CSP: re-exported)
 from netwatch.web.services import Services
 
 if TYPE_CHECKING:
@@ -31,15 +34,6 @@ TEXT_CAP = 200
 REFRESH_SECONDS = 2
 TOKEN_COOKIE = "netwatch_board"
 STATIC = {"board.css": "text/css", "board.js": "text/javascript"}
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
 
 
 def add_routes(app: web.Application) -> None:
@@ -53,39 +47,52 @@ def _services(request: web.Request) -> Services:
     return request.app[SERVICES_KEY]
 
 
-def viewer_token(config: "Config") -> str | None:
-    """The configured viewer token (`board: {viewer_token: ...}`), when netwatch listens beyond loopback."""
+def viewer_token(request: web.Request) -> str | None:
+    """The configured viewer token (`board: {viewer_token: ...}`), unless the request is loopback-local."""
+    config = _services(request).config()
     secret = config.board.viewer_token
-    if secret is None or config.listen.loopback:
+    if secret is None or trusted_local(request, config.listen):
         return None
     return secret.reveal()
 
 
-def _authorised(request: web.Request, token: str | None) -> bool:
+def _matches(offered: str, token: str) -> bool:
+    return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
+
+
+async def _refusal(request: web.Request, token: str | None) -> web.Response | None:
+    """None when the board may be shown; else 401 (or 429 for a source that guessed too often)."""
     if token is None:
-        return True
+        return None
+    wait = limiter_of(request).retry_after_seconds(client_address(request), None)
+    if wait > 0:
+        return throttled(wait)
     offered = [request.cookies.get(TOKEN_COOKIE, ""), request.query.get("token", "")]
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
         offered.append(auth[7:])
-    return any(o and hmac.compare_digest(o.encode(), token.encode()) for o in offered)
-
-
-def _denied() -> web.Response:
-    return web.Response(status=401, text="a viewer token is needed: open /board?token=...\n",
-                        headers=SECURITY_HEADERS)
+    if any(_matches(o, token) for o in offered):
+        return None
+    if any(offered):
+        await record_failure(request, None, "token")
+    return web.Response(status=401, text="a viewer token is needed: open /board?token=...\n")
 
 
 async def page(request: web.Request) -> web.Response:
-    token = viewer_token(_services(request).config())
-    if not _authorised(request, token):
-        return _denied()
+    token = viewer_token(request)
+    refusal = await _refusal(request, token)
+    if refusal is not None:
+        return refusal
     body = resources.files("netwatch.web").joinpath("static", "board.html").read_bytes()
-    response = web.Response(body=body, content_type="text/html", charset="utf-8", headers=SECURITY_HEADERS)
-    if token is not None and request.query.get("token"):
-        response.set_cookie(TOKEN_COOKIE, request.query["token"], httponly=True, samesite="Strict",
-                            secure=request.secure, path="/")
-    return response
+    offered = request.query.get("token", "")
+    if token is not None and _matches(offered, token):
+        # The token moves into a cookie and out of the address bar (history, screenshots, Referer). Only
+        # a token that is right replaces the cookie: a crafted `/board?token=junk` link must not log a
+        # wall screen out.
+        moved = web.HTTPSeeOther("/board")
+        moved.set_cookie(TOKEN_COOKIE, offered, httponly=True, samesite="Strict", secure=request.secure, path="/")
+        raise moved
+    return web.Response(body=body, content_type="text/html", charset="utf-8")
 
 
 async def static(request: web.Request) -> web.Response:
@@ -93,15 +100,25 @@ async def static(request: web.Request) -> web.Response:
     if name not in STATIC:
         raise web.HTTPNotFound()
     body = resources.files("netwatch.web").joinpath("static", name).read_bytes()
-    return web.Response(body=body, headers={**SECURITY_HEADERS, "Content-Type": f"{STATIC[name]}; charset=utf-8"})
+    return web.Response(body=body, headers={"Content-Type": f"{STATIC[name]}; charset=utf-8"})
 
 
 async def board_json(request: web.Request) -> web.Response:
     services = _services(request)
-    if not _authorised(request, viewer_token(services.config())):
-        return _denied()
+    refusal = await _refusal(request, viewer_token(request))
+    if refusal is not None:
+        return refusal
     stored = await asyncio.to_thread(open_incidents, services)
-    return web.json_response(snapshot(services, time.time(), stored), headers=SECURITY_HEADERS)
+    data = snapshot(services, time.time(), stored)
+    data["warnings"] = exposure_warnings(bound_listen(request.app, services.config().listen))
+    return web.json_response(data)
+
+
+def exposure_warnings(listen: Listen) -> list[str]:
+    """Shown in red on the board: the wall screen is where the duty team will notice."""
+    if listen.loopback or listen.tls is not None:
+        return []
+    return ["insecure_listen"]
 
 
 def open_incidents(services: Services) -> list[dict[str, Any]]:
@@ -109,27 +126,16 @@ def open_incidents(services: Services) -> list[dict[str, Any]]:
     return services.incidents.list()
 
 
-def _same_origin(request: web.Request) -> bool:
-    """CSRF defence: a browser names the page's origin on a cross-site POST; only our own is accepted."""
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("Origin")
-    return origin is None or origin in (f"{request.scheme}://{request.host}",)
-
-
 async def ack(request: web.Request) -> web.Response:
     """Acknowledge from the board. Credentials travel in the Authorization header of each request, never
-    in a cookie, so another site cannot make a browser send them; the Origin check and the JSON-only body
-    (a cross-site form cannot send one without a CORS preflight) close the rest."""
+    in a cookie, so another site cannot make a browser send them; web/guard.py's Origin check and JSON-only
+    body (a cross-site form cannot send one without a CORS preflight) close the rest."""
     services = _services(request)
     headers = SECURITY_HEADERS
-    if not _same_origin(request) or request.content_type != "application/json":
-        return web.json_response({"error": "cross-site request refused"}, status=403, headers=headers)
     try:
         op = await request_operator(request)  # a password is checked in a thread, under a limit
-    except Busy:
-        return web.json_response({"error": "too many sign-in attempts at once; try again"}, status=429,
-                                 headers={**headers, "Retry-After": "1"})
+    except Busy as exc:
+        return throttled(exc.retry_after_seconds)
     if op is None or not allowed(op, "operator"):
         return web.json_response({"error": "an operator's token, or name and password, is required"},
                                  status=401, headers=headers)
@@ -142,7 +148,7 @@ async def ack(request: web.Request) -> web.Response:
         return web.json_response({"error": "bad incident id or body"}, status=400, headers=headers)
     note = str(body.get("note", ""))[:500] if isinstance(body, dict) else ""
     error = await asyncio.to_thread(services.incidents.ack, incident_id, op.name, note,
-                                    f"board:{request.remote or '?'}", time.time())
+                                    f"board:{client_address(request)}", time.time())
     if error is not None:
         return web.json_response({"error": error}, status=404 if error.startswith("no incident") else 409,
                                  headers=headers)

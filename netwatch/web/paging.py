@@ -12,13 +12,14 @@ from aiohttp import web
 
 from netwatch.alerting import incidents
 from netwatch.alerting.operators import allowed
-from netwatch.config import is_loopback
 from netwatch.store.db import Tx
-from netwatch.web.access import (SERVICES_KEY, VERIFY_KEY, VERIFY_PARALLEL, VERIFY_QUEUE, Busy, bearer,
-                                 incident_id_of, may_read, refuse_read, request_operator,
-                                 source_of)
+from netwatch.web.access import (LIMITER_KEY, SERVICES_KEY, VERIFY_KEY, VERIFY_PARALLEL, VERIFY_QUEUE, Busy,
+                                 bearer, incident_id_of, limiter_of, read_refusal, record_failure,
+                                 request_operator, source_of, throttled)
+from netwatch.web.guard import client_address, trusted_local
+from netwatch.web.logins import LoginCollector, LoginLimiter
 
-__all__ = ["Busy", "add_routes", "incident_id_of", "may_read", "refuse_read", "request_operator"]
+__all__ = ["Busy", "add_routes", "incident_id_of", "read_refusal", "request_operator"]
 
 MAX_ALERTS = 1000
 MAX_LABEL_CHARS = 200
@@ -29,14 +30,17 @@ AM_SEVERITY = {"critical": "critical", "page": "critical", "error": "critical", 
 
 def add_routes(app: web.Application) -> None:
     app[VERIFY_KEY] = (asyncio.Semaphore(VERIFY_PARALLEL + VERIFY_QUEUE), asyncio.Semaphore(VERIFY_PARALLEL))
+    app[LIMITER_KEY] = limiter = LoginLimiter()
+    app[SERVICES_KEY].registry.register(LoginCollector(limiter))  # type: ignore[arg-type]
     app.router.add_get("/api/v1/incidents", list_incidents)
     app.router.add_post("/api/v1/incidents/{id}/ack", ack)
     app.router.add_post("/api/v1/alertmanager", alertmanager)
 
 
 async def list_incidents(request: web.Request) -> web.Response:
-    if not may_read(request):
-        return refuse_read()
+    refusal = await read_refusal(request)
+    if refusal is not None:
+        return refusal
     services = request.app[SERVICES_KEY]
     states = tuple(request.query.get("state", "open,acked").split(","))
     return web.json_response({"incidents": await asyncio.to_thread(services.incidents.list, states)})
@@ -46,9 +50,8 @@ async def ack(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     try:
         op = await request_operator(request)
-    except Busy:
-        return web.json_response({"error": "too many sign-in attempts at once; try again"}, status=429,
-                                 headers={"Retry-After": "1"})
+    except Busy as exc:
+        return throttled(exc.retry_after_seconds)
     if op is None:
         return web.json_response({"error": "an operator is required (Authorization: Bearer TOKEN, or Basic "
                                            "with an operator's name and password)"}, status=401,
@@ -66,7 +69,8 @@ async def ack(request: web.Request) -> web.Response:
         except (json.JSONDecodeError, UnicodeDecodeError):
             return web.json_response({"error": "body must be JSON"}, status=400)
 
-    error = await asyncio.to_thread(services.incidents.ack, incident_id, op.name, note, source_of(request), time.time())
+    error = await asyncio.to_thread(services.incidents.ack, incident_id, op.name, note, source_of(request),
+                                    time.time())
     if error is not None:
         return web.json_response({"error": error}, status=404 if error.startswith("no incident") else 409)
     services.wake_delivery()
@@ -80,9 +84,14 @@ async def alertmanager(request: web.Request) -> web.Response:
     spec = config.paging.spec.alertmanager
     if spec.token is not None:
         token = bearer(request) or ""
+        wait = limiter_of(request).retry_after_seconds(client_address(request), None)
+        if wait > 0:
+            return throttled(wait)
         if not hmac.compare_digest(token.encode(), spec.token.reveal().encode()):
+            if token:
+                await record_failure(request, None, "token")
             return web.json_response({"error": "bad or missing bearer token"}, status=401)
-    elif not (config.listen.loopback and is_loopback(request.remote or "")):
+    elif not trusted_local(request, config.listen):
         # Anyone who can reach the port could open incidents and page the duty engineer.
         return web.json_response({"error": "netwatch listens beyond loopback: set paging.alertmanager.token "
                                            "to accept Alertmanager's webhook"}, status=403)

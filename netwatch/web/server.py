@@ -10,30 +10,31 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from netwatch.web import board, paging
-from netwatch.web.access import SERVICES_KEY, may_read, refuse_read
+from netwatch.web import board, guard, paging
+from netwatch.web.access import SERVICES_KEY, read_refusal
+from netwatch.web.listener import Listener
 from netwatch.web.services import Services
 
 METRICS_CACHE_KEY: web.AppKey[dict[str, Any]] = web.AppKey("metrics_cache")
 log = logging.getLogger(__name__)
 
 
-async def start(services: Services) -> web.AppRunner:
-    """Serve on the configured address until the returned runner is cleaned up."""
+async def start(services: Services) -> Listener:
+    """Serve on the configured address (rebound on reload by `Listener.apply`) until the listener is closed."""
     config = services.config()
-    runner = web.AppRunner(build(services), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, config.listen.host, config.listen.port).start()
-    log.info("serving /metrics on http://%s/metrics", config.listen)
+    listener = Listener(build(services))
+    await listener.start(config.listen)
     if not config.listen.loopback and config.board.viewer_token is None:
         log.warning("listening on %s without board.viewer_token: anyone who can reach it can read the "
                     "status board (the JSON API and acknowledgements still need operators)", config.listen)
-    return runner
+    return listener
 
 
 def build(services: Services) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[SERVICES_KEY] = services
+    guard.install(app, lambda: guard.allowed_host_names(services.config().board.public_url,
+                                                        services.config().board.allowed_hosts))
     app[METRICS_CACHE_KEY] = {}
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -68,8 +69,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def checks(request: web.Request) -> web.Response:
-    if not may_read(request):
-        return refuse_read()
+    refusal = await read_refusal(request)
+    if refusal is not None:
+        return refusal
     services = request.app[SERVICES_KEY]
     config, live = services.config(), services.live
     now = time.time()

@@ -29,7 +29,7 @@ oncall:
     - {{contact: binh, start: "2026-12-14T19:00", end: "2026-12-15T07:00", repeat: daily}}
     - {{contact: binh, start: "2026-12-14T07:00", end: "2026-12-15T07:00", repeat: daily, role: lead}}
 operators:
-  - {{name: lan, role: operator, token: "0123456789abcdef"}}
+  - {{name: lan, role: operator, token: "lan-7Hq2pX9vLm4wZt"}}
 targets:
   - {{id: web1, host: 127.0.0.1, zone: hall, checks: [{{kind: tcp, port: 1}}]}}
 """

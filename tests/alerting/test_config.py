@@ -7,7 +7,7 @@ import pytest
 from netwatch.alerting.operators import authenticate, hash_password, verify_password
 from netwatch.config import ConfigError, loads
 
-ENV = {"TG_TOKEN": "123456:ABCdefGHI", "TG_CHAT_ID": "-1001", "LAN_TOKEN": "tok-lan-123456"}
+ENV = {"TG_TOKEN": "123456:ABCdefGHI", "TG_CHAT_ID": "-1001", "LAN_TOKEN": "tok-lan-7Hq2pX9vLm4w"}
 GOOD = """
 site: {timezone: Asia/Ho_Chi_Minh}
 zones: [{id: hall}]
@@ -66,7 +66,7 @@ def test_documented_shape_loads() -> None:
     assert [c.id for c in paging.on_duty(at, "lead")] == ["binh"]
     assert paging.maintenance[0].covers("access-sw-hall/tcp", "access-sw-hall", "hall")
     assert not paging.maintenance[0].covers("core-router/tcp", "core-router", "")
-    op = authenticate(paging, token="tok-lan-123456")
+    op = authenticate(paging, token="tok-lan-7Hq2pX9vLm4w")
     assert op is not None and op.name == "lan"
     assert authenticate(paging, name="head", password="correct horse").name == "head"  # type: ignore[union-attr]
     assert authenticate(paging, name="head", password="wrong") is None

@@ -192,8 +192,9 @@ def test_example_venue_is_valid() -> None:
     config = load(str(REPO / "config" / "venue.example.yaml"), env={
         "NETWATCH_SNMP_COMMUNITY": "x", "NETWATCH_TRAP_COMMUNITY": "y", "NETWATCH_SNMP_AUTH": "auth-key-123",
         "NETWATCH_SNMP_PRIV": "priv-key-123", "NETWATCH_BACKUP_PASSWORD": "p", "TG_TOKEN": "123456789:AAExampleTokenExampleTokenExample12", "TG_CHAT_ID": "-1001234567890",
-        "SMS_GATEWAY_TOKEN": "s", "MAIL_PASSWORD": "m", "NETWATCH_TOKEN_AN": "tok-an-123456",
-        "NETWATCH_TOKEN_CUONG": "tok-cuong-123456", "HEARTBEAT_ID": "h",
+        "SMS_GATEWAY_TOKEN": "s", "MAIL_PASSWORD": "m", "NETWATCH_TOKEN_AN": "tok-an-7Hq2pX9vLm4w",
+        "NETWATCH_TOKEN_CUONG": "tok-cuong-7Hq2pX9vLm4w",
+        "NETWATCH_RELAY_TOKEN": "relay-7Hq2pX9vLm4wZt3", "HEARTBEAT_ID": "h",
         "NETWATCH_MAIL_PROBE_PASSWORD": "mail-probe-pw"})
     zones = {z.id for z in config.zones}
     assert {"hall", "press", "hotel", "egov"} <= zones
@@ -299,3 +300,32 @@ def test_store_errors_point_at_the_key_and_never_show_the_password() -> None:
     assert errors("store: {url: postgresql://db/nw, user: x}\n")[0].startswith("venue.yaml:1:34: store.user: unknown key")
     assert errors("store: [a]\n") == [
         "venue.yaml:1:1: store: give a file path (SQLite), a postgresql:// URL, or {url: ..., password_file: PATH}"]
+
+
+def test_ids_zones_and_hosts_are_validated_whole() -> None:
+    """Issue 16.9: `re.match(...$)` let `host1\\n` through; zone ids and hosts were not checked at all."""
+    long_host = "a" * 10_000
+    assert errors(f"""\
+        zones: [{{id: "hall\\n"}}, {{id: "bad zone"}}]
+        targets:
+          - {{id: "host1\\n", host: 127.0.0.1}}
+          - {{id: ok1, host: "127.0.0.1\\0evil"}}
+          - {{id: ok2, host: {long_host}}}
+          - {{id: ok3, host: "bad host"}}
+          - {{id: ok4, host: "http://x/"}}
+          - id: ok5
+            host: 127.0.0.1
+            checks: [{{kind: tcp, port: 1, id: "ok5/x\\n"}}]
+          - {{id: ok6, host: "fe80::1"}}
+          - {{id: ok7, host: "cổng.example.vn"}}
+        """) == [
+        "venue.yaml:1:10: zones[0].id: bad zone id 'hall\\n': use letters, digits, '.', '_' or '-'",
+        "venue.yaml:1:26: zones[1].id: bad zone id 'bad zone': use letters, digits, '.', '_' or '-'",
+        "venue.yaml:3:6: targets[0].id: bad id 'host1\\n': use letters, digits, '.', '_' or '-'",
+        "venue.yaml:4:15: targets[1].host: bad host '127.0.0.1\\x00evil': control characters or spaces are not allowed",
+        f"venue.yaml:5:15: targets[2].host: bad host '{'a' * 60}'...: longer than 253 characters",
+        "venue.yaml:6:15: targets[3].host: bad host 'bad host': control characters or spaces are not allowed",
+        "venue.yaml:7:15: targets[4].host: bad host 'http://x/': not an IP address or a DNS name (labels of "
+        "letters, digits and '-', at most 63 characters each)",
+        "venue.yaml:10:35: targets[5].checks[0].id: bad check id 'ok5/x\\n'",
+    ]

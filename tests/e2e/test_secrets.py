@@ -83,7 +83,8 @@ targets:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    # Every write route takes JSON only (docs/security.md).
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
             return resp.status

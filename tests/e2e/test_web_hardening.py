@@ -62,7 +62,7 @@ def test_bad_bodies_and_ids_are_client_errors(netwatch_process: Callable[..., Ne
     assert post(ack.format("9" * 30), b"{}", op)[0] == 400   # beyond SQLite's 64-bit integers
     assert post(ack.format("-1"), b"{}", op)[0] == 400
     assert post(ack.format(1), b'{"note": "' + b"x" * (2 << 20) + b'"}', op)[0] == 413
-    assert post(ack.format(1), b"{}", {"Authorization": "Bearer wrong-token-000000"})[0] == 401
+    assert post(ack.format(1), b"{}", {"Authorization": "Bearer wrong-token-000000", **json_type})[0] == 401
 
     status, body = http_get(nw.base_url + "/api/v1/incidents?state=open,')%3B%20DROP%20TABLE%20incidents%3B--")
     assert status == 200 and json.loads(body) == {"incidents": []}
@@ -168,7 +168,8 @@ def test_password_guessing_does_not_stall_the_event_loop(netwatch_process: Calla
     slow_hash = hash_password("the-right-password", iterations=2_000_000)   # ~0.5 s of PBKDF2 per guess
     nw = netwatch_process(CONFIG.replace(f'token: "{OP_TOKEN}"}}', f'token: "{OP_TOKEN}"}}\n'
                                          f'  - {{name: binh, role: operator, password_hash: "{slow_hash}"}}'))
-    guess = {"Authorization": "Basic " + base64.b64encode(b"binh:a-wrong-guess").decode()}
+    guess = {"Authorization": "Basic " + base64.b64encode(b"binh:a-wrong-guess").decode(),
+             "Content-Type": "application/json"}
     statuses: list[int] = []
 
     def attempt() -> None:

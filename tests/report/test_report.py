@@ -260,3 +260,18 @@ def test_secrets_never_reach_the_report(tmp_path: Path) -> None:
         data = render(report, fmt, "vi").decode()
         assert "public" not in data, fmt
     assert "community ******** rejected" in render(report, "json", "vi").decode()
+
+
+def test_markdown_escapes_device_text(tmp_path: Path) -> None:
+    """A trap's `<img onerror=...>` or a Markdown link must reach a wiki or chat viewer as text (issue 16.6)."""
+    config = venue(tmp_path)
+    b = Builder(tmp_path / "history.db")
+    b.run(0, 7200)
+    b.change("portal/http", "portal", 10, State.UP)
+    b.change("portal/http", "portal", 100, State.DOWN, error="status", detail="x")
+    b.event(150, "core/snmp", "core", "trap", "linkDown <img src=x onerror=alert(1)> [x](http://evil.example/)")
+    b.close()
+    report = make_report(config, str(tmp_path / "history.db"), make_scope(config, "all", None, None, (), (), NOW))
+    md = render(report, "md", "en").decode()
+    assert "<img" not in md and "&lt;img src=x onerror=alert\\(1\\)&gt;" in md
+    assert "[x](http" not in md and "\\[x\\]\\(http://evil.example/\\)" in md

@@ -61,11 +61,21 @@ async def test_viewer_token_needed_beyond_loopback(exposed: tuple[TestClient, Mo
     assert (await client.get("/api/v1/board")).status == 401
     assert (await client.get("/api/v1/board", headers={"Authorization": "Bearer wrong"})).status == 401
     assert (await client.get("/api/v1/board", headers={"Authorization": f"Bearer {VIEWER}"})).status == 200
-    page = await client.get(f"/board?token={VIEWER}")
-    assert page.status == 200
+    page = await client.get(f"/board?token={VIEWER}", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"] == "/board"   # the token leaves the address bar
     cookie = page.cookies["netwatch_board"]
     assert cookie["httponly"] and cookie["samesite"] == "Strict"
-    # the cookie the page set is enough for the page's own polling
+    # the cookie the page set is enough for the page itself and for its polling
+    assert (await client.get("/board")).status == 200
+    assert (await client.get("/api/v1/board")).status == 200
+
+
+async def test_a_crafted_token_link_does_not_log_the_wall_screen_out(exposed: tuple[TestClient, Monitor]) -> None:
+    """Issue 16.5: `/board?token=junk` replaced the good cookie with the junk one."""
+    client, _ = exposed
+    assert (await client.get(f"/board?token={VIEWER}")).status == 200
+    junk = await client.get("/board?token=junk", allow_redirects=False)
+    assert junk.status == 200 and "netwatch_board" not in junk.cookies
     assert (await client.get("/api/v1/board")).status == 200
 
 
@@ -121,7 +131,7 @@ async def test_password_operator(exposed: tuple[TestClient, Monitor]) -> None:
     ({"Authorization": "Bearer viewer-only-operator-token"}, {"json": {}}, 401),     # a viewer may not ack
     ({"Authorization": f"Bearer {OPERATOR}", "Origin": "http://evil.example"}, {"json": {}}, 403),
     ({"Authorization": f"Bearer {OPERATOR}", "Sec-Fetch-Site": "cross-site"}, {"json": {}}, 403),
-    ({"Authorization": f"Bearer {OPERATOR}"}, {"data": {"note": "x"}}, 403),          # a form post (CSRF shape)
+    ({"Authorization": f"Bearer {OPERATOR}"}, {"data": {"note": "x"}}, 415),          # a form post (CSRF shape)
 ])
 async def test_ack_refusals(exposed: tuple[TestClient, Monitor], headers: dict[str, str], body: dict[str, object],
                             status: int) -> None:
@@ -140,3 +150,19 @@ async def test_bad_incident_ids_are_refused_not_crashes(exposed: tuple[TestClien
     resp = await client.post(f"/api/v1/board/incidents/{incident}/ack", json={},
                              headers={"Authorization": f"Bearer {OPERATOR}"})
     assert resp.status == 400
+
+
+async def test_the_board_warns_beyond_loopback_without_tls(exposed: tuple[TestClient, Monitor], tmp_path: Path) -> None:
+    """Issue 16.4: passwords and tokens crossing the hall network in clear must show on the wall screen."""
+    client, _ = exposed
+    data = await (await client.get("/api/v1/board", headers={"Authorization": f"Bearer {VIEWER}"})).json()
+    assert data["warnings"] == ["insecure_listen"]
+    (tmp_path / "local").mkdir()
+    local, monitor = await client_for("127.0.0.1:9800", tmp_path / "local")
+    try:
+        assert (await (await local.get("/api/v1/board")).json())["warnings"] == []
+    finally:
+        await local.close()
+        monitor.store.close()
+    script = Path(__file__).resolve().parents[2] / "netwatch" / "web" / "static" / "board.js"
+    assert "insecure_listen:" in script.read_text()   # the page has words for it in both languages

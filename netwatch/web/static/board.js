@@ -6,12 +6,14 @@ const TEXTS = {
         what: "Đối tượng", age: "Thời gian", ack: "Xác nhận", detail: "Chi tiết", no_incidents: "Không có sự cố.",
         none: "—", stale: "mất kết nối tới netwatch", switch: "English", title: "Bảng trạng thái",
         not_acked: "chưa", operator: "Trực ca đăng nhập", op_name: "Tên", op_secret: "Mật khẩu hoặc token",
-        op_use: "Dùng", ack_button: "Xác nhận", signed_in: "đã đăng nhập: ", ack_failed: "không xác nhận được: " },
+        op_use: "Dùng", ack_button: "Xác nhận", signed_in: "đã đăng nhập: ", ack_failed: "không xác nhận được: ",
+        insecure_listen: "CẢNH BÁO: netwatch mở ra mạng mà không có HTTPS: mật khẩu và token đi qua mạng không mã hoá." },
   en: { phase: "Phase", on_duty: "On duty", updated: "Updated", incidents: "Open incidents", state: "State",
         what: "What", age: "Age", ack: "Ack", detail: "Detail", no_incidents: "No incidents.",
         none: "—", stale: "lost contact with netwatch", switch: "Tiếng Việt", title: "Status board",
         not_acked: "no", operator: "Operator sign-in", op_name: "Name", op_secret: "Password or token",
-        op_use: "Use", ack_button: "Acknowledge", signed_in: "signed in: ", ack_failed: "acknowledge failed: " },
+        op_use: "Use", ack_button: "Acknowledge", signed_in: "signed in: ", ack_failed: "acknowledge failed: ",
+        insecure_listen: "WARNING: netwatch listens beyond loopback without HTTPS: passwords and tokens cross the network in clear." },
 };
 const ORDER = ["down", "unreachable", "degraded", "unknown", "maintenance", "up"];
 
@@ -62,6 +64,9 @@ function render(data) {
   document.getElementById("duty").textContent =
     (data.on_duty || []).map((c) => c.phone ? `${c.name} (${c.phone})` : c.name).join(", ") || t.none;
   document.getElementById("updated").textContent = clock(data.generated_at);
+  const warning = document.getElementById("warning");
+  warning.textContent = (data.warnings || []).map((w) => t[w] || w).join(" ");
+  warning.hidden = !warning.textContent;
 
   const counts = document.getElementById("counts");
   counts.replaceChildren();
