@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = sub.add_parser("check", help="validate a config file and print a summary")
     p.add_argument("-c", "--config", required=True, help="venue config file (YAML)")
+    p.add_argument("--strict", action="store_true",
+                   help="require every secret (environment variables, secret files), as `run` does")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("probe", help="run checks once and print the results")
@@ -71,11 +73,13 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    config = load(args.config, strict=args.strict)
     lang: Lang = args.lang
     print(t("config_ok", lang, path=config.path))
     for line in summarise(config, lang):
         print(line)
+    for note in config.notes:
+        print(f"{t('note', lang)}: {note}")
     return EXIT_OK
 
 
@@ -140,6 +144,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args)
     setup_logging(args.log_level or "INFO", config.redact)
+    for note in config.notes:
+        logging.getLogger(__name__).warning("%s", note)
     from netwatch.app import serve
 
     logging.getLogger(__name__).info("netwatch %s starting with %s (%d checks)", __version__, config.path,

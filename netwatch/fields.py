@@ -119,8 +119,19 @@ class Converter:
                 self.error(path, f"must be a mapping, not {_describe(value)}")
                 return _MISSING
             val_tp = args[1] if len(args) == 2 else Any
-            out = {k: self.convert(v, val_tp, path + (k,)) for k, v in value.items()}
-            return _MISSING if _MISSING in out.values() else frozen_map(out)
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                if val_tp is Secret and isinstance(k, str) and k.endswith("_file") and len(k) > 5:
+                    # `headers: {Authorization_file: PATH}` sends `Authorization` with the file's text.
+                    name = k[:-5]
+                    if name in value:
+                        self.error(path + (k,), f"give either {name} or {k}, not both")
+                        out[name] = _MISSING
+                        continue
+                    out[name] = self._secret_file(v, path + (k,))
+                    continue
+                out[k] = self.convert(v, val_tp, path + (k,))
+            return _MISSING if any(v is _MISSING for v in out.values()) else frozen_map(out)
         if dataclasses.is_dataclass(tp):
             return self.dataclass(value, tp, path)
         if tp is Duration:
@@ -162,6 +173,24 @@ class Converter:
             return float(value)
         raise TypeError(f"config field type {tp!r} is not supported")  # a programming error
 
+    def _secret_file(self, raw: Any, path: Path, lines: bool = False) -> Any:
+        """`x_file: PATH` -> Secret (or a tuple of Secrets, one per non-comment line)."""
+        if not isinstance(raw, str):
+            self.error(path, f"must be a file path, not {_describe(raw)}")
+            return _MISSING
+        text = self.src.read_secret_file(self.src.interpolate(raw, path), path)
+        if text is None:
+            return _MISSING
+        if not lines:
+            return Secret(text)
+        items = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        if not items:
+            self.error(path, f"secret file {raw} holds no entries (one per line)")
+            return _MISSING
+        for item in items:
+            self.src.secrets.add(item)
+        return tuple(Secret(item) for item in items)
+
     def _first_of(self, value: Any, options: list[Any], path: Path) -> Any:
         saved = list(self.src.problems)
         for option in options:
@@ -187,21 +216,21 @@ class Converter:
             if key in skip:
                 continue
             name = key
-            if key not in fields and key.endswith("_file") and _is_secret(hints.get(key[:-5])):
+            shape = _secret_shape(hints.get(key[:-5])) if key not in fields and key.endswith("_file") else None
+            if shape is not None:
                 name = key[:-5]
                 if name in value:
                     self.error(path + (key,), f"give either {name} or {key}, not both")
                     failed = True
                     continue
-                if not isinstance(raw, str):
-                    self.error(path + (key,), f"must be a file path, not {_describe(raw)}")
+                if shape == "one":
+                    secret = self._secret_file(raw, path + (key,))
+                else:  # a list of secrets (urls, communities): one per line, `#` starts a comment
+                    secret = self._secret_file(raw, path + (key,), lines=True)
+                if secret is _MISSING:
                     failed = True
                     continue
-                text = self.src.read_secret_file(self.src.interpolate(raw, path + (key,)), path + (key,))
-                if text is None:
-                    failed = True
-                    continue
-                kwargs[name] = Secret(text)
+                kwargs[name] = secret
                 continue
             if key not in fields:
                 known = ", ".join(sorted(k for k in fields if k not in (extra or {})))
@@ -243,10 +272,19 @@ def _describe_class(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Fi
     return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls) if f.init}
 
 
-def _is_secret(tp: Any) -> bool:
+def _secret_shape(tp: Any) -> str | None:
+    """"one" for Secret or Optional[Secret], "list" for tuple[Secret, ...], None otherwise
+    (a mapping of secrets takes `_file` on its own keys instead, e.g. `Authorization_file`)."""
     if tp is Secret:
-        return True
-    return Secret in typing.get_args(tp)
+        return "one"
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        shapes = {_secret_shape(a) for a in args if a is not type(None)}
+        return shapes.pop() if len(shapes) == 1 else None
+    if origin is tuple and args and args[0] is Secret:
+        return "list"
+    return None
 
 
 def _describe(value: Any) -> str:

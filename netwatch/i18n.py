@@ -36,6 +36,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "summary_probe": "{ok}/{total} đạt, {failed} lỗi",
         "unknown_check": "không có phép kiểm tra hay đối tượng nào tên {name!r}",
         "none": "không có",
+        "note": "lưu ý",
+        "notes_unset": "{n} bí mật chưa đặt: cấu trúc hợp lệ; `run` và `check --strict` cần đặt chúng",
     },
     "en": {
         "config_ok": "Config is valid: {path}",
@@ -58,6 +60,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "summary_probe": "{ok}/{total} ok, {failed} failed",
         "unknown_check": "no check or target named {name!r}",
         "none": "none",
+        "note": "note",
+        "notes_unset": "{n} secrets not set: the structure is valid; `run` and `check --strict` need them",
     },
 }
 

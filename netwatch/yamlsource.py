@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import re
+import secrets as _secrets
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -16,6 +19,9 @@ _ENV_RE = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 # A config repeats small blocks through aliases; past this many values copied out of aliases the
 # file is an alias bomb (billion laughs: a few lines that expand to 10**9 values) and is refused.
 MAX_ALIAS_VALUES = 100_000
+# A secret file holds a token, a password or a private key: anything larger is the wrong file (or
+# /dev/zero), and reading it whole would only waste memory.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
 class _AliasBomb(Exception):
@@ -30,6 +36,8 @@ class Problem:
     column: int
     path: str
     message: str
+    # The path as a tuple, to tell which problems an unset secret caused; not part of equality.
+    where: Path = field(default=(), compare=False, repr=False)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
@@ -64,6 +72,11 @@ class Source:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     secrets: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    # strict: an unset secret (environment variable or missing secret file) is an error, as `run`
+    # needs; otherwise a note, so `check` can validate the structure in CI without the secrets.
+    strict: bool = True
+    unset: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
 
     def mark(self, path: Path) -> tuple[int, int]:
         while path:
@@ -74,9 +87,47 @@ class Source:
 
     def error(self, path: Path, message: str) -> None:
         line, col = self.mark(path)
-        self.problems.append(Problem(self.file, line, col, format_path(path), message))
+        self.problems.append(Problem(self.file, line, col, format_path(path), message, path))
+
+    def note(self, path: Path, message: str) -> None:
+        """Something worth saying that does not make the config invalid (e.g. a readable secret file)."""
+        line, col = self.mark(path)
+        note = Problem(self.file, line, col, format_path(path), message, path)
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def missing_secret(self, path: Path, what: str) -> str:
+        """Record an unset secret and return a stand-in value, so validation goes on without it.
+
+        The stand-in is random (it passes length and guessability rules) and never leaves
+        `check`: with `strict` the unset secret is an error and no Config is built at all.
+        """
+        if (path, what) not in self.unset:
+            self.unset.append((path, what))
+        value = _secrets.token_hex(16)
+        self.secrets.add(value)
+        return value
+
+    def settle_unset(self) -> None:
+        """One cause, one message: drop problems an unset secret caused, then report the secret."""
+        causes = [_norm(p) for p, _ in self.unset]
+
+        def caused(problem: Problem) -> bool:
+            where = _norm(problem.where)
+            return any(where[:len(c)] == c or (len(c) > 1 and where == c[:-1]) for c in causes)
+
+        self.problems[:] = [p for p in self.problems if not caused(p)]
+        for path, what in self.unset:
+            line, col = self.mark(path)
+            if self.strict:
+                self.problems.append(Problem(self.file, line, col, format_path(path), f"{what} is not set", path))
+            else:
+                self.note(path, f"{what} is not set (`run` and `check --strict` need it)")
+        self.unset.clear()
+        self.notes.sort(key=lambda p: (p.line, p.column))
 
     def raise_if_problems(self) -> None:
+        self.settle_unset()
         if self.problems:
             self.problems.sort(key=lambda p: (p.line, p.column))
             raise ConfigError(self.problems)
@@ -89,8 +140,7 @@ class Source:
                 return "$"
             name = m.group(2)
             if name not in self.env:
-                self.error(path, f"environment variable {name} is not set")
-                return ""
+                return self.missing_secret(path, f"environment variable {name}")
             value = self.env[name]
             if value:
                 self.secrets.add(value)
@@ -99,26 +149,64 @@ class Source:
         return _ENV_RE.sub(sub, text) if "$" in text else text
 
     def read_secret_file(self, file_path: str, path: Path) -> str | None:
+        """The text of a secret file, without its final newline; None after recording a problem.
+
+        A missing file counts as an unset secret. A file that is there but cannot be a secret
+        (not a regular file, too large, not UTF-8) is an error naming the file, never its content;
+        opened non-blocking, so a FIFO cannot hang the load.
+        """
         base = os.path.dirname(os.path.abspath(self.file))
         full = file_path if os.path.isabs(file_path) else os.path.join(base, file_path)
         try:
-            with open(full, encoding="utf-8") as f:
-                value = f.read().rstrip("\r\n")
+            fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return self.missing_secret(path, f"secret file {file_path}")
+            self.error(path, f"cannot read secret file {file_path}: {exc.strerror or exc}")
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                self.error(path, f"secret file {file_path} is not a regular file")
+                return None
+            if info.st_size > MAX_SECRET_FILE_BYTES:
+                self.error(path, f"secret file {file_path} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB: "
+                                 "not a secret (a token, password or key)")
+                return None
+            data = os.read(fd, MAX_SECRET_FILE_BYTES + 1)
         except OSError as exc:
             self.error(path, f"cannot read secret file {file_path}: {exc.strerror or exc}")
             return None
+        finally:
+            os.close(fd)
+        if len(data) > MAX_SECRET_FILE_BYTES:
+            self.error(path, f"secret file {file_path} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB")
+            return None
+        try:
+            value = data.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            self.error(path, f"secret file {file_path} is not UTF-8 text")
+            return None
+        if info.st_mode & 0o044:
+            self.note(path, f"warning: secret file {file_path} can be read by group or others "
+                            f"(mode {stat.S_IMODE(info.st_mode):04o}): chmod 600 {file_path}")
         if value:
             self.secrets.add(value)
         return value
+
+
+def _norm(path: Path) -> tuple[str, ...]:
+    """Paths compare as text: a FieldError reports `urls.0` where the walker has `urls[0]`."""
+    return tuple(str(p) for p in path)
 
 
 # libyaml's loader keeps node marks too and composes ~10x faster than the pure-Python one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def parse(text: str, file: str, env: Mapping[str, str] | None = None) -> Source:
+def parse(text: str, file: str, env: Mapping[str, str] | None = None, strict: bool = True) -> Source:
     """Parse YAML into a Source; syntax errors and duplicate keys become Problems."""
-    src = Source(file=file, value=None, env=os.environ if env is None else env)
+    src = Source(file=file, value=None, env=os.environ if env is None else env, strict=strict)
     try:
         loader = _Loader(text)
         try:

@@ -168,6 +168,8 @@ class Config:
     paging: paging_config.Paging = paging_config.Paging()
     board: BoardSettings = BoardSettings()
     traps: TrapSettings | None = None
+    # Said by `check` but not errors: unset secrets when not strict, group-readable secret files.
+    notes: tuple[Problem, ...] = ()
 
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -213,8 +215,12 @@ class _Top:
     board: BoardSettings = BoardSettings()
 
 
-def load(path: str, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file; raise ConfigError listing every problem found."""
+def load(path: str, env: Mapping[str, str] | None = None, strict: bool = True) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem found.
+
+    `strict=False` (plain `netwatch check`) reports unset secrets as `Config.notes` instead: such a
+    Config holds stand-in values and is only for validation, never for running.
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -222,11 +228,12 @@ def load(path: str, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError([Problem(path, 1, 1, "", f"cannot read config: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(path, 1, 1, "", f"config is not UTF-8 text: {exc.reason}")]) from None
-    return loads(text, path, env)
+    return loads(text, path, env, strict)
 
 
-def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
-    src = parse(text, path, env)
+def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = None,
+          strict: bool = True) -> Config:
+    src = parse(text, path, env, strict)
     src.raise_if_problems()
     if not isinstance(src.value, dict):
         src.error((), "the config must be a mapping of sections (site, zones, targets, ...)")
@@ -236,7 +243,7 @@ def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = Non
     config = _resolve(conv, top)
     src.raise_if_problems()
     assert config is not None
-    return config
+    return dataclasses.replace(config, notes=tuple(src.notes)) if src.notes else config
 
 
 def _convert_sections(conv: Converter, raw: dict[str, Any]) -> _Top:
