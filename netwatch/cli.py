@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import json
 import logging
+import os
 import sys
 from typing import Any, Sequence
 
@@ -14,6 +16,7 @@ from netwatch import __version__
 from netwatch.config import Config, ConfigError, load, summary_duration
 from netwatch.i18n import Lang, default_lang, t
 from netwatch.logs import setup_logging
+from netwatch.store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -54,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    # `--lang en` is also accepted after the subcommand (`netwatch demo --lang en`); SUPPRESS keeps
+    # the value given before it when it is not repeated.
+    _accept_lang_after(sub)
 
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -64,8 +70,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except StoreError as exc:  # the history store cannot be opened: one line, not a traceback
+        print(f"netwatch {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _accept_lang_after(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    for subparser in sub.choices.values():
+        if "--lang" not in subparser._option_string_actions:
+            subparser.add_argument("--lang", choices=["vi", "en"], default=argparse.SUPPRESS,
+                                   help="language of messages (also accepted before the command)")
+        for action in subparser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_lang_after(action)
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -150,4 +169,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     logging.getLogger(__name__).info("netwatch %s starting with %s (%d checks)", __version__, config.path,
                                      len(config.checks))
-    return asyncio.run(serve(config))
+    try:
+        return asyncio.run(serve(config))
+    except OSError as exc:
+        # The web listener could not bind: one line naming the address and the key to change.
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES) or "bind" not in str(exc):
+            raise
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(t("listen_failed", args.lang, listen=config.listen, path=config.path, reason=reason),
+              file=sys.stderr)
+        return EXIT_FAILED

@@ -37,6 +37,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "unknown_check": "không có phép kiểm tra hay đối tượng nào tên {name!r}",
         "none": "không có",
         "note": "lưu ý",
+        "listen_failed": "netwatch run: không mở được cổng {listen} (khóa `listen:` trong {path}): {reason}; "
+                         "dừng chương trình đang dùng cổng này hoặc đổi `listen:`",
         "notes_unset": "{n} bí mật chưa đặt: cấu trúc hợp lệ; `run` và `check --strict` cần đặt chúng",
     },
     "en": {
@@ -61,6 +63,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "unknown_check": "no check or target named {name!r}",
         "none": "none",
         "note": "note",
+        "listen_failed": "netwatch run: cannot listen on {listen} (`listen:` in {path}): {reason}; "
+                         "stop the program using it or change `listen:`",
         "notes_unset": "{n} secrets not set: the structure is valid; `run` and `check --strict` need them",
     },
 }

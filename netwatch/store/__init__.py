@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ class Store:
 
     @staticmethod
     def open(path: str) -> "Store":
+        ensure_directory(path)
         try:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -238,3 +240,16 @@ def _transition(row: tuple[object, ...]) -> Transition:
     check_id, target_id, ts, since, from_state, to_state, error, detail, cause = row
     return Transition(str(check_id), str(target_id), float(ts), float(since),  # type: ignore[arg-type]
                       State(from_state), State(to_state), error, str(detail or ""), cause)  # type: ignore[arg-type]
+
+
+def ensure_directory(path: str) -> None:
+    """Create the store's directory (owner only) or say exactly what is missing and why."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"history store {path}: directory {directory} does not exist and cannot be created "
+                         f"({exc.strerror or exc}); create it for the user netwatch runs as, "
+                         f"e.g. `sudo install -d -m 750 -o netwatch {directory}`, or change `store:`") from None
