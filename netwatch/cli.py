@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.commands.configbackup",
     "netwatch.commands.baseline",
     "netwatch.commands.paging",
+    "netwatch.commands.inventory",
     "netwatch.lab.cli",
     "netwatch.report.cli",
 )

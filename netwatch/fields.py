@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import difflib
 import functools
 import re
 import types
@@ -19,12 +20,14 @@ from typing import Any, Literal, Mapping, Union
 
 from netwatch.yamlsource import Path, Source
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION_PART = r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)"
+# One or more parts, largest unit first by habit: `30s`, `1m30s`, `1h 15m`.
+_DURATION_RE = re.compile(rf"\s*(?:{_DURATION_PART}\s*)+")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class Duration(float):
-    """Seconds, written in config as `500ms`, `5s`, `2m`, `1h` or `7d`."""
+    """Seconds, written in config as `500ms`, `5s`, `2m`, `1m30s`, `1h` or `7d`."""
 
 
 class Secret:
@@ -63,10 +66,9 @@ class FieldError(ValueError):
 
 
 def parse_duration(text: str) -> float:
-    m = _DURATION_RE.match(text)
-    if not m:
-        raise ValueError(f"bad duration {text!r}: use a number with a unit ms, s, m, h or d, e.g. 30s")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if not _DURATION_RE.fullmatch(text):
+        raise ValueError(f"bad duration {text!r}: use a number with a unit ms, s, m, h or d, e.g. 30s or 1m30s")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in re.findall(_DURATION_PART, text))
 
 
 def frozen_map(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -136,7 +138,7 @@ class Converter:
             return self.dataclass(value, tp, path)
         if tp is Duration:
             if isinstance(value, bool) or not isinstance(value, str):
-                self.error(path, f"bad duration {value!r}: use a number with a unit ms, s, m, h or d, e.g. 30s")
+                self.error(path, f"bad duration {value!r}: use a number with a unit ms, s, m, h or d, e.g. 30s or 1m30s")
                 return _MISSING
             try:
                 return Duration(parse_duration(value))
@@ -202,8 +204,9 @@ class Converter:
         return self.convert(value, options[-1], path)
 
     def dataclass(self, value: Any, cls: type, path: Path, extra: Mapping[str, Any] | None = None,
-                  skip: frozenset[str] = frozenset()) -> Any:
-        """Build `cls` from a mapping. `extra` supplies already-converted fields; `skip` keys are ignored."""
+                  skip: frozenset[str] = frozenset(), also_known: frozenset[str] = frozenset()) -> Any:
+        """Build `cls` from a mapping. `extra` supplies already-converted fields; `skip` keys are ignored;
+        `also_known` keys are valid at this place but handled by the caller (listed in messages)."""
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -233,8 +236,8 @@ class Converter:
                 kwargs[name] = secret
                 continue
             if key not in fields:
-                known = ", ".join(sorted(k for k in fields if k not in (extra or {})))
-                self.error(path + (key,), f"unknown key (known keys: {known})")
+                known = sorted({k for k in fields if k not in (extra or {})} | also_known | skip)
+                self.error(path + (key,), unknown_key_message(key, known))
                 failed = True
                 continue
             converted = self.convert(raw, hints[name], path + (key,))
@@ -264,6 +267,13 @@ class Converter:
 
 
 MISSING = _MISSING
+
+
+def unknown_key_message(key: str, known: list[str]) -> str:
+    """`unknown key; did you mean 'interval'? (known keys: ...)` — the suggestion only when one is close."""
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key{hint} (known keys: {', '.join(known)})"
 
 
 @functools.lru_cache(maxsize=None)

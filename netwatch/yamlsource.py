@@ -77,6 +77,8 @@ class Source:
     strict: bool = True
     unset: list[tuple[Path, str]] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
+    # Values that came from another file (an inventory CSV): path prefix -> that file's name.
+    files: dict[Path, str] = field(default_factory=dict)
 
     def mark(self, path: Path) -> tuple[int, int]:
         while path:
@@ -87,7 +89,20 @@ class Source:
 
     def error(self, path: Path, message: str) -> None:
         line, col = self.mark(path)
-        self.problems.append(Problem(self.file, line, col, format_path(path), message, path))
+        self.problems.append(Problem(self.file_of(path), line, col, format_path(path), message, path))
+
+    def error_at(self, file: str, line: int, column: int, message: str) -> None:
+        """A problem in another file than the config (an inventory row)."""
+        self.problems.append(Problem(file, line, column, "", message))
+
+    def file_of(self, path: Path) -> str:
+        """The file of the mark `mark(path)` finds: the config, or the inventory a value came from."""
+        if self.files:
+            while path:
+                if path in self.marks:
+                    return self.files.get(path, self.file)
+                path = path[:-1]
+        return self.file
 
     def note(self, path: Path, message: str) -> None:
         """Something worth saying that does not make the config invalid (e.g. a readable secret file)."""
@@ -129,7 +144,11 @@ class Source:
     def raise_if_problems(self) -> None:
         self.settle_unset()
         if self.problems:
-            self.problems.sort(key=lambda p: (p.line, p.column))
+            # A profile's check is checked once per target that uses it: say each problem once.
+            unique: dict[tuple[str, int, int, str], Problem] = {}
+            for p in self.problems:
+                unique.setdefault((p.file, p.line, p.column, p.message), p)
+            self.problems[:] = sorted(unique.values(), key=lambda p: (p.file != self.file, p.file, p.line, p.column))
             raise ConfigError(self.problems)
 
     def interpolate(self, text: str, path: Path) -> str:
@@ -227,10 +246,25 @@ def parse(text: str, file: str, env: Mapping[str, str] | None = None, strict: bo
         msg = exc.problem or str(exc)
         if exc.context:
             msg = f"{exc.context}: {msg}"
+        tab = _first_tab_indent(text)
+        if tab is not None and ("\\t" in msg or tab[0] <= line):
+            # PyYAML says "found character '\t' that cannot start any token"; the reader needs the cause.
+            line, col = tab
+            msg = "a tab character: YAML indents with spaces only; replace the tab with spaces"
         src.problems.append(Problem(file, line, col, "", f"invalid YAML: {msg}"))
     except yaml.YAMLError as exc:
         src.problems.append(Problem(file, 1, 1, "", f"invalid YAML: {exc}"))
     return src
+
+
+def _first_tab_indent(text: str) -> tuple[int, int] | None:
+    """(line, column) of the first tab within a line's leading whitespace, 1-based."""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.lstrip(" \t")
+        indent = line[:len(line) - len(stripped)]
+        if "\t" in indent or stripped.startswith("- \t"):
+            return number, (indent.index("\t") if "\t" in indent else len(indent) + 2) + 1
+    return None
 
 
 @dataclass
@@ -256,7 +290,9 @@ def _walk(loader: "yaml.SafeLoader", node: yaml.Node, path: Path, src: Source, b
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 src.marks[path + ("<<",)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                src.error(path + ("<<",), "YAML merge keys are not supported; repeat the keys")
+                src.error(path + ("<<",), "YAML merge keys (<<) are not supported: put checks that many targets "
+                                          "share in `profiles:` and name the profile in each target "
+                                          "(`profile: NAME`, see docs/config.md)")
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 src.problems.append(Problem(src.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,

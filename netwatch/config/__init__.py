@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret
+from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret, unknown_key_message
 from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
 from netwatch.config import paging as paging_config
+from netwatch.config import profiles
 from netwatch.model import AlertPolicy, Check, Target
 from netwatch.net.snmp.traps import TrapSettings
 
@@ -24,6 +25,15 @@ __all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Sec
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
+# Check kinds whose settings name what they contact (a URL, a DNS server): the target needs no host.
+_HOST_FREE_KINDS = frozenset({"dns", "http", "http_flow", "web_integrity"})
+
+
+def _names_own_hosts(raw_check: Mapping[str, Any]) -> bool:
+    """A mail round trip whose smtp and imap both name a host does not use the target's."""
+    if raw_check.get("kind") != "mail_roundtrip":
+        return False
+    return all(isinstance(raw_check.get(side), dict) and raw_check[side].get("host") for side in ("smtp", "imap"))
 
 
 @dataclass(frozen=True)
@@ -213,6 +223,8 @@ class _Top:
     traps: TrapSettings | None = None
     paging: paging_config.PagingSpec = paging_config.PagingSpec()
     board: BoardSettings = BoardSettings()
+    profiles: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # see config.profiles
+    inventory: Any = None  # CSV file(s) of targets, read by config.profiles
 
 
 def load(path: str, env: Mapping[str, str] | None = None, strict: bool = True) -> Config:
@@ -238,6 +250,7 @@ def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = Non
     if not isinstance(src.value, dict):
         src.error((), "the config must be a mapping of sections (site, zones, targets, ...)")
         src.raise_if_problems()
+    profiles.expand(src)
     conv = Converter(src)
     top = _convert_sections(conv, src.value)
     config = _resolve(conv, top)
@@ -253,7 +266,7 @@ def _convert_sections(conv: Converter, raw: dict[str, Any]) -> _Top:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in known:
-            conv.error((key,), f"unknown top-level key (known keys: {', '.join(sorted(known))})")
+            conv.error((key,), "unknown top-level " + unknown_key_message(key, sorted(known)))
             continue
         converted = conv.convert(value, hints[key], (key,))
         if converted is not MISSING:
@@ -281,6 +294,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
     zone_ids = _unique_ids(src, [(z.id, ("zones", i, "id")) for i, z in enumerate(top.zones)], "zone")
     event = _resolve_event(src, top.event, tz)
 
+    zoneless = 0
     targets: list[Target] = []
     checks: list[Check] = []
     check_paths: list[Path] = []
@@ -297,18 +311,30 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
             continue
         if target.zone and target.zone not in zone_ids:
             src.error(tpath + ("zone",), f"unknown zone {target.zone!r} (zones: {', '.join(sorted(zone_ids)) or 'none'})")
+        elif not target.zone and zone_ids:
+            src.error(tpath, f"missing required key 'zone' (zones: {', '.join(sorted(zone_ids))})")
+        elif not target.zone:
+            zoneless += 1
         target_paths[target.id] = tpath
         targets.append(target)
         raw_checks = raw.get("checks", []) if isinstance(raw, dict) else []
         if not isinstance(raw_checks, list):
             src.error(tpath + ("checks",), "must be a list")
             continue
+        needs_host = sorted({c["kind"] for c in raw_checks if isinstance(c, dict) and isinstance(c.get("kind"), str)
+                             and c["kind"] not in _HOST_FREE_KINDS and not _names_own_hosts(c)})
+        if not target.host and needs_host:
+            src.error(tpath, f"missing required key 'host': its {', '.join(needs_host)} checks need an IP "
+                             "address or DNS name")
         for j, raw_check in enumerate(raw_checks):
             check = _resolve_check(conv, raw_check, target, defaults, default_alert_raw, tpath + ("checks", j))
             if check is not None:
                 checks.append(check)
                 check_paths.append(tpath + ("checks", j))
 
+    if zoneless:
+        src.note(("targets",), f"{zoneless} target(s) have no zone: the board and reports group by zone "
+                               "(declare `zones:` and give each target its `zone:`)")
     by_id = {t.id: t for t in targets}
     for t in targets:
         for k, parent in enumerate(t.depends_on):
@@ -398,7 +424,7 @@ def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults
         return None
     alert = conv.dataclass({**default_alert_raw, **alert_raw}, AlertPolicy, path + ("alert",))
     settings = conv.dataclass({k: v for k, v in raw.items() if k not in _CHECK_COMMON},
-                              probe_kind.settings, path)
+                              probe_kind.settings, path, also_known=_CHECK_COMMON)
     if settings is not MISSING and probe_kind.prepare is not None:
         try:
             settings = probe_kind.prepare(settings, target, os.path.dirname(os.path.abspath(src.file)))
