@@ -294,7 +294,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
     zone_ids = _unique_ids(src, [(z.id, ("zones", i, "id")) for i, z in enumerate(top.zones)], "zone")
     event = _resolve_event(src, top.event, tz)
 
-    zoneless = 0
+    zoneless: list[str] = []  # a note, not an error: such a target is on no zone tile and in no zone report
     targets: list[Target] = []
     checks: list[Check] = []
     check_paths: list[Path] = []
@@ -311,10 +311,8 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
             continue
         if target.zone and target.zone not in zone_ids:
             src.error(tpath + ("zone",), f"unknown zone {target.zone!r} (zones: {', '.join(sorted(zone_ids)) or 'none'})")
-        elif not target.zone and zone_ids:
-            src.error(tpath, f"missing required key 'zone' (zones: {', '.join(sorted(zone_ids))})")
         elif not target.zone:
-            zoneless += 1
+            zoneless.append(target.id)
         target_paths[target.id] = tpath
         targets.append(target)
         raw_checks = raw.get("checks", []) if isinstance(raw, dict) else []
@@ -333,8 +331,9 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
                 check_paths.append(tpath + ("checks", j))
 
     if zoneless:
-        src.note(("targets",), f"{zoneless} target(s) have no zone: the board and reports group by zone "
-                               "(declare `zones:` and give each target its `zone:`)")
+        shown = ", ".join(zoneless[:5]) + (f" and {len(zoneless) - 5} more" if len(zoneless) > 5 else "")
+        src.note(("targets",), f"no zone for {shown}: the board and reports group by zone "
+                               f"({'give each target its `zone:`' if zone_ids else 'declare `zones:` and give each target its `zone:`'})")
     by_id = {t.id: t for t in targets}
     for t in targets:
         for k, parent in enumerate(t.depends_on):

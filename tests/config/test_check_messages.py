@@ -23,7 +23,7 @@ def errors(text: str) -> list[str]:
     return [str(p) for p in err.value.problems]
 
 
-def test_target_without_host_or_zone_is_an_error() -> None:
+def test_target_without_host_is_an_error_and_without_zone_a_note() -> None:
     assert errors("""\
         zones: [{id: hall}]
         targets:
@@ -33,10 +33,18 @@ def test_target_without_host_or_zone_is_an_error() -> None:
             zone: hall
             checks: [{kind: http, url: "https://127.0.0.1/"}]
         """) == [
-        "venue.yaml:3:5: targets[0]: missing required key 'zone' (zones: hall)",
         "venue.yaml:3:5: targets[0]: missing required key 'host': its icmp, tcp checks need an IP address or "
         "DNS name",
     ]
+    config = loads(textwrap.dedent("""\
+        zones: [{id: hall}]
+        targets:
+          - {id: a, host: 127.0.0.1, checks: [{kind: icmp}]}
+          - {id: b, host: 127.0.0.2, zone: hall, checks: [{kind: icmp}]}
+        """), "venue.yaml", env={})
+    assert [str(n) for n in config.notes] == [
+        "venue.yaml:2:1: targets: no zone for a: the board and reports group by zone (give each target its "
+        "`zone:`)"]
 
 
 def test_targets_without_zones_at_all_get_one_note() -> None:
@@ -46,8 +54,8 @@ def test_targets_without_zones_at_all_get_one_note() -> None:
           - {id: b, host: 127.0.0.2, checks: [{kind: icmp}]}
         """), "venue.yaml", env={})
     assert [n.message for n in config.notes] == [
-        "2 target(s) have no zone: the board and reports group by zone (declare `zones:` and give each "
-        "target its `zone:`)"]
+        "no zone for a, b: the board and reports group by zone (declare `zones:` and give each target its "
+        "`zone:`)"]
 
 
 def test_misspelt_check_key_suggests_the_common_key() -> None:
