@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.commands.baseline",
     "netwatch.commands.paging",
     "netwatch.commands.inventory",
+    "netwatch.commands.discover",
     "netwatch.lab.cli",
     "netwatch.report.cli",
 )
