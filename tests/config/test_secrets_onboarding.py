@@ -197,3 +197,17 @@ async def test_header_file_sends_the_named_header_with_the_files_text(tmp_path: 
         assert "hdr-s3cret-42" not in config.redact("sent Bearer hdr-s3cret-42 to x")
     finally:
         await site.close()
+
+
+def test_flow_step_header_file_is_refused_not_sent_literally(tmp_path: Path) -> None:
+    path = _venue(tmp_path, """\
+        targets:
+          - id: motcua
+            checks:
+              - kind: http_flow
+                steps:
+                  - {url: "http://127.0.0.1:9/", headers: {Authorization_file: /etc/netwatch/auth}}
+        """)
+    with pytest.raises(ConfigError) as err:
+        load(str(path), env={})
+    assert "'Authorization_file': a step's headers are not read from files" in str(err.value)
