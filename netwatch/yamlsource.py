@@ -114,12 +114,14 @@ class Source:
     def missing_secret(self, path: Path, what: str) -> str:
         """Record an unset secret and return a stand-in value, so validation goes on without it.
 
-        The stand-in is random (it passes length and guessability rules) and never leaves
-        `check`: with `strict` the unset secret is an error and no Config is built at all.
+        The stand-in is random (it passes length and guessability rules) and shaped like a chat bot
+        token (`digits:hex`), which apprise URLs accept where a token or id stands, so a channel
+        still shows in `check`'s summary. It never leaves `check`: with `strict` the unset secret
+        is an error and no Config is built at all.
         """
         if (path, what) not in self.unset:
             self.unset.append((path, what))
-        value = _secrets.token_hex(16)
+        value = f"{10**9 + _secrets.randbelow(9 * 10**9)}:{_secrets.token_hex(16)}"
         self.secrets.add(value)
         return value
 

@@ -35,6 +35,7 @@ def test_example_checks_without_secrets_with_notes_and_fails_strict() -> None:
     out = _netwatch("--lang", "en", "check", "-c", str(EXAMPLE))
     assert out.returncode == 0, out.stderr
     notes = [line for line in out.stdout.splitlines() if line.startswith("note: ")]
+    assert "Channels: duty-chat (tgram, vi), duty-sms (jsons" in out.stdout   # summarised all the same
     for name in names:
         assert any(f"environment variable {name} is not set" in n for n in notes), name
     strict = _netwatch("--lang", "en", "check", "--strict", "-c", str(EXAMPLE))
