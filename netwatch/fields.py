@@ -138,7 +138,8 @@ class Converter:
             return self.dataclass(value, tp, path)
         if tp is Duration:
             if isinstance(value, bool) or not isinstance(value, str):
-                self.error(path, f"bad duration {value!r}: use a number with a unit ms, s, m, h or d, e.g. 30s or 1m30s")
+                self.error(path, f"bad duration {value!r}: use a number with a unit ms, s, m, h or d, "
+                                 "e.g. 30s or 1m30s")
                 return _MISSING
             try:
                 return Duration(parse_duration(value))

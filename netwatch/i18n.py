@@ -39,7 +39,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "note": "lưu ý",
         "listen_failed": "netwatch run: không mở được cổng {listen} (khóa `listen:` trong {path}): {reason}; "
                          "dừng chương trình đang dùng cổng này hoặc đổi `listen:`",
-        "notes_unset": "{n} bí mật chưa đặt: cấu trúc hợp lệ; `run` và `check --strict` cần đặt chúng",
     },
     "en": {
         "config_ok": "Config is valid: {path}",
@@ -65,7 +64,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "note": "note",
         "listen_failed": "netwatch run: cannot listen on {listen} (`listen:` in {path}): {reason}; "
                          "stop the program using it or change `listen:`",
-        "notes_unset": "{n} secrets not set: the structure is valid; `run` and `check --strict` need them",
     },
 }
 

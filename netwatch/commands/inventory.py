@@ -19,7 +19,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "created": "Đã tạo {config} đọc danh sách thiết bị {csv}",
         "linked": "Đã thêm `inventory: {csv}` vào {config}",
         "already": "{config} đã đọc {csv}",
-        "summary": "{n} thiết bị từ {csv} ({merged} gộp với đối tượng cùng id trong {config}); cấu hình hợp lệ",
+        "summary": ("{n} thiết bị từ {csv} ({merged} gộp với đối tượng cùng id trong {config}); "
+                    "cấu hình hợp lệ"),
         "other": "{config} đã đọc danh sách khác ({other}); thêm {csv} vào khóa `inventory:` bằng tay",
         "restored": "Cấu hình không hợp lệ với danh sách này: {config} được giữ nguyên",
     },
@@ -35,7 +36,8 @@ TEXTS: dict[str, dict[str, str]] = {
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("import", help="read targets from a CSV inventory (id,name,host,zone,role,profile,parent)")
+    p = subparsers.add_parser("import",
+                              help="read targets from a CSV inventory (id,name,host,zone,role,profile,parent)")
     p.add_argument("csv", metavar="INVENTORY.csv", help="UTF-8 (with or without BOM), `,` or `;` separated")
     p.add_argument("-c", "--config", required=True, help="venue config: created if missing, else it gains "
                                                          "`inventory: INVENTORY.csv`")

@@ -332,8 +332,8 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
 
     if zoneless:
         shown = ", ".join(zoneless[:5]) + (f" and {len(zoneless) - 5} more" if len(zoneless) > 5 else "")
-        src.note(("targets",), f"no zone for {shown}: the board and reports group by zone "
-                               f"({'give each target its `zone:`' if zone_ids else 'declare `zones:` and give each target its `zone:`'})")
+        fix = "give each target its `zone:`" if zone_ids else "declare `zones:` and give each target its `zone:`"
+        src.note(("targets",), f"no zone for {shown}: the board and reports group by zone ({fix})")
     by_id = {t.id: t for t in targets}
     for t in targets:
         for k, parent in enumerate(t.depends_on):

@@ -26,8 +26,11 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("report", help="write the uptime report (PDF, HTML, CSV, JSON, Markdown)")
     p.add_argument("-c", "--config", required=True, help="venue config file (YAML)")
     p.add_argument("--phase", default="all", help="an event phase id, or 'all' (default)")
-    p.add_argument("--from", dest="from_time", metavar="T", help="window start, dd/mm/yyyy [HH:MM] or ISO 8601 (site time zone)")
-    p.add_argument("--to", dest="to_time", metavar="T", help="window end, dd/mm/yyyy [HH:MM] or ISO 8601; a date alone includes that day (default: the phases' end, or now)")
+    p.add_argument("--from", dest="from_time", metavar="T",
+                   help="window start, dd/mm/yyyy [HH:MM] or ISO 8601 (site time zone)")
+    p.add_argument("--to", dest="to_time", metavar="T",
+                   help="window end, dd/mm/yyyy [HH:MM] or ISO 8601; a date alone includes that day "
+                        "(default: the phases' end, or now)")
     p.add_argument("--zone", action="append", default=[], metavar="Z", help="only this zone (repeatable)")
     p.add_argument("--target", action="append", default=[], metavar="T", help="only this target (repeatable)")
     p.add_argument("--format", choices=FORMATS, help="default: from the output file's extension, else pdf")
