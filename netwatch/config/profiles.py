@@ -127,13 +127,19 @@ class _Expander:
                     self._marks[mark_path[:4]].append((mark_path[4:], mark))
 
     def apply(self, targets: list[Any]) -> None:
+        # The marks under each target's own checks, gathered in one pass (only needed with profiles).
+        self._own: dict[int, dict[Path, tuple[int, int]]] = {}
+        if self.profiles:
+            for mark_path, mark in self.src.marks.items():
+                if len(mark_path) >= 4 and mark_path[0] == "targets" and mark_path[2] == "checks":
+                    self._own.setdefault(mark_path[1], {})[mark_path] = mark  # type: ignore[index]
         for i, target in enumerate(targets):
-            if isinstance(target, dict):
+            if isinstance(target, dict) and ("profile" in target or self.profiles):
                 targets[i] = self._target(i, target)
 
     def _target(self, i: int, target: dict[str, Any]) -> dict[str, Any]:
         path: Path = ("targets", i)
-        own_marks = {p: m for p, m in self.src.marks.items() if p[:3] == path + ("checks",)}
+        own_marks = self._own.get(i, {})
         named = target.get("profile", [])
         if isinstance(named, str):
             named = [named]
