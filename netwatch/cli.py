@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import json
 import logging
+import os
 import sys
 from typing import Any, Sequence
 
@@ -25,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.commands.baseline",
     "netwatch.commands.paging",
     "netwatch.commands.operator",
+    "netwatch.commands.inventory",
+    "netwatch.commands.discover",
     "netwatch.lab.cli",
     "netwatch.report.cli",
     "netwatch.commands.store",
@@ -41,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = sub.add_parser("check", help="validate a config file and print a summary")
     p.add_argument("-c", "--config", required=True, help="venue config file (YAML)")
+    p.add_argument("--strict", action="store_true",
+                   help="require every secret (environment variables, secret files), as `run` does")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("probe", help="run checks once and print the results")
@@ -55,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    # `--lang en` is also accepted after the subcommand (`netwatch demo --lang en`); SUPPRESS keeps
+    # the value given before it when it is not repeated.
+    _accept_lang_after(sub)
 
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -66,11 +75,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     except StoreError as exc:
-        # A wrong password or a missing database: one line (never the password) for every history command.
-        print(f"netwatch: {exc}", file=sys.stderr)
-        return 1
+        # The history store cannot be opened (a wrong password, a missing database or directory): one line,
+        # never the password, for every history command.
+        print(f"netwatch {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _accept_lang_after(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    for subparser in sub.choices.values():
+        if "--lang" not in subparser._option_string_actions:
+            subparser.add_argument("--lang", choices=["vi", "en"], default=argparse.SUPPRESS,
+                                   help="language of messages (also accepted before the command)")
+        for action in subparser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_lang_after(action)
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -78,11 +98,13 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    config = load(args.config, strict=args.strict)
     lang: Lang = args.lang
     print(t("config_ok", lang, path=config.path))
     for line in summarise(config, lang):
         print(line)
+    for note in config.notes:
+        print(f"{t('note', lang)}: {note}")
     return EXIT_OK
 
 
@@ -153,8 +175,19 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args)
     setup_logging(args.log_level or "INFO", config.redact)
+    for note in config.notes:
+        logging.getLogger(__name__).warning("%s", note)
     from netwatch.app import serve
 
     logging.getLogger(__name__).info("netwatch %s starting with %s (%d checks)", __version__, config.path,
                                      len(config.checks))
-    return asyncio.run(serve(config))
+    try:
+        return asyncio.run(serve(config))
+    except OSError as exc:
+        # The web listener could not bind: one line naming the address and the key to change.
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES) or "bind" not in str(exc):
+            raise
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(t("listen_failed", args.lang, listen=config.listen, path=config.path, reason=reason),
+              file=sys.stderr)
+        return EXIT_FAILED

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import difflib
 import functools
 import re
 import types
@@ -19,12 +20,14 @@ from typing import Any, Literal, Mapping, Union
 
 from netwatch.yamlsource import Path, Source
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION_PART = r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)"
+# One or more parts, largest unit first by habit: `30s`, `1m30s`, `1h 15m`.
+_DURATION_RE = re.compile(rf"\s*(?:{_DURATION_PART}\s*)+")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class Duration(float):
-    """Seconds, written in config as `500ms`, `5s`, `2m`, `1h` or `7d`."""
+    """Seconds, written in config as `500ms`, `5s`, `2m`, `1m30s`, `1h` or `7d`."""
 
 
 class Secret:
@@ -63,10 +66,9 @@ class FieldError(ValueError):
 
 
 def parse_duration(text: str) -> float:
-    m = _DURATION_RE.match(text)
-    if not m:
-        raise ValueError(f"bad duration {text!r}: use a number with a unit ms, s, m, h or d, e.g. 30s")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if not _DURATION_RE.fullmatch(text):
+        raise ValueError(f"bad duration {text!r}: use a number with a unit ms, s, m, h or d, e.g. 30s or 1m30s")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in re.findall(_DURATION_PART, text))
 
 
 def frozen_map(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -119,13 +121,25 @@ class Converter:
                 self.error(path, f"must be a mapping, not {_describe(value)}")
                 return _MISSING
             val_tp = args[1] if len(args) == 2 else Any
-            out = {k: self.convert(v, val_tp, path + (k,)) for k, v in value.items()}
-            return _MISSING if _MISSING in out.values() else frozen_map(out)
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                if val_tp is Secret and isinstance(k, str) and k.endswith("_file") and len(k) > 5:
+                    # `headers: {Authorization_file: PATH}` sends `Authorization` with the file's text.
+                    name = k[:-5]
+                    if name in value:
+                        self.error(path + (k,), f"give either {name} or {k}, not both")
+                        out[name] = _MISSING
+                        continue
+                    out[name] = self._secret_file(v, path + (k,))
+                    continue
+                out[k] = self.convert(v, val_tp, path + (k,))
+            return _MISSING if any(v is _MISSING for v in out.values()) else frozen_map(out)
         if dataclasses.is_dataclass(tp):
             return self.dataclass(value, tp, path)
         if tp is Duration:
             if isinstance(value, bool) or not isinstance(value, str):
-                self.error(path, f"bad duration {value!r}: use a number with a unit ms, s, m, h or d, e.g. 30s")
+                self.error(path, f"bad duration {value!r}: use a number with a unit ms, s, m, h or d, "
+                                 "e.g. 30s or 1m30s")
                 return _MISSING
             try:
                 return Duration(parse_duration(value))
@@ -162,6 +176,24 @@ class Converter:
             return float(value)
         raise TypeError(f"config field type {tp!r} is not supported")  # a programming error
 
+    def _secret_file(self, raw: Any, path: Path, lines: bool = False) -> Any:
+        """`x_file: PATH` -> Secret (or a tuple of Secrets, one per non-comment line)."""
+        if not isinstance(raw, str):
+            self.error(path, f"must be a file path, not {_describe(raw)}")
+            return _MISSING
+        text = self.src.read_secret_file(self.src.interpolate(raw, path), path)
+        if text is None:
+            return _MISSING
+        if not lines:
+            return Secret(text)
+        items = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        if not items:
+            self.error(path, f"secret file {raw} holds no entries (one per line)")
+            return _MISSING
+        for item in items:
+            self.src.secrets.add(item)
+        return tuple(Secret(item) for item in items)
+
     def _first_of(self, value: Any, options: list[Any], path: Path) -> Any:
         saved = list(self.src.problems)
         for option in options:
@@ -173,8 +205,9 @@ class Converter:
         return self.convert(value, options[-1], path)
 
     def dataclass(self, value: Any, cls: type, path: Path, extra: Mapping[str, Any] | None = None,
-                  skip: frozenset[str] = frozenset()) -> Any:
-        """Build `cls` from a mapping. `extra` supplies already-converted fields; `skip` keys are ignored."""
+                  skip: frozenset[str] = frozenset(), also_known: frozenset[str] = frozenset()) -> Any:
+        """Build `cls` from a mapping. `extra` supplies already-converted fields; `skip` keys are ignored;
+        `also_known` keys are valid at this place but handled by the caller (listed in messages)."""
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -187,25 +220,25 @@ class Converter:
             if key in skip:
                 continue
             name = key
-            if key not in fields and key.endswith("_file") and _is_secret(hints.get(key[:-5])):
+            shape = _secret_shape(hints.get(key[:-5])) if key not in fields and key.endswith("_file") else None
+            if shape is not None:
                 name = key[:-5]
                 if name in value:
                     self.error(path + (key,), f"give either {name} or {key}, not both")
                     failed = True
                     continue
-                if not isinstance(raw, str):
-                    self.error(path + (key,), f"must be a file path, not {_describe(raw)}")
+                if shape == "one":
+                    secret = self._secret_file(raw, path + (key,))
+                else:  # a list of secrets (urls, communities): one per line, `#` starts a comment
+                    secret = self._secret_file(raw, path + (key,), lines=True)
+                if secret is _MISSING:
                     failed = True
                     continue
-                text = self.src.read_secret_file(self.src.interpolate(raw, path + (key,)), path + (key,))
-                if text is None:
-                    failed = True
-                    continue
-                kwargs[name] = Secret(text)
+                kwargs[name] = secret
                 continue
             if key not in fields:
-                known = ", ".join(sorted(k for k in fields if k not in (extra or {})))
-                self.error(path + (key,), f"unknown key (known keys: {known})")
+                known = sorted({k for k in fields if k not in (extra or {})} | also_known | skip)
+                self.error(path + (key,), unknown_key_message(key, known))
                 failed = True
                 continue
             converted = self.convert(raw, hints[name], path + (key,))
@@ -237,16 +270,32 @@ class Converter:
 MISSING = _MISSING
 
 
+def unknown_key_message(key: str, known: list[str]) -> str:
+    """`unknown key; did you mean 'interval'? (known keys: ...)` — the suggestion only when one is close."""
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key{hint} (known keys: {', '.join(known)})"
+
+
 @functools.lru_cache(maxsize=None)
 def _describe_class(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
     """Type hints and init fields of a dataclass; resolving string annotations is slow, so once."""
     return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls) if f.init}
 
 
-def _is_secret(tp: Any) -> bool:
+def _secret_shape(tp: Any) -> str | None:
+    """"one" for Secret or Optional[Secret], "list" for tuple[Secret, ...], None otherwise
+    (a mapping of secrets takes `_file` on its own keys instead, e.g. `Authorization_file`)."""
     if tp is Secret:
-        return True
-    return Secret in typing.get_args(tp)
+        return "one"
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        shapes = {_secret_shape(a) for a in args if a is not type(None)}
+        return shapes.pop() if len(shapes) == 1 else None
+    if origin is tuple and args and args[0] is Secret:
+        return "list"
+    return None
 
 
 def _describe(value: Any) -> str:

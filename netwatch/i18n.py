@@ -36,6 +36,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "summary_probe": "{ok}/{total} đạt, {failed} lỗi",
         "unknown_check": "không có phép kiểm tra hay đối tượng nào tên {name!r}",
         "none": "không có",
+        "note": "lưu ý",
+        "listen_failed": "netwatch run: không mở được cổng {listen} (khóa `listen:` trong {path}): {reason}; "
+                         "dừng chương trình đang dùng cổng này hoặc đổi `listen:`",
     },
     "en": {
         "config_ok": "Config is valid: {path}",
@@ -58,6 +61,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "summary_probe": "{ok}/{total} ok, {failed} failed",
         "unknown_check": "no check or target named {name!r}",
         "none": "none",
+        "note": "note",
+        "listen_failed": "netwatch run: cannot listen on {listen} (`listen:` in {path}): {reason}; "
+                         "stop the program using it or change `listen:`",
     },
 }
 

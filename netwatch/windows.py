@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -54,12 +55,36 @@ class Window:
         return self.occurrence(ts) is not None
 
 
+# Vietnamese users write dates day first: 14/12/2026, 14/12/2026 07:30, 14-12-2026 07:30:15.
+_DMY_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
 def parse_local(text: str, tz: ZoneInfo) -> dt.datetime:
-    """ISO 8601; without an offset the time is in `tz` (the site zone). Raises ValueError."""
-    value = dt.datetime.fromisoformat(text.strip())
+    """ISO 8601 or dd/mm/yyyy [HH:MM[:SS]]; without an offset the time is in `tz` (the site zone).
+
+    Raises ValueError with a reader's message.
+    """
+    m = _DMY_RE.fullmatch(text.strip())
+    if m:
+        day, month, year, hour, minute, second = (int(g) if g else 0 for g in m.groups())
+        try:
+            value = dt.datetime(year, month, day, hour, minute, second)
+        except ValueError as exc:
+            raise ValueError(f"bad date {text!r}: {exc} (dd/mm/yyyy, day first)") from None
+    else:
+        try:
+            value = dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise ValueError(f"bad time {text!r}: use dd/mm/yyyy HH:MM or ISO 8601, "
+                             "e.g. 14/12/2026 07:00 or 2026-12-14T07:00") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(tz)
+
+
+def is_date_only(text: str) -> bool:
+    """A day without a time of day: `14/12/2026` or `2026-12-14`."""
+    return bool(re.fullmatch(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{4}|\d{4}-\d{2}-\d{2}", text.strip()))
 
 
 def window(start: str, end: str, tz: ZoneInfo, repeat: Repeat = "none", until: str | None = None) -> Window:

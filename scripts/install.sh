@@ -33,16 +33,39 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
-# Debian's own python3 is "externally managed" (PEP 668): install into .venv there instead.
-PY=python3
-if python3 -c 'import sys, sysconfig, os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) and sys.prefix == sys.base_prefix else 1)'; then
-  if [ ! -x .venv/bin/python ]; then
-    dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "install ok installed" || {
-      SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-      $SUDO apt-get install -y -q --no-install-recommends python3-venv; }
-    python3 -m venv .venv
+# netwatch always goes into its own virtual environment, .venv in this checkout, whatever python3
+# is (Debian's, pyenv's, another distribution's): installing into a global interpreter would
+# repoint whatever else was installed there.
+# NETWATCH_VENV_OPTIONS / NETWATCH_PIP_OPTIONS pass extra options (e.g. an offline install:
+# "--system-site-packages" and "--no-index --no-build-isolation"); NETWATCH_BIN_DIR chooses where
+# the `netwatch` command goes (default /usr/local/bin as root, ~/.local/bin otherwise).
+if [ ! -x .venv/bin/python ]; then
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    # Debian splits the venv module (and ensurepip) into python3-venv.
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "Installing Debian package: python3-venv"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends python3-venv
   fi
-  PY=.venv/bin/python
+  # shellcheck disable=SC2086
+  python3 -m venv ${NETWATCH_VENV_OPTIONS:-} .venv
 fi
-"$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".${extras}"
+PY="$PWD/.venv/bin/python"
+# shellcheck disable=SC2086
+"$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore ${NETWATCH_PIP_OPTIONS:-} -e ".${extras}"
 echo "$PY" > .netwatch-python
+
+if [ -n "${NETWATCH_BIN_DIR:-}" ]; then
+  BIN="$NETWATCH_BIN_DIR"
+elif [ "$(id -u)" -eq 0 ]; then
+  BIN=/usr/local/bin
+else
+  BIN="$HOME/.local/bin"
+fi
+mkdir -p "$BIN"
+ln -sfn "$PWD/.venv/bin/netwatch" "$BIN/netwatch"
+echo "netwatch is installed in $PWD/.venv; the command: $BIN/netwatch -> $PWD/.venv/bin/netwatch"
+case ":$PATH:" in
+  *":$BIN:"*) ;;
+  *) echo "note: $BIN is not on your PATH: add it (e.g. export PATH=\"$BIN:\$PATH\") or run $BIN/netwatch" ;;
+esac

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret
+from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret, unknown_key_message
 from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
 from netwatch.config import paging as paging_config
 from netwatch.config import store as store_config
 from netwatch.config.store import StoreSpec
 from netwatch.config import tokens
+from netwatch.config import profiles
 from netwatch.model import AlertPolicy, Check, Target
 from netwatch.probes import PROBES
 from netwatch.net.snmp.traps import TrapSettings
@@ -34,6 +35,15 @@ _CHECK_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]*")
 _ID_MAX_CHARS = 200
 _DNS_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?")
 _CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
+# Check kinds whose settings name what they contact (a URL, a DNS server): the target needs no host.
+_HOST_FREE_KINDS = frozenset({"dns", "http", "http_flow", "web_integrity"})
+
+
+def _names_own_hosts(raw_check: Mapping[str, Any]) -> bool:
+    """A mail round trip whose smtp and imap both name a host does not use the target's."""
+    if raw_check.get("kind") != "mail_roundtrip":
+        return False
+    return all(isinstance(raw_check.get(side), dict) and raw_check[side].get("host") for side in ("smtp", "imap"))
 
 
 @dataclass(frozen=True)
@@ -231,6 +241,8 @@ class Config:
     paging: paging_config.Paging = paging_config.Paging()
     board: BoardSettings = BoardSettings()
     traps: TrapSettings | None = None
+    # Said by `check` but not errors: unset secrets when not strict, group-readable secret files.
+    notes: tuple[Problem, ...] = ()
 
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -275,10 +287,16 @@ class _Top:
     traps: TrapSettings | None = None
     paging: paging_config.PagingSpec = paging_config.PagingSpec()
     board: BoardSettings = BoardSettings()
+    profiles: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # see config.profiles
+    inventory: Any = None  # CSV file(s) of targets, read by config.profiles
 
 
-def load(path: str, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file; raise ConfigError listing every problem found."""
+def load(path: str, env: Mapping[str, str] | None = None, strict: bool = True) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem found.
+
+    `strict=False` (plain `netwatch check`) reports unset secrets as `Config.notes` instead: such a
+    Config holds stand-in values and is only for validation, never for running.
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -286,21 +304,23 @@ def load(path: str, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError([Problem(path, 1, 1, "", f"cannot read config: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(path, 1, 1, "", f"config is not UTF-8 text: {exc.reason}")]) from None
-    return loads(text, path, env)
+    return loads(text, path, env, strict)
 
 
-def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
-    src = parse(text, path, env)
+def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = None,
+          strict: bool = True) -> Config:
+    src = parse(text, path, env, strict)
     src.raise_if_problems()
     if not isinstance(src.value, dict):
         src.error((), "the config must be a mapping of sections (site, zones, targets, ...)")
         src.raise_if_problems()
+    profiles.expand(src)
     conv = Converter(src)
     top = _convert_sections(conv, src.value)
     config = _resolve(conv, top)
     src.raise_if_problems()
     assert config is not None
-    return config
+    return dataclasses.replace(config, notes=tuple(src.notes)) if src.notes else config
 
 
 def _convert_sections(conv: Converter, raw: dict[str, Any]) -> _Top:
@@ -310,7 +330,7 @@ def _convert_sections(conv: Converter, raw: dict[str, Any]) -> _Top:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in known:
-            conv.error((key,), f"unknown top-level key (known keys: {', '.join(sorted(known))})")
+            conv.error((key,), "unknown top-level " + unknown_key_message(key, sorted(known)))
             continue
         converted = conv.convert(value, hints[key], (key,))
         if converted is not MISSING:
@@ -343,6 +363,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
             src.error(("zones", i, "id"), f"bad zone id {z.id!r}: use letters, digits, '.', '_' or '-'")
     event = _resolve_event(src, top.event, tz)
 
+    zoneless: list[str] = []  # a note, not an error: such a target is on no zone tile and in no zone report
     targets: list[Target] = []
     checks: list[Check] = []
     check_paths: list[Path] = []
@@ -362,18 +383,29 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
             continue
         if target.zone and target.zone not in zone_ids:
             src.error(tpath + ("zone",), f"unknown zone {target.zone!r} (zones: {', '.join(sorted(zone_ids)) or 'none'})")
+        elif not target.zone:
+            zoneless.append(target.id)
         target_paths[target.id] = tpath
         targets.append(target)
         raw_checks = raw.get("checks", []) if isinstance(raw, dict) else []
         if not isinstance(raw_checks, list):
             src.error(tpath + ("checks",), "must be a list")
             continue
+        needs_host = sorted({c["kind"] for c in raw_checks if isinstance(c, dict) and isinstance(c.get("kind"), str)
+                             and c["kind"] not in _HOST_FREE_KINDS and not _names_own_hosts(c)})
+        if not target.host and needs_host:
+            src.error(tpath, f"missing required key 'host': its {', '.join(needs_host)} checks need an IP "
+                             "address or DNS name")
         for j, raw_check in enumerate(raw_checks):
             check = _resolve_check(conv, raw_check, target, defaults, default_alert_raw, tpath + ("checks", j))
             if check is not None:
                 checks.append(check)
                 check_paths.append(tpath + ("checks", j))
 
+    if zoneless:
+        shown = ", ".join(zoneless[:5]) + (f" and {len(zoneless) - 5} more" if len(zoneless) > 5 else "")
+        fix = "give each target its `zone:`" if zone_ids else "declare `zones:` and give each target its `zone:`"
+        src.note(("targets",), f"no zone for {shown}: the board and reports group by zone ({fix})")
     by_id = {t.id: t for t in targets}
     for t in targets:
         for k, parent in enumerate(t.depends_on):
@@ -461,7 +493,7 @@ def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults
         return None
     alert = conv.dataclass({**default_alert_raw, **alert_raw}, AlertPolicy, path + ("alert",))
     settings = conv.dataclass({k: v for k, v in raw.items() if k not in _CHECK_COMMON},
-                              probe_kind.settings, path)
+                              probe_kind.settings, path, also_known=_CHECK_COMMON)
     if settings is not MISSING and probe_kind.prepare is not None:
         try:
             settings = probe_kind.prepare(settings, target, os.path.dirname(os.path.abspath(src.file)))

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import math
 import signal
 import socket
 import sys
@@ -51,6 +52,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except scenarios.ScenarioError as exc:
         print(f"netwatch demo: {exc}", file=sys.stderr)
         return 2
+    # Say up front how long the demo runs, and that there is a short version.
+    minutes = math.ceil(script.duration_seconds / 30) / 2  # to the half minute above
+    if args.fast:
+        print(f"Diễn tập nhanh: khoảng {FAST_SECONDS:.0f} giây." if args.lang == "vi"
+              else f"Fast demo: about {FAST_SECONDS:.0f} seconds.", flush=True)
+    elif args.lang == "vi":
+        print(f"Buổi diễn tập kéo dài khoảng {minutes:.1f} phút (Ctrl+C để dừng; --fast: khoảng "
+              f"{FAST_SECONDS:.0f} giây).", flush=True)
+    else:
+        print(f"The demo takes about {minutes:.1f} minutes (Ctrl+C stops it; --fast: about "
+              f"{FAST_SECONDS:.0f} seconds).", flush=True)
     logging.basicConfig(level=getattr(logging, (args.log_level or "WARNING").upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return asyncio.run(demo(script, args))

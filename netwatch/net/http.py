@@ -62,8 +62,11 @@ def parse_url(text: str) -> Url:
         raise ValueError("must not contain spaces or line breaks")
     parts = urllib.parse.urlsplit(text)
     scheme = parts.scheme.lower()
+    if not scheme or (scheme not in ("http", "https") and not parts.netloc and parts.path[:1].isdigit()):
+        # `portal.gov.vn/x` (no scheme) or `portal.gov.vn:8443/x` (the host read as a scheme)
+        raise ValueError(f"no scheme: add https:// (or http://), e.g. https://{text.strip()}")
     if scheme not in ("http", "https"):
-        raise ValueError(f"only http and https URLs are supported, not {scheme or 'a relative URL'!r}")
+        raise ValueError(f"only http and https URLs are supported, not {scheme!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError("credentials in the URL are not supported; use headers with a secret")
     host = parts.hostname

@@ -67,6 +67,10 @@ class Step:
         if self.form and self.method != "POST":
             raise FieldError("form", "a form is sent with method: POST")
         for name, value in self.headers.items():
+            if name.endswith("_file"):
+                # Never send `Authorization_file: /path` literally: step headers are not secrets.
+                raise FieldError("headers", f"{name!r}: a step's headers are not read from files; put the "
+                                            "secret in the check's password(_file) and write {{password}}")
             if not httpclient._TOKEN_RE.fullmatch(name) or name.lower() in httpclient.RESERVED_HEADERS \
                     or name.lower() == "cookie":
                 raise FieldError("headers", f"{name!r} cannot be set (cookies come from the flow's jar)")

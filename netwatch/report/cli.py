@@ -16,6 +16,7 @@ from netwatch.i18n import Lang
 from netwatch.report.collect import ReportError, Scope, collect, selected
 from netwatch.report.summary import Period, Report, build
 from netwatch.report.timeline import to_ms
+from netwatch.windows import is_date_only, parse_local
 
 FORMATS = ("pdf", "html", "csv", "json", "md")
 EXIT_OK, EXIT_CONFIG = 0, 2
@@ -25,8 +26,11 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("report", help="write the uptime report (PDF, HTML, CSV, JSON, Markdown)")
     p.add_argument("-c", "--config", required=True, help="venue config file (YAML)")
     p.add_argument("--phase", default="all", help="an event phase id, or 'all' (default)")
-    p.add_argument("--from", dest="from_time", metavar="T", help="window start, ISO 8601 (site time zone)")
-    p.add_argument("--to", dest="to_time", metavar="T", help="window end, ISO 8601 (default: the phases' end, or now)")
+    p.add_argument("--from", dest="from_time", metavar="T",
+                   help="window start, dd/mm/yyyy [HH:MM] or ISO 8601 (site time zone)")
+    p.add_argument("--to", dest="to_time", metavar="T",
+                   help="window end, dd/mm/yyyy [HH:MM] or ISO 8601; a date alone includes that day "
+                        "(default: the phases' end, or now)")
     p.add_argument("--zone", action="append", default=[], metavar="Z", help="only this zone (repeatable)")
     p.add_argument("--target", action="append", default=[], metavar="T", help="only this target (repeatable)")
     p.add_argument("--format", choices=FORMATS, help="default: from the output file's extension, else pdf")
@@ -87,11 +91,11 @@ def _format_of(path: str) -> str:
 
 def parse_time(text: str, tz: zoneinfo.ZoneInfo, what: str) -> float:
     try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ReportError(f"bad {what} time {text!r}: use ISO 8601, e.g. 2026-12-14T07:00") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
+        value = parse_local(text, tz)
+    except ValueError as exc:
+        raise ReportError(f"{what}: {exc}") from None
+    if what == "--to" and is_date_only(text):
+        value = (value + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0)  # `--to 16/12/2026` keeps that day
     return value.timestamp()
 
 

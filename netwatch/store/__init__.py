@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -40,6 +41,8 @@ def connect(spec: "str | StoreLocation", readonly: bool = False) -> Database:
     """A `Database` for a path or a spec; StoreError (one line, no password) when it cannot be opened."""
     if isinstance(spec, str) or spec.url is None:
         path = spec if isinstance(spec, str) else str(spec.path)
+        if not readonly:
+            ensure_directory(path)
         try:
             return SqliteDatabase(path, readonly=readonly)
         except DB_ERRORS as exc:
@@ -282,3 +285,16 @@ def _transition(row: tuple[object, ...]) -> Transition:
     check_id, target_id, ts, since, from_state, to_state, error, detail, cause = row
     return Transition(str(check_id), str(target_id), float(ts), float(since),  # type: ignore[arg-type]
                       State(from_state), State(to_state), error, str(detail or ""), cause)  # type: ignore[arg-type]
+
+
+def ensure_directory(path: str) -> None:
+    """Create the store's directory (owner only) or say exactly what is missing and why."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"history store {path}: directory {directory} does not exist and cannot be created "
+                         f"({exc.strerror or exc}); create it for the user netwatch runs as, "
+                         f"e.g. `sudo install -d -m 750 -o netwatch {directory}`, or change `store:`") from None

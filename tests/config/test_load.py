@@ -87,13 +87,14 @@ def test_every_problem_is_reported_with_file_line_column_and_path() -> None:
         """) == [
         "venue.yaml:5:5: targets[0].zone: unknown zone 'hal' (zones: hall)",
         "venue.yaml:6:18: targets[0].depends_on[0]: unknown target 'nobody'",
-        "venue.yaml:8:31: targets[0].checks[0].bogus: unknown key (known keys: ca_file, expect, "
-        "max_read_bytes, port, send, server_name, tls, tls_critical_days, tls_warn_days, verify_tls)",
+        "venue.yaml:8:31: targets[0].checks[0].bogus: unknown key (known keys: alert, ca_file, "
+        "expect, id, interval, kind, max_read_bytes, port, send, server_name, timeout, tls, tls_critical_days, "
+        "tls_warn_days, verify_tls)",
         "venue.yaml:9:21: targets[0].checks[1].port: must be between 1 and 65535",
         "venue.yaml:10:45: targets[0].checks[2].timeout: timeout 10s is longer than the interval (5s)",
         f"venue.yaml:11:10: targets[0].checks[3].kind: unknown check kind 'teleport' (kinds: {kinds()})",
         "venue.yaml:12:31: targets[0].checks[4].interval: bad duration 30: use a number with a unit ms, s, m, h "
-        "or d, e.g. 30s",
+        "or d, e.g. 30s or 1m30s",
     ]
 
 
@@ -141,7 +142,7 @@ def test_wrong_types_and_bad_listen() -> None:
         "venue.yaml:1:1: listen: bad listen address 'everywhere': use HOST:PORT, e.g. 127.0.0.1:9800",
         "venue.yaml:2:8: site.name: must be a string, not a list",
         "venue.yaml:3:12: defaults.interval: bad duration 'soon': use a number with a unit ms, s, m, h or d, "
-        "e.g. 30s",
+        "e.g. 30s or 1m30s",
         "venue.yaml:4:1: targets: must be a list, not a mapping",
     ]
 

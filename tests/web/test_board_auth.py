@@ -29,6 +29,7 @@ board: {{viewer_token: {VIEWER}}}
 zones: [{{id: egov, name: Chính quyền điện tử}}]
 targets:
   - id: portal
+    host: 127.0.0.1
     zone: egov
     checks: [{{kind: tcp, port: 9, interval: 1h}}]
 operators:
