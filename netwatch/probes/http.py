@@ -29,6 +29,7 @@ MEASUREMENTS = {
     "body_bytes": "Size of the final response body in bytes.",
     "redirects": "Number of redirects followed.",
 }
+LATENCY = "total_seconds"
 
 DEFAULT_STATUS_RANGE = (200, 399)  # 3xx only counts when redirects are not followed or lack a Location
 MAX_BODY_LIMIT_BYTES = 64 << 20

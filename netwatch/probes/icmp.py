@@ -29,6 +29,9 @@ MEASUREMENTS = {
     "ip_protocol": "IP version used for the echoes (4 or 6).",
 }
 
+# Reports and rollups mean the round trip, not the probe duration (count x interval of echoes).
+LATENCY = "rtt_avg_seconds"
+
 MAX_COUNT = 1000
 # Part of the check's timeout kept for replies to the last echo when count x interval is long.
 _MIN_WAIT_SHARE = 0.5

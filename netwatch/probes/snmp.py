@@ -31,6 +31,8 @@ MEASUREMENTS: Mapping[str, str] = {
     "cpu_load_ratio": "Mean hrProcessorLoad over all processors (0..1).",
     "memory_used_ratio": "Used share of physical memory (hrStorageRam) (0..1).",
 }
+# The agent's answer time; the probe duration adds queueing behind other polls.
+LATENCY = "response_seconds"
 
 # Every series this probe emits (names without the netwatch_ prefix): name -> (help, labels).
 SERIES: Mapping[str, tuple[str, tuple[str, ...]]] = {
