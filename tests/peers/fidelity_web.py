@@ -28,6 +28,12 @@ def bomb() -> bytes:
     return b"".join([z.compress(chunk) for _ in range(BOMB_DECODED_BYTES >> 20)] + [z.flush()])
 
 
+@functools.cache
+def br_bomb() -> bytes:
+    """64 MiB of zeros, brotli-compressed to a few hundred bytes."""
+    return brotli.compress(bytes(BOMB_DECODED_BYTES), quality=5)
+
+
 def _reply(body: bytes, *headers: str, status: str = "200 OK", eol: bytes = b"\r\n") -> bytes:
     head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers]
     return eol.join(h.encode("latin-1") for h in head) + eol + eol + body
@@ -64,6 +70,8 @@ def app(requests: list[bytes], https_port: list[int]) -> Handler:
             writer.write(b"0\r\n\r\n")
         elif path == "/bomb":
             writer.write(_reply(bomb(), html, "Content-Encoding: gzip"))
+        elif path == "/br-bomb":
+            writer.write(_reply(br_bomb(), html, "Content-Encoding: br"))
         elif path == "/corrupt-gzip":
             writer.write(_reply(b"\x1f\x8b\x08\x00garbage-not-deflate" * 4, html, "Content-Encoding: gzip"))
         elif path == "/cp1258":

@@ -65,8 +65,9 @@ async def test_accept_encoding_is_offered_only_when_the_body_is_read(odd: Peer) 
     assert b"accept-encoding" not in odd.requests[-1].lower()
 
 
-async def test_decompression_bomb_fails_with_its_own_class(odd: Peer) -> None:
-    out = await run(odd.url("/bomb"), must_contain=("x",))
+@pytest.mark.parametrize("path", ["/bomb", "/br-bomb"])
+async def test_decompression_bomb_fails_with_its_own_class(odd: Peer, path: str) -> None:
+    out = await run(odd.url(path), must_contain=("x",))
     assert (out.ok, out.error) == (False, "decompression_bomb"), out
     assert out.measurements["body_bytes"] < 1 << 20   # stopped long before the 64 MiB
 
