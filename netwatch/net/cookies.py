@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from netwatch.net.http import Url
+if TYPE_CHECKING:  # the HTTP client keeps a jar per fetch: it imports this module
+    from netwatch.net.http import Url
 
 MAX_COOKIES = 50
 MAX_COOKIE_BYTES = 4096

@@ -5,26 +5,47 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import codecs
 import time
+import unicodedata
 import urllib.parse
+import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
+from netwatch.net.cookies import CookieJar
 from netwatch.net.tcp import Failure, connect, resolve, start_tls
 
-MAX_HEAD_BYTES = 65536
-MAX_HEADERS = 100
+try:  # brotli is a declared dependency; without it `br` is simply not offered
+    import brotli as _brotli
+except ImportError:  # pragma: no cover
+    _brotli = None
+
+# curl accepts a 300 KB head and Go 1 MB (10 MB by default in its transport); embedded web servers and
+# portals behind several proxies send heads past 64 KiB. 256 KiB still bounds memory per probe.
+MAX_HEAD_BYTES = 256 * 1024
+# curl and Go set no count limit (only a size limit); this one only stops absurd heads of tiny lines.
+MAX_HEADERS = 2000
+# A compressed body may expand to at most this many times max(body cap, 1 MiB): real HTML compresses
+# 5-10 x, a decompression bomb 1000 x.
+MAX_DECODED_RATIO = 16
+ACCEPT_ENCODING = "gzip, deflate, br" if _brotli is not None else "gzip, deflate"
 MAX_CHUNK_LINE_BYTES = 1024
 USER_AGENT = "netwatch/0.1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Headers whose framing meaning this client owns; a configured value would desynchronise it.
 RESERVED_HEADERS = frozenset({"connection", "content-length", "transfer-encoding", "host"})
 
-_STATUS_RE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9]{2})(?: ([^\r\n]*))?")
+_STATUS_RE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9]{2})(?:[ \t]([^\r\n]*))?")
+# End of a head: an empty line, whether lines end in CRLF or a bare LF (embedded servers send LF only).
+_HEAD_END_RE = re.compile(rb"\r?\n\r?\n")
+_LINE_SPLIT_RE = re.compile(rb"\r?\n")
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~?"
+_META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _CLOSE, _DONE = range(8)
 
@@ -108,15 +129,101 @@ class Response:
     reason: str
     headers: list[tuple[str, str]]
     body: bytes
-    body_bytes: int
+    body_bytes: int               # bytes on the wire (compressed, if it was)
     url: Url
     trace: Trace = field(repr=False, default_factory=Trace)
+    content_encoding: str = ""    # the coding the body was decoded from ("" for none)
+    truncated: bool = False       # reading stopped at the cap of a check that does not look at the body
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
             if key == name:
                 return value
         return None
+
+
+def settle(fut: "asyncio.Future[Any]", value: Any) -> bool:
+    """Set `fut`'s result from a protocol callback unless it is done already: the caller's timeout may
+    cancel it between the data's arrival and this call, and set_result would raise InvalidStateError
+    inside the event loop's transport ("Fatal error on SSL protocol")."""
+    if fut.done():
+        return False
+    fut.set_result(value)
+    return True
+
+
+def parse_fields(lines: Sequence[bytes]) -> list[tuple[str, str]]:
+    """Header lines read as leniently as curl, Go and browsers: obsolete line folding is unfolded (RFC 9112
+    5.2 says a client must), whitespace between a name and its colon is dropped. A line without a colon
+    is still refused: nothing can be made of it."""
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not headers:
+                raise Failure("protocol", f"bad header line {line[:80]!r}")
+            name, value = headers[-1]
+            folded = line.strip(b" \t").decode("latin-1")
+            headers[-1] = (name, f"{value} {folded}" if value and folded else value or folded)
+            continue
+        raw_name, sep, value = line.partition(b":")
+        raw_name = raw_name.rstrip(b" \t")
+        if not sep or not raw_name or b" " in raw_name or b"\t" in raw_name:
+            raise Failure("protocol", f"bad header line {line[:80]!r}")
+        if len(headers) >= MAX_HEADERS:
+            raise Failure("protocol", f"more than {MAX_HEADERS} response headers")
+        headers.append((raw_name.decode("latin-1").lower(), value.strip(b" \t").decode("latin-1")))
+    return headers
+
+
+class _Decoder:
+    """Decodes a gzip, deflate or br body as it arrives; fails `decompression_bomb` once the output would
+    pass `limit` bytes, so a bomb costs no more memory than the limit."""
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self.coding = coding
+        self.limit = limit
+        self.out_bytes = 0
+        self._br = _brotli.Decompressor() if coding == "br" and _brotli is not None else None
+        # 32 + 15: zlib or gzip header, whichever comes (some servers label a zlib stream gzip)
+        self._z: Any = None if self._br is not None else zlib.decompressobj(47)
+        self._sniffed = coding != "deflate"
+
+    def feed(self, data: bytes | bytearray | memoryview) -> bytes:
+        data = bytes(data)
+        if not data:
+            return b""
+        if not self._sniffed:
+            self._sniffed = True
+            # "deflate" should be zlib-wrapped (RFC 9110 8.4.1.2); old IIS sends raw deflate, which
+            # browsers accept too. A zlib header is CMF/FLG with the check bits right.
+            if len(data) < 2 or (data[0] & 0x0F) != 8 or (data[0] << 8 | data[1]) % 31:
+                self._z = zlib.decompressobj(-15)
+        room = self.limit - self.out_bytes
+        try:
+            if self._br is not None:
+                out = self._br.process(data, output_buffer_limit=room + 1)
+            else:
+                out = self._z.decompress(data, room + 1)
+        except (zlib.error, Exception) as exc:  # brotli.error is a plain Exception subclass
+            raise Failure("protocol", f"body is not valid {self.coding}: {str(exc)[:80]}") from None
+        if len(out) > room:
+            raise Failure("decompression_bomb",
+                          f"{self.coding} body expands past {self.limit} bytes (a decompression bomb)")
+        self.out_bytes += len(out)
+        return out
+
+
+def decoder_for(headers: Sequence[tuple[str, str]], limit: int) -> _Decoder | None:
+    """A decoder for the response's Content-Encoding, or None (identity, or a coding not offered: then
+    the body is matched as it came, as a browser would fail to show it)."""
+    codings = [c.strip().lower() for k, v in headers if k == "content-encoding" for c in v.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if len(codings) != 1:
+        return None
+    coding = {"x-gzip": "gzip"}.get(codings[0], codings[0])
+    if coding in ("gzip", "deflate") or (coding == "br" and _brotli is not None):
+        return _Decoder(coding, limit)
+    return None
 
 
 class _ResponseReader(asyncio.Protocol):
@@ -137,6 +244,9 @@ class _ResponseReader(asyncio.Protocol):
         self.body_bytes = 0
         self.trailer_bytes = 0
         self.first_byte_at = 0.0
+        self.decoder: _Decoder | None = None
+        self.truncated = False
+        self._scanned = 0        # head bytes already searched for the empty line
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -192,41 +302,36 @@ class _ResponseReader(asyncio.Protocol):
 
     def _finish(self) -> None:
         self.state = _DONE
-        if not self.done.done():
-            self.done.set_result(None)
+        settle(self.done, None)
 
     def _parse_head(self) -> None:
         while self.state == _HEAD:
             if len(self.buffer) >= 5 and not self.buffer.startswith(b"HTTP/"):
                 raise Failure("protocol", f"not an HTTP response: {bytes(self.buffer[:60])!r}")
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
+            found = _HEAD_END_RE.search(self.buffer, max(0, self._scanned - 3))
+            if found is None:
+                self._scanned = len(self.buffer)
                 if len(self.buffer) > MAX_HEAD_BYTES:
                     raise Failure("protocol", f"response head larger than {MAX_HEAD_BYTES} bytes")
                 return
+            end, after = found.span()
             if end > MAX_HEAD_BYTES:
                 raise Failure("protocol", f"response head larger than {MAX_HEAD_BYTES} bytes")
-            lines = bytes(self.buffer[:end]).split(b"\r\n")
-            del self.buffer[: end + 4]
-            match = _STATUS_RE.fullmatch(lines[0])
+            lines = _LINE_SPLIT_RE.split(bytes(self.buffer[:end]))
+            del self.buffer[:after]
+            self._scanned = 0
+            match = _STATUS_RE.fullmatch(lines[0].rstrip(b" \t"))
             if not match:
                 raise Failure("protocol", f"bad status line {lines[0][:80]!r}")
             status = int(match.group(1))
             reason = (match.group(2) or b"").decode("latin-1")
-            if len(lines) - 1 > MAX_HEADERS:
-                raise Failure("protocol", f"more than {MAX_HEADERS} response headers")
-            headers: list[tuple[str, str]] = []
-            for line in lines[1:]:
-                name, sep, value = line.partition(b":")
-                if not sep or not name or name[:1] in (b" ", b"\t") or name.rstrip() != name:
-                    raise Failure("protocol", f"bad header line {line[:80]!r}")
-                headers.append((name.decode("latin-1").lower(), value.strip(b" \t").decode("latin-1")))
+            headers = parse_fields(lines[1:])
             if 100 <= status < 200:
                 if status == 101:
                     raise Failure("protocol", "server switched protocols unasked (101)")
                 continue  # interim response (100 Continue, 103 Early Hints): the real one follows
             self._begin_body(status, headers)
-            self.head.set_result((status, reason, headers))
+            settle(self.head, (status, reason, headers))
             rest, self.buffer = bytes(self.buffer), bytearray()
             if self.state == _CLOSE:
                 self._append(rest)
@@ -240,6 +345,8 @@ class _ResponseReader(asyncio.Protocol):
         if self.head_request or status in (204, 304):
             self._finish()
             return
+        if self.keep_body:
+            self.decoder = decoder_for(headers, max(self.max_body_bytes, 1 << 20) * MAX_DECODED_RATIO)
         encodings = [v for k, v in headers if k == "transfer-encoding"]
         lengths = {v for k, v in headers if k == "content-length"}
         if encodings:
@@ -250,7 +357,7 @@ class _ResponseReader(asyncio.Protocol):
             if len(lengths) > 1 or not all(v.isdigit() and len(v) < 19 for v in lengths):
                 raise Failure("protocol", "bad or conflicting Content-Length")
             length = int(lengths.pop())
-            if length > self.max_body_bytes:
+            if length > self.max_body_bytes and self.keep_body:  # a status-only check reads up to the cap
                 raise Failure("body_too_large",
                               f"Content-Length {length} exceeds the {self.max_body_bytes}-byte cap")
             if length == 0:
@@ -265,11 +372,17 @@ class _ResponseReader(asyncio.Protocol):
         if not data:
             return
         if self.body_bytes + len(data) > self.max_body_bytes:
+            if not self.keep_body:
+                # Nobody looks at this body: stop reading at the cap instead of failing the check.
+                self.body_bytes = self.max_body_bytes
+                self.truncated = True
+                self._finish()
+                return
             self.body_bytes += len(data)
             raise Failure("body_too_large", f"body exceeds the {self.max_body_bytes}-byte cap")
         self.body_bytes += len(data)
         if self.keep_body:
-            self.body += data
+            self.body += self.decoder.feed(data) if self.decoder is not None else data
 
     def _take_length(self, data: bytes) -> None:
         take = data[: self.remaining]
@@ -305,7 +418,7 @@ class _ResponseReader(asyncio.Protocol):
                     if size == 0:
                         self.state = _TRAILER
                     else:
-                        if self.body_bytes + size > self.max_body_bytes:
+                        if self.body_bytes + size > self.max_body_bytes and self.keep_body:
                             self.body_bytes += size
                             raise Failure("body_too_large", f"body exceeds the {self.max_body_bytes}-byte cap")
                         self.remaining = size
@@ -336,13 +449,16 @@ class _ResponseReader(asyncio.Protocol):
             del buf[:pos]
 
 
-def build_request(method: str, url: Url, headers: Sequence[tuple[str, str]]) -> bytes:
+def build_request(method: str, url: Url, headers: Sequence[tuple[str, str]], decode: bool = False) -> bytes:
+    """`decode`: the body will be read and decoded, so compressed codings are offered."""
     lines = [f"{method} {url.target} HTTP/1.1", f"Host: {url.authority}"]
     given = {name.lower() for name, _ in headers}
     if "user-agent" not in given:
         lines.append(f"User-Agent: {USER_AGENT}")
     if "accept" not in given:
         lines.append("Accept: */*")
+    if decode and method != "HEAD" and "accept-encoding" not in given:
+        lines.append(f"Accept-Encoding: {ACCEPT_ENCODING}")
     lines.append("Connection: close")
     lines.extend(f"{name}: {value}" for name, value in headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
@@ -380,14 +496,15 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
         sent = time.perf_counter()
         if body or method == "POST":
             headers = [*headers, ("Content-Length", str(len(body)))]
-        transport.write(build_request(method, url, headers) + body)
+        transport.write(build_request(method, url, headers, decode=keep_body) + body)
         status, reason, response_headers = await reader.head
         trace.first_byte_seconds += reader.first_byte_at - sent
         if read_body(status, response_headers):
             trace.phase = "body"
             await reader.done
         trace.body_bytes = reader.body_bytes
-        return Response(status, reason, response_headers, bytes(reader.body), reader.body_bytes, url, trace)
+        return Response(status, reason, response_headers, bytes(reader.body), reader.body_bytes, url, trace,
+                        reader.decoder.coding if reader.decoder is not None else "", reader.truncated)
     finally:
         trace.body_bytes = reader.body_bytes
         reader.state = _DONE
@@ -422,15 +539,17 @@ async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, s
     """
     trace = trace if trace is not None else Trace()
     origin = url.origin
-    seen = {str(url)}
+    jar = CookieJar()   # like browsers and blackbox: a login or consent redirect sets a cookie and comes back
+    seen = {loop_key(url, jar)}
     addresses: list[tuple[int, str]] | None = None   # the configured URL: resolved by connect, not judged
     while True:
-        hop_headers = headers if url.origin == origin else ()
+        hop_headers = with_cookies(headers if url.origin == origin else (), jar.header(url))
         response = await exchange(
             url, method, hop_headers, trace, context=context, verify=verify, max_body_bytes=max_body_bytes,
             keep_body=keep_body, addresses=addresses,
             read_body=lambda status, hs: not (max_redirects and status in REDIRECT_STATUSES
                                               and any(k == "location" for k, _ in hs)))
+        jar.update(url, response.headers)
         location = response.header("location")
         if not (max_redirects and response.status in REDIRECT_STATUSES and location):
             return response
@@ -438,13 +557,69 @@ async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, s
             next_url = parse_url(urllib.parse.urljoin(str(url), location))
         except ValueError as exc:
             raise Failure("protocol", f"redirect to a bad Location {location[:100]!r}: {exc}") from None
-        if str(next_url) in seen:
+        key = loop_key(next_url, jar)
+        if key in seen:
             raise Failure("redirects", f"redirect loop: {url.shown} -> {next_url.shown}")
         if trace.redirects >= max_redirects:
             raise Failure("redirects", f"more than {max_redirects} redirects (last to {next_url.shown})")
-        seen.add(str(next_url))
+        seen.add(key)
         trace.redirects += 1
         addresses = await judged_hop(url, next_url, trace, allow_redirects_to)
         if response.status == 303 or (response.status in (301, 302) and method == "POST"):
             method = "GET"  # what browsers do (RFC 9110 15.4)
         url = next_url
+
+
+def loop_key(url: Url, jar: CookieJar) -> tuple[str, str]:
+    """What makes two requests of a redirect chain the same request: the URL and the cookies sent with
+    it. A redirect back to the same URL after a Set-Cookie is a new request, not a loop."""
+    return str(url), jar.header(url) or ""
+
+
+def with_cookies(headers: Sequence[tuple[str, str]], cookie: str | None) -> list[tuple[str, str]]:
+    """`headers` plus the jar's cookies, merged into a configured Cookie header if there is one."""
+    out = list(headers)
+    if not cookie:
+        return out
+    for i, (name, value) in enumerate(out):
+        if name.lower() == "cookie":
+            out[i] = (name, f"{value}; {cookie}")
+            return out
+    out.append(("Cookie", cookie))
+    return out
+
+
+def charset_of(body: bytes, content_type: str | None) -> str:
+    """The body's text encoding the way browsers find it: a byte-order mark, the Content-Type charset,
+    a <meta charset> (or http-equiv) in the first 4 KiB, else UTF-8. Unknown or non-text codecs
+    (charset=rot13) count as absent."""
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return name
+    if content_type:
+        for param in content_type.split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset":
+                known = _text_codec(value.strip().strip("\"'"))
+                if known:
+                    return known
+                break
+    found = _META_CHARSET_RE.search(body[:4096])
+    if found:
+        return _text_codec(found.group(1).decode("ascii", "replace")) or "utf-8"
+    return "utf-8"
+
+
+def text_of(body: bytes, content_type: str | None) -> str:
+    """The body as text to match against, in NFC: windows-1258 (the Vietnamese Windows code page) spells
+    tones as combining marks, so without normalising "Hà Nội" on such a page would never match."""
+    return unicodedata.normalize("NFC", body.decode(charset_of(body, content_type), "replace"))
+
+
+def _text_codec(name: str) -> str | None:
+    try:
+        info = codecs.lookup(name)
+        "x".encode(info.name)   # rot13 or base64 are codecs but not text encodings
+    except (LookupError, TypeError, ValueError):
+        return None
+    return info.name

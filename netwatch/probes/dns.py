@@ -30,6 +30,7 @@ MEASUREMENTS = {
     "answers": "Number of addresses in the answer.",
     "ttl_seconds": "TTL of the answer's address records.",
 }
+LATENCY = "resolve_seconds"
 
 
 @dataclass(frozen=True)

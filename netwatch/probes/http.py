@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping, Optional
@@ -31,6 +31,7 @@ MEASUREMENTS = {
     "body_bytes": "Size of the final response body in bytes.",
     "redirects": "Number of redirects followed.",
 }
+LATENCY = "total_seconds"
 
 DEFAULT_STATUS_RANGE = (200, 399)  # 3xx only counts when redirects are not followed or lack a Location
 MAX_BODY_LIMIT_BYTES = 64 << 20
@@ -84,8 +85,6 @@ class Settings:
         object.__setattr__(self, "pattern", pattern)
         if self.method == "HEAD" and (self.must_contain or self.must_not_contain or self.regex):
             raise FieldError("method", "a HEAD response has no body to check")
-        if self.parsed_url.scheme != "https" and self.ca_file is not None:
-            raise FieldError("ca_file", "only makes sense for an https URL")
         if self.ca_file is not None:
             tlsinfo.check_ca_file(self.ca_file)
         if not 0 <= self.max_redirects <= 30:
@@ -146,10 +145,7 @@ def judge(settings: Settings, response: httpclient.Response, measurements: dict[
         return Outcome(ok=False, error="status", measurements=measurements,
                        detail=tlsinfo.clean_detail(f"got {status_line} from {response.url.shown}, expected 200-399", 300))
     if settings.checks_body:
-        try:
-            text = response.body.decode(_charset(response.header("content-type")), "replace")
-        except LookupError:  # a codec that is not a text encoding (e.g. charset=rot13)
-            text = response.body.decode("utf-8", "replace")
+        text = httpclient.text_of(response.body, response.header("content-type"))
         problem = _content_problem(settings, text)
         if problem:
             return Outcome(ok=False, error="content", measurements=measurements,
@@ -171,27 +167,14 @@ def judge(settings: Settings, response: httpclient.Response, measurements: dict[
 
 def _content_problem(settings: Settings, text: str) -> str | None:
     for needle in settings.must_contain:
-        if needle not in text:
+        if unicodedata.normalize("NFC", needle) not in text:
             return f"body does not contain {needle!r}"
     for needle in settings.must_not_contain:
-        if needle in text:
+        if unicodedata.normalize("NFC", needle) in text:
             return f"body contains {needle!r}"
     if settings.pattern is not None and not settings.pattern.search(text):
         return f"body does not match /{settings.pattern.pattern}/"
     return None
-
-
-def _charset(content_type: str | None) -> str:
-    if content_type:
-        for param in content_type.split(";")[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "charset":
-                name = value.strip().strip('"')
-                try:
-                    return codecs.lookup(name).name
-                except LookupError:
-                    break
-    return "utf-8"
 
 
 def _measurements(trace: httpclient.Trace, started: float) -> dict[str, float]:

@@ -226,8 +226,7 @@ def judge_step(step: Step, response: httpclient.Response, variables: dict[str, s
         raise StepFailure("status", f"got {status} {tlsinfo.clean_detail(response.reason, 60)}, expected 2xx")
     if not (step.must_contain or step.must_not_contain or step.selectors or step.patterns):
         return
-    charset = fp.charset_of(response.body, response.header("content-type"))
-    text = response.body.decode(charset, "replace")
+    text = httpclient.text_of(response.body, response.header("content-type"))
     for needle in step.must_contain:
         if needle not in text and fp.normalise(needle) not in fp.normalise(text):
             raise StepFailure("content", f"body does not contain {tlsinfo.clean_detail(needle, 80)!r}")

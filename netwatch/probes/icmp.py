@@ -33,6 +33,9 @@ MEASUREMENTS = {
     "ip_protocol": "IP version used for the echoes (4 or 6).",
 }
 
+# Reports and rollups mean the round trip, not the probe duration (count x interval of echoes).
+LATENCY = "rtt_avg_seconds"
+
 MAX_COUNT = 1000
 MAX_LOSS_WINDOW = 10000
 DEFAULT_WARN_LOSS_RATIO = 0.1

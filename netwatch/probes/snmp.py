@@ -31,8 +31,11 @@ MEASUREMENTS: Mapping[str, str] = {
     "interfaces_watched": "Number of interfaces watched as checks of their own.",
     "interfaces_down": "Watched interfaces that are administratively up but operationally down.",
     "cpu_load_ratio": "Mean hrProcessorLoad over all processors (0..1).",
-    "memory_used_ratio": "Used share of physical memory (hrStorageRam) (0..1).",
+    "memory_used_ratio": "Used share of physical memory (hrStorageRam, less buffers and cache where the agent "
+                         "lists them, as net-snmp does) (0..1).",
 }
+# The agent's answer time; the probe duration adds queueing behind other polls.
+LATENCY = "response_seconds"
 
 # Every series this probe emits (names without the netwatch_ prefix): name -> (help, labels).
 SERIES: Mapping[str, tuple[str, tuple[str, ...]]] = {
@@ -64,6 +67,9 @@ _UP, _DOWN = 1, 2
 _OPER_NAMES = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
 _TICKS_WRAP = 2**32
 _COUNTER32 = 2**32
+_SPEED_SATURATED = 2**32 - 1          # ifSpeed's "more than 4.29 Gbit/s: see ifHighSpeed" (RFC 2863)
+# No port runs faster than this; an ifHighSpeed (Mbit/s) above it is a device giving bit/s.
+MAX_PLAUSIBLE_SPEED_BPS = 1.6e12
 
 
 @dataclass(frozen=True)
@@ -242,13 +248,14 @@ class Snapshot:
 
     at: float                       # monotonic seconds when the answers were complete
     response_seconds: float
-    uptime_ticks: int
+    uptime_ticks: Optional[int]     # None: the agent has no sysUpTime (reboot detection is off)
     sys_name: str
     sys_descr: str
     interfaces: tuple[IfRow, ...]
     cpu_loads: tuple[int, ...] = ()
     memory: Optional[tuple[int, int]] = None            # (used bytes, size bytes)
     extra: Mapping[str, Optional[float]] = field(default_factory=lambda: MappingProxyType({}))
+    notes: tuple[str, ...] = ()     # device bugs the sanity rules worked around (logged once per device)
 
 
 class RowMemo(NamedTuple):
@@ -269,7 +276,7 @@ class Sample:
     """Run-time memory of the previous poll of one agent, to turn counters into rates."""
 
     at: float
-    uptime_ticks: int
+    uptime_ticks: Optional[int]
     counters: Mapping[int, tuple[str, bool, tuple[Optional[int], ...]]]
     memo: Mapping[int, RowMemo] = field(default_factory=lambda: MappingProxyType({}))
     judged_with: Optional["Settings"] = None      # the memo holds only for the same settings object
@@ -280,14 +287,21 @@ _IF_DATA_COLUMNS: tuple[Oid, ...] = (
     oids.IF_ADMIN_STATUS, oids.IF_OPER_STATUS, oids.IF_HC_IN_OCTETS, oids.IF_HC_OUT_OCTETS,
     oids.IF_IN_ERRORS, oids.IF_OUT_ERRORS, oids.IF_IN_DISCARDS, oids.IF_OUT_DISCARDS, oids.IF_HIGH_SPEED,
 )
-_IF_COLUMNS = _IF_NAME_COLUMNS + _IF_DATA_COLUMNS
 # Interface names change rarely; reading them every poll costs a third of the varbinds. They are re-read
 # every NAME_REFRESH_POLLS polls and at once when an unknown ifIndex appears.
 NAME_REFRESH_POLLS = 10
 _SYS_NEXT: tuple[Oid, ...] = (oids.SYS_UPTIME[:-1], oids.SYS_NAME[:-1], oids.SYS_DESCR[:-1])
 _IF_FALLBACK: tuple[Oid, ...] = (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS, oids.IF_SPEED)
-_HR_COLUMNS: tuple[Oid, ...] = (oids.HR_PROCESSOR_LOAD, oids.HR_STORAGE_TYPE, oids.HR_STORAGE_ALLOCATION_UNITS,
-                                oids.HR_STORAGE_SIZE, oids.HR_STORAGE_USED)
+# Read with the names (first poll, then every NAME_REFRESH_POLLS): ifSpeed for ports whose ifHighSpeed is
+# 0 or absent, and the 32-bit octets to catch 64-bit counters stuck at zero. Only ifSpeed is kept.
+_IF_REFRESH_COLUMNS = _IF_NAME_COLUMNS + _IF_FALLBACK
+_IF_COLUMNS = _IF_REFRESH_COLUMNS + _IF_DATA_COLUMNS
+_IF_CACHED_COLUMNS = _IF_NAME_COLUMNS + (oids.IF_SPEED,)
+_HR_COLUMNS: tuple[Oid, ...] = (oids.HR_PROCESSOR_LOAD, oids.HR_STORAGE_TYPE, oids.HR_STORAGE_DESCR,
+                                oids.HR_STORAGE_ALLOCATION_UNITS, oids.HR_STORAGE_SIZE, oids.HR_STORAGE_USED)
+# net-snmp's hrStorageOther rows that Linux counts as used but hands back under pressure; net-snmp's own
+# tools, LibreNMS and the common Grafana dashboards subtract them from "Physical memory".
+_RECLAIMABLE_MEMORY = frozenset({b"Memory buffers", b"Cached memory"})
 
 Cell = tuple[int, ber.Value]
 Table = Mapping[Oid, Mapping[Oid, Cell]]
@@ -387,14 +401,18 @@ async def fetch(target: Target, settings: Settings, timeout_seconds: float,
     labels: Optional[Mapping[Oid, tuple[str, str, str]]] = None
     names: Table
     left: int
+    stuck_key = ("hc_stuck", target.id, target.host, settings.port)
+    stuck: frozenset[Oid] = state.get(stuck_key, frozenset()) if state is not None else frozenset()  # type: ignore[assignment]
+    fallback: Table = {}
     if not with_names:
         left, names, labels = cached  # type: ignore[misc]
         if table[oids.IF_OPER_STATUS].keys() - names[oids.IF_NAME].keys() - names[oids.IF_DESCR].keys():
-            names = await eng.walk(agent, _IF_NAME_COLUMNS, deadline)  # type: ignore[attr-defined]
+            names = await eng.walk(agent, _IF_CACHED_COLUMNS, deadline)  # type: ignore[attr-defined]
             left, labels = NAME_REFRESH_POLLS, None
         table.update(names)
     else:
-        left, names = NAME_REFRESH_POLLS, {c: table[c] for c in _IF_NAME_COLUMNS}
+        left, names = NAME_REFRESH_POLLS, {c: table[c] for c in _IF_CACHED_COLUMNS}
+        fallback = {c: table[c] for c in _IF_FALLBACK}      # fresh: this walk read them
     if labels is None:
         labels = _labels(names)
     if state is not None:
@@ -404,24 +422,49 @@ async def fetch(target: Target, settings: Settings, timeout_seconds: float,
     if settings.extra:
         extra_cells = results[n]  # type: ignore[assignment]
         n += 1
-    fallback: Table = {}
-    if not table[oids.IF_OPER_STATUS].keys() <= table[oids.IF_HC_IN_OCTETS].keys():
+    # 32-bit counters are needed fresh for ports without 64-bit ones and for ports whose 64-bit ones were
+    # stuck at zero at the last names refresh.
+    if not fallback and (stuck or not table[oids.IF_OPER_STATUS].keys() <= table[oids.IF_HC_IN_OCTETS].keys()):
         fallback = await eng.walk(agent, _IF_FALLBACK, deadline)  # type: ignore[attr-defined]
+    if not fallback:
+        fallback = {oids.IF_SPEED: table.get(oids.IF_SPEED, {})}   # cached with the names
     at = loop.time()
     uptime = _int(sys_cells.get(oids.SYS_UPTIME[:-1]))
-    if uptime is None:
-        raise SnmpError("protocol", "agent did not return sysUpTime")
     extra = {e.name: _number(extra_cells.get(e.numeric)) for e in settings.extra}
     cpu: tuple[int, ...] = ()
     memory = None
     if settings.host_resources:
         cpu, memory = _host_resources(results[n])  # type: ignore[arg-type]
+    found: dict[str, list[int]] = {}
+    interfaces = interfaces_of(table, fallback, labels, found)
+    if state is not None and with_names:
+        state[stuck_key] = frozenset((i,) for i in found.get("hc_stuck", ()))
+    notes = tuple(_NOTES[rule].format(ports=_ports(indexes)) for rule, indexes in sorted(found.items()))
+    if uptime is None:
+        notes += (_NOTES["no_uptime"],)
+    if state is not None:
+        for rule, note in zip([*sorted(found), "no_uptime"], notes):
+            if ("noted", rule, target.id, target.host) not in state:
+                state[("noted", rule, target.id, target.host)] = True
+                log.warning("check %s (%s): %s", target.id, target.host, note)
     return Snapshot(
         at=at, response_seconds=at - start, uptime_ticks=uptime,
         sys_name=clean_text(sys_cells.get(oids.SYS_NAME[:-1], (0, b""))[1], LABEL_CAP),
         sys_descr=clean_text(sys_cells.get(oids.SYS_DESCR[:-1], (0, b""))[1], DESCR_CAP),
-        interfaces=interfaces_of(table, fallback, labels), cpu_loads=cpu, memory=memory,
-        extra=MappingProxyType(extra))
+        interfaces=interfaces, cpu_loads=cpu, memory=memory, extra=MappingProxyType(extra), notes=notes)
+
+
+_NOTES: Mapping[str, str] = {
+    "high_speed_bits": "ifHighSpeed is given in bit/s, not Mbit/s ({ports}); read as bit/s",
+    "hc_stuck": "64-bit octet counters stay at 0 while the 32-bit ones count ({ports}); the 32-bit ones are used",
+    "speed_saturated": "ifSpeed is 4294967295 (above 4.29 Gbit/s) with no ifHighSpeed ({ports}); speed unknown",
+    "no_uptime": "the agent has no sysUpTime: polled without reboot detection",
+}
+
+
+def _ports(indexes: Sequence[int]) -> str:
+    shown = ", ".join(map(str, sorted(indexes)[:5]))
+    return f"ifIndex {shown}" + (f" and {len(indexes) - 5} more" if len(indexes) > 5 else "")
 
 
 def _number(cell: Optional[Cell]) -> Optional[float]:
@@ -447,9 +490,14 @@ def _labels(table: Table) -> dict[Oid, tuple[str, str, str]]:
 
 
 def interfaces_of(table: Table, fallback: Table,
-                  labels: Optional[Mapping[Oid, tuple[str, str, str]]] = None) -> tuple[IfRow, ...]:
+                  labels: Optional[Mapping[Oid, tuple[str, str, str]]] = None,
+                  found: Optional[dict[str, list[int]]] = None) -> tuple[IfRow, ...]:
     """Join IF-MIB columns into rows; rows are keyed by a one-arc ifIndex. `labels` (from _labels, kept
-    between polls) saves cleaning the same names again."""
+    between polls) saves cleaning the same names again. Device bugs the sanity rules correct are added to
+    `found` (rule -> ifIndexes): ifHighSpeed in bit/s, 64-bit counters stuck at 0 while the 32-bit ones
+    count, a saturated ifSpeed with no ifHighSpeed."""
+    if found is None:
+        found = {}
     rows = []
     empty: Mapping[Oid, Cell] = {}
     if labels is None:
@@ -470,33 +518,51 @@ def interfaces_of(table: Table, fallback: Table,
         i = idx[0]
         hin, hout = hc_in.get(idx), hc_out.get(idx)
         hc = hin is not None and hout is not None
+        if hc and hin == 0 and hout == 0 and (lo_in.get(idx) or lo_out.get(idx)):
+            hc = False
+            found.setdefault("hc_stuck", []).append(i)
         if not hc:
             hin, hout = lo_in.get(idx), lo_out.get(idx)
-        hs = high.get(idx)
-        speed: Optional[float]
-        if hs:
-            speed = hs * 1e6
-        else:
-            ls = lo_speed.get(idx)
-            speed = float(ls) if ls else None
+        speed = _speed(high.get(idx), lo_speed.get(idx), i, found)
         name, descr, alias = labels.get(idx) or (str(i), "", "")
         rows.append(IfRow(i, name, descr, alias, admin.get(idx) or 0, oper.get(idx) or 0, hc, hin, hout,
                           in_err.get(idx), out_err.get(idx), in_disc.get(idx), out_disc.get(idx), speed))
     return tuple(rows)
 
 
+def _speed(high: Optional[int], low: Optional[int], index: int, found: dict[str, list[int]]) -> Optional[float]:
+    """Interface speed in bit/s from ifHighSpeed (Mbit/s) and ifSpeed (bit/s), with the device bugs seen
+    in the field corrected; None when unknown."""
+    if high:
+        if high * 1e6 > MAX_PLAUSIBLE_SPEED_BPS or (high == low and high >= 1_000_000):
+            found.setdefault("high_speed_bits", []).append(index)
+            return float(high)
+        return high * 1e6
+    if not low:
+        return None
+    if low == _SPEED_SATURATED:
+        found.setdefault("speed_saturated", []).append(index)
+        return None
+    return float(low)
+
+
 def _host_resources(table: Table) -> tuple[tuple[int, ...], Optional[tuple[int, int]]]:
     loads = tuple(v for v in (_int(c) for c in table[oids.HR_PROCESSOR_LOAD].values()) if v is not None)
     memory = None
+    reclaimable = 0
+    descrs = table.get(oids.HR_STORAGE_DESCR, {})
     for idx, (tag, value) in table[oids.HR_STORAGE_TYPE].items():
-        if value != oids.HR_STORAGE_RAM:
-            continue
         units = _int(table[oids.HR_STORAGE_ALLOCATION_UNITS].get(idx))
         size = _int(table[oids.HR_STORAGE_SIZE].get(idx))
         used = _int(table[oids.HR_STORAGE_USED].get(idx))
-        if units and size and used is not None and size > 0:
+        if not units or not size or used is None or size <= 0:
+            continue
+        if value == oids.HR_STORAGE_RAM and memory is None:
             memory = (used * units, size * units)
-            break
+        elif descrs.get(idx, (0, b""))[1] in _RECLAIMABLE_MEMORY:
+            reclaimable += used * units
+    if memory is not None and reclaimable:
+        memory = (max(0, memory[0] - reclaimable), memory[1])
     return loads, memory
 
 
@@ -536,7 +602,7 @@ def _rates(before: tuple[Optional[int], ...], now: tuple[Optional[int], ...], el
 
 
 def _rebooted(prev: Sample, snap: Snapshot) -> bool:
-    if snap.uptime_ticks >= prev.uptime_ticks:
+    if snap.uptime_ticks is None or prev.uptime_ticks is None or snap.uptime_ticks >= prev.uptime_ticks:
         return False
     # sysUpTime is a 32-bit TimeTicks: after 497 days it wraps without a reboot.
     expected = prev.uptime_ticks + (snap.at - prev.at) * 100
@@ -629,12 +695,13 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
             children[key] = child
         memos[index] = RowMemo(name, memo.alias, memo.labels, slot_values, row_series, emitted, child)
     measurements: dict[str, float] = {
-        "uptime_seconds": snap.uptime_ticks / 100,
         "response_seconds": snap.response_seconds,
         "interfaces": float(len(snap.interfaces)),
         "interfaces_watched": float(len(children)),
         "interfaces_down": float(down),
     }
+    if snap.uptime_ticks is not None:
+        measurements["uptime_seconds"] = snap.uptime_ticks / 100
     degraded: list[str] = []
     if snap.cpu_loads:
         cpu = sum(snap.cpu_loads) / len(snap.cpu_loads) / 100
@@ -655,7 +722,8 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
                 (extra.warn_below is not None and value < extra.warn_below):
             degraded.append(extra.name)
     outcome = Outcome(
-        ok=True, detail=f"{snap.sys_name or 'agent'} answered; {len(snap.interfaces)} interfaces"[:500],
+        ok=True, detail="; ".join([f"{snap.sys_name or 'agent'} answered", f"{len(snap.interfaces)} interfaces",
+                                   *snap.notes])[:500],
         measurements=MappingProxyType(measurements), degraded=",".join(degraded) or None,
         series=tuple(series), children=MappingProxyType(children), events=tuple(events))
     return outcome, Sample(at=snap.at, uptime_ticks=snap.uptime_ticks, counters=MappingProxyType(counters),

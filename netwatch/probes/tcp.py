@@ -23,6 +23,8 @@ MEASUREMENTS = {
     "tls_seconds": "Time for the TLS handshake (only with tls: true).",
     "banner_seconds": "Time from connected (and TLS done) until the expected banner was read.",
 }
+# The report's latency of a port check is the handshake, not the TLS or banner wait on top.
+LATENCY = "connect_seconds"
 
 BANNER_MAX_BYTES = 65536
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class Pki:
     wrong_host: Leaf     # for other.example only
     self_signed: Leaf
     weak_key: Leaf       # 1024-bit RSA, signed by the CA
+    ending_soon: Leaf    # valid, but ends in 3 days
 
 
 def _name(common_name: str) -> x509.Name:
@@ -112,4 +113,5 @@ def make_pki(directory: Path) -> Pki:
         wrong_host=leaf("wrong_host", names=("other.example",)),
         self_signed=leaf("self_signed", self_signed=True),
         weak_key=leaf("weak_key", key=rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+        ending_soon=leaf("ending_soon", not_after=now + 3 * DAY),
     )

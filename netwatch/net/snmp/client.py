@@ -15,8 +15,14 @@ from netwatch.net.snmp import ber
 from netwatch.net.snmp.oids import Oid
 
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
-MAX_WALK_REQUESTS = 200          # a table walk that needs more requests than this is a misbehaving agent
-MAX_TABLE_ROWS = 10_000
+# A walk is bounded by memory, not by a cell count: chassis switches and Wi-Fi controllers have thousands of
+# ifTable rows. The answers' bytes stand for the table's size in memory (each cell keeps its value);
+# bench/snmp_walk_bench.py measures the resident cost per answer byte. 16 MiB of answers is ~40,000
+# interfaces of a poll's columns, far beyond any real device, and bounds a hostile agent.
+MAX_WALK_ANSWER_BYTES = 16 << 20
+# Every answer must move every column forward (checked), so the memory bound also ends a walk; this only
+# stops an agent that answers one cell per request for ever (it costs a request per cell).
+MAX_WALK_REQUESTS = 100_000
 
 
 class SnmpError(Exception):
@@ -210,6 +216,7 @@ class Engine:
         active = list(columns)
         last: dict[Oid, Oid] = {c: () for c in columns}     # index of the last row read per column
         first = list(nexts)
+        answer_bytes = 0
         for _ in range(MAX_WALK_REQUESTS):
             if not active and not first:
                 return scalars, out
@@ -238,8 +245,8 @@ class Engine:
             if not count or count > width * reps:
                 raise SnmpError("protocol", "GETBULK answer does not fit the request")
             last.update(zip(active, cursors))
-            if sum(map(len, out.values())) > MAX_TABLE_ROWS:
-                raise SnmpError("protocol", "table larger than netwatch accepts")
+            answer_bytes += len(msg.raw)
+            _check_size(answer_bytes, agent)
             active = [c for c, gone in zip(active, ended) if not gone]
         raise SnmpError("protocol", "table walk did not finish")
 
@@ -248,10 +255,13 @@ class Engine:
         out: dict[Oid, dict[Oid, tuple[int, ber.Value]]] = {c: {} for c in columns}
         active = list(columns)
         cursor = {c: c for c in columns}
-        for _ in range(MAX_TABLE_ROWS):
+        answer_bytes = 0
+        for _ in range(MAX_WALK_REQUESTS):
             if not active:
                 return out
             msg = await self.request(agent, ber.GET_NEXT, [cursor[c] for c in active], deadline)
+            answer_bytes += len(msg.raw)
+            _check_size(answer_bytes, agent)
             if msg.error_status == 2:   # noSuchName: v1's end of MIB for one of the columns
                 idx = msg.error_index - 1
                 if not 0 <= idx < len(active):
@@ -273,6 +283,12 @@ class Engine:
                 still.append(col)
             active = still
         raise SnmpError("protocol", "table walk did not finish")
+
+
+def _check_size(answer_bytes: int, agent: object) -> None:
+    if answer_bytes > MAX_WALK_ANSWER_BYTES:
+        raise SnmpError("protocol", f"table walk of {agent!r} passed {MAX_WALK_ANSWER_BYTES >> 20} MiB of answers; "
+                                    "netwatch stops there to bound its memory")
 
 
 def _expire(fut: "asyncio.Future[ber.Message | None]") -> None:

@@ -18,7 +18,7 @@ from pysnmp.hlapi.v3arch import asyncio as hl
 from pysnmp.proto import errind, rfc1902
 
 from netwatch.net.snmp import ber
-from netwatch.net.snmp.client import MAX_TABLE_ROWS, MAX_WALK_REQUESTS, SnmpError
+from netwatch.net.snmp.client import MAX_WALK_ANSWER_BYTES, MAX_WALK_REQUESTS, SnmpError
 from netwatch.net.snmp.oids import Oid
 
 AUTH_PROTOCOLS: dict[str, Any] = {
@@ -237,9 +237,11 @@ class V3Engine:
                     raise SnmpError("protocol", "agent returned OIDs out of order")
                 cursor[col] = oid
                 out[col][oid[len(col):]] = (tag, value)
-                rows += 1
-            if rows > MAX_TABLE_ROWS:
-                raise SnmpError("protocol", "table larger than netwatch accepts")
+                # what this binding weighs on the wire: OID, value and ~8 bytes of framing
+                rows += len(oid) + 8 + (len(value) if isinstance(value, (bytes, tuple)) else 8)
+            if rows > MAX_WALK_ANSWER_BYTES:
+                raise SnmpError("protocol", f"table walk passed {MAX_WALK_ANSWER_BYTES >> 20} MiB of answers; "
+                                            "netwatch stops there to bound its memory")
             active = [c for c in active if c not in done]
         raise SnmpError("protocol", "table walk did not finish")
 
