@@ -20,6 +20,13 @@ CONNECT_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MS = 30_000
 
 
+# INSERT INTO table (columns) VALUES (?, ...), then nothing or a conflict clause (no parameters in it).
+_INSERT_RE_MANY = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([\w\s,\"]+)\)\s*VALUES\s*"
+                             r"\(\s*\?(?:\s*,\s*\?)*\s*\)((?:\s+ON\s+CONFLICT\b[^?;]*)?)\s*$", re.I | re.S)
+# Below this many rows an upsert goes row by row: staging costs two extra statements.
+STAGE_MIN_ROWS = 50
+
+
 @functools.lru_cache(maxsize=512)
 def translate(sql: str, with_params: bool = True) -> str:
     """`?` -> `%s` (and a literal `%` -> `%%`) outside quoted strings and identifiers."""
@@ -80,6 +87,7 @@ class PostgresDatabase(Database):
         self._password = password
         self.raw = self._connect()
         self._listener: psycopg.Connection[Any] | None = None
+        self._staged: set[str] = set()  # temp staging tables made on this connection
         self._listen_lock = threading.Lock()
 
     def _connect(self) -> "psycopg.Connection[Any]":
@@ -107,6 +115,7 @@ class PostgresDatabase(Database):
         # failed one raised and its caller retries).
         if self.raw.closed:
             self.raw = self._connect()
+            self._staged = set()
 
     def _execute(self, sql: str, params: Params) -> Rows:
         wants_id = _needs_lastrowid(sql)
@@ -124,11 +133,33 @@ class PostgresDatabase(Database):
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
-        if rows:
-            with self._driver():
-                self._ensure()
-                with self.raw.cursor() as cur:
+        if not rows:
+            return
+        with self._driver():
+            self._ensure()
+            with self.raw.cursor() as cur:
+                m = _INSERT_RE_MANY.match(sql)
+                if m is None or (m.group(3).strip() and len(rows) < STAGE_MIN_ROWS):
                     cur.executemany(translate(sql), rows)
+                    return
+                table, columns, tail = m.group(1), m.group(2), m.group(3).strip()
+                # Many rows go by COPY: a fraction of the client CPU of executemany (bench/store_bench.py).
+                if not tail:
+                    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    return
+                # An upsert (the rollups): COPY into a session-private staging table, then one
+                # INSERT ... SELECT with the caller's ON CONFLICT clause.
+                stage = f"nw_stage_{table}"
+                if stage not in self._staged:
+                    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table})")
+                    self._staged.add(stage)
+                with cur.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} {translate(tail, False)}")
+                cur.execute(f"TRUNCATE {stage}")
 
     def _begin(self) -> None:
         with self._driver():
@@ -142,6 +173,7 @@ class PostgresDatabase(Database):
             self.raw.execute("COMMIT")
 
     def _rollback(self) -> None:
+        self._staged.clear()  # a staging table made in this transaction is gone with it
         if not self.raw.closed and self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             try:
                 self.raw.execute("ROLLBACK")
