@@ -14,6 +14,7 @@ import psycopg
 from netwatch.store.db import Database, Params, Rows, StoreError, _split_statements
 
 CHANNEL = "netwatch_change"
+SCHEMA_LOCK_KEY = 0x6E657477  # "netw": the advisory lock that serialises migrations
 CONNECT_TIMEOUT_SECONDS = 10
 # A statement that runs longer than this is a stuck lock or a sick server: fail it, count the write
 # error, retry later, rather than hang the recorder thread for ever.
@@ -184,6 +185,11 @@ class PostgresDatabase(Database):
         with self._driver():
             for statement in _split_statements(translate_ddl(sql)):
                 self.raw.execute(statement)
+
+    def lock_schema(self) -> None:
+        # Two processes creating the schema at once would collide (even CREATE ... IF NOT EXISTS races
+        # in PostgreSQL's catalogue); a transaction-scoped advisory lock makes the second wait.
+        self._execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
 
     def reset_identity(self, table: str) -> None:
         # An identity column's sequence does not see explicit ids: without this the next insert collides.
