@@ -104,7 +104,8 @@ class Monitor:
         await runner.setup()
         site = web.TCPSite(runner, self.config.listen.host, self.config.listen.port)
         await site.start()
-        log.info("serving /metrics on http://%s/metrics", self.config.listen)
+        log.info("serving the status board on http://%s/board and /metrics on http://%s/metrics",
+                 self.config.listen, self.config.listen)
         if not self.config.listen.loopback and self.config.board.viewer_token is None:
             log.warning("listening on %s without board.viewer_token: anyone who can reach it can read the "
                         "status board (the JSON API and acknowledgements still need operators)", self.config.listen)

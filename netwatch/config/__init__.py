@@ -112,8 +112,11 @@ class BoardSettings:
     """The status board (/board): a viewer token, asked for only when netwatch listens beyond loopback."""
 
     viewer_token: Secret | None = None
+    recently_resolved: Duration = Duration(1800)   # how long a resolved incident stays listed on the wall
 
     def __post_init__(self) -> None:
+        if self.recently_resolved < 0:
+            raise FieldError("recently_resolved", "must be 0 (off) or a duration, e.g. 30m")
         if self.viewer_token is not None and len(self.viewer_token.reveal()) < 16:
             raise FieldError("viewer_token", "use at least 16 characters (e.g. from `openssl rand -hex 16`)")
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from netwatch.i18n import STATE_NAMES
 from netwatch.model import State
+from netwatch.web import wall
 from netwatch.web.server import MONITOR_KEY
 
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ PROBLEM_STATES = frozenset({State.DOWN, State.UNREACHABLE, State.DEGRADED})
 TEXT_CAP = 200
 REFRESH_SECONDS = 2
 TOKEN_COOKIE = "netwatch_board"
-STATIC = {"board.css": "text/css", "board.js": "text/javascript"}
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+STATIC = {"wall.css": "text/css", "wall.js": "text/javascript"}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -41,7 +42,9 @@ SECURITY_HEADERS = {
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", lambda request: web.HTTPFound("/board"))
     app.router.add_get("/board", page)
+    app.router.add_get("/board/static/font/{name}", wall.font)
     app.router.add_get("/board/static/{name}", static)
     app.router.add_get("/api/v1/board", board_json)
     app.router.add_post("/api/v1/board/incidents/{id}/ack", ack)
@@ -98,8 +101,11 @@ async def board_json(request: web.Request) -> web.Response:
     monitor = _monitor(request)
     if not _authorised(request, viewer_token(monitor)):
         return _denied()
+    now = time.time()
     stored = await asyncio.to_thread(open_incidents, monitor)
-    return web.json_response(snapshot(monitor, time.time(), stored), headers=SECURITY_HEADERS)
+    resolved = await asyncio.to_thread(wall.resolved_incidents, monitor, now)
+    data = wall.enrich(monitor, snapshot(monitor, now, stored), now, stored, resolved)
+    return web.json_response(data, headers=SECURITY_HEADERS)
 
 
 def open_incidents(monitor: "Monitor") -> list[dict[str, Any]]:

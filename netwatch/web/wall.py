@@ -1,0 +1,125 @@
+"""The NOC wall's extra facts on top of the board snapshot: site time, cause words, suspect/recovering, resolved."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from aiohttp import web
+
+from netwatch.model import State
+from netwatch.web import wording
+
+if TYPE_CHECKING:
+    from netwatch.app import Monitor
+
+PROBLEM_STATES = frozenset({State.DOWN.value, State.UNREACHABLE.value, State.DEGRADED.value})
+RESOLVED_LIMIT = 50
+
+
+def resolved_incidents(monitor: "Monitor", now: float) -> list[dict[str, Any]]:
+    """Paging incidents resolved within `board.recently_resolved` (default 30 minutes), newest first."""
+    from netwatch.alerting import incidents   # late: importing it before netwatch.config is a cycle
+
+    window_seconds = float(monitor.config.board.recently_resolved)
+    if window_seconds <= 0:
+        return []
+    with monitor.store.lock:
+        rows = incidents.list_incidents(monitor.store.conn, ("resolved",), RESOLVED_LIMIT)
+    return [r for r in rows if r.get("resolved_at") and r["resolved_at"] >= now - window_seconds]
+
+
+def site_clock(ts: float | None, tz: dt.tzinfo, with_date: bool = True) -> str:
+    """An instant as the duty staff read it on the wall: `14:05:09 02/12` in the site's time zone."""
+    if not ts:
+        return ""
+    d = dt.datetime.fromtimestamp(ts, tz)
+    return d.strftime("%H:%M:%S %d/%m" if with_date else "%H:%M:%S")
+
+
+def progress(view_state: Any, policy: Any, shown: str) -> dict[str, Any] | None:
+    """Suspect (failing, not yet confirmed) or recovering (passing, not yet confirmed), with the count."""
+    fails, oks = view_state.fail_streak, view_state.ok_streak
+    if shown in (State.UP.value, State.DEGRADED.value, State.UNKNOWN.value) and 0 < fails < policy.fail_after:
+        return {"phase": "suspect", "count": fails, "of": policy.fail_after}
+    if shown == State.DOWN.value and 0 < oks < policy.recover_after:
+        return {"phase": "recovering", "count": oks, "of": policy.recover_after}
+    return None
+
+
+def enrich(monitor: "Monitor", data: dict[str, Any], now: float, stored: Sequence[Mapping[str, Any]] = (),
+           resolved: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Add what the wall shows beyond the board snapshot; pure apart from reading the live view."""
+    config = monitor.config
+    tz = config.site.tz
+    views_by_target: dict[str, list[Any]] = {}
+    for view in list(monitor.live.views.values()):
+        views_by_target.setdefault(view.check.target.id, []).append(view)
+    for zone in data["zones"]:
+        for tile in zone["tiles"]:
+            tile["problem"] = tile["state"] in PROBLEM_STATES
+            tile["since_text"] = site_clock(tile.get("since"), tz)
+            tile["security"] = bool(tile.get("error")) and wording.is_security(tile["error"])
+            tile["words"] = wording.cause(tile.get("error"), tile.get("kinds", ()))
+            tile["progress"] = None
+            for view in views_by_target.get(tile["id"], []):
+                shown = monitor.live.display_state(view, now).value
+                found = progress(view.state, view.check.alert, shown)
+                if found is not None:
+                    tile["progress"] = found
+                    if found["phase"] == "suspect" and view.state.error:
+                        tile["words"] = wording.cause(view.state.error, (view.check.kind,))
+                    break
+        zone["problems"] = sum(1 for t in zone["tiles"] if t["problem"])
+        zone["healthy"] = sum(1 for t in zone["tiles"] if t["state"] == State.UP.value)
+    by_id = {i["id"]: i for i in stored if i.get("id") is not None}
+    for inc in data["incidents"]:
+        row = by_id.get(inc.get("id"), {})
+        inc["zone_name"] = config.zone_name(inc["zone"]) if inc.get("zone") else ""
+        inc["since_text"] = site_clock(inc.get("since"), tz)
+        inc["acked_at_text"] = site_clock(row.get("acked_at"), tz)
+        inc["ack_note"] = monitor.config.redact(row.get("ack_note") or "")[:200]
+        inc["security"] = row.get("category") == "security" or wording.is_security(inc.get("error"))
+        inc["words"] = wording.cause(inc.get("error"), (inc.get("check", "").rsplit("/", 1)[-1],))
+    data["resolved"] = [{
+        "id": r["id"], "check": r.get("check"), "target": r.get("target"),
+        "name": _target_name(config, r), "zone": r.get("zone") or "",
+        "zone_name": config.zone_name(r["zone"]) if r.get("zone") else "",
+        "since": r.get("since"), "since_text": site_clock(r.get("since"), tz),
+        "resolved_at": r.get("resolved_at"), "resolved_text": site_clock(r.get("resolved_at"), tz),
+        "duration_seconds": round(r["resolved_at"] - r["since"], 1) if r.get("since") else None,
+        "acknowledged_by": r.get("acked_by"), "ack_note": monitor.config.redact(r.get("ack_note") or "")[:200],
+        "security": r.get("category") == "security" or wording.is_security(r.get("error")),
+        "words": wording.cause(r.get("error"), ()),
+    } for r in resolved]
+    data["timezone"] = config.site.timezone
+    data["clock_text"] = site_clock(now, tz)
+    data["resolved_minutes"] = round(float(config.board.recently_resolved) / 60)
+    return data
+
+
+def _target_name(config: Any, row: Mapping[str, Any]) -> str:
+    target = config.target(row["target"]) if row.get("target") else None
+    if target is not None:
+        return str(target.name or target.id)
+    return str(row.get("title") or row.get("check") or "")
+
+
+
+# The wall's own fonts (DejaVu: every Vietnamese diacritic), served by netwatch: the NOC may be offline.
+FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
+
+
+async def font(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in FONTS:
+        raise web.HTTPNotFound()
+    from netwatch.report.pdf import FONT_DIRS   # the same font files the PDF report embeds
+
+    for directory in FONT_DIRS:
+        path = Path(directory) / name
+        if path.is_file():
+            return web.FileResponse(path, headers={"Content-Type": "font/ttf", "Cache-Control": "max-age=86400",
+                                                   "X-Content-Type-Options": "nosniff"})
+    raise web.HTTPNotFound()
