@@ -24,7 +24,7 @@ def config(listen: str, store: str, up_port: int, down_port: int, targets: int =
         out.append({"id": f"sw{i:03d}", "name": name, "zone": zone, "host": "127.0.0.1",
                     "checks": [{"kind": "tcp", "port": down_port if i in faulty else up_port}]})
     return {
-        "site": {"name": "Đại hội đại biểu Đảng bộ tỉnh — địa điểm 200 thiết bị", "timezone": "Asia/Ho_Chi_Minh"},
+        "site": {"name": f"Đại hội đại biểu Đảng bộ tỉnh — địa điểm {targets} thiết bị", "timezone": "Asia/Ho_Chi_Minh"},
         "listen": listen, "store": store,
         "defaults": {"interval": f"{interval_seconds:g}s", "timeout": "1s", "alert": {"fail_after": 2, "recover_after": 2}},
         "zones": [{"id": z, "name": ZONE_NAMES[i % len(ZONE_NAMES)]} for i, z in enumerate(zone_ids)],

@@ -42,12 +42,16 @@ SECURITY_HEADERS = {
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", lambda request: web.HTTPFound("/board"))
+    app.router.add_get("/", home)
     app.router.add_get("/board", page)
     app.router.add_get("/board/static/font/{name}", wall.font)
     app.router.add_get("/board/static/{name}", static)
     app.router.add_get("/api/v1/board", board_json)
     app.router.add_post("/api/v1/board/incidents/{id}/ack", ack)
+
+
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/board")
 
 
 def _monitor(request: web.Request) -> "Monitor":

@@ -283,7 +283,8 @@ function render(data) {
 function fit() {
   if (compactForced !== null || window.innerWidth < 700) return;
   const zones = document.getElementById("zones");
-  const overflows = () => zones.scrollHeight > zones.clientHeight + 1;
+  // Columns that run out of height overflow sideways, so both directions count.
+  const overflows = () => zones.scrollHeight > zones.clientHeight + 1 || zones.scrollWidth > zones.clientWidth + 1;
   if (!compactAuto && overflows()) {
     compactAuto = true;
     zones.classList.add("compact");
