@@ -93,12 +93,33 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class ReportDocument:
+    """The administrative parts of the báo cáo (Nghị định 30/2020/NĐ-CP): who issues it, its number, who it goes
+    to and who signs. Every part left empty prints as a placeholder to fill in by hand."""
+
+    superior: str = ""                 # cơ quan chủ quản, e.g. "UBND TỈNH PHÚ THỌ"
+    issuer: str = ""                   # cơ quan ban hành, e.g. "SỞ THÔNG TIN VÀ TRUYỀN THÔNG"
+    number: str = ""                   # số, e.g. "125" (empty: "…")
+    symbol: str = ""                   # ký hiệu, e.g. "BC-STTTT" (empty: "BC-…")
+    place: str = ""                    # địa danh, e.g. "Phú Thọ"
+    recipients: tuple[str, ...] = ()   # Kính gửi
+    copies: tuple[str, ...] = ()       # Nơi nhận (besides "Như trên" and the archive)
+    signer_authority: str = ""         # quyền hạn ký, e.g. "KT. GIÁM ĐỐC"
+    signer_title: str = ""             # chức vụ, e.g. "PHÓ GIÁM ĐỐC"
+    signer_name: str = ""
+    prepared_by: str = ""              # người lập báo cáo
+    recommendations: tuple[str, ...] = ()   # kiến nghị, one paragraph each
+
+
+@dataclass(frozen=True)
 class ReportSettings:
-    """Availability targets for `netwatch report`, in percent: a default, per zone, per check id."""
+    """Availability targets for `netwatch report`, in percent: a default, per zone, per check id; and the
+    administrative parts of the document."""
 
     sla_target: float = 99.9
     zones: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     checks: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    document: ReportDocument = ReportDocument()
 
     def __post_init__(self) -> None:
         for key, value in (("sla_target", self.sla_target), *((f"zones.{k}", v) for k, v in self.zones.items()),

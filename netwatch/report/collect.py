@@ -77,7 +77,7 @@ def _collect(conn: sqlite3.Connection, store_path: str, config: Config, scope: S
         from_ms=to_ms(scope.from_seconds), to_ms=to_ms(scope.to_seconds), periods=list(scope.periods),
         zone_names={z.id: z.name or z.id for z in config.zones}, checks=checks, changes=changes,
         coverage=coverage, zone_sla_percent=dict(config.report.zones),
-        default_sla_percent=config.report.sla_target)
+        default_sla_percent=config.report.sla_target, document=config.report.document)
     _rollups(store_path, history, progress)
     targets = {c.target for c in checks}
     filtered = bool(scope.zones or scope.targets)

@@ -60,17 +60,27 @@ def enrich(monitor: "Monitor", data: dict[str, Any], now: float, stored: Sequenc
         for tile in zone["tiles"]:
             tile["problem"] = tile["state"] in PROBLEM_STATES
             tile["since_text"] = site_clock(tile.get("since"), tz)
-            tile["security"] = bool(tile.get("error")) and wording.is_security(tile["error"])
-            tile["words"] = wording.cause(tile.get("error"), tile.get("kinds", ()))
+            tile["security"] = False
+            tile["words"] = wording.state_words(tile["state"])
             tile["progress"] = None
             for view in views_by_target.get(tile["id"], []):
                 shown = monitor.live.display_state(view, now).value
+                outcome = view.result.outcome if view.result is not None else None
+                if outcome is not None and not outcome.ok and wording.is_security(outcome.error):
+                    tile["security"] = True
+                if shown == tile["state"] and outcome is not None and tile["words"] is None:
+                    tile["words"] = wording.cause(None if outcome.ok else outcome.error, outcome.degraded,
+                                                  config.redact(outcome.detail or ""))
                 found = progress(view.state, view.check.alert, shown)
-                if found is not None:
+                if found is not None and tile["progress"] is None:
                     tile["progress"] = found
                     if found["phase"] == "suspect" and view.state.error:
-                        tile["words"] = wording.cause(view.state.error, (view.check.kind,))
-                    break
+                        tile["words"] = wording.cause(view.state.error)
+            if tile["security"]:
+                # the tampering is the headline even when another check of the target also fails
+                bad = [v.result.outcome for v in views_by_target.get(tile["id"], [])
+                       if v.result is not None and not v.result.outcome.ok and wording.is_security(v.result.outcome.error)]
+                tile["words"] = wording.cause(bad[0].error, None, config.redact(bad[0].detail or ""))
         zone["problems"] = sum(1 for t in zone["tiles"] if t["problem"])
         zone["healthy"] = sum(1 for t in zone["tiles"] if t["state"] == State.UP.value)
     by_id = {i["id"]: i for i in stored if i.get("id") is not None}
@@ -81,7 +91,8 @@ def enrich(monitor: "Monitor", data: dict[str, Any], now: float, stored: Sequenc
         inc["acked_at_text"] = site_clock(row.get("acked_at"), tz)
         inc["ack_note"] = monitor.config.redact(row.get("ack_note") or "")[:200]
         inc["security"] = row.get("category") == "security" or wording.is_security(inc.get("error"))
-        inc["words"] = wording.cause(inc.get("error"), (inc.get("check", "").rsplit("/", 1)[-1],))
+        inc["words"] = wording.cause(inc.get("error"), None, inc.get("detail") or "") if inc.get("error") \
+            else wording.state_words(inc["state"])
     data["resolved"] = [{
         "id": r["id"], "check": r.get("check"), "target": r.get("target"),
         "name": _target_name(config, r), "zone": r.get("zone") or "",
@@ -91,7 +102,7 @@ def enrich(monitor: "Monitor", data: dict[str, Any], now: float, stored: Sequenc
         "duration_seconds": round(r["resolved_at"] - r["since"], 1) if r.get("since") else None,
         "acknowledged_by": r.get("acked_by"), "ack_note": monitor.config.redact(r.get("ack_note") or "")[:200],
         "security": r.get("category") == "security" or wording.is_security(r.get("error")),
-        "words": wording.cause(r.get("error"), ()),
+        "words": wording.cause(r.get("error")),
     } for r in resolved]
     data["timezone"] = config.site.timezone
     data["clock_text"] = site_clock(now, tz)

@@ -1,52 +1,24 @@
-"""Cause words for the wall (vi/en), read from the shared cause catalogue when it is present."""
+"""Cause words for the wall (vi/en), from the one shared catalogue (netwatch.causes) the pages also use."""
 
 from __future__ import annotations
 
-from typing import Iterable
-
-from netwatch import egov
-
-# Error classes that mean someone tampered with a system, not that it failed: own colour and words.
-SECURITY_ERRORS: frozenset[str] = egov.SECURITY_ERRORS | frozenset({"config_drift", "host_key_changed",
-                                                                    "host_key_unknown", "snmp_auth"})
-
-# Interim words until the shared catalogue (netwatch.causes) lands; keys are probe error classes.
-_WORDS: dict[str, tuple[str, str]] = {
-    "timeout": ("Không phản hồi", "No answer"),
-    "refused": ("Cổng dịch vụ bị từ chối", "Connection refused"),
-    "dns": ("Lỗi phân giải tên miền", "DNS failure"),
-    "status": ("Trang web báo lỗi", "Website returns an error"),
-    "content": ("Nội dung trang sai", "Wrong page content"),
-    "tls": ("Lỗi chứng chỉ/TLS", "TLS failure"),
-    "tls_expired": ("Chứng chỉ đã hết hạn", "Certificate expired"),
-    "unreachable": ("Không tới được", "Unreachable"),
-    "packet_loss": ("Mất gói", "Packet loss"),
-    "snmp_auth": ("Sai thông tin SNMP", "SNMP credentials refused"),
-    "link_down": ("Cổng uplink mất tín hiệu", "Uplink port down"),
-    "content_changed": ("Nội dung trang bị thay đổi", "Page content changed"),
-    "forbidden_content": ("Trang bị chèn nội dung lạ (deface)", "Defaced page content"),
-    "required_missing": ("Trang mất nội dung bắt buộc", "Required content missing"),
-    "new_external_script": ("Trang có script lạ", "Unknown script on the page"),
-    "form_changed": ("Biểu mẫu trang bị thay đổi", "Form changed"),
-    "config_drift": ("Cấu hình thiết bị bị thay đổi", "Device configuration changed"),
-    "host_key_changed": ("Khoá SSH thiết bị thay đổi", "SSH host key changed"),
-    "auth": ("Đăng nhập bị từ chối", "Login refused"),
-    "protocol": ("Phản hồi sai giao thức", "Protocol error"),
-    "mail_timeout": ("Thư không tới kịp", "Mail not delivered in time"),
-}
+from netwatch import causes
 
 
 def is_security(error: str | None) -> bool:
-    return error in SECURITY_ERRORS
+    """Someone tampered with a system (defacement, config drift, ...): own colour and words, not an outage."""
+    return causes.is_security(error)
 
 
-def cause(error: str | None, kinds: Iterable[str] = ()) -> dict[str, str] | None:
-    """{"vi": ..., "en": ...} for an error class, or None for no error."""
-    if not error:
+def cause(error: str | None, degraded: str | None = None, detail: str = "") -> dict[str, str] | None:
+    """{"vi": ..., "en": ...} for an error (or degraded) class, with the detail's numbers when the catalogue
+    has a template for them; None when there is nothing to say."""
+    if not error and not degraded:
         return None
-    try:
-        from netwatch import causes  # type: ignore[attr-defined]
-    except ImportError:
-        vi, en = _WORDS.get(error, (f"Lỗi: {error}", f"Error: {error}"))
-        return {"vi": vi, "en": en}
-    return {"vi": causes.text(error, "vi"), "en": causes.text(error, "en")}
+    return {lang: causes.describe(error, detail, lang, degraded) for lang in ("vi", "en")}
+
+
+def state_words(state: str) -> dict[str, str] | None:
+    """Words for a state that is not the check's own failure: behind a dead parent, or in maintenance."""
+    known = causes.STATES.get(state) if state in ("unreachable", "maintenance") else None
+    return {"vi": known.vi, "en": known.en} if known is not None else None

@@ -78,7 +78,7 @@ def test_tiles_change_when_the_lab_breaks_and_hostile_text_stays_text(
     wait(browser, lambda d: tile_state(d, "portal") == "down", "portal tile down")
     portal = browser.find_element("css selector", '.tile[data-target="portal"]')
     assert INJECTED in portal.get_attribute("title")   # raw probe text on hover; the tile shows words
-    assert "Trang web báo lỗi" in portal.text
+    assert "Trang web báo lỗi" in portal.text   # words from the shared cause catalogue
     assert browser.find_elements("css selector", "#zones script, #incidents script") == []
     assert browser.title != "pwned"
     row = wait(browser, lambda d: d.find_elements("css selector", '#incidents .inc[data-check="portal/http"]'),

@@ -36,7 +36,7 @@ def test_times_are_in_the_site_time_zone_whatever_the_host_says() -> None:
 
 def test_cause_words_and_security() -> None:
     assert wording.cause(None) is None
-    words = wording.cause("timeout")
+    words = wording.cause("timeout", None, "banner not done within 4s")
     assert words is not None and words["vi"] and words["en"] and words["vi"] != words["en"]
     assert wording.is_security("forbidden_content") and wording.is_security("config_drift")
     assert not wording.is_security("timeout") and not wording.is_security(None)

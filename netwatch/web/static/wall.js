@@ -88,7 +88,8 @@ function siteClock(ts, withSeconds = true) {
 }
 
 function words(item) {
-  return item.words ? (item.words[lang] || item.words.en || "") : "";
+  const text = item.words ? (item.words[lang] || item.words.en || "") : "";
+  return text ? text[0].toUpperCase() + text.slice(1) : "";   // the catalogue writes mid-sentence phrases
 }
 
 function progressText(p) {
