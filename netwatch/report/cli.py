@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from netwatch.config import Config, load
 from netwatch.i18n import Lang
-from netwatch.report.collect import ReportError, Scope, collect, selected
+from netwatch.report.collect import ReportError, Scope, collect, recorded_span, selected
 from netwatch.report.summary import Period, Report, build
 from netwatch.report.timeline import to_ms
 
@@ -45,7 +45,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     progress = Progress(sys.stderr)
     try:
-        scope = make_scope(config, args.phase, args.from_time, args.to_time, args.zone, args.target, time.time())
+        recorded = None
+        if not config.event.phases and not args.from_time:
+            recorded = recorded_span(args.store or config.store)
+        scope = make_scope(config, args.phase, args.from_time, args.to_time, args.zone, args.target, time.time(),
+                           recorded)
+        if scope.recorded_window:
+            tz = config.site.tz
+            print(f"netwatch report: no event phases and no --from: the window is the recorded history, "
+                  f"{dt.datetime.fromtimestamp(scope.from_seconds, tz).isoformat(timespec='seconds')} to "
+                  f"{dt.datetime.fromtimestamp(scope.to_seconds, tz).isoformat(timespec='seconds')}",
+                  file=sys.stderr)
         report = make_report(config, args.store or config.store, scope, progress)
         data = render(report, fmt, lang, progress)
     except ReportError as exc:
@@ -96,8 +106,9 @@ def parse_time(text: str, tz: zoneinfo.ZoneInfo, what: str) -> float:
 
 
 def make_scope(config: Config, phase: str, from_time: str | None, to_time: str | None, zones: Sequence[str],
-               targets: Sequence[str], now: float) -> Scope:
-    """The window and its periods: the chosen phase(s) clipped to --from/--to and to now."""
+               targets: Sequence[str], now: float, recorded: tuple[float, float] | None = None) -> Scope:
+    """The window and its periods: the chosen phase(s) clipped to --from/--to and to now. With no phase and no
+    --from, the window is the recorded history (`recorded`: first start and last sign of life in the store)."""
     tz = config.site.tz
     phases = list(config.event.phases)
     if phase != "all":
@@ -107,8 +118,14 @@ def make_scope(config: Config, phase: str, from_time: str | None, to_time: str |
             raise ReportError(f"unknown phase {phase!r} (phases: {known})")
     start = parse_time(from_time, tz, "--from") if from_time else (phases[0].start if phases else None)
     end = parse_time(to_time, tz, "--to") if to_time else (phases[-1].end if phases else now)
+    from_recorded = start is None and recorded is not None
+    if from_recorded:
+        assert recorded is not None
+        start = recorded[0]
+        end = end if to_time else max(recorded[1], start + 1)
     if start is None:
-        raise ReportError("bad window: give --from (and --to), or configure event phases")
+        raise ReportError("no window: the history store has no recorded runs; give --from (and --to), "
+                          "or configure event phases")
     end = min(end, now)
     if end <= start:
         raise ReportError("bad window: it ends before it starts (or starts in the future)")
@@ -123,7 +140,7 @@ def make_scope(config: Config, phase: str, from_time: str | None, to_time: str |
                for p in phases if to_ms(p.start) < b and to_ms(p.end) > a]
     if len(periods) != 1 or (periods[0].start_ms, periods[0].end_ms) != (a, b):
         periods.append(Period("all", "", a, b))
-    return Scope(start, end, tuple(periods), selected(zones), selected(targets))
+    return Scope(start, end, tuple(periods), selected(zones), selected(targets), from_recorded)
 
 
 def write_output(path: str, data: bytes) -> None:

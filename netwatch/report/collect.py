@@ -37,6 +37,19 @@ class Scope:
     periods: tuple[Period, ...]
     zones: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    recorded_window: bool = False   # chosen as the whole recorded history (no phases, no --from)
+
+
+def recorded_span(store_path: str) -> tuple[float, float] | None:
+    """First and last instant netwatch was running, from the store's run records; None for an empty store."""
+    conn = open_readonly(store_path)
+    try:
+        row = conn.execute("SELECT MIN(started_at), MAX(last_seen_at) FROM runs").fetchone()
+    except sqlite3.Error as exc:
+        raise ReportError(f"cannot read history store {store_path}: {exc}") from exc
+    finally:
+        conn.close()
+    return (float(row[0]), float(row[1])) if row and row[0] is not None else None
 
 
 def open_readonly(path: str) -> sqlite3.Connection:
@@ -77,7 +90,8 @@ def _collect(conn: sqlite3.Connection, store_path: str, config: Config, scope: S
         from_ms=to_ms(scope.from_seconds), to_ms=to_ms(scope.to_seconds), periods=list(scope.periods),
         zone_names={z.id: z.name or z.id for z in config.zones}, checks=checks, changes=changes,
         coverage=coverage, zone_sla_percent=dict(config.report.zones),
-        default_sla_percent=config.report.sla_target, document=config.report.document)
+        default_sla_percent=config.report.sla_target, document=config.report.document,
+        recorded_window=scope.recorded_window)
     _rollups(store_path, history, progress)
     targets = {c.target for c in checks}
     filtered = bool(scope.zones or scope.targets)

@@ -35,20 +35,16 @@ class IncidentRow:
     checks: tuple[str, ...]
     error: str | None
     detail: str
-    parent: str | None          # the upstream device blamed when the target was only unreachable
+    parent: str | None          # the upstream device blamed when the target was only unreachable (its name)
     security: bool
     acked_by: str | None
     acked_ms: int | None
     ack_note: str | None
 
-    def cause(self, lang: Lang, parent_name: str = "") -> str:
-        if self.parent and not self.error:
-            words = causes.STATES["unreachable"].text(lang)
-            return f"{words} ({parent_name or self.parent})"
-        text = causes.describe(self.error, self.detail, lang)
+    def cause(self, lang: Lang) -> str:
         if self.parent:
-            text += f" ({parent_name or self.parent})"
-        return text
+            return f"{causes.STATES['unreachable'].text(lang)} ({self.parent})"
+        return causes.describe(self.error, self.detail, lang)
 
 
 @dataclass(frozen=True)
@@ -106,9 +102,15 @@ def _merge(group: Sequence[OutageRow], report: Report) -> IncidentRow:
         target=info.target, name=info.target_name or info.target, zone=info.zone,
         zone_name=report.history.zone_names.get(info.zone, info.zone), start_ms=start, end_ms=end,
         duration_ms=last - start, checks=tuple(dict.fromkeys(o.check.id for o in group)),
-        error=lead.error, detail=lead.detail, parent=next((o.cause for o in group if o.cause), None),
+        error=lead.error, detail=lead.detail, parent=_name_of(next((o.cause for o in group if o.cause), None), report),
         security=bool(security), acked_by=acks[0].acked_by if acks else None,
         acked_ms=acks[0].acked_ms if acks else None, ack_note=note)
+
+
+def _name_of(target: str | None, report: Report) -> str | None:
+    if target is None:
+        return None
+    return next((c.target_name for c in report.history.checks if c.target == target and c.target_name), target)
 
 
 def system_rows(report: Report, period_id: str) -> list[SystemRow]:

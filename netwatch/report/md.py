@@ -7,7 +7,7 @@ from typing import Sequence
 
 from netwatch.i18n import Lang
 from netwatch.report.summary import STATES, GroupRow, Report
-from netwatch.report.texts import duration, kind_name, local, percent, state, tr
+from netwatch.report.texts import action_name, duration, kind_name, local, percent, state, tr
 
 
 def _cell(value: object) -> str:
@@ -73,6 +73,6 @@ def render_md(report: Report, lang: Lang) -> bytes:
                        for e in h.events if e.kind == kind])
     out += [f"## {tr('audit', lang)} ({len(h.audit)})", ""]
     out += (_table([tr("when", lang), tr("who", lang), tr("action", lang), tr("what", lang)],
-                   [[local(a.at_ms, tz, lang), a.who, a.action, a.what] for a in h.audit])
+                   [[local(a.at_ms, tz, lang), a.who, action_name(a.action, lang), a.what] for a in h.audit])
             if h.audit else [tr("none", lang), ""])
     return ("\n".join(out) + "\n").encode("utf-8")

@@ -120,7 +120,7 @@ class History:
     default_sla_percent: float = 99.9
     paging_tables: bool = False
     document: "ReportDocument | None" = None   # issuer, number, recipients, signer (None: placeholders)
-    window_note: str = ""                      # how the window was chosen when no phase or --from was given
+    recorded_window: bool = False              # no phase and no --from: the window is the whole recorded history
 
 
 @dataclass
