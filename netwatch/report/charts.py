@@ -139,10 +139,15 @@ def timeline_chart(report: Report, lang: Lang, width: float = 720) -> Chart:
     tz = zoneinfo.ZoneInfo(h.timezone)
     zones = sorted({c.zone for c in h.checks})
     names = {z: h.zone_names.get(z, z) or "—" for z in zones}
-    left, top, row_h = 130.0, 26.0, 20.0
-    height = top + row_h * len(zones) + 34
+    left, row_h = 130.0, 20.0
     plot_w = width - left - 10
     a, b = h.from_ms, h.to_ms
+    labels = phase_labels([(p.name or p.id, left + plot_w * (min(max(p.start_ms, a), b) - a) / max(1, b - a),
+                            left + plot_w * (min(max(p.end_ms, a), b) - a) / max(1, b - a))
+                           for p in h.periods if p.id != "all"], 8)
+    label_rows = max((r for _, _, r in labels), default=0) + 1
+    top = 14.0 + 11.0 * label_rows
+    height = top + row_h * len(zones) + 34
 
     def x_of(ms: int) -> float:
         return left + plot_w * (min(max(ms, a), b) - a) / max(1, b - a)
@@ -180,7 +185,9 @@ def timeline_chart(report: Report, lang: Lang, width: float = 720) -> Chart:
         for edge in (p.start_ms, p.end_ms):
             if a < edge < b:
                 shapes.append(Line(x_of(edge), top - 4, x_of(edge), bottom, INK, 1, True))
-        shapes.append(Text((x_of(p.start_ms) + x_of(p.end_ms)) / 2, top - 8, _clip(p.name, 30), 8, "middle"))
+
+    for text, x, row in labels:
+        shapes.append(Text(x, top - 8 - 11 * row, text, 8, "middle"))
     for ms, label in _ticks(a, b, tz, lang):
         shapes.append(Line(x_of(ms), bottom, x_of(ms), bottom + 4, INK))
         shapes.append(Text(x_of(ms), bottom + 14, label, 7.5, "middle"))
@@ -231,6 +238,32 @@ def latency_charts(report: Report, lang: Lang, width: float = 720) -> list[Chart
             shapes.append(Text(x + 14, height - 7, _clip(h.zone_names.get(zone, zone) or "—", 22), 8))
         charts.append(Chart(f"{tr('mean_latency', lang)} — {kind}", width, height, tuple(shapes)))
     return charts
+
+
+# DejaVu Sans is about this wide per character, in units of the font size (an estimate that errs wide).
+CHAR_EM = 0.62
+
+
+def phase_labels(spans: list[tuple[str, float, float]], size: float, max_rows: int = 3
+                 ) -> list[tuple[str, float, int]]:
+    """Place phase names over their spans without overlap: each goes on the lowest free row; a name that
+    fits no row is shortened to its span. Returns (text, centre x, row) — row 0 is nearest the plot."""
+    placed: list[list[tuple[float, float]]] = [[] for _ in range(max_rows)]
+    out = []
+    for name, x0, x1 in spans:
+        centre = (x0 + x1) / 2
+        text = name
+        for attempt in range(2):
+            half = len(text) * size * CHAR_EM / 2
+            row = next((r for r in range(max_rows)
+                        if all(centre + half + 3 <= a or centre - half - 3 >= b for a, b in placed[r])), None)
+            if row is not None:
+                placed[row].append((centre - half, centre + half))
+                out.append((text, centre, row))
+                break
+            if attempt == 0:   # no free row: shorten to the span's own width, then try again
+                text = _clip(name, max(1, int((x1 - x0) / (size * CHAR_EM))))
+    return out
 
 
 def _floor(lowest_percent: float) -> float:

@@ -17,12 +17,12 @@ from netwatch.report.collect import ReportError, Scope, collect, recorded_span, 
 from netwatch.report.summary import Period, Report, build
 from netwatch.report.timeline import to_ms
 
-FORMATS = ("pdf", "html", "csv", "json", "md")
+FORMATS = ("pdf", "html", "docx", "csv", "json", "md")
 EXIT_OK, EXIT_CONFIG = 0, 2
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("report", help="write the uptime report (PDF, HTML, CSV, JSON, Markdown)")
+    p = subparsers.add_parser("report", help="write the uptime report (PDF, HTML, Word .docx, CSV, JSON, Markdown)")
     p.add_argument("-c", "--config", required=True, help="venue config file (YAML)")
     p.add_argument("--phase", default="all", help="an event phase id, or 'all' (default)")
     p.add_argument("--from", dest="from_time", metavar="T", help="window start, ISO 8601 (site time zone)")
@@ -40,8 +40,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = load(args.config)
     lang: Lang = args.report_lang or getattr(args, "lang", None) or "vi"
     fmt = args.format or ("json" if args.output == "-" else _format_of(args.output))
-    if args.output == "-" and fmt == "pdf":
-        print("netwatch report: a PDF needs an output file (-o report.pdf)", file=sys.stderr)
+    if args.output == "-" and fmt in ("pdf", "docx"):
+        print(f"netwatch report: a {fmt.upper()} needs an output file (-o report.{fmt})", file=sys.stderr)
         return EXIT_CONFIG
     progress = Progress(sys.stderr)
     try:
@@ -83,6 +83,9 @@ def render(report: Report, fmt: str, lang: Lang, progress: Callable[[str, int, i
     if fmt == "md":
         from netwatch.report.md import render_md
         return render_md(report, lang)
+    if fmt == "docx":
+        from netwatch.report.docx import render_docx
+        return render_docx(report, lang)
     if fmt == "html":
         from netwatch.report.html import render_html
         return render_html(report, lang)

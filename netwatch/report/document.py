@@ -114,7 +114,8 @@ def _name_of(target: str | None, report: Report) -> str | None:
 
 
 def system_rows(report: Report, period_id: str) -> list[SystemRow]:
-    """One row per target (a system), in config order; ports (derived checks) do not count as systems."""
+    """One row per target (a system), by zone in config order, then by name; ports (derived checks) do not
+    count as systems."""
     ms: dict[str, dict[State, int]] = {}
     sla: dict[str, float] = {}
     infos: dict[str, Any] = {}
@@ -136,6 +137,8 @@ def system_rows(report: Report, period_id: str) -> list[SystemRow]:
     for t, info in infos.items():
         out.append(SystemRow(t, info.target_name or t, info.zone, report.history.zone_names.get(info.zone, info.zone),
                              availability(ms[t]), sla[t], counts.get(t, 0)))
+    zone_order = {z: i for i, z in enumerate(report.history.zone_names)}
+    out.sort(key=lambda r: (zone_order.get(r.zone, len(zone_order)), r.name.casefold()))
     return out
 
 
@@ -187,7 +190,8 @@ def conclusion(report: Report, lang: Lang) -> list[str]:
         out.append(f"{len(no_data)} hệ thống không có dữ liệu trong thời gian báo cáo (không tính là đạt)."
                    if vi else f"{len(no_data)} systems have no data for the period (not counted as met).")
     if incidents:
-        worst = max(incidents, key=lambda i: i.duration_ms)
+        # the worst root fault: a device only unreachable behind a dead parent is a consequence, not a cause
+        worst = max([i for i in incidents if not i.parent] or incidents, key=lambda i: i.duration_ms)
         fixed = (f"; đã xử lý: {worst.ack_note}" if vi else f"; fixed: {worst.ack_note}") if worst.ack_note else ""
         out.append(
             f"Ghi nhận {len(incidents)} sự cố; dài nhất: {worst.name} ({worst.zone_name}) từ "

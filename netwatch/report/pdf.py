@@ -242,8 +242,8 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     story.append(p(f"{tr('audit', lang)} ({len(h.audit)})", h2))
     if h.audit:
         story += table([tr("when", lang), tr("who", lang), tr("action", lang), tr("what", lang)],
-                       [[local(a.at_ms, tz, lang), _clip(a.who, 24), _clip(action_name(a.action, lang), 24), _clip(a.what, 90)]
-                        for a in h.audit], [0.17, 0.15, 0.15, 0.53])
+                       [[local(a.at_ms, tz, lang), _clip(a.who, 24), action_name(a.action, lang), _clip(a.what, 90)]
+                        for a in h.audit], [0.17, 0.15, 0.22, 0.46], wrap=(2, 3))
     else:
         story.append(p(tr("none", lang)))
 
