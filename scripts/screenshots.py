@@ -1,6 +1,6 @@
 """Screenshots of the NOC wall (demo venue, a 200- and a 500-target venue, a phone, stale data) and of the report.
 
-Usage: python scripts/screenshots.py [--out screenshots] [--only wall200|wall500|demo|report]
+Usage: python scripts/screenshots.py [--out screenshots] [--only wall200|wall500|demo]
 
 Everything runs on loopback: a real `netwatch run` (or `netwatch demo --fast`) and Debian's headless
 chromium driven by selenium. The PNGs land in --out, named after what they show.
@@ -144,6 +144,8 @@ def shoot_big(out: Path, targets: int, zones: int, name: str) -> None:
 
 
 def shoot_demo(out: Path) -> None:
+    """The demo venue's wall during `netwatch demo --fast` (a press-centre outage, a portal error, a defacement...),
+    then the báo cáo of that run: PDF pages as PNG (poppler) in both languages and the HTML in chromium."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -157,44 +159,46 @@ def shoot_demo(out: Path) -> None:
             wait(lambda: urllib.request.urlopen(base + "/healthz", timeout=2).status == 200, 60, "demo up")
             driver.get(base + "/board")
             start = time.monotonic()
-            for at in (8, 14, 22, 30, 38, 46):
+            for at in (10, 16, 24, 32, 40, 48):
                 time.sleep(max(0.0, at - (time.monotonic() - start)))
                 driver.save_screenshot(str(out / f"wall-demo-t{at:02d}s.png"))
+            proc.wait(120)   # the demo ends by itself after its script
+            config = Path(tmp) / "demo-venue.yaml"
+            for lang in ("vi", "en"):
+                for fmt in ("pdf", "html"):
+                    report = Path(tmp) / f"report-{lang}.{fmt}"
+                    subprocess.run([sys.executable, "-m", "netwatch", "report", "-c", str(config), "--lang", lang,
+                                    "-o", str(report)], cwd=tmp, env=env, check=True)
+                subprocess.run(["pdftoppm", "-png", "-r", "80", str(Path(tmp) / f"report-{lang}.pdf"),
+                                str(out / f"report-{lang}-page")], check=True)
+                driver.get((Path(tmp) / f"report-{lang}.html").as_uri())
+                time.sleep(1)
+                driver.save_screenshot(str(out / f"report-{lang}-html.png"))
         finally:
             driver.quit()
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def shoot_report(out: Path) -> None:
-    """Report pages as PNG (poppler's pdftoppm) for both languages, from the test suite's sample history."""
-    from tests.report.samples import write_sample_reports
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for lang in ("vi", "en"):
-            pdf = write_sample_reports(Path(tmp), lang)["pdf"]
-            subprocess.run(["pdftoppm", "-png", "-r", "80", str(pdf), str(out / f"report-{lang}-page")], check=True)
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="screenshots")
-    parser.add_argument("--only", choices=["wall200", "wall500", "demo", "report"], action="append")
+    parser.add_argument("--only", choices=["wall200", "wall500", "demo"], action="append",
+                        help="demo: the demo venue's wall and the báo cáo of that run (PDF pages, HTML)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    todo = args.only or ["wall200", "wall500", "demo", "report"]
+    todo = args.only or ["wall200", "wall500", "demo"]
     if "wall200" in todo:
         shoot_big(out, 200, 10, "wall-200")
     if "wall500" in todo:
         shoot_big(out, 500, 20, "wall-500")
     if "demo" in todo:
         shoot_demo(out)
-    if "report" in todo:
-        shoot_report(out)
     print(f"screenshots in {out}")
 
 

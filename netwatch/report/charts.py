@@ -144,7 +144,7 @@ def timeline_chart(report: Report, lang: Lang, width: float = 720) -> Chart:
     a, b = h.from_ms, h.to_ms
     labels = phase_labels([(p.name or p.id, left + plot_w * (min(max(p.start_ms, a), b) - a) / max(1, b - a),
                             left + plot_w * (min(max(p.end_ms, a), b) - a) / max(1, b - a))
-                           for p in h.periods if p.id != "all"], 8)
+                           for p in h.periods if p.id != "all"], 8, bounds=(left, width - 2))
     label_rows = max((r for _, _, r in labels), default=0) + 1
     top = 14.0 + 11.0 * label_rows
     height = top + row_h * len(zones) + 34
@@ -244,17 +244,18 @@ def latency_charts(report: Report, lang: Lang, width: float = 720) -> list[Chart
 CHAR_EM = 0.62
 
 
-def phase_labels(spans: list[tuple[str, float, float]], size: float, max_rows: int = 3
-                 ) -> list[tuple[str, float, int]]:
-    """Place phase names over their spans without overlap: each goes on the lowest free row; a name that
-    fits no row is shortened to its span. Returns (text, centre x, row) — row 0 is nearest the plot."""
+def phase_labels(spans: list[tuple[str, float, float]], size: float, max_rows: int = 3,
+                 bounds: tuple[float, float] = (float("-inf"), float("inf"))) -> list[tuple[str, float, int]]:
+    """Place phase names over their spans without overlap: each goes on the lowest free row, kept inside
+    `bounds` (a phase at the window's edge does not run off the chart); a name that fits no row is shortened
+    to its span. Returns (text, centre x, row) — row 0 is nearest the plot."""
     placed: list[list[tuple[float, float]]] = [[] for _ in range(max_rows)]
     out = []
     for name, x0, x1 in spans:
-        centre = (x0 + x1) / 2
         text = name
         for attempt in range(2):
             half = len(text) * size * CHAR_EM / 2
+            centre = min(max((x0 + x1) / 2, bounds[0] + half), bounds[1] - half)
             row = next((r for r in range(max_rows)
                         if all(centre + half + 3 <= a or centre - half - 3 >= b for a, b in placed[r])), None)
             if row is not None:

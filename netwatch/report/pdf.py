@@ -351,7 +351,7 @@ def _front_matter(report: Report, lang: Lang, width: float, p: Callable[..., Any
         fills[(r, 2)] = shade[n.sla_met]
     story += table([tr("phase", lang), tr("period", lang), tr("availability", lang), tr("sla", lang),
                     tr("systems_met", lang), tr("outage_count", lang), tr("longest", lang)], rows,
-                   [0.17, 0.27, 0.11, 0.09, 0.12, 0.1, 0.14], fills, 8.0, wrap=(0, 1))
+                   [0.17, 0.27, 0.11, 0.09, 0.12, 0.1, 0.14], fills, 8.0, wrap=(0, 1, 2, 4))
 
     # II. results: per zone (chart + table), per system
     story.append(para(tr("sec_2", lang), sec))
@@ -375,7 +375,7 @@ def _front_matter(report: Report, lang: Lang, width: float, p: Callable[..., Any
         zone_rows.append(cells)
     pw = 0.62 / max(1, len(periods))
     story += table([tr("zone", lang)] + [x.name or tr("all", lang) for x in periods] + [tr("sla", lang)], zone_rows,
-                   [0.26] + [pw] * len(periods) + [0.12], zone_fills, 8.0, wrap=(0,))
+                   [0.26] + [pw] * len(periods) + [0.12], zone_fills, 8.0, wrap=tuple(range(len(periods) + 1)))
     story.append(para(tr("by_system", lang), sub))
     sys_rows, sys_fills = [], {}
     for r, x in enumerate(dm.system_rows(report, dm.overall_period(report))):
@@ -386,7 +386,7 @@ def _front_matter(report: Report, lang: Lang, width: float, p: Callable[..., Any
         sys_fills[(r, 5)] = shade[x.met]
     story += table([tr("seq", lang), tr("device", lang), tr("zone", lang), tr("availability", lang), tr("sla", lang),
                     tr("assessment", lang), tr("incident_count", lang)], sys_rows,
-                   [0.05, 0.33, 0.2, 0.12, 0.09, 0.12, 0.09], sys_fills, 8.0, wrap=(1, 2))
+                   [0.05, 0.33, 0.2, 0.12, 0.09, 0.12, 0.09], sys_fills, 8.0, wrap=(1, 2, 3, 5))
 
     # III. incidents: one row per fault of one target; security incidents on their own
     incidents = dm.incident_rows(report)

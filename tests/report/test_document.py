@@ -223,11 +223,12 @@ def test_date_line_follows_nd30(day: tuple[int, int, int], expected: str) -> Non
     assert dm.number_line("", "", "vi") == "Số: …/BC-…"
 
 
-def test_phase_labels_never_overlap() -> None:
+def test_phase_labels_never_overlap_nor_leave_the_chart() -> None:
     spans = [("Trước Đại hội", 130, 136), ("Trong Đại hội", 136, 142), ("Sau Đại hội", 142, 148),
-             ("Tổng kết", 148, 700)]
-    placed = phase_labels(spans, 8)
-    assert len(placed) == 4
+             ("Tổng kết", 148, 700), ("Bế mạc", 708, 710)]
+    placed = phase_labels(spans, 8, bounds=(130, 710))
+    assert len(placed) == 5
+    assert all(130 <= x - len(t) * 8 * 0.62 / 2 and x + len(t) * 8 * 0.62 / 2 <= 710 for t, x, _ in placed)
     boxes = [(row, x - len(t) * 8 * 0.62 / 2, x + len(t) * 8 * 0.62 / 2) for t, x, row in placed]
     for i, (r1, a1, b1) in enumerate(boxes):
         for r2, a2, b2 in boxes[i + 1:]:

@@ -279,22 +279,29 @@ function render(data) {
   fit();
 }
 
-// Healthy tiles fold into small dots when the full board would not fit the screen: every problem stays
-// on screen without scrolling on a wall nobody touches.
+// The healthy tiles take the largest of three sizes that fits the screen: roomy name chips for a small venue,
+// small chips, then coloured dots (with the zone counts) for a large one. Every problem stays on screen
+// without scrolling on a wall nobody touches.
 function fit() {
-  if (compactForced !== null || window.innerWidth < 700) return;
   const zones = document.getElementById("zones");
+  if (compactForced !== null || window.innerWidth < 700) {
+    zones.classList.remove("roomy");
+    return;
+  }
   // Columns that run out of height overflow sideways, so both directions count.
   const overflows = () => zones.scrollHeight > zones.clientHeight + 1 || zones.scrollWidth > zones.clientWidth + 1;
-  if (!compactAuto && overflows()) {
-    compactAuto = true;
-    zones.classList.add("compact");
-    applyTexts();
-  } else if (compactAuto) {
-    zones.classList.remove("compact");
-    if (overflows()) zones.classList.add("compact");
-    else { compactAuto = false; applyTexts(); }
+  const was = compactAuto;
+  zones.classList.remove("compact");
+  zones.classList.add("roomy");
+  compactAuto = false;
+  if (overflows()) {
+    zones.classList.remove("roomy");
+    if (overflows()) {
+      zones.classList.add("compact");
+      compactAuto = true;
+    }
   }
+  if (was !== compactAuto) applyTexts();
 }
 
 function tick() {
