@@ -139,7 +139,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args)
-    setup_logging(args.log_level or "INFO", config.redact)
+    setup_logging(args.log_level or "INFO", config.redact, config.site.tz)
     from netwatch.app import serve
 
     logging.getLogger(__name__).info("netwatch %s starting with %s (%d checks)", __version__, config.path,

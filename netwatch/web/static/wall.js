@@ -33,7 +33,9 @@ const ORDER = ["down", "unreachable", "degraded", "unknown", "maintenance", "up"
 const PROBLEMS = new Set(["down", "unreachable", "degraded"]);
 
 const params = new URLSearchParams(location.search);
-let lang = (localStorage.getItem("netwatch-lang") === "en") ? "en" : "vi";
+// ?lang=en|vi sets the language of a wall nobody touches; the switch remembers a person's choice.
+let lang = ["en", "vi"].includes(params.get("lang")) ? params.get("lang")
+  : ((localStorage.getItem("netwatch-lang") === "en") ? "en" : "vi");
 let problemsOnly = params.get("view") === "problems";
 const rotateSeconds = Math.max(0, Number(params.get("rotate") || 0));
 let compactForced = params.get("compact") === "1" ? true : (params.get("compact") === "0" ? false : null);
