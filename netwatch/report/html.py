@@ -12,7 +12,7 @@ from netwatch.i18n import Lang
 from netwatch.model import State
 from netwatch.report import charts as ch
 from netwatch.report.summary import STATES, CheckRow, GroupRow, Numbers, OutageRow, Report
-from netwatch.report.texts import action_name, duration, kind_name, latency, local, percent, state, tr
+from netwatch.report.texts import action_name, met_share, duration, kind_name, latency, local, percent, state, tr
 
 
 def esc(value: object) -> str:
@@ -73,7 +73,7 @@ def _group_rows(groups: Sequence[GroupRow], lang: Lang, tz: zoneinfo.ZoneInfo, z
             + ("" if zone else f"<td>{esc(local(g.period.start_ms, tz, lang, False))} – "
                                f"{esc(local(g.period.end_ms, tz, lang, False))}</td>")
             + _avail_cell(n, lang) + f'<td class="num">{esc(percent((n.sla_target_percent or 0) / 100, lang, 2))}</td>'
-            + f'<td class="num">{g.checks_meeting_sla}/{g.checks}</td>' + states
+            + f'<td class="num">{esc(met_share(g.checks_meeting_sla, g.checks, g.checks_without_data, lang))}</td>' + states
             + f'<td class="num">{n.outages}</td><td class="num">{esc(duration(n.longest_ms, lang))}</td>'
             + f'<td class="num">{esc(duration(n.mttr_ms, lang))}</td><td class="num">{esc(duration(n.mtta_ms, lang))}</td>'
             + "</tr>")

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from netwatch.i18n import Lang
 from netwatch.report.summary import STATES, GroupRow, Report
-from netwatch.report.texts import action_name, duration, kind_name, local, percent, state, tr
+from netwatch.report.texts import action_name, met_share, duration, kind_name, local, percent, state, tr
 
 
 def _cell(value: object) -> str:
@@ -31,7 +31,7 @@ def _groups(groups: Sequence[GroupRow], lang: Lang, zone: bool) -> list[str]:
         n = g.numbers
         rows.append(([g.name] if zone else []) + [
             g.period.name or tr("all", lang), percent(n.availability, lang),
-            percent((n.sla_target_percent or 0) / 100, lang, 2), f"{g.checks_meeting_sla}/{g.checks}",
+            percent((n.sla_target_percent or 0) / 100, lang, 2), met_share(g.checks_meeting_sla, g.checks, g.checks_without_data, lang),
             *(percent(n.ms[s] / max(1, n.window_ms), lang, 3) for s in STATES), n.outages, duration(n.longest_ms, lang),
             duration(n.mttr_ms, lang), duration(n.mtta_ms, lang)])
     return _table(head, rows)

@@ -16,7 +16,7 @@ from netwatch.report import charts as ch
 from netwatch.report.collect import ReportError
 from netwatch.report.pdftable import FastTable
 from netwatch.report.summary import STATES, CheckRow, GroupRow, Report
-from netwatch.report.texts import action_name, clock, kind_name, latency, local, percent, state, tr
+from netwatch.report.texts import action_name, met_share, clock, kind_name, latency, local, percent, state, tr
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF",
              "/usr/local/share/fonts")
@@ -151,13 +151,13 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
             n = g.numbers
             rows.append(([g.name] if zone else []) + [
                 g.period.name or tr("all", lang), percent(n.availability, lang),
-                percent((n.sla_target_percent or 0) / 100, lang, 2), f"{g.checks_meeting_sla}/{g.checks}",
+                percent((n.sla_target_percent or 0) / 100, lang, 2), met_share(g.checks_meeting_sla, g.checks, g.checks_without_data, lang),
                 *(_share(n.ms[s], n.window_ms, lang) for s in STATES), str(n.outages), clock(n.longest_ms, lang),
                 clock(n.mttr_ms, lang), clock(n.mtta_ms, lang)])
             fills[(r, 2 if zone else 1)] = shade[n.sla_met]
         w = ([0.1] if zone else []) + [0.1, 0.075, 0.06, 0.055] + [0.062] * 6 + [0.045, 0.062, 0.062, 0.062]
         total = sum(w)
-        return table(head, rows, [x / total for x in w], fills, 6.3, wrap=(0, 1) if zone else (0,))
+        return table(head, rows, [x / total for x in w], fills, 6.3, wrap=(0, 1, 4) if zone else (0, 3))
 
     story += [p(tr("summary", lang), h2)] + groups_table(report.phases, False)
     story.append(p(tr("by_zone", lang), h2))

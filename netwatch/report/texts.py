@@ -191,3 +191,11 @@ def clock(ms: int | None, lang: Lang) -> str:
     m, s = divmod(rest, 60)
     text = f"{h}:{m:02d}:{s:02d}"
     return f"{d} {'ngày' if lang == 'vi' else 'd'} {text}" if d else text
+
+
+def met_share(met: int, total: int, without_data: int, lang: Lang) -> str:
+    """"22/30" of the checks with data that met their target; "Không có dữ liệu" when none had data (a phase
+    with no data at all is not 0/43 failed)."""
+    if total and without_data >= total:
+        return tr("no_data", lang)
+    return f"{met}/{total - without_data}"

@@ -198,6 +198,9 @@ def test_a_window_without_data_says_so(site: Config, tmp_path: Path) -> None:
     assert dm.conclusion(report, "vi") == [
         "Không có dữ liệu giám sát trong thời gian báo cáo; chưa thể đánh giá mức bảo đảm."]
     assert all(s.met is None for s in dm.system_rows(report, "all"))
+    assert all(g.checks_without_data == g.checks for g in report.zones)
+    md = render(report, "md", "vi").decode()
+    assert "| 0/" not in md and "Không có dữ liệu" in md   # not "0/5 met" for a window with no data
 
 
 def test_without_phases_the_window_is_the_recorded_history(tmp_path: Path,
