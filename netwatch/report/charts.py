@@ -125,6 +125,39 @@ def availability_chart(report: Report, lang: Lang, width: float = 720) -> Chart 
     return Chart(tr("legend_avail", lang), width, height, tuple(shapes))
 
 
+def systems_chart(systems: list[tuple[str, float, float]], lang: Lang, width: float = 720, limit: int = 15
+                  ) -> Chart | None:
+    """Horizontal bars for the systems with the lowest availability (name, availability ratio, target percent),
+    green when the target is met, red when not, the target as a tick: what a manager reads first."""
+    ranked = sorted(systems, key=lambda s: s[1] * 100 - s[2])[:limit]
+    if not ranked:
+        return None
+    floor = _floor(min([a * 100 for _, a, _ in ranked] + [t for _, _, t in ranked]))
+    left, top, row_h = 190.0, 22.0, 16.0
+    height = top + row_h * len(ranked) + 24
+    plot_w = width - left - 60
+
+    def x_of(percent: float) -> float:
+        return left + plot_w * max(0.0, percent - floor) / (100 - floor)
+
+    shapes: list[Shape] = []
+    for k in range(5):
+        v = floor + (100 - floor) * k / 4
+        shapes.append(Line(x_of(v), top - 4, x_of(v), top + row_h * len(ranked), GRID))
+        shapes.append(Text(x_of(v), height - 8, number(v, lang, 2 if 100 - floor < 1 else 1), 8, "middle"))
+    for i, (name, avail, target) in enumerate(ranked):
+        y = top + i * row_h
+        met = avail * 100 >= target - 1e-9
+        shapes.append(Text(left - 6, y + row_h / 2 + 3, _clip(name, 34), 8, "end"))
+        shapes.append(Rect(left, y + 3, max(1.0, x_of(avail * 100) - left), row_h - 6,
+                           STATE_COLOURS[State.UP if met else State.DOWN], f"{name}: {number(avail * 100, lang, 2)} %"))
+        shapes.append(Line(x_of(target), y + 1, x_of(target), y + row_h - 1, INK, 1.5))
+        shapes.append(Text(width - 4, y + row_h / 2 + 3, f"{number(avail * 100, lang, 2)} %", 8, "end"))
+    shapes.append(Line(left, 8, left, 16, INK, 1.5))
+    shapes.append(Text(left + 5, 15, tr("sla", lang), 8))
+    return Chart(tr("legend_systems", lang), width, height, tuple(shapes))
+
+
 @dataclass
 class _Mark:
     x0: float

@@ -253,8 +253,13 @@ def _front_html(report: Report, lang: Lang, gen_ms: int) -> str:
         zrows.append("<tr>" + "".join(cells) + "</tr>")
     out.append(_table([tr("zone", lang)] + [p.name or tr("all", lang) for p in h.periods] + [tr("sla", lang)], zrows))
     out.append(f"<h3>{esc(tr('by_system', lang))}</h3>")
+    systems = dm.system_rows(report, dm.overall_period(report))
+    chart = ch.systems_chart([(x.name, x.availability, x.sla_percent) for x in systems if x.availability is not None],
+                             lang)
+    if chart is not None:
+        out.append(f"<figure>{svg(chart)}<figcaption>{esc(chart.title)}</figcaption></figure>")
     srows = []
-    for k, x in enumerate(dm.system_rows(report, dm.overall_period(report))):
+    for k, x in enumerate(systems):
         verdict = tr("no_data", lang) if x.met is None else tr("yes" if x.met else "no", lang)
         cls = "na" if x.met is None else ("ok" if x.met else "bad")
         avail = percent(x.availability, lang, 2) if x.availability is not None else tr("no_data", lang)

@@ -376,9 +376,13 @@ def _front_matter(report: Report, lang: Lang, width: float, p: Callable[..., Any
     pw = 0.62 / max(1, len(periods))
     story += table([tr("zone", lang)] + [x.name or tr("all", lang) for x in periods] + [tr("sla", lang)], zone_rows,
                    [0.26] + [pw] * len(periods) + [0.12], zone_fills, 8.0, wrap=tuple(range(len(periods) + 1)))
-    story.append(para(tr("by_system", lang), sub))
+    systems = dm.system_rows(report, dm.overall_period(report))
+    chart = ch.systems_chart([(x.name, x.availability, x.sla_percent) for x in systems if x.availability is not None],
+                             lang)
+    story.append(KeepTogether([para(tr("by_system", lang), sub)]
+                              + ([drawing(chart, width), para(chart.title, small)] if chart is not None else [])))
     sys_rows, sys_fills = [], {}
-    for r, x in enumerate(dm.system_rows(report, dm.overall_period(report))):
+    for r, x in enumerate(systems):
         verdict = tr("no_data", lang) if x.met is None else tr("yes" if x.met else "no", lang)
         sys_rows.append([str(r + 1), x.name, x.zone_name, percent(x.availability, lang, 2)
                          if x.availability is not None else tr("no_data", lang),

@@ -57,6 +57,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_incident": "Không ghi nhận sự cố.", "signer_sign": "(Ký, ghi rõ họ tên, đóng dấu)",
         "seq": "TT", "window_default": "Cửa sổ báo cáo: toàn bộ lịch sử đã ghi ({a} – {b}).",
         "security_mark": "AN NINH",
+        "legend_systems": "Khả dụng của các hệ thống thấp nhất so với chỉ tiêu (vạch đen)",
     },
     "en": {
         "title": "Service assurance report", "subtitle": "Availability of the network and information systems",
@@ -107,6 +108,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "signer_sign": "(signature, full name, seal)", "seq": "No.",
         "window_default": "Reporting window: the whole recorded history ({a} – {b}).",
         "security_mark": "SECURITY",
+        "legend_systems": "Availability of the lowest systems against their target (black tick)",
     },
 }
 
