@@ -59,16 +59,21 @@ def enrich(monitor: "Monitor", data: dict[str, Any], now: float, stored: Sequenc
     for zone in data["zones"]:
         for tile in zone["tiles"]:
             tile["problem"] = tile["state"] in PROBLEM_STATES
-            tile["since_text"] = site_clock(tile.get("since"), tz)
+            tile["since_text"] = site_clock(tile.get("since"), tz) if tile["problem"] else ""
             tile["security"] = False
             tile["words"] = wording.state_words(tile["state"])
             tile["progress"] = None
             for view in views_by_target.get(tile["id"], []):
-                shown = monitor.live.display_state(view, now).value
                 outcome = view.result.outcome if view.result is not None else None
+                st = view.state
+                if (not st.fail_streak and st.state is not State.DOWN and outcome is not None and outcome.ok
+                        and not outcome.degraded):
+                    continue   # healthy and not failing: nothing to add (most tiles; keeps 5,000 targets cheap)
+                shown = monitor.live.display_state(view, now).value
                 if outcome is not None and not outcome.ok and wording.is_security(outcome.error):
                     tile["security"] = True
-                if shown == tile["state"] and outcome is not None and tile["words"] is None:
+                if (shown == tile["state"] and outcome is not None and tile["words"] is None
+                        and (not outcome.ok or outcome.degraded)):   # a healthy tile has nothing to say
                     tile["words"] = wording.cause(None if outcome.ok else outcome.error, outcome.degraded,
                                                   config.redact(outcome.detail or ""))
                 found = progress(view.state, view.check.alert, shown)
