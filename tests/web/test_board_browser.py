@@ -48,9 +48,24 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def wait(driver: Any, predicate: Callable[[Any], Any], what: str, timeout_seconds: float = 25) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout_seconds, poll_frequency=0.2).until(predicate, message=what)
+    # The page rebuilds its lists on every refresh: an element found a moment ago may be gone; look again.
+    return WebDriverWait(driver, timeout_seconds, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(predicate, message=what)
+
+
+def click(driver: Any, css: str, what: str) -> None:
+    """Click an element of a list the page rebuilds every refresh (retrying when it was replaced meanwhile)."""
+    def attempt(d: Any) -> bool:
+        found = d.find_elements("css selector", css)
+        if not found:
+            return False
+        found[0].click()
+        return True
+
+    wait(driver, attempt, what)
 
 
 def tile_state(driver: Any, target: str) -> str | None:
@@ -98,9 +113,7 @@ def test_tiles_change_when_the_lab_breaks_and_hostile_text_stays_text(
     browser.find_element("id", "signin-open").click()
     browser.find_element("id", "op-secret").send_keys(OPERATOR)
     browser.find_element("css selector", "#signin button[type=submit]").click()
-    button = wait(browser, lambda d: d.find_elements("css selector", '#incidents .inc[data-check="portal/http"] button'),
-                  "the acknowledge button")
-    button[0].click()
+    click(browser, '#incidents .inc[data-check="portal/http"] button', "the acknowledge button")
     ack_cell = '#incidents .inc[data-check="portal/http"] .ack .who'
     wait(browser, lambda d: d.find_element("css selector", ack_cell).text == "✓ an", "acknowledged by an")
     browser.save_screenshot(str(artifacts_dir / "board-acknowledged.png"))

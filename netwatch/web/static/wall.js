@@ -14,7 +14,8 @@ const TEXTS = {
         stale_title: "BẢNG KHÔNG CÒN NHẬN DỮ LIỆU TỪ NETWATCH",
         stale_body: "Màu sắc dưới đây là dữ liệu cũ, không phải tình trạng thiết bị. Kiểm tra máy chạy netwatch.",
         stale_last: "Cập nhật lần cuối", all_ok: "Tất cả thiết bị hoạt động bình thường",
-        hidden_ok: "{n} thiết bị hoạt động" },
+        hidden_ok: "{n} thiết bị hoạt động",
+        insecure_listen: "CẢNH BÁO: netwatch mở ra mạng mà không có HTTPS: mật khẩu và token đi qua mạng không mã hoá." },
   en: { phase: "Phase", on_duty: "On duty", incidents: "Open incidents", resolved: "Recently resolved",
         no_incidents: "No incidents.", no_resolved: "None.", none: "—", switch: "Tiếng Việt",
         title: "Status board", not_acked: "Not acknowledged", acked: "Acknowledged", operator: "Operator sign-in",
@@ -27,7 +28,8 @@ const TEXTS = {
         stale_title: "THE BOARD IS NO LONGER RECEIVING DATA FROM NETWATCH",
         stale_body: "The colours below are old data, not the devices' state. Check the machine running netwatch.",
         stale_last: "Last update", all_ok: "Every device is up",
-        hidden_ok: "{n} devices up" },
+        hidden_ok: "{n} devices up",
+        insecure_listen: "WARNING: netwatch listens beyond loopback without HTTPS: passwords and tokens cross the network in clear." },
 };
 const ORDER = ["down", "unreachable", "degraded", "unknown", "maintenance", "up"];
 const PROBLEMS = new Set(["down", "unreachable", "degraded"]);
@@ -252,6 +254,10 @@ function render(data) {
   document.getElementById("duty").textContent =
     (data.on_duty || []).map((c) => c.phone ? `${c.name} (${c.phone})` : c.name).join(", ") || t.none;
   document.getElementById("tz").textContent = data.timezone || "";
+  // Warnings the server names (e.g. listening beyond loopback without HTTPS), in the reader's language.
+  const warning = document.getElementById("warning");
+  warning.textContent = (data.warnings || []).map((w) => t[w] || w).join(" ");
+  warning.hidden = !warning.textContent;
   tick();
 
   const counts = document.getElementById("counts");
