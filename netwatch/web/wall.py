@@ -96,8 +96,9 @@ def enrich(monitor: "Monitor", data: dict[str, Any], now: float, stored: Sequenc
         inc["acked_at_text"] = site_clock(row.get("acked_at"), tz)
         inc["ack_note"] = monitor.config.redact(row.get("ack_note") or "")[:200]
         inc["security"] = row.get("category") == "security" or wording.is_security(inc.get("error"))
-        inc["words"] = wording.cause(inc.get("error"), None, inc.get("detail") or "") if inc.get("error") \
-            else wording.state_words(inc["state"])
+        # behind a dead parent the check's own timeout is a consequence: say so, as the tile does
+        inc["words"] = (wording.state_words(inc["state"]) if inc["state"] == State.UNREACHABLE.value or not inc.get("error")
+                        else wording.cause(inc.get("error"), None, inc.get("detail") or ""))
     data["resolved"] = [{
         "id": r["id"], "check": r.get("check"), "target": r.get("target"),
         "name": _target_name(config, r), "zone": r.get("zone") or "",

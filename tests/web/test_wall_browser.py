@@ -185,3 +185,38 @@ def test_500_targets_fit_one_screen_in_compact_mode(
         assert len(wall.find_elements("css selector", ".tile")) == 5
     finally:
         wall.quit()
+
+
+def test_a_defacement_is_a_security_incident_on_the_wall(
+        tmp_path: Path, netwatch_process: Callable[..., NetwatchProcess], artifacts_dir: Path) -> None:
+    from netwatch.probes import PROBES
+    from tests.lab.background import BackgroundLab
+
+    if "web_integrity" not in PROBES:
+        pytest.skip("web_integrity probe kind not registered")
+    lab = BackgroundLab()
+    wall = None
+    try:
+        proc = netwatch_process(dump(lab.lab.config("{listen}", "{store}", 0.5, set(PROBES))))
+        wall = chromium(tmp_path, "deface", 1920, 1080)
+        wall.get(proc.base_url + "/board?lang=en")
+        wait(wall, lambda d: d.find_element("css selector", '.tile[data-target="portal"]').get_attribute(
+            "data-state") == "up", "portal up")
+        lab.run(lab.lab.website, "portal", "defaced")
+        tile = '.tile[data-target="portal"]'
+        wait(wall, lambda d: "security" in d.find_element("css selector", tile).get_attribute("class"),
+             "the portal tile marked as a security incident", 40)
+        text = wall.find_element("css selector", tile).text
+        assert "SECURITY" in text and "Page contains forbidden content" in text, text
+        rows = wait(wall, lambda d: d.find_elements("css selector", '#incidents .inc.security'), "a security row")
+        assert "SECURITY" in rows[0].text
+        # its own colour: not the red of an outage
+        colours = wall.execute_script(
+            "return [getComputedStyle(document.querySelector(arguments[0])).backgroundImage,"
+            " getComputedStyle(document.querySelector('.tile.s-up')).backgroundColor]", tile)
+        assert "gradient" in colours[0]
+        wall.save_screenshot(str(artifacts_dir / "wall-defacement.png"))
+    finally:
+        if wall is not None:
+            wall.quit()
+        lab.close()
