@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from aiohttp import web
 
-from netwatch.model import State
+from netwatch.model import AlertPolicy, State
 from netwatch.web import wording
 
 if TYPE_CHECKING:
+    from netwatch.alerting.state import CheckState
     from netwatch.app import Monitor
 
 PROBLEM_STATES = frozenset({State.DOWN.value, State.UNREACHABLE.value, State.DEGRADED.value})
@@ -38,7 +39,7 @@ def site_clock(ts: float | None, tz: dt.tzinfo, with_date: bool = True) -> str:
     return d.strftime("%H:%M:%S %d/%m" if with_date else "%H:%M:%S")
 
 
-def progress(view_state: Any, policy: Any, shown: str) -> dict[str, Any] | None:
+def progress(view_state: "CheckState", policy: AlertPolicy, shown: str) -> dict[str, Any] | None:
     """Suspect (failing, not yet confirmed) or recovering (passing, not yet confirmed), with the count."""
     fails, oks = view_state.fail_streak, view_state.ok_streak
     if shown in (State.UP.value, State.DEGRADED.value, State.UNKNOWN.value) and 0 < fails < policy.fail_after:
