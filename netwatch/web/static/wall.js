@@ -316,8 +316,11 @@ function tick() {
   const clock = document.getElementById("clock");
   if (last) clock.textContent = siteClock(serverNow());
   const refresh = Math.max(1, (last && last.refresh_seconds) || 2) * 1000;
-  // Stale once no answer came for 1.5 polling intervals: the banner is up within 2 intervals of netwatch stopping.
-  const stale = lastOkAt > 0 && Date.now() - lastOkAt > 1.5 * refresh;
+  // Stale when a poll failed (netwatch stopped: the connection is refused) and the last answer is an interval
+  // old — the banner is up within 2 intervals of netwatch stopping — or when nothing answered for 3 intervals
+  // (a hung server). A merely slow answer on a busy machine does not grey the wall.
+  const age = Date.now() - lastOkAt;
+  const stale = lastOkAt > 0 && ((failures > 0 && age >= refresh) || age > 3 * refresh);
   document.body.classList.toggle("stale", stale);
   const banner = document.getElementById("stale-banner");
   banner.hidden = !stale;
