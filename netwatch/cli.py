@@ -174,7 +174,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args)
-    setup_logging(args.log_level or "INFO", config.redact)
+    setup_logging(args.log_level or "INFO", config.redact, config.site.tz)
     for note in config.notes:
         logging.getLogger(__name__).warning("%s", note)
     from netwatch.app import serve

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from typing import Callable
@@ -13,21 +14,29 @@ _CHATTY = {"apprise": logging.INFO, "urllib3": logging.WARNING, "requests": logg
 class RedactingFormatter(logging.Formatter):
     """Redacts the whole formatted line, so tracebacks (exception texts quote URLs) are masked too."""
 
-    def __init__(self, fmt: str, redact: Callable[[str], str]) -> None:
+    def __init__(self, fmt: str, redact: Callable[[str], str], tz: dt.tzinfo | None = None) -> None:
         super().__init__(fmt)
         self.redact = redact
+        self.tz = tz
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(super().format(record))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        """The site's time with its offset (`2026-12-02 19:57:28.123+07:00`): the same clock as the pages and
+        the board, whatever the host's time zone."""
+        if self.tz is None:
+            return super().formatTime(record, datefmt)
+        return dt.datetime.fromtimestamp(record.created, self.tz).isoformat(sep=" ", timespec="milliseconds")
 
 
 _formatter: RedactingFormatter | None = None
 
 
-def setup_logging(level: str, redact: Callable[[str], str]) -> None:
+def setup_logging(level: str, redact: Callable[[str], str], tz: dt.tzinfo | None = None) -> None:
     global _formatter
     handler = logging.StreamHandler(sys.stderr)
-    _formatter = RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", redact)
+    _formatter = RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", redact, tz)
     handler.setFormatter(_formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNTIME_DEBS=(fping iproute2 fonts-dejavu-core)
+RUNTIME_DEBS=(fping iproute2 fonts-dejavu-core fonts-dejavu-extra)
 TEST_DEBS=(snmpd snmp openssh-server openssh-client prometheus prometheus-alertmanager
            prometheus-snmp-exporter prometheus-blackbox-exporter nftables chromium chromium-driver
            poppler-utils dovecot-imapd postgresql)

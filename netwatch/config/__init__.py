@@ -113,12 +113,33 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class ReportDocument:
+    """The administrative parts of the báo cáo (Nghị định 30/2020/NĐ-CP): who issues it, its number, who it goes
+    to and who signs. Every part left empty prints as a placeholder to fill in by hand."""
+
+    superior: str = ""                 # cơ quan chủ quản, e.g. "UBND TỈNH PHÚ THỌ"
+    issuer: str = ""                   # cơ quan ban hành, e.g. "SỞ THÔNG TIN VÀ TRUYỀN THÔNG"
+    number: str = ""                   # số, e.g. "125" (empty: "…")
+    symbol: str = ""                   # ký hiệu, e.g. "BC-STTTT" (empty: "BC-…")
+    place: str = ""                    # địa danh, e.g. "Phú Thọ"
+    recipients: tuple[str, ...] = ()   # Kính gửi
+    copies: tuple[str, ...] = ()       # Nơi nhận (besides "Như trên" and the archive)
+    signer_authority: str = ""         # quyền hạn ký, e.g. "KT. GIÁM ĐỐC"
+    signer_title: str = ""             # chức vụ, e.g. "PHÓ GIÁM ĐỐC"
+    signer_name: str = ""
+    prepared_by: str = ""              # người lập báo cáo
+    recommendations: tuple[str, ...] = ()   # kiến nghị, one paragraph each
+
+
+@dataclass(frozen=True)
 class ReportSettings:
-    """Availability targets for `netwatch report`, in percent: a default, per zone, per check id."""
+    """Availability targets for `netwatch report`, in percent: a default, per zone, per check id; and the
+    administrative parts of the document."""
 
     sla_target: float = 99.9
     zones: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     checks: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    document: ReportDocument = ReportDocument()
 
     def __post_init__(self) -> None:
         for key, value in (("sla_target", self.sla_target), *((f"zones.{k}", v) for k, v in self.zones.items()),
@@ -137,7 +158,11 @@ class BoardSettings:
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
 
+    recently_resolved: Duration = Duration(1800)   # how long a resolved incident stays listed on the wall
+
     def __post_init__(self) -> None:
+        if self.recently_resolved < 0:
+            raise FieldError("recently_resolved", "must be 0 (off) or a duration, e.g. 30m")
         if self.public_url is not None:
             parts = urllib.parse.urlsplit(self.public_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 import sys
 import time
+import zoneinfo
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -48,6 +51,7 @@ class Console:
     seen: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     total_seconds: float = 0.0
+    tz: dt.tzinfo = field(default_factory=lambda: zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh"))
 
     def t(self, key: str, **kw: Any) -> str:
         return TEXTS[self.lang][key].format(**kw)
@@ -56,7 +60,8 @@ class Console:
         return f"{code}{text}{RESET}" if self.colour else text
 
     def stamp(self) -> str:
-        return time.strftime("%H:%M:%S")
+        # the site's clock, like the board and the pages (the demo venue is in Viet Nam, whatever the host's zone)
+        return dt.datetime.now(self.tz).strftime("%H:%M:%S")
 
     def event(self, line: str) -> None:
         line = f"{self.stamp()} {line}"

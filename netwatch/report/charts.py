@@ -125,6 +125,39 @@ def availability_chart(report: Report, lang: Lang, width: float = 720) -> Chart 
     return Chart(tr("legend_avail", lang), width, height, tuple(shapes))
 
 
+def systems_chart(systems: list[tuple[str, float, float]], lang: Lang, width: float = 720, limit: int = 15
+                  ) -> Chart | None:
+    """Horizontal bars for the systems with the lowest availability (name, availability ratio, target percent),
+    green when the target is met, red when not, the target as a tick: what a manager reads first."""
+    ranked = sorted(systems, key=lambda s: s[1] * 100 - s[2])[:limit]
+    if not ranked:
+        return None
+    floor = _floor(min([a * 100 for _, a, _ in ranked] + [t for _, _, t in ranked]))
+    left, top, row_h = 190.0, 22.0, 16.0
+    height = top + row_h * len(ranked) + 24
+    plot_w = width - left - 60
+
+    def x_of(percent: float) -> float:
+        return left + plot_w * max(0.0, percent - floor) / (100 - floor)
+
+    shapes: list[Shape] = []
+    for k in range(5):
+        v = floor + (100 - floor) * k / 4
+        shapes.append(Line(x_of(v), top - 4, x_of(v), top + row_h * len(ranked), GRID))
+        shapes.append(Text(x_of(v), height - 8, number(v, lang, 2 if 100 - floor < 1 else 1), 8, "middle"))
+    for i, (name, avail, target) in enumerate(ranked):
+        y = top + i * row_h
+        met = avail * 100 >= target - 1e-9
+        shapes.append(Text(left - 6, y + row_h / 2 + 3, _clip(name, 34), 8, "end"))
+        shapes.append(Rect(left, y + 3, max(1.0, x_of(avail * 100) - left), row_h - 6,
+                           STATE_COLOURS[State.UP if met else State.DOWN], f"{name}: {number(avail * 100, lang, 2)} %"))
+        shapes.append(Line(x_of(target), y + 1, x_of(target), y + row_h - 1, INK, 1.5))
+        shapes.append(Text(width - 4, y + row_h / 2 + 3, f"{number(avail * 100, lang, 2)} %", 8, "end"))
+    shapes.append(Line(left, 8, left, 16, INK, 1.5))
+    shapes.append(Text(left + 5, 15, tr("sla", lang), 8))
+    return Chart(tr("legend_systems", lang), width, height, tuple(shapes))
+
+
 @dataclass
 class _Mark:
     x0: float
@@ -139,10 +172,15 @@ def timeline_chart(report: Report, lang: Lang, width: float = 720) -> Chart:
     tz = zoneinfo.ZoneInfo(h.timezone)
     zones = sorted({c.zone for c in h.checks})
     names = {z: h.zone_names.get(z, z) or "—" for z in zones}
-    left, top, row_h = 130.0, 26.0, 20.0
-    height = top + row_h * len(zones) + 34
+    left, row_h = 130.0, 20.0
     plot_w = width - left - 10
     a, b = h.from_ms, h.to_ms
+    labels = phase_labels([(p.name or p.id, left + plot_w * (min(max(p.start_ms, a), b) - a) / max(1, b - a),
+                            left + plot_w * (min(max(p.end_ms, a), b) - a) / max(1, b - a))
+                           for p in h.periods if p.id != "all"], 8, bounds=(left, width - 2))
+    label_rows = max((r for _, _, r in labels), default=0) + 1
+    top = 14.0 + 11.0 * label_rows
+    height = top + row_h * len(zones) + 34
 
     def x_of(ms: int) -> float:
         return left + plot_w * (min(max(ms, a), b) - a) / max(1, b - a)
@@ -180,7 +218,9 @@ def timeline_chart(report: Report, lang: Lang, width: float = 720) -> Chart:
         for edge in (p.start_ms, p.end_ms):
             if a < edge < b:
                 shapes.append(Line(x_of(edge), top - 4, x_of(edge), bottom, INK, 1, True))
-        shapes.append(Text((x_of(p.start_ms) + x_of(p.end_ms)) / 2, top - 8, _clip(p.name, 30), 8, "middle"))
+
+    for text, x, row in labels:
+        shapes.append(Text(x, top - 8 - 11 * row, text, 8, "middle"))
     for ms, label in _ticks(a, b, tz, lang):
         shapes.append(Line(x_of(ms), bottom, x_of(ms), bottom + 4, INK))
         shapes.append(Text(x_of(ms), bottom + 14, label, 7.5, "middle"))
@@ -231,6 +271,33 @@ def latency_charts(report: Report, lang: Lang, width: float = 720) -> list[Chart
             shapes.append(Text(x + 14, height - 7, _clip(h.zone_names.get(zone, zone) or "—", 22), 8))
         charts.append(Chart(f"{tr('mean_latency', lang)} — {kind}", width, height, tuple(shapes)))
     return charts
+
+
+# DejaVu Sans is about this wide per character, in units of the font size (an estimate that errs wide).
+CHAR_EM = 0.62
+
+
+def phase_labels(spans: list[tuple[str, float, float]], size: float, max_rows: int = 3,
+                 bounds: tuple[float, float] = (float("-inf"), float("inf"))) -> list[tuple[str, float, int]]:
+    """Place phase names over their spans without overlap: each goes on the lowest free row, kept inside
+    `bounds` (a phase at the window's edge does not run off the chart); a name that fits no row is shortened
+    to its span. Returns (text, centre x, row) — row 0 is nearest the plot."""
+    placed: list[list[tuple[float, float]]] = [[] for _ in range(max_rows)]
+    out = []
+    for name, x0, x1 in spans:
+        text = name
+        for attempt in range(2):
+            half = len(text) * size * CHAR_EM / 2
+            centre = min(max((x0 + x1) / 2, bounds[0] + half), bounds[1] - half)
+            row = next((r for r in range(max_rows)
+                        if all(centre + half + 3 <= a or centre - half - 3 >= b for a, b in placed[r])), None)
+            if row is not None:
+                placed[row].append((centre - half, centre + half))
+                out.append((text, centre, row))
+                break
+            if attempt == 0:   # no free row: shorten to the span's own width, then try again
+                text = _clip(name, max(1, int((x1 - x0) / (size * CHAR_EM))))
+    return out
 
 
 def _floor(lowest_percent: float) -> float:

@@ -13,17 +13,17 @@ from typing import Any, Callable, Sequence
 
 from netwatch.config import Config, load
 from netwatch.i18n import Lang
-from netwatch.report.collect import ReportError, Scope, collect, selected
+from netwatch.report.collect import ReportError, Scope, collect, recorded_span, selected
 from netwatch.report.summary import Period, Report, build
 from netwatch.report.timeline import to_ms
 from netwatch.windows import is_date_only, parse_local
 
-FORMATS = ("pdf", "html", "csv", "json", "md")
+FORMATS = ("pdf", "html", "docx", "csv", "json", "md")
 EXIT_OK, EXIT_CONFIG = 0, 2
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("report", help="write the uptime report (PDF, HTML, CSV, JSON, Markdown)")
+    p = subparsers.add_parser("report", help="write the uptime report (PDF, HTML, Word .docx, CSV, JSON, Markdown)")
     p.add_argument("-c", "--config", required=True, help="venue config file (YAML)")
     p.add_argument("--phase", default="all", help="an event phase id, or 'all' (default)")
     p.add_argument("--from", dest="from_time", metavar="T",
@@ -44,12 +44,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = load(args.config)
     lang: Lang = args.report_lang or getattr(args, "lang", None) or "vi"
     fmt = args.format or ("json" if args.output == "-" else _format_of(args.output))
-    if args.output == "-" and fmt == "pdf":
-        print("netwatch report: a PDF needs an output file (-o report.pdf)", file=sys.stderr)
+    if args.output == "-" and fmt in ("pdf", "docx"):
+        print(f"netwatch report: a {fmt.upper()} needs an output file (-o report.{fmt})", file=sys.stderr)
         return EXIT_CONFIG
     progress = Progress(sys.stderr)
     try:
-        scope = make_scope(config, args.phase, args.from_time, args.to_time, args.zone, args.target, time.time())
+        recorded = None
+        if not config.event.phases and not args.from_time:
+            recorded = recorded_span(args.store or config.store)
+        scope = make_scope(config, args.phase, args.from_time, args.to_time, args.zone, args.target, time.time(),
+                           recorded)
+        if scope.recorded_window:
+            tz = config.site.tz
+            print(f"netwatch report: no event phases and no --from: the window is the recorded history, "
+                  f"{dt.datetime.fromtimestamp(scope.from_seconds, tz).isoformat(timespec='seconds')} to "
+                  f"{dt.datetime.fromtimestamp(scope.to_seconds, tz).isoformat(timespec='seconds')}",
+                  file=sys.stderr)
         report = make_report(config, args.store or config.store, scope, progress)
         data = render(report, fmt, lang, progress)
     except ReportError as exc:
@@ -77,6 +87,9 @@ def render(report: Report, fmt: str, lang: Lang, progress: Callable[[str, int, i
     if fmt == "md":
         from netwatch.report.md import render_md
         return render_md(report, lang)
+    if fmt == "docx":
+        from netwatch.report.docx import render_docx
+        return render_docx(report, lang)
     if fmt == "html":
         from netwatch.report.html import render_html
         return render_html(report, lang)
@@ -100,8 +113,9 @@ def parse_time(text: str, tz: zoneinfo.ZoneInfo, what: str) -> float:
 
 
 def make_scope(config: Config, phase: str, from_time: str | None, to_time: str | None, zones: Sequence[str],
-               targets: Sequence[str], now: float) -> Scope:
-    """The window and its periods: the chosen phase(s) clipped to --from/--to and to now."""
+               targets: Sequence[str], now: float, recorded: tuple[float, float] | None = None) -> Scope:
+    """The window and its periods: the chosen phase(s) clipped to --from/--to and to now. With no phase and no
+    --from, the window is the recorded history (`recorded`: first start and last sign of life in the store)."""
     tz = config.site.tz
     phases = list(config.event.phases)
     if phase != "all":
@@ -111,8 +125,14 @@ def make_scope(config: Config, phase: str, from_time: str | None, to_time: str |
             raise ReportError(f"unknown phase {phase!r} (phases: {known})")
     start = parse_time(from_time, tz, "--from") if from_time else (phases[0].start if phases else None)
     end = parse_time(to_time, tz, "--to") if to_time else (phases[-1].end if phases else now)
+    from_recorded = start is None and recorded is not None
+    if from_recorded:
+        assert recorded is not None
+        start = recorded[0]
+        end = end if to_time else max(recorded[1], start + 1)
     if start is None:
-        raise ReportError("bad window: give --from (and --to), or configure event phases")
+        raise ReportError("no window: the history store has no recorded runs; give --from (and --to), "
+                          "or configure event phases")
     end = min(end, now)
     if end <= start:
         raise ReportError("bad window: it ends before it starts (or starts in the future)")
@@ -127,7 +147,7 @@ def make_scope(config: Config, phase: str, from_time: str | None, to_time: str |
                for p in phases if to_ms(p.start) < b and to_ms(p.end) > a]
     if len(periods) != 1 or (periods[0].start_ms, periods[0].end_ms) != (a, b):
         periods.append(Period("all", "", a, b))
-    return Scope(start, end, tuple(periods), selected(zones), selected(targets))
+    return Scope(start, end, tuple(periods), selected(zones), selected(targets), from_recorded)
 
 
 def write_output(path: str, data: bytes) -> None:

@@ -37,6 +37,18 @@ class Scope:
     periods: tuple[Period, ...]
     zones: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    recorded_window: bool = False   # chosen as the whole recorded history (no phases, no --from)
+
+
+def recorded_span(store: Any) -> tuple[float, float] | None:
+    """First and last instant netwatch was running, from the store's run records; None for an empty store."""
+    reader = open_readonly(store)
+    try:
+        return reader.recorded_span()
+    except DB_ERRORS as exc:
+        raise ReportError(f"cannot read history store {store}: {exc}") from exc
+    finally:
+        reader.close()
 
 
 def open_readonly(store: Any) -> ReportReader:
@@ -80,7 +92,8 @@ def _collect(conn: ReportReader, config: Config, scope: Scope, progress: Progres
         from_ms=to_ms(scope.from_seconds), to_ms=to_ms(scope.to_seconds), periods=list(scope.periods),
         zone_names={z.id: z.name or z.id for z in config.zones}, checks=checks, changes=changes,
         coverage=coverage, zone_sla_percent=dict(config.report.zones),
-        default_sla_percent=config.report.sla_target)
+        default_sla_percent=config.report.sla_target, document=config.report.document,
+        recorded_window=scope.recorded_window)
     _rollups(conn, history, progress)
     targets = {c.target for c in checks}
     filtered = bool(scope.zones or scope.targets)

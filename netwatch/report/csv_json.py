@@ -147,5 +147,6 @@ def render_csv(report: Report) -> bytes:
         values = {"zone": c.zone, "target": c.target, "check": c.id, "kind": c.kind, **_period(row.period, tz),
                   **numbers_dict(row.numbers)}
         w.writerow([_cell(values.get(k)) for k in CSV_COLUMNS])
-    return buf.getvalue().encode("utf-8")
+    # The byte order mark makes Excel (the office's default) open the file as UTF-8, not as mojibake.
+    return buf.getvalue().encode("utf-8-sig")
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from netwatch.i18n import Lang
 from netwatch.report.summary import STATES, GroupRow, Report
-from netwatch.report.texts import duration, kind_name, local, percent, state, tr
+from netwatch.report.texts import action_name, met_share, duration, kind_name, local, percent, state, tr
 
 
 # Device text (trap summaries, error details, names) is hostile: a Markdown viewer renders raw HTML and
@@ -40,7 +40,7 @@ def _groups(groups: Sequence[GroupRow], lang: Lang, zone: bool) -> list[str]:
         n = g.numbers
         rows.append(([g.name] if zone else []) + [
             g.period.name or tr("all", lang), percent(n.availability, lang),
-            percent((n.sla_target_percent or 0) / 100, lang, 2), f"{g.checks_meeting_sla}/{g.checks}",
+            percent((n.sla_target_percent or 0) / 100, lang, 2), met_share(g.checks_meeting_sla, g.checks, g.checks_without_data, lang),
             *(percent(n.ms[s] / max(1, n.window_ms), lang, 3) for s in STATES), n.outages, duration(n.longest_ms, lang),
             duration(n.mttr_ms, lang), duration(n.mtta_ms, lang)])
     return _table(head, rows)
@@ -49,8 +49,8 @@ def _groups(groups: Sequence[GroupRow], lang: Lang, zone: bool) -> list[str]:
 def render_md(report: Report, lang: Lang) -> bytes:
     h = report.history
     tz = zoneinfo.ZoneInfo(h.timezone)
-    out = [f"# {_cell(tr('title', lang))}", "",
-           f"- **{tr('site', lang)}**: {_cell(h.site)}"]
+    out = _front_md(report, lang) + [f"# {_cell(tr('annex', lang))}", "",
+                                     f"- **{tr('site', lang)}**: {_cell(h.site)}"]
     if h.event:
         out.append(f"- **{tr('event', lang)}**: {_cell(h.event)}")
     out += [f"- **{tr('period', lang)}**: {local(h.from_ms, tz, lang, False)} – {local(h.to_ms, tz, lang, False)} "
@@ -82,6 +82,54 @@ def render_md(report: Report, lang: Lang) -> bytes:
                        for e in h.events if e.kind == kind])
     out += [f"## {tr('audit', lang)} ({len(h.audit)})", ""]
     out += (_table([tr("when", lang), tr("who", lang), tr("action", lang), tr("what", lang)],
-                   [[local(a.at_ms, tz, lang), a.who, a.action, a.what] for a in h.audit])
+                   [[local(a.at_ms, tz, lang), a.who, action_name(a.action, lang), a.what] for a in h.audit])
             if h.audit else [tr("none", lang), ""])
     return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def _front_md(report: Report, lang: Lang) -> list[str]:
+    """The báo cáo's parts (NĐ 30/2020) in Markdown: header, Kính gửi, sections I–IV, Nơi nhận, signature."""
+    import time
+
+    from netwatch.config import ReportDocument
+    from netwatch.report import document as dm
+
+    h = report.history
+    tz = zoneinfo.ZoneInfo(h.timezone)
+    doc = h.document or ReportDocument()
+    dots = dm.DOTS * 2
+    out = _table([(doc.superior or dots).upper(), tr("nation", lang)],
+                 [[f"**{(doc.issuer or dots).upper()}**", f"**{tr('motto', lang)}**"],
+                  [dm.number_line(doc.number, doc.symbol, lang),
+                   f"*{dm.date_line(doc.place, int(time.time() * 1000), tz, lang)}*"]])
+    subject = tr("doc_subject", lang) + (" " + tr("doc_for", lang, event=h.event) if h.event else "")
+    out += [f"# {_cell(tr('doc_kind', lang))}", "", f"**{_cell(subject)}**", "",
+            f"{tr('to', lang)}: " + "; ".join(_cell(r) for r in (doc.recipients or (dm.DOTS,))), "",
+            f"## {tr('sec_1', lang)}", "", _cell(dm.general_situation(report, lang)), ""]
+    out += [f"## {tr('sec_2', lang)}", ""]
+    out += _table([tr("seq", lang), tr("device", lang), tr("zone", lang), tr("availability", lang), tr("sla", lang),
+                   tr("assessment", lang)],
+                  [[k + 1, x.name, x.zone_name,
+                    percent(x.availability, lang, 2) if x.availability is not None else tr("no_data", lang),
+                    percent(x.sla_percent / 100, lang, 2),
+                    tr("no_data", lang) if x.met is None else tr("yes" if x.met else "no", lang)]
+                   for k, x in enumerate(dm.system_rows(report, dm.overall_period(report)))])
+    incidents = dm.incident_rows(report)
+    out += [f"## {tr('sec_3', lang)}", ""]
+    for title, items, empty in ((tr("incidents_list", lang), [i for i in incidents if not i.security], "no_incident"),
+                                (tr("security_list", lang), [i for i in incidents if i.security], "no_security")):
+        out += [f"### {title}", ""]
+        out += _table([tr("seq", lang), tr("start", lang), tr("duration", lang), tr("device", lang), tr("zone", lang),
+                       tr("cause", lang), tr("fix", lang), tr("acked_by", lang)],
+                      [[k + 1, local(i.start_ms, tz, lang), duration(i.duration_ms, lang), i.name, i.zone_name,
+                        i.cause(lang), i.ack_note or "", i.acked_by or ""] for k, i in enumerate(items)]) \
+            if items else [tr(empty, lang), ""]
+    out += [f"## {tr('sec_4', lang)}", "", f"### {tr('conclusion', lang)}", ""]
+    out += [f"- {_cell(t)}" for t in dm.conclusion(report, lang)] + ["", f"### {tr('recommend', lang)}", ""]
+    out += [f"- {_cell(t)}" for t in (doc.recommendations or (dm.DOTS * 3,))] + [""]
+    copies = [tr("as_above", lang)] + list(doc.copies) + [tr("archive", lang)]
+    signer = ([doc.signer_authority.upper()] if doc.signer_authority else []) + [
+        (doc.signer_title or dots).upper(), tr("signer_sign", lang), "", doc.signer_name or dots]
+    out += [f"**_{tr('copies', lang)}:_** " + "; ".join(_cell(c) for c in copies), "",
+            "**" + " — ".join(_cell(x) for x in signer if x) + "**", "", "---", ""]
+    return out

@@ -16,12 +16,14 @@ from netwatch.report import charts as ch
 from netwatch.report.collect import ReportError
 from netwatch.report.pdftable import FastTable
 from netwatch.report.summary import STATES, CheckRow, GroupRow, Report
-from netwatch.report.texts import clock, kind_name, latency, local, percent, state, tr
+from netwatch.report.texts import action_name, met_share, clock, kind_name, latency, local, percent, state, tr
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF",
              "/usr/local/share/fonts")
 FONT_FILES = {"NW": "DejaVuSans.ttf", "NW-Bold": "DejaVuSans-Bold.ttf", "NWC": "DejaVuSansCondensed.ttf",
-              "NWC-Bold": "DejaVuSansCondensed-Bold.ttf"}
+              "NWC-Bold": "DejaVuSansCondensed-Bold.ttf", "NW-Italic": "DejaVuSans-Oblique.ttf",
+              "NW-BoldItalic": "DejaVuSans-BoldOblique.ttf"}
+OPTIONAL_FONTS = frozenset({"NW-Italic", "NW-BoldItalic"})
 
 
 def find_fonts(dirs: Sequence[str] | None = None) -> dict[str, str]:
@@ -31,6 +33,8 @@ def find_fonts(dirs: Sequence[str] | None = None) -> dict[str, str]:
     out = {}
     for name, filename in FONT_FILES.items():
         path = next((os.path.join(d, filename) for d in dirs if os.path.isfile(os.path.join(d, filename))), None)
+        if path is None and name in OPTIONAL_FONTS:
+            continue   # italics are in fonts-dejavu-extra; without them the italic lines print upright
         if path is None:
             raise ReportError(f"font {filename} not found in {', '.join(dirs)}: install the Debian package "
                               "fonts-dejavu-core (or set NETWATCH_REPORT_FONT_DIR)")
@@ -45,10 +49,15 @@ def _register_fonts() -> None:
 
     if "NW" in pdfmetrics.getRegisteredFontNames():
         return
-    for name, path in find_fonts().items():
+    found = find_fonts()
+    for name, path in found.items():
         pdfmetrics.registerFont(TTFont(name, path))
+    for name in OPTIONAL_FONTS - set(found):
+        pdfmetrics.registerFont(TTFont(name, found["NW-Bold" if "Bold" in name else "NW"]))
     addMapping("NW", 0, 0, "NW")
     addMapping("NW", 1, 0, "NW-Bold")
+    addMapping("NW", 0, 1, "NW-Italic")   # the date line and "Nơi nhận" are italic (NĐ 30)
+    addMapping("NW", 1, 1, "NW-BoldItalic")
     addMapping("NWC", 0, 0, "NWC")
     addMapping("NWC", 1, 0, "NWC-Bold")
 
@@ -97,8 +106,7 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import (KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table,
-                                    TableStyle)
+    from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer
     from xml.sax.saxutils import escape
 
     _register_fonts()
@@ -129,23 +137,8 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
 
     shade = {None: colors.HexColor("#eeeeee"), True: colors.HexColor("#e8f5e9"), False: colors.HexColor("#ffcdd2")}
 
-    story: list[Any] = []
-    if lang == "vi":
-        story.append(Table([[p(h.site, ParagraphStyle("l", parent=body, fontName="NW-Bold", alignment=TA_CENTER)),
-                             Paragraph("<b>CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM</b><br/>Độc lập - Tự do - Hạnh phúc",
-                                       ParagraphStyle("r", parent=body, alignment=TA_CENTER))]],
-                           colWidths=[width * 0.45, width * 0.55]))
-        story.append(Spacer(1, 8 * mm))
-    story += [p(tr("title", lang).upper(), h1), p(tr("subtitle", lang), center), Spacer(1, 4 * mm)]
-    meta = [[tr("site", lang), h.site]]
-    if h.event:
-        meta.append([tr("event", lang), h.event])
-    meta += [[tr("period", lang), f"{period_text} ({h.timezone})"],
-             [tr("generated", lang), local(gen, tz, lang, False)]]
-    mt = Table([[p(a, ParagraphStyle("b", parent=body, fontName="NW-Bold")), p(b)] for a, b in meta],
-               colWidths=[width * 0.28, width * 0.72])
-    mt.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
-    story += [mt, Spacer(1, 3 * mm), p(tr("unknown_note", lang), small)]
+    story: list[Any] = _front_matter(report, lang, width, p, table, shade, gen)
+    story += [PageBreak(), p(tr("annex", lang), h1), Spacer(1, 2 * mm), p(tr("unknown_note", lang), small)]
 
     def groups_table(groups: Sequence[GroupRow], zone: bool) -> list[Any]:
         head = ([tr("zone", lang)] if zone else []) + [tr("phase", lang), tr("availability", lang), tr("sla", lang),
@@ -158,25 +151,18 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
             n = g.numbers
             rows.append(([g.name] if zone else []) + [
                 g.period.name or tr("all", lang), percent(n.availability, lang),
-                percent((n.sla_target_percent or 0) / 100, lang, 2), f"{g.checks_meeting_sla}/{g.checks}",
+                percent((n.sla_target_percent or 0) / 100, lang, 2), met_share(g.checks_meeting_sla, g.checks, g.checks_without_data, lang),
                 *(_share(n.ms[s], n.window_ms, lang) for s in STATES), str(n.outages), clock(n.longest_ms, lang),
                 clock(n.mttr_ms, lang), clock(n.mtta_ms, lang)])
             fills[(r, 2 if zone else 1)] = shade[n.sla_met]
         w = ([0.1] if zone else []) + [0.1, 0.075, 0.06, 0.055] + [0.062] * 6 + [0.045, 0.062, 0.062, 0.062]
         total = sum(w)
-        return table(head, rows, [x / total for x in w], fills, 6.3, wrap=(0, 1) if zone else (0,))
+        return table(head, rows, [x / total for x in w], fills, 6.3, wrap=(0, 1, 4) if zone else (0, 3))
 
     story += [p(tr("summary", lang), h2)] + groups_table(report.phases, False)
-    charts = ch.all_charts(report, lang)
     story.append(p(tr("by_zone", lang), h2))
-    for c in charts:
-        if c.title == tr("legend_avail", lang):
-            story.append(KeepTogether([drawing(c, width), p(c.title, small)]))
     story += groups_table(report.zones, True)
-    for c in charts:
-        if c.title == tr("timeline", lang):
-            story.append(KeepTogether([p(tr("timeline", lang), h2), drawing(c, width), p(c.title, small)]))
-    lat = [c for c in charts if c.title not in (tr("legend_avail", lang), tr("timeline", lang))]
+    lat = ch.latency_charts(report, lang)
     for i, c in enumerate(lat):
         story.append(KeepTogether(([p(tr("latency", lang), h2)] if i == 0 else [])
                                   + [drawing(c, width), p(c.title, small)]))
@@ -256,22 +242,10 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
     story.append(p(f"{tr('audit', lang)} ({len(h.audit)})", h2))
     if h.audit:
         story += table([tr("when", lang), tr("who", lang), tr("action", lang), tr("what", lang)],
-                       [[local(a.at_ms, tz, lang), _clip(a.who, 24), _clip(a.action, 24), _clip(a.what, 90)]
-                        for a in h.audit], [0.17, 0.15, 0.15, 0.53])
+                       [[local(a.at_ms, tz, lang), _clip(a.who, 24), action_name(a.action, lang), _clip(a.what, 90)]
+                        for a in h.audit], [0.17, 0.15, 0.22, 0.46], wrap=(2, 3))
     else:
         story.append(p(tr("none", lang)))
-
-    gen_day = dt.datetime.fromtimestamp(gen / 1000, tz)
-    dated = (f"ngày {gen_day.day:02d} tháng {gen_day.month:02d} năm {gen_day.year}" if lang == "vi"
-             else gen_day.strftime("%d %B %Y"))
-    sign = ParagraphStyle("sign", parent=body, alignment=TA_CENTER, leading=14)
-    story.append(KeepTogether([
-        Spacer(1, 8 * mm),
-        Table([["", p(dated, ParagraphStyle("date", parent=sign, fontName="NW"))],
-               [Paragraph(f"<b>{escape(tr('prepared_by', lang))}</b><br/>{escape(tr('sign_name', lang))}", sign),
-                Paragraph(f"<b>{escape(tr('approved_by', lang))}</b><br/>{escape(tr('sign_seal', lang))}", sign)]],
-              colWidths=[width / 2, width / 2], rowHeights=[None, 30 * mm],
-              style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))]))
 
     header_left = unicodedata.normalize("NFC", _clip(f"{h.site} — {h.event}" if h.event else h.site, 90))
     page_word = tr("page", lang)
@@ -297,3 +271,169 @@ def render_pdf(report: Report, lang: Lang, progress: Callable[[str, int, int], N
                             author="netwatch", subject=period_text)
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return buf.getvalue()
+
+
+def _front_matter(report: Report, lang: Lang, width: float, p: Callable[..., Any], table: Callable[..., list[Any]],
+                  shade: dict[bool | None, Any], gen_ms: int) -> list[Any]:
+    """The báo cáo itself (NĐ 30/2020 layout): header, title, Kính gửi, sections I–IV, Nơi nhận and signature."""
+    from reportlab.lib import colors
+    from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import KeepTogether, Paragraph, Spacer, Table, TableStyle
+    from xml.sax.saxutils import escape
+
+    from netwatch.config import ReportDocument
+    from netwatch.report import document as dm
+
+    h = report.history
+    tz = zoneinfo.ZoneInfo(h.timezone)
+    doc = h.document or ReportDocument()
+    body = ParagraphStyle("fm-body", fontName="NW", fontSize=10.5, leading=14, alignment=TA_JUSTIFY,
+                          firstLineIndent=8 * mm, spaceAfter=3)
+    plain = ParagraphStyle("fm-plain", parent=body, firstLineIndent=0, alignment=0)
+    centre = ParagraphStyle("fm-centre", parent=plain, alignment=TA_CENTER, leading=13.5)
+    bold_c = ParagraphStyle("fm-bold-c", parent=centre, fontName="NW-Bold")
+    title = ParagraphStyle("fm-title", parent=bold_c, fontSize=14, leading=18, spaceBefore=6)
+    sec = ParagraphStyle("fm-sec", parent=plain, fontName="NW-Bold", fontSize=11, leading=15, spaceBefore=8,
+                         spaceAfter=4)
+    sub = ParagraphStyle("fm-sub", parent=plain, fontName="NW-Bold", fontSize=10.5, leading=14, spaceBefore=5,
+                         spaceAfter=3)
+    small = ParagraphStyle("fm-small", parent=plain, fontSize=8, leading=10, textColor=colors.HexColor("#444444"))
+
+    def para(text: str, style: ParagraphStyle = body) -> Paragraph:
+        return p(text, style)
+
+    def rich(markup: str, style: ParagraphStyle) -> Paragraph:
+        return Paragraph(unicodedata.normalize("NFC", markup), style)
+
+    def line(w: float) -> Table:
+        t = Table([[""]], colWidths=[w], rowHeights=[2])
+        t.setStyle(TableStyle([("LINEABOVE", (0, 0), (0, 0), 0.6, colors.black)]))
+        return t
+
+    dots = dm.DOTS * 2
+    left = [rich(escape((doc.superior or dots).upper()), centre),
+            rich(f"<b>{escape((doc.issuer or dots).upper())}</b>", centre), line(width * 0.16),
+            rich(escape(dm.number_line(doc.number, doc.symbol, lang)), centre)]
+    right = [rich(f"<b>{escape(tr('nation', lang))}</b>", centre), rich(f"<b>{escape(tr('motto', lang))}</b>", centre),
+             line(width * 0.3), rich(f"<i>{escape(dm.date_line(doc.place, gen_ms, tz, lang))}</i>", centre)]
+    head = Table([[left, right]], colWidths=[width * 0.42, width * 0.58])
+    head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                              ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    story: list[Any] = [head, Spacer(1, 6 * mm), para(tr("doc_kind", lang), title)]
+    subject = tr("doc_subject", lang) + (" " + tr("doc_for", lang, event=h.event) if h.event else "")
+    story += [para(subject, bold_c), line(width * 0.25), Spacer(1, 3 * mm)]
+    recipients = doc.recipients or (dm.DOTS,)
+    if len(recipients) == 1:
+        story.append(para(f"{tr('to', lang)}: {recipients[0]}", centre))
+    else:
+        story.append(para(f"{tr('to', lang)}:", centre))
+        story += [para(f"- {r};", centre) for r in recipients]
+    story.append(Spacer(1, 3 * mm))
+
+    # I. general situation
+    story += [para(tr("sec_1", lang), sec), para(dm.general_situation(report, lang))]
+    if h.recorded_window:
+        story.append(para(tr("window_default", lang, a=local(h.from_ms, tz, lang, False),
+                             b=local(h.to_ms, tz, lang, False))))
+    rows, fills = [], {}
+    for r, g in enumerate(report.phases):
+        systems = dm.system_rows(report, g.period.id)
+        known = [x for x in systems if x.availability is not None]
+        n = g.numbers
+        rows.append([g.period.name or tr("all", lang),
+                     f"{local(g.period.start_ms, tz, lang, False)} – {local(g.period.end_ms, tz, lang, False)}",
+                     percent(n.availability, lang, 2) if n.availability is not None else tr("no_data", lang),
+                     percent((n.sla_target_percent or 0) / 100, lang, 2),
+                     f"{sum(1 for x in known if x.met)}/{len(known)}" if known else tr("no_data", lang),
+                     str(n.outages), clock(n.longest_ms, lang)])
+        fills[(r, 2)] = shade[n.sla_met]
+    story += table([tr("phase", lang), tr("period", lang), tr("availability", lang), tr("sla", lang),
+                    tr("systems_met", lang), tr("outage_count", lang), tr("longest", lang)], rows,
+                   [0.17, 0.27, 0.11, 0.09, 0.12, 0.1, 0.14], fills, 8.0, wrap=(0, 1, 2, 4))
+
+    # II. results: per zone (chart + table), per system
+    story.append(para(tr("sec_2", lang), sec))
+    story.append(para(tr("by_zone_short", lang), sub))
+    chart = ch.availability_chart(report, lang)
+    if chart is not None:
+        story.append(KeepTogether([drawing(chart, width), para(chart.title, small)]))
+    periods = h.periods
+    zone_rows, zone_fills = [], {}
+    zones = list(dict.fromkeys(g.key for g in report.zones))
+    for r, z in enumerate(zones):
+        cells = [h.zone_names.get(z, z) or "—"]
+        target = None
+        for k, period in enumerate(periods):
+            g = next(x for x in report.zones if x.key == z and x.period.id == period.id)
+            target = g.numbers.sla_target_percent
+            cells.append(percent(g.numbers.availability, lang, 2) if g.numbers.availability is not None
+                         else tr("no_data", lang))
+            zone_fills[(r, 1 + k)] = shade[g.numbers.sla_met]
+        cells.append(percent((target or 0) / 100, lang, 2))
+        zone_rows.append(cells)
+    pw = 0.62 / max(1, len(periods))
+    story += table([tr("zone", lang)] + [x.name or tr("all", lang) for x in periods] + [tr("sla", lang)], zone_rows,
+                   [0.26] + [pw] * len(periods) + [0.12], zone_fills, 8.0, wrap=tuple(range(len(periods) + 1)))
+    systems = dm.system_rows(report, dm.overall_period(report))
+    chart = ch.systems_chart([(x.name, x.availability, x.sla_percent) for x in systems if x.availability is not None],
+                             lang)
+    story.append(KeepTogether([para(tr("by_system", lang), sub)]
+                              + ([drawing(chart, width), para(chart.title, small)] if chart is not None else [])))
+    sys_rows, sys_fills = [], {}
+    for r, x in enumerate(systems):
+        verdict = tr("no_data", lang) if x.met is None else tr("yes" if x.met else "no", lang)
+        sys_rows.append([str(r + 1), x.name, x.zone_name, percent(x.availability, lang, 2)
+                         if x.availability is not None else tr("no_data", lang),
+                         percent(x.sla_percent / 100, lang, 2), verdict, str(x.incidents)])
+        sys_fills[(r, 5)] = shade[x.met]
+    story += table([tr("seq", lang), tr("device", lang), tr("zone", lang), tr("availability", lang), tr("sla", lang),
+                    tr("assessment", lang), tr("incident_count", lang)], sys_rows,
+                   [0.05, 0.33, 0.2, 0.12, 0.09, 0.12, 0.09], sys_fills, 8.0, wrap=(1, 2, 3, 5))
+
+    # III. incidents: one row per fault of one target; security incidents on their own
+    incidents = dm.incident_rows(report)
+    story.append(para(tr("sec_3", lang), sec))
+    timeline = ch.timeline_chart(report, lang)
+    story.append(KeepTogether([para(tr("incidents_list", lang), sub), drawing(timeline, width),
+                               para(timeline.title, small)]))
+
+    def incident_table(rows_in: Sequence[Any]) -> list[Any]:
+        rows_out = []
+        for k, i in enumerate(rows_in):
+            ack = f"{i.acked_by} ({local(i.acked_ms, tz, lang, False)[-5:]})" if i.acked_by and i.acked_ms else ""
+            rows_out.append([str(k + 1), local(i.start_ms, tz, lang, False),
+                             clock(i.duration_ms, lang) + ("" if i.end_ms is not None else f" ({tr('ongoing', lang)})"),
+                             f"{i.name}\n{i.zone_name}", i.cause(lang),
+                             i.ack_note or "", ack])
+        return table([tr("seq", lang), tr("start", lang), tr("duration", lang), tr("device", lang),
+                      tr("cause", lang), tr("fix", lang), tr("acked_by", lang)], rows_out,
+                     [0.05, 0.15, 0.1, 0.2, 0.22, 0.16, 0.12], None, 7.5, wrap=(2, 3, 4, 5, 6))
+
+    story += incident_table([i for i in incidents if not i.security]) if incidents else [para(tr("no_incident", lang))]
+    story.append(para(tr("security_list", lang), sub))
+    security = [i for i in incidents if i.security]
+    story += incident_table(security) if security else [para(tr("no_security", lang))]
+
+    # IV. assessment: the conclusion is written from the figures; recommendations come from the config
+    story.append(para(tr("sec_4", lang), sec))
+    story.append(para(tr("conclusion", lang), sub))
+    story += [para(f"- {text}") for text in dm.conclusion(report, lang)]
+    story.append(para(tr("recommend", lang), sub))
+    story += [para(f"- {text}") for text in (doc.recommendations or (dm.DOTS * 3,))]
+
+    copies = [f"- {tr('as_above', lang)};"] + [f"- {c};" for c in doc.copies] + [f"- {tr('archive', lang)}."]
+    left_block = [rich(f"<b><i>{escape(tr('copies', lang))}:</i></b>", ParagraphStyle("nn", parent=plain, fontSize=9.5))]
+    left_block += [para(c, ParagraphStyle("nn2", parent=plain, fontSize=8.5, leading=11)) for c in copies]
+    if doc.prepared_by:
+        left_block += [Spacer(1, 4 * mm), rich(f"<b>{escape(tr('prepared_by', lang))}</b>", plain),
+                       para(doc.prepared_by, plain)]
+    signer = [rich(f"<b>{escape(doc.signer_authority.upper())}</b>", bold_c)] if doc.signer_authority else []
+    signer += [rich(f"<b>{escape((doc.signer_title or dots).upper())}</b>", bold_c),
+               rich(f"<i>{escape(tr('signer_sign', lang))}</i>", centre), Spacer(1, 20 * mm),
+               rich(f"<b>{escape(doc.signer_name or dots)}</b>", bold_c)]
+    sign = Table([[left_block, signer]], colWidths=[width * 0.45, width * 0.55])
+    sign.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    story += [Spacer(1, 6 * mm), KeepTogether([sign])]
+    return story

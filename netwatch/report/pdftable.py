@@ -38,6 +38,23 @@ def fit(text: str, width: float, font: str, size: float) -> str:
     return text[:lo] + "…"
 
 
+def split_words(text: str, width: float, font: str, size: float, max_lines: int) -> list[str]:
+    """Wrap at spaces, and break a word wider than the cell (an English heading like "Unreachable" in a narrow
+    column) instead of letting it run into the next cell; the last line is cut with an ellipsis if need be."""
+    out: list[str] = []
+    for line in simpleSplit(unicodedata.normalize("NFC", text), font, size, width) or [""]:
+        while stringWidth(line, font, size) > width and len(line) > 1:
+            n = len(line) - 1
+            while n > 1 and stringWidth(line[:n] + "-", font, size) > width:
+                n -= 1
+            out.append(line[:n] + "-")
+            line = line[n:]
+        out.append(line)
+    if len(out) > max_lines:
+        out = out[:max_lines - 1] + [fit(" ".join(out[max_lines - 1:]), width, font, size)]
+    return out
+
+
 class FastTable(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
     def __init__(self, head: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float],
                  font: str = "NWC", bold: str = "NWC-Bold", size: float = 7.0,
@@ -51,8 +68,7 @@ class FastTable(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
             self.head_lines, self.cells, self.fills, self.row_h = _prepared
         else:
             inner = [w - 2 * PAD for w in self.widths]
-            self.head_lines = [simpleSplit(unicodedata.normalize("NFC", h), bold, size, w)[:3] or [""]
-                               for h, w in zip(head, inner)]
+            self.head_lines = [split_words(h, w, bold, size, 3) for h, w in zip(head, inner)]
             self.cells = []
             for row in rows:
                 cells = []

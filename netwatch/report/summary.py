@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from netwatch.model import State
 from netwatch.report.timeline import (Change, Coverage, Outage, Segment, availability, outage_ms_within,
                                       outages, overlaps, segments, state_ms)
 from netwatch.store.rollup import BOUNDS_SECONDS, quantile
+
+if TYPE_CHECKING:
+    from netwatch.config import ReportDocument
 
 STATES: tuple[State, ...] = (State.UP, State.DEGRADED, State.DOWN, State.UNREACHABLE, State.MAINTENANCE,
                              State.UNKNOWN)
@@ -116,6 +119,8 @@ class History:
     zone_sla_percent: dict[str, float] = field(default_factory=dict)
     default_sla_percent: float = 99.9
     paging_tables: bool = False
+    document: "ReportDocument | None" = None   # issuer, number, recipients, signer (None: placeholders)
+    recorded_window: bool = False              # no phase and no --from: the window is the whole recorded history
 
 
 @dataclass

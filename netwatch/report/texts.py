@@ -33,11 +33,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "all": "Toàn bộ thời gian", "window": "Toàn kỳ",
         "unknown_time": "Không rõ", "states": "Thời gian theo trạng thái",
         "kind_reboot": "Khởi động lại thiết bị", "kind_config_drift": "Thay đổi cấu hình",
-        "kind_defacement": "Thay đổi nội dung trang (deface)", "kind_trap": "SNMP trap",
+        "kind_defacement": "Thay đổi nội dung trang (deface)", "kind_trap": "Bản tin SNMP trap",
+        "kind_baseline": "Duyệt trang gốc để so sánh", "kind_config_changed": "Cấu hình thiết bị được lưu",
+        "kind_config_frozen": "Khoá cấu hình chuẩn",
+        "action_ack": "Xác nhận sự cố", "action_maintenance": "Đặt lịch bảo trì",
+        "action_maintenance_add": "Đặt lịch bảo trì", "action_maintenance_end": "Kết thúc bảo trì",
+        "action_baseline_approve": "Duyệt trang gốc", "action_config_freeze": "Khoá cấu hình chuẩn",
+        "action_config_unfreeze": "Mở khoá cấu hình",
         "legend_avail": "Khả dụng (%) theo khu vực và giai đoạn", "mean_latency": "Độ trễ trung bình",
         "derived": "cổng", "more": "và {n} sự cố khác (xem bản HTML/CSV/JSON)",
         "prepared_by": "NGƯỜI LẬP BÁO CÁO", "approved_by": "THỦ TRƯỞNG ĐƠN VỊ",
         "sign_name": "(Ký, ghi rõ họ tên)", "sign_seal": "(Ký tên, đóng dấu)",
+        "nation": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "motto": "Độc lập - Tự do - Hạnh phúc",
+        "doc_kind": "BÁO CÁO", "doc_subject": "Kết quả bảo đảm hoạt động hạ tầng mạng và hệ thống thông tin",
+        "doc_for": "phục vụ {event}", "to": "Kính gửi", "copies": "Nơi nhận", "as_above": "Như trên",
+        "archive": "Lưu: VT", "sec_1": "I. TÌNH HÌNH CHUNG", "sec_2": "II. KẾT QUẢ BẢO ĐẢM",
+        "sec_3": "III. SỰ CỐ VÀ XỬ LÝ", "sec_4": "IV. ĐÁNH GIÁ, KIẾN NGHỊ", "by_zone_short": "1. Theo khu vực",
+        "by_system": "2. Theo hệ thống", "incidents_list": "1. Các sự cố", "security_list": "2. Sự cố an ninh",
+        "conclusion": "1. Kết luận", "recommend": "2. Kiến nghị", "annex": "PHỤ LỤC: SỐ LIỆU CHI TIẾT (KỸ THUẬT)",
+        "no_data": "Không có dữ liệu", "device": "Thiết bị, hệ thống", "fix": "Cách khắc phục",
+        "acked_by": "Người xác nhận", "assessment": "Đánh giá", "incident_count": "Số sự cố",
+        "systems_met": "Hệ thống đạt", "no_security": "Không ghi nhận sự cố an ninh.",
+        "no_incident": "Không ghi nhận sự cố.", "signer_sign": "(Ký, ghi rõ họ tên, đóng dấu)",
+        "seq": "TT", "window_default": "Cửa sổ báo cáo: toàn bộ lịch sử đã ghi ({a} – {b}).",
+        "security_mark": "AN NINH",
+        "legend_systems": "Khả dụng của các hệ thống thấp nhất so với chỉ tiêu (vạch đen)",
     },
     "en": {
         "title": "Service assurance report", "subtitle": "Availability of the network and information systems",
@@ -64,10 +84,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "unknown_time": "Unknown", "states": "Time per state",
         "kind_reboot": "Device reboots", "kind_config_drift": "Configuration changes",
         "kind_defacement": "Web page defacement", "kind_trap": "SNMP traps",
+        "kind_baseline": "Page baselines approved", "kind_config_changed": "Device configurations saved",
+        "kind_config_frozen": "Configurations frozen",
+        "action_ack": "Acknowledged an incident", "action_maintenance": "Scheduled maintenance",
+        "action_maintenance_add": "Scheduled maintenance", "action_maintenance_end": "Ended maintenance",
+        "action_baseline_approve": "Approved a page baseline", "action_config_freeze": "Froze a configuration",
+        "action_config_unfreeze": "Unfroze a configuration",
         "legend_avail": "Availability (%) by zone and phase", "mean_latency": "Mean latency",
         "derived": "port", "more": "and {n} more outages (see the HTML/CSV/JSON report)",
         "prepared_by": "PREPARED BY", "approved_by": "APPROVED BY",
         "sign_name": "(signature, full name)", "sign_seal": "(signature, seal)",
+        "nation": "SOCIALIST REPUBLIC OF VIET NAM", "motto": "Independence - Freedom - Happiness",
+        "doc_kind": "REPORT", "doc_subject": "Assurance of the network infrastructure and information systems",
+        "doc_for": "for {event}", "to": "To", "copies": "Copies to", "as_above": "As above",
+        "archive": "Archive: office", "sec_1": "I. GENERAL SITUATION", "sec_2": "II. ASSURANCE RESULTS",
+        "sec_3": "III. INCIDENTS AND RESPONSE", "sec_4": "IV. ASSESSMENT AND RECOMMENDATIONS",
+        "by_zone_short": "1. By zone", "by_system": "2. By system", "incidents_list": "1. Incidents",
+        "security_list": "2. Security incidents", "conclusion": "1. Conclusion", "recommend": "2. Recommendations",
+        "annex": "ANNEX: DETAILED FIGURES (ENGINEERING)", "no_data": "No data", "device": "Device / system",
+        "fix": "How it was fixed", "acked_by": "Acknowledged by", "assessment": "Assessment",
+        "incident_count": "Incidents", "systems_met": "Systems met",
+        "no_security": "No security incident was recorded.", "no_incident": "No incident was recorded.",
+        "signer_sign": "(signature, full name, seal)", "seq": "No.",
+        "window_default": "Reporting window: the whole recorded history ({a} – {b}).",
+        "security_mark": "SECURITY",
+        "legend_systems": "Availability of the lowest systems against their target (black tick)",
     },
 }
 
@@ -79,6 +120,11 @@ def tr(key: str, lang: Lang, **kwargs: object) -> str:
 
 def kind_name(kind: str, lang: Lang) -> str:
     return TEXTS[lang].get(f"kind_{kind}") or kind
+
+
+def action_name(action: str, lang: Lang) -> str:
+    """An operator's action in words ("baseline_approve" -> "Duyệt trang gốc"); unknown ones as recorded."""
+    return TEXTS[lang].get(f"action_{action}") or action
 
 
 def state(state_value: str, lang: Lang) -> str:
@@ -147,3 +193,11 @@ def clock(ms: int | None, lang: Lang) -> str:
     m, s = divmod(rest, 60)
     text = f"{h}:{m:02d}:{s:02d}"
     return f"{d} {'ngày' if lang == 'vi' else 'd'} {text}" if d else text
+
+
+def met_share(met: int, total: int, without_data: int, lang: Lang) -> str:
+    """"22/30" of the checks with data that met their target; "Không có dữ liệu" when none had data (a phase
+    with no data at all is not 0/43 failed)."""
+    if total and without_data >= total:
+        return tr("no_data", lang)
+    return f"{met}/{total - without_data}"

@@ -33,6 +33,12 @@ class ReportReader:
         with self.db.read() as tx:
             return tx.fetchall(sql, params)
 
+    def recorded_span(self) -> tuple[float, float] | None:
+        """First and last instant netwatch was running, from the run records; None for an empty store."""
+        rows = self._all("SELECT MIN(started_at), MAX(last_seen_at) FROM runs")
+        row = rows[0] if rows else None
+        return (float(row[0]), float(row[1])) if row and row[0] is not None else None
+
     def runs(self, start: float, end: float) -> list[Row]:
         """(started_at, last_seen_at) of runs that overlap [start, end]."""
         return self._all("SELECT started_at, last_seen_at FROM runs WHERE last_seen_at >= ? AND started_at <= ?",

@@ -20,6 +20,7 @@ from netwatch.web.access import (SERVICES_KEY, Busy, incident_id_of, limiter_of,
                                  throttled)
 from netwatch.web.guard import CSP, SECURITY_HEADERS, bound_listen, client_address, trusted_local  # noqa: F401 (CSP: re-exported)
 from netwatch.web.services import Services
+from netwatch.web import wall
 
 if TYPE_CHECKING:
     from netwatch.config import Config
@@ -33,14 +34,20 @@ PROBLEM_STATES = frozenset({State.DOWN, State.UNREACHABLE, State.DEGRADED})
 TEXT_CAP = 200
 REFRESH_SECONDS = 2
 TOKEN_COOKIE = "netwatch_board"
-STATIC = {"board.css": "text/css", "board.js": "text/javascript"}
+STATIC = {"wall.css": "text/css", "wall.js": "text/javascript"}
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", home)
     app.router.add_get("/board", page)
+    app.router.add_get("/board/static/font/{name}", wall.font)
     app.router.add_get("/board/static/{name}", static)
     app.router.add_get("/api/v1/board", board_json)
     app.router.add_post("/api/v1/board/incidents/{id}/ack", ack)
+
+
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/board")
 
 
 def _services(request: web.Request) -> Services:
@@ -108,8 +115,10 @@ async def board_json(request: web.Request) -> web.Response:
     refusal = await _refusal(request, viewer_token(request))
     if refusal is not None:
         return refusal
+    now = time.time()
     stored = await asyncio.to_thread(open_incidents, services)
-    data = snapshot(services, time.time(), stored)
+    resolved = await asyncio.to_thread(wall.resolved_incidents, services, now)
+    data = wall.enrich(services, snapshot(services, now, stored), now, stored, resolved)
     data["warnings"] = exposure_warnings(bound_listen(request.app, services.config().listen))
     return web.json_response(data)
 

@@ -13,8 +13,8 @@ from netwatch.config import Listen, is_loopback
 
 log = logging.getLogger(__name__)
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
+       "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -25,9 +25,9 @@ SECURITY_HEADERS = {
 }
 # The only routes that answer without any credential, whatever the configuration: Prometheus scrapes
 # /metrics (no secrets, no device text beyond labels), /healthz is for the service manager, the static
-# files are the board's own code. tests/web/test_routes.py fails when a route outside this set answers
+# files are the board's own code and fonts, / only redirects to /board. tests/web/test_routes.py fails when a route outside this set answers
 # an anonymous caller from beyond loopback.
-PUBLIC_ROUTES = frozenset({"/metrics", "/healthz", "/board/static/{name}"})
+PUBLIC_ROUTES = frozenset({"/metrics", "/healthz", "/board/static/{name}", "/board/static/font/{name}", "/"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALLOWED_HOSTS_KEY: web.AppKey[Callable[[], frozenset[str]]] = web.AppKey("allowed_hosts")
 REFUSED_HOSTS_KEY: web.AppKey[set[str]] = web.AppKey("refused_hosts")

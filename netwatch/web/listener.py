@@ -50,7 +50,7 @@ class Listener:
     def _adopt(self, site: web.TCPSite, listen: Listen) -> None:
         self.site = site
         self.holder["listen"] = listen
-        log.info("serving /metrics on %s/metrics", url_of(listen))
+        log.info("serving /metrics on %s/metrics and the status board on %s/board", url_of(listen), url_of(listen))
         if not listen.loopback and listen.tls is None:
             log.warning("INSECURE: listening on %s without TLS: operator passwords and tokens cross the network "
                         "in clear. Set listen_tls: {cert_file, key_file}, or keep listen on 127.0.0.1 behind an "

@@ -56,3 +56,12 @@ def test_a_reload_masks_the_new_secrets(capsys: pytest.CaptureFixture[str]) -> N
     logging.getLogger("netwatch.app").info("token %s then %s", SECRET, ROTATED)
     err = capsys.readouterr().err
     assert SECRET not in err and ROTATED not in err
+
+
+def test_log_lines_carry_the_site_time_with_its_offset() -> None:
+    import zoneinfo
+
+    formatter = logs.RedactingFormatter("%(asctime)s %(message)s", lambda t: t, zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh"))
+    record = logging.LogRecord("netwatch", logging.INFO, __file__, 1, "ok", None, None)
+    record.created = 1_796_000_000.25   # 2026-11-30 00:53:20.250 UTC
+    assert formatter.format(record) == "2026-11-30 07:53:20.250+07:00 ok"

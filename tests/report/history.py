@@ -90,14 +90,15 @@ class Builder:
 
     def incident(self, check: str, target: str, since: float, opened: float, resolved: float | None,
                  acked: float | None = None, acked_by: str | None = None,
-                 pages: tuple[tuple[str, str, float], ...] = ()) -> None:
+                 pages: tuple[tuple[str, str, float], ...] = (), ack_note: str | None = None,
+                 category: str = "down") -> None:
         with self.store.transaction() as c:
             incident_id = c.insert(
                 "INSERT INTO incidents (key, source, check_id, target_id, severity, category, state, since, "
-                "opened_at, resolved_at, acked_at, acked_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (f"check:{check}", "check", check, target, "critical", "down", "resolved" if resolved else "open",
+                "opened_at, resolved_at, acked_at, acked_by, ack_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (f"check:{check}", "check", check, target, "critical", category, "resolved" if resolved else "open",
                  T0 + since, T0 + opened, None if resolved is None else T0 + resolved,
-                 None if acked is None else T0 + acked, acked_by))
+                 None if acked is None else T0 + acked, acked_by, ack_note))
             for channel, kind, at in pages:
                 c.execute("INSERT INTO outbox (incident_id, channel, kind, created_at, due_at, state, sent_at, "
                           "dedup_key) VALUES (?,?,?,?,?,?,?,?)",

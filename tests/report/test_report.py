@@ -190,7 +190,8 @@ def test_json_and_csv_are_byte_for_byte_deterministic(site: tuple[Config, StoreS
     write_history(again / "history.db")
     second = [render(make_report(config, str(again / "history.db"), scope), f, "vi") for f in ("json", "csv")]
     assert first == second
-    rows = list(csv.DictReader(io.StringIO(first[1].decode())))
+    assert first[1].startswith(b"\xef\xbb\xbf")   # UTF-8 BOM: Excel opens it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(first[1].decode("utf-8-sig"))))
     assert len(rows) == 5 * 3
     r = [x for x in rows if x["check"] == "core/icmp" and x["phase"] == "before"][0]
     assert (r["up_seconds"], r["down_seconds"], r["unknown_seconds"]) == ("2690.0", "600.0", "310.0")

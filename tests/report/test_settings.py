@@ -18,7 +18,7 @@ def test_defaults_and_overrides() -> None:
     ("report:\n  sla_target: 101\n", "<config>:2:3: report.sla_target: must be a percentage above 0 and at most 100, e.g. 99.9"),
     ("zones: [{id: hall}]\nreport:\n  zones: {hall: 0}\n", "<config>:3:11: report.zones.hall: must be a percentage above 0 and at most 100, e.g. 99.9"),
     ("report:\n  sla_target: high\n", "<config>:2:3: report.sla_target: must be a number, not string 'high'"),
-    ("report:\n  target: 99\n", "<config>:2:3: report.target: unknown key; did you mean 'sla_target'? (known keys: checks, sla_target, "
+    ("report:\n  target: 99\n", "<config>:2:3: report.target: unknown key; did you mean 'sla_target'? (known keys: checks, document, sla_target, "
      "zones)"),
 ])
 def test_bad_targets_are_config_errors(text: str, message: str) -> None:

@@ -102,12 +102,24 @@ def test_page_and_assets_are_self_contained_with_strict_headers(
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
     assert scripts and all('src="/board/static/' in attrs and not body.strip() for attrs, body in scripts)
     assert not re.search(r"\son[a-z]+=", page)
-    for name in ("board.js", "board.css"):
+    for name in ("wall.js", "wall.css"):
         status, text = http_get(proc.base_url + f"/board/static/{name}")
         assert status == 200
         assert not re.search(r"https?://", text), f"{name} refers to an external asset"
-    assert "innerHTML" not in http_get(proc.base_url + "/board/static/board.js")[1].replace(
+    assert "innerHTML" not in http_get(proc.base_url + "/board/static/wall.js")[1].replace(
         "(never innerHTML)", "")
+    # the wall's fonts come from netwatch itself (an offline NOC has no CDN)
+    assert "font-src 'self'" in CSP
+    for name in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
+        with urllib.request.urlopen(proc.base_url + f"/board/static/font/{name}", timeout=5) as resp:  # noqa: S310
+            assert resp.headers["Content-Type"] == "font/ttf" and resp.read(4) == b"\x00\x01\x00\x00"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        http_get(proc.base_url + "/board/static/font/passwd")
+    assert err.value.code == 404
+    # `/` leads to the board
+    with urllib.request.urlopen(proc.base_url + "/", timeout=5) as resp:  # noqa: S310 - loopback
+        assert resp.url.endswith("/board") and "wall.js" in resp.read().decode()
+    assert f"http://{proc.listen}/board" in proc.log()
     with pytest.raises(urllib.error.HTTPError) as err:
         http_get(proc.base_url + "/board/static/..%2Fboard.py")
     assert err.value.code == 404

@@ -165,5 +165,5 @@ async def test_the_board_warns_beyond_loopback_without_tls(exposed: tuple[TestCl
     finally:
         await local.close()
         monitor.store.close()
-    script = Path(__file__).resolve().parents[2] / "netwatch" / "web" / "static" / "board.js"
+    script = Path(__file__).resolve().parents[2] / "netwatch" / "web" / "static" / "wall.js"
     assert "insecure_listen:" in script.read_text()   # the page has words for it in both languages
