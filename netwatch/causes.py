@@ -17,7 +17,7 @@ CATEGORY_WORDS: Mapping[str, Mapping[str, str]] = {
     "vi": {"unreachable": "mất kết nối", "service": "lỗi dịch vụ", "slow": "chậm", "load": "quá tải",
            "certificate": "chứng chỉ số", "security": "an ninh", "not_run": "không chạy được",
            "other": "sự cố khác"},
-    "en": {"unreachable": "unreachable", "service": "service error", "slow": "slow", "load": "overloaded",
+    "en": {"unreachable": "connection lost", "service": "service error", "slow": "slow", "load": "overloaded",
            "certificate": "certificate", "security": "security", "not_run": "check could not run",
            "other": "other problem"},
 }

@@ -47,7 +47,8 @@ def open_incident(conn: sqlite3.Connection, new: NewIncident, now: float) -> int
     iid = int(cur.lastrowid or 0)
     key = new.key or f"{new.key_prefix}-{iid}"
     conn.execute("UPDATE incidents SET key=? WHERE id=?", (key, iid))
-    facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category}
+    facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category,
+             "told": list(dict.fromkeys(new.channels))}   # "who else was told", in every follow-up too
     for channel in dict.fromkeys(new.channels):
         enqueue(conn, iid, channel, new.kind, facts, now, f"{key}-{new.kind}")
     return iid
@@ -121,7 +122,7 @@ def ack(conn: sqlite3.Connection, incident_id: int, who: str, note: str, source:
                  (now, who, note[:500], incident_id))
     audit(conn, who, "ack", f"incident #{incident_id}" + (f": {note[:200]}" if note else ""), source, now)
     if state == "open":
-        notify_told(conn, incident_id, "ack", now, {"acked_by": who, "note": note[:200]})
+        notify_told(conn, incident_id, "ack", now, {"acked_by": who, "note": note[:200], "acked_at": now})
     return None
 
 
