@@ -36,6 +36,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "summary_probe": "{ok}/{total} đạt, {failed} lỗi",
         "unknown_check": "không có phép kiểm tra hay đối tượng nào tên {name!r}",
         "none": "không có",
+        "warn_link_any": "Cảnh báo: liên kết nhận xử lý trong tin nhắn sẽ trỏ tới {base}, điện thoại không mở được. "
+                         "Đặt board.public_url (địa chỉ qua reverse proxy hoặc VPN).",
+        "warn_link_loopback": "Lưu ý: liên kết nhận xử lý trỏ tới {base}, chỉ mở được trên máy này. "
+                              "Đặt board.public_url để điện thoại mở được.",
     },
     "en": {
         "config_ok": "Config is valid: {path}",
@@ -58,6 +62,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "summary_probe": "{ok}/{total} ok, {failed} failed",
         "unknown_check": "no check or target named {name!r}",
         "none": "none",
+        "warn_link_any": "Warning: acknowledgement links in notices would point to {base}, which no phone can "
+                         "open. Set board.public_url (the address through a reverse proxy or VPN).",
+        "warn_link_loopback": "Note: acknowledgement links point to {base}, which opens on this machine only. "
+                              "Set board.public_url so phones can open them.",
     },
 }
 

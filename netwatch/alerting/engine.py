@@ -31,7 +31,7 @@ from netwatch.alerting.topology import (ParentCheck, ParentStatus, dependants, e
                                         hold_verdict, target_status)
 from netwatch.windows import window
 from netwatch.model import Check, Event, Result, State
-from netwatch.notify import senders, templates
+from netwatch.notify import acklink, senders, templates
 from netwatch.notify.outbox import Delivery, enqueue
 
 if TYPE_CHECKING:
@@ -113,7 +113,8 @@ class PagingEngine:
         self._lag_seen = (0, 0.0)
         self._recorder_errors_seen = 0
         self.delivery = Delivery(monitor.store, lambda: self.config.paging, lambda: self.config.site.tz,
-                                 lambda text: self.config.redact(text), self.clock)
+                                 lambda text: self.config.redact(text), self.clock,
+                                 links=acklink.maker(lambda: self.config, self.clock))
         self.reload(monitor.config)
         self._resume_holds()
 

@@ -54,6 +54,16 @@ def open_incident(conn: sqlite3.Connection, new: NewIncident, now: float) -> int
     return iid
 
 
+def get(conn: sqlite3.Connection, incident_id: int) -> dict[str, Any] | None:
+    """One incident with the facts of its first notice (the acknowledgement page shows them)."""
+    row = conn.execute("SELECT id, state, acked_by, acked_at, resolved_at FROM incidents WHERE id=?",
+                       (incident_id,)).fetchone()
+    if row is None:
+        return None
+    return {**dict(zip(("id", "state", "acked_by", "acked_at", "resolved_at"), row)),
+            "facts": first_facts(conn, incident_id)}
+
+
 def find_open(conn: sqlite3.Connection, *, check_id: str | None = None, key: str | None = None
               ) -> tuple[int, str, str] | None:
     """(id, severity, state) of the open incident of a check or with a key."""

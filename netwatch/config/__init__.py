@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import datetime as dt
 import ipaddress
+import urllib.parse
 import typing
 import os
 import re
@@ -112,10 +113,27 @@ class BoardSettings:
     """The status board (/board): a viewer token, asked for only when netwatch listens beyond loopback."""
 
     viewer_token: Secret | None = None
+    # Where phones reach the board, for acknowledgement links in notices (a reverse proxy or VPN address);
+    # by default the `listen` address.
+    public_url: str | None = None
+    ack_link_lifetime: Duration = Duration(86400)
 
     def __post_init__(self) -> None:
         if self.viewer_token is not None and len(self.viewer_token.reveal()) < 16:
             raise FieldError("viewer_token", "use at least 16 characters (e.g. from `openssl rand -hex 16`)")
+        if self.public_url is not None:
+            parts = urllib.parse.urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise FieldError("public_url", "use http(s)://HOST[:PORT][/PATH], e.g. https://noc.example.vn")
+        if self.ack_link_lifetime <= 0:
+            raise FieldError("ack_link_lifetime", "must be greater than zero")
+
+    def link_base(self, listen: "Listen") -> str:
+        """The base of acknowledgement links: public_url, else the listen address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{listen.host}]" if ":" in listen.host else listen.host
+        return f"http://{host}:{listen.port}"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ def build(monitor: "Monitor") -> web.Application:
     from netwatch.web import board
 
     board.add_routes(app)
+    from netwatch.web import ack
+
+    ack.add_routes(app)
     return app
 
 
