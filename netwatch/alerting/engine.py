@@ -22,7 +22,7 @@ import aiohttp
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from netwatch import egov
-from netwatch.alerting import incidents
+from netwatch.alerting import incidents, replies
 from netwatch.config.paging import Maintenance
 from netwatch.alerting.flapping import FlapState, observe
 from netwatch.alerting.state import CheckState
@@ -407,6 +407,8 @@ class PagingEngine:
     async def run(self) -> None:
         delivery = asyncio.create_task(self.delivery.run(), name="outbox")
         heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
+        sms_replies = asyncio.create_task(replies.run(self.monitor.store, lambda: self.config.paging,
+                                                      self.delivery.wake.set, self.clock), name="sms-replies")
         try:
             while True:
                 await asyncio.sleep(TICK_SECONDS)
@@ -417,9 +419,9 @@ class PagingEngine:
                 except Exception:  # noqa: BLE001 - paging must outlive a bug in one tick
                     log.exception("paging tick failed")
         finally:
-            for task in (delivery, heartbeat):
+            for task in (delivery, heartbeat, sms_replies):
                 task.cancel()
-            await asyncio.gather(delivery, heartbeat, return_exceptions=True)
+            await asyncio.gather(delivery, heartbeat, sms_replies, return_exceptions=True)
 
     async def tick(self) -> None:
         now = self.clock()

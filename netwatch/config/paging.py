@@ -54,8 +54,13 @@ class ModemSpec:
     to: tuple[str, ...]
     baud: int = 115200
     pin: Optional[Secret] = None
+    # Read incoming SMS: "OK 12" from a roster contact's phone acknowledges incident 12.
+    replies: bool = False
+    replies_every: Duration = Duration(5)
 
     def __post_init__(self) -> None:
+        if self.replies_every <= 0:
+            raise FieldError("replies_every", "must be greater than zero")
         if not self.to:
             raise FieldError("to", "give at least one phone number")
         for number in self.to:
