@@ -177,7 +177,7 @@ _TEMPLATES: Mapping[str, tuple[Template, ...]] = {
                          {"vi": "còn {0} ngày, ngưỡng cảnh báo {1} ngày", "en": "{0} days left, warning below {1} days"}),),
     "tls_expiring": ((re.compile(rf"expires in {_NUM} days .*critical below (\d+) days"),
                       {"vi": "còn {0} ngày, ngưỡng nguy cấp {1} ngày", "en": "{0} days left, critical below {1} days"}),),
-    "status": ((re.compile(r"got (\d{3})\b.*expected ([\d, -]+)"),
+    "status": ((re.compile(r"got (\d{3})\b.*expected (\d[\dx]*(?:(?:, |-)\d[\dx]*)*)"),
                 {"vi": "máy chủ trả mã {0}, cần {1}", "en": "server answered {0}, expected {1}"}),),
     "timeout": ((re.compile(rf"within {_NUM}s"),
                  {"vi": "chờ quá {0} s", "en": "no answer within {0} s"}),),
