@@ -27,8 +27,8 @@ def test_reply_ok_acknowledges_tells_the_others_and_answers(
     chat = HttpSink().start()
     try:
         web = TcpTarget().up()
-        extra = f"""oncall:
-  contacts: [{{id: lan, name: Lan, phone: "0901234567", notify: [gsm]}}]
+        extra = """oncall:
+  contacts: [{id: lan, name: Lan, phone: "0901234567", notify: [gsm]}]
 """
         text = venue({"chat": chat}, tcp_target("web1", web.port), extra=extra).replace(
             "channels:\n", f"channels:\n  gsm: {{modem: {{device: {sim.device}, to: [\"{LAN}\"], replies: true, "
