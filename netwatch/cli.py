@@ -85,7 +85,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def warnings(config: Config, lang: Lang) -> list[str]:
     """Set-ups that work but will surprise someone: printed by `check`, never fatal."""
     out = []
-    base = config.board.link_base(config.listen)
+    base = config.board.link_base(config.listen, bool(getattr(config, "listen_tls", None)))
     host = urllib.parse.urlsplit(base).hostname or ""
     if config.paging.channels and host in ("0.0.0.0", "::"):
         out.append(t("warn_link_any", lang, base=base))

@@ -128,12 +128,12 @@ class BoardSettings:
         if self.ack_link_lifetime <= 0:
             raise FieldError("ack_link_lifetime", "must be greater than zero")
 
-    def link_base(self, listen: "Listen") -> str:
-        """The base of acknowledgement links: public_url, else the listen address."""
+    def link_base(self, listen: "Listen", tls: bool = False) -> str:
+        """The base of acknowledgement links: public_url, else the listen address (https when it serves TLS)."""
         if self.public_url:
             return self.public_url.rstrip("/")
         host = f"[{listen.host}]" if ":" in listen.host else listen.host
-        return f"http://{host}:{listen.port}"
+        return f"{'https' if tls else 'http'}://{host}:{listen.port}"
 
 
 @dataclass(frozen=True)

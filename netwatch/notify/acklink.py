@@ -119,5 +119,6 @@ def maker(config: Callable[[], "Config"], clock: Callable[[], float]) -> Callabl
             log.error("acknowledgement links are off: %s", exc)
             return ""
         token = sign(key, incident, channel, clock() + cfg.board.ack_link_lifetime)
-        return f"{cfg.board.link_base(cfg.listen)}/ack/{token}"
+        # `listen_tls` arrives with HTTPS for the web side; until then getattr finds none
+        return f"{cfg.board.link_base(cfg.listen, bool(getattr(cfg, 'listen_tls', None)))}/ack/{token}"
     return link

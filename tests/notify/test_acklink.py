@@ -49,3 +49,25 @@ def test_key_file_is_private_and_stable(tmp_path: Path) -> None:
     Path(path).write_bytes(b"short")
     with pytest.raises(OSError, match="not a 32-byte"):
         acklink.load_key(path)
+
+
+def test_link_base_defaults_to_listen_and_warns_for_any_address(tmp_path: Path) -> None:
+    from netwatch.cli import warnings
+    from netwatch.config import loads
+
+    def config(extra: str, listen: str = "127.0.0.1:9800") -> object:
+        return loads(f"listen: \"{listen}\"\nstore: {tmp_path / 'nw.db'}\n"
+                     f"channels: {{c: {{urls: ['json://127.0.0.1:9/x']}}}}\n{extra}\ntargets: []\n",
+                     str(tmp_path / "v.yaml"))
+
+    c = config("")
+    assert c.board.link_base(c.listen) == "http://127.0.0.1:9800"  # type: ignore[attr-defined]
+    assert c.board.link_base(c.listen, tls=True) == "https://127.0.0.1:9800"  # type: ignore[attr-defined]
+    assert "opens on this machine only" in warnings(c, "en")[0]  # type: ignore[arg-type]
+    c = config("board: {viewer_token: 0123456789abcdef0}", "0.0.0.0:9800")
+    assert "0.0.0.0" in warnings(c, "en")[0] and "board.public_url" in warnings(c, "en")[0]  # type: ignore[arg-type]
+    c = config("board: {public_url: 'https://noc.example.vn/', viewer_token: 0123456789abcdef0}", "0.0.0.0:9800")
+    assert c.board.link_base(c.listen) == "https://noc.example.vn"  # type: ignore[attr-defined]
+    assert warnings(c, "en") == []  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="public_url"):
+        config("board: {public_url: 'ftp://x'}")
