@@ -353,7 +353,10 @@ class PagingEngine:
         if t.cause:
             parent = self.config.target(t.cause)
             facts["cause_name"] = (parent.name or parent.id) if parent is not None else t.cause
-        return Plan(check, severity, category, self.channels_for(check, severity, 0, now), flapping,
+        channels = self.channels_for(check, severity, 0, now)
+        if category == "security":   # a defacement also reaches the security team's channel, when set
+            channels = tuple(dict.fromkeys(channels + self.config.paging.spec.security_notify))
+        return Plan(check, severity, category, channels, flapping,
                     self.dependants.get(target.id, 0), facts, next_esc, now + remind if remind else None)
 
     # -- recorder thread: inside the transition's transaction --------------------------------

@@ -228,6 +228,7 @@ class PagingSpec:
     heartbeat: Optional[HeartbeatSpec] = None
     alertmanager: RelaySpec = RelaySpec()
     self_notify: Optional[tuple[str, ...]] = None
+    security_notify: tuple[str, ...] = ()     # told of security incidents too, besides the usual channels
     backoff_initial: Duration = Duration(1)
     backoff_max: Duration = Duration(300)
     lag_alarm: Duration = Duration(30)
@@ -340,6 +341,7 @@ def resolve(src: Source, raw: Mapping[str, Any], channels: Mapping[str, Channel]
         ops[op.name] = op
     if spec.self_notify is not None:
         known_channels(list(spec.self_notify), ("paging", "self_notify"))
+    known_channels(list(spec.security_notify), ("paging", "security_notify"))
     if spec.alertmanager.notify is not None:
         known_channels(list(spec.alertmanager.notify), ("paging", "alertmanager", "notify"))
     return Paging(MappingProxyType(resolved_channels), tuple(windows), MappingProxyType(contacts), tuple(shifts),
