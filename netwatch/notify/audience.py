@@ -33,15 +33,28 @@ def medium(ch: Channel | None, lang: str) -> str:
     return W["ch_web"]
 
 
-def channel_words(channel_id: str, paging: Paging, lang: str) -> str:
-    """'Lan (SMS)' when a roster contact is reached through the channel, else 'nhóm trực (Telegram)'."""
+def _who_how(channel_id: str, paging: Paging, lang: str) -> tuple[str, str]:
     W = WORDS["en" if lang == "en" else "vi"]
     ch = paging.channels.get(channel_id)
     names = [c.name or c.id for c in paging.contacts.values() if channel_id in c.notify]
     how = medium(ch, lang)
-    who = ", ".join(names) if names else (W["ch_chat"] if how not in (W["ch_sms"], W["ch_mail"], W["ch_web"])
-                                          else how.lower() if how == W["ch_mail"] else W["ch_chat"])
+    return (", ".join(names) if names else W["ch_chat"]), how
+
+
+def channel_words(channel_id: str, paging: Paging, lang: str) -> str:
+    """'Lan (SMS)' when a roster contact is reached through the channel, else 'nhóm trực (Telegram)'."""
+    who, how = _who_how(channel_id, paging, lang)
     return f"{who} ({how})"
+
+
+def told_words(channels: list[str], paging: Paging, lang: str) -> list[str]:
+    """Each person or group once, with every way they were told: 'Lan (SMS, Telegram)'."""
+    ways: dict[str, list[str]] = {}
+    for channel_id in channels:
+        who, how = _who_how(channel_id, paging, lang)
+        if how not in ways.setdefault(who, []):
+            ways[who].append(how)
+    return [f"{who} ({', '.join(hows)})" for who, hows in ways.items()]
 
 
 def enrich(facts: Mapping[str, Any], ch: Channel, paging: Paging, now: float,
@@ -49,7 +62,7 @@ def enrich(facts: Mapping[str, Any], ch: Channel, paging: Paging, now: float,
     """The row's facts plus what only the sender knows: the audience in words and this recipient's link."""
     out = dict(facts)
     told = [str(c) for c in facts.get("told") or ()]
-    out["told_words"] = list(dict.fromkeys(channel_words(c, paging, ch.lang) for c in told))
+    out["told_words"] = told_words(told, paging, ch.lang)
     out["on_duty"] = [c.name or c.id for c in paging.on_duty(now)]
     if facts.get("kind") == "escalation":
         # who was told before this level and did not acknowledge

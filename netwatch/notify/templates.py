@@ -117,7 +117,18 @@ def sms_text(items: Sequence[Facts], lang: Lang, max_segments: int, strip: bool,
     lines = [ln for ln in lines if ln != hint]
     if hint and n.sms_reply:     # a link is for chat and e-mail: an SMS carries no token
         lines.insert(min(1, len(lines)), hint)
-    return sms.fit(key + ".", ". ".join(lines), max_segments, strip)
+    # Who is on duty and who else was told ride along only while they cost no extra SMS: on a one-person
+    # team they repeat the reader's own name, and a second segment is paid for.
+    optional = [ln for ln in lines if ln.startswith((W["on_duty"] + ":", W["told"] + ":"))]
+    needed = [ln for ln in lines if ln not in optional]
+    out = sms.fit(key + ".", ". ".join(needed), max_segments, strip)
+    for extra in optional:
+        candidate = sms.fit(key + ".", ". ".join([*needed, extra]), max_segments, strip)
+        if candidate.segments > out.segments or candidate.text.endswith(("...", "…")):
+            break
+        needed.append(extra)
+        out = candidate
+    return out
 
 
 def sms_digest(ns: Sequence[Notice], lang: Lang, max_segments: int, strip: bool, tz: ZoneInfo) -> sms.SmsText:

@@ -28,7 +28,9 @@ def test_blip_is_quiet_outage_pages_once_and_recovery_once(
     assert chat[0].at - broke_at < 4.0
     assert chat[0].body["title"] == "PROBLEM #1 – connection lost: web1 (Hall)"
     assert "Cause: connection refused" in chat[0].body["message"]
-    assert "Take it on the status board: incident #1" in chat[0].body["message"]
+    assert "\nTake it: http://127.0.0.1:" in chat[0].body["message"]      # a signed link, never a shell command
+    assert "Told: duty chat (other system, SMS)" in chat[0].body["message"]
+    assert "/ack/" not in sms[0].body["message"]
     assert sms[0].body["message"].startswith("PROBLEM #1 - connection lost: web1 (Hall) since ")
     assert len(sms[0].body["message"]) <= 160
     time.sleep(1.5)
