@@ -82,7 +82,7 @@ VI_ASCII = set("""
     nguoi ghi chu chua ai sau trong thoi han phan hoi cham bao lan nhom cong thong dinh tuyen loi tai
     trung tam chi hoi truong khach san ly do nguyen nhan thiet bi cap mat anh huong phu thuoc the tong hop
     dang mo on chap chon nhac chuyen suy giam canh khan hien tren gui thay doi giao dien voi goc duoc
-    lich kiem tra tre bi web
+    lich kiem tra tre bi web cao dung gia khung mong nguy quy sai tay theo
 """.split())
 NAMES = {"Lan", "AP", "Switch", "OK", "SMS", "Telegram"}
 
@@ -104,6 +104,17 @@ def test_no_english_words_in_vietnamese_messages(name: str) -> None:
     texts = [*templates.chat(items, "vi", "text", TZ), templates.sms_text(items, "vi", 3, False, TZ).text]
     for text in texts:
         assert not _english_words(text), (_english_words(text), text)
+
+
+def test_the_whole_vietnamese_catalogue_is_vietnamese() -> None:
+    from netwatch import causes
+    texts = [c.vi for c in (*causes.ERRORS.values(), *causes.DEGRADED.values(), *causes.STATES.values(),
+                            causes.UNKNOWN, causes.UNKNOWN_DEGRADED)]
+    texts += [*causes.CATEGORY_WORDS["vi"].values(), *message.WORDS["vi"].values()]
+    texts += [t["vi"] for patterns in causes._TEMPLATES.values() for _, t in patterns]
+    for text in texts:
+        words = _english_words(re.sub(r"\{\w*\}", "", text))
+        assert not words, (words, text)
 
 
 def test_the_scan_catches_english() -> None:
