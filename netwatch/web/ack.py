@@ -23,7 +23,9 @@ PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",        # the token must not leave in a Referer header
+    # the token must not leave in a Referer header; same-origin (not no-referrer) keeps the browser sending
+    # the page's own Origin on the confirm POST instead of "null", so the CSRF check can stay strict
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
@@ -152,7 +154,7 @@ def _same_origin(request: web.Request) -> bool:
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return False
     origin = request.headers.get("Origin")
-    return origin is None or origin in (f"{request.scheme}://{request.host}", "null")
+    return origin is None or origin == f"{request.scheme}://{request.host}"
 
 
 async def confirm(request: web.Request) -> web.Response:

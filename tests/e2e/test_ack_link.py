@@ -116,6 +116,7 @@ def test_cross_site_posts_are_refused(netwatch_process: Callable[..., NetwatchPr
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     assert _status(link, b"note=x", {**form, "Origin": "http://127.0.0.2:1"}) == 403
     assert _status(link, b"note=x", {**form, "Sec-Fetch-Site": "cross-site"}) == 403
+    assert _status(link, b"note=x", {**form, "Origin": "null"}) == 403      # a sandboxed frame elsewhere
     assert _status(link, b'{"note": "x"}', {"Content-Type": "application/json"}) == 403
     assert query(store, "SELECT state FROM incidents WHERE id=1") == [("open",)]
     assert _status(link, b"note=", {**form, "Origin": nw.base_url}) == 200
