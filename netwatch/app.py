@@ -22,6 +22,7 @@ from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
 from netwatch.live import LiveView, expand
 from netwatch.model import Check, Result
+from netwatch.notify import acklink
 from netwatch.notify.outbox import Delivery
 from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
@@ -52,7 +53,7 @@ class Monitor:
             configs.Repository(store.conn, store.lock, phase_at=lambda ts: self.config.event.phase_at(ts)))
         current = lambda: self.config  # noqa: E731 - every component reads the config of the moment
         self.delivery = Delivery(store, lambda: self.config.paging, lambda: self.config.site.tz,
-                                 lambda text: self.config.redact(text), clock)
+                                 lambda text: self.config.redact(text), clock, links=acklink.maker(current, clock))
         self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
                                  config.retention.results, config.retention.rollups,
                                  redact=lambda text: self.config.redact(text), on_commit=self.delivery.wake.set,

@@ -10,10 +10,11 @@ import json
 import logging
 import os
 import sys
+import urllib.parse
 from typing import Any, Sequence
 
 from netwatch import __version__
-from netwatch.config import Config, ConfigError, load, summary_duration
+from netwatch.config import Config, ConfigError, is_loopback, load, summary_duration
 from netwatch.i18n import Lang, default_lang, t
 from netwatch.logs import setup_logging
 from netwatch.store.db import StoreError
@@ -105,7 +106,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(line)
     for note in config.notes:
         print(f"{t('note', lang)}: {note}")
+    for line in warnings(config, lang):
+        print(line, file=sys.stderr)
     return EXIT_OK
+
+
+def warnings(config: Config, lang: Lang) -> list[str]:
+    """Set-ups that work but will surprise someone: printed by `check`, never fatal."""
+    out = []
+    base = config.board.link_base(config.listen, bool(getattr(config, "listen_tls", None)))
+    host = urllib.parse.urlsplit(base).hostname or ""
+    if config.paging.channels and host in ("0.0.0.0", "::"):
+        out.append(t("warn_link_any", lang, base=base))
+    elif config.paging.channels and config.board.public_url is None and is_loopback(host):
+        out.append(t("warn_link_loopback", lang, base=base))
+    return out
 
 
 def summarise(config: Config, lang: Lang) -> list[str]:

@@ -39,6 +39,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "note": "lưu ý",
         "listen_failed": "netwatch run: không mở được cổng {listen} (khóa `listen:` trong {path}): {reason}; "
                          "dừng chương trình đang dùng cổng này hoặc đổi `listen:`",
+        "warn_link_any": "Cảnh báo: liên kết nhận xử lý trong tin nhắn sẽ trỏ tới {base}, điện thoại không mở được. "
+                         "Đặt board.public_url (địa chỉ qua reverse proxy hoặc VPN).",
+        "warn_link_loopback": "Lưu ý: liên kết nhận xử lý trỏ tới {base}, chỉ mở được trên máy này. "
+                              "Đặt board.public_url để điện thoại mở được.",
     },
     "en": {
         "config_ok": "Config is valid: {path}",
@@ -64,6 +68,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "note": "note",
         "listen_failed": "netwatch run: cannot listen on {listen} (`listen:` in {path}): {reason}; "
                          "stop the program using it or change `listen:`",
+        "warn_link_any": "Warning: acknowledgement links in notices would point to {base}, which no phone can "
+                         "open. Set board.public_url (the address through a reverse proxy or VPN).",
+        "warn_link_loopback": "Note: acknowledgement links point to {base}, which opens on this machine only. "
+                              "Set board.public_url so phones can open them.",
     },
 }
 

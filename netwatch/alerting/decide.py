@@ -347,9 +347,10 @@ class Decider:
             draft.items.append(Change(t, hold_until=now + bound, flapping=flapping, hold_seconds=bound,
                                       suspect=tuple(p for p, s in sorted(parents.items()) if s == "suspect")))
             return
-        draft.items.append(Change(t, self.page(check, t, flapping, now)))
+        measured = o.detail if o is not None and new is State.DEGRADED else ""
+        draft.items.append(Change(t, self.page(check, t, flapping, now, measured)))
 
-    def page(self, check: Check, t: Transition, flapping: bool, now: float) -> Page:
+    def page(self, check: Check, t: Transition, flapping: bool, now: float, measured: str = "") -> Page:
         severity = check.alert.severity or ("warning" if t.to_state is State.DEGRADED else "critical")
         category = check.alert.category or (
             "security" if t.error in SECURITY_ERRORS else
@@ -362,7 +363,17 @@ class Decider:
                  "zone": target.zone, "zone_name": self.config.zone_name(target.zone) if target.zone else "",
                  "state": t.to_state.value, "since": t.since, "error": t.error,
                  "detail": self.config.redact(t.detail or ""), "cause": t.cause,
-                 "dependants": self.dependants.get(target.id, 0)}
-        return Page(check, severity, category, channels_for(self.config.paging, check, severity, 0, now), flapping,
+                 "dependants": self.dependants.get(target.id, 0), "check_kind": check.kind}
+        if t.to_state is State.DEGRADED:
+            # The transition names only the degraded class; the message keeps the numbers (0.606 s vs 0.3 s).
+            facts["degraded"] = t.detail or None
+            facts["measured"] = self.config.redact(measured)
+        if t.cause:
+            parent = self.config.target(t.cause)
+            facts["cause_name"] = (parent.name or parent.id) if parent is not None else t.cause
+        channels = channels_for(self.config.paging, check, severity, 0, now)
+        if category == "security":   # a defacement also reaches the security team's channel, when set
+            channels = tuple(dict.fromkeys(channels + self.config.paging.spec.security_notify))
+        return Page(check, severity, category, channels, flapping,
                     self.dependants.get(target.id, 0), facts, next_esc, now + remind if remind else None)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from netwatch.alerting import incidents
+from netwatch.alerting import incidents, replies
 from netwatch.alerting.decide import Decider, Decision, Observed
 from netwatch.alerting.selfwatch import SelfWatch
 from netwatch.config.paging import Maintenance
@@ -54,6 +54,8 @@ class PagingLoop:
     async def run(self) -> None:
         delivery = asyncio.create_task(self.delivery.run(), name="outbox")
         heartbeat = asyncio.create_task(self.selfwatch.heartbeat(), name="heartbeat")
+        sms_replies = asyncio.create_task(replies.run(self.store, lambda: self.config().paging, self.delivery.wake.set,
+                                                      self.clock), name="sms-replies")
         try:
             while True:
                 await asyncio.sleep(TICK_SECONDS)
@@ -64,9 +66,9 @@ class PagingLoop:
                 except Exception:  # noqa: BLE001 - paging must outlive a bug in one tick
                     log.exception("paging tick failed")
         finally:
-            for task in (delivery, heartbeat):
+            for task in (delivery, heartbeat, sms_replies):
                 task.cancel()
-            await asyncio.gather(delivery, heartbeat, return_exceptions=True)
+            await asyncio.gather(delivery, heartbeat, sms_replies, return_exceptions=True)
 
     async def tick(self) -> None:
         now = self.clock()

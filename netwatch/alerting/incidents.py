@@ -16,7 +16,7 @@ from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
 from netwatch.model import State, Transition
 from netwatch.store import Store
 from netwatch.store.incidents import (OPEN_STATES, NewIncident, ack, clock_summary, drop_hold, due, escalate,
-                                      find_open, first_facts, hold, list_incidents, notify_told, open_incident,
+                                      find_open, first_facts, get, hold, list_incidents, notify_told, open_incident,
                                       remind_next, resolve, take_hold)
 from netwatch.store.incidents import held_pages as stored_held_pages
 from netwatch.store.db import Tx
@@ -25,7 +25,7 @@ from netwatch.store.outbox import enqueue
 if TYPE_CHECKING:
     from netwatch.config import Config
 
-__all__ = ["OPEN_STATES", "NewIncident", "PagingCommands", "ack", "find_open", "first_facts", "list_incidents",
+__all__ = ["OPEN_STATES", "NewIncident", "PagingCommands", "ack", "find_open", "first_facts", "get", "list_incidents",
            "notify_told", "open_incident", "record", "resolve", "sweep"]
 
 T = TypeVar("T")
@@ -142,6 +142,10 @@ class PagingCommands:
     def ack(self, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
         with self.store.transaction() as c:
             return ack(c, incident_id, who, note, source, now)
+
+    def get(self, incident_id: int) -> dict[str, Any] | None:
+        with self.store.db.read() as c:
+            return get(c, incident_id)
 
     def write(self, body: Callable[[Tx], T]) -> T:
         """Run `body` in one write transaction (the Alertmanager relay opens and resolves several incidents)."""

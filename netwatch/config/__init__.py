@@ -6,9 +6,9 @@ import dataclasses
 import functools
 import datetime as dt
 import ipaddress
+import urllib.parse
 import typing
 import os
-import urllib.parse
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -153,11 +153,12 @@ class BoardSettings:
     """The status board (/board): a viewer token, asked for only when netwatch listens beyond loopback."""
 
     viewer_token: Secret | None = None
-    # The address people type for the board (e.g. https://noc.example.gov.vn/board): its host is
-    # accepted in the Host header, like `allowed_hosts` (DNS-rebinding defence; IP literals always pass).
+    # The address people type for the board and that acknowledgement links in notices use (a reverse
+    # proxy or VPN address; by default the `listen` address). Its host is accepted in the Host header, like
+    # `allowed_hosts` (DNS-rebinding defence; IP literals always pass).
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
-
+    ack_link_lifetime: Duration = Duration(86400)
     recently_resolved: Duration = Duration(1800)   # how long a resolved incident stays listed on the wall
 
     def __post_init__(self) -> None:
@@ -165,8 +166,8 @@ class BoardSettings:
             raise FieldError("recently_resolved", "must be 0 (off) or a duration, e.g. 30m")
         if self.public_url is not None:
             parts = urllib.parse.urlsplit(self.public_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise FieldError("public_url", "must be an http:// or https:// URL with a host")
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise FieldError("public_url", "use http(s)://HOST[:PORT][/PATH], e.g. https://noc.example.vn")
         for i, name in enumerate(self.allowed_hosts):
             problem = host_error(name)
             if problem:
@@ -174,6 +175,15 @@ class BoardSettings:
         problem = tokens.weakness(self.viewer_token.reveal()) if self.viewer_token is not None else None
         if problem:
             raise FieldError("viewer_token", problem)
+        if self.ack_link_lifetime <= 0:
+            raise FieldError("ack_link_lifetime", "must be greater than zero")
+
+    def link_base(self, listen: "Listen", tls: bool = False) -> str:
+        """The base of acknowledgement links: public_url, else the listen address (https when it serves TLS)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{listen.host}]" if ":" in listen.host else listen.host
+        return f"{'https' if tls else 'http'}://{host}:{listen.port}"
 
 
 @dataclass(frozen=True)

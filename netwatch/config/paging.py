@@ -55,8 +55,13 @@ class ModemSpec:
     to: tuple[str, ...]
     baud: int = 115200
     pin: Optional[Secret] = None
+    # Read incoming SMS: "OK 12" from a roster contact's phone acknowledges incident 12.
+    replies: bool = False
+    replies_every: Duration = Duration(5)
 
     def __post_init__(self) -> None:
+        if self.replies_every <= 0:
+            raise FieldError("replies_every", "must be greater than zero")
         if not self.to:
             raise FieldError("to", "give at least one phone number")
         for number in self.to:
@@ -230,6 +235,7 @@ class PagingSpec:
     heartbeat: Optional[HeartbeatSpec] = None
     alertmanager: RelaySpec = RelaySpec()
     self_notify: Optional[tuple[str, ...]] = None
+    security_notify: tuple[str, ...] = ()     # told of security incidents too, besides the usual channels
     backoff_initial: Duration = Duration(1)
     backoff_max: Duration = Duration(300)
     lag_alarm: Duration = Duration(30)
@@ -342,6 +348,7 @@ def resolve(src: Source, raw: Mapping[str, Any], channels: Mapping[str, Channel]
         ops[op.name] = op
     if spec.self_notify is not None:
         known_channels(list(spec.self_notify), ("paging", "self_notify"))
+    known_channels(list(spec.security_notify), ("paging", "security_notify"))
     if spec.alertmanager.notify is not None:
         known_channels(list(spec.alertmanager.notify), ("paging", "alertmanager", "notify"))
     return Paging(MappingProxyType(resolved_channels), tuple(windows), MappingProxyType(contacts), tuple(shifts),

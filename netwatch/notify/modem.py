@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import select
 import termios
+import threading
 import time
 import tty
+from dataclasses import dataclass
 
 from netwatch.notify import sms
 from netwatch.notify.senders import SendResult
@@ -22,6 +25,14 @@ CTRL_Z = b"\x1a"
 _BAUDS = {9600: termios.B9600, 19200: termios.B19200, 38400: termios.B38400, 57600: termios.B57600,
           115200: termios.B115200}
 _FINAL = (b"OK", b"ERROR")
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def device_lock(device: str) -> threading.Lock:
+    """One AT session at a time per serial port: sending and reading the inbox share the modem."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(device, threading.Lock())
 
 
 class ModemError(Exception):
@@ -119,6 +130,12 @@ def split_parts(text: str) -> list[str]:
 
 def send_blocking(device: str, baud: int, numbers: tuple[str, ...], text: str, timeout_seconds: float,
                   pin: str | None = None) -> SendResult:
+    with device_lock(device):
+        return _send_locked(device, baud, numbers, text, timeout_seconds, pin)
+
+
+def _send_locked(device: str, baud: int, numbers: tuple[str, ...], text: str, timeout_seconds: float,
+                 pin: str | None) -> SendResult:
     deadline = time.monotonic() + timeout_seconds
     try:
         modem = Modem(device, baud, deadline)
@@ -159,3 +176,71 @@ def send_blocking(device: str, baud: int, numbers: tuple[str, ...], text: str, t
 async def send(device: str, baud: int, numbers: tuple[str, ...], text: str, timeout_seconds: float,
                pin: str | None = None) -> SendResult:
     return await asyncio.to_thread(send_blocking, device, baud, numbers, text, timeout_seconds, pin)
+
+
+# ---------------------------------------------------------------- receiving (AT+CMGL, +CMTI)
+
+MAX_INBOX = 50
+
+
+@dataclass(frozen=True)
+class Incoming:
+    index: int
+    number: str
+    text: str
+
+
+_CMGL = re.compile(r'^\+CMGL:\s*(\d+),"[^"]*","([^"]*)"')
+
+
+def _unhex(text: str) -> str:
+    """UCS-2 hex as AT+CSCS="UCS2" sends it; text that is not hex is taken as it is."""
+    if len(text) % 4 == 0 and re.fullmatch(r"[0-9A-Fa-f]*", text):
+        try:
+            return bytes.fromhex(text).decode("utf-16-be")
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return text
+
+
+def parse_cmgl(reply: bytes) -> list[Incoming]:
+    """The messages of an AT+CMGL reply in UCS2 character set: header line, then the text line(s)."""
+    out: list[Incoming] = []
+    lines = reply.decode("ascii", "replace").replace("\r", "\n").split("\n")
+    current: tuple[int, str] | None = None
+    body: list[str] = []
+    for line in [*lines, "OK"]:
+        m = _CMGL.match(line.strip())
+        if m or line.strip() in ("OK", "ERROR"):
+            if current is not None:
+                out.append(Incoming(current[0], _unhex(current[1]), _unhex("".join(body).strip())))
+            current, body = ((int(m.group(1)), m.group(2)) if m else None), []
+            if not m:
+                break
+        elif current is not None and line.strip():
+            body.append(line.strip())
+    return out[:MAX_INBOX]
+
+
+def read_inbox_blocking(device: str, baud: int, timeout_seconds: float, pin: str | None = None) -> list[Incoming]:
+    """Read and delete every stored SMS. A message is deleted only after it was read whole, so a crash
+    in between reads it again (the acknowledgement it carries is idempotent)."""
+    with device_lock(device):
+        deadline = time.monotonic() + timeout_seconds
+        modem = Modem(device, baud, deadline)
+        try:
+            modem.command("AT")
+            modem.command("ATE0")
+            if pin:
+                state = modem.command("AT+CPIN?")
+                if b"SIM PIN" in state:
+                    modem.command(f'AT+CPIN="{pin}"')
+            modem.command("AT+CMGF=1")
+            modem.command('AT+CSCS="UCS2"')
+            reply = modem.command('AT+CMGL="ALL"')
+            messages = parse_cmgl(reply)
+            for m in messages:
+                modem.command(f"AT+CMGD={m.index}")
+            return messages
+        finally:
+            modem.close()

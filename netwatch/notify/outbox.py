@@ -23,7 +23,7 @@ import aiohttp
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from netwatch.config.paging import Channel, Paging
-from netwatch.notify import modem, senders, templates
+from netwatch.notify import audience, modem, senders, templates
 from netwatch.store import DB_ERRORS, Store
 from netwatch.store import outbox as rows_of
 from netwatch.store.outbox import PAGE_KINDS, Row, enqueue
@@ -66,6 +66,7 @@ class Delivery:
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     session: aiohttp.ClientSession | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    links: audience.LinkMaker | None = None     # acknowledgement links for chat and e-mail (web.ack)
 
     def stat(self, channel: str) -> ChannelStats:
         s = self.stats.get(channel)
@@ -232,8 +233,8 @@ class Delivery:
         s = self.stat(ch.id)
         s.tokens -= 1
         s.messages_total += 1
-        items = [r.facts for r in batch]
         tz = self.tz()
+        items = [audience.enrich(r.facts, ch, self.paging(), self.clock(), self.links) for r in batch]
         dedup = ",".join(r.dedup_key for r in batch)[:4000]
         kind = batch[0].kind if len({r.kind for r in batch}) == 1 else "problem"
         done = {int(i) for i in batch[0].sent_via.split(",") if i}

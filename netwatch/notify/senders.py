@@ -142,7 +142,9 @@ async def _send_apprise(url: str, title: str, body: str, markup: Markup, kind: s
         a = apprise.Apprise()
         if not a.add(url):
             return False
-        t, b = title, body
+        # The title arrives as plain text and is escaped here, once: a service with a title field renders
+        # it too (Discord puts it into the message's content, where `@everyone` pings and Markdown renders).
+        t, b = (escape(title, markup) if markup in ("markdown", "slack") else title), body
         if markup in ("html", "markdown") and all(getattr(plugin, "title_maxlen", 1) <= 0 for plugin in a):
             t, b = "", blend(title, body, markup)
         return bool(a.notify(body=b, title=t, body_format=fmt, notify_type=notify_type))

@@ -75,7 +75,8 @@ def open_incident(c: Tx, new: NewIncident, now: float) -> int:
          json.dumps(list(new.channels)), new.next_escalation_at, new.next_remind_at, new.transition_id))
     key = new.key or f"{new.key_prefix}-{iid}"
     c.execute("UPDATE incidents SET key=? WHERE id=?", (key, iid))
-    facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category}
+    facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category,
+             "told": list(dict.fromkeys(new.channels))}   # "who else was told", in every follow-up too
     for channel in dict.fromkeys(new.channels):
         enqueue(c, iid, channel, new.kind, facts, now, f"{key}-{new.kind}")
     return iid
@@ -90,6 +91,15 @@ def find_open(c: Tx, *, check_id: str | None = None, key: str | None = None) -> 
         row = c.execute("SELECT id, severity, state FROM incidents WHERE key=? AND state IN ('open','acked') "
                         "ORDER BY id DESC LIMIT 1", (key,)).fetchone()
     return (int(row[0]), str(row[1]), str(row[2])) if row else None
+
+
+def get(c: Tx, incident_id: int) -> dict[str, Any] | None:
+    """One incident with the facts of its first notice (the acknowledgement page shows them)."""
+    row = c.fetchone("SELECT id, state, acked_by, acked_at, resolved_at FROM incidents WHERE id=?", (incident_id,))
+    if row is None:
+        return None
+    return {**dict(zip(("id", "state", "acked_by", "acked_at", "resolved_at"), row)),
+            "facts": first_facts(c, incident_id)}
 
 
 def first_facts(c: Tx, incident_id: int) -> dict[str, Any]:
@@ -141,7 +151,7 @@ def ack(c: Tx, incident_id: int, who: str, note: str, source: str, now: float) -
               (now, who, note[:500], incident_id))
     record_audit(c, who, "ack", f"incident #{incident_id}" + (f": {note[:200]}" if note else ""), source, now)
     if state == "open":
-        notify_told(c, incident_id, "ack", now, {"acked_by": who, "note": note[:200]})
+        notify_told(c, incident_id, "ack", now, {"acked_by": who, "note": note[:200], "acked_at": now})
     return None
 
 

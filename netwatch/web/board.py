@@ -34,7 +34,7 @@ PROBLEM_STATES = frozenset({State.DOWN, State.UNREACHABLE, State.DEGRADED})
 TEXT_CAP = 200
 REFRESH_SECONDS = 2
 TOKEN_COOKIE = "netwatch_board"
-STATIC = {"wall.css": "text/css", "wall.js": "text/javascript"}
+STATIC = {"wall.css": "text/css", "wall.js": "text/javascript", "ack.css": "text/css"}
 
 
 def add_routes(app: web.Application) -> None:

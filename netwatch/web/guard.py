@@ -29,6 +29,13 @@ SECURITY_HEADERS = {
 # an anonymous caller from beyond loopback.
 PUBLIC_ROUTES = frozenset({"/metrics", "/healthz", "/board/static/{name}", "/board/static/font/{name}", "/"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The few headers a route sets otherwise, and why. The acknowledgement page: with `no-referrer` a browser
+# sends `Origin: null` on the confirm POST; `same-origin` keeps the real Origin (so the cross-site check
+# stays strict) and still never sends the token in a Referer to another site.
+ROUTE_HEADERS: dict[str, dict[str, str]] = {"/ack/{token}": {"Referrer-Policy": "same-origin"}}
+# Our own HTML pages that post a form (the acknowledgement link's confirm button, where the signed token
+# in the path is the permission): a form body is accepted there, but only with our own Origin.
+FORM_ROUTES = frozenset({"/ack/{token}"})
 ALLOWED_HOSTS_KEY: web.AppKey[Callable[[], frozenset[str]]] = web.AppKey("allowed_hosts")
 REFUSED_HOSTS_KEY: web.AppKey[set[str]] = web.AppKey("refused_hosts")
 
@@ -118,7 +125,11 @@ def cross_site_reason(request: web.Request) -> str | None:
     if origin is not None and urllib.parse.urlsplit(origin).netloc.lower() != (request.host or "").lower():
         return "cross-site request refused (foreign Origin)"
     if request.content_type != "application/json":
-        return "send the body as application/json"
+        resource = request.match_info.route.resource
+        own_form = (resource is not None and resource.canonical in FORM_ROUTES and origin is not None
+                    and request.content_type == "application/x-www-form-urlencoded")
+        if not own_form:
+            return "send the body as application/json"
     return None
 
 

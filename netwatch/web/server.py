@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from netwatch.web import board, guard, paging
+from netwatch.web import ack, board, guard, paging
 from netwatch.web.access import SERVICES_KEY, read_refusal
 from netwatch.web.listener import Listener
 from netwatch.web.services import Services
@@ -41,6 +41,7 @@ def build(services: Services) -> web.Application:
     app.router.add_get("/api/v1/checks", checks)
     paging.add_routes(app)
     board.add_routes(app)
+    ack.add_routes(app)
     return app
 
 

@@ -87,6 +87,12 @@ def test_every_category_has_words() -> None:
     ("tls_expiring", "certificate expires in 2.5 days (2026-12-05 10:00 UTC), critical below 7 days",
      "chứng chỉ số sắp hết hạn, cần gia hạn ngay (còn 2,5 ngày, ngưỡng nguy cấp 7 ngày)",
      "certificate expires very soon, renew now (2.5 days left, critical below 7 days)"),
+    ("status", "got 503 Service Unavailable from https://127.0.0.1:1/, expected 2xx",
+     "trang web báo lỗi (máy chủ trả mã 503, cần 2xx)",
+     "website returned an error (server answered 503, expected 2xx)"),
+    ("status", "got 404 Not Found from http://127.0.0.1:1/a, expected 200, 204",
+     "trang web báo lỗi (máy chủ trả mã 404, cần 200, 204)",
+     "website returned an error (server answered 404, expected 200, 204)"),
     ("content_changed", "42% of the text differs", "trang bị thay đổi giao diện so với bản gốc",
      "page differs from the approved baseline"),
 ])

@@ -5,14 +5,13 @@ where netwatch deliberately differs, and why."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import pytest
 

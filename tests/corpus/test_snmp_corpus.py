@@ -19,7 +19,6 @@ import pytest
 
 from netwatch.fields import Secret
 from netwatch.model import Target
-from netwatch.net.snmp import oids
 from netwatch.net.snmp.client import SnmpError
 from netwatch.probes import snmp
 from tests.peers import recordings, snmpd as peers

@@ -26,10 +26,12 @@ def test_blip_is_quiet_outage_pages_once_and_recovery_once(
     chat = sinks["chat"].wait_count(1, 10)
     sms = sinks["sms"].wait_count(1, 10)
     assert chat[0].at - broke_at < 4.0
-    assert "PROBLEM DOWN #1" in chat[0].body["title"] and "web1/tcp" in chat[0].body["title"]
-    assert "refused" in chat[0].body["message"] and "Hall" in chat[0].body["message"]
-    assert "netwatch ack 1" in chat[0].body["message"]
-    assert sms[0].body["message"].startswith("PROBLEM DOWN #1: web1/tcp")
+    assert chat[0].body["title"] == "PROBLEM #1 – connection lost: web1 (Hall)"
+    assert "Cause: connection refused" in chat[0].body["message"]
+    assert "\nTake it: http://127.0.0.1:" in chat[0].body["message"]      # a signed link, never a shell command
+    assert "Told: duty chat (other system, SMS)" in chat[0].body["message"]
+    assert "/ack/" not in sms[0].body["message"]
+    assert sms[0].body["message"].startswith("PROBLEM #1 - connection lost: web1 (Hall) since ")
     assert len(sms[0].body["message"]) <= 160
     time.sleep(1.5)
     assert len(sinks["chat"].received) == 1, "the outage paged more than once"
@@ -64,8 +66,8 @@ def test_parent_down_pages_once_for_root_cause_and_child_alone_pages(
              what="five unreachable switches")
     time.sleep(1.5)
     assert len(sinks["chat"].received) == 1 and len(sinks["sms"].received) == 1
-    assert "core-router/tcp" in chat[0].body["title"]
-    assert "Affected: 5 dependent targets" in chat[0].body["message"]
+    assert "core-router (Hall)" in chat[0].body["title"]
+    assert "Affected: 5 dependent devices" in chat[0].body["message"]
     causes = query(store, "SELECT DISTINCT cause FROM transitions WHERE to_state='unreachable'")
     assert causes == [("core-router",)]
     metrics = nw.metrics()
@@ -79,9 +81,9 @@ def test_parent_down_pages_once_for_root_cause_and_child_alone_pages(
     sinks["chat"].wait_count(3, 10)
     time.sleep(1.0)
     titles = [r.body["title"] for r in sinks["chat"].received]
-    assert any("RESOLVED" in t and "core-router" in t for t in titles)
-    assert any("PROBLEM DOWN" in t and "sw0/tcp" in t for t in titles), [r.body for r in sinks["chat"].received]
-    assert not any(f"sw{i}/tcp" in t for t in titles for i in range(1, 5))
+    assert any("RECOVERED" in t and "core-router" in t for t in titles)
+    assert any(t.startswith("PROBLEM") and "sw0 (Hall)" in t for t in titles), [r.body for r in sinks["chat"].received]
+    assert not any(f"sw{i} " in t for t in titles for i in range(1, 5))
 
 
 def test_flapping_link_sends_one_notice_then_one_settled(
@@ -108,4 +110,4 @@ def test_flapping_link_sends_one_notice_then_one_settled(
     assert between == [], seen
     assert seen.index("flapping") <= 4, seen
     settled = next(r for r in sinks["chat"].received if "settled" in r.body.get("dedup_key", ""))
-    assert "SETTLED UP" in settled.body["title"]
+    assert settled.body["title"].startswith("SETTLED") and "settled in state up" in settled.body["message"]

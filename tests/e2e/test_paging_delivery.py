@@ -184,7 +184,7 @@ def test_channel_down_too_long_falls_back(netwatch_process: Callable[..., Netwat
         (queued_at,), = query(store, "SELECT created_at FROM outbox WHERE channel='sms'")
         got = chat.wait_count(1, 10)
         assert got[0].at - queued_at >= 1.9
-        assert got[0].body["dedup_key"] == "nw-1-problem" and "web1/tcp" in got[0].body["title"]
+        assert got[0].body["dedup_key"] == "nw-1-problem" and "web1 (" in got[0].body["title"]
         assert query(store, "SELECT state FROM outbox WHERE channel='sms'") == [("rerouted",)]
     finally:
         chat.stop()

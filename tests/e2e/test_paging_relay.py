@@ -56,8 +56,8 @@ def test_relay_dedups_ha_duplicates_and_caps_hostile_text(
     body = chat[0].body["message"]
     assert "LinkDown sw-hall:9100" in chat[0].body["title"]
     assert "\x1b" not in body and len(body) < 1500
-    assert "Hall" in body and "08:00:00 14/12" in body
-    assert len(sms[0].body["message"]) <= 160 and sms[0].body["message"].startswith("PROBLEM DOWN #1")
+    assert "(Hall)" in chat[0].body["title"] and "08:00:00 14/12" in body
+    assert len(sms[0].body["message"]) <= 160 and sms[0].body["message"].startswith("PROBLEM #1: LinkDown sw-hall")
     assert all(ord(ch) < 128 for ch in sms[0].body["message"])
     resolved = {**payload, "status": "resolved", "alerts": [{**alert, "status": "resolved"}]}
     assert post_json(url, resolved, TOKEN)[0] == 200

@@ -3,6 +3,10 @@
 It echoes commands until ATE0, keeps AT+CMGF/AT+CSCS/AT+CSMP settings, prompts '> ' after
 AT+CMGS="number", reads the text up to Ctrl-Z, decodes UCS-2 hex when AT+CSCS="UCS2", and answers
 `+CMGS: <ref>` and OK. `fail_sends` makes the next sends answer `+CMS ERROR: 500`.
+
+Receiving: `receive(number, text)` stores an SMS as a SIM would and announces it with an unsolicited
+`+CMTI: "SM",<index>`; AT+CMGL lists stored messages (UCS-2 hex for number and text when
+AT+CSCS="UCS2"), AT+CMGD=<index> deletes one.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class SimulatedModem:
     text_mode: bool = False
     charset: str = "GSM"
     dcs: int = 0
+    inbox: dict[int, tuple[str, str]] = field(default_factory=dict)
+    next_index: int = 1
 
     def __post_init__(self) -> None:
         self.master, self.slave = os.openpty()
@@ -45,6 +51,13 @@ class SimulatedModem:
         self._thread.join(5)
         os.close(self.master)
         os.close(self.slave)
+
+    def receive(self, number: str, text: str) -> int:
+        index = self.next_index
+        self.next_index += 1
+        self.inbox[index] = (number, text)
+        self._write(f'\r\n+CMTI: "SM",{index}\r\n')
+        return index
 
     def _write(self, text: str) -> None:
         os.write(self.master, text.encode("ascii"))
@@ -101,6 +114,17 @@ class SimulatedModem:
             self._write("\r\nOK\r\n")
         elif upper.startswith("AT+CSMP="):
             self.dcs = int(cmd.split("=", 1)[1].split(",")[3])
+            self._write("\r\nOK\r\n")
+        elif upper.startswith("AT+CMGL") and self.text_mode:
+            ucs2 = self.charset == "UCS2"
+            out = ""
+            for index, (number, text) in sorted(self.inbox.items()):
+                shown_number = number.encode("utf-16-be").hex().upper() if ucs2 else number
+                shown_text = text.encode("utf-16-be").hex().upper() if ucs2 else text
+                out += f'\r\n+CMGL: {index},"REC UNREAD","{shown_number}",,"26/12/02,08:00:00+28"\r\n{shown_text}'
+            self._write(out + "\r\n\r\nOK\r\n")
+        elif upper.startswith("AT+CMGD="):
+            self.inbox.pop(int(cmd.split("=", 1)[1].split(",")[0]), None)
             self._write("\r\nOK\r\n")
         elif upper == "AT+CPIN?":
             self._write("\r\n+CPIN: READY\r\n\r\nOK\r\n")

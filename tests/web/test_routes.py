@@ -16,7 +16,7 @@ from netwatch.config import loads  # first: importing netwatch.alerting first is
 from netwatch.app import Monitor
 from netwatch.store import Store
 from netwatch.web import server
-from netwatch.web.guard import PUBLIC_ROUTES, SECURITY_HEADERS, allowed_host_names, host_allowed
+from netwatch.web.guard import PUBLIC_ROUTES, ROUTE_HEADERS, SECURITY_HEADERS, allowed_host_names, host_allowed
 
 VIEWER = "viewer-token-0123456789abcdef"
 RELAY = "relay-token-7Hq2pX9vLm4wZt"
@@ -71,7 +71,7 @@ async def test_every_route_needs_credentials_unless_allow_listed(exposed: TestCl
             assert resp.status == (302 if canonical == "/" else 200), (method, canonical, resp.status)
         else:
             assert resp.status in (401, 403), (method, canonical, resp.status, await resp.text())
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in {**SECURITY_HEADERS, **ROUTE_HEADERS.get(canonical, {})}.items():
             assert resp.headers.get(name) == value, (method, canonical, name)
     missing = await exposed.get("/no/such/route")
     assert missing.status == 404 and missing.headers.get("Content-Security-Policy") == SECURITY_HEADERS[
@@ -82,7 +82,7 @@ async def test_cross_site_writes_are_refused_on_every_post_route(exposed: TestCl
     origin = str(exposed.make_url("")).rstrip("/")
     good = {"Authorization": f"Bearer {OPERATOR}"}
     posts = [path for method, _, path in routes(exposed.server.app) if method not in ("GET", "HEAD")]
-    assert len(posts) == 3, posts
+    assert len(posts) == 4, posts
     for path in posts:
         for headers, kwargs, status in (
                 ({"Origin": "http://127.0.0.2:8000"}, {"json": {}}, 403),
