@@ -98,15 +98,18 @@ class Store:
         return self.db.wait_for_change(timeout_seconds, since)
 
     def migrate(self) -> list[str]:
+        """Apply missing migrations, each in its own transaction; safe when another process does the same
+        (the daemon and a CLI command on a new database): the schema lock makes the second one wait."""
         with self.db.transaction() as tx:
+            self.db.lock_schema()
             tx.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-            done = {r[0] for r in tx.fetchall("SELECT name FROM migrations")}
         applied = []
         for name, sql in MIGRATIONS:
-            if name in done:
-                continue
             # One transaction per migration, so a half-applied one rolls back.
             with self.db.transaction() as tx:
+                self.db.lock_schema()
+                if tx.fetchone("SELECT 1 FROM migrations WHERE name=?", (name,)) is not None:
+                    continue
                 self.db.script(sql)
                 tx.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
             applied.append(name)

@@ -94,6 +94,10 @@ class Database:
     def tables(self) -> set[str]:
         raise NotImplementedError
 
+    def lock_schema(self) -> None:
+        """Inside a transaction: wait for any other process changing the schema (SQLite: BEGIN IMMEDIATE
+        already serialises writers)."""
+
     def reset_identity(self, table: str) -> None:
         """After rows were inserted with explicit ids: make the next generated id follow them."""
 

@@ -14,10 +14,18 @@ import psycopg
 from netwatch.store.db import Database, Params, Rows, StoreError, _split_statements
 
 CHANNEL = "netwatch_change"
+SCHEMA_LOCK_KEY = 0x6E657477  # "netw": the advisory lock that serialises migrations
 CONNECT_TIMEOUT_SECONDS = 10
 # A statement that runs longer than this is a stuck lock or a sick server: fail it, count the write
 # error, retry later, rather than hang the recorder thread for ever.
 STATEMENT_TIMEOUT_MS = 30_000
+
+
+# INSERT INTO table (columns) VALUES (?, ...), then nothing or a conflict clause (no parameters in it).
+_INSERT_RE_MANY = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([\w\s,\"]+)\)\s*VALUES\s*"
+                             r"\(\s*\?(?:\s*,\s*\?)*\s*\)((?:\s+ON\s+CONFLICT\b[^?;]*)?)\s*$", re.I | re.S)
+# Below this many rows an upsert goes row by row: staging costs two extra statements.
+STAGE_MIN_ROWS = 50
 
 
 @functools.lru_cache(maxsize=512)
@@ -80,6 +88,7 @@ class PostgresDatabase(Database):
         self._password = password
         self.raw = self._connect()
         self._listener: psycopg.Connection[Any] | None = None
+        self._staged: set[str] = set()  # temp staging tables made on this connection
         self._listen_lock = threading.Lock()
 
     def _connect(self) -> "psycopg.Connection[Any]":
@@ -107,6 +116,7 @@ class PostgresDatabase(Database):
         # failed one raised and its caller retries).
         if self.raw.closed:
             self.raw = self._connect()
+            self._staged = set()
 
     def _execute(self, sql: str, params: Params) -> Rows:
         wants_id = _needs_lastrowid(sql)
@@ -124,11 +134,33 @@ class PostgresDatabase(Database):
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
-        if rows:
-            with self._driver():
-                self._ensure()
-                with self.raw.cursor() as cur:
+        if not rows:
+            return
+        with self._driver():
+            self._ensure()
+            with self.raw.cursor() as cur:
+                m = _INSERT_RE_MANY.match(sql)
+                if m is None or (m.group(3).strip() and len(rows) < STAGE_MIN_ROWS):
                     cur.executemany(translate(sql), rows)
+                    return
+                table, columns, tail = m.group(1), m.group(2), m.group(3).strip()
+                # Many rows go by COPY: a fraction of the client CPU of executemany (bench/store_bench.py).
+                if not tail:
+                    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    return
+                # An upsert (the rollups): COPY into a session-private staging table, then one
+                # INSERT ... SELECT with the caller's ON CONFLICT clause.
+                stage = f"nw_stage_{table}"
+                if stage not in self._staged:
+                    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table})")
+                    self._staged.add(stage)
+                with cur.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} {translate(tail, False)}")
+                cur.execute(f"TRUNCATE {stage}")
 
     def _begin(self) -> None:
         with self._driver():
@@ -142,6 +174,7 @@ class PostgresDatabase(Database):
             self.raw.execute("COMMIT")
 
     def _rollback(self) -> None:
+        self._staged.clear()  # a staging table made in this transaction is gone with it
         if not self.raw.closed and self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             try:
                 self.raw.execute("ROLLBACK")
@@ -152,6 +185,11 @@ class PostgresDatabase(Database):
         with self._driver():
             for statement in _split_statements(translate_ddl(sql)):
                 self.raw.execute(statement)
+
+    def lock_schema(self) -> None:
+        # Two processes creating the schema at once would collide (even CREATE ... IF NOT EXISTS races
+        # in PostgreSQL's catalogue); a transaction-scoped advisory lock makes the second wait.
+        self._execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
 
     def reset_identity(self, table: str) -> None:
         # An identity column's sequence does not see explicit ids: without this the next insert collides.

@@ -7,13 +7,16 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
 
 from tests.peers import sshd as sshd_peer
 from tests.peers.sshd import Sshd
 from tests.support import NetwatchProcess, metric_value, wait_for
+
+if TYPE_CHECKING:
+    from tests.peers.postgres import Cluster
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
               pytest.mark.skipif(not sshd_peer.available(), reason="Debian openssh-server is not installed")]
@@ -242,3 +245,29 @@ def test_vietnamese_is_the_default(tmp_path: Path, device: Sshd) -> None:
     r = subprocess.run([sys.executable, "-m", "netwatch", "ssh-trust", "core1", "-c", str(config), "--yes"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0 and "Host key fingerprint: 256 SHA256:" in r.stdout and "already trusted" in r.stdout
+
+
+def test_freeze_and_diff_on_postgresql(tmp_path: Path, device: Sshd, pg_cluster: "Cluster") -> None:
+    import json
+
+    name = pg_cluster.create_database("config_freeze")
+    try:
+        (tmp_path / "pg-password").write_text(pg_cluster.password)
+        store = json.dumps({"url": pg_cluster.url(name), "password_file": str(tmp_path / "pg-password")})
+        config = tmp_path / "venue.yaml"
+        config.write_text(venue(tmp_path, device, listen="127.0.0.1:9").replace(
+            f"store: {tmp_path / 'netwatch.db'}", f"store: {store}"))
+        assert nw(tmp_path, "ssh-trust", "core1", "-c", str(config), "--yes").returncode == 0
+        r = nw(tmp_path, "config-freeze", "core1", "-c", str(config))
+        assert r.returncode == 0 and "version 1" in r.stdout, r.stderr
+        device.set_running_config(DRIFTED)
+        r = nw(tmp_path, "config-freeze", "core1", "-c", str(config))
+        assert r.returncode == 0 and "version 2" in r.stdout, r.stderr
+        assert nw(tmp_path, "config-freeze", "core1", "-c", str(config), "--clear").returncode == 0
+        r = nw(tmp_path, "config-diff", "core1", "-c", str(config))
+        assert r.returncode == 1 and "+snmp-server community <removed> RW" in r.stdout, r.stderr
+        r = nw(tmp_path, "config-diff", "core1", "-c", str(config), "--list")
+        assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
+        assert pg_cluster.password not in r.stdout + r.stderr
+    finally:
+        pg_cluster.drop_database(name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -115,3 +114,19 @@ def test_wait_for_change_wakes_on_commits_here_and_elsewhere(store_spec: StoreSp
     finally:
         other.close()
         store.close()
+
+
+def test_two_processes_creating_the_schema_at_once(store_spec: StoreSpec) -> None:
+    """The daemon and a CLI command starting together on a new database both open it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_and_close(_: int) -> list[str]:
+        store = Store.open(store_spec)
+        try:
+            return store.schema_version()
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        versions = list(pool.map(open_and_close, range(4)))
+    assert versions == [sorted(name for name, _ in MIGRATIONS)] * 4

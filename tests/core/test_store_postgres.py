@@ -59,3 +59,27 @@ def test_types_come_back_as_stored(pg_cluster: Cluster) -> None:
     finally:
         store.close()
         pg_cluster.drop_database(name)
+
+
+def test_bulk_upsert_after_a_rolled_back_one(pg_cluster: Cluster) -> None:
+    """Many-row upserts go through a staging table made in the transaction: a rollback takes it along."""
+    import pytest
+
+    name = pg_cluster.create_database("stage")
+    store = Store.open(pg_cluster.spec(name))
+    rows = [(f"c{i}", 300.0, 300.0, 1, 1, 0, 0, 0.0, 0.0, "") for i in range(60)]
+    upsert = ("INSERT INTO rollups (check_id, bucket_start, bucket_seconds, count, ok_count, degraded_count, "
+              "latency_count, latency_sum, latency_max, latency_hist) VALUES (?,?,?,?,?,?,?,?,?,?) "
+              "ON CONFLICT (check_id, bucket_start) DO UPDATE SET count=excluded.count")
+    try:
+        with pytest.raises(RuntimeError):
+            with store.db.transaction() as tx:
+                tx.executemany(upsert, rows)
+                raise RuntimeError("abandon")
+        with store.db.transaction() as tx:
+            tx.executemany(upsert, rows)
+            tx.executemany(upsert, [(*r[:3], 5, *r[4:]) for r in rows])
+        assert store.db.session.fetchall("SELECT COUNT(*), MIN(count), MAX(count) FROM rollups") == [(60, 5, 5)]
+    finally:
+        store.close()
+        pg_cluster.drop_database(name)

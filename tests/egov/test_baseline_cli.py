@@ -12,6 +12,8 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.peers.portal import Portal, portal_page
+from netwatch.config import StoreSpec
+from netwatch.store import Store
 from tests.support import REPO, NetwatchProcess, wait_for
 
 CONFIG = """
@@ -36,9 +38,9 @@ def portal() -> Iterator[Portal]:
     p.close()
 
 
-def write_config(tmp_path: Path, portal: Portal, interval: str = "30s") -> Path:
+def write_config(tmp_path: Path, portal: Portal, interval: str = "30s", store: str | None = None) -> Path:
     path = tmp_path / "venue.yaml"
-    path.write_text(CONFIG.format(listen="127.0.0.1:9", store=tmp_path / "netwatch.db", url=portal.url(),
+    path.write_text(CONFIG.format(listen="127.0.0.1:9", store=store or tmp_path / "netwatch.db", url=portal.url(),
                                   interval=interval))
     return path
 
@@ -54,8 +56,16 @@ def events(db: Path, kind: str) -> list[tuple[str, str, dict[str, object]]]:
     return [(c, s, json.loads(d)) for c, s, d in rows]
 
 
-def test_take_diff_approve_and_list(portal: Portal, tmp_path: Path) -> None:
-    cfg = str(write_config(tmp_path, portal))
+def stored_events(spec: StoreSpec, kind: str) -> list[tuple[str, str, dict[str, object]]]:
+    store = Store.open(spec)
+    try:
+        return [(str(c), s, d) for _, c, _, _, s, d in store.events_between(0, 4e9, [kind])]
+    finally:
+        store.close()
+
+
+def test_take_diff_approve_and_list(portal: Portal, tmp_path: Path, store_spec: StoreSpec, store_yaml: str) -> None:
+    cfg = str(write_config(tmp_path, portal, store=store_yaml))
     first = netwatch("baseline", "-c", cfg)
     assert first.returncode == 0, first.stderr
     assert "baseline taken (Cổng thông tin điện tử tỉnh)" in first.stdout
@@ -79,7 +89,7 @@ def test_take_diff_approve_and_list(portal: Portal, tmp_path: Path) -> None:
     approve = netwatch("baseline", "-c", cfg, "--approve", "--by", "Nguyễn Văn A")
     assert approve.returncode == 0, approve.stdout + approve.stderr
     assert "current page approved as the baseline" in approve.stdout
-    [(check_id, summary, data)] = events(tmp_path / "netwatch.db", "baseline")[-1:]
+    [(check_id, summary, data)] = stored_events(store_spec, "baseline")[-1:]
     assert check_id == "portal/web_integrity" and "approved by Nguyễn Văn A" in summary
     assert "+ Chào mừng năm mới" in data["diff"]  # type: ignore[operator]
     assert netwatch("probe", "-c", cfg).returncode == 0
