@@ -130,7 +130,7 @@ async def serve(config: Config) -> int:
     try:
         store = Store.open(config.store)
     except StoreError as exc:
-        log.error("%s; not starting (free space or fix permissions, then start again)", exc)
+        log.error("%s; not starting (check `store:`, free space or permissions, then start again)", exc)
         return 1
     monitor = Monitor(config, store)
     stop = asyncio.Event()

@@ -14,6 +14,7 @@ from netwatch import __version__
 from netwatch.config import Config, ConfigError, load, summary_duration
 from netwatch.i18n import Lang, default_lang, t
 from netwatch.logs import setup_logging
+from netwatch.store.db import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -25,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.commands.paging",
     "netwatch.lab.cli",
     "netwatch.report.cli",
+    "netwatch.commands.store",
 )
 
 
@@ -62,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except StoreError as exc:
+        # A wrong password or a missing database: one line (never the password) for every history command.
+        print(f"netwatch: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from netwatch.model import Transition
 from netwatch.model import Event, Outcome, Result
-from netwatch.store import Store
+from netwatch.store import DB_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Recorder:
         self.results, self.transitions, self.events = [], [], []
         try:
             await asyncio.to_thread(self._write, results, transitions, events)
-        except (sqlite3.Error, OSError) as exc:
+        except (*DB_ERRORS, OSError) as exc:
             self.errors_total += 1
             self.last_error = str(exc)
             log.error("history store write failed (%s); keeping %d results, %d transitions to retry",

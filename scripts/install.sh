@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 RUNTIME_DEBS=(fping iproute2 fonts-dejavu-core)
 TEST_DEBS=(snmpd snmp openssh-server openssh-client prometheus prometheus-alertmanager
            prometheus-snmp-exporter prometheus-blackbox-exporter nftables chromium chromium-driver
-           poppler-utils dovecot-imapd)
+           poppler-utils dovecot-imapd postgresql)
+# postgresql: tests start a private cluster (tests/peers/postgres.py); never the system one.
 
 debs=("${RUNTIME_DEBS[@]}")
 extras=""
@@ -27,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   # policy-rc.d keeps Debian from starting the system snmpd/sshd/prometheus: tests run their own.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-  for svc in snmpd prometheus prometheus-alertmanager prometheus-node-exporter dovecot ssh; do
+  for svc in snmpd prometheus prometheus-alertmanager prometheus-node-exporter dovecot ssh postgresql; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

@@ -33,6 +33,7 @@ from netwatch.windows import window
 from netwatch.model import Check, Event, Result, State
 from netwatch.notify import senders, templates
 from netwatch.notify.outbox import Delivery, enqueue
+from netwatch.store.db import DB_ERRORS
 
 if TYPE_CHECKING:
     from netwatch.app import Monitor
@@ -403,7 +404,7 @@ class PagingEngine:
                 await asyncio.sleep(TICK_SECONDS)
                 try:
                     await self.tick()
-                except (sqlite3.Error, OSError) as exc:
+                except (*DB_ERRORS, OSError) as exc:
                     log.error("paging tick failed: %s", exc)
                 except Exception:  # noqa: BLE001 - paging must outlive a bug in one tick
                     log.exception("paging tick failed")
@@ -451,7 +452,7 @@ class PagingEngine:
     def _load_windows(self) -> tuple[Maintenance, ...]:
         with self.monitor.store.lock:
             rows = self.monitor.store.conn.execute(
-                "SELECT id, start, end, repeat, until, targets, zones, checks, reason FROM maintenance "
+                'SELECT id, start, "end", repeat, until, targets, zones, checks, reason FROM maintenance '
                 "WHERE cancelled_at IS NULL").fetchall()
         tz = self.config.site.tz
         out = []

@@ -8,18 +8,18 @@ import hashlib
 import hmac
 import os
 import socket
-import sqlite3
 import time
 
 from netwatch.config.paging import ROLE_RANK, Operator, Paging
+from netwatch.store.db import Tx
+from netwatch.store.operators import record_audit
 
 PBKDF2_ITERATIONS = 200_000
 
 
-def audit(conn: sqlite3.Connection, who: str, action: str, what: str, source: str, now: float | None = None) -> None:
+def audit(tx: Tx, who: str, action: str, what: str, source: str, now: float | None = None) -> None:
     """Record one state-changing action (ack, maintenance, baseline approval, config freeze)."""
-    conn.execute("INSERT INTO audit (ts, who, action, what, source) VALUES (?,?,?,?,?)",
-                 (time.time() if now is None else now, who[:100], action[:50], what[:1000], source[:200]))
+    record_audit(tx, who, action, what, source, time.time() if now is None else now)
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:

@@ -234,7 +234,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     tid = check.target.id
     store = Store.open(config.store)
     try:
-        repo = Repository(store.conn, store.lock)
+        repo = Repository(store.db)
         now = time.time()
         if args.clear:
             repo.freeze(tid, None, now)

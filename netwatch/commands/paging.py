@@ -22,6 +22,8 @@ from netwatch.config import Config, load
 from netwatch.fields import parse_duration
 from netwatch.i18n import Lang, default_lang
 from netwatch.store import Store
+from netwatch.store.maintenance import active_windows, add_window, cancel_window
+from netwatch.store.operators import incident_ack_state
 
 # Module-local catalogue, like report/texts.py and notify/templates.py: netwatch/i18n.py keeps the core's words.
 # Audit records stay English: they are data (the report shows them), not messages.
@@ -200,7 +202,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     try:
         with store.transaction() as c:
             # Read in the same transaction so a refusal can be told in the person's language.
-            before = c.execute("SELECT state, acked_by FROM incidents WHERE id=?", (incident_id,)).fetchone()
+            before = incident_ack_state(c, incident_id)
             refused = incidents.ack(c, incident_id, who, args.note, cli_source(), time.time())
     finally:
         store.close()
@@ -220,8 +222,8 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     config = load(args.config)
     store = _store(config)
     try:
-        with store.lock:
-            rows = incidents.list_incidents(store.conn, ("open", "acked", "resolved") if args.all
+        with store.db.read() as tx:
+            rows = incidents.list_incidents(tx, ("open", "acked", "resolved") if args.all  # type: ignore[arg-type]
                                             else incidents.OPEN_STATES)
     finally:
         store.close()
@@ -269,12 +271,8 @@ def cmd_maintenance_add(args: argparse.Namespace) -> int:
     store = _store(config)
     try:
         with store.transaction() as c:
-            cur = c.execute(
-                "INSERT INTO maintenance (created_at, start, end, repeat, until, targets, zones, checks, reason, "
-                "created_by) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (time.time(), start.isoformat(), end.isoformat(), args.repeat, args.until, json.dumps(args.target),
-                 json.dumps(args.zone), json.dumps(args.check), args.reason, who))
-            wid = int(cur.lastrowid or 0)
+            wid = add_window(c, time.time(), start.isoformat(), end.isoformat(), args.repeat, args.until,
+                             json.dumps(args.target), json.dumps(args.zone), json.dumps(args.check), args.reason, who)
             scope = ", ".join(args.target + args.zone + args.check) or "everything"
             audit(c, who, "maintenance_add", f"window {wid}: {scope} {start.isoformat()} - {end.isoformat()}"
                   f" repeat {args.repeat} {args.reason}".strip(), cli_source())
@@ -296,15 +294,13 @@ def cmd_maintenance_list(args: argparse.Namespace) -> int:
               f"{', '.join(m.targets + m.zones + m.checks) or everything} {m.reason}")
     store = _store(config)
     try:
-        with store.lock:
-            rows = store.conn.execute("SELECT id, start, end, repeat, targets, zones, checks, reason, created_by "
-                                      "FROM maintenance WHERE cancelled_at IS NULL ORDER BY id").fetchall()
+        rows = active_windows(store.db)
     finally:
         store.close()
     for r in rows:
-        scope = ", ".join(json.loads(r[4]) + json.loads(r[5]) + json.loads(r[6])) or everything
-        print(f"{r[0]:<10} {r[1][:16]} - {r[2][:16]} {word('repeat', r[3], lang):<{repeats}} {scope} {r[7]} "
-              + tr("created_by", lang, who=r[8]))
+        scope = ", ".join(json.loads(r.targets) + json.loads(r.zones) + json.loads(r.checks)) or everything
+        print(f"{r.id:<10} {r.start[:16]} - {r.end[:16]} {word('repeat', r.repeat, lang):<{repeats}} {scope} "
+              f"{r.reason} " + tr("created_by", lang, who=r.created_by))
     if not rows and not config.paging.maintenance:
         print(tr("no_windows", lang))
     return 0
@@ -320,8 +316,7 @@ def cmd_maintenance_end(args: argparse.Namespace) -> int:
     store = _store(config)
     try:
         with store.transaction() as c:
-            n = c.execute("UPDATE maintenance SET cancelled_at=? WHERE id=? AND cancelled_at IS NULL",
-                          (time.time(), args.id)).rowcount
+            n = cancel_window(c, args.id, time.time())
             if n:
                 audit(c, who, "maintenance_end", f"window {args.id}", cli_source())
     finally:

@@ -17,11 +17,13 @@ from typing import Any, Mapping
 from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret
 from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
 from netwatch.config import paging as paging_config
+from netwatch.config import store as store_config
+from netwatch.config.store import StoreSpec
 from netwatch.model import AlertPolicy, Check, Target
 from netwatch.probes import PROBES
 from netwatch.net.snmp.traps import TrapSettings
 
-__all__ = ["Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
+__all__ = ["StoreSpec", "Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
@@ -157,7 +159,7 @@ class Config:
     path: str
     site: Site
     listen: Listen
-    store: str
+    store: StoreSpec
     defaults: Defaults
     zones: tuple[Zone, ...]
     event: Event
@@ -197,7 +199,7 @@ class _Top:
 
     site: Site = Site()
     listen: str = "127.0.0.1:9800"
-    store: str = "netwatch.db"
+    store: Any = "netwatch.db"  # a path, a URL or a mapping: see config/store.py
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     zones: tuple[Zone, ...] = ()
     event: EventSpec = EventSpec()
@@ -335,7 +337,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
 
     return Config(
         path=os.path.abspath(src.file) if src.file != "<config>" else src.file,
-        site=top.site, listen=listen, store=top.store, defaults=defaults,
+        site=top.site, listen=listen, store=store_config.convert(conv, top.store), defaults=defaults,
         zones=top.zones, event=event, targets=tuple(targets), checks=tuple(checks),
         retention=top.retention, secrets=frozenset(src.secrets), report=top.report, paging=paging,
         board=top.board, traps=top.traps,

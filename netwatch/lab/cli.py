@@ -75,10 +75,7 @@ def free_udp_port() -> int:
 
 def new_events(monitor: Any, after_id: int) -> list[tuple[int, str, str | None, str]]:
     """History events (reboots, traps, defacement...) recorded since `after_id`."""
-    with monitor.store.lock:
-        return monitor.store.conn.execute(
-            "SELECT id, kind, target_id, summary FROM events WHERE id > ? ORDER BY id LIMIT 50",
-            (after_id,)).fetchall()
+    return list(monitor.store.events_after(after_id, limit=50))
 
 
 def pick_listen(text: str) -> str:

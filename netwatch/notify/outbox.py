@@ -24,7 +24,7 @@ import aiohttp
 
 from netwatch.config.paging import Channel, Paging
 from netwatch.notify import modem, senders, templates
-from netwatch.store import Store
+from netwatch.store import DB_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Delivery:
             while True:
                 try:
                     pending = await asyncio.to_thread(self._pending_summary)
-                except sqlite3.Error as exc:
+                except DB_ERRORS as exc:
                     log.error("outbox read failed: %s", exc)
                     pending = {}
                 now = self.clock()
@@ -139,7 +139,7 @@ class Delivery:
     async def _drain(self, channel: str) -> None:
         try:
             await self._drain_due(channel)
-        except (sqlite3.Error, OSError) as exc:
+        except (*DB_ERRORS, OSError) as exc:
             log.error("channel %s: outbox error: %s", channel, exc)
             await asyncio.sleep(1.0)
         except Exception:  # noqa: BLE001 - one bad row must not stop the channel for good

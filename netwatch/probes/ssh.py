@@ -9,7 +9,6 @@ import io
 import logging
 import os
 import socket
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from netwatch.configbackup import diff, masking
 from netwatch.net import knownhosts
 from netwatch.configbackup import repo as repository
 from netwatch.configbackup.repo import Observation
+from netwatch.store.db import DB_ERRORS
 from netwatch.model import Event, Outcome, Target
 from netwatch.text import clean as text_clean, unsafe
 from netwatch.probes.contract import ProbeContext, ProbeKind
@@ -385,11 +385,11 @@ def _pool() -> ThreadPoolExecutor:
 
 def settle(target_id: str, settings: Settings, raw: bytes, fetch_seconds: float,
            repo: repository.Repository | None, now: float) -> Outcome:
-    """Mask, record and judge (blocking: SQLite and difflib)."""
+    """Mask, record and judge (blocking: the store and difflib)."""
     text = settings.masker.apply(raw)
     try:
         observation = repo.observe(target_id, text, now, settings.freeze_at_phase) if repo is not None else None
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         # netwatch's own disk, not the device: the fetch worked, only history and drift are unknown.
         log.error("ssh %s: cannot record the config version: %s", target_id, exc)
         return Outcome(ok=True, degraded="history_unavailable", detail=f"history store error: {exc}"[:300],

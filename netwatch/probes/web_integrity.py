@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import sqlite3
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from netwatch.net import http as httpclient
 from netwatch.net import tls as tlsinfo
 from netwatch.net.tcp import Failure
 from netwatch.probes.contract import ProbeContext, ProbeKind
+from netwatch.store.db import DB_ERRORS
 
 KIND = "web_integrity"
 
@@ -227,7 +227,7 @@ async def check_page(target: Target, settings: Settings, url: httpclient.Url, re
     seen = (target.id, f"{url} {settings.profile.digest()}")   # checks of one page with other selectors
     try:
         baseline = await asyncio.to_thread(repo.get, *key) if repo is not None else None
-    except (sqlite3.Error, zlib.error, ValueError) as exc:
+    except (*DB_ERRORS, zlib.error, ValueError) as exc:
         # A broken store must not hide a defacement: judge by the rules alone and say why.
         return _rules_only(page, settings, measurements, key, url, f"baseline store unreadable: {exc}")
     now = time.time()
@@ -238,7 +238,7 @@ async def check_page(target: Target, settings: Settings, url: httpclient.Url, re
         try:
             await asyncio.to_thread(repo.put, target.id, str(url), response.body, response.header("content-type"),
                                     {settings.profile.digest(): current}, now, f"netwatch ({reason})")
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             return _rules_only(page, settings, measurements, key, url, f"cannot store the baseline: {exc}")
         summary = f"baseline taken for {url} ({reason})"
         event = Event("baseline", summary, {"url": str(url), "reason": reason, "title": current.title})

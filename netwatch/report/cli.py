@@ -57,9 +57,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def make_report(config: Config, store_path: str, scope: Scope,
+def make_report(config: Config, store: Any, scope: Scope,
                 progress: Callable[[str, int, int], None] | None = None) -> Report:
-    history = collect(config, store_path, scope, progress)
+    history = collect(config, store, scope, progress)
     return build(history, (lambda done, total: progress("checks", done, total)) if progress else None)
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from netwatch.config import Config
 from netwatch.model import State
 from netwatch.report.summary import (AuditRow, CheckInfo, EventRow, History, Incident, Latency, Page, Period)
 from netwatch.report.timeline import Change, Coverage, to_ms
+from netwatch.store.db import DB_ERRORS
+from netwatch.store.reports import ReportReader
 from netwatch.store.rollup import BUCKET_SECONDS, decode_hist
 
 # Transitions older than this before the window are not read one by one; the last one before it
@@ -39,38 +39,41 @@ class Scope:
     targets: tuple[str, ...] = ()
 
 
-def open_readonly(path: str) -> sqlite3.Connection:
-    if not os.path.exists(path):
+def open_readonly(store: Any) -> ReportReader:
+    """`store`: a SQLite path or the config's StoreSpec (a PostgreSQL one too)."""
+    path = store if isinstance(store, str) else store.path
+    if path is not None and not os.path.exists(path):
         raise ReportError(f"history store {path} does not exist (is `store:` in the config right?)")
     try:
-        conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, timeout=30,
-                               check_same_thread=False)
-        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
-    except sqlite3.Error as exc:
-        raise ReportError(f"cannot read history store {path}: {exc}") from exc
-    return conn
+        return ReportReader(store)
+    except DB_ERRORS as exc:
+        raise ReportError(f"cannot read history store {store}: {_line(exc)}") from None
 
 
-def collect(config: Config, store_path: str, scope: Scope, progress: Progress | None = None) -> History:
-    conn = open_readonly(store_path)
+def _line(exc: BaseException) -> str:
+    # A StoreError already names the store and never holds a password; keep only its reason.
+    text = " ".join(str(exc).split())
+    return text.split(": ", 1)[1] if text.startswith(("cannot open history store", "history store")) else text
+
+
+def collect(config: Config, store: Any, scope: Scope, progress: Progress | None = None) -> History:
+    reader = open_readonly(store)
     try:
-        return _collect(conn, store_path, config, scope, progress or (lambda *_: None))
-    except sqlite3.Error as exc:
-        raise ReportError(f"cannot read history store {store_path}: {exc}") from exc
+        return _collect(reader, config, scope, progress or (lambda *_: None))
+    except DB_ERRORS as exc:
+        raise ReportError(f"cannot read history store {store}: {_line(exc)}") from None
     finally:
-        conn.close()
+        reader.close()
 
 
-def _collect(conn: sqlite3.Connection, store_path: str, config: Config, scope: Scope,
-             progress: Progress) -> History:
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+def _collect(conn: ReportReader, config: Config, scope: Scope, progress: Progress) -> History:
+    tables = conn.tables
     checks = _checks(conn, config, scope)
     if not checks:
         raise ReportError("no check matches the chosen zone/target")
     wanted = {c.id for c in checks}
     changes = _changes(conn, scope.from_seconds - LOOKBACK_SECONDS, wanted, config.redact)
-    runs = conn.execute("SELECT started_at, last_seen_at FROM runs WHERE last_seen_at >= ? AND started_at <= ?",
-                        (scope.from_seconds, scope.to_seconds)).fetchall()
+    runs = conn.runs(scope.from_seconds, scope.to_seconds)
     coverage = Coverage((to_ms(a), to_ms(b)) for a, b in runs)
     history = History(
         site=config.site.name, timezone=config.site.timezone, event=config.event.name,
@@ -78,49 +81,37 @@ def _collect(conn: sqlite3.Connection, store_path: str, config: Config, scope: S
         zone_names={z.id: z.name or z.id for z in config.zones}, checks=checks, changes=changes,
         coverage=coverage, zone_sla_percent=dict(config.report.zones),
         default_sla_percent=config.report.sla_target)
-    _rollups(store_path, history, progress)
+    _rollups(conn, history, progress)
     targets = {c.target for c in checks}
     filtered = bool(scope.zones or scope.targets)
     history.events = [
         EventRow(to_ms(ts), cid, tid, kind, config.redact(str(summary)))
-        for ts, cid, tid, kind, summary in conn.execute(
-            "SELECT ts, check_id, target_id, kind, summary FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id",
-            (scope.from_seconds, scope.to_seconds))
+        for ts, cid, tid, kind, summary in conn.events(scope.from_seconds, scope.to_seconds)
         if (cid in wanted or tid in targets or (not filtered and cid is None))]
     if {"incidents", "outbox"} <= tables:
         history.paging_tables = True
         history.incidents = _incidents(conn, config, scope, wanted, targets)
-    history.audit = _audit(conn, tables, config, scope, targets if filtered else None)
+    history.audit = _audit(conn, config, scope, targets if filtered else None)
     return history
 
 
-def _audit(conn: sqlite3.Connection, tables: set[str], config: Config, scope: Scope,
-           targets: set[str] | None) -> list[AuditRow]:
+def _audit(conn: ReportReader, config: Config, scope: Scope, targets: set[str] | None) -> list[AuditRow]:
     """The operators' log, plus baseline approvals and config freezes kept in their own tables."""
     window = (scope.from_seconds, scope.to_seconds)
     rows: list[AuditRow] = []
-    if "audit" in tables:
-        rows += [AuditRow(to_ms(ts), str(who), str(action), config.redact(str(what)), str(source))
-                 for ts, who, action, what, source in conn.execute(
-                     "SELECT ts, who, action, what, source FROM audit WHERE ts >= ? AND ts < ? ORDER BY ts, id",
-                     window)]
-    if "baselines" in tables:
-        rows += [AuditRow(to_ms(ts), str(who or ""), "baseline_approve", config.redact(f"{tid} {url}"), "baselines")
-                 for tid, url, ts, who in conn.execute(
-                     "SELECT target_id, url, taken_at, approved_by FROM baselines WHERE taken_at >= ? AND "
-                     "taken_at < ?", window)
-                 if targets is None or tid in targets]
-    if "config_freezes" in tables:
-        rows += [AuditRow(to_ms(ts), "", "config_freeze" if version is not None else "config_unfreeze",
-                          config.redact(f"{tid}: {reason}"), "config_freezes")
-                 for tid, ts, version, reason in conn.execute(
-                     "SELECT target_id, ts, version_id, reason FROM config_freezes WHERE ts >= ? AND ts < ? "
-                     "ORDER BY id", window)
-                 if targets is None or tid in targets]
+    rows += [AuditRow(to_ms(ts), str(who), str(action), config.redact(str(what)), str(source))
+             for ts, who, action, what, source in conn.audit(*window)]
+    rows += [AuditRow(to_ms(ts), str(who or ""), "baseline_approve", config.redact(f"{tid} {url}"), "baselines")
+             for tid, url, ts, who in conn.baseline_approvals(*window)
+             if targets is None or tid in targets]
+    rows += [AuditRow(to_ms(ts), "", "config_freeze" if version is not None else "config_unfreeze",
+                      config.redact(f"{tid}: {reason}"), "config_freezes")
+             for tid, ts, version, reason in conn.config_freezes(*window)
+             if targets is None or tid in targets]
     return sorted(rows, key=lambda a: (a.at_ms, a.source, a.action, a.what))
 
 
-def _checks(conn: sqlite3.Connection, config: Config, scope: Scope) -> list[CheckInfo]:
+def _checks(conn: ReportReader, config: Config, scope: Scope) -> list[CheckInfo]:
     """Configured checks, plus derived ones (SNMP interfaces) seen in history, in scope."""
     rs = config.report
     by_target = {t.id: t for t in config.targets}
@@ -142,7 +133,7 @@ def _checks(conn: sqlite3.Connection, config: Config, scope: Scope) -> list[Chec
     for c in config.checks:
         if parent_kind.get(c.target.id) != "snmp":
             parent_kind[c.target.id] = c.kind
-    for check_id, target_id in conn.execute("SELECT DISTINCT check_id, target_id FROM transitions"):
+    for check_id, target_id in conn.transition_checks():
         if check_id in configured or target_id not in by_target or not check_id.startswith(f"{target_id}/"):
             continue
         if in_scope(target_id, by_target[target_id].zone):
@@ -150,24 +141,18 @@ def _checks(conn: sqlite3.Connection, config: Config, scope: Scope) -> list[Chec
     return sorted(out.values(), key=lambda c: (c.zone, c.target, c.id))
 
 
-def _changes(conn: sqlite3.Connection, since: float, wanted: set[str],
+def _changes(conn: ReportReader, since: float, wanted: set[str],
              redact: Callable[[str], str]) -> dict[str, list[Change]]:
     out: dict[str, list[Change]] = {}
-    anchor = ("SELECT t.check_id, t.ts, t.since, t.to_state, t.error, t.detail, t.cause FROM transitions t "
-              "JOIN (SELECT check_id, MAX(id) AS id FROM transitions WHERE ts < ? GROUP BY check_id) m "
-              "ON t.id = m.id ORDER BY t.check_id")
-    recent = ("SELECT check_id, ts, since, to_state, error, detail, cause FROM transitions WHERE ts >= ? "
-              "ORDER BY check_id, ts, id")
-    for sql in (anchor, recent):
-        for cid, ts, since_s, to_state, error, detail, cause in conn.execute(sql, (since,)):
-            if cid not in wanted:
-                continue
-            try:
-                state = State(to_state)
-            except ValueError:
-                state = State.UNKNOWN
-            out.setdefault(cid, []).append(Change(to_ms(since_s), to_ms(ts), state, error, redact(detail or ""),
-                                                  cause))
+    for cid, ts, since_s, to_state, error, detail, cause in conn.transitions_since(since):
+        if cid not in wanted:
+            continue
+        try:
+            state = State(to_state)
+        except ValueError:
+            state = State.UNKNOWN
+        out.setdefault(cid, []).append(Change(to_ms(since_s), to_ms(ts), state, error, redact(detail or ""),
+                                              cause))
     return out
 
 
@@ -182,10 +167,10 @@ def _pieces(periods: Sequence[Period]) -> list[tuple[int, int, list[str]]]:
     return out
 
 
-def _rollups(store_path: str, h: History, progress: Progress) -> None:
+def _rollups(reader: ReportReader, h: History, progress: Progress) -> None:
     """Latency per check and period, and latency over time per (kind, zone), from 5-minute rollups.
 
-    One range query per check and piece, grouped by histogram text inside SQLite: the rollups of
+    One range query per check and piece, grouped by histogram text in the database: the rollups of
     30 days of 1,000 checks are 8.6 M rows, too many to bring into Python one by one.
     Rollups are attributed to a period by their bucket start.
     """
@@ -211,19 +196,12 @@ def _rollups(store_path: str, h: History, progress: Progress) -> None:
         return bins
 
     def work(checks: list[CheckInfo]) -> None:
-        conn = open_readonly(store_path)
+        conn = reader.another()
         try:
-            conn.execute("CREATE TEMP TABLE slots (s REAL PRIMARY KEY, e REAL) WITHOUT ROWID")
-            conn.executemany("INSERT INTO slots VALUES (?, ?)", slots)
             for c in checks:
                 lat_by_period: dict[str, Latency] = {}
                 for a, b, ids in pieces:
-                    # Only the histogram text is grouped: every extra aggregate costs per row, and the
-                    # 8.6 M rows of a 30-day, 1,000-check report make that seconds.
-                    rows = conn.execute(
-                        "SELECT latency_hist, COUNT(*) FROM rollups WHERE check_id = ? AND bucket_start >= ? "
-                        "AND bucket_start < ? GROUP BY latency_hist",
-                        (c.id, a / 1000, b / 1000)).fetchall()
+                    rows = conn.latency_histograms(c.id, a / 1000, b / 1000)
                     piece = Latency()
                     for hist_text, rows_n in rows:
                         for i, k in decoded(hist_text):
@@ -231,16 +209,7 @@ def _rollups(store_path: str, h: History, progress: Progress) -> None:
                             piece.count += k * rows_n
                     for pid in ids:
                         lat_by_period.setdefault(pid, Latency()).merge(piece)
-                # One range aggregate per slot: rows come in bucket order, so no sort is needed (a
-                # GROUP BY on the slot would sort every row). Both sums travel as one text.
-                points = []
-                for s, packed in conn.execute(
-                        "SELECT s, (SELECT SUM(latency_sum) || ' ' || SUM(latency_count) FROM rollups "
-                        "WHERE check_id = ?1 AND bucket_start >= s AND bucket_start < e) FROM slots ORDER BY s",
-                        (c.id,)):
-                    if packed:
-                        total, n = packed.split(" ")
-                        points.append((s, float(total), int(n)))
+                points = conn.latency_slots(c.id, slots)
                 with lock:
                     for pid, lat in lat_by_period.items():
                         if lat.count:
@@ -264,22 +233,14 @@ def _rollups(store_path: str, h: History, progress: Progress) -> None:
     h.series = {k: [(s, v[0], int(v[1])) for s, v in sorted(line.items())] for k, line in sorted(series.items())}
 
 
-def _incidents(conn: sqlite3.Connection, config: Config, scope: Scope, wanted: set[str],
+def _incidents(conn: ReportReader, config: Config, scope: Scope, wanted: set[str],
                targets: set[str]) -> list[Incident]:
-    rows = conn.execute(
-        "SELECT id, check_id, target_id, since, resolved_at, acked_at, acked_by, ack_note FROM incidents "
-        "WHERE since < ? AND (resolved_at IS NULL OR resolved_at >= ?) ORDER BY id",
-        (scope.to_seconds, scope.from_seconds - LOOKBACK_SECONDS)).fetchall()
+    rows = conn.incidents(scope.to_seconds, scope.from_seconds - LOOKBACK_SECONDS)
     rows = [r for r in rows if r[1] in wanted or (r[1] is None and r[2] in targets)]
     pages: dict[int, list[Page]] = {}
-    ids = [r[0] for r in rows]
-    for i in range(0, len(ids), 500):
-        part = ids[i:i + 500]
-        for inc_id, channel, kind, created_at, sent_at, state in conn.execute(
-                "SELECT incident_id, channel, kind, created_at, sent_at, state FROM outbox WHERE incident_id IN "
-                f"({','.join('?' * len(part))}) ORDER BY id", part):
-            pages.setdefault(inc_id, []).append(
-                Page(to_ms(sent_at if sent_at is not None else created_at), str(channel), str(kind), str(state)))
+    for inc_id, channel, kind, created_at, sent_at, state in conn.pages_of([r[0] for r in rows]):
+        pages.setdefault(inc_id, []).append(
+            Page(to_ms(sent_at if sent_at is not None else created_at), str(channel), str(kind), str(state)))
     return [Incident(cid, tid, to_ms(since), None if resolved is None else to_ms(resolved),
                      None if acked is None else to_ms(acked), config.redact(acked_by) if acked_by else None,
                      config.redact(note) if note else None, tuple(pages.get(inc_id, ())))

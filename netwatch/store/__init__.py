@@ -1,24 +1,21 @@
-"""History in SQLite (WAL): results, rollups, transitions, events and netwatch's own runs."""
+"""History store: results, rollups, transitions, events and netwatch's own runs, on SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 
 from netwatch.model import Transition
 from netwatch.model import Event, Result, State
+from netwatch.store.db import DB_ERRORS, Database, SqliteDatabase, StoreError, Tx
 from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist
 from netwatch.store.schema import MIGRATIONS
 
-__all__ = ["Store", "StoredState", "StoreError"]
-
-
-class StoreError(Exception):
-    """The history database cannot be opened or written."""
+__all__ = ["Store", "StoredState", "StoreError", "Database", "Tx", "DB_ERRORS"]
 
 
 @dataclass(frozen=True)
@@ -30,57 +27,90 @@ class StoredState:
     error: str | None
 
 
-class Store:
-    """One connection, serialised by a lock: callers may use it from worker threads."""
+class StoreLocation(Protocol):
+    """What `config.StoreSpec` provides: a SQLite path, or a PostgreSQL URL without its password."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
-        self.conn = conn
+    path: str | None
+    url: str | None
+
+    def password_text(self) -> str | None: ...
+
+
+def connect(spec: "str | StoreLocation", readonly: bool = False) -> Database:
+    """A `Database` for a path or a spec; StoreError (one line, no password) when it cannot be opened."""
+    if isinstance(spec, str) or spec.url is None:
+        path = spec if isinstance(spec, str) else str(spec.path)
+        try:
+            return SqliteDatabase(path, readonly=readonly)
+        except DB_ERRORS as exc:
+            raise StoreError(f"cannot open history store {path}: {exc}") from None
+    from netwatch.store.postgres import PostgresDatabase  # psycopg loads only for a PostgreSQL store
+    return PostgresDatabase(spec.url, spec.password_text(), str(spec))
+
+
+def _one_line(exc: BaseException, spec: "str | StoreLocation") -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    password = None if isinstance(spec, str) else spec.password_text()
+    return text.replace(password, "********") if password else text
+
+
+class Store:
+    """The history on one `Database`; callers may use it from worker threads (the database serialises)."""
+
+    def __init__(self, db: Database, path: str) -> None:
+        self.db = db
         self.path = path
-        self.lock = threading.RLock()
         self._open_rollups: dict[str, Rollup] = {}
 
+    @property
+    def conn(self) -> Tx:
+        """Autocommit session, kept while the paging engine moves onto repositories; new code uses `db`."""
+        return self.db.session
+
+    @property
+    def lock(self) -> "threading.RLock":  # type: ignore[name-defined]
+        return self.db.lock  # type: ignore[return-value]
+
     @staticmethod
-    def open(path: str) -> "Store":
-        try:
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            store = Store(conn, path)
-            store.migrate()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open history store {path}: {exc}") from exc
+    def open(spec: "str | StoreLocation", migrate: bool = True) -> "Store":
+        """Open (and by default create or migrate) the store a config names: a SQLite path or PostgreSQL."""
+        db = connect(spec)
+        store = Store(db, str(spec))
+        if migrate:
+            try:
+                store.migrate()
+            except DB_ERRORS as exc:
+                db.close()
+                raise StoreError(f"cannot open history store {spec}: {_one_line(exc, spec)}") from None
         return store
 
     def close(self) -> None:
-        with self.lock:
+        with self.db.lock:
             self.flush_rollups()
-            self.conn.close()
+            self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+    def transaction(self) -> Iterator[Tx]:
+        with self.db.transaction() as tx:
+            yield tx
+
+    def wait_for_change(self, timeout_seconds: float, since: tuple[int, int] | None = None) -> bool:
+        return self.db.wait_for_change(timeout_seconds, since)
 
     def migrate(self) -> list[str]:
-        with self.lock:
-            self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-            done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
-            applied = []
-            for name, sql in MIGRATIONS:
-                if name in done:
-                    continue
-                # executescript commits on its own; wrap it so a half-applied migration rolls back.
-                self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n"
-                                        f"INSERT INTO migrations VALUES ('{name}', strftime('%s','now'));\nCOMMIT;")
-                applied.append(name)
-            return applied
+        with self.db.transaction() as tx:
+            tx.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+            done = {r[0] for r in tx.fetchall("SELECT name FROM migrations")}
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            # One transaction per migration, so a half-applied one rolls back.
+            with self.db.transaction() as tx:
+                self.db.script(sql)
+                tx.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+            applied.append(name)
+        return applied
 
     def schema_version(self) -> list[str]:
         with self.lock:
@@ -88,18 +118,17 @@ class Store:
 
     # -- runs: when netwatch was watching at all -------------------------------------------
     def start_run(self, version: str, pid: int, now: float) -> int:
-        with self.transaction() as c:
-            cur = c.execute("INSERT INTO runs (started_at, last_seen_at, version, pid) VALUES (?,?,?,?)",
-                            (now, now, version, pid))
-            return int(cur.lastrowid or 0)
+        with self.transaction() as tx:
+            return tx.insert("INSERT INTO runs (started_at, last_seen_at, version, pid) VALUES (?,?,?,?)",
+                             (now, now, version, pid))
 
     def touch_run(self, run_id: int, now: float) -> None:
-        with self.lock:
-            self.conn.execute("UPDATE runs SET last_seen_at=? WHERE id=?", (now, run_id))
+        with self.transaction() as tx:
+            tx.execute("UPDATE runs SET last_seen_at=? WHERE id=?", (now, run_id))
 
     def stop_run(self, run_id: int, now: float) -> None:
-        with self.lock:
-            self.conn.execute("UPDATE runs SET last_seen_at=?, stopped_at=? WHERE id=?", (now, now, run_id))
+        with self.transaction() as tx:
+            tx.execute("UPDATE runs SET last_seen_at=?, stopped_at=? WHERE id=?", (now, now, run_id))
 
     def runs_between(self, start: float, end: float) -> list[tuple[float, float]]:
         """(from, to) spans when netwatch was running, clipped to the window."""
@@ -116,7 +145,8 @@ class Store:
                  int(r.outcome.degraded is not None), r.outcome.error, lat)
                 for r, lat in zip(results, latency)]
         with self.transaction() as c:
-            c.executemany("INSERT INTO results VALUES (?,?,?,?,?,?,?)", rows)
+            c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds) "
+                          "VALUES (?,?,?,?,?,?,?)", rows)
             touched: dict[tuple[str, float], Rollup] = {}
             for r, lat in zip(results, latency):
                 rollup = self._rollup_for(r.check_id, r.started_at)
@@ -143,8 +173,16 @@ class Store:
         return rollup
 
     @staticmethod
-    def _write_rollups(c: sqlite3.Connection, rollups: Iterable[Rollup]) -> None:
-        c.executemany("INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?)", [r.row() for r in rollups])
+    def _write_rollups(c: Tx, rollups: Iterable[Rollup]) -> None:
+        rows = [r.row() for r in rollups]
+        if rows:
+            c.executemany(
+                "INSERT INTO rollups (check_id, bucket_start, bucket_seconds, count, ok_count, degraded_count, "
+                "latency_count, latency_sum, latency_max, latency_hist) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (check_id, bucket_start) DO UPDATE SET bucket_seconds=excluded.bucket_seconds, "
+                "count=excluded.count, ok_count=excluded.ok_count, degraded_count=excluded.degraded_count, "
+                "latency_count=excluded.latency_count, latency_sum=excluded.latency_sum, "
+                "latency_max=excluded.latency_max, latency_hist=excluded.latency_hist", rows)
 
     def flush_rollups(self) -> None:
         with self.transaction() as c:
@@ -172,14 +210,13 @@ class Store:
             return self.insert_transition(c, t, run_id)
 
     @staticmethod
-    def insert_transition(c: sqlite3.Connection, t: Transition, run_id: int | None) -> int:
+    def insert_transition(c: Tx, t: Transition, run_id: int | None) -> int:
         """Insert inside a caller's transaction (the outbox commits its rows beside it)."""
-        cur = c.execute(
+        return c.insert(
             "INSERT INTO transitions (check_id, target_id, ts, since, from_state, to_state, error, detail, "
             "cause, run_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (t.check_id, t.target_id, t.ts, t.since, t.from_state.value, t.to_state.value, t.error,
              t.detail[:1000], t.cause, run_id))
-        return int(cur.lastrowid or 0)
 
     def transitions_between(self, start: float, end: float) -> list[Transition]:
         with self.lock:
@@ -212,6 +249,13 @@ class Store:
                 "ORDER BY ts, id", (start, end)).fetchall()
         wanted = set(kinds) if kinds is not None else None
         return [(ts, c, t, k, s, json.loads(d)) for ts, c, t, k, s, d in rows if wanted is None or k in wanted]
+
+    def events_after(self, after_id: int, limit: int = 50) -> list[tuple[int, str, str | None, str]]:
+        """(id, kind, target_id, summary) of events recorded after `after_id`, for a live feed."""
+        with self.db.read() as tx:
+            return [(int(i), str(k), t, str(s)) for i, k, t, s in tx.fetchall(
+                "SELECT id, kind, target_id, summary FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit))]
 
     # -- retention -------------------------------------------------------------------------
     def prune(self, now: float, results_seconds: float, rollups_seconds: float) -> int:

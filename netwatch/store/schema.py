@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 # (name, SQL). Applied in this order, once each, recorded in `migrations`. Append only; never edit a
-# migration that has shipped — add a new one.
+# migration that has shipped — add a new one. Written in SQLite's dialect; store/postgres.py translates
+# the types (INTEGER -> BIGINT, REAL -> DOUBLE PRECISION, BLOB -> BYTEA) for PostgreSQL.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_core", """
         CREATE TABLE runs (
@@ -121,7 +122,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             id INTEGER PRIMARY KEY,
             created_at REAL NOT NULL,
             start TEXT NOT NULL,
-            end TEXT NOT NULL,
+            "end" TEXT NOT NULL,  -- quoted: END is reserved in PostgreSQL (same column on SQLite)
             repeat TEXT NOT NULL DEFAULT 'none',
             until TEXT,
             targets TEXT NOT NULL DEFAULT '[]',

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,11 @@ import pytest
 from netwatch.commands.paging import TEXTS
 from netwatch.alerting.incidents import NewIncident, open_incident
 from netwatch.cli import main
+from netwatch.config import StoreSpec
 from netwatch.store import Store
 
 CONFIG = """
-store: "{store}"
+store: {store}
 site: {{timezone: Asia/Ho_Chi_Minh}}
 zones: [{{id: hall}}]
 channels:
@@ -50,8 +50,8 @@ def run(config: Path, *args: str, lang: str | None = "en") -> Ran:
     return Ran(code, out.getvalue(), err.getvalue())
 
 
-def open_one(store: Path, title: str = "web1/tcp") -> int:
-    s = Store.open(str(store))
+def open_one(store: Path | StoreSpec, title: str = "web1/tcp") -> int:
+    s = Store.open(store if isinstance(store, StoreSpec) else str(store))
     try:
         with s.transaction() as c:
             return open_incident(c, NewIncident("check-web1/tcp", "check", "critical", "availability", title,
@@ -61,9 +61,9 @@ def open_one(store: Path, title: str = "web1/tcp") -> int:
         s.close()
 
 
-def test_paging_commands(tmp_path: Path) -> None:
+def test_paging_commands(tmp_path: Path, store_spec: StoreSpec, store_yaml: str) -> None:
     config = tmp_path / "venue.yaml"
-    config.write_text(CONFIG.format(store=tmp_path / "nw.db"))
+    config.write_text(CONFIG.format(store=store_yaml))
     day = run(config, "oncall", "--at", "2026-12-16T08:30")
     assert day.returncode == 0, day.stderr
     assert "primary    Nguyễn Văn An" in day.stdout and "lead       Trần Bình" in day.stdout
@@ -91,22 +91,24 @@ def test_paging_commands(tmp_path: Path) -> None:
     assert run(config, "ack", "42", "--by", "mallory").returncode == 2
     assert run(config, "incidents").stdout == "no open incidents\n"
     assert run(config, "incidents", "--all").stdout == "no incidents\n"
-    iid = open_one(tmp_path / "nw.db")
+    iid = open_one(store_spec)
     assert f"#{iid:<5} open     critical 2025-12-14 15:13:20 web1/tcp\n" == run(config, "incidents").stdout
     done = run(config, "ack", f"#{iid}", "--by", "lan")
     assert done.returncode == 0 and done.stdout == f"#{iid} acknowledged by lan\n"
     again = run(config, "ack", str(iid), "--by", "lan")
     assert again.returncode == 1 and f"incident #{iid} is already acknowledged by lan" in again.stderr
     assert run(config, "incidents").stdout.endswith("web1/tcp acked by lan\n")
-    conn = sqlite3.connect(tmp_path / "nw.db")
-    assert [r[0] for r in conn.execute("SELECT action FROM audit ORDER BY id")] == ["maintenance_add",
-                                                                                      "maintenance_end", "ack"]
+    store = Store.open(store_spec)
+    with store.db.read() as tx:
+        assert [r[0] for r in tx.fetchall("SELECT action FROM audit ORDER BY id")] == ["maintenance_add",
+                                                                                         "maintenance_end", "ack"]
+    store.close()
 
 
 def test_vietnamese_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NETWATCH_LANG", raising=False)
     config = tmp_path / "venue.yaml"
-    config.write_text(CONFIG.format(store=tmp_path / "nw.db"))
+    config.write_text(CONFIG.format(store=f"\"{tmp_path / 'nw.db'}\""))
 
     day = run(config, "oncall", "--at", "2026-12-16T08:30", lang=None)
     assert day.stdout.startswith("Trực lúc 2026-12-16 08:30 (Asia/Ho_Chi_Minh):\n")

@@ -1,4 +1,4 @@
-"""The SQLite store: migrations, results and rollups, transitions, runs, restart restore."""
+"""The store on SQLite and PostgreSQL: migrations, results and rollups, transitions, runs, restart restore."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.config.store import StoreSpec
 from netwatch.model import Transition
 from netwatch.model import Event, Outcome, Result, State
 from netwatch.store import Store
@@ -19,18 +20,19 @@ def result(check: str, ts: float, ok: bool = True, rtt: float = 0.01) -> Result:
                   Outcome(ok=ok, error=None if ok else "timeout", measurements={"rtt_avg_seconds": rtt}))
 
 
-def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
-    path = str(tmp_path / "h.db")
-    store = Store.open(path)
+def test_migrations_apply_once_and_are_recorded(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
     assert store.schema_version() == sorted(name for name, _ in MIGRATIONS)
     assert store.migrate() == []
+    assert {"results", "rollups", "transitions", "incidents", "outbox", "baselines"} <= store.db.tables()
     store.close()
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store_spec.path is not None:
+        conn = sqlite3.connect(store_spec.path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_results_fold_into_rollups_across_restarts(tmp_path: Path) -> None:
-    path = str(tmp_path / "h.db")
+def test_results_fold_into_rollups_across_restarts(store_spec: StoreSpec) -> None:
+    path = store_spec
     base = 1_800_000_000.0 - (1_800_000_000.0 % BUCKET_SECONDS)
     store = Store.open(path)
     store.record_results([result("a/icmp", base + i, rtt=0.001 * (i + 1)) for i in range(10)],
@@ -55,8 +57,8 @@ def test_histogram_roundtrip_and_quantiles() -> None:
     assert quantile([0] * 27, 0.5) is None
 
 
-def test_transitions_runs_and_last_states(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "h.db"))
+def test_transitions_runs_and_last_states(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
     run_id = store.start_run("0.1.0", 123, 1000.0)
     store.record_transition(Transition("a/icmp", "a", 1010.0, 1010.0, State.UNKNOWN, State.UP), run_id)
     store.record_transition(Transition("a/icmp", "a", 1040.0, 1020.0, State.UP, State.DOWN, "timeout",
@@ -70,8 +72,8 @@ def test_transitions_runs_and_last_states(tmp_path: Path) -> None:
     assert [t.to_state for t in store.transitions_between(1000, 1041)] == [State.UP, State.UP, State.DOWN]
 
 
-def test_events_and_retention(tmp_path: Path) -> None:
-    store = Store.open(str(tmp_path / "h.db"))
+def test_events_and_retention(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
     store.record_events([(100.0, "r/snmp", "r", Event("reboot", "sysUpTime went back", {"uptime_seconds": 3}))])
     assert store.events_between(0, 200) == [(100.0, "r/snmp", "r", "reboot", "sysUpTime went back",
                                              {"uptime_seconds": 3})]
@@ -79,3 +81,37 @@ def test_events_and_retention(tmp_path: Path) -> None:
     store.prune(now=6000.0, results_seconds=3000.0, rollups_seconds=10 * 86400)
     assert [ts for ts, _, _ in store.results_for("a/icmp", 0, 10_000)] == [5000.0]
     assert store.events_between(0, 200)  # events are kept for reports
+
+
+def test_wait_for_change_wakes_on_commits_here_and_elsewhere(store_spec: StoreSpec) -> None:
+    """Idle readers sleep until a commit: this process's, or another connection's (the CLI's `ack`)."""
+    import threading
+    import time
+
+    store = Store.open(store_spec)
+    other = Store.open(store_spec)   # another connection, as another process would have
+    try:
+        store.wait_for_change(0.05)  # the first call may start listening and report "maybe changed"
+        began = time.monotonic()
+        assert store.wait_for_change(0.4) is False
+        assert time.monotonic() - began >= 0.35
+
+        marker = store.db.change_marker()
+        store.record_events([(1.0, None, None, Event("note", "here"))])
+        began = time.monotonic()
+        assert store.wait_for_change(5.0, since=marker) is True   # committed before the wait: not missed
+        assert time.monotonic() - began < 0.5
+        store.wait_for_change(0.1)   # a late copy of the same commit's notification, if any
+
+        for writer in (store, other):
+            timer = threading.Timer(0.3, writer.record_events, [[(2.0, None, None, Event("note", "later"))]])
+            timer.start()
+            began = time.monotonic()
+            assert store.wait_for_change(5.0) is True
+            waited = time.monotonic() - began
+            timer.join()
+            store.wait_for_change(0.05)   # drain what the same commit may have left
+            assert 0.2 < waited < 1.5, (writer is other, waited)
+    finally:
+        other.close()
+        store.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from netwatch.model import Transition
-from netwatch.config import Config, loads
+from netwatch.config import Config, StoreSpec, loads
 from netwatch.model import Event, Outcome, Result, State
 from netwatch.store import Store
 
@@ -53,9 +53,9 @@ targets:
 """
 
 
-def venue(tmp: Path) -> Config:
-    """The venue config, also written to tmp/venue.yaml for the CLI."""
-    text = VENUE.format(store=tmp / "history.db")
+def venue(tmp: Path, store: str | None = None) -> Config:
+    """The venue config, also written to tmp/venue.yaml for the CLI (`store`: its `store:` value)."""
+    text = VENUE.format(store=store if store is not None else tmp / "history.db")
     (tmp / "venue.yaml").write_text(text, encoding="utf-8")
     return loads(text, str(tmp / "venue.yaml"))
 
@@ -63,9 +63,8 @@ def venue(tmp: Path) -> Config:
 class Builder:
     """Writes runs, transitions, events, rollups and paging rows; times are seconds after T0."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.store = Store.open(str(path))
+    def __init__(self, store: Path | StoreSpec) -> None:
+        self.store = Store.open(store if isinstance(store, StoreSpec) else str(store))
 
     def run(self, start: float, end: float) -> None:
         rid = self.store.start_run("test", 1, T0 + start)
@@ -93,7 +92,7 @@ class Builder:
                  acked: float | None = None, acked_by: str | None = None,
                  pages: tuple[tuple[str, str, float], ...] = ()) -> None:
         with self.store.transaction() as c:
-            cur = c.execute(
+            incident_id = c.insert(
                 "INSERT INTO incidents (key, source, check_id, target_id, severity, category, state, since, "
                 "opened_at, resolved_at, acked_at, acked_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (f"check:{check}", "check", check, target, "critical", "down", "resolved" if resolved else "open",
@@ -102,7 +101,7 @@ class Builder:
             for channel, kind, at in pages:
                 c.execute("INSERT INTO outbox (incident_id, channel, kind, created_at, due_at, state, sent_at, "
                           "dedup_key) VALUES (?,?,?,?,?,?,?,?)",
-                          (cur.lastrowid, channel, kind, T0 + at, T0 + at, "sent", T0 + at, f"{check}:{kind}:{at}"))
+                          (incident_id, channel, kind, T0 + at, T0 + at, "sent", T0 + at, f"{check}:{kind}:{at}"))
 
     def audit(self, at: float, who: str, action: str, what: str) -> None:
         with self.store.transaction() as c:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from netwatch import cli
-from netwatch.config import Config
+from netwatch.config import Config, StoreSpec
 from netwatch.model import State
 from netwatch.report.cli import make_report, make_scope, render
 from netwatch.report.collect import ReportError
@@ -23,7 +23,7 @@ NOW = T0 + 30 * 86400
 HOSTILE = '<script>alert("x")</script>'
 
 
-def write_history(path: Path) -> None:
+def write_history(path: Path | StoreSpec) -> None:
     b = Builder(path)
     b.run(0, 3000)
     b.run(3300, 7200 + 600)   # a 300 s gap: netwatch was not running from 3000 to 3300
@@ -55,16 +55,18 @@ def write_history(path: Path) -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> tuple[Config, Path]:
-    config = venue(tmp_path)
-    write_history(tmp_path / "history.db")
-    return config, tmp_path / "history.db"
+def site(tmp_path: Path, store_spec: StoreSpec, store_yaml: str) -> tuple[Config, StoreSpec]:
+    """The venue and its history, on each back end (`store_spec`)."""
+    config = venue(tmp_path, store_yaml)
+    write_history(store_spec)
+    return config, store_spec
 
 
-def report_dict(config: Config, store: Path, phase: str = "all", **kw: Any) -> dict[str, Any]:
+def report_dict(config: Config, store: Path | StoreSpec, phase: str = "all", **kw: Any) -> dict[str, Any]:
     scope = make_scope(config, phase, kw.get("start"), kw.get("end"), kw.get("zones", ()), kw.get("targets", ()),
                        NOW)
-    return json.loads(render(make_report(config, str(store), scope), "json", "vi"))
+    return json.loads(render(make_report(config, store if isinstance(store, StoreSpec) else str(store), scope),
+                             "json", "vi"))
 
 
 def row(d: dict[str, Any], check: str, phase: str) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def states(r: dict[str, Any]) -> dict[str, float]:
     return {k[:-8]: r[k] for k in STATE_KEYS if r[k]}
 
 
-def test_exact_numbers_per_check_and_phase(site: tuple[Config, Path]) -> None:
+def test_exact_numbers_per_check_and_phase(site: tuple[Config, StoreSpec]) -> None:
     d = report_dict(*site)
     assert d["site"] == "Trung tâm Hội nghị tỉnh"
     assert d["window"] == {"from": "2026-11-02T00:00:00+07:00", "to": "2026-11-02T02:00:00+07:00"}
@@ -105,7 +107,7 @@ def test_exact_numbers_per_check_and_phase(site: tuple[Config, Path]) -> None:
     assert ap["outages"][0]["root_cause"] == "core"
 
 
-def test_outage_across_a_monitoring_gap_and_maintenance(site: tuple[Config, Path]) -> None:
+def test_outage_across_a_monitoring_gap_and_maintenance(site: tuple[Config, StoreSpec]) -> None:
     d = report_dict(*site)
     before = row(d, "portal/http", "before")
     assert states(before) == {"up": 3090, "down": 200, "unknown": 310}
@@ -121,7 +123,7 @@ def test_outage_across_a_monitoring_gap_and_maintenance(site: tuple[Config, Path
                                      "duration_seconds": 300.0}]
 
 
-def test_phase_boundary_inside_an_outage_of_a_derived_check(site: tuple[Config, Path]) -> None:
+def test_phase_boundary_inside_an_outage_of_a_derived_check(site: tuple[Config, StoreSpec]) -> None:
     d = report_dict(*site)
     before, during, whole = (row(d, "core/if/Gi0-1", p) for p in ("before", "during", "all"))
     assert before["zone"] == "hall" and before["derived"] is True and before["kind"] == "snmp"
@@ -130,7 +132,7 @@ def test_phase_boundary_inside_an_outage_of_a_derived_check(site: tuple[Config, 
     assert before["mttr_seconds"] is None and during["mttr_seconds"] == 200 and whole["mttr_seconds"] == 200
 
 
-def test_every_row_adds_up_to_its_window(site: tuple[Config, Path]) -> None:
+def test_every_row_adds_up_to_its_window(site: tuple[Config, StoreSpec]) -> None:
     d = report_dict(*site)
     for r in d["checks"] + d["zones"] + d["phases"]:
         assert sum(r[k] for k in STATE_KEYS) == r["window_seconds"]
@@ -138,7 +140,7 @@ def test_every_row_adds_up_to_its_window(site: tuple[Config, Path]) -> None:
                                                                       "all": 36000}
 
 
-def test_zones_and_targets(site: tuple[Config, Path]) -> None:
+def test_zones_and_targets(site: tuple[Config, StoreSpec]) -> None:
     d = report_dict(*site)
     hall = [z for z in d["zones"] if z["zone"] == "hall" and z["phase"] == "before"][0]
     assert hall["checks"] == 4 and hall["sla_target_percent"] == 99.9 and hall["name"] == "Hội trường"
@@ -152,7 +154,7 @@ def test_zones_and_targets(site: tuple[Config, Path]) -> None:
     assert {c["check"] for c in only_ap["checks"]} == {"ap1/icmp"}
 
 
-def test_window_from_to_inside_a_phase(site: tuple[Config, Path]) -> None:
+def test_window_from_to_inside_a_phase(site: tuple[Config, StoreSpec]) -> None:
     config, store = site
     d = report_dict(config, store, start="2026-11-02T00:20:00", end="2026-11-02T00:40:00")
     assert [p["phase"] for p in d["phases"]] == ["before"]   # the whole window is inside one phase
@@ -162,7 +164,7 @@ def test_window_from_to_inside_a_phase(site: tuple[Config, Path]) -> None:
     assert core["outages"][0]["in_phase_seconds"] == 400
 
 
-def test_events_audit_and_latency(site: tuple[Config, Path]) -> None:
+def test_events_audit_and_latency(site: tuple[Config, StoreSpec]) -> None:
     d = report_dict(*site)
     assert [(e["kind"], e["target"]) for e in d["events"]] == [("config_drift", "core"), ("reboot", "core"),
                                                                ("defacement", "portal")]
@@ -178,10 +180,11 @@ def test_events_audit_and_latency(site: tuple[Config, Path]) -> None:
     assert d["paging_data"] is True
 
 
-def test_json_and_csv_are_byte_for_byte_deterministic(site: tuple[Config, Path], tmp_path: Path) -> None:
+def test_json_and_csv_are_byte_for_byte_deterministic(site: tuple[Config, StoreSpec], tmp_path: Path) -> None:
     config, store = site
     scope = make_scope(config, "all", None, None, (), (), NOW)
-    first = [render(make_report(config, str(store), scope), f, "vi") for f in ("json", "csv")]
+    first = [render(make_report(config, store, scope), f, "vi") for f in ("json", "csv")]
+    # The same history in a SQLite file: on PostgreSQL this also proves both back ends agree to the byte.
     again = tmp_path / "again"
     again.mkdir()
     write_history(again / "history.db")
@@ -193,10 +196,10 @@ def test_json_and_csv_are_byte_for_byte_deterministic(site: tuple[Config, Path],
     assert (r["up_seconds"], r["down_seconds"], r["unknown_seconds"]) == ("2690.0", "600.0", "310.0")
 
 
-def test_html_is_self_contained_and_escaped(site: tuple[Config, Path]) -> None:
+def test_html_is_self_contained_and_escaped(site: tuple[Config, StoreSpec]) -> None:
     config, store = site
     scope = make_scope(config, "all", None, None, (), (), NOW)
-    report = make_report(config, str(store), scope)
+    report = make_report(config, store, scope)
     page = render(report, "html", "vi").decode()
     assert HOSTILE not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "<svg" in page and page.count("<svg") >= 3   # availability, outage timeline, latency
@@ -225,7 +228,7 @@ def test_store_without_paging_tables(tmp_path: Path) -> None:
     assert row(d, "ap1/icmp", "all")["unknown_seconds"] == 7200 and row(d, "ap1/icmp", "all")["availability_ratio"] is None
 
 
-def test_cli_writes_each_format_and_rejects_bad_input(site: tuple[Config, Path], tmp_path: Path,
+def test_cli_writes_each_format_and_rejects_bad_input(site: tuple[Config, StoreSpec], tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     cfg = str(tmp_path / "venue.yaml")
     for fmt in ("json", "csv", "md", "html"):
@@ -240,7 +243,7 @@ def test_cli_writes_each_format_and_rejects_bad_input(site: tuple[Config, Path],
     assert cli.main(["report", "-c", cfg, "--from", "yesterday", "-o", str(tmp_path / "x.json")]) == 2
     assert not (tmp_path / "x.json").exists()
     with pytest.raises(ReportError, match="does not exist"):
-        make_report(site[0], str(tmp_path / "missing.db"), make_scope(site[0], "all", None, None, (), (), NOW))
+        make_report(site[0], str(tmp_path / "missing-history.db"), make_scope(site[0], "all", None, None, (), (), NOW))
 
 
 def test_secrets_never_reach_the_report(tmp_path: Path) -> None:
