@@ -17,7 +17,9 @@ from typing import Any, Mapping
 from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret
 from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
 from netwatch.config import paging as paging_config
+from netwatch.config import cluster as cluster_config
 from netwatch.config import store as store_config
+from netwatch.config.cluster import ClusterSettings
 from netwatch.config.store import StoreSpec
 from netwatch.model import AlertPolicy, Check, Target
 from netwatch.probes import PROBES
@@ -26,7 +28,7 @@ from netwatch.net.snmp.traps import TrapSettings
 __all__ = ["StoreSpec", "Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
+_CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert", "vantage", "confirm"})
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class Config:
     paging: paging_config.Paging = paging_config.Paging()
     board: BoardSettings = BoardSettings()
     traps: TrapSettings | None = None
+    cluster: ClusterSettings | None = None   # None: one process, the single-node default
 
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -214,6 +217,7 @@ class _Top:
     traps: TrapSettings | None = None
     paging: paging_config.PagingSpec = paging_config.PagingSpec()
     board: BoardSettings = BoardSettings()
+    cluster: Any = None  # see config/cluster.py
 
 
 def load(path: str, env: Mapping[str, str] | None = None) -> Config:
@@ -332,15 +336,21 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         # Derived checks (an SNMP interface, `<target>/if/<name>`) exist only at run time.
         if check_id not in check_ids and check_id.split("/", 1)[0] not in by_id:
             src.error(("report", "checks", check_id), f"unknown check {check_id!r}")
+    store = store_config.convert(conv, top.store)
+    cluster = None
+    if top.cluster is not None:
+        cluster, store = cluster_config.convert(conv, top.cluster, store, "store" in src.value)
+    cluster_config.validate_vantages(src, cluster, {c.id: (p, c.vantage) for c, p in zip(checks, check_paths)
+                                                    if c.vantage})
     paging = paging_config.resolve(src, src.value, top.channels, top.maintenance, top.oncall, top.escalation,
                                    top.operators, top.paging, tz, set(by_id), zone_ids, {c.id for c in checks})
 
     return Config(
         path=os.path.abspath(src.file) if src.file != "<config>" else src.file,
-        site=top.site, listen=listen, store=store_config.convert(conv, top.store), defaults=defaults,
+        site=top.site, listen=listen, store=store, defaults=defaults,
         zones=top.zones, event=event, targets=tuple(targets), checks=tuple(checks),
         retention=top.retention, secrets=frozenset(src.secrets), report=top.report, paging=paging,
-        board=top.board, traps=top.traps,
+        board=top.board, traps=top.traps, cluster=cluster,
     )
 
 
@@ -400,10 +410,33 @@ def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults
             name = exc.field.split(".")[0]
             src.error(path + (name,) if name in raw else path, exc.message)
             settings = MISSING
+    vantage: tuple[str, ...] = ()
+    confirm: int | None = None
+    if "vantage" in raw:
+        value = conv.convert(raw["vantage"], tuple[str, ...], path + ("vantage",))
+        if value is MISSING:
+            ok = False
+        elif len(set(value)) != len(value) or not value:
+            src.error(path + ("vantage",), "list each site once, e.g. [dc, venue]")
+            ok = False
+        else:
+            vantage = value
+    if "confirm" in raw:
+        value = conv.convert(raw["confirm"], int, path + ("confirm",))
+        if value is MISSING:
+            ok = False
+        elif not vantage:
+            src.error(path + ("confirm",), "confirm needs a vantage list")
+            ok = False
+        elif not 1 <= value <= len(vantage):
+            src.error(path + ("confirm",), f"must be between 1 and the number of vantages ({len(vantage)})")
+            ok = False
+        else:
+            confirm = value
     if not ok or alert is MISSING or settings is MISSING:
         return None
     return Check(id=check_id, target=target, kind=kind, interval_seconds=float(interval),
-                 timeout_seconds=float(timeout), alert=alert, settings=settings)
+                 timeout_seconds=float(timeout), alert=alert, settings=settings, vantage=vantage, confirm=confirm)
 
 
 def _parse_listen(src: Source, text: str) -> Listen:

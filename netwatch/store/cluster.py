@@ -163,7 +163,8 @@ class ClusterStore:
     """One autocommit connection to the cluster database with every call bounded in time."""
 
     def __init__(self, conninfo: str, password: str | None, display: str,
-                 statement_timeout_seconds: float = 2.0, connect_timeout_seconds: float = 3.0) -> None:
+                 statement_timeout_seconds: float = 2.0, connect_timeout_seconds: float = 3.0,
+                 readonly: bool = False) -> None:
         self.display = display
         self._password = password
         ms = max(100, int(statement_timeout_seconds * 1000))
@@ -171,7 +172,8 @@ class ClusterStore:
             "connect_timeout": max(1, int(connect_timeout_seconds)),
             # A partition must not leave a call hanging: the statement and lock waits are bounded on the
             # server, and tcp_user_timeout bounds unacknowledged sends on our side (the kernel gives up).
-            "options": f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={4 * ms}",
+            "options": f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={4 * ms}"
+                       + (" -c default_transaction_read_only=on" if readonly else ""),
             "tcp_user_timeout": ms + 1000,
             "keepalives": 1, "keepalives_idle": 2, "keepalives_interval": 1, "keepalives_count": 2,
             "application_name": "netwatch-cluster",
@@ -412,6 +414,12 @@ class ClusterStore:
             return float(cur.fetchone()[0])
 
     # -- reading for operators --------------------------------------------------------------
+    def started(self) -> bool:
+        """Whether any node has created the cluster tables in this database."""
+        with self._tx() as cur:
+            cur.execute("SELECT to_regclass('cluster_meta') IS NOT NULL")
+            return bool(cur.fetchone()[0])
+
     def status(self) -> Status:
         with self._tx() as cur:
             cur.execute("SELECT slots FROM cluster_meta WHERE id = 1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 import time
 from typing import Iterator
 
@@ -221,3 +222,48 @@ def test_unreachable_database_is_one_clear_error_without_the_password(pg_cluster
         store.status()
     assert time.monotonic() - start < 5
     assert "s3cret-pw" not in str(caught.value) and str(caught.value).startswith("cluster database postgresql://")
+
+
+def test_cluster_status_command_only_reads(pg_cluster: postgres.Cluster, database: str, node: ClusterStore,
+                                           tmp_path: "Path") -> None:
+    import json
+    import subprocess
+    import sys
+
+    pw = tmp_path / "pw"
+    pw.write_text(pg_cluster.password)
+    cfg = tmp_path / "cluster.yaml"
+    cfg.write_text(f"""
+listen: 127.0.0.1:1
+cluster:
+  dsn: {{url: "{pg_cluster.url(database)}", password_file: {pw}}}
+  node: ${{NETWATCH_NODE}}
+  site: dc
+  sites: {{dc: {{}}, venue: {{}}}}
+  slots: {SLOTS}
+targets: []
+""")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "NETWATCH_NODE": "ops"}
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "netwatch", "--lang", "en", "cluster", "status", "-c", str(cfg),
+                               *extra], capture_output=True, text=True, timeout=60, env=env)
+
+    node.join("dc-1", "dc", "h1", 300)            # long leases: the CLI's start-up is slow on a busy box
+    node.join("venue-1", "venue", "h1", 0.001)
+    node.claim("dc-1", 20, 300)
+    node.coordinate("dc-1", 300)
+    before = node.ownership_history()
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert "Slots: 20/32 owned" in done.stdout and "Coordinator: dc-1 (epoch 1" in done.stdout
+    assert "expired (fenced)" in done.stdout and "WARNING: 12 slots have no owner" in done.stdout
+    assert pg_cluster.password not in done.stdout + done.stderr
+    data = json.loads(run("--json").stdout)
+    assert {n["node"]: (n["live"], n["slots"]) for n in data["nodes"]} == {"dc-1": (True, 20), "venue-1": (False, 0)}
+    assert node.ownership_history() == before and "ops" not in {n["node"] for n in data["nodes"]}
+    cfg.write_text(cfg.read_text().replace(pg_cluster.password, "x"))
+    pw.write_text("wrong-password")
+    bad = run()
+    assert bad.returncode == 1 and bad.stderr.startswith("netwatch: cluster database postgresql://")
+    assert len(bad.stderr.strip().splitlines()) == 1
