@@ -10,6 +10,9 @@ indexes on the history's `incidents` table. PostgreSQL only: SQLite cannot arbit
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -183,6 +186,9 @@ class ClusterStore:
             self._kwargs["password"] = password
         self._conninfo = conninfo
         self._conn: psycopg.Connection[Any] | None = None
+        # The client's own bound on a transaction: server-side timeouts do not help when the server never
+        # sees the statement and something on the path still acknowledges our packets.
+        self.call_bound_seconds = statement_timeout_seconds * 2 + 1.0
 
     # -- connection ------------------------------------------------------------------------
     def _describe(self, exc: BaseException) -> str:
@@ -213,6 +219,18 @@ class ClusterStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _abort(self, conn: "psycopg.Connection[Any]") -> None:
+        """Shut the socket of a call that overran its bound: the blocked read returns and the call fails."""
+        try:
+            fd = conn.pgconn.socket
+            sock = socket.socket(fileno=os.dup(fd))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            finally:
+                sock.close()
+        except (OSError, psycopg.Error):
+            pass
 
     # -- schema ----------------------------------------------------------------------------
     def ensure_schema(self, slots: int) -> None:
@@ -458,22 +476,31 @@ class _TxContext:
         self.store = store
         self._tx: Any = None
         self._cur: Any = None
+        self._timer: threading.Timer | None = None
 
     def __enter__(self) -> "psycopg.Cursor[Any]":
         conn = self.store._connection()
+        self._timer = threading.Timer(self.store.call_bound_seconds, self.store._abort, (conn,))
+        self._timer.daemon = True
+        self._timer.start()
         try:
             self._tx = conn.transaction()
             self._tx.__enter__()
             self._cur = conn.cursor()
         except psycopg.Error as exc:
+            self._timer.cancel()
             self.store._raise(exc)
         return self._cur
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         try:
-            self._tx.__exit__(exc_type, exc, tb)
+            if self._tx is not None:
+                self._tx.__exit__(exc_type, exc, tb)
         except psycopg.Error as err:
             self.store._raise(err)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
         if isinstance(exc, psycopg.Error):
             self.store._raise(exc)
         return False
