@@ -29,16 +29,17 @@ def venue(n: int) -> str:
     return "\n".join(lines)
 
 
-def checks_listing(monitor: SimpleNamespace, now: float) -> list[dict[str, object]]:
+def checks_listing(services: SimpleNamespace, now: float) -> list[dict[str, object]]:
     """What netwatch.web.server.checks builds (the same fields), for the ratio."""
     out = []
-    for view in list(monitor.live.views.values()):
+    config = services.config()
+    for view in list(services.live.views.values()):
         r = view.result
         out.append({"check": view.check.id, "target": view.check.target.id, "kind": view.check.kind,
-                    "zone": view.check.target.zone, "state": monitor.live.display_state(view, now).value,
+                    "zone": view.check.target.zone, "state": services.live.display_state(view, now).value,
                     "since": view.state.since or None, "ok": r.outcome.ok if r else None,
                     "error": r.outcome.error if r else None,
-                    "detail": monitor.config.redact(r.outcome.detail) if r else None,
+                    "detail": config.redact(r.outcome.detail) if r else None,
                     "last_result": r.started_at if r else None})
     return out
 
@@ -67,11 +68,11 @@ def main() -> None:
             outcome = Outcome(ok=not bad, error="timeout" if bad else None, detail="no answer" if bad else "ok")
             for k in range(3):
                 live.update(check, Result(check.id, check.target.id, check.kind, now - 3 + k, 0.01, outcome))
-        monitor = SimpleNamespace(config=config, live=live)
+        services = SimpleNamespace(config=lambda: config, live=live)   # what the board reads of web.Services
         stored = [{"id": i, "check": c.id, "acked_by": None, "source": "check", "severity": "critical"}
                   for i, c in enumerate(config.checks[::10])]
-        b_s, b_size = best(lambda: board.snapshot(monitor, time.time(), stored), args.rounds)  # type: ignore[arg-type]
-        c_s, _ = best(lambda: checks_listing(monitor, time.time()), args.rounds)
+        b_s, b_size = best(lambda: board.snapshot(services, time.time(), stored), args.rounds)  # type: ignore[arg-type]
+        c_s, _ = best(lambda: checks_listing(services, time.time()), args.rounds)
         print(f"{n:>8} {b_s * 1000:>9.1f} {b_size / 1024:>10.0f} {c_s * 1000:>10.1f} {b_s / c_s:>6.2f}")
 
 

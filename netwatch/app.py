@@ -1,4 +1,4 @@
-"""Wiring: config -> scheduler -> live view -> recorder/store, and the HTTP server."""
+"""Wiring: config -> scheduler -> live view -> decide -> record -> deliver, and the HTTP server; owns reload."""
 
 from __future__ import annotations
 
@@ -7,18 +7,22 @@ import logging
 import os
 import signal
 import time
+from dataclasses import replace
 from typing import Callable, Iterator
 
-from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from netwatch import __version__, logs
+from netwatch.alerting.decide import Decider, Decision
+from netwatch.alerting.engine import PagingLoop
+from netwatch.alerting.incidents import PagingCommands, held_pages
+from netwatch.alerting.selfwatch import SelfWatch, Vitals
 from netwatch.config import Config, ConfigError, load
 from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
-from netwatch.alerting.engine import PagingEngine
 from netwatch.live import LiveView, expand
 from netwatch.model import Check, Result
+from netwatch.notify.outbox import Delivery
 from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
 from netwatch.runner import ProbeContexts
@@ -27,36 +31,49 @@ from netwatch.store import Store, StoreError
 from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
 from netwatch.web.metrics import NetwatchCollector, registry_for, zone_info
+from netwatch.web.services import Services
 
 log = logging.getLogger(__name__)
+RESTART_KEYS = ("listen", "store")   # read once at start; every other section is applied by a reload
 
 
 class Monitor:
     """The running daemon: one config at a time, swapped whole on reload."""
 
     def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time) -> None:
-        self.config = config
-        self.store = store
-        self.clock = clock
+        self.config, self.store, self.clock = config, store, clock
         self.run_id = store.start_run(__version__, os.getpid(), clock())
-        self.live = LiveView(config.checks, store.last_states())
+        stored = store.last_states()
+        self.live = LiveView(config.checks, stored)
         # What probes may use: web_integrity page baselines, ssh config versions and drift baselines.
         contexts = ProbeContexts(
             baselines.Baselines.of_store(store, lambda ts: self.config.event.phase_at(ts)),
-            configs.Repository(store.conn, store.lock, phase_at=lambda ts: self.config.event.phase_at(ts)))
+            configs.Repository(store.db, phase_at=lambda ts: self.config.event.phase_at(ts)))
+        current = lambda: self.config  # noqa: E731 - every component reads the config of the moment
+        self.delivery = Delivery(store, lambda: self.config.paging, lambda: self.config.site.tz,
+                                 lambda text: self.config.redact(text), clock)
         self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
                                  config.retention.results, config.retention.rollups,
-                                 redact=lambda text: self.config.redact(text))
+                                 redact=lambda text: self.config.redact(text), on_commit=self.delivery.wake.set,
+                                 clock=clock)
         self.scheduler = Scheduler(self.handle, contexts=contexts)
-        self.paging = PagingEngine(self)
-        self.recorder.hooks.append(self.paging.hook)
-        self.recorder.committed.append(self.paging.committed)
-        self.traps = TrapFeed(self)
+        self.selfwatch = SelfWatch(current, self.vitals, clock)
+        decider = Decider(config, {cid: s.state for cid, s in stored.items()})
+        decider.resume(held_pages(store), clock())
+        self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, lambda: self.live.views,
+                                 self.submit, clock)
+        self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)
-        self.reloads_ok = 0
+        self.services = Services(current, self.live, self.collector, self.registry,
+                                 PagingCommands(store, current), self.delivery.wake.set)
+        self.reloads = {"ok": 0, "refused": 0}
         self.reload_tasks: set[asyncio.Task[None]] = set()
-        self.reloads_failed = 0
+
+    def vitals(self) -> Vitals:
+        lag = self.scheduler.lag.values()
+        return Vitals(self.recorder.errors_total, self.recorder.last_error or "",
+                      sum(s.count for s in lag), sum(s.total_seconds for s in lag))
 
     def extra_metrics(self) -> Iterator[Metric]:
         yield from self.paging.metrics()
@@ -65,8 +82,8 @@ class Monitor:
         yield zone_info((z.id, z.name) for z in self.config.zones)
         reloads = CounterMetricFamily("netwatch_config_reloads", "Config reloads (SIGHUP), by result.",
                                       labels=["result"])
-        reloads.add_metric(["ok"], self.reloads_ok)
-        reloads.add_metric(["refused"], self.reloads_failed)
+        for result, count in self.reloads.items():
+            reloads.add_metric([result], count)
         yield reloads
 
     def handle(self, check: Check, result: Result) -> None:
@@ -75,41 +92,45 @@ class Monitor:
             for event in one_result.outcome.events:
                 self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
             raw = self.live.update(one_check, one_result, parent_id)
-            for transition in self.paging.on_result(one_check, one_result, raw):
-                log.info("%s: %s -> %s (%s)", transition.check_id, transition.from_state,
-                         transition.to_state, transition.error or "ok")
-                self.recorder.add_transition(transition)
+            self.submit(self.paging.decide(one_check, one_result, raw))
+
+    def submit(self, decision: Decision) -> None:
+        """Show it, then record it (one transaction per decision); the recorder wakes delivery."""
+        self.live.set_overlays(decision.overlays)
+        for ts, check_id, target_id, event in decision.events:
+            self.recorder.add_event(ts, check_id, target_id, event)
+        for line in decision.log_lines():
+            log.info("%s", line)
+        self.recorder.add_decision(decision)
 
     def reload(self, path: str) -> bool:
-        """Adopt a new config file; a bad one is refused and the running one stays."""
+        """Adopt a new config file, every section of it; a bad one is refused and the running one stays."""
         try:
             new = load(path)
         except ConfigError as exc:
-            self.reloads_failed += 1
+            self.reloads["refused"] += 1
             log.error("config reload refused, keeping the running config:\n%s", exc)
             return False
+        for key in RESTART_KEYS:
+            if getattr(new, key) != getattr(self.config, key):
+                log.warning("config reload: %s changed; it takes effect at the next restart", key)
+        new = replace(new, **{k: getattr(self.config, k) for k in RESTART_KEYS})
         self.config = new
         logs.set_redaction(new.redact)
         self.live.apply(new.checks)
-        self.paging.reload(new)
+        self.paging.decider.reload(new)
+        self.recorder.set_retention(new.retention.results, new.retention.rollups)
         self.scheduler.apply(new.checks)
         self.reload_tasks.add(task := asyncio.create_task(self.traps.reload(), name="traps-reload"))
         task.add_done_callback(self.reload_tasks.discard)
-        self.reloads_ok += 1
+        self.reloads["ok"] += 1
         log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(server.build(self), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.listen.host, self.config.listen.port)
-        await site.start()
-        log.info("serving /metrics on http://%s/metrics", self.config.listen)
-        if not self.config.listen.loopback and self.config.board.viewer_token is None:
-            log.warning("listening on %s without board.viewer_token: anyone who can reach it can read the "
-                        "status board (the JSON API and acknowledgements still need operators)", self.config.listen)
-        recorder_task = asyncio.create_task(self.recorder.run(), name="recorder")
-        paging_task = asyncio.create_task(self.paging.run(), name="paging")
+        runner = await server.start(self.services)
+        tasks = [asyncio.create_task(self.recorder.run(), name="recorder"),
+                 asyncio.create_task(self.paging.run(), name="paging")]
         await self.traps.start()
         self.scheduler.apply(self.config.checks)
         try:
@@ -117,12 +138,22 @@ class Monitor:
         finally:
             self.traps.close()
             await self.scheduler.stop()
-            recorder_task.cancel()
-            paging_task.cancel()
-            await asyncio.gather(recorder_task, paging_task, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.recorder.flush()
             self.store.stop_run(self.run_id, self.clock())
             await runner.cleanup()
+
+
+async def run(config: Config, store: Store, stop: asyncio.Event, started: Callable[[Services], None] = lambda s: None,
+              reload_from: str | None = None) -> None:
+    """Run the daemon until `stop`; `started` gets what the web side sees (the demo's console reads it)."""
+    monitor = Monitor(config, store)
+    if reload_from is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: monitor.reload(reload_from))
+    started(monitor.services)
+    await monitor.run(stop)
 
 
 async def serve(config: Config) -> int:
@@ -132,14 +163,12 @@ async def serve(config: Config) -> int:
     except StoreError as exc:
         log.error("%s; not starting (check `store:`, free space or permissions, then start again)", exc)
         return 1
-    monitor = Monitor(config, store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: monitor.reload(config.path))
     try:
-        await monitor.run(stop)
+        await run(config, store, stop, reload_from=config.path)
     finally:
         store.close()
     log.info("stopped")

@@ -12,6 +12,8 @@ from netwatch.store import StoredState
 
 # A result older than this many intervals no longer says anything about the present.
 STALE_INTERVALS = 2.0
+# States decided over the step state (topology, maintenance) rather than by it.
+OVERLAYS = (State.UNREACHABLE, State.MAINTENANCE)
 
 
 @dataclass
@@ -42,8 +44,22 @@ def expand(check: Check, result: Result) -> list[tuple[Check, Result, str | None
 class LiveView:
     def __init__(self, checks: Iterable[Check], stored: Mapping[str, StoredState] | None = None) -> None:
         self.views: dict[str, CheckView] = {}
-        self.stored = dict(stored or {})
+        # The step function cannot resume from an overlay state: it resumes from unknown, and the
+        # recorded overlay is shown (and the paging decider starts from it) until decided again.
+        self.stored = {cid: replace(s, state=State.UNKNOWN) if s.state in OVERLAYS else s
+                       for cid, s in (stored or {}).items()}
+        resumed = {cid: s.state for cid, s in (stored or {}).items() if s.state in OVERLAYS}
         self.apply(checks)
+        for cid, view in self.views.items():
+            if cid in resumed:
+                view.overlay, view.state = resumed[cid], CheckState()
+
+    def set_overlays(self, overlays: Iterable[tuple[str, State | None]]) -> None:
+        """What paging decided to show over the step state (unreachable, maintenance), or None."""
+        for cid, overlay in overlays:
+            view = self.views.get(cid)
+            if view is not None:
+                view.overlay = overlay
 
     def apply(self, checks: Iterable[Check]) -> None:
         """Adopt a new set of checks, keeping the state of those that stay."""

@@ -1,25 +1,27 @@
-"""Writes results, transitions and events to the store in batches, off the event loop."""
+"""Writes results, decisions and events to the store in batches, off the event loop.
+
+A decision (netwatch.alerting.decide) is written in ONE transaction: its transitions, the incidents
+they open or resolve, their outbox rows and held pages commit together or not at all; a failed
+write is retried whole at the next flush. `on_commit` is told after a decision is stored, so the
+delivery loop wakes at once instead of polling.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from dataclasses import replace
 from typing import Callable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from netwatch.model import Transition
-from netwatch.model import Event, Outcome, Result
+from netwatch.alerting import incidents
+from netwatch.alerting.decide import Change, Decision
+from netwatch.model import Event, Outcome, Result, Transition
 from netwatch.store import DB_ERRORS, Store
 
 log = logging.getLogger(__name__)
-
-# Called inside the transaction that stores a transition, so whatever it writes (the paging
-# outbox) commits together with it or not at all.
-TransitionHook = Callable[[sqlite3.Connection, Transition, int], None]
 
 FLUSH_SECONDS = 1.0
 HEARTBEAT_SECONDS = 10.0
@@ -42,19 +44,19 @@ def _redacted(value: object, redact: Callable[[str], str]) -> object:
 class Recorder:
     def __init__(self, store: Store, run_id: int, latency: Mapping[str, str | None],
                  results_retention_seconds: float, rollups_retention_seconds: float,
-                 redact: Callable[[str], str] = lambda text: text) -> None:
+                 redact: Callable[[str], str] = lambda text: text, on_commit: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
         # Probe details quote URLs and device text that may hold configured secrets; history keeps them masked.
         self.redact = redact
         self.run_id = run_id
         self.latency = latency
         self.retention = (results_retention_seconds, rollups_retention_seconds)
+        self.on_commit = on_commit
+        self.clock = clock
         self.results: list[Result] = []
-        self.transitions: list[Transition] = []
+        self.decisions: list[Decision] = []
         self.events: list[tuple[float, str | None, str | None, Event]] = []
-        self.hooks: list[TransitionHook] = []
-        # Called once a transition's transaction has committed (a failed one is retried with the same object).
-        self.committed: list[Callable[[Transition], None]] = []
         self.errors_total = 0
         self.dropped_results_total = 0
         self.last_error: str | None = None
@@ -76,9 +78,21 @@ class Recorder:
             del self.results[:drop]
             self.dropped_results_total += drop
 
-    def add_transition(self, transition: Transition) -> None:
-        self.transitions.append(transition)
+    def set_retention(self, results_seconds: float, rollups_seconds: float) -> None:
+        """A reload's new `retention:`; the next prune uses it."""
+        if (results_seconds, rollups_seconds) != self.retention:
+            self.retention = (results_seconds, rollups_seconds)
+            self._last_prune = 0.0
+
+    def add_decision(self, decision: Decision) -> None:
+        if not decision.items:
+            return
+        self.decisions.append(decision)
         self._wake.set()  # state changes page people: write them now, not at the next tick
+
+    def add_transition(self, transition: Transition) -> None:
+        """A transition that pages nobody (recorded as decided, e.g. by tests and tools)."""
+        self.add_decision(Decision((Change(transition),)))
 
     def add_event(self, ts: float, check_id: str | None, target_id: str | None, event: Event) -> None:
         self.events.append((ts, check_id, target_id, replace(event, summary=self.redact(event.summary),
@@ -95,7 +109,7 @@ class Recorder:
         pending = GaugeMetricFamily("netwatch_store_pending_rows", "Rows waiting to be written, by table.",
                                     labels=["table"])
         pending.add_metric(["results"], len(self.results))
-        pending.add_metric(["transitions"], len(self.transitions))
+        pending.add_metric(["transitions"], sum(len(d.transitions) for d in self.decisions))
         pending.add_metric(["events"], len(self.events))
         yield pending
 
@@ -115,36 +129,38 @@ class Recorder:
             await self.flush()
 
     async def flush(self) -> bool:
-        results, transitions, events = self.results, self.transitions, self.events
-        self.results, self.transitions, self.events = [], [], []
+        results, decisions, events = self.results, self.decisions, self.events
+        self.results, self.decisions, self.events = [], [], []
+        stored = len(decisions)
         try:
-            await asyncio.to_thread(self._write, results, transitions, events)
+            await asyncio.to_thread(self._write, results, decisions, events)
         except (*DB_ERRORS, OSError) as exc:
             self.errors_total += 1
             self.last_error = str(exc)
             log.error("history store write failed (%s); keeping %d results, %d transitions to retry",
-                      exc, len(results), len(transitions))
+                      exc, len(results), sum(len(d.transitions) for d in decisions))
             self.results[:0] = results
-            self.transitions[:0] = transitions
+            self.decisions[:0] = decisions
             self.events[:0] = events
+            if len(decisions) < stored:
+                self.on_commit()
             return False
         self.last_flush_ok_at = time.time()
+        if stored:
+            self.on_commit()
         return True
 
-    def _write(self, results: list[Result], transitions: list[Transition],
+    def _write(self, results: list[Result], decisions: list[Decision],
                events: list[tuple[float, str | None, str | None, Event]]) -> None:
         """Each list is emptied as it commits, so a failure leaves exactly the unwritten rest."""
-        now = time.time()
-        while transitions:
-            t = transitions[0]
+        while decisions:
+            decided_at = self.clock()   # incidents open at the paging clock (injected in tests)
             with self.store.transaction() as c:
-                # Hooks get the very object they planned for (the paging engine keys plans by id()).
-                tid = self.store.insert_transition(c, replace(t, detail=self.redact(t.detail)), self.run_id)
-                for hook in self.hooks:
-                    hook(c, t, tid)
-            transitions.pop(0)
-            for done in self.committed:
-                done(t)
+                for item in decisions[0].items:
+                    incidents.record(c, item, decided_at, lambda change: self.store.insert_transition(
+                        c, replace(change.transition, detail=self.redact(change.transition.detail)), self.run_id))
+            decisions.pop(0)
+        now = time.time()
         if results:
             self.store.record_results(results, [self.latency_of(r) for r in results])
             results.clear()

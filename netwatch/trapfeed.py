@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
@@ -12,7 +12,10 @@ from netwatch.model import Event
 from netwatch.net.snmp.traps import TrapEvent, TrapReceiver
 
 if TYPE_CHECKING:
-    from netwatch.app import Monitor
+    from netwatch.config import Config
+
+# (ts, check_id, target_id, event): how a trap reaches history (the recorder's add_event).
+RecordEvent = Callable[[float, "str | None", "str | None", Event], None]
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +30,11 @@ STORM_LOG_SECONDS = 60.0
 
 
 class TrapFeed:
-    def __init__(self, monitor: "Monitor") -> None:
-        self.monitor = monitor
+    def __init__(self, config: Callable[[], "Config"], record_event: RecordEvent,
+                 trigger: Callable[[str], None]) -> None:
+        self.config = config
+        self.record_event = record_event
+        self.trigger = trigger     # poll a check now (the scheduler's trigger)
         self.receiver: TrapReceiver | None = None
         self.rate_limited = 0
         self._buckets: dict[str, tuple[float, float]] = {}     # sender -> (tokens, at)
@@ -42,7 +48,7 @@ class TrapFeed:
         return allowed
 
     async def start(self) -> None:
-        settings = self.monitor.config.traps
+        settings = self.config().traps
         if settings is None:
             return
         self.receiver = await TrapReceiver(settings, self.senders(), self.on_trap).start()
@@ -50,7 +56,7 @@ class TrapFeed:
 
     async def reload(self) -> None:
         """After a config reload: rebind if the section changed, else just refresh the senders."""
-        settings = self.monitor.config.traps
+        settings = self.config().traps
         if self.receiver is not None and settings == self.receiver.settings:
             self.receiver.senders = self.senders()
             return
@@ -64,7 +70,7 @@ class TrapFeed:
     def senders(self) -> dict[str, str]:
         """Trap source address -> target id, for targets whose host is an IP address."""
         out: dict[str, str] = {}
-        for t in self.monitor.config.targets:
+        for t in self.config().targets:
             try:
                 out[str(ipaddress.ip_address(t.host))] = t.id
             except ValueError:
@@ -85,14 +91,14 @@ class TrapFeed:
                             trap.target_id, TRAP_BURST, TRAP_RATE_PER_SECOND)
             return
         summary = f"{trap.trap}" + (f" {trap.if_name or trap.if_index}" if trap.if_index is not None else "")
-        self.monitor.recorder.add_event(trap.received_at, None, trap.target_id, Event(
+        self.record_event(trap.received_at, None, trap.target_id, Event(
             kind="trap", summary=summary[:200],
             data={"trap": trap.trap, "oid": trap.trap_oid, "sender": trap.sender, "version": trap.version,
                   "if_index": trap.if_index, "if_name": trap.if_name, "varbinds": [list(v) for v in trap.varbinds]}))
         if trap.trap in _LINK_TRAPS:
-            for check in self.monitor.config.checks:
+            for check in self.config().checks:
                 if check.kind == "snmp" and check.target.id == trap.target_id:
-                    self.monitor.scheduler.trigger(check.id)
+                    self.trigger(check.id)
 
     def metrics(self) -> Iterator[Metric]:
         family = CounterMetricFamily("netwatch_snmp_traps", "SNMP traps seen by the receiver, by outcome.",

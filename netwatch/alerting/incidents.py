@@ -1,140 +1,152 @@
-"""Incidents in the store: open, resolve, acknowledge; each writes its outbox rows in the same transaction."""
+"""What a decision does to incidents and the outbox, inside the transaction that records it.
+
+The SQL is in netwatch.store.incidents (re-exported here for the commands and the relay); this
+module holds the paging rules: one open incident per check, a new severity replaces the old
+incident, flapping checks are recorded but not paged, a released hold pages only if its DOWN is
+still the check's latest transition. `PagingCommands` is what the web side may do with incidents.
+"""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-from netwatch.alerting.operators import audit
-from netwatch.notify.outbox import PAGE_KINDS, enqueue
+from netwatch.alerting.decide import Change, FlapNotice, Item, Page, Release, channels_for
+from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
+from netwatch.model import State, Transition
+from netwatch.store import Store
+from netwatch.store.incidents import (OPEN_STATES, NewIncident, ack, clock_summary, drop_hold, due, escalate,
+                                      find_open, first_facts, hold, list_incidents, notify_told, open_incident,
+                                      remind_next, resolve, take_hold)
+from netwatch.store.incidents import held_pages as stored_held_pages
+from netwatch.store.db import Tx
+from netwatch.store.outbox import enqueue
 
-OPEN_STATES = ("open", "acked")
+if TYPE_CHECKING:
+    from netwatch.config import Config
 
+__all__ = ["OPEN_STATES", "NewIncident", "PagingCommands", "ack", "find_open", "first_facts", "list_incidents",
+           "notify_told", "open_incident", "record", "resolve", "sweep"]
 
-@dataclass(frozen=True)
-class NewIncident:
-    key_prefix: str
-    source: str                       # check | alertmanager
-    severity: str
-    category: str
-    title: str
-    facts: Mapping[str, Any]          # what the templates need (check, target, zone, since, error, ...)
-    channels: Sequence[str]
-    check_id: str | None = None
-    target_id: str | None = None
-    zone: str = ""
-    since: float = 0.0
-    dependants: int = 0
-    next_escalation_at: float | None = None
-    next_remind_at: float | None = None
-    transition_id: int | None = None
-    key: str | None = None            # a fixed key (Alertmanager fingerprint) instead of prefix-id
-    kind: str = "problem"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+T = TypeVar("T")
 
 
-def open_incident(conn: sqlite3.Connection, new: NewIncident, now: float) -> int:
-    f = new.facts
-    cur = conn.execute(
-        "INSERT INTO incidents (key, source, check_id, target_id, zone, severity, category, state, title, error, "
-        "detail, since, opened_at, dependants, notify, next_escalation_at, next_remind_at, transition_id) "
-        "VALUES (?,?,?,?,?,?,?,'open',?,?,?,?,?,?,?,?,?,?)",
-        (new.key or "", new.source, new.check_id, new.target_id, new.zone, new.severity, new.category,
-         new.title[:300], f.get("error"), str(f.get("detail") or "")[:2000], new.since, now, new.dependants,
-         json.dumps(list(new.channels)), new.next_escalation_at, new.next_remind_at, new.transition_id))
-    iid = int(cur.lastrowid or 0)
-    key = new.key or f"{new.key_prefix}-{iid}"
-    conn.execute("UPDATE incidents SET key=? WHERE id=?", (key, iid))
-    facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category}
-    for channel in dict.fromkeys(new.channels):
-        enqueue(conn, iid, channel, new.kind, facts, now, f"{key}-{new.kind}")
-    return iid
-
-
-def find_open(conn: sqlite3.Connection, *, check_id: str | None = None, key: str | None = None
-              ) -> tuple[int, str, str] | None:
-    """(id, severity, state) of the open incident of a check or with a key."""
-    if check_id is not None:
-        row = conn.execute("SELECT id, severity, state FROM incidents WHERE source='check' AND check_id=? "
-                           "AND state IN ('open','acked') ORDER BY id DESC LIMIT 1", (check_id,)).fetchone()
+def record(c: Tx, item: Item, now: float, insert_transition: Callable[[Change], int]) -> None:
+    """Write one decided item; the caller's transaction holds the whole decision."""
+    if isinstance(item, Change):
+        t = item.transition
+        tid = insert_transition(item)
+        drop_hold(c, t.check_id)
+        if item.hold_until is not None:
+            hold(c, t.check_id, tid, item.hold_until, item.flapping)
+            return
+        if item.page is None:
+            return
+        current = find_open(c, check_id=t.check_id)
+        if t.to_state in (State.DOWN, State.DEGRADED):
+            _problem(c, item.page, current, tid, now)
+        elif t.to_state is State.UP and current is not None:
+            resolve(c, current[0], now, notify=not item.page.flapping)
+    elif isinstance(item, Release):
+        tid = take_hold(c, item.check_id)
+        if tid is not None:     # else a later transition of the check was stored since
+            _problem(c, item.page, find_open(c, check_id=item.check_id), tid, now)
     else:
-        row = conn.execute("SELECT id, severity, state FROM incidents WHERE key=? AND state IN ('open','acked') "
-                           "ORDER BY id DESC LIMIT 1", (key,)).fetchone()
-    return (int(row[0]), str(row[1]), str(row[2])) if row else None
+        _flap_notice(c, item, now)
 
 
-def told(conn: sqlite3.Connection, incident_id: int) -> list[str]:
-    """Channels that were (or are being) told about an incident, in the order first told."""
-    rows = conn.execute("SELECT channel FROM outbox WHERE incident_id=? AND kind IN (%s) AND state != 'failed' "
-                        "ORDER BY id" % ",".join("?" * len(PAGE_KINDS)), (incident_id, *PAGE_KINDS)).fetchall()
-    return list(dict.fromkeys(r[0] for r in rows))
+def _problem(c: Tx, page: Page, current: tuple[int, str, str] | None, transition_id: int | None,
+             now: float) -> None:
+    if current is not None and current[1] == page.severity:
+        return
+    if current is not None:
+        resolve(c, current[0], now, notify=not page.flapping)
+    if page.flapping:
+        return
+    _open(c, page, transition_id, now, "problem")
 
 
-def first_facts(conn: sqlite3.Connection, incident_id: int) -> dict[str, Any]:
-    row = conn.execute("SELECT facts FROM outbox WHERE incident_id=? ORDER BY id LIMIT 1", (incident_id,)).fetchone()
-    if row:
-        return dict(json.loads(row[0]))
-    inc = conn.execute("SELECT check_id, target_id, zone, title, since, severity, category FROM incidents WHERE id=?",
-                       (incident_id,)).fetchone()
-    if not inc:
-        return {}
-    return {"incident": incident_id, "check": inc[0], "target": inc[1], "zone": inc[2], "title": inc[3],
-            "since": inc[4], "severity": inc[5], "category": inc[6]}
+def _open(c: Tx, page: Page, transition_id: int | None, now: float, kind: str) -> int:
+    check = page.check
+    return open_incident(c, NewIncident(
+        key_prefix="nw", source="check", severity=page.severity, category=page.category,
+        title=check.id, facts=page.facts, channels=page.channels, check_id=check.id,
+        target_id=check.target.id, zone=check.target.zone, since=float(page.facts["since"]),
+        dependants=page.dependants, next_escalation_at=page.next_escalation_at,
+        next_remind_at=page.next_remind_at, transition_id=transition_id, kind=kind), now)
 
 
-def notify_told(conn: sqlite3.Connection, incident_id: int, kind: str, now: float, extra: Mapping[str, Any],
-                channels: Sequence[str] | None = None) -> int:
-    """Send a follow-up (resolved, reminder, ack, settled) to the channels told about the incident."""
-    key = conn.execute("SELECT key FROM incidents WHERE id=?", (incident_id,)).fetchone()
-    if key is None:
-        return 0
-    facts = {**first_facts(conn, incident_id), **extra, "kind": kind, "incident": incident_id}
-    targets = list(channels) if channels is not None else told(conn, incident_id)
-    for channel in targets:
-        enqueue(conn, incident_id, channel, kind, facts, now, f"{key[0]}-{kind}-{int(now)}" if kind in
-                ("reminder", "escalation") else f"{key[0]}-{kind}")
-    return len(targets)
+def _flap_notice(c: Tx, notice: FlapNotice, now: float) -> None:
+    page, state = notice.page, notice.state
+    current = find_open(c, check_id=page.check.id)
+    facts = {**page.facts, "state": state.value}
+    if notice.change == "start":
+        dedup = f"flapping-{page.check.id}-{int(now)}"
+        for ch in page.channels:
+            enqueue(c, current[0] if current else None, ch, "flapping",
+                    {**facts, "kind": "flapping", "incident": current[0] if current else None}, now, dedup)
+        return
+    if state in (State.DOWN, State.DEGRADED):
+        if current is None:
+            _open(c, replace(page, facts=facts), None, now, "settled")
+        else:
+            notify_told(c, current[0], "settled", now, {"state": state.value}, page.channels)
+        return
+    if current is not None:
+        resolve(c, current[0], now, notify=False)
+    for ch in page.channels:
+        enqueue(c, None, ch, "settled", {**facts, "kind": "settled"}, now, f"settled-{page.check.id}-{int(now)}")
 
 
-def resolve(conn: sqlite3.Connection, incident_id: int, now: float, notify: bool = True) -> None:
-    conn.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, "
-                 "next_remind_at=NULL WHERE id=? AND state IN ('open','acked')", (now, incident_id))
-    if notify:
-        notify_told(conn, incident_id, "resolved", now, {"resolved_at": now, "state": "up"})
+def held_pages(store: Store) -> list[tuple[Transition, bool]]:
+    """The pages held when netwatch last stopped: (their DOWN transition, flapping)."""
+    with store.db.read() as c:
+        return [(h.transition, h.flapping) for h in stored_held_pages(c)]
 
 
-def ack(conn: sqlite3.Connection, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
-    """Acknowledge: stops escalation and reminders, tells the channels, writes the audit log.
+def sweep(store: Store, now: float, quiet: set[str], config: "Config") -> tuple[int, bool]:
+    """Escalate and remind what is due; returns the incidents open or acknowledged, and whether it wrote.
 
-    Returns an error text, or None when done.
+    A read first: the write transaction is opened only when something is due.
     """
-    row = conn.execute("SELECT state, acked_by FROM incidents WHERE id=?", (incident_id,)).fetchone()
-    if row is None:
-        return f"no incident #{incident_id}"
-    state, acked_by = row
-    if state == "acked":
-        return f"incident #{incident_id} is already acknowledged by {acked_by}"
-    conn.execute("UPDATE incidents SET state=CASE WHEN state='open' THEN 'acked' ELSE state END, acked_at=?, "
-                 "acked_by=?, ack_note=?, next_escalation_at=NULL, next_remind_at=NULL WHERE id=?",
-                 (now, who, note[:500], incident_id))
-    audit(conn, who, "ack", f"incident #{incident_id}" + (f": {note[:200]}" if note else ""), source, now)
-    if state == "open":
-        notify_told(conn, incident_id, "ack", now, {"acked_by": who, "note": note[:200]})
-    return None
+    with store.db.read() as c:
+        count, next_at = clock_summary(c)
+    if not is_due(next_at, now):
+        return count, False
+    with store.transaction() as c:
+        for f in follow_ups(due(c, now), now, quiet, config):
+            if isinstance(f, Escalation):
+                escalate(c, f.incident_id, f.level, f.next_escalation_at)
+                if f.channels:
+                    notify_told(c, f.incident_id, "escalation", now, {"level": f.level}, f.channels)
+            elif isinstance(f, Reminder):
+                remind_next(c, f.incident_id, f.next_remind_at)
+                notify_told(c, f.incident_id, "reminder", now, {})
+        return clock_summary(c)[0], True
 
 
-def list_incidents(conn: sqlite3.Connection, states: Sequence[str] = OPEN_STATES, limit: int = 100
-                   ) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT id, key, source, check_id, target_id, zone, severity, category, state, title, error, since, "
-        "opened_at, resolved_at, acked_at, acked_by, ack_note, level, dependants FROM incidents WHERE state IN (%s) "
-        "ORDER BY id DESC LIMIT ?" % ",".join("?" * len(states)), (*states, limit)).fetchall()
-    names = ["id", "key", "source", "check", "target", "zone", "severity", "category", "state", "title", "error",
-             "since", "opened_at", "resolved_at", "acked_at", "acked_by", "ack_note", "level", "dependants"]
-    out = [dict(zip(names, r)) for r in rows]
-    for inc in out:
-        inc["told"] = [{"channel": c, "kind": k, "sent_at": s} for c, k, s in conn.execute(
-            "SELECT channel, kind, sent_at FROM outbox WHERE incident_id=? AND state='sent' ORDER BY id", (inc["id"],))]
-    return out
+class PagingCommands:
+    """Incidents as the web side sees them: list, acknowledge, relay Alertmanager alerts.
+
+    Blocking (the store): call from a worker thread. After a write, the caller wakes the delivery loop.
+    """
+
+    def __init__(self, store: Store, config: Callable[[], "Config"]) -> None:
+        self.store = store
+        self.config = config
+
+    def list(self, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
+        with self.store.db.read() as c:
+            return list_incidents(c, states, limit)
+
+    def ack(self, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
+        with self.store.transaction() as c:
+            return ack(c, incident_id, who, note, source, now)
+
+    def write(self, body: Callable[[Tx], T]) -> T:
+        """Run `body` in one write transaction (the Alertmanager relay opens and resolves several incidents)."""
+        with self.store.transaction() as c:
+            return body(c)
+
+    def channels_for(self, severity: str, level: int, now: float) -> tuple[str, ...]:
+        return channels_for(self.config().paging, None, severity, level, now)

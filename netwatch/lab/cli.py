@@ -73,9 +73,9 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def new_events(monitor: Any, after_id: int) -> list[tuple[int, str, str | None, str]]:
+def new_events(store: Any, after_id: int) -> list[tuple[int, str, str | None, str]]:
     """History events (reboots, traps, defacement...) recorded since `after_id`."""
-    return list(monitor.store.events_after(after_id, limit=50))
+    return list(store.events_after(after_id, limit=50))
 
 
 def pick_listen(text: str) -> str:
@@ -124,9 +124,10 @@ def demo_config(lab: Lab, phone: Phone, listen: str, store: str, interval: float
 
 
 async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
-    from netwatch.app import Monitor
+    from netwatch import app
     from netwatch.store import Store
     from netwatch.web.board import open_incidents, snapshot
+    from netwatch.web.services import Services
 
     lang: Lang = args.lang
     out = Path(args.out).resolve()
@@ -145,7 +146,6 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
     await phone.start()
     await lab.start()
     stop = asyncio.Event()
-    monitor = None
     store = None
     exit_code = 0
     try:
@@ -157,7 +157,7 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
                                + dump(venue), encoding="utf-8")
         config = load(str(config_path))
         store = Store.open(config.store)
-        monitor = Monitor(config, store)
+        seen: list[Services] = []
         base = f"http://{config.listen}"
         console.header = [f"   {console.t('board')}: {base}/board   /metrics: {base}/metrics",
                           f"   config: {config_path}   scenario: {script.path}"]
@@ -166,7 +166,7 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
         if not tty:
             for line in console.header:
                 print(line.strip(), flush=True)
-        monitor_task = asyncio.create_task(monitor.run(stop), name="monitor")
+        monitor_task = asyncio.create_task(app.run(config, store, stop, seen.append), name="monitor")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -174,10 +174,13 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
         async def redraw() -> None:
             last_event = 0
             while not stop.is_set():
-                stored = await asyncio.to_thread(open_incidents, monitor)
-                snap = snapshot(monitor, time.time(), stored)
+                if not seen:
+                    await asyncio.sleep(0.05)
+                    continue
+                stored = await asyncio.to_thread(open_incidents, seen[0])
+                snap = snapshot(seen[0], time.time(), stored)
                 console.observe(snap)
-                for event_id, kind, target, text in await asyncio.to_thread(new_events, monitor, last_event):
+                for event_id, kind, target, text in await asyncio.to_thread(new_events, store, last_event):
                     last_event = event_id
                     console.event(f"⚡ {kind} {target or ''}: {clean(text)[:120]}")
                 console.draw(snap)

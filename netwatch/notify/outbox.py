@@ -12,49 +12,32 @@ waiting is merged into one digest message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from netwatch.config.paging import Channel, Paging
 from netwatch.notify import modem, senders, templates
 from netwatch.store import DB_ERRORS, Store
+from netwatch.store import outbox as rows_of
+from netwatch.store.outbox import PAGE_KINDS, Row, enqueue
+
+__all__ = ["PAGE_KINDS", "Delivery", "Row", "enqueue"]
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.1
+# Woken by the writer (a decision with outbox rows, an ack), by its own workers and by commits of other
+# processes (`netwatch ack` from the CLI); this is only the longest it sleeps when nothing happens.
+IDLE_SECONDS = 5.0
+WATCH_SECONDS = 1.0   # one wait for another process's commit; bounds how long stopping waits for the watcher
 MAX_BATCH = 200
 BROKEN_RENOTIFY_SECONDS = 1800.0   # one "channel broken" notice per channel per half hour
-PAGE_KINDS = ("problem", "escalation", "reminder", "settled", "flapping")
-
-
-def enqueue(conn: sqlite3.Connection, incident_id: int | None, channel: str, kind: str, facts: Mapping[str, Any],
-            now: float, dedup_key: str, due_at: float | None = None) -> int:
-    cur = conn.execute(
-        "INSERT INTO outbox (incident_id, channel, kind, created_at, due_at, dedup_key, facts) VALUES (?,?,?,?,?,?,?)",
-        (incident_id, channel, kind, now, now if due_at is None else due_at, dedup_key,
-         json.dumps(dict(facts), ensure_ascii=False, default=str)))
-    return int(cur.lastrowid or 0)
-
-
-@dataclass
-class Row:
-    id: int
-    incident_id: int | None
-    channel: str
-    kind: str
-    created_at: float
-    due_at: float
-    attempts: int
-    sent_via: str
-    dedup_key: str
-    facts: dict[str, Any]
 
 
 @dataclass
@@ -94,8 +77,10 @@ class Delivery:
 
     async def run(self) -> None:
         self.session = aiohttp.ClientSession()
+        watcher = asyncio.create_task(self._watch(), name="outbox-watch")
         try:
             while True:
+                self.wake.clear()
                 try:
                     pending = await asyncio.to_thread(self._pending_summary)
                 except DB_ERRORS as exc:
@@ -104,37 +89,78 @@ class Delivery:
                 now = self.clock()
                 for name, s in self.stats.items():
                     s.queue_depth, s.oldest_pending_seconds = 0, 0.0
+                sleep = IDLE_SECONDS
                 for channel, (depth, oldest, due) in pending.items():
                     s = self.stat(channel)
                     s.queue_depth, s.oldest_pending_seconds = depth, max(0.0, now - oldest)
                     task = self.workers.get(channel)
-                    if due <= now and (task is None or task.done()):
-                        self.workers[channel] = asyncio.create_task(self._drain(channel), name=f"outbox:{channel}")
+                    if task is not None and not task.done():
+                        continue      # its end wakes this loop
+                    if due <= now:
+                        task = asyncio.create_task(self._drain(channel), name=f"outbox:{channel}")
+                        task.add_done_callback(lambda _: self.wake.set())
+                        self.workers[channel] = task
+                    else:
+                        sleep = min(sleep, due - now)   # a retry waiting for its backoff
                 try:
-                    await asyncio.wait_for(self.wake.wait(), TICK_SECONDS)
+                    await asyncio.wait_for(self.wake.wait(), max(0.01, sleep))
                 except TimeoutError:
                     pass
-                self.wake.clear()
         finally:
-            for task in self.workers.values():
+            for task in (*self.workers.values(), watcher):
                 task.cancel()
-            await asyncio.gather(*self.workers.values(), return_exceptions=True)
+            await asyncio.gather(*self.workers.values(), watcher, return_exceptions=True)
             await self.session.close()
 
+    async def _watch(self) -> None:
+        """Wake on any commit, this process's or another's (the store's wait_for_change: PRAGMA data_version
+        on SQLite, LISTEN/NOTIFY on PostgreSQL). In a thread of its own, not the default pool, so a waiting
+        watch never holds a thread the store writer needs."""
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="outbox-watch")
+        try:
+            marker = self.store.db.change_marker()
+            while True:
+                try:
+                    changed = await loop.run_in_executor(pool, self.store.wait_for_change, WATCH_SECONDS, marker)
+                    seen = await loop.run_in_executor(pool, self.store.db.change_marker)
+                except DB_ERRORS as exc:
+                    log.error("outbox: watching the store failed: %s", exc)
+                    await asyncio.sleep(WATCH_SECONDS)
+                    continue
+                if changed or seen != marker:
+                    self.wake.set()
+                marker = seen
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def metrics(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily("netwatch_notify_queue_depth", "Notices waiting in the outbox, per channel.",
+                                  labels=["channel"])
+        oldest = GaugeMetricFamily("netwatch_notify_oldest_pending_seconds",
+                                   "Age of the oldest notice waiting, per channel.", labels=["channel"])
+        delivered = CounterMetricFamily("netwatch_notify_deliveries", "Notices delivered, per channel.",
+                                        labels=["channel"])
+        failures = CounterMetricFamily("netwatch_notify_failures", "Failed delivery attempts, per channel.",
+                                       labels=["channel"])
+        messages = CounterMetricFamily("netwatch_notify_messages", "Messages sent (a group is one), per channel.",
+                                       labels=["channel"])
+        for name in self.paging().channels:
+            s = self.stat(name)
+            depth.add_metric([name], s.queue_depth)
+            oldest.add_metric([name], s.oldest_pending_seconds)
+            delivered.add_metric([name], s.delivered_total)
+            failures.add_metric([name], s.failures_total)
+            messages.add_metric([name], s.messages_total)
+        yield from (depth, oldest, delivered, failures, messages)
+
     def _pending_summary(self) -> dict[str, tuple[int, float, float]]:
-        with self.store.lock:
-            rows = self.store.conn.execute(
-                "SELECT channel, COUNT(*), MIN(created_at), MIN(due_at) FROM outbox WHERE state='pending' "
-                "GROUP BY channel").fetchall()
-        return {r[0]: (int(r[1]), float(r[2]), float(r[3])) for r in rows}
+        with self.store.db.read() as c:
+            return rows_of.pending_summary(c)
 
     def _load(self, channel: str) -> list[Row]:
-        with self.store.lock:
-            rows = self.store.conn.execute(
-                "SELECT id, incident_id, channel, kind, created_at, due_at, attempts, COALESCE(sent_via, ''), "
-                "dedup_key, facts FROM outbox WHERE state='pending' AND channel=? ORDER BY id LIMIT ?",
-                (channel, MAX_BATCH)).fetchall()
-        return [Row(*r[:9], json.loads(r[9])) for r in rows]
+        with self.store.db.read() as c:
+            return rows_of.pending(c, channel, MAX_BATCH)
 
     async def _drain(self, channel: str) -> None:
         try:
@@ -262,36 +288,30 @@ class Delivery:
     def _finish(self, batch: Sequence[Row], state: str, error: str | None) -> None:
         now = self.clock()
         with self.store.transaction() as c:
-            c.executemany("UPDATE outbox SET state=?, sent_at=?, attempts=attempts+1, last_error=COALESCE(?, last_error) "
-                          "WHERE id=?", [(state, now, error, r.id) for r in batch])
+            rows_of.finish(c, batch, state, error, now)
 
     def _retry_later(self, batch: Sequence[Row], due_at: float, error: str, via: str) -> None:
         with self.store.transaction() as c:
-            c.executemany("UPDATE outbox SET attempts=attempts+1, due_at=?, last_error=?, sent_via=? WHERE id=?",
-                          [(due_at, error, via, r.id) for r in batch])
+            rows_of.retry_later(c, batch, due_at, error, via)
 
     def _refused(self, ch: Channel, batch: Sequence[Row], error: str, now: float) -> None:
         """4xx: not retried; the rows go to the fallback and a 'channel broken' notice goes elsewhere."""
         paging = self.paging()
         with self.store.transaction() as c:
-            c.executemany("UPDATE outbox SET state='failed', attempts=attempts+1, last_error=? WHERE id=?",
-                          [(error, r.id) for r in batch])
+            rows_of.give_up(c, batch, "failed", error)
             if ch.fallback:
                 for r in batch:
                     enqueue(c, r.incident_id, ch.fallback, r.kind, r.facts, now, r.dedup_key)
             others = [ch.fallback] if ch.fallback else [n for n in (paging.spec.self_notify or paging.channels)
                                                         if n != ch.id][:1]
-            recent = c.execute("SELECT 1 FROM outbox WHERE kind='channel_broken' AND dedup_key LIKE ? "
-                               "AND created_at > ? LIMIT 1", (f"broken-{ch.id}-%", now - BROKEN_RENOTIFY_SECONDS)
-                               ).fetchone()
-            for other in others if recent is None else []:
+            recent = rows_of.broken_notice_since(c, ch.id, now - BROKEN_RENOTIFY_SECONDS)
+            for other in others if not recent else []:
                 enqueue(c, None, other, "channel_broken", {"kind": "channel_broken", "channel": ch.id,
                                                            "error": error}, now, f"broken-{ch.id}-{batch[0].id}")
 
     def _reroute(self, ch: Channel, batch: Sequence[Row], error: str, now: float) -> None:
         assert ch.fallback
         with self.store.transaction() as c:
-            c.executemany("UPDATE outbox SET state='rerouted', attempts=attempts+1, last_error=? WHERE id=?",
-                          [(error, r.id) for r in batch])
+            rows_of.give_up(c, batch, "rerouted", error)
             for r in batch:
                 enqueue(c, r.incident_id, ch.fallback, r.kind, r.facts, now, r.dedup_key)

@@ -180,4 +180,20 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             PRIMARY KEY (target_id, url)
         );
     """),
+    # Pages held back while a parent is suspect (netwatch.alerting.decide): a row per check, written in
+    # the transaction of its DOWN transition, so a restart holds it again. The backfill adopts what the
+    # daemon kept in memory before this table existed: a latest transition down without an incident.
+    ("0005_held_pages", """
+        CREATE TABLE held_pages (
+            check_id TEXT PRIMARY KEY,
+            transition_id INTEGER NOT NULL,
+            deadline REAL NOT NULL,
+            flapping INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO held_pages (check_id, transition_id, deadline, flapping)
+            SELECT t.check_id, t.id, t.ts, 0 FROM transitions t
+            JOIN (SELECT check_id, MAX(id) AS id FROM transitions GROUP BY check_id) m ON t.id = m.id
+            WHERE t.to_state = 'down' AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.source = 'check'
+                AND i.check_id = t.check_id AND (i.transition_id = t.id OR i.state IN ('open', 'acked')));
+    """),
 )

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from netwatch.alerting.operators import allowed
 from netwatch.i18n import STATE_NAMES
 from netwatch.model import State
-from netwatch.web.server import MONITOR_KEY
+from netwatch.web.access import SERVICES_KEY, Busy, incident_id_of, request_operator
+from netwatch.web.services import Services
 
 if TYPE_CHECKING:
-    from netwatch.app import Monitor
+    from netwatch.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +49,14 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/board/incidents/{id}/ack", ack)
 
 
-def _monitor(request: web.Request) -> "Monitor":
-    return request.app[MONITOR_KEY]
+def _services(request: web.Request) -> Services:
+    return request.app[SERVICES_KEY]
 
 
-def viewer_token(monitor: "Monitor") -> str | None:
+def viewer_token(config: "Config") -> str | None:
     """The configured viewer token (`board: {viewer_token: ...}`), when netwatch listens beyond loopback."""
-    secret = monitor.config.board.viewer_token
-    if secret is None or monitor.config.listen.loopback:
+    secret = config.board.viewer_token
+    if secret is None or config.listen.loopback:
         return None
     return secret.reveal()
 
@@ -75,7 +77,7 @@ def _denied() -> web.Response:
 
 
 async def page(request: web.Request) -> web.Response:
-    token = viewer_token(_monitor(request))
+    token = viewer_token(_services(request).config())
     if not _authorised(request, token):
         return _denied()
     body = resources.files("netwatch.web").joinpath("static", "board.html").read_bytes()
@@ -95,19 +97,16 @@ async def static(request: web.Request) -> web.Response:
 
 
 async def board_json(request: web.Request) -> web.Response:
-    monitor = _monitor(request)
-    if not _authorised(request, viewer_token(monitor)):
+    services = _services(request)
+    if not _authorised(request, viewer_token(services.config())):
         return _denied()
-    stored = await asyncio.to_thread(open_incidents, monitor)
-    return web.json_response(snapshot(monitor, time.time(), stored), headers=SECURITY_HEADERS)
+    stored = await asyncio.to_thread(open_incidents, services)
+    return web.json_response(snapshot(services, time.time(), stored), headers=SECURITY_HEADERS)
 
 
-def open_incidents(monitor: "Monitor") -> list[dict[str, Any]]:
+def open_incidents(services: Services) -> list[dict[str, Any]]:
     """The paging incidents still open or acknowledged (id, check, acked_by...), read from the store."""
-    from netwatch.alerting import incidents   # late: importing it before netwatch.config is a cycle
-
-    with monitor.store.lock:
-        return incidents.list_incidents(monitor.store.conn)
+    return services.incidents.list()
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -122,13 +121,10 @@ async def ack(request: web.Request) -> web.Response:
     """Acknowledge from the board. Credentials travel in the Authorization header of each request, never
     in a cookie, so another site cannot make a browser send them; the Origin check and the JSON-only body
     (a cross-site form cannot send one without a CORS preflight) close the rest."""
-    monitor = _monitor(request)
+    services = _services(request)
     headers = SECURITY_HEADERS
     if not _same_origin(request) or request.content_type != "application/json":
         return web.json_response({"error": "cross-site request refused"}, status=403, headers=headers)
-    from netwatch.alerting.operators import allowed
-    from netwatch.web.paging import Busy, incident_id_of, request_operator
-
     try:
         op = await request_operator(request)  # a password is checked in a thread, under a limit
     except Busy:
@@ -145,23 +141,18 @@ async def ack(request: web.Request) -> web.Response:
     if incident_id is None or body is None:
         return web.json_response({"error": "bad incident id or body"}, status=400, headers=headers)
     note = str(body.get("note", ""))[:500] if isinstance(body, dict) else ""
-    from netwatch.alerting import incidents
-
-    def write() -> str | None:
-        with monitor.store.transaction() as c:
-            return incidents.ack(c, incident_id, op.name, note, f"board:{request.remote or '?'}", time.time())
-
-    error = await asyncio.to_thread(write)
+    error = await asyncio.to_thread(services.incidents.ack, incident_id, op.name, note,
+                                    f"board:{request.remote or '?'}", time.time())
     if error is not None:
         return web.json_response({"error": error}, status=404 if error.startswith("no incident") else 409,
                                  headers=headers)
-    monitor.paging.delivery.wake.set()   # the ack notice goes out now, not at the next tick
+    services.wake_delivery()   # the ack notice goes out now
     log.info("incident #%d acknowledged by %s from the board", incident_id, op.name)
     return web.json_response({"incident": incident_id, "acked_by": op.name}, headers=headers)
 
 
-def _cap(text: str | None, monitor: "Monitor") -> str:
-    return monitor.config.redact(text or "")[:TEXT_CAP]
+def _cap(text: str | None, config: "Config") -> str:
+    return config.redact(text or "")[:TEXT_CAP]
 
 
 def worst(states: list[State]) -> State:
@@ -171,13 +162,13 @@ def worst(states: list[State]) -> State:
     return State.UNKNOWN
 
 
-def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def snapshot(services: Services, now: float, stored: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the board shows, as plain JSON-able data; device-supplied text is capped and redacted
     here and escaped by the page (which builds its DOM with textContent only). `stored` are the paging
     incidents (from `open_incidents`), which give the incident number and who acknowledged it."""
-    config = monitor.config
+    config = services.config()
     by_check = {i["check"]: i for i in reversed(stored or []) if i.get("check")}
-    live = monitor.live
+    live = services.live
     by_target: dict[str, list[tuple[Any, State]]] = {}
     for view in list(live.views.values()):
         by_target.setdefault(view.check.target.id, []).append((view, live.display_state(view, now)))
@@ -198,8 +189,8 @@ def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None
             "kinds": sorted({v.check.kind for v, _ in views}),
             "since": lead.state.since or None if lead is not None else None,
             "error": (result.outcome.error if result and not result.outcome.ok else None),
-            "detail": _cap(result.outcome.detail if result else "", monitor),
-            "descr": _cap(descr, monitor),
+            "detail": _cap(result.outcome.detail if result else "", config),
+            "descr": _cap(descr, config),
             "last_result": result.started_at if result else None,
         }
         tiles_by_zone.setdefault(target.zone, []).append(tile)
@@ -213,7 +204,7 @@ def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None
                     "zone": target.zone, "state": s.value, "since": v.state.since or None,
                     "age_seconds": round(now - v.state.since, 1) if v.state.since else None,
                     "error": r.outcome.error if r and not r.outcome.ok else None,
-                    "detail": _cap(r.outcome.detail if r else "", monitor),
+                    "detail": _cap(r.outcome.detail if r else "", config),
                     "acknowledged_by": inc.get("acked_by"),
                 })
     for inc in by_check.values():
@@ -224,7 +215,7 @@ def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None
             "name": inc.get("title") or inc["check"], "zone": inc.get("zone") or "",
             "state": (State.DOWN if inc.get("severity") == "critical" else State.DEGRADED).value,
             "since": inc.get("since"), "age_seconds": round(now - inc["since"], 1) if inc.get("since") else None,
-            "error": inc.get("error"), "detail": _cap(inc.get("title"), monitor),
+            "error": inc.get("error"), "detail": _cap(inc.get("title"), config),
             "acknowledged_by": inc.get("acked_by")})
     zones: list[dict[str, Any]] = []
     known = [(z.id, z.name or z.id) for z in config.zones]
@@ -240,7 +231,7 @@ def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None
         "site": config.site.name,
         "event": config.event.name,
         "phase": {"id": phase.id, "name": phase.name, "start": phase.start, "end": phase.end} if phase else None,
-        "on_duty": _on_duty(monitor, now),
+        "on_duty": _on_duty(config, now),
         "generated_at": now,
         "refresh_seconds": REFRESH_SECONDS,
         "zones": zones,
@@ -250,8 +241,8 @@ def snapshot(monitor: "Monitor", now: float, stored: list[dict[str, Any]] | None
     }
 
 
-def _on_duty(monitor: "Monitor", now: float) -> list[dict[str, str]]:
-    paging = monitor.config.paging
+def _on_duty(config: "Config", now: float) -> list[dict[str, str]]:
+    paging = config.paging
     out = []
     for shift in getattr(paging, "shifts", ()):
         if shift.window.active(now) and shift.contact in paging.contacts:

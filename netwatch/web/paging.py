@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
 import time
-from typing import Any
 
 from aiohttp import web
 
 from netwatch.alerting import incidents
-from netwatch.config.paging import Operator
-from netwatch.alerting.operators import allowed, authenticate
+from netwatch.alerting.operators import allowed
 from netwatch.config import is_loopback
-from netwatch.web.server import MONITOR_KEY
+from netwatch.store.db import Tx
+from netwatch.web.access import (SERVICES_KEY, VERIFY_KEY, VERIFY_PARALLEL, VERIFY_QUEUE, Busy, bearer,
+                                 incident_id_of, may_read, refuse_read, request_operator,
+                                 source_of)
+
+__all__ = ["Busy", "add_routes", "incident_id_of", "may_read", "refuse_read", "request_operator"]
 
 MAX_ALERTS = 1000
 MAX_LABEL_CHARS = 200
 MAX_ANNOTATION_CHARS = 1000
 AM_SEVERITY = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
                "warning": "warning", "warn": "warning", "info": "warning", "low": "warning"}
-
-
-# Password checks cost ~50 ms of PBKDF2 each: off the event loop (probes keep their timing), a few at a
-# time, and beyond a short queue refused, so a flood of guesses cannot stall monitoring.
-VERIFY_KEY: web.AppKey[tuple[asyncio.Semaphore, asyncio.Semaphore]] = web.AppKey("password_verifications")
-VERIFY_PARALLEL = 2
-VERIFY_QUEUE = 8
 
 
 def add_routes(app: web.Application) -> None:
@@ -39,91 +34,16 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/alertmanager", alertmanager)
 
 
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else None
-
-
-def _basic(request: web.Request) -> tuple[str | None, str | None]:
-    header = request.headers.get("Authorization", "")
-    if not header.lower().startswith("basic "):
-        return None, None
-    try:
-        name, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None, None
-    return name, password
-
-
-def _source(request: web.Request) -> str:
-    return f"http:{request.remote or '?'}"
-
-
-def may_read(request: web.Request) -> bool:
-    """Beyond loopback, with `board.viewer_token` set, the JSON API wants that token (Bearer or the board's
-    cookie) or an operator's, like the board itself: incident titles and ack notes are not for the hall's Wi-Fi."""
-    monitor = request.app[MONITOR_KEY]
-    secret = monitor.config.board.viewer_token
-    if secret is None or monitor.config.listen.loopback:
-        return True
-    offered = _bearer(request) or request.cookies.get("netwatch_board", "")
-    if offered and hmac.compare_digest(offered.encode(), secret.reveal().encode()):
-        return True
-    return authenticate(monitor.config.paging, token=_bearer(request)) is not None
-
-
-def refuse_read() -> web.Response:
-    return web.json_response({"error": "a viewer token is needed (Authorization: Bearer TOKEN)"}, status=401,
-                             headers={"WWW-Authenticate": 'Bearer realm="netwatch"'})
-
-
-class Busy(Exception):
-    """Too many password checks queued: answer 429."""
-
-
-async def operator_of(request: web.Request, token: str | None, name: str | None,
-                      password: str | None) -> Operator | None:
-    """`authenticate` for a request handler: a password is checked in a thread under the app's limits."""
-    paging = request.app[MONITOR_KEY].config.paging
-    if token or not (name and password):
-        return authenticate(paging, token=token)
-    admitted, running = request.app[VERIFY_KEY]
-    if admitted.locked():
-        raise Busy()
-    async with admitted, running:
-        return await asyncio.to_thread(authenticate, paging, None, name, password)
-
-
-async def request_operator(request: web.Request) -> Operator | None:
-    """The operator behind the Authorization header (Bearer token, or Basic name:password); may raise Busy."""
-    name, password = _basic(request)
-    return await operator_of(request, _bearer(request), name, password)
-
-
-def incident_id_of(request: web.Request) -> int | None:
-    """The `{id}` of the path (`12` or `#12`), or None when it is not a storable incident number."""
-    try:
-        incident_id = int(request.match_info["id"].lstrip("#"))
-    except ValueError:
-        return None
-    return incident_id if 0 < incident_id < 2**63 else None  # SQLite's integers: more overflows
-
-
 async def list_incidents(request: web.Request) -> web.Response:
     if not may_read(request):
         return refuse_read()
-    monitor = request.app[MONITOR_KEY]
+    services = request.app[SERVICES_KEY]
     states = tuple(request.query.get("state", "open,acked").split(","))
-
-    def read() -> list[dict[str, Any]]:
-        with monitor.store.lock:
-            return incidents.list_incidents(monitor.store.conn, states)
-
-    return web.json_response({"incidents": await asyncio.to_thread(read)})
+    return web.json_response({"incidents": await asyncio.to_thread(services.incidents.list, states)})
 
 
 async def ack(request: web.Request) -> web.Response:
-    monitor = request.app[MONITOR_KEY]
+    services = request.app[SERVICES_KEY]
     try:
         op = await request_operator(request)
     except Busy:
@@ -146,26 +66,23 @@ async def ack(request: web.Request) -> web.Response:
         except (json.JSONDecodeError, UnicodeDecodeError):
             return web.json_response({"error": "body must be JSON"}, status=400)
 
-    def write() -> str | None:
-        with monitor.store.transaction() as c:
-            return incidents.ack(c, incident_id, op.name, note, _source(request), time.time())
-
-    error = await asyncio.to_thread(write)
+    error = await asyncio.to_thread(services.incidents.ack, incident_id, op.name, note, source_of(request), time.time())
     if error is not None:
         return web.json_response({"error": error}, status=404 if error.startswith("no incident") else 409)
-    monitor.paging.delivery.wake.set()
+    services.wake_delivery()
     return web.json_response({"incident": incident_id, "acked_by": op.name})
 
 
 async def alertmanager(request: web.Request) -> web.Response:
     """Alertmanager's webhook (payload version 4): each alert becomes or resolves an incident."""
-    monitor = request.app[MONITOR_KEY]
-    spec = monitor.config.paging.spec.alertmanager
+    services = request.app[SERVICES_KEY]
+    config = services.config()
+    spec = config.paging.spec.alertmanager
     if spec.token is not None:
-        token = _bearer(request) or ""
+        token = bearer(request) or ""
         if not hmac.compare_digest(token.encode(), spec.token.reveal().encode()):
             return web.json_response({"error": "bad or missing bearer token"}, status=401)
-    elif not (monitor.config.listen.loopback and is_loopback(request.remote or "")):
+    elif not (config.listen.loopback and is_loopback(request.remote or "")):
         # Anyone who can reach the port could open incidents and page the duty engineer.
         return web.json_response({"error": "netwatch listens beyond loopback: set paging.alertmanager.token "
                                            "to accept Alertmanager's webhook"}, status=403)
@@ -177,54 +94,52 @@ async def alertmanager(request: web.Request) -> web.Response:
         return web.json_response({"error": "expected an Alertmanager webhook payload, version 4"}, status=400)
     alerts = [a for a in payload["alerts"][:MAX_ALERTS] if isinstance(a, dict)
               and isinstance(a.get("labels") or {}, dict) and isinstance(a.get("annotations") or {}, dict)]
-    engine = monitor.paging
     now = time.time()
 
-    def write() -> tuple[int, int]:
+    def write(c: Tx) -> tuple[int, int]:
         opened = resolved = 0
-        with monitor.store.transaction() as c:
-            for alert in alerts:
-                # Capped: these become incident titles, chat messages and SMS.
-                labels = {str(k)[:MAX_LABEL_CHARS]: str(v)[:MAX_LABEL_CHARS]
-                          for k, v in (alert.get("labels") or {}).items()}
-                ann = {str(k)[:MAX_LABEL_CHARS]: str(v)[:MAX_ANNOTATION_CHARS]
-                       for k, v in (alert.get("annotations") or {}).items()}
-                fingerprint = str(alert.get("fingerprint") or "") or hashlib.sha256(
-                    json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
-                key = f"am-{fingerprint[:64]}"
-                current = incidents.find_open(c, key=key)
-                if alert.get("status") == "resolved":
-                    if current is not None:
-                        incidents.resolve(c, current[0], now)
-                        resolved += 1
-                    continue
+        for alert in alerts:
+            # Capped: these become incident titles, chat messages and SMS.
+            labels = {str(k)[:MAX_LABEL_CHARS]: str(v)[:MAX_LABEL_CHARS]
+                      for k, v in (alert.get("labels") or {}).items()}
+            ann = {str(k)[:MAX_LABEL_CHARS]: str(v)[:MAX_ANNOTATION_CHARS]
+                   for k, v in (alert.get("annotations") or {}).items()}
+            fingerprint = str(alert.get("fingerprint") or "") or hashlib.sha256(
+                json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+            key = f"am-{fingerprint[:64]}"
+            current = incidents.find_open(c, key=key)
+            if alert.get("status") == "resolved":
                 if current is not None:
-                    continue  # a repeat, or the same alert from the other HA Alertmanager
-                severity = AM_SEVERITY.get(labels.get("severity", "").lower(), "critical")
-                title = labels.get("alertname", "alert")
-                where = labels.get("instance") or labels.get("target") or labels.get("job") or ""
-                since = _parse_time(str(alert.get("startsAt") or "")) or now
-                zone = labels.get("zone", "")
-                facts = {"title": f"{title} {where}".strip(), "target": where, "target_name": where,
-                         "zone": zone, "zone_name": monitor.config.zone_name(zone) if zone else "",
-                         "state": "down" if severity == "critical" else "degraded", "since": since,
-                         "error": labels.get("alertname"),
-                         "detail": monitor.config.redact(ann.get("summary") or ann.get("description") or "")}
-                channels = (spec.notify if spec.notify is not None
-                            else engine.channels_for(None, severity, 0, now))
-                levels = monitor.config.paging.escalation.get(severity, ())
-                incidents.open_incident(c, incidents.NewIncident(
-                    key_prefix="am", source="alertmanager", severity=severity,
-                    category=labels.get("category", "availability") if labels.get("category") in
-                    ("availability", "performance", "security") else "availability",
-                    title=str(facts["title"]), facts=facts, channels=channels, zone=zone, since=since,
-                    target_id=where or None, key=key,
-                    next_escalation_at=now + levels[1].after - levels[0].after if len(levels) > 1 else None), now)
-                opened += 1
+                    incidents.resolve(c, current[0], now)
+                    resolved += 1
+                continue
+            if current is not None:
+                continue  # a repeat, or the same alert from the other HA Alertmanager
+            severity = AM_SEVERITY.get(labels.get("severity", "").lower(), "critical")
+            title = labels.get("alertname", "alert")
+            where = labels.get("instance") or labels.get("target") or labels.get("job") or ""
+            since = _parse_time(str(alert.get("startsAt") or "")) or now
+            zone = labels.get("zone", "")
+            facts = {"title": f"{title} {where}".strip(), "target": where, "target_name": where,
+                     "zone": zone, "zone_name": config.zone_name(zone) if zone else "",
+                     "state": "down" if severity == "critical" else "degraded", "since": since,
+                     "error": labels.get("alertname"),
+                     "detail": config.redact(ann.get("summary") or ann.get("description") or "")}
+            channels = (spec.notify if spec.notify is not None
+                        else services.incidents.channels_for(severity, 0, now))
+            levels = config.paging.escalation.get(severity, ())
+            incidents.open_incident(c, incidents.NewIncident(
+                key_prefix="am", source="alertmanager", severity=severity,
+                category=labels.get("category", "availability") if labels.get("category") in
+                ("availability", "performance", "security") else "availability",
+                title=str(facts["title"]), facts=facts, channels=channels, zone=zone, since=since,
+                target_id=where or None, key=key,
+                next_escalation_at=now + levels[1].after - levels[0].after if len(levels) > 1 else None), now)
+            opened += 1
         return opened, resolved
 
-    opened, resolved = await asyncio.to_thread(write)
-    engine.delivery.wake.set()
+    opened, resolved = await asyncio.to_thread(services.incidents.write, write)
+    services.wake_delivery()
     return web.json_response({"opened": opened, "resolved": resolved})
 
 

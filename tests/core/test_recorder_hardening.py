@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netwatch.model import Transition
-from netwatch.model import Event, State
+from netwatch.alerting import incidents
+from netwatch.alerting.decide import Change, Decision, Page
+from netwatch.model import AlertPolicy, Check, Event, State, Target, Transition
 from netwatch.recorder import Recorder
 from netwatch.store import Store
 
@@ -19,12 +20,11 @@ def _redact(text: str) -> str:
 async def test_transition_detail_and_events_are_redacted_before_they_are_stored(tmp_path: Path) -> None:
     store = Store.open(str(tmp_path / "h.db"))
     run_id = store.start_run("test", 1, 1000.0)
-    recorder = Recorder(store, run_id, {}, 86400.0, 86400.0, redact=_redact)
-    seen_by_hook: list[Transition] = []
-    recorder.hooks.append(lambda c, t, tid: seen_by_hook.append(t))
+    committed: list[int] = []
+    recorder = Recorder(store, run_id, {}, 86400.0, 86400.0, redact=_redact, on_commit=lambda: committed.append(1))
     transition = Transition("site/http", "site", 1000.0, 999.0, State.UP, State.DOWN, "status",
                             f"got 500 from http://127.0.0.1:8080/?key={SECRET}, expected 200")
-    recorder.add_transition(transition)
+    recorder.add_decision(Decision((Change(transition, _page(transition)),)))
     recorder.add_event(1000.0, "site/http", "site", Event("drift", f"line with {SECRET}",
                                                           {"diff": [f"+ key {SECRET}"], "nested": {"k": SECRET}}))
     assert await recorder.flush()
@@ -32,9 +32,18 @@ async def test_transition_detail_and_events_are_redacted_before_they_are_stored(
              for row in store.conn.execute(f"SELECT * FROM {table}").fetchall()]
     assert texts and not any(SECRET in t for t in texts), texts
     assert "********" in texts[0]
-    # The paging hook finds its plan by the object's identity: it must get the one it planned for.
-    assert seen_by_hook == [transition] and seen_by_hook[0] is transition
+    # The decision's page is written with its own transition: the incident points at that very row.
+    assert store.conn.execute("SELECT i.check_id, t.to_state FROM incidents i JOIN transitions t "
+                              "ON t.id = i.transition_id").fetchall() == [("site/http", "down")]
+    assert committed == [1]
     store.close()
+
+
+def _page(t: Transition) -> Page:
+    check = Check(id=t.check_id, target=Target(id=t.target_id, host="127.0.0.1"), kind="tcp",
+                  interval_seconds=10.0, timeout_seconds=5.0, alert=AlertPolicy(), settings=None)
+    return Page(check, "critical", "availability", ("chat",), False, 0,
+                {"check": t.check_id, "since": t.since, "detail": _redact(t.detail)}, None, None)
 
 
 def test_oversized_event_data_is_stored_as_valid_json(tmp_path: Path) -> None:
@@ -48,28 +57,35 @@ def test_oversized_event_data_is_stored_as_valid_json(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_a_failed_write_is_retried_with_the_same_transition_and_committed_once(tmp_path: Path) -> None:
+async def test_a_failed_write_is_retried_with_the_same_transition_and_committed_once(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
     import sqlite3
 
     store = Store.open(str(tmp_path / "h.db"))
-    recorder = Recorder(store, store.start_run("test", 1, 1000.0), {}, 86400.0, 86400.0)
-    calls: list[Transition] = []
-    done: list[Transition] = []
+    done: list[int] = []
+    recorder = Recorder(store, store.start_run("test", 1, 1000.0), {}, 86400.0, 86400.0,
+                        on_commit=lambda: done.append(1))
+    calls: list[str] = []
+    real_open = incidents.open_incident
 
-    def hook(c: sqlite3.Connection, t: Transition, tid: int) -> None:
-        calls.append(t)
+    def open_incident(c, new, now):  # type: ignore[no-untyped-def]
+        # The incident is written inside the transition's transaction: failing here must roll back both.
+        calls.append(new.check_id)
         if len(calls) == 1:
             raise sqlite3.OperationalError("database or disk is full")
+        return real_open(c, new, now)
 
-    recorder.hooks.append(hook)
-    recorder.committed.append(done.append)
+    monkeypatch.setattr(incidents, "open_incident", open_incident)
     transition = Transition("a/tcp", "a", 1000.0, 999.0, State.UP, State.DOWN, "refused", "")
-    recorder.add_transition(transition)
+    recorder.add_decision(Decision((Change(transition, _page(transition)),)))
     assert not await recorder.flush()
     assert done == [] and store.conn.execute("SELECT COUNT(*) FROM transitions").fetchone() == (0,)
+    assert store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)
     assert await recorder.flush()
-    assert calls[0] is transition and calls[1] is transition and done == [transition] and done[0] is transition
+    assert calls == ["a/tcp", "a/tcp"] and done == [1]
     assert store.conn.execute("SELECT COUNT(*) FROM transitions").fetchone() == (1,)
+    assert store.conn.execute("SELECT COUNT(*) FROM incidents").fetchone() == (1,)
+    assert store.conn.execute("SELECT COUNT(*) FROM outbox").fetchone() == (1,)
     store.close()
 
 

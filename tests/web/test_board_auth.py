@@ -41,7 +41,7 @@ operators:
 async def client_for(listen: str, tmp: Path) -> tuple[TestClient, Monitor]:
     config = loads(venue(listen, tmp), str(tmp / "venue.yaml"))
     monitor = Monitor(config, Store.open(config.store))
-    client = TestClient(TestServer(server.build(monitor), host="127.0.0.1"))
+    client = TestClient(TestServer(server.build(monitor.services), host="127.0.0.1"))
     await client.start_server()
     return client, monitor
 

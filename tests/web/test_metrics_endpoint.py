@@ -26,7 +26,7 @@ async def test_a_scrape_flood_renders_once(tmp_path: Path, monkeypatch) -> None:
         return real()
 
     monitor.collector.render_checks = counting  # type: ignore[method-assign]
-    client = TestClient(TestServer(server.build(monitor), host="127.0.0.1"))
+    client = TestClient(TestServer(server.build(monitor.services), host="127.0.0.1"))
     await client.start_server()
     try:
         responses = await asyncio.gather(*(client.get("/metrics") for _ in range(30)))

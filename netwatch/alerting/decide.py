@@ -1,0 +1,368 @@
+"""The paging decision core: a result (or the clock) in, a `Decision` out — no I/O, no clock, no asyncio.
+
+`Decider.on_result` folds topology (unreachable), maintenance windows and flapping over the step
+state of the live view and says which transitions to record and who is told: a `Change` carries its
+transition with its `Page` (incident plan) or its hold deadline, a `Release` pages a held check after
+all, a `FlapNotice` tells of flapping starting or stopping. `Decider.on_clock` re-decides when
+windows open or close and when held pages reach their deadline. `now` is always an argument, so
+tables of cases drive time directly; the recorder writes each decision in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Union
+
+from netwatch import egov
+from netwatch.alerting.flapping import FlapState, observe
+from netwatch.alerting.state import CheckState
+from netwatch.alerting.topology import (ParentCheck, ParentStatus, dependants, effective, hold_page, hold_seconds,
+                                        hold_verdict, target_status)
+from netwatch.config.paging import Maintenance, Paging
+from netwatch.model import Check, Event, Result, State, Transition
+
+if TYPE_CHECKING:
+    from netwatch.config import Config
+
+OVERLAYS = (State.UNREACHABLE, State.MAINTENANCE)
+# What makes an alert `security`: tampering (defacement, config drift), an identity change (host key),
+# or someone guessing credentials (SNMPv3 authentication failures) — by error class, not by kind,
+# so an ssh timeout is still an availability problem.
+SECURITY_ERRORS = egov.SECURITY_ERRORS | frozenset({"config_drift", "host_key_changed", "host_key_unknown",
+                                                    "snmp_auth"})
+
+
+class Observed(Protocol):
+    """What the decider reads of one check in the live view (netwatch.live.CheckView has it)."""
+
+    @property
+    def check(self) -> Check: ...
+    @property
+    def state(self) -> CheckState: ...
+    @property
+    def result(self) -> Result | None: ...
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a transition means for paging: the incident it opens or resolves, and who is told."""
+
+    check: Check
+    severity: str
+    category: str
+    channels: tuple[str, ...]
+    flapping: bool
+    dependants: int
+    facts: Mapping[str, Any]
+    next_escalation_at: float | None
+    next_remind_at: float | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A transition to record, with its page; or, with `hold_until`, its page held back (a held_pages row)."""
+
+    transition: Transition
+    page: Page | None = None
+    hold_until: float | None = None
+    flapping: bool = False
+    suspect: tuple[str, ...] = ()      # the parents a held page waits for
+    hold_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Release:
+    """Page a held check after all (a parent answered, or the hold expired)."""
+
+    check_id: str
+    page: Page
+
+
+@dataclass(frozen=True)
+class FlapNotice:
+    change: str          # start | stop
+    page: Page
+    state: State
+
+
+Item = Union[Change, Release, FlapNotice]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one result or clock tick decided, in order. `overlays` set the live view's shown state."""
+
+    items: tuple[Item, ...] = ()
+    events: tuple[tuple[float, str, str, Event], ...] = ()
+    overlays: tuple[tuple[str, State | None], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.items or self.events or self.overlays)
+
+    @property
+    def transitions(self) -> list[Transition]:
+        return [i.transition for i in self.items if isinstance(i, Change)]
+
+    def log_lines(self) -> list[str]:
+        out = []
+        for i in self.items:
+            if isinstance(i, Change):
+                t = i.transition
+                out.append(f"{t.check_id}: {t.from_state} -> {t.to_state} ({t.error or 'ok'})")
+                if i.hold_until is not None:
+                    out.append(f"{t.check_id}: down while parent {','.join(i.suspect)} is suspect; page held up to "
+                               f"{i.hold_seconds:.1f}s")
+            elif isinstance(i, Release):
+                out.append(f"{i.check_id}: held page released")
+            else:
+                out.append(f"{i.page.check.id}: flapping {'started' if i.change == 'start' else 'stopped'}")
+        return out
+
+
+@dataclass
+class Held:
+    check_id: str
+    transition: Transition
+    deadline: float
+    flapping: bool
+
+
+@dataclass
+class _Draft:
+    """A decision being assembled."""
+
+    items: list[Item] = field(default_factory=list)
+    events: list[tuple[float, str, str, Event]] = field(default_factory=list)
+    overlays: dict[str, State | None] = field(default_factory=dict)
+
+    def done(self) -> Decision:
+        return Decision(tuple(self.items), tuple(self.events), tuple(self.overlays.items()))
+
+
+def channels_for(paging: Paging, check: Check | None, severity: str, level: int, ts: float) -> tuple[str, ...]:
+    """Who is told at an escalation level: the check's own list at level 0, else the level's channels and on-call."""
+    levels = paging.escalation.get(severity, ())
+    if level == 0 and check is not None and check.alert.notify is not None:
+        return tuple(check.alert.notify)
+    if levels:
+        if level >= len(levels):
+            return ()
+        lv = levels[level]
+        out = list(lv.notify)
+        for role in lv.oncall:
+            for contact in paging.on_duty(ts, role):
+                out.extend(contact.notify)
+        return tuple(dict.fromkeys(out))
+    return tuple(paging.channels) if level == 0 else ()
+
+
+def in_maintenance(windows: Iterable[Maintenance], check: Check, ts: float) -> bool:
+    return any(m.covers(check.id, check.target.id, check.target.zone) and m.window.active(ts) for m in windows)
+
+
+class Decider:
+    """The decision state: effective states, flapping, held pages, parent statuses. Fed by results and `now`."""
+
+    def __init__(self, config: "Config", effective_states: Mapping[str, State]) -> None:
+        self.eff: dict[str, State] = dict(effective_states)
+        self.flaps: dict[str, FlapState] = {}
+        self.held: dict[str, Held] = {}
+        self.status: dict[str, ParentStatus] = {}
+        self.status_at: dict[str, float] = {}
+        self.db_windows: tuple[Maintenance, ...] = ()
+        self.reload(config)
+
+    def reload(self, config: "Config") -> None:
+        self.config = config
+        self.children: dict[str, set[str]] = {}
+        for t in config.targets:
+            for p in t.depends_on:
+                self.children.setdefault(p, set()).add(t.id)
+        self.dependants = {k: len(v) for k, v in dependants(config.targets).items()}
+        self.target_checks: dict[str, list[str]] = {}
+        for c in config.checks:
+            self.target_checks.setdefault(c.target.id, []).append(c.id)
+        self.known_targets = {t.id for t in config.targets}
+
+    def resume(self, held: Iterable[tuple[Transition, bool]], now: float) -> None:
+        """Hold again the pages held when netwatch stopped (rows of held_pages): a restart must not swallow
+        them. The deadline starts afresh: the parents have not reported since the restart."""
+        for t, flapping in held:
+            check = self.config.check(t.check_id)
+            if check is None or not check.target.depends_on:
+                continue
+            self.held[t.check_id] = Held(t.check_id, t, now + self.hold_bound(check), flapping)
+
+    def flapping_checks(self) -> list[str]:
+        return [cid for cid, fs in self.flaps.items() if fs.flapping]
+
+    def quiet_checks(self) -> set[str]:
+        """Checks in maintenance or behind a dead parent: their escalation and reminders wait."""
+        return {cid for cid, state in self.eff.items() if state in OVERLAYS}
+
+    # -- results ------------------------------------------------------------------------------
+    def on_result(self, check: Check, result: Result, raw: Transition | None, views: Mapping[str, Observed],
+                  now: float) -> Decision:
+        draft = _Draft()
+        flapping_before = self.flaps.get(check.id, FlapState()).flapping
+        change = None
+        if check.alert.flap_detection:
+            spec = self.config.paging.spec.flapping
+            fs, change = observe(self.flaps.get(check.id, FlapState()), result.ok, spec.window, spec.high, spec.low)
+            self.flaps[check.id] = fs
+        self.evaluate(draft, check, result.started_at, views, now, raw, quiet=flapping_before)
+        self.cascade(draft, check.target.id, result.started_at, views, now)
+        self.reevaluate_held(draft, result.started_at, views, now, parent=check.target.id)
+        if change:
+            self.flap_notice(draft, change, check.id, result.started_at, views, now)
+        return draft.done()
+
+    def flap_notice(self, draft: _Draft, change: str, check_id: str, ts: float, views: Mapping[str, Observed],
+                    now: float) -> None:
+        check = self.config.check(check_id) or (views[check_id].check if check_id in views else None)
+        if check is None:
+            return
+        state = self.eff.get(check_id, State.UNKNOWN)
+        if state is State.MAINTENANCE:
+            return
+        page = self.page(check, Transition(check_id, check.target.id, ts, ts, state, state), False, now)
+        draft.items.append(FlapNotice(change, page, state))
+
+    # -- the clock ----------------------------------------------------------------------------
+    def on_clock(self, now: float, views: Mapping[str, Observed], db_windows: tuple[Maintenance, ...]) -> Decision:
+        """Windows opening or closing, held pages reaching their deadline."""
+        draft = _Draft()
+        had_windows = bool(self.config.paging.maintenance or self.db_windows)
+        self.db_windows = db_windows
+        if had_windows or self.config.paging.maintenance or self.db_windows:
+            for view in list(views.values()):
+                self.evaluate(draft, view.check, now, views, now)
+        self.reevaluate_held(draft, now, views, now)
+        return draft.done()
+
+    # -- topology -------------------------------------------------------------------------------
+    def parent_status(self, target_id: str, views: Mapping[str, Observed], since: float | None = None
+                      ) -> ParentStatus:
+        if target_id not in self.known_targets:
+            return "unknown"
+        checks = []
+        for cid in self.target_checks.get(target_id, []):
+            view = views.get(cid)
+            if view is None:
+                continue
+            # A parent resumed as unreachable after a restart has no step verdict yet but is still down.
+            state = State.UNREACHABLE if self.eff.get(cid) is State.UNREACHABLE else view.state.state
+            checks.append(ParentCheck(state, view.state.fail_streak,
+                                      view.result.started_at if view.result is not None else None))
+        return target_status(checks, since)
+
+    def hold_bound(self, check: Check) -> float:
+        """How long the check's page may wait for its parents to be confirmed down."""
+        parents = [self.config.check(c) for p in check.target.depends_on for c in self.target_checks.get(p, [])]
+        return hold_seconds((c.interval_seconds, c.alert.fail_after, c.timeout_seconds) for c in parents if c)
+
+    def reevaluate_held(self, draft: _Draft, ts: float, views: Mapping[str, Observed], now: float,
+                        parent: str | None = None) -> None:
+        """Decide held pages again: after a result of one of their parents, or on the clock."""
+        for cid in list(self.held):
+            check = self.config.check(cid)
+            if check is None:
+                self.held.pop(cid, None)
+                continue
+            if parent is not None and parent not in check.target.depends_on:
+                continue
+            self.evaluate(draft, check, ts, views, now)
+
+    def cascade(self, draft: _Draft, target_id: str, ts: float, views: Mapping[str, Observed], now: float) -> None:
+        """Re-evaluate dependants when a target's down-ness changed, and theirs in turn."""
+        queue = [target_id]
+        seen: set[str] = set()
+        while queue:
+            tid = queue.pop(0)
+            if tid in seen:
+                continue
+            seen.add(tid)
+            status = self.parent_status(tid, views)
+            if self.status.get(tid) == status:
+                continue
+            self.status[tid] = status
+            self.status_at[tid] = now
+            for child in sorted(self.children.get(tid, ())):
+                for cid in self.target_checks.get(child, []):
+                    check = self.config.check(cid)
+                    if check is not None:
+                        self.evaluate(draft, check, ts, views, now)
+                queue.append(child)
+
+    # -- one check ----------------------------------------------------------------------------
+    def evaluate(self, draft: _Draft, check: Check, ts: float, views: Mapping[str, Observed], now: float,
+                 raw: Transition | None = None, quiet: bool = False) -> None:
+        view = views.get(check.id)
+        if view is None:
+            return
+        step_state = view.state.state
+        # Parents are judged against the check's own outage: a parent that has not reported since the
+        # check began failing is suspect, not up.
+        failing_since = view.state.since if step_state is State.DOWN else None
+        parents = {p: self.parent_status(p, views, failing_since) for p in check.target.depends_on}
+        maint = in_maintenance(self.config.paging.maintenance + self.db_windows, check, ts)
+        old = self.eff.get(check.id, State.UNKNOWN)
+        parents_back_at = max((self.status_at.get(p, 0.0) for p in parents), default=0.0)
+        keep_unreachable = old is State.UNREACHABLE and (
+            view.state.ok_streak > 0 or view.result is None or view.result.started_at <= parents_back_at
+            or all(s in ("down", "suspect") for s in parents.values()))
+        new, cause = effective(step_state, maint, parents, keep_unreachable)
+        if new is State.UNKNOWN and old is State.UNREACHABLE:
+            return     # resumed after a restart: no verdict of its own yet, keep what was recorded
+        draft.overlays[check.id] = new if new in OVERLAYS else None
+        held = self.held.get(check.id)
+        if held is not None and new is State.DOWN and new == old:
+            if hold_verdict(parents, now, held.deadline) == "page":
+                self.held.pop(check.id, None)
+                draft.items.append(Release(check.id, self.page(check, held.transition, held.flapping, now)))
+            return
+        if new == old:
+            if raw is not None and maint:
+                draft.events.append((ts, check.id, check.target.id, Event(
+                    "state_in_maintenance", f"{raw.from_state} -> {raw.to_state}", {"error": raw.error})))
+            return
+        if raw is not None and raw.to_state is new:
+            since = raw.since
+        elif new is step_state and view.state.since:
+            since = view.state.since
+        else:
+            since = ts
+        o = view.result.outcome if view.result is not None else None
+        error = o.error if o is not None and not o.ok else None
+        detail = (o.detail if not o.ok else (o.degraded or "")) if o is not None else ""
+        t = Transition(check.id, check.target.id, ts, since, old, new,
+                       error=error if new in (State.DOWN, State.UNREACHABLE) else None,
+                       detail=detail if new in (State.DOWN, State.UNREACHABLE, State.DEGRADED) else "", cause=cause)
+        self.eff[check.id] = new
+        self.held.pop(check.id, None)     # a new transition supersedes a held page
+        flapping = quiet or self.flaps.get(check.id, FlapState()).flapping
+        bound = self.hold_bound(check) if new is State.DOWN and hold_page(new, parents) else 0.0
+        if bound > 0:
+            self.held[check.id] = Held(check.id, t, now + bound, flapping)
+            draft.items.append(Change(t, hold_until=now + bound, flapping=flapping, hold_seconds=bound,
+                                      suspect=tuple(p for p, s in sorted(parents.items()) if s == "suspect")))
+            return
+        draft.items.append(Change(t, self.page(check, t, flapping, now)))
+
+    def page(self, check: Check, t: Transition, flapping: bool, now: float) -> Page:
+        severity = check.alert.severity or ("warning" if t.to_state is State.DEGRADED else "critical")
+        category = check.alert.category or (
+            "security" if t.error in SECURITY_ERRORS else
+            "performance" if t.to_state is State.DEGRADED else "availability")
+        levels = self.config.paging.escalation.get(severity, ())
+        next_esc = now + levels[1].after - levels[0].after if len(levels) > 1 else None
+        remind = check.alert.remind_every
+        target = check.target
+        facts = {"check": check.id, "target": target.id, "target_name": target.name or target.id,
+                 "zone": target.zone, "zone_name": self.config.zone_name(target.zone) if target.zone else "",
+                 "state": t.to_state.value, "since": t.since, "error": t.error,
+                 "detail": self.config.redact(t.detail or ""), "cause": t.cause,
+                 "dependants": self.dependants.get(target.id, 0)}
+        return Page(check, severity, category, channels_for(self.config.paging, check, severity, 0, now), flapping,
+                    self.dependants.get(target.id, 0), facts, next_esc, now + remind if remind else None)
+

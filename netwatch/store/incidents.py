@@ -1,0 +1,215 @@
+"""Incidents and held pages in the store: open, resolve, acknowledge, follow-ups; outbox rows in the same transaction.
+
+Every function takes a `Tx` (`c`), inside `Database.transaction()` for writes: the caller decides what
+commits together — a transition, its incident and its outbox rows commit as one. Portable SQL only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from netwatch.model import State, Transition
+from netwatch.store.db import Tx
+from netwatch.store.operators import record_audit
+from netwatch.store.outbox import enqueue, first_facts as first_outbox_facts, sent, told
+
+OPEN_STATES = ("open", "acked")
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    key_prefix: str
+    source: str                       # check | alertmanager
+    severity: str
+    category: str
+    title: str
+    facts: Mapping[str, Any]          # what the templates need (check, target, zone, since, error, ...)
+    channels: Sequence[str]
+    check_id: str | None = None
+    target_id: str | None = None
+    zone: str = ""
+    since: float = 0.0
+    dependants: int = 0
+    next_escalation_at: float | None = None
+    next_remind_at: float | None = None
+    transition_id: int | None = None
+    key: str | None = None            # a fixed key (Alertmanager fingerprint) instead of prefix-id
+    kind: str = "problem"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Due:
+    """An open incident whose escalation or reminder time has come."""
+
+    id: int
+    check_id: str | None
+    severity: str
+    level: int
+    next_escalation_at: float | None
+    next_remind_at: float | None
+    opened_at: float
+
+
+@dataclass(frozen=True)
+class HeldPage:
+    """A page held back while a parent is suspect: its DOWN transition is stored, its incident not yet."""
+
+    check_id: str
+    transition_id: int
+    transition: Transition
+    deadline: float
+    flapping: bool
+
+
+def open_incident(c: Tx, new: NewIncident, now: float) -> int:
+    f = new.facts
+    iid = c.insert(
+        "INSERT INTO incidents (key, source, check_id, target_id, zone, severity, category, state, title, error, "
+        "detail, since, opened_at, dependants, notify, next_escalation_at, next_remind_at, transition_id) "
+        "VALUES (?,?,?,?,?,?,?,'open',?,?,?,?,?,?,?,?,?,?)",
+        (new.key or "", new.source, new.check_id, new.target_id, new.zone, new.severity, new.category,
+         new.title[:300], f.get("error"), str(f.get("detail") or "")[:2000], new.since, now, new.dependants,
+         json.dumps(list(new.channels)), new.next_escalation_at, new.next_remind_at, new.transition_id))
+    key = new.key or f"{new.key_prefix}-{iid}"
+    c.execute("UPDATE incidents SET key=? WHERE id=?", (key, iid))
+    facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category}
+    for channel in dict.fromkeys(new.channels):
+        enqueue(c, iid, channel, new.kind, facts, now, f"{key}-{new.kind}")
+    return iid
+
+
+def find_open(c: Tx, *, check_id: str | None = None, key: str | None = None) -> tuple[int, str, str] | None:
+    """(id, severity, state) of the open incident of a check or with a key."""
+    if check_id is not None:
+        row = c.execute("SELECT id, severity, state FROM incidents WHERE source='check' AND check_id=? "
+                        "AND state IN ('open','acked') ORDER BY id DESC LIMIT 1", (check_id,)).fetchone()
+    else:
+        row = c.execute("SELECT id, severity, state FROM incidents WHERE key=? AND state IN ('open','acked') "
+                        "ORDER BY id DESC LIMIT 1", (key,)).fetchone()
+    return (int(row[0]), str(row[1]), str(row[2])) if row else None
+
+
+def first_facts(c: Tx, incident_id: int) -> dict[str, Any]:
+    facts = first_outbox_facts(c, incident_id)
+    if facts is not None:
+        return facts
+    inc = c.execute("SELECT check_id, target_id, zone, title, since, severity, category FROM incidents WHERE id=?",
+                    (incident_id,)).fetchone()
+    if not inc:
+        return {}
+    return {"incident": incident_id, "check": inc[0], "target": inc[1], "zone": inc[2], "title": inc[3],
+            "since": inc[4], "severity": inc[5], "category": inc[6]}
+
+
+def notify_told(c: Tx, incident_id: int, kind: str, now: float, extra: Mapping[str, Any],
+                channels: Sequence[str] | None = None) -> int:
+    """Send a follow-up (resolved, reminder, ack, settled) to the channels told about the incident."""
+    key = c.execute("SELECT key FROM incidents WHERE id=?", (incident_id,)).fetchone()
+    if key is None:
+        return 0
+    facts = {**first_facts(c, incident_id), **extra, "kind": kind, "incident": incident_id}
+    targets = list(channels) if channels is not None else told(c, incident_id)
+    for channel in targets:
+        enqueue(c, incident_id, channel, kind, facts, now, f"{key[0]}-{kind}-{int(now)}" if kind in
+                ("reminder", "escalation") else f"{key[0]}-{kind}")
+    return len(targets)
+
+
+def resolve(c: Tx, incident_id: int, now: float, notify: bool = True) -> None:
+    c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, "
+              "next_remind_at=NULL WHERE id=? AND state IN ('open','acked')", (now, incident_id))
+    if notify:
+        notify_told(c, incident_id, "resolved", now, {"resolved_at": now, "state": "up"})
+
+
+def ack(c: Tx, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
+    """Acknowledge: stops escalation and reminders, tells the channels, writes the audit log.
+
+    Returns an error text, or None when done.
+    """
+    row = c.execute("SELECT state, acked_by FROM incidents WHERE id=?", (incident_id,)).fetchone()
+    if row is None:
+        return f"no incident #{incident_id}"
+    state, acked_by = row
+    if state == "acked":
+        return f"incident #{incident_id} is already acknowledged by {acked_by}"
+    c.execute("UPDATE incidents SET state=CASE WHEN state='open' THEN 'acked' ELSE state END, acked_at=?, "
+              "acked_by=?, ack_note=?, next_escalation_at=NULL, next_remind_at=NULL WHERE id=?",
+              (now, who, note[:500], incident_id))
+    record_audit(c, who, "ack", f"incident #{incident_id}" + (f": {note[:200]}" if note else ""), source, now)
+    if state == "open":
+        notify_told(c, incident_id, "ack", now, {"acked_by": who, "note": note[:200]})
+    return None
+
+
+def list_incidents(c: Tx, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
+    rows = c.execute(
+        "SELECT id, key, source, check_id, target_id, zone, severity, category, state, title, error, since, "
+        "opened_at, resolved_at, acked_at, acked_by, ack_note, level, dependants FROM incidents WHERE state IN (%s) "
+        "ORDER BY id DESC LIMIT ?" % ",".join("?" * len(states)), (*states, limit)).fetchall()
+    names = ["id", "key", "source", "check", "target", "zone", "severity", "category", "state", "title", "error",
+             "since", "opened_at", "resolved_at", "acked_at", "acked_by", "ack_note", "level", "dependants"]
+    out = [dict(zip(names, r)) for r in rows]
+    for inc in out:
+        inc["told"] = sent(c, inc["id"])
+    return out
+
+
+# -- the paging clocks -----------------------------------------------------------------------------
+def clock_summary(c: Tx) -> tuple[int, float | None]:
+    """(incidents open or acknowledged, the earliest escalation or reminder time): a read, no write lock."""
+    row = c.execute("SELECT COUNT(*), MIN(next_escalation_at), MIN(next_remind_at) FROM incidents "
+                    "WHERE state IN ('open','acked')").fetchone()
+    times = [t for t in (row[1], row[2]) if t is not None]
+    return int(row[0]), (float(min(times)) if times else None)
+
+
+def due(c: Tx, now: float) -> list[Due]:
+    rows = c.execute(
+        "SELECT id, check_id, severity, level, next_escalation_at, next_remind_at, opened_at FROM incidents "
+        "WHERE state='open' AND ((next_escalation_at IS NOT NULL AND next_escalation_at <= ?) OR "
+        "(next_remind_at IS NOT NULL AND next_remind_at <= ?))", (now, now)).fetchall()
+    return [Due(*r) for r in rows]
+
+
+def escalate(c: Tx, incident_id: int, level: int, next_escalation_at: float | None) -> None:
+    c.execute("UPDATE incidents SET level=?, next_escalation_at=? WHERE id=?", (level, next_escalation_at, incident_id))
+
+
+def remind_next(c: Tx, incident_id: int, next_remind_at: float | None) -> None:
+    c.execute("UPDATE incidents SET next_remind_at=? WHERE id=?", (next_remind_at, incident_id))
+
+
+# -- held pages ------------------------------------------------------------------------------------
+def hold(c: Tx, check_id: str, transition_id: int, deadline: float, flapping: bool) -> None:
+    c.execute("DELETE FROM held_pages WHERE check_id=?", (check_id,))
+    c.execute("INSERT INTO held_pages (check_id, transition_id, deadline, flapping) VALUES (?,?,?,?)",
+              (check_id, transition_id, deadline, int(flapping)))
+
+
+def drop_hold(c: Tx, check_id: str) -> None:
+    c.execute("DELETE FROM held_pages WHERE check_id=?", (check_id,))
+
+
+def take_hold(c: Tx, check_id: str) -> int | None:
+    """Remove a held page and return its transition id when that is still the check's latest transition."""
+    row = c.execute("SELECT transition_id FROM held_pages WHERE check_id=?", (check_id,)).fetchone()
+    if row is None:
+        return None
+    c.execute("DELETE FROM held_pages WHERE check_id=?", (check_id,))
+    last = c.execute("SELECT MAX(id) FROM transitions WHERE check_id=?", (check_id,)).fetchone()[0]
+    return int(row[0]) if last == row[0] else None
+
+
+def held_pages(c: Tx) -> list[HeldPage]:
+    rows = c.execute(
+        "SELECT h.check_id, h.transition_id, h.deadline, h.flapping, t.target_id, t.ts, t.since, t.from_state, "
+        "t.to_state, t.error, t.detail, t.cause FROM held_pages h JOIN transitions t ON t.id = h.transition_id "
+        "ORDER BY h.transition_id").fetchall()
+    return [HeldPage(cid, int(tid), Transition(cid, target, float(ts), float(since), State(frm), State(to), error,
+                                               detail or "", cause), float(deadline), bool(flapping))
+            for cid, tid, deadline, flapping, target, ts, since, frm, to, error, detail, cause in rows]
+

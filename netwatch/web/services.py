@@ -1,0 +1,25 @@
+"""What the web side may use of the daemon: the live view, metrics, incidents and the paging commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from prometheus_client.registry import CollectorRegistry
+
+from netwatch.alerting.incidents import PagingCommands
+from netwatch.live import LiveView
+from netwatch.web.metrics import NetwatchCollector
+
+if TYPE_CHECKING:
+    from netwatch.config import Config
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Callable[[], "Config"]       # the running config (a reload swaps it)
+    live: LiveView
+    collector: NetwatchCollector
+    registry: CollectorRegistry
+    incidents: PagingCommands            # blocking: call from a worker thread
+    wake_delivery: Callable[[], None]    # after a write with outbox rows: deliver now, on the event loop
