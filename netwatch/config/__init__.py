@@ -345,6 +345,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
     paging = paging_config.resolve(src, src.value, top.channels, top.maintenance, top.oncall, top.escalation,
                                    top.operators, top.paging, tz, set(by_id), zone_ids, {c.id for c in checks})
 
+    cluster_config.validate_channels(src, cluster, paging.channels)
     return Config(
         path=os.path.abspath(src.file) if src.file != "<config>" else src.file,
         site=top.site, listen=listen, store=store, defaults=defaults,

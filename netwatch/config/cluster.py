@@ -42,8 +42,10 @@ class _ClusterSpec:
     dsn: Any = None
     sites: Mapping[str, SiteSpec] = field(default_factory=lambda: MappingProxyType({}))
     lease_ttl: Duration = Duration(15)
-    lease_renew: Duration = Duration(3)
-    fence_margin: Duration = Duration(3)
+    # 15 - 2 - 2 = 11 s of lease always left after a renew period: more than a channel's default 10 s
+    # timeout, so the coordinator may start a send at any moment (see validate_channels).
+    lease_renew: Duration = Duration(2)
+    fence_margin: Duration = Duration(2)
     slots: int = DEFAULT_SLOTS
     vote_fresh: Duration | None = None
     max_moves: int = 16
@@ -169,4 +171,18 @@ def validate_vantages(src: Any, settings: ClusterSettings | None, vantages: Mapp
                                                   f"{', '.join(sorted(settings.sites)) or 'none'})")
 
 
-__all__ += ["validate_vantages", "FieldError"]
+def validate_channels(src: Any, settings: ClusterSettings | None, channels: Mapping[str, Any]) -> None:
+    """A send starts only while the coordinator's lease outlives the channel's timeout: make that possible."""
+    if settings is None:
+        return
+    t = settings.timing
+    room = t.ttl_seconds - t.margin_seconds - t.renew_seconds
+    for name, channel in channels.items():
+        if channel.timeout >= room:
+            src.error(("channels", name, "timeout"),
+                      f"in cluster mode a channel's timeout ({channel.timeout:g}s) must be shorter than "
+                      f"lease_ttl - fence_margin - lease_renew ({room:g}s): a send starts only while the "
+                      "coordinator's lease outlives it")
+
+
+__all__ += ["validate_vantages", "validate_channels", "FieldError"]

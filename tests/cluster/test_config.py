@@ -111,3 +111,16 @@ def test_vantage_and_confirm() -> None:
               "site: dc, sites: {dc: {}}}\n", "v.yaml", {})
     assert [str(p) for p in caught.value.problems] == [
         "v.yaml:9:23: targets[0].checks[0].vantage[1]: unknown site 'mars' (sites: dc)"]
+
+
+def test_a_channel_timeout_must_fit_in_the_coordinator_lease() -> None:
+    channel = "channels: {chat: {urls: ['json://127.0.0.1:9/x'], timeout: 5s}}\n"
+    cluster = "cluster: {dsn: 'postgresql://nw@db/x', node: dc-1, site: dc, lease_ttl: 6s, lease_renew: 1s}\n"
+    assert ("venue.yaml:9:51: channels.chat.timeout: in cluster mode a channel's timeout (5s) must be shorter than "
+            "lease_ttl - fence_margin - lease_renew (3s): a send starts only while the coordinator's lease "
+            "outlives it") in errors(channel + cluster)
+    # the defaults fit the channels' default timeout (10 s)
+    config = load("channels: {chat: {urls: ['json://127.0.0.1:9/x']}}\n"
+                  "cluster: {dsn: 'postgresql://nw@db/x', node: dc-1, site: dc}\n")
+    timing = config.cluster.timing  # type: ignore[attr-defined]
+    assert (timing.ttl_seconds, timing.renew_seconds, timing.margin_seconds) == (15, 2, 2)
