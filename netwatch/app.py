@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from dataclasses import replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
@@ -21,8 +21,9 @@ from netwatch.cluster.node import ClusterNode
 from netwatch.config import Config, ConfigError, load
 from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
-from netwatch.live import OVERLAYS, LiveView, expand
-from netwatch.model import Check, Result
+from netwatch.alerting.state import restored
+from netwatch.live import OVERLAYS, CheckView, LiveView, expand
+from netwatch.model import Check, Outcome, Result, State
 from netwatch.notify.outbox import Delivery
 from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
@@ -64,7 +65,7 @@ class Monitor:
         self.selfwatch = SelfWatch(current, self.vitals, clock)
         decider = Decider(config, {cid: s.state for cid, s in stored.items()})
         decider.resume(held_pages(store), clock())
-        self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, lambda: self.live.views,
+        self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, self.paging_views,
                                  self.submit, clock, active=node.coordinating if node is not None else lambda: True)
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
@@ -73,6 +74,13 @@ class Monitor:
                                  PagingCommands(store, current), self.delivery.wake.set)
         self.reloads = {"ok": 0, "refused": 0}
         self.reload_tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        # Cluster coordinator: the confirmed (voted) state of multi-vantage checks, which paging decides on
+        # instead of this node's own site's step state.
+        self.confirmed: dict[str, CheckView] = {}
+
+    def paging_views(self) -> Mapping[str, CheckView]:
+        return {**self.live.views, **self.confirmed} if self.confirmed else self.live.views
 
     def vitals(self) -> Vitals:
         lag = self.scheduler.lag.values()
@@ -91,6 +99,29 @@ class Monitor:
         owned = self.checks(self.config)
         self.live.apply(owned)
         self.scheduler.apply(owned)
+
+    async def confirm_votes(self) -> None:
+        """Cluster coordinator: decide multi-vantage checks from the sites' fresh votes."""
+        assert self.node is not None
+        node = self.node
+
+        def stored() -> dict[str, State]:
+            return {cid: s.state for cid, s in self.store.last_states().items()}
+        while True:
+            await asyncio.sleep(0.5)
+            if not node.coordinating():
+                self.confirmed.clear()   # a later term starts again from the stored states
+            try:
+                changes = await asyncio.to_thread(node.confirm, self.config.checks, stored)
+            except StoreError as exc:
+                log.warning("cluster votes not read: %s", exc)
+                continue
+            for change in changes:
+                t = change.transition
+                outcome = Outcome(ok=t.to_state is State.UP, error=t.error, detail=t.detail)
+                result = Result(t.check_id, t.target_id, change.check.kind, t.ts, 0.0, outcome)
+                self.confirmed[t.check_id] = CheckView(change.check, restored(t.to_state, t.since), result)
+                self.submit(self.paging.decide(change.check, result, t))
 
     def extra_metrics(self) -> Iterator[Metric]:
         if self.node is not None:
@@ -113,6 +144,11 @@ class Monitor:
             for event in one_result.outcome.events:
                 self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
             raw = self.live.update(one_check, one_result, parent_id)
+            if self.node is not None and one_check.vantage:
+                # A vote of this site; the coordinator decides from the votes of every vantage.
+                self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, one_check, one_result)))
+                task.add_done_callback(self.tasks.discard)
+                continue
             self.submit(self.paging.decide(one_check, one_result, raw))
 
     def submit(self, decision: Decision) -> None:
@@ -167,6 +203,7 @@ class Monitor:
                     task.add_done_callback(pending.discard)
                 loop.call_soon_threadsafe(spawn)
             self.node.start(moved)
+            tasks.append(asyncio.create_task(self.confirm_votes(), name="cluster-votes"))
         try:
             await stop.wait()
         finally:
@@ -223,5 +260,7 @@ def join_cluster(config: Config) -> ClusterNode:
     db.ensure_schema(settings.slots)
     db.ensure_incident_indexes()
     log.info("cluster node %s (site %s), config hash %s", settings.node, settings.site, settings.config_hash[:12])
+    writer = ClusterStore(settings.dsn.url, settings.dsn.password_text(), str(settings.dsn),
+                          statement_timeout_seconds=settings.timing.statement_timeout_seconds)
     return ClusterNode(Membership(db, settings.node, settings.site, settings.config_hash, settings.timing,
-                                  settings.slots, settings.max_moves))
+                                  settings.slots, settings.max_moves), writer, settings.vote_fresh_seconds)

@@ -32,9 +32,9 @@ class ClusterDatabase(Protocol):
 
     def renew(self, node: str, ttl_seconds: float) -> dict[int, int]: ...
 
-    def counts(self) -> tuple[int, int, int]: ...
+    def counts(self, site: str) -> tuple[int, int, int]: ...
 
-    def claim(self, node: str, limit: int, ttl_seconds: float) -> dict[int, int]: ...
+    def claim(self, node: str, site: str, limit: int, ttl_seconds: float) -> dict[int, int]: ...
 
     def release(self, node: str, slots: list[int]) -> list[int]: ...
 
@@ -148,7 +148,7 @@ class Membership:
             if set(held) != set(self._owned):
                 changed = True
             self._owned = dict(held)
-        live, free, total = self.db.counts()
+        live, free, total = self.db.counts(self.site)
         step = plan_step(len(held), free, total, live, self.max_moves)
         if step.release:
             # Stop probing them first (out of the owned map), then give them back.
@@ -159,7 +159,7 @@ class Membership:
             self.db.release(self.node, give)
             changed = True
         if step.claim:
-            claimed = self.db.claim(self.node, step.claim, ttl)
+            claimed = self.db.claim(self.node, self.site, step.claim, ttl)
             if claimed:
                 with self._lock:
                     self._owned.update(claimed)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
+from netwatch.cluster.confirm import Confirmed, ConfirmTracker
 from netwatch.cluster.membership import Membership
-from netwatch.model import Check
+from netwatch.cluster.votes import Vote
+from netwatch.model import Check, Result, State
 
 __all__ = ["ClusterNode"]
 
@@ -18,8 +20,15 @@ log = logging.getLogger("netwatch.cluster")
 class ClusterNode:
     """The daemon's view of its membership; every answer comes from the node's own clock, never a query."""
 
-    def __init__(self, membership: Membership) -> None:
+    def __init__(self, membership: Membership, writer: Any = None, vote_fresh_seconds: float = 60.0) -> None:
         self.membership = membership
+        # netwatch.store.cluster.ClusterStore on its own connection: votes and streaks (fenced by the
+        # database), and the coordinator's reads of the votes. None: single-site checks only.
+        self.writer = writer
+        self.vote_fresh_seconds = vote_fresh_seconds
+        self.tracker: ConfirmTracker | None = None
+        self.votes_written = 0
+        self.votes_refused = 0
 
     @property
     def site(self) -> str:
@@ -48,12 +57,43 @@ class ClusterNode:
         """A send starts only while the coordinator lease outlives the channel's timeout."""
         return self.membership.coordinating() and self.membership.coordinator_left_seconds() > timeout_seconds
 
+    def vote(self, check: Check, result: Result) -> None:
+        """Blocking (run in a worker thread): count the result into this site's streak and vote."""
+        from netwatch.store.cluster import StaleLease
+        from netwatch.store.db import StoreError
+        lease = self.membership.owns(check.id, self.site)
+        if lease is None or self.writer is None:
+            return
+        try:
+            self.writer.record_step(self.membership.node, lease.slot, lease.epoch, check.id, self.site, result.ok,
+                                    result.started_at, check.alert.fail_after, check.alert.recover_after)
+            self.votes_written += 1
+        except StaleLease:
+            self.votes_refused += 1     # the slot moved on: the database refused the stale write
+        except StoreError as exc:
+            log.warning("vote of %s not written: %s", check.id, exc)
+
+    def confirm(self, checks: Iterable[Check], stored: Callable[[], Mapping[str, State]]) -> list[Confirmed]:
+        """Blocking: the coordinator folds the fresh votes of multi-vantage checks into confirmed changes."""
+        voted = [c for c in checks if c.vantage]
+        if not voted or self.writer is None or not self.coordinating():
+            self.tracker = None if not self.coordinating() else self.tracker
+            return []
+        if self.tracker is None:   # just became coordinator: start from what was decided before
+            self.tracker = ConfirmTracker(self.vote_fresh_seconds, stored())
+        now = self.writer.db_now()
+        rows = self.writer.votes([c.id for c in voted])
+        votes = {cid: [Vote(site, down, at, since) for site, down, at, since in vs] for cid, vs in rows.items()}
+        return self.tracker.step(now, voted, votes)
+
     def start(self, on_change: Callable[[], None]) -> None:
         self.membership.on_change = on_change
         self.membership.start()
 
     def stop(self) -> None:
         self.membership.stop(leave=True)
+        if self.writer is not None:
+            self.writer.close()
 
     def metrics(self) -> Iterator[Metric]:
         m = self.membership
@@ -67,6 +107,11 @@ class ClusterNode:
         yield GaugeMetricFamily("netwatch_cluster_fenced",
                                 "1 while this node has fenced itself (no renew in time): it probes and writes nothing.",
                                 value=1.0 if m.fenced() else 0.0)
+        votes = CounterMetricFamily("netwatch_cluster_votes", "Vantage votes written, and refused by the "
+                                    "database for a stale lease.", labels=["result"])
+        votes.add_metric(["written"], self.votes_written)
+        votes.add_metric(["refused"], self.votes_refused)
+        yield votes
         yield GaugeMetricFamily("netwatch_cluster_refused",
                                 "1 while this node refuses work because its config differs from the cluster's.",
                                 value=1.0 if m.refused else 0.0)

@@ -37,8 +37,8 @@ class SiteSpec:
 
 @dataclass(frozen=True)
 class _ClusterSpec:
-    node: Any
-    site: str
+    node: Any   # names, not secrets: ${ENV} in them is expanded without being redacted (see _plain)
+    site: Any
     dsn: Any = None
     sites: Mapping[str, SiteSpec] = field(default_factory=lambda: MappingProxyType({}))
     lease_ttl: Duration = Duration(15)
@@ -89,17 +89,20 @@ def convert(conv: Converter, raw: Any, store: StoreSpec, store_given: bool) -> t
     if spec is MISSING:
         return None, store
     ok = True
-    node = spec.node
-    if not isinstance(node, str) or not node.strip():
-        src.error(path + ("node",), "give this node's name, e.g. dc-1 or ${NETWATCH_NODE}")
-        return None, store
-    node = _plain(src, node, path + ("node",)).strip()
-    for key, value in (("node", node), ("site", spec.site)):
+    names = {}
+    for key, example in (("node", "dc-1 or ${NETWATCH_NODE}"), ("site", "dc or ${NETWATCH_SITE}")):
+        value = getattr(spec, key)
+        if not isinstance(value, str) or not value.strip():
+            src.error(path + (key,), f"give this node's {key}, e.g. {example}")
+            return None, store
+        names[key] = _plain(src, value, path + (key,)).strip()
+    node, site = names["node"], names["site"]
+    for key, value in (("node", node), ("site", site)):
         if value and not _NAME_RE.match(value):
             src.error(path + (key,), f"bad {key} name {value!r}: use letters, digits, '.', '_' or '-'")
             ok = False
-    if spec.sites and spec.site not in spec.sites:
-        src.error(path + ("site",), f"unknown site {spec.site!r} (sites: {', '.join(sorted(spec.sites))})")
+    if spec.sites and site not in spec.sites:
+        src.error(path + ("site",), f"unknown site {site!r} (sites: {', '.join(sorted(spec.sites))})")
         ok = False
     if spec.dsn is None:
         if store.url is None:
@@ -133,7 +136,7 @@ def convert(conv: Converter, raw: Any, store: StoreSpec, store_given: bool) -> t
     if not ok:
         return None, store
     fresh = float(spec.vote_fresh) if spec.vote_fresh is not None else max(60.0, 4 * timing.ttl_seconds)
-    settings = ClusterSettings(dsn=dsn, node=node, site=spec.site, sites=spec.sites, timing=timing,
+    settings = ClusterSettings(dsn=dsn, node=node, site=site, sites=spec.sites, timing=timing,
                                slots=spec.slots, vote_fresh_seconds=fresh, max_moves=spec.max_moves,
                                isolation=IsolationRule(failing_ratio=spec.anchor_failing_ratio),
                                config_hash=config_hash(src.value))

@@ -198,3 +198,34 @@ def test_suspect_site_disagrees_on_many_checks_at_once() -> None:
     calm = {f"c{i}": {"dc": False, "venue": False, "pop": False} for i in range(20)}
     calm.update({f"d{i}": {"dc": False, "venue": True, "pop": False} for i in range(5)})
     assert suspect_sites(calm) == frozenset()
+
+
+def _check(vantage: tuple[str, ...], confirm: int | None = None) -> "Check":
+    from netwatch.model import AlertPolicy, Check, Target
+    return Check("portal/tcp", Target(id="portal", host="127.0.0.1"), "tcp", 1.0, 0.5, AlertPolicy(), None,
+                 vantage=vantage, confirm=confirm)
+
+
+def test_confirm_tracker_pages_on_two_of_three_once() -> None:
+    from netwatch.cluster.confirm import ConfirmTracker
+    check = _check(V3)
+    tracker = ConfirmTracker(20, {"portal/tcp": State.UP})
+    one = {"portal/tcp": [Vote("dc", True, NOW, NOW - 5), Vote("venue", False, NOW), Vote("pop", False, NOW)]}
+    assert tracker.step(NOW, [check], one) == []                      # blocked from one site only: no change
+    two = {"portal/tcp": [Vote("dc", True, NOW, NOW - 5), Vote("venue", True, NOW, NOW - 3),
+                          Vote("pop", False, NOW)]}
+    [change] = tracker.step(NOW + 1, [check], two)
+    t = change.transition
+    assert (t.from_state, t.to_state, t.since, t.error) == (State.UP, State.DOWN, NOW - 5, "down from dc, venue")
+    assert t.detail == "vẫn truy cập được từ pop"
+    assert tracker.step(NOW + 2, [check], two) == []                  # once per change
+    stale = tracker.step(NOW + 100, [check], two)                      # every vote stale: unknown, not up
+    assert [c.transition.to_state for c in stale] == [State.UNKNOWN]
+
+
+def test_confirm_tracker_resumes_from_stored_state_and_skips_single_site_checks() -> None:
+    from netwatch.cluster.confirm import ConfirmTracker
+    tracker = ConfirmTracker(20, {"portal/tcp": State.DOWN})
+    down = {"portal/tcp": [Vote("dc", True, NOW, NOW - 9), Vote("venue", True, NOW, NOW - 8)]}
+    assert tracker.step(NOW, [_check(V3)], down) == []                # the predecessor already decided it
+    assert tracker.step(NOW, [_check(())], down) == []                # no vantage list: not a voted check

@@ -50,7 +50,7 @@ def test_join_takes_fair_share_and_every_slot_stays_owned(pg_cluster: postgres.C
         assert len(a.owned_slots()) == len(b.owned_slots()) == SLOTS // 2
         assert rounds <= 4                                  # 8 moves per renew: 24 slots in 3-4 renews
         assert a.coordinating() and not b.coordinating()    # the coordinator lease does not move on a join
-        owners = ClusterStore(pg_cluster.url(database), pg_cluster.password, "db").owners()
+        owners = ClusterStore(pg_cluster.url(database), pg_cluster.password, "db").owners("dc")
         assert all(owners[s] == "dc-1" for s in a.owned_slots()) and None not in owners.values()
         lease = next(a.owns(f"check-{i}", "dc") for i in range(200) if a.owns(f"check-{i}", "dc"))
         assert lease.epoch >= 1
@@ -73,6 +73,7 @@ def test_a_killed_node_is_replaced_within_ttl_plus_two_renews(pg_cluster: postgr
             time.sleep(TIMING.renew_seconds)
             b.tick()
         took = time.monotonic() - killed
+        print(f"\nkill -> all slots and the coordinator re-owned: {took:.2f} s (TTL {TIMING.ttl_seconds:g} s)")
         assert took <= TIMING.ttl_seconds + 2 * TIMING.renew_seconds, took
         assert b.coordinator_epoch == 2
     finally:
@@ -97,8 +98,10 @@ def test_a_partitioned_node_fences_itself_before_its_leases_expire(pg_cluster: p
             time.sleep(0.02)
             assert time.monotonic() - cut < TIMING.ttl_seconds
         fenced_after = time.monotonic() - cut
+        print(f"\ncut -> fenced: {fenced_after:.2f} s (deadline TTL - margin = "
+              f"{TIMING.ttl_seconds - TIMING.margin_seconds:g} s after the last renew was sent)")
         # fenced while the database still counts its leases as live: nobody else could own them yet
-        owners = watcher.owners()
+        owners = watcher.owners("dc")
         assert all(owners[s] == "dc-1" for s in owned), "the node fenced itself only after its leases expired"
         assert a.owns("anything") is None and not a.coordinating()
         assert fenced_after <= TIMING.ttl_seconds - TIMING.margin_seconds + 0.1

@@ -60,7 +60,7 @@ def test_two_nodes_claim_disjoint_slots_at_once(pg_cluster: postgres.Cluster, da
 
         def run(name: str, store: ClusterStore) -> None:
             barrier.wait()
-            got[name] = store.claim(name, 20, 6)
+            got[name] = store.claim(name, "dc", 20, 6)
 
         threads = [threading.Thread(target=run, args=("dc-1", node)), threading.Thread(target=run, args=("dc-2", other))]
         for t in threads:
@@ -69,8 +69,8 @@ def test_two_nodes_claim_disjoint_slots_at_once(pg_cluster: postgres.Cluster, da
             t.join()
         assert not set(got["dc-1"]) & set(got["dc-2"])
         assert len(got["dc-1"]) + len(got["dc-2"]) == SLOTS      # SKIP LOCKED: the second takes what is left
-        assert node.counts() == (2, 0, SLOTS)
-        owners = node.owners()
+        assert node.counts("dc") == (2, 0, SLOTS)
+        owners = node.owners("dc")
         assert all(owners[s] == "dc-1" for s in got["dc-1"])
         history = node.ownership_history()
         assert len(history) == SLOTS and all(r[4] == "claim" and r[2] is None for r in history)
@@ -83,17 +83,17 @@ def test_lease_expires_in_database_time_and_a_stale_write_is_refused(pg_cluster:
     other = another(pg_cluster, database)
     try:
         node.join("dc-1", "dc", "h", 1)
-        mine = node.claim("dc-1", SLOTS, ttl_seconds=1.0)
+        mine = node.claim("dc-1", "dc", SLOTS, ttl_seconds=1.0)
         assert len(mine) == SLOTS
         slot = 5
         streak = node.record_step("dc-1", slot, mine[slot], "portal/http", "dc", ok=False, ts=1000.0,
                                   fail_after=3, recover_after=2)
         assert (streak.fails, streak.down, streak.first_failure) == (1, False, 1000.0)
         assert node.renew("dc-1", 1.0) == mine                  # still live: renewed, same epochs
-        assert other.claim("dc-2", SLOTS, 6) == {}               # nothing free
+        assert other.claim("dc-2", "dc", SLOTS, 6) == {}               # nothing free
         time.sleep(1.3)                                          # the lease runs out in database time
         assert node.renew("dc-1", 1.0) == {}                     # too late: nothing renewed
-        taken = other.claim("dc-2", SLOTS, 6)
+        taken = other.claim("dc-2", "dc", SLOTS, 6)
         assert set(taken) == set(range(SLOTS)) and taken[slot] == mine[slot] + 1
         # the old owner, not knowing yet, writes with its old epoch: the database refuses it
         with pytest.raises(StaleLease):
@@ -119,7 +119,7 @@ def test_lease_expires_in_database_time_and_a_stale_write_is_refused(pg_cluster:
 
 def test_streak_recovery_and_blips(node: ClusterStore) -> None:
     node.join("dc-1", "dc", "h", 6)
-    epochs = node.claim("dc-1", SLOTS, 6)
+    epochs = node.claim("dc-1", "dc", SLOTS, 6)
     step = lambda ok, ts: node.record_step("dc-1", 1, epochs[1], "c", "dc", ok, ts, 2, 2)  # noqa: E731
     assert step(False, 1).first_failure == 1
     assert step(True, 2).first_failure is None            # a blip below fail_after is forgotten
@@ -132,12 +132,12 @@ def test_streak_recovery_and_blips(node: ClusterStore) -> None:
 
 def test_release_and_rebalance_history(pg_cluster: postgres.Cluster, database: str, node: ClusterStore) -> None:
     node.join("dc-1", "dc", "h", 6)
-    node.claim("dc-1", SLOTS, 6)
+    node.claim("dc-1", "dc", SLOTS, 6)
     assert node.release("dc-1", [0, 1, 2, 99]) == [0, 1, 2]
-    assert node.counts() == (1, 3, SLOTS)
+    assert node.counts("dc") == (1, 3, SLOTS)
     assert [r[4] for r in node.ownership_history(3)] == ["rebalance"] * 3
     node.leave("dc-1")
-    assert node.counts() == (0, SLOTS, SLOTS)
+    assert node.counts("dc") == (0, SLOTS, SLOTS)
 
 
 def test_slot_count_is_fixed_for_the_cluster(pg_cluster: postgres.Cluster, database: str,
@@ -205,9 +205,9 @@ def test_status_and_config_hash(pg_cluster: postgres.Cluster, database: str, nod
     assert node.cluster_hash() == "bbb"                      # the coordinator's
     assert node.cluster_hash(exclude="venue-1") == "aaa"
     node.refuse("venue-1", "config differs")
-    node.claim("dc-1", 10, 6)
+    node.claim("dc-1", "dc", 10, 6)
     status = node.status()
-    assert (status.slots, status.owned, status.coordinator) == (SLOTS, 10, "venue-1")
+    assert (status.slots, status.owned, status.coordinator) == (2 * SLOTS, 10, "venue-1")   # per site
     rows = {n.node: n for n in status.nodes}
     assert rows["dc-1"].slots == 10 and rows["dc-1"].live and not rows["venue-1"].live
     assert rows["venue-1"].refused == "config differs"
@@ -251,13 +251,13 @@ targets: []
 
     node.join("dc-1", "dc", "h1", 300)            # long leases: the CLI's start-up is slow on a busy box
     node.join("venue-1", "venue", "h1", 0.001)
-    node.claim("dc-1", 20, 300)
+    node.claim("dc-1", "dc", 20, 300)
     node.coordinate("dc-1", 300)
     before = node.ownership_history()
     done = run()
     assert done.returncode == 0, done.stderr
-    assert "Slots: 20/32 owned" in done.stdout and "Coordinator: dc-1 (epoch 1" in done.stdout
-    assert "expired (fenced)" in done.stdout and "WARNING: 12 slots have no owner" in done.stdout
+    assert "Slots: 20/64 owned" in done.stdout and "Coordinator: dc-1 (epoch 1" in done.stdout
+    assert "expired (fenced)" in done.stdout and "WARNING: 44 slots have no owner" in done.stdout
     assert pg_cluster.password not in done.stdout + done.stderr
     data = json.loads(run("--json").stdout)
     assert {n["node"]: (n["live"], n["slots"]) for n in data["nodes"]} == {"dc-1": (True, 20), "venue-1": (False, 0)}
