@@ -97,8 +97,16 @@ class Store:
     def wait_for_change(self, timeout_seconds: float, since: tuple[int, int] | None = None) -> bool:
         return self.db.wait_for_change(timeout_seconds, since)
 
+    def _serialize_schema(self, tx: Tx) -> None:
+        # Several cluster nodes may start at once on an empty PostgreSQL: without this lock two of them
+        # run the same migration and one fails ("relation already exists"). SQLite's BEGIN IMMEDIATE
+        # already serialises writers.
+        if self.db.backend == "postgresql":
+            tx.execute("SELECT pg_advisory_xact_lock(7423001)")
+
     def migrate(self) -> list[str]:
         with self.db.transaction() as tx:
+            self._serialize_schema(tx)
             tx.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
             done = {r[0] for r in tx.fetchall("SELECT name FROM migrations")}
         applied = []
@@ -107,6 +115,9 @@ class Store:
                 continue
             # One transaction per migration, so a half-applied one rolls back.
             with self.db.transaction() as tx:
+                self._serialize_schema(tx)
+                if tx.fetchone("SELECT 1 FROM migrations WHERE name = ?", (name,)) is not None:
+                    continue     # another process applied it while we waited for the lock
                 self.db.script(sql)
                 tx.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
             applied.append(name)
