@@ -40,6 +40,8 @@ class ClusterDatabase(Protocol):
 
     def coordinate(self, node: str, ttl_seconds: float) -> int | None: ...
 
+    def resign(self, node: str) -> None: ...
+
     def leave(self, node: str) -> None: ...
 
     def close(self) -> None: ...
@@ -133,9 +135,11 @@ class Membership:
                 self.refused = reason
                 self.db.refuse(self.node, reason)
             self._drop_all()
+            # Give back whatever the database still counts as ours (slots and the coordinator lease)
+            # before renewing the node row: renew must not keep slots alive that nobody probes.
+            self.db.release(self.node, list(range(self.slots)))
+            self.db.resign(self.node)
             self.db.renew(self.node, ttl)
-            if self._owned_count():
-                self.db.leave(self.node)
             return
         if self.refused is not None:
             self.refused = None

@@ -392,6 +392,11 @@ class ClusterStore:
                         (COORDINATOR_SLOT, node, holder, new_epoch, "coordinator" if holder else "coordinator-claim"))
             return new_epoch
 
+    def resign(self, node: str) -> None:
+        """Let the coordinator lease go at once if `node` holds it (a node that must not take work)."""
+        with self._tx() as cur:
+            cur.execute("UPDATE cluster_coordinator SET expires = now() WHERE node = %s AND expires > now()", (node,))
+
     # -- prober writes (fenced by the trigger) ------------------------------------------------
     def record_step(self, node: str, slot: int, epoch: int, check_id: str, site: str, ok: bool, ts: float,
                     fail_after: int, recover_after: int) -> Streak:

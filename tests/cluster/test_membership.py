@@ -133,6 +133,12 @@ def test_a_node_whose_config_differs_takes_no_work(pg_cluster: postgres.Cluster,
         b.config_hash = "aaa"
         b.tick()
         assert b.refused is None
+        # a node that held slots and the coordinator lease gives both back when its config diverges
+        a.config_hash = "zzz"
+        a.tick()
+        assert a.refused and a.owned_slots() == {} and not a.coordinating()
+        b.tick()
+        assert len(b.owned_slots()) == SLOTS and b.coordinating()
     finally:
         a.stop()
         b.stop()
