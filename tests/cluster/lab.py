@@ -166,8 +166,9 @@ class Lab:
         self.procs.append(proc)
         return proc
 
-    def cut(self, role: str, peer: str) -> None:
-        """Drop every packet between the member and a peer address (both directions), like a partition."""
+    def cut(self, role: str, peer: str, port: int | None = None) -> None:
+        """Drop every packet between the member and a peer address (both directions), like a partition;
+        with `port`, only the member's TCP connections to that port of the peer (one service blocked)."""
         ns = self.members[role].name
         address = self.members[peer].address
         if sh("ip", "netns", "exec", ns, "nft", "list", "table", "inet", "chaos", check=False).returncode != 0:
@@ -175,6 +176,10 @@ class Lab:
             for chain, hook in (("in", "input"), ("out", "output")):
                 sh("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "chaos", chain,
                    f"{{ type filter hook {hook} priority 0; policy accept; }}")
+        if port is not None:
+            sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "chaos", "out", "ip", "daddr", address,
+               "tcp", "dport", str(port), "drop")
+            return
         sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "chaos", "in", "ip", "saddr", address, "drop")
         sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "chaos", "out", "ip", "daddr", address, "drop")
 

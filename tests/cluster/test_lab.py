@@ -152,13 +152,14 @@ def test_two_of_three_confirmation(lab: tuple[Lab, HttpSink, dict[str, Listener]
     wait_for(lambda: sorted(r[0] for r in the_lab.sql("SELECT site FROM cluster_votes WHERE check_id = "
                                                       "'portal/tcp' AND NOT down")) == ["dc", "pop", "venue"],
              20, what="three fresh up votes")
-    the_lab.cut("venue", "tgt")                                        # blocked from one site only
+    # Only the portal's port: whichever node coordinates must still reach the paging gateway (in tgt too).
+    the_lab.cut("venue", "tgt", port=7010)                             # blocked from one site only
     wait_for(lambda: the_lab.sql("SELECT down FROM cluster_votes WHERE check_id = 'portal/tcp' AND site = 'venue'")
              == [(True,)], 15, what="venue votes down")
     time.sleep(3.0)
     assert sink.received == [], [m.body.get("title") for m in sink.received]
     blocked_two = time.time()
-    the_lab.cut("pop", "tgt")                                          # now from two of three
+    the_lab.cut("pop", "tgt", port=7010)                               # now from two of three
     try:
         sink.wait_count(1, 20)
     except AssertionError:
