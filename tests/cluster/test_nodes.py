@@ -186,3 +186,41 @@ def test_three_sites_vote_and_the_coordinator_pages_once(
     wait_for(lambda: len(sinks["chat"].received) >= 2, 30, what="the recovery page")
     time.sleep(2.0)
     assert len(sinks["chat"].received) == 2
+
+
+def test_coordinator_kill_9_mid_outage_one_problem_and_one_recovery_per_dedup_key(
+        pg_cluster: postgres.Cluster, database: str, tmp_path: Path, sinks: dict[str, HttpSink],
+        nodes: Nodes) -> None:
+    web = [TcpTarget().up() for _ in range(6)]
+    targets = "".join(tcp_target(f"web{i}", t.port) for i, t in enumerate(web))
+    text = cluster_config(pg_cluster, database, tmp_path, sinks, targets)
+    procs = {"dc-1": nodes.start(text, "dc-1")}
+    wait_for(lambda: set(owners(pg_cluster, database).values()) == {"dc-1"}, 20, what="dc-1 owns every slot")
+    procs["dc-2"] = nodes.start(text, "dc-2")
+    wait_for(lambda: sorted(list(owners(pg_cluster, database).values()).count(n) for n in ("dc-1", "dc-2"))
+             == [SLOTS // 2, SLOTS // 2], 20, what="each node holds its fair share")
+    [(coordinator,)] = sql(pg_cluster, database, "SELECT node FROM cluster_coordinator WHERE expires > now()")
+    standby = ({"dc-1", "dc-2"} - {coordinator}).pop()
+    slots = owners(pg_cluster, database)
+    probed_by_standby = [i for i in range(6) if slots[slot_of(f"web{i}/tcp", "dc", SLOTS)] == standby]
+    assert probed_by_standby, "no check landed on the standby (16 slots, 6 checks)"
+    victim = probed_by_standby[0]
+    web[victim].down()
+    sinks["chat"].wait_count(1, 20)                        # the problem, delivered by the coordinator
+    procs[coordinator].kill9()                             # mid-outage
+    killed_at = time.monotonic()
+    wait_for(lambda: sql(pg_cluster, database, "SELECT node FROM cluster_coordinator WHERE expires > now()")
+             == [(standby,)], 20, 0.2, what="the standby takes the coordinator lease")
+    took_over = time.monotonic() - killed_at
+    web[victim].up()
+    wait_for(lambda: len(sinks["chat"].received) >= 2, 25, what="the recovery, delivered by the new coordinator")
+    recovered = time.monotonic() - killed_at
+    time.sleep(3.0)
+    keys = [str(m.body.get("dedup_key")) for m in sinks["chat"].received]
+    print(f"\ncoordinator kill -9 -> standby coordinating: {took_over:.2f} s; recovery page {recovered:.2f} s "
+          f"after the kill; messages {keys}")
+    assert len(keys) == 2 and len(set(keys)) == 2, keys
+    assert keys[0].endswith("-problem") and keys[1].endswith("-resolved") and keys[0][:-8] == keys[1][:-9]
+    assert took_over <= TTL + 2 * RENEW + 1.5
+    for t in web:
+        t.down()
