@@ -94,10 +94,20 @@ class Monitor:
     async def rebalance(self) -> None:
         """Slots moved: run and show (in /metrics too) exactly the owned checks; resume taken-over ones
         from their last stored state rather than from unknown."""
-        stored = await asyncio.to_thread(self.store.last_states)
-        self.live.stored.update({cid: s for cid, s in stored.items() if s.state not in OVERLAYS})
+        assert self.node is not None
         owned = self.checks(self.config)
+        taken = [c.id for c in owned if c.id not in self.live.views]
+        stored = await asyncio.to_thread(self.store.last_states)
+        streaks = await asyncio.to_thread(self.node.streaks, taken)
+        self.live.stored.update({cid: s for cid, s in stored.items() if s.state not in OVERLAYS})
         self.live.apply(owned)
+        for cid, streak in streaks.items():
+            view = self.live.views.get(cid)
+            # Continue the previous owner's failure count, so an outage is not found fail_after
+            # intervals late (and is dated from its first failure) because of a handover.
+            if view is not None and streak.fails > 0 and not streak.down and view.state.state is not State.DOWN:
+                view.state = replace(view.state, fail_streak=streak.fails, fail_started_at=streak.first_failure,
+                                     ok_streak=0, ok_started_at=None)
         self.scheduler.apply(owned)
 
     async def confirm_votes(self) -> None:
@@ -144,11 +154,13 @@ class Monitor:
             for event in one_result.outcome.events:
                 self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
             raw = self.live.update(one_check, one_result, parent_id)
-            if self.node is not None and one_check.vantage:
-                # A vote of this site; the coordinator decides from the votes of every vantage.
+            if self.node is not None:
+                # The streak in the database (a new owner continues it) and this site's vote; for a
+                # multi-vantage check the coordinator decides from the votes of every vantage.
                 self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, one_check, one_result)))
                 task.add_done_callback(self.tasks.discard)
-                continue
+                if one_check.vantage:
+                    continue
             self.submit(self.paging.decide(one_check, one_result, raw))
 
     def submit(self, decision: Decision) -> None:

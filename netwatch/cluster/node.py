@@ -73,6 +73,12 @@ class ClusterNode:
         except StoreError as exc:
             log.warning("vote of %s not written: %s", check.id, exc)
 
+    def streaks(self, check_ids: list[str]) -> dict[str, Any]:
+        """Blocking: the database streaks of checks this node just took over (empty without a writer)."""
+        if self.writer is None or not check_ids:
+            return {}
+        return dict(self.writer.streaks(self.site, check_ids))
+
     def confirm(self, checks: Iterable[Check], stored: Callable[[], Mapping[str, State]]) -> list[Confirmed]:
         """Blocking: the coordinator folds the fresh votes of multi-vantage checks into confirmed changes."""
         voted = [c for c in checks if c.vantage]

@@ -433,6 +433,13 @@ class ClusterStore:
                 (check_id, site, slot, epoch, node, streak.down, streak.first_failure if streak.down else None))
             return streak
 
+    def streaks(self, site: str, check_ids: Sequence[str]) -> dict[str, Streak]:
+        """The streaks a new owner continues from (what the previous owner of the slot counted)."""
+        with self._tx() as cur:
+            cur.execute("SELECT check_id, fails, oks, first_failure, down FROM cluster_streaks "
+                        "WHERE site = %s AND check_id = ANY(%s)", (site, list(check_ids)))
+            return {c: Streak(int(f), int(o), ff, bool(d)) for c, f, o, ff, d in cur.fetchall()}
+
     def votes(self, check_ids: Sequence[str]) -> dict[str, list[tuple[str, bool, float, float | None]]]:
         """check -> [(site, down, at, down_since)], `at` in Unix seconds of the database clock."""
         with self._tx() as cur:
