@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "netwatch.lab.cli",
     "netwatch.report.cli",
     "netwatch.commands.store",
+    "netwatch.commands.cluster",
 )
 
 

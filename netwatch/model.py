@@ -135,6 +135,8 @@ class Check:
     timeout_seconds: float
     alert: AlertPolicy
     settings: object
+    vantage: tuple[str, ...] = ()   # cluster sites that probe it (empty: the node's own site only)
+    confirm: int | None = None      # down votes needed; None: a majority of `vantage`
 
 @dataclass(frozen=True)
 class Transition:

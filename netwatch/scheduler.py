@@ -43,8 +43,11 @@ def spread_offset(check_id: str, interval_seconds: float) -> float:
 class Scheduler:
     def __init__(self, on_result: Callable[[Check, Result], None],
                  probes: Mapping[str, ProbeKind] = PROBES,
-                 clock: Callable[[], float] = time.monotonic, contexts: ProbeContexts | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, contexts: ProbeContexts | None = None,
+                 allowed: Callable[[Check], bool] | None = None) -> None:
         self.on_result = on_result
+        # Cluster mode: asked right before each probe (lease held, not fenced); None runs everything.
+        self.allowed = allowed
         self.contexts = contexts if contexts is not None else ProbeContexts()
         self.probes = probes
         self.clock = clock
@@ -102,6 +105,8 @@ class Scheduler:
 
     async def _run_once(self, check: Check, due: float) -> None:
         kind = self.probes[check.kind]
+        if self.allowed is not None and not self.allowed(check):
+            return
         async with self.limits[check.kind]:
             lag = max(0.0, self.clock() - due)
             self.lag[check.kind].observe(lag)

@@ -37,8 +37,10 @@ TICK_SECONDS = 0.5
 class PagingLoop:
     def __init__(self, decider: Decider, store: Store, delivery: Delivery, selfwatch: SelfWatch,
                  config: Callable[[], "Config"], views: Callable[[], Mapping[str, Observed]],
-                 submit: Callable[[Decision], None], clock: Callable[[], float]) -> None:
+                 submit: Callable[[Decision], None], clock: Callable[[], float],
+                 active: Callable[[], bool] = lambda: True) -> None:
         self.decider = decider
+        self.active = active
         self.store = store
         self.delivery = delivery
         self.selfwatch = selfwatch
@@ -59,6 +61,8 @@ class PagingLoop:
         try:
             while True:
                 await asyncio.sleep(TICK_SECONDS)
+                if not self.active():
+                    continue      # cluster mode: only the coordinator sweeps escalations and reminders
                 try:
                     await self.tick()
                 except (*DB_ERRORS, OSError) as exc:

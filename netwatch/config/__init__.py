@@ -18,7 +18,9 @@ from typing import Any, Mapping
 from netwatch.fields import MISSING, Converter, Duration, FieldError, Secret, unknown_key_message
 from netwatch.yamlsource import ConfigError, Path, Problem, Source, parse
 from netwatch.config import paging as paging_config
+from netwatch.config import cluster as cluster_config
 from netwatch.config import store as store_config
+from netwatch.config.cluster import ClusterSettings
 from netwatch.config.store import StoreSpec
 from netwatch.config import tokens
 from netwatch.config import profiles
@@ -34,7 +36,7 @@ _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _CHECK_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]*")
 _ID_MAX_CHARS = 200
 _DNS_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?")
-_CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert"})
+_CHECK_COMMON = frozenset({"kind", "id", "interval", "timeout", "alert", "vantage", "confirm"})
 # Check kinds whose settings name what they contact (a URL, a DNS server): the target needs no host.
 _HOST_FREE_KINDS = frozenset({"dns", "http", "http_flow", "web_integrity"})
 
@@ -278,6 +280,7 @@ class Config:
     traps: TrapSettings | None = None
     # Said by `check` but not errors: unset secrets when not strict, group-readable secret files.
     notes: tuple[Problem, ...] = ()
+    cluster: ClusterSettings | None = None   # None: one process, the single-node default
 
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
@@ -324,6 +327,7 @@ class _Top:
     board: BoardSettings = BoardSettings()
     profiles: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # see config.profiles
     inventory: Any = None  # CSV file(s) of targets, read by config.profiles
+    cluster: Any = None  # see config/cluster.py
 
 
 def load(path: str, env: Mapping[str, str] | None = None, strict: bool = True) -> Config:
@@ -468,15 +472,22 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         # Derived checks (an SNMP interface, `<target>/if/<name>`) exist only at run time.
         if check_id not in check_ids and check_id.split("/", 1)[0] not in by_id:
             src.error(("report", "checks", check_id), f"unknown check {check_id!r}")
+    store = store_config.convert(conv, top.store)
+    cluster = None
+    if top.cluster is not None:
+        cluster, store = cluster_config.convert(conv, top.cluster, store, "store" in src.value)
+    cluster_config.validate_vantages(src, cluster, {c.id: (p, c.vantage) for c, p in zip(checks, check_paths)
+                                                    if c.vantage})
     paging = paging_config.resolve(src, src.value, top.channels, top.maintenance, top.oncall, top.escalation,
                                    top.operators, top.paging, tz, set(by_id), zone_ids, {c.id for c in checks})
 
+    cluster_config.validate_channels(src, cluster, paging.channels)
     return Config(
         path=os.path.abspath(src.file) if src.file != "<config>" else src.file,
-        site=top.site, listen=listen, store=store_config.convert(conv, top.store), defaults=defaults,
+        site=top.site, listen=listen, store=store, defaults=defaults,
         zones=top.zones, event=event, targets=tuple(targets), checks=tuple(checks),
         retention=top.retention, secrets=frozenset(src.secrets), report=top.report, paging=paging,
-        board=top.board, traps=top.traps,
+        board=top.board, traps=top.traps, cluster=cluster,
     )
 
 
@@ -536,10 +547,33 @@ def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults
             name = exc.field.split(".")[0]
             src.error(path + (name,) if name in raw else path, exc.message)
             settings = MISSING
+    vantage: tuple[str, ...] = ()
+    confirm: int | None = None
+    if "vantage" in raw:
+        value = conv.convert(raw["vantage"], tuple[str, ...], path + ("vantage",))
+        if value is MISSING:
+            ok = False
+        elif len(set(value)) != len(value) or not value:
+            src.error(path + ("vantage",), "list each site once, e.g. [dc, venue]")
+            ok = False
+        else:
+            vantage = value
+    if "confirm" in raw:
+        value = conv.convert(raw["confirm"], int, path + ("confirm",))
+        if value is MISSING:
+            ok = False
+        elif not vantage:
+            src.error(path + ("confirm",), "confirm needs a vantage list")
+            ok = False
+        elif not 1 <= value <= len(vantage):
+            src.error(path + ("confirm",), f"must be between 1 and the number of vantages ({len(vantage)})")
+            ok = False
+        else:
+            confirm = value
     if not ok or alert is MISSING or settings is MISSING:
         return None
     return Check(id=check_id, target=target, kind=kind, interval_seconds=float(interval),
-                 timeout_seconds=float(timeout), alert=alert, settings=settings)
+                 timeout_seconds=float(timeout), alert=alert, settings=settings, vantage=vantage, confirm=confirm)
 
 
 def _parse_listen(src: Source, text: str) -> Listen:

@@ -84,9 +84,8 @@ def parse_url(url: str, password: Secret | None = None) -> StoreSpec:
     return StoreSpec(url=clean, password=password)
 
 
-def convert(conv: Converter, raw: Any) -> StoreSpec:
-    """Config value -> StoreSpec; problems are reported at the `store` key and a default returned."""
-    path = ("store",)
+def convert(conv: Converter, raw: Any, path: tuple[str, ...] = ("store",)) -> StoreSpec:
+    """Config value -> StoreSpec; problems are reported at `path` (`store`, `cluster.dsn`), a default returned."""
     if isinstance(raw, dict):
         mapping = conv.dataclass(raw, _StoreMapping, path)
         if mapping is MISSING:

@@ -1,8 +1,8 @@
 """Approved page baselines in the history store, handed to web_integrity probes in their ProbeContext.
 
 The daemon hands a writable `Baselines.of_store(store, ...)`; `netwatch probe` a read-only one
-(`open_readonly(config.store)`) so a one-off run compares with the daemon's baselines without writing.
-With none a web_integrity check still applies its forbidden/required rules and says it has no baseline.
+(`open_readonly(spec)`) so a one-off run compares with the daemon's baselines without writing. With
+none a web_integrity check still applies its forbidden/required rules and says it has no baseline.
 
 A baseline keeps the page as fetched (compressed) next to its fingerprint, so changing a check's
 include/ignore selectors recomputes the fingerprint from the approved page instead of silently

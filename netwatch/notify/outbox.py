@@ -67,6 +67,8 @@ class Delivery:
     session: aiohttp.ClientSession | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     links: audience.LinkMaker | None = None     # acknowledgement links for chat and e-mail (web.ack)
+    # Cluster mode: may a send that can take this many seconds start now (the coordinator's lease)?
+    may_send: Callable[[float], bool] | None = None
 
     def stat(self, channel: str) -> ChannelStats:
         s = self.stats.get(channel)
@@ -82,6 +84,9 @@ class Delivery:
         try:
             while True:
                 self.wake.clear()
+                if self.may_send is not None and not self.may_send(0.0):
+                    await asyncio.sleep(0.5)    # not the coordinator: another node delivers
+                    continue
                 try:
                     pending = await asyncio.to_thread(self._pending_summary)
                 except DB_ERRORS as exc:
@@ -230,6 +235,9 @@ class Delivery:
         return out
 
     async def _deliver(self, ch: Channel, batch: list[Row]) -> bool:
+        if self.may_send is not None and not self.may_send(ch.timeout):
+            await asyncio.sleep(1.0)    # the lease would run out mid-send: leave it to the next coordinator
+            return False
         s = self.stat(ch.id)
         s.tokens -= 1
         s.messages_total += 1

@@ -87,9 +87,9 @@ def test_every_problem_is_reported_with_file_line_column_and_path() -> None:
         """) == [
         "venue.yaml:5:5: targets[0].zone: unknown zone 'hal' (zones: hall)",
         "venue.yaml:6:18: targets[0].depends_on[0]: unknown target 'nobody'",
-        "venue.yaml:8:31: targets[0].checks[0].bogus: unknown key (known keys: alert, ca_file, "
+        "venue.yaml:8:31: targets[0].checks[0].bogus: unknown key (known keys: alert, ca_file, confirm, "
         "expect, id, interval, kind, max_read_bytes, port, send, server_name, timeout, tls, tls_critical_days, "
-        "tls_warn_days, verify_tls)",
+        "tls_warn_days, vantage, verify_tls)",
         "venue.yaml:9:21: targets[0].checks[1].port: must be between 1 and 65535",
         "venue.yaml:10:45: targets[0].checks[2].timeout: timeout 10s is longer than the interval (5s)",
         f"venue.yaml:11:10: targets[0].checks[3].kind: unknown check kind 'teleport' (kinds: {kinds()})",

@@ -37,12 +37,13 @@ async def test_reload_applies_retention_and_names_the_keys_that_need_a_restart(
         assert await monitor.recorder.flush()
         assert store.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
 
-        path.write_text(VENUE.format(port=9802, store=tmp_path / "nw.db", results="2d"))
+        path.write_text(VENUE.format(port=9802, store=tmp_path / "other.db", results="2d"))
         with caplog.at_level(logging.WARNING, logger="netwatch.app"):
             assert monitor.reload(str(path))
         assert monitor.recorder.retention[0] == 2 * 86400
-        assert "listen changed; it takes effect at the next restart" in caplog.text
-        assert monitor.config.listen.port == 9801        # still what is being served
+        assert "store changed; it takes effect at the next restart" in caplog.text
+        assert str(monitor.config.store) == str(tmp_path / "nw.db")   # still what is written to
+        assert monitor.config.listen.port == 9802        # listen is rebound (web/listener.py), not kept
         assert await monitor.recorder.flush()            # the next write prunes with the new retention
         assert store.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0
     finally:

@@ -37,6 +37,7 @@ class HttpSink:
     """
 
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"   # the cluster lab binds it inside a namespace of its own
     fail_first: int = 0
     fail_status: int = 503
     status: int = 200
@@ -49,7 +50,7 @@ class HttpSink:
     _thread: threading.Thread | None = None
 
     def url(self, path: str = "/send", scheme: str = "json") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.attempts.append(time.time())
@@ -80,7 +81,7 @@ class HttpSink:
             app.router.add_route("*", "/{tail:.*}", self._handle)
             self._runner = web.AppRunner(app, access_log=None)
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+            site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
             loop.run_until_complete(site.start())
             ready.set()
             loop.run_forever()
@@ -135,8 +136,9 @@ class SmtpSink:
 class TcpTarget:
     """A TCP listener on loopback: up() accepts, down() closes the socket (connection refused)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.port = port or free_port()
+        self.host = host
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
@@ -145,7 +147,7 @@ class TcpTarget:
             return self
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
+        s.bind((self.host, self.port))
         s.listen(64)
         self._sock = s
 

@@ -1,0 +1,1 @@
+"""Running several netwatch nodes on one PostgreSQL: pure cores for slots, leases, votes and isolation."""

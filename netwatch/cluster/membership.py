@@ -1,0 +1,219 @@
+"""This node's place in the cluster: renew, claim and release slot leases, hold the coordinator lease, fence.
+
+The I/O edge around the pure cores: a thread renews every `lease_renew` seconds on the cluster
+database; everything else asks `owns()` / `coordinating()` before each probe and each write, which
+only reads the node's own monotonic clock and never waits for the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from netwatch.cluster.leases import Fence, LeaseTiming
+from netwatch.cluster.slots import plan_step, slot_of
+
+__all__ = ["Membership", "Lease", "ClusterDatabase"]
+
+log = logging.getLogger("netwatch.cluster")
+
+
+class ClusterDatabase(Protocol):
+    """What membership needs of netwatch.store.cluster.ClusterStore (a protocol keeps this layer pure)."""
+
+    def join(self, node: str, site: str, config_hash: str, ttl_seconds: float) -> None: ...
+
+    def cluster_hash(self, exclude: str | None = None) -> str | None: ...
+
+    def refuse(self, node: str, reason: str) -> None: ...
+
+    def renew(self, node: str, ttl_seconds: float) -> dict[int, int]: ...
+
+    def counts(self, site: str) -> tuple[int, int, int]: ...
+
+    def claim(self, node: str, site: str, limit: int, ttl_seconds: float) -> dict[int, int]: ...
+
+    def release(self, node: str, slots: list[int]) -> list[int]: ...
+
+    def coordinate(self, node: str, ttl_seconds: float) -> int | None: ...
+
+    def resign(self, node: str) -> None: ...
+
+    def leave(self, node: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Lease:
+    """What a write for a (check, site) carries: the slot and its lease epoch (the database checks both)."""
+
+    slot: int
+    epoch: int
+
+
+class Membership:
+    def __init__(self, db: ClusterDatabase, node: str, site: str, config_hash: str, timing: LeaseTiming,
+                 slots: int, max_moves: int = 16, coordinate: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.node = node
+        self.site = site
+        self.config_hash = config_hash
+        self.timing = timing
+        self.slots = slots
+        self.max_moves = max_moves
+        self.may_coordinate = coordinate
+        self.clock = clock
+        self.fence = Fence(timing)
+        self.coordinator_fence = Fence(timing)
+        self.coordinator_epoch: int | None = None
+        self.refused: str | None = None
+        self.joined = False
+        self.on_change: Callable[[], None] | None = None   # called (from the membership thread) after slots move
+        self._owned: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_error: str | None = None
+
+    # -- asked before every probe and write (no database call) -----------------------------
+    def owns(self, check_id: str, site: str | None = None) -> Lease | None:
+        """The lease to write with, or None: not ours, or fenced (no renew succeeded in time)."""
+        if not self.fence.allowed(self.clock()):
+            return None
+        slot = slot_of(check_id, site or self.site, self.slots)
+        with self._lock:
+            epoch = self._owned.get(slot)
+        return Lease(slot, epoch) if epoch is not None else None
+
+    def fenced(self) -> bool:
+        return not self.fence.allowed(self.clock())
+
+    def coordinating(self) -> bool:
+        """Holds the coordinator lease and is not fenced (a fenced node does nothing at all)."""
+        now = self.clock()
+        return (self.coordinator_epoch is not None and self.coordinator_fence.allowed(now)
+                and self.fence.allowed(now))
+
+    def coordinator_left_seconds(self) -> float:
+        return self.coordinator_fence.left_seconds(self.clock()) if self.coordinator_epoch is not None else 0.0
+
+    def owned_slots(self) -> dict[int, int]:
+        with self._lock:
+            return dict(self._owned)
+
+    # -- the renew loop ------------------------------------------------------------------
+    def tick(self) -> None:
+        """One renew period: join or renew, check the config hash, rebalance, hold or seek the coordinator."""
+        from netwatch.store.db import StoreError   # the database errors are the store's; import at the edge
+        try:
+            self._tick()
+            if self._last_error is not None:
+                log.warning("cluster database reachable again")
+                self._last_error = None
+        except StoreError as exc:
+            if str(exc) != self._last_error:
+                log.error("%s (fenced in %.1f s unless a renew succeeds)", exc, self.fence.left_seconds(self.clock()))
+                self._last_error = str(exc)
+
+    def _tick(self) -> None:
+        ttl = self.timing.ttl_seconds
+        sent = self.clock()
+        if not self.joined:
+            self.db.join(self.node, self.site, self.config_hash, ttl)
+            self.joined = True
+        cluster_hash = self.db.cluster_hash(exclude=self.node)
+        if cluster_hash is not None and cluster_hash != self.config_hash:
+            reason = (f"config hash {self.config_hash[:12]} differs from the cluster's {cluster_hash[:12]}: "
+                      "this node takes no work until its config matches")
+            if reason != self.refused:
+                log.error("%s", reason)
+                self.refused = reason
+                self.db.refuse(self.node, reason)
+            self._drop_all()
+            # Give back whatever the database still counts as ours (slots and the coordinator lease)
+            # before renewing the node row: renew must not keep slots alive that nobody probes.
+            self.db.release(self.node, list(range(self.slots)))
+            self.db.resign(self.node)
+            self.db.renew(self.node, ttl)
+            return
+        if self.refused is not None:
+            self.refused = None
+            self.db.join(self.node, self.site, self.config_hash, ttl)
+            log.info("config now matches the cluster's: taking work")
+        held = self.db.renew(self.node, ttl)
+        self.fence.renewed(sent)
+        changed = False
+        with self._lock:
+            if set(held) != set(self._owned):
+                changed = True
+            self._owned = dict(held)
+        live, free, total = self.db.counts(self.site)
+        step = plan_step(len(held), free, total, live, self.max_moves)
+        if step.release:
+            # Stop probing them first (out of the owned map), then give them back.
+            with self._lock:
+                give = sorted(self._owned, reverse=True)[:step.release]
+                for slot in give:
+                    self._owned.pop(slot, None)
+            self.db.release(self.node, give)
+            changed = True
+        if step.claim:
+            claimed = self.db.claim(self.node, self.site, step.claim, ttl)
+            if claimed:
+                with self._lock:
+                    self._owned.update(claimed)
+                changed = True
+        if self.may_coordinate:
+            c_sent = self.clock()
+            epoch = self.db.coordinate(self.node, ttl)
+            if epoch is None:
+                if self.coordinator_epoch is not None:
+                    log.warning("coordinator lease lost")
+                self.coordinator_epoch = None
+                self.coordinator_fence.lost()
+            else:
+                if self.coordinator_epoch != epoch:
+                    log.info("coordinating the cluster (epoch %d)", epoch)
+                self.coordinator_epoch = epoch
+                self.coordinator_fence.renewed(c_sent)
+        if changed and self.on_change is not None:
+            self.on_change()
+
+    def _owned_count(self) -> int:
+        with self._lock:
+            return len(self._owned)
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            self._owned = {}
+        self.coordinator_epoch = None
+        self.coordinator_fence.lost()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="netwatch-cluster", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = self.clock()
+            self.tick()
+            self._stop.wait(max(0.05, self.timing.renew_seconds - (self.clock() - started)))
+
+    def stop(self, leave: bool = True) -> None:
+        """Stop renewing; on a clean stop give every lease back so the others need not wait a TTL."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timing.renew_seconds + 5)
+        self._drop_all()
+        self.fence.lost()
+        if leave and self.joined:
+            try:
+                self.db.leave(self.node)
+            except Exception as exc:  # noqa: BLE001 - best effort on the way out; the TTL frees them anyway
+                log.warning("could not give the cluster leases back: %s", exc)
+        self.db.close()

@@ -1,0 +1,123 @@
+"""What the daemon asks of the cluster: which checks this node runs, whether it may write or send now."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+
+from netwatch.cluster.confirm import Confirmed, ConfirmTracker
+from netwatch.cluster.membership import Membership
+from netwatch.cluster.votes import Vote
+from netwatch.model import Check, Result, State
+
+__all__ = ["ClusterNode"]
+
+log = logging.getLogger("netwatch.cluster")
+
+
+class ClusterNode:
+    """The daemon's view of its membership; every answer comes from the node's own clock, never a query."""
+
+    def __init__(self, membership: Membership, writer: Any = None, vote_fresh_seconds: float = 60.0) -> None:
+        self.membership = membership
+        # netwatch.store.cluster.ClusterStore on its own connection: votes and streaks (fenced by the
+        # database), and the coordinator's reads of the votes. None: single-site checks only.
+        self.writer = writer
+        self.vote_fresh_seconds = vote_fresh_seconds
+        self.tracker: ConfirmTracker | None = None
+        self.votes_written = 0
+        self.votes_refused = 0
+
+    @property
+    def site(self) -> str:
+        return self.membership.site
+
+    def runs(self, check: Check) -> bool:
+        """Probe it here: this site is one of its vantages and this node holds the live lease of its slot."""
+        if check.vantage and self.site not in check.vantage:
+            return False
+        return self.membership.owns(check.id, self.site) is not None
+
+    def owned(self, checks: Iterable[Check]) -> list[Check]:
+        return [c for c in checks if self.runs(c)]
+
+    def may_write(self, check_id: str) -> bool:
+        """Checked before a result or decision is queued: a fenced node, or one that lost the slot, drops it."""
+        return self.membership.owns(check_id, self.site) is not None
+
+    def fenced(self) -> bool:
+        return self.membership.fenced()
+
+    def coordinating(self) -> bool:
+        return self.membership.coordinating()
+
+    def may_send(self, timeout_seconds: float) -> bool:
+        """A send starts only while the coordinator lease outlives the channel's timeout."""
+        return self.membership.coordinating() and self.membership.coordinator_left_seconds() > timeout_seconds
+
+    def vote(self, check: Check, result: Result) -> None:
+        """Blocking (run in a worker thread): count the result into this site's streak and vote."""
+        from netwatch.store.cluster import StaleLease
+        from netwatch.store.db import StoreError
+        lease = self.membership.owns(check.id, self.site)
+        if lease is None or self.writer is None:
+            return
+        try:
+            self.writer.record_step(self.membership.node, lease.slot, lease.epoch, check.id, self.site, result.ok,
+                                    result.started_at, check.alert.fail_after, check.alert.recover_after)
+            self.votes_written += 1
+        except StaleLease:
+            self.votes_refused += 1     # the slot moved on: the database refused the stale write
+        except StoreError as exc:
+            log.warning("vote of %s not written: %s", check.id, exc)
+
+    def streaks(self, check_ids: list[str]) -> dict[str, Any]:
+        """Blocking: the database streaks of checks this node just took over (empty without a writer)."""
+        if self.writer is None or not check_ids:
+            return {}
+        return dict(self.writer.streaks(self.site, check_ids))
+
+    def confirm(self, checks: Iterable[Check], stored: Callable[[], Mapping[str, State]]) -> list[Confirmed]:
+        """Blocking: the coordinator folds the fresh votes of multi-vantage checks into confirmed changes."""
+        voted = [c for c in checks if c.vantage]
+        if not voted or self.writer is None or not self.coordinating():
+            self.tracker = None if not self.coordinating() else self.tracker
+            return []
+        if self.tracker is None:   # just became coordinator: start from what was decided before
+            self.tracker = ConfirmTracker(self.vote_fresh_seconds, stored())
+        now = self.writer.db_now()
+        rows = self.writer.votes([c.id for c in voted])
+        votes = {cid: [Vote(site, down, at, since) for site, down, at, since in vs] for cid, vs in rows.items()}
+        return self.tracker.step(now, voted, votes)
+
+    def start(self, on_change: Callable[[], None]) -> None:
+        self.membership.on_change = on_change
+        self.membership.start()
+
+    def stop(self) -> None:
+        self.membership.stop(leave=True)
+        if self.writer is not None:
+            self.writer.close()
+
+    def metrics(self) -> Iterator[Metric]:
+        m = self.membership
+        info = InfoMetricFamily("netwatch_cluster_node", "This cluster node's name and site.")
+        info.add_metric([], {"node": m.node, "site": m.site})
+        yield info
+        yield GaugeMetricFamily("netwatch_cluster_slots_owned", "Slot leases this node holds.",
+                                value=len(m.owned_slots()))
+        yield GaugeMetricFamily("netwatch_cluster_coordinator", "1 while this node holds the coordinator lease.",
+                                value=1.0 if m.coordinating() else 0.0)
+        yield GaugeMetricFamily("netwatch_cluster_fenced",
+                                "1 while this node has fenced itself (no renew in time): it probes and writes nothing.",
+                                value=1.0 if m.fenced() else 0.0)
+        votes = CounterMetricFamily("netwatch_cluster_votes", "Vantage votes written, and refused by the "
+                                    "database for a stale lease.", labels=["result"])
+        votes.add_metric(["written"], self.votes_written)
+        votes.add_metric(["refused"], self.votes_refused)
+        yield votes
+        yield GaugeMetricFamily("netwatch_cluster_refused",
+                                "1 while this node refuses work because its config differs from the cluster's.",
+                                value=1.0 if m.refused else 0.0)
