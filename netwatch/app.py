@@ -18,12 +18,12 @@ from netwatch.alerting.engine import PagingLoop
 from netwatch.alerting.incidents import PagingCommands, held_pages
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
 from netwatch.cluster.node import ClusterNode
+from netwatch.clustering import ClusterRole, join_cluster
 from netwatch.config import Config, ConfigError, load
 from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
-from netwatch.alerting.state import restored
-from netwatch.live import OVERLAYS, CheckView, LiveView, expand
-from netwatch.model import Check, Outcome, Result, State
+from netwatch.live import CheckView, LiveView, expand
+from netwatch.model import Check, Result
 from netwatch.notify import acklink
 from netwatch.notify.outbox import Delivery
 from netwatch.probes import PROBES
@@ -69,6 +69,8 @@ class Monitor:
         decider.resume(held_pages(store), clock())
         self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, self.paging_views,
                                  self.submit, clock, active=node.coordinating if node is not None else lambda: True)
+        self.cluster = (ClusterRole(node, store, self.live, current, self.paging.decide, self.submit)
+                        if node is not None else None)
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)
@@ -77,13 +79,9 @@ class Monitor:
         self.reloads = {"ok": 0, "refused": 0}
         self.reload_tasks: set[asyncio.Task[None]] = set()
         self.listener: Listener | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-        # Cluster coordinator: the confirmed (voted) state of multi-vantage checks, which paging decides on
-        # instead of this node's own site's step state.
-        self.confirmed: dict[str, CheckView] = {}
 
     def paging_views(self) -> Mapping[str, CheckView]:
-        return {**self.live.views, **self.confirmed} if self.confirmed else self.live.views
+        return self.cluster.views() if self.cluster is not None else self.live.views
 
     def vitals(self) -> Vitals:
         lag = self.scheduler.lag.values()
@@ -93,48 +91,6 @@ class Monitor:
     def checks(self, config: Config) -> list[Check]:
         """The checks this process runs: all of them, or in a cluster those whose slot lease it holds."""
         return list(config.checks) if self.node is None else self.node.owned(config.checks)
-
-    async def rebalance(self) -> None:
-        """Slots moved: run and show (in /metrics too) exactly the owned checks; resume taken-over ones
-        from their last stored state rather than from unknown."""
-        assert self.node is not None
-        owned = self.checks(self.config)
-        taken = [c.id for c in owned if c.id not in self.live.views]
-        stored = await asyncio.to_thread(self.store.last_states)
-        streaks = await asyncio.to_thread(self.node.streaks, taken)
-        self.live.stored.update({cid: s for cid, s in stored.items() if s.state not in OVERLAYS})
-        self.live.apply(owned)
-        for cid, streak in streaks.items():
-            view = self.live.views.get(cid)
-            # Continue the previous owner's failure count, so an outage is not found fail_after
-            # intervals late (and is dated from its first failure) because of a handover.
-            if view is not None and streak.fails > 0 and not streak.down and view.state.state is not State.DOWN:
-                view.state = replace(view.state, fail_streak=streak.fails, fail_started_at=streak.first_failure,
-                                     ok_streak=0, ok_started_at=None)
-        self.scheduler.apply(owned)
-
-    async def confirm_votes(self) -> None:
-        """Cluster coordinator: decide multi-vantage checks from the sites' fresh votes."""
-        assert self.node is not None
-        node = self.node
-
-        def stored() -> dict[str, State]:
-            return {cid: s.state for cid, s in self.store.last_states().items()}
-        while True:
-            await asyncio.sleep(0.5)
-            if not node.coordinating():
-                self.confirmed.clear()   # a later term starts again from the stored states
-            try:
-                changes = await asyncio.to_thread(node.confirm, self.config.checks, stored)
-            except StoreError as exc:
-                log.warning("cluster votes not read: %s", exc)
-                continue
-            for change in changes:
-                t = change.transition
-                outcome = Outcome(ok=t.to_state is State.UP, error=t.error, detail=t.detail)
-                result = Result(t.check_id, t.target_id, change.check.kind, t.ts, 0.0, outcome)
-                self.confirmed[t.check_id] = CheckView(change.check, restored(t.to_state, t.since), result)
-                self.submit(self.paging.decide(change.check, result, t))
 
     def extra_metrics(self) -> Iterator[Metric]:
         if self.node is not None:
@@ -150,21 +106,16 @@ class Monitor:
         yield reloads
 
     def handle(self, check: Check, result: Result) -> None:
-        if self.node is not None and not self.node.may_write(check.id):
-            return   # fenced, or the slot moved while the probe ran: the new owner reports it
         for one_check, one_result, parent_id in expand(check, result):
+            decides = self.cluster.on_result(one_check, one_result) if self.cluster is not None else True
+            if decides is None:
+                return
             self.recorder.add_result(one_result)
             for event in one_result.outcome.events:
                 self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
             raw = self.live.update(one_check, one_result, parent_id)
-            if self.node is not None:
-                # The streak in the database (a new owner continues it) and this site's vote; for a
-                # multi-vantage check the coordinator decides from the votes of every vantage.
-                self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, one_check, one_result)))
-                task.add_done_callback(self.tasks.discard)
-                if one_check.vantage:
-                    continue
-            self.submit(self.paging.decide(one_check, one_result, raw))
+            if decides:
+                self.submit(self.paging.decide(one_check, one_result, raw))
 
     def submit(self, decision: Decision) -> None:
         """Show it, then record it (one transaction per decision); the recorder wakes delivery."""
@@ -189,9 +140,8 @@ class Monitor:
         new = replace(new, **{k: getattr(self.config, k) for k in RESTART_KEYS})
         self.config = new
         logs.set_redaction(new.redact)
-        if self.node is not None and new.cluster is not None:
-            self.node.membership.config_hash = new.cluster.config_hash   # re-checked against the cluster's
-            self.node.membership.joined = False
+        if self.cluster is not None:
+            self.cluster.reload(new)
         self.live.apply(self.checks(new))
         self.paging.decider.reload(new)
         self.recorder.set_retention(new.retention.results, new.retention.rollups)
@@ -211,22 +161,13 @@ class Monitor:
                  asyncio.create_task(self.paging.run(), name="paging")]
         await self.traps.start()
         self.scheduler.apply(self.checks(self.config))
-        if self.node is not None:
-            loop = asyncio.get_running_loop()
-            pending: set[asyncio.Task[None]] = set()
-
-            def moved() -> None:   # from the membership thread
-                def spawn() -> None:
-                    pending.add(task := asyncio.create_task(self.rebalance(), name="cluster-rebalance"))
-                    task.add_done_callback(pending.discard)
-                loop.call_soon_threadsafe(spawn)
-            self.node.start(moved)
-            tasks.append(asyncio.create_task(self.confirm_votes(), name="cluster-votes"))
+        if self.cluster is not None:
+            tasks.append(self.cluster.start(self.scheduler))
         try:
             await stop.wait()
         finally:
-            if self.node is not None:
-                await asyncio.to_thread(self.node.stop)   # give the leases back at once
+            if self.cluster is not None:
+                await self.cluster.stop()
             self.traps.close()
             await self.scheduler.stop()
             for task in tasks:
@@ -266,19 +207,3 @@ async def serve(config: Config) -> int:
     log.info("stopped")
     return 0
 
-
-def join_cluster(config: Config) -> ClusterNode:
-    """Cluster mode: the cluster tables next to the history (same PostgreSQL), then this node's membership."""
-    from netwatch.cluster.membership import Membership
-    from netwatch.store.cluster import ClusterStore
-    settings = config.cluster
-    assert settings is not None and settings.dsn.url is not None
-    db = ClusterStore(settings.dsn.url, settings.dsn.password_text(), str(settings.dsn),
-                      statement_timeout_seconds=settings.timing.statement_timeout_seconds)
-    db.ensure_schema(settings.slots)
-    db.ensure_incident_indexes()
-    log.info("cluster node %s (site %s), config hash %s", settings.node, settings.site, settings.config_hash[:12])
-    writer = ClusterStore(settings.dsn.url, settings.dsn.password_text(), str(settings.dsn),
-                          statement_timeout_seconds=settings.timing.statement_timeout_seconds)
-    return ClusterNode(Membership(db, settings.node, settings.site, settings.config_hash, settings.timing,
-                                  settings.slots, settings.max_moves), writer, settings.vote_fresh_seconds)
