@@ -188,4 +188,4 @@ async def _ask_system(qname: dns.name.Name, rdtype: dns.rdatatype.RdataType,
     return answer.rrset
 
 
-CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe)
+CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe, latency=LATENCY)

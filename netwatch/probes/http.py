@@ -192,4 +192,4 @@ def _measurements(trace: httpclient.Trace, started: float) -> dict[str, float]:
     return out
 
 
-CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe)
+CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe, latency=LATENCY)

@@ -202,4 +202,7 @@ def remember(context: ProbeContext | None, stats: PingStats, loss_window: int) -
     return sent, sum(r for _, r in runs)
 
 
-CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe, concurrency=CONCURRENCY)
+CONTRACT = ProbeKind(
+    kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe,
+    latency=LATENCY,
+    concurrency=CONCURRENCY)

@@ -828,6 +828,7 @@ CONTRACT = ProbeKind(
     settings=Settings,
     measurements=MEASUREMENTS,
     probe=probe,
+    latency=LATENCY,
     concurrency=CONCURRENCY,
     series=SERIES,
 )

@@ -137,4 +137,4 @@ def _mismatch(expect: str, received: bytes) -> str:
     return f"expected {expect!r}, got {seen!r}" if received else f"expected {expect!r}, got nothing"
 
 
-CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe)
+CONTRACT = ProbeKind(kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe, latency=LATENCY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import urllib.error
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -122,4 +124,6 @@ def test_prometheus_alert_reaches_the_sink_through_alertmanager_and_the_relay(
     assert dead in notices[0].text
     assert RELAY_TOKEN not in notices[0].text
     # The healthy netwatch instance is not reported down.
-    assert not any("NetwatchDown" in r.text and nw.listen in r.text for r in sink.received)
+    # (Notices carry an acknowledgement link on netwatch's own address: that is not a report about it.)
+    texts = [re.sub(r"https?://\S+/ack/\S+", "", r.text) for r in sink.received]
+    assert not any("NetwatchDown" in text and nw.listen in text for text in texts)

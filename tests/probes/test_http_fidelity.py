@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator, Iterator
 import pytest
 
 from netwatch.egov import baselines
+from netwatch.probes.contract import ProbeContext
 from netwatch.model import Outcome, Target
 from netwatch.net import http as httpclient
 from netwatch.probes import http, web_integrity
@@ -89,15 +90,14 @@ async def test_windows_1258_and_meta_charset_pages_match_vietnamese_text(odd: Pe
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     s = Store.open(str(tmp_path / "netwatch.db"))
-    baselines.configure(baselines.Baselines.of_store(s))
     yield s
-    baselines.configure(None)
     s.close()
 
 
 @pytest.mark.parametrize("path", ["/gzip", "/br"])
 async def test_web_integrity_sees_a_defacement_in_a_compressed_page(odd: Peer, store: Store, path: str) -> None:
-    out = await web_integrity.probe(TARGET, web_integrity.Settings(url=odd.url(path)), 5.0)
+    context = ProbeContext(TARGET.id, baselines=baselines.Baselines.of_store(store))
+    out = await web_integrity.probe(TARGET, web_integrity.Settings(url=odd.url(path)), 5.0, context)
     assert (out.ok, out.error) == (False, "forbidden_content"), out
 
 
