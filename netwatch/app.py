@@ -22,6 +22,7 @@ from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
 from netwatch.live import LiveView, expand
 from netwatch.model import Check, Result
+from netwatch.net.resolver import resolver
 from netwatch.notify import acklink
 from netwatch.notify.outbox import Delivery
 from netwatch.probes import PROBES
@@ -63,7 +64,8 @@ class Monitor:
         decider = Decider(config, {cid: s.state for cid, s in stored.items()})
         decider.resume(held_pages(store), clock())
         self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, lambda: self.live.views,
-                                 self.submit, clock)
+                                 self.submit, clock, unwritten=lambda: (self.recorder.oldest_pending_write_seconds(),
+                                                                        self.recorder.pending_decisions()))
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)
@@ -76,7 +78,12 @@ class Monitor:
     def vitals(self) -> Vitals:
         lag = self.scheduler.lag.values()
         return Vitals(self.recorder.errors_total, self.recorder.last_error or "",
-                      sum(s.count for s in lag), sum(s.total_seconds for s in lag))
+                      sum(s.count for s in lag), sum(s.total_seconds for s in lag),
+                      store_pending_seconds=self.recorder.oldest_pending_write_seconds(),
+                      resolver_pending_seconds=resolver().oldest_pending_seconds(),
+                      skipped_total=sum(s.skipped for s in lag),
+                      delivery_oldest_seconds=max((s.oldest_pending_seconds for s in self.delivery.stats.values()),
+                                                  default=0.0))
 
     def extra_metrics(self) -> Iterator[Metric]:
         yield from self.paging.metrics()

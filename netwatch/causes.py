@@ -116,6 +116,20 @@ DEGRADED: Mapping[str, Cause] = {
 UNKNOWN = Cause("other", "lỗi chưa phân loại", "unclassified error")
 UNKNOWN_DEGRADED = Cause("load", "chỉ số vượt ngưỡng cảnh báo", "a metric crossed its warning threshold")
 
+# netwatch's own resources (self-watch, alerting/selfwatch.py): what stalled, in words the duty officer
+# can act on. The English text is also the reason's prefix in the notice detail, which message.py
+# translates back by it; "{0}" is a number of seconds when the reason carries one.
+SELF: Mapping[str, Cause] = {
+    "store_locked": _c("other", "cơ sở dữ liệu bị khóa", "database is locked"),
+    "store_failed": _c("other", "không ghi được lịch sử", "history store write failed"),
+    "disk_full": _c("other", "đĩa đầy, không ghi được lịch sử", "disk full, history not written"),
+    "resolver_stalled": _c("other", "máy chủ DNS không trả lời", "the DNS server does not answer"),
+    "loop_lag": _c("other", "lịch kiểm tra bị trễ", "scheduler running late"),
+    "probes_saturated": _c("other", "nhiều lượt kiểm tra bị bỏ qua (quá tải)",
+                           "check runs skipped (probe pool saturated)"),
+    "delivery_backlog": _c("other", "thông báo tồn đọng chưa gửi được", "notices waiting undelivered"),
+}
+
 # States that are not an error class of the check itself.
 STATES: Mapping[str, Cause] = {
     "unreachable": _c("unreachable", "bị ảnh hưởng do thiết bị cấp trên mất kết nối",
