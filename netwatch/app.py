@@ -59,7 +59,8 @@ class Monitor:
                                  config.retention.results, config.retention.rollups,
                                  redact=lambda text: self.config.redact(text), on_commit=self.delivery.wake.set,
                                  clock=clock)
-        self.scheduler = Scheduler(self.handle, contexts=contexts)
+        self.scheduler = Scheduler(self.handle, contexts=contexts,
+                                   on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs))
         self.selfwatch = SelfWatch(current, self.vitals, clock)
         decider = Decider(config, {cid: s.state for cid, s in stored.items()})
         decider.resume(held_pages(store), clock())

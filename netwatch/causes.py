@@ -92,6 +92,8 @@ ERRORS: Mapping[str, Cause] = {
     "internal": _c("not_run", "lỗi nội bộ của phần mềm giám sát", "internal error in the monitor"),
     "not_permitted": _c("not_run", "phần mềm giám sát thiếu quyền để kiểm tra", "the monitor lacks a permission"),
     "not_run": _c("not_run", "phép kiểm tra không chạy được", "the check could not run"),
+    "skipped": _c("not_run", "lượt kiểm tra bị bỏ qua do máy giám sát quá tải",
+                  "check runs skipped: the monitor's probe pool is full"),
     "stale": _c("not_run", "phép kiểm tra lâu không có kết quả mới", "no fresh result for a long time"),
 }
 
