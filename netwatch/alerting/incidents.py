@@ -135,9 +135,10 @@ class PagingCommands:
         self.store = store
         self.config = config
 
-    def list(self, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
+    def list(self, states: Sequence[str] = OPEN_STATES, limit: int = 100,
+             before: int | None = None) -> list[dict[str, Any]]:
         with self.store.db.read() as c:
-            return list_incidents(c, states, limit)
+            return list_incidents(c, states, limit, before)
 
     def ack(self, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
         with self.store.transaction() as c:

@@ -155,11 +155,14 @@ def ack(c: Tx, incident_id: int, who: str, note: str, source: str, now: float) -
     return None
 
 
-def list_incidents(c: Tx, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
+def list_incidents(c: Tx, states: Sequence[str] = OPEN_STATES, limit: int = 100,
+                   before: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; `before` (an id) continues a listing where its previous page ended."""
     rows = c.execute(
         "SELECT id, key, source, check_id, target_id, zone, severity, category, state, title, error, since, "
         "opened_at, resolved_at, acked_at, acked_by, ack_note, level, dependants FROM incidents WHERE state IN (%s) "
-        "ORDER BY id DESC LIMIT ?" % ",".join("?" * len(states)), (*states, limit)).fetchall()
+        "AND id < ? ORDER BY id DESC LIMIT ?" % ",".join("?" * len(states)),
+        (*states, before if before is not None else 2**62, limit)).fetchall()
     names = ["id", "key", "source", "check", "target", "zone", "severity", "category", "state", "title", "error",
              "since", "opened_at", "resolved_at", "acked_at", "acked_by", "ack_note", "level", "dependants"]
     out = [dict(zip(names, r)) for r in rows]
