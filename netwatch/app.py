@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from netwatch import __version__, logs
 from netwatch.alerting.decide import Decider, Decision
 from netwatch.alerting.engine import PagingLoop
-from netwatch.alerting.incidents import PagingCommands, held_pages
+from netwatch.alerting.incidents import PagingCommands, close_removed_checks, held_pages
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
 from netwatch.config import Config, ConfigError, load
 from netwatch.configbackup import repo as configs
@@ -29,7 +29,7 @@ from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
 from netwatch.runner import ProbeContexts
 from netwatch.scheduler import Scheduler
-from netwatch.store import Store, StoreError
+from netwatch.store import DB_ERRORS, Store, StoreError
 from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
 from netwatch.web.listener import Listener
@@ -134,12 +134,24 @@ class Monitor:
         self.scheduler.apply(new.checks)
         self.reload_tasks.add(task := asyncio.create_task(self.traps.reload(), name="traps-reload"))
         task.add_done_callback(self.reload_tasks.discard)
+        self.reload_tasks.add(task := asyncio.create_task(self._close_removed(new), name="close-removed"))
+        task.add_done_callback(self.reload_tasks.discard)
         if self.listener is not None:   # rebinds `listen`, or keeps the old socket and says so (web/listener.py)
             self.reload_tasks.add(task := asyncio.create_task(self.listener.apply(new.listen), name="listen-reload"))
             task.add_done_callback(self.reload_tasks.discard)
         self.reloads["ok"] += 1
         log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
         return True
+
+    async def _close_removed(self, config: Config) -> None:
+        """Incidents of targets or checks the reload removed are closed, not reminded forever."""
+        try:
+            closed = await asyncio.to_thread(close_removed_checks, self.store, config, self.clock())
+        except (*DB_ERRORS, StoreError, OSError) as exc:
+            log.error("config reload: closing the incidents of removed checks failed: %s", exc)
+            return
+        for iid in closed:
+            log.info("incident #%d closed: its check was removed from the configuration", iid)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.listener = listener = await server.start(self.services)
