@@ -116,8 +116,11 @@ class PagingLoop:
         if decision:
             self.submit(decision)
         config = self.config()
+        # A check with a decision not yet written (e.g. resolved at a maintenance window's end, this very tick)
+        # waits: its stored incident is about to change, and reminding it now would be a false REMINDER.
+        undecided = {t.check_id for d in self.unwritten()[1] for t in d.transitions}
         self.open_incidents, swept = await asyncio.to_thread(incidents.sweep, self.store, now,
-                                                             self.decider.quiet_checks(), config)
+                                                             self.decider.quiet_checks() | undecided, config)
         if swept:
             self.delivery.wake.set()
 
