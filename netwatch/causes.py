@@ -127,6 +127,7 @@ SELF: Mapping[str, Cause] = {
     "disk_full": _c("other", "đĩa đầy, không ghi được lịch sử", "disk full, history not written"),
     "resolver_stalled": _c("other", "máy chủ DNS không trả lời", "the DNS server does not answer"),
     "loop_lag": _c("other", "lịch kiểm tra bị trễ", "scheduler running late"),
+    "loop_blocked": _c("other", "phần mềm giám sát bị nghẽn", "the monitor's event loop is blocked"),
     "probes_saturated": _c("other", "nhiều lượt kiểm tra bị bỏ qua (quá tải)",
                            "check runs skipped (probe pool saturated)"),
     "delivery_backlog": _c("other", "thông báo tồn đọng chưa gửi được", "notices waiting undelivered"),

@@ -99,8 +99,11 @@ class PagingLoop:
 
     async def watch(self) -> None:
         """Self-watch and pages from memory: never awaits the store, so a locked database cannot hold it."""
+        loop = asyncio.get_running_loop()
         while True:
+            slept_at = loop.time()
             await asyncio.sleep(TICK_SECONDS)
+            self.selfwatch.loop_lag_seconds = max(0.0, loop.time() - slept_at - TICK_SECONDS)
             try:
                 self.selfwatch.check(self.clock())
                 age, decisions = self.unwritten()

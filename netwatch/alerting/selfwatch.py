@@ -30,6 +30,7 @@ DEGRADED_RENOTIFY_SECONDS = 600.0
 STORE_STALL_SECONDS = 5.0         # a write waiting this long: the store is locked (SQLite) or hung
 RESOLVER_STALL_SECONDS = 8.0      # a lookup unfinished this long (twice the resolver's own timeout)
 DELIVERY_BACKLOG_SECONDS = 300.0  # a notice waiting this long in the outbox
+LOOP_LAG_SECONDS = 2.0            # the watch task's 0.5 s sleep overshot by this much: something blocks the loop
 SKIPPED_RUNS_RATIO = 0.01         # skipped / (run + skipped) between two checks, over at least...
 SKIPPED_RUNS_MIN = 5              # ...this many skipped runs: one late run after a pause is not an alarm
 
@@ -60,6 +61,7 @@ class SelfWatch:
         self.heartbeat_failures = 0
         self.sends: set[asyncio.Task[None]] = set()
         self._seen = Vitals(0, "", 0, 0.0)   # the counters as of the previous check
+        self.loop_lag_seconds = 0.0          # set by the watch task: how late its last wake-up was
 
     def check(self, now: float) -> None:
         config = self.config()
@@ -82,6 +84,8 @@ class SelfWatch:
         if skipped >= SKIPPED_RUNS_MIN and skipped > SKIPPED_RUNS_RATIO * (runs + skipped):
             log.warning("%d check runs skipped since the last self-check (probe pools full)", skipped)
             reasons.append(SELF["probes_saturated"].en)
+        if self.loop_lag_seconds > LOOP_LAG_SECONDS:
+            reasons.append(f"{SELF['loop_blocked'].en} ({self.loop_lag_seconds:.0f} s)")
         if v.delivery_oldest_seconds > DELIVERY_BACKLOG_SECONDS:
             reasons.append(f"{SELF['delivery_backlog'].en} ({v.delivery_oldest_seconds:.0f} s)")
         if v.lag_count > self._seen.lag_count:

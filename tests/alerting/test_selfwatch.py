@@ -53,6 +53,17 @@ async def test_each_bound_is_named_in_vietnamese(vitals: Vitals, words: str, tmp
         sink.stop()
 
 
+async def test_a_blocked_event_loop_is_named(tmp_path: Path) -> None:
+    sink = HttpSink().start()
+    try:
+        watch = _watch(sink, tmp_path, [Vitals(0, "", 0, 0.0)])
+        watch.loop_lag_seconds = sw.LOOP_LAG_SECONDS + 1
+        watch.check(time.time())
+        assert "phần mềm giám sát bị nghẽn" in await _message(sink)
+    finally:
+        sink.stop()
+
+
 async def test_within_bounds_is_quiet_and_a_new_episode_is_told_again(tmp_path: Path) -> None:
     sink = HttpSink().start()
     try:
