@@ -124,9 +124,13 @@ class Delivery:
                 return
             log.error("channel %s: page from memory failed (%s); the outbox sends it when the store is back",
                       channel, self.redact(result.error)[:200])
-        for dedup, f in items:   # not delivered: let the outbox row send it normally
+        for dedup, f in items:   # not delivered on this channel: its outbox row sends it normally
             key = (str(f.get("check")), float(f.get("since") or 0))
-            self.memory_sent.pop(key, None)
+            left = self.memory_sent.get(key, "").replace(f" {channel} {dedup}", "")
+            if left:
+                self.memory_sent[key] = left
+            else:
+                self.memory_sent.pop(key, None)
 
     def _from_memory(self, row: Row) -> bool:
         """Whether this outbox row's page already went out from memory on its channel."""
