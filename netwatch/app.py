@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from netwatch import __version__, logs
 from netwatch.alerting.decide import Decider, Decision
 from netwatch.alerting.engine import PagingLoop
-from netwatch.alerting.incidents import PagingCommands, held_pages
+from netwatch.alerting.incidents import PagingCommands, close_removed_checks, held_pages
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
 from netwatch.cluster.node import ClusterNode
 from netwatch.clustering import ClusterRole, join_cluster
@@ -24,13 +24,14 @@ from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
 from netwatch.live import CheckView, LiveView, expand
 from netwatch.model import Check, Result
+from netwatch.net.resolver import resolver
 from netwatch.notify import acklink
 from netwatch.notify.outbox import Delivery
 from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
 from netwatch.runner import ProbeContexts
 from netwatch.scheduler import Scheduler
-from netwatch.store import Store, StoreError
+from netwatch.store import DB_ERRORS, Store, StoreError
 from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
 from netwatch.web.listener import Listener
@@ -63,12 +64,15 @@ class Monitor:
                                  config.retention.results, config.retention.rollups,
                                  redact=lambda text: self.config.redact(text), on_commit=self.delivery.wake.set,
                                  clock=clock)
-        self.scheduler = Scheduler(self.handle, contexts=contexts, allowed=node.runs if node is not None else None)
+        self.scheduler = Scheduler(self.handle, contexts=contexts, allowed=node.runs if node is not None else None,
+                                   on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs))
         self.selfwatch = SelfWatch(current, self.vitals, clock)
         decider = Decider(config, {cid: s.state for cid, s in stored.items()})
         decider.resume(held_pages(store), clock())
         self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, self.paging_views,
-                                 self.submit, clock, active=node.coordinating if node is not None else lambda: True)
+                                 self.submit, clock, active=node.coordinating if node is not None else lambda: True,
+                                 unwritten=lambda: (self.recorder.oldest_pending_write_seconds(),
+                                                    self.recorder.pending_decisions()))
         self.cluster = (ClusterRole(node, store, self.live, current, self.paging.decide, self.submit)
                         if node is not None else None)
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
@@ -86,7 +90,12 @@ class Monitor:
     def vitals(self) -> Vitals:
         lag = self.scheduler.lag.values()
         return Vitals(self.recorder.errors_total, self.recorder.last_error or "",
-                      sum(s.count for s in lag), sum(s.total_seconds for s in lag))
+                      sum(s.count for s in lag), sum(s.total_seconds for s in lag),
+                      store_pending_seconds=self.recorder.oldest_pending_write_seconds(),
+                      resolver_pending_seconds=resolver().oldest_pending_seconds(),
+                      skipped_total=sum(s.skipped for s in lag),
+                      delivery_oldest_seconds=max((s.oldest_pending_seconds for s in self.delivery.stats.values()),
+                                                  default=0.0))
 
     def checks(self, config: Config) -> list[Check]:
         """The checks this process runs: all of them, or in a cluster those whose slot lease it holds."""
@@ -148,12 +157,24 @@ class Monitor:
         self.scheduler.apply(self.checks(new))
         self.reload_tasks.add(task := asyncio.create_task(self.traps.reload(), name="traps-reload"))
         task.add_done_callback(self.reload_tasks.discard)
+        self.reload_tasks.add(task := asyncio.create_task(self._close_removed(new), name="close-removed"))
+        task.add_done_callback(self.reload_tasks.discard)
         if self.listener is not None:   # rebinds `listen`, or keeps the old socket and says so (web/listener.py)
             self.reload_tasks.add(task := asyncio.create_task(self.listener.apply(new.listen), name="listen-reload"))
             task.add_done_callback(self.reload_tasks.discard)
         self.reloads["ok"] += 1
         log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
         return True
+
+    async def _close_removed(self, config: Config) -> None:
+        """Incidents of targets or checks the reload removed are closed, not reminded forever."""
+        try:
+            closed = await asyncio.to_thread(close_removed_checks, self.store, config, self.clock())
+        except (*DB_ERRORS, StoreError, OSError) as exc:
+            log.error("config reload: closing the incidents of removed checks failed: %s", exc)
+            return
+        for iid in closed:
+            log.info("incident #%d closed: its check was removed from the configuration", iid)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.listener = listener = await server.start(self.services)

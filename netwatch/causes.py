@@ -92,6 +92,8 @@ ERRORS: Mapping[str, Cause] = {
     "internal": _c("not_run", "lỗi nội bộ của phần mềm giám sát", "internal error in the monitor"),
     "not_permitted": _c("not_run", "phần mềm giám sát thiếu quyền để kiểm tra", "the monitor lacks a permission"),
     "not_run": _c("not_run", "phép kiểm tra không chạy được", "the check could not run"),
+    "skipped": _c("not_run", "lượt kiểm tra bị bỏ qua do máy giám sát quá tải",
+                  "check runs skipped: the monitor's probe pool is full"),
     "stale": _c("not_run", "phép kiểm tra lâu không có kết quả mới", "no fresh result for a long time"),
 }
 
@@ -115,6 +117,21 @@ DEGRADED: Mapping[str, Cause] = {
 
 UNKNOWN = Cause("other", "lỗi chưa phân loại", "unclassified error")
 UNKNOWN_DEGRADED = Cause("load", "chỉ số vượt ngưỡng cảnh báo", "a metric crossed its warning threshold")
+
+# netwatch's own resources (self-watch, alerting/selfwatch.py): what stalled, in words the duty officer
+# can act on. The English text is also the reason's prefix in the notice detail, which message.py
+# translates back by it; "{0}" is a number of seconds when the reason carries one.
+SELF: Mapping[str, Cause] = {
+    "store_locked": _c("other", "cơ sở dữ liệu bị khóa", "database is locked"),
+    "store_failed": _c("other", "không ghi được lịch sử", "history store write failed"),
+    "disk_full": _c("other", "đĩa đầy, không ghi được lịch sử", "disk full, history not written"),
+    "resolver_stalled": _c("other", "máy chủ DNS không trả lời", "the DNS server does not answer"),
+    "loop_lag": _c("other", "lịch kiểm tra bị trễ", "scheduler running late"),
+    "loop_blocked": _c("other", "phần mềm giám sát bị nghẽn", "the monitor's event loop is blocked"),
+    "probes_saturated": _c("other", "nhiều lượt kiểm tra bị bỏ qua (quá tải)",
+                           "check runs skipped (probe pool saturated)"),
+    "delivery_backlog": _c("other", "thông báo tồn đọng chưa gửi được", "notices waiting undelivered"),
+}
 
 # States that are not an error class of the check itself.
 STATES: Mapping[str, Cause] = {

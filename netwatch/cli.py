@@ -121,6 +121,20 @@ def warnings(config: Config, lang: Lang) -> list[str]:
         out.append(t("warn_link_any", lang, base=base))
     elif config.paging.channels and config.board.public_url is None and is_loopback(host):
         out.append(t("warn_link_loopback", lang, base=base))
+    return out + config_warnings(config, lang)
+
+
+def config_warnings(config: Config, lang: Lang) -> list[str]:
+    """Risky but valid settings: `check` prints them, `run` logs them at start and on reload."""
+    out = [t("warn_verify_tls", lang, check=c.id) for c in config.checks
+           if getattr(c.settings, "verify_tls", True) is False]
+    with_checks = {c.target.id for c in config.checks}
+    children: dict[str, list[str]] = {}
+    for target in config.targets:
+        for parent in target.depends_on:
+            children.setdefault(parent, []).append(target.id)
+    out += [t("warn_parent_no_checks", lang, target=p, children=", ".join(kids[:5]) + ("…" if len(kids) > 5 else ""))
+            for p, kids in children.items() if p not in with_checks]
     return out
 
 
@@ -193,6 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or "INFO", config.redact, config.site.tz)
     for note in config.notes:
         logging.getLogger(__name__).warning("%s", note)
+    for line in config_warnings(config, "en"):
+        logging.getLogger(__name__).warning("%s", line)
     from netwatch.app import serve
 
     logging.getLogger(__name__).info("netwatch %s starting with %s (%d checks)", __version__, config.path,

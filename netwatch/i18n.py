@@ -43,6 +43,10 @@ TEXTS: dict[str, dict[str, str]] = {
                          "Đặt board.public_url (địa chỉ qua reverse proxy hoặc VPN).",
         "warn_link_loopback": "Lưu ý: liên kết nhận xử lý trỏ tới {base}, chỉ mở được trên máy này. "
                               "Đặt board.public_url để điện thoại mở được.",
+        "warn_verify_tls": "Cảnh báo: {check} đặt verify_tls: false — không kiểm tra chứng chỉ, kẻ giả mạo "
+                           "máy chủ sẽ không bị phát hiện.",
+        "warn_parent_no_checks": "Lưu ý: {target} là thiết bị cấp trên của {children} nhưng không có phép kiểm "
+                                 "tra nào, nên không bao giờ được coi là mất kết nối.",
     },
     "en": {
         "config_ok": "Config is valid: {path}",
@@ -72,6 +76,10 @@ TEXTS: dict[str, dict[str, str]] = {
                          "open. Set board.public_url (the address through a reverse proxy or VPN).",
         "warn_link_loopback": "Note: acknowledgement links point to {base}, which opens on this machine only. "
                               "Set board.public_url so phones can open them.",
+        "warn_verify_tls": "Warning: {check} sets verify_tls: false: the certificate is not checked, so an "
+                           "impostor server goes unnoticed.",
+        "warn_parent_no_checks": "Note: {target} is the parent of {children} but has no checks, so it is never "
+                                 "seen down and its dependants page on their own.",
     },
 }
 

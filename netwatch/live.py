@@ -25,6 +25,10 @@ class CheckView:
     # Set by netwatch.alerting when topology or maintenance overrides the step state
     # (unreachable, maintenance); None shows the step state.
     overlay: State | None = None
+    # Runs the scheduler skipped because the kind's probe pool was full: in all, and since the last result.
+    # A check that could not run is shown as such (board, JSON, /metrics), not as `unknown` alone.
+    skipped_runs: int = 0
+    skipped_since_result: int = 0
 
 
 def child_check(parent: Check, suffix: str) -> Check:
@@ -67,7 +71,8 @@ class LiveView:
         for check in checks:
             old = self.views.get(check.id)
             if old is not None:
-                new[check.id] = CheckView(check, old.state, old.result, overlay=old.overlay)
+                new[check.id] = CheckView(check, old.state, old.result, overlay=old.overlay,
+                                          skipped_runs=old.skipped_runs, skipped_since_result=old.skipped_since_result)
             else:
                 new[check.id] = CheckView(check, self._initial(check.id))
         # Derived checks survive while their parent does; their next result refreshes them.
@@ -79,6 +84,13 @@ class LiveView:
     def _initial(self, check_id: str) -> CheckState:
         s = self.stored.get(check_id)
         return restored(s.state, s.since) if s is not None else CheckState()
+
+    def note_skipped(self, check_id: str, runs: int) -> None:
+        """The scheduler skipped `runs` runs of a check (its kind's pool was full)."""
+        view = self.views.get(check_id)
+        if view is not None:
+            view.skipped_runs += runs
+            view.skipped_since_result += runs
 
     def update(self, check: Check, result: Result, parent_id: str | None = None) -> Transition | None:
         """Fold one result into the view; return the state change it caused, if any."""
@@ -97,6 +109,7 @@ class LiveView:
                 detail=o.detail if not o.ok else (o.degraded or ""))
         view.state = new_state
         view.result = result
+        view.skipped_since_result = 0
         return transition
 
     def display_state(self, view: CheckView, now: float) -> State:

@@ -29,6 +29,9 @@ PRUNE_SECONDS = 3600.0
 # Past this many unwritten results (the disk is gone), the oldest raw results are dropped;
 # transitions and events are never dropped.
 MAX_PENDING_RESULTS = 2_000_000
+# Past this many unwritten decisions the oldest are dropped and counted (their pages went out from memory,
+# see notify.outbox.Delivery.send_from_memory); far beyond any real outage, it bounds memory on a dead disk.
+MAX_PENDING_DECISIONS = 50_000
 
 
 def _redacted(value: object, redact: Callable[[str], str]) -> object:
@@ -58,6 +61,10 @@ class Recorder:
         self.decisions: list[Decision] = []
         self.events: list[tuple[float, str | None, str | None, Event]] = []
         self.errors_total = 0
+        self.dropped_decisions_total = 0
+        # Monotonic time since which something is waiting to be written (None: nothing); self-watch reads its age.
+        self.unwritten_since: float | None = None
+        self.writing: list[Decision] = []     # the decisions of the flush in progress (a stalled write holds them)
         self.dropped_results_total = 0
         self.last_error: str | None = None
         self.last_flush_ok_at: float = 0.0
@@ -65,7 +72,22 @@ class Recorder:
         self._last_prune = 0.0
         self._wake = asyncio.Event()
 
+    def _pending(self) -> None:
+        if self.unwritten_since is None:
+            self.unwritten_since = time.monotonic()
+
+    def oldest_pending_write_seconds(self, now: float | None = None) -> float:
+        """How long the oldest unwritten row has waited (0 when none): a locked or failing store grows it."""
+        if self.unwritten_since is None:
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - self.unwritten_since)
+
+    def pending_decisions(self) -> list[Decision]:
+        """Decisions not yet committed, oldest first (the ones being written, then the queued ones)."""
+        return [*self.writing, *self.decisions]
+
     def add_result(self, result: Result) -> None:
+        self._pending()
         # Keep only what the store reads: while the disk is full, pending results pile up, and an SNMP
         # result holds hundreds of Series (tens of kB) that history never stores.
         o = result.outcome
@@ -87,7 +109,13 @@ class Recorder:
     def add_decision(self, decision: Decision) -> None:
         if not decision.items:
             return
+        self._pending()
         self.decisions.append(decision)
+        if len(self.decisions) > MAX_PENDING_DECISIONS:
+            drop = len(self.decisions) - MAX_PENDING_DECISIONS
+            del self.decisions[:drop]
+            self.dropped_decisions_total += drop
+            log.error("history store unavailable too long: %d decisions dropped unwritten", drop)
         self._wake.set()  # state changes page people: write them now, not at the next tick
 
     def add_transition(self, transition: Transition) -> None:
@@ -95,6 +123,7 @@ class Recorder:
         self.add_decision(Decision((Change(transition),)))
 
     def add_event(self, ts: float, check_id: str | None, target_id: str | None, event: Event) -> None:
+        self._pending()
         self.events.append((ts, check_id, target_id, replace(event, summary=self.redact(event.summary),
                                                                    data={str(k): _redacted(v, self.redact)
                                                                          for k, v in event.data.items()})))
@@ -106,10 +135,17 @@ class Recorder:
         yield CounterMetricFamily("netwatch_store_dropped_results",
                                   "Raw results dropped unwritten after the store failed for too long.",
                                   value=self.dropped_results_total)
+        yield CounterMetricFamily("netwatch_store_dropped_decisions",
+                                  "Decisions (transitions, incidents) dropped unwritten after the store failed "
+                                  "too long.",
+                                  value=self.dropped_decisions_total)
+        yield GaugeMetricFamily("netwatch_store_oldest_pending_write_seconds",
+                                "Age of the oldest row waiting to be written (0 when none).",
+                                value=self.oldest_pending_write_seconds())
         pending = GaugeMetricFamily("netwatch_store_pending_rows", "Rows waiting to be written, by table.",
                                     labels=["table"])
         pending.add_metric(["results"], len(self.results))
-        pending.add_metric(["transitions"], sum(len(d.transitions) for d in self.decisions))
+        pending.add_metric(["transitions"], sum(len(d.transitions) for d in self.pending_decisions()))
         pending.add_metric(["events"], len(self.events))
         yield pending
 
@@ -132,9 +168,12 @@ class Recorder:
         results, decisions, events = self.results, self.decisions, self.events
         self.results, self.decisions, self.events = [], [], []
         stored = len(decisions)
+        started = time.monotonic()
+        self.writing = decisions
         try:
             await asyncio.to_thread(self._write, results, decisions, events)
         except (*DB_ERRORS, OSError) as exc:
+            self.writing = []
             self.errors_total += 1
             self.last_error = str(exc)
             log.error("history store write failed (%s); keeping %d results, %d transitions to retry",
@@ -145,7 +184,10 @@ class Recorder:
             if len(decisions) < stored:
                 self.on_commit()
             return False
+        self.writing = []
         self.last_flush_ok_at = time.time()
+        if self.unwritten_since is not None:
+            self.unwritten_since = started if (self.results or self.decisions or self.events) else None
         if stored:
             self.on_commit()
         return True

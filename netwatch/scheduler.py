@@ -44,10 +44,12 @@ class Scheduler:
     def __init__(self, on_result: Callable[[Check, Result], None],
                  probes: Mapping[str, ProbeKind] = PROBES,
                  clock: Callable[[], float] = time.monotonic, contexts: ProbeContexts | None = None,
-                 allowed: Callable[[Check], bool] | None = None) -> None:
+                 allowed: Callable[[Check], bool] | None = None,
+                 on_skipped: Callable[[Check, int], None] = lambda check, runs: None) -> None:
         self.on_result = on_result
         # Cluster mode: asked right before each probe (lease held, not fenced); None runs everything.
         self.allowed = allowed
+        self.on_skipped = on_skipped   # told of every skip, so the check shows it could not run
         self.contexts = contexts if contexts is not None else ProbeContexts()
         self.probes = probes
         self.clock = clock
@@ -101,6 +103,7 @@ class Scheduler:
                 # Fell a whole interval behind: skip the missed slots instead of bursting to catch up.
                 missed = math.ceil(behind / interval)
                 self.lag[check.kind].skipped += missed
+                self.on_skipped(check, missed)
                 due += missed * interval
 
     async def _run_once(self, check: Check, due: float) -> None:

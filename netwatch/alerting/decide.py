@@ -208,7 +208,8 @@ class Decider:
         change = None
         if check.alert.flap_detection:
             spec = self.config.paging.spec.flapping
-            fs, change = observe(self.flaps.get(check.id, FlapState()), result.ok, spec.window, spec.high, spec.low)
+            fs, change = observe(self.flaps.get(check.id, FlapState()), result.ok, spec.window, spec.high, spec.low,
+                                 degraded=result.outcome.degraded is not None)
             self.flaps[check.id] = fs
         self.evaluate(draft, check, result.started_at, views, now, raw, quiet=flapping_before)
         self.cascade(draft, check.target.id, result.started_at, views, now)

@@ -4,7 +4,8 @@ Results reach the decider through `decide` (called by the daemon for every resul
 decided goes to `submit`, which records it (one transaction per decision) and then delivers.
 Every TICK_SECONDS the loop reads maintenance windows added by the CLI, lets the decider act on
 window ends and held-page deadlines, and escalates and reminds what is due (a write transaction
-only then).
+only then). A separate watch task, which never touches the store, runs self-watch and sends the
+pages of decisions the store writer has held longer than MEMORY_AFTER_SECONDS from memory.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from netwatch.alerting import incidents, replies
-from netwatch.alerting.decide import Decider, Decision, Observed
+from netwatch.alerting.decide import Change, Decider, Decision, Observed, Page, Release
 from netwatch.alerting.selfwatch import SelfWatch
 from netwatch.config.paging import Maintenance
-from netwatch.model import Check, Result, Transition
+from netwatch.model import Check, Result, State, Transition
 from netwatch.notify.outbox import Delivery
 from netwatch.store import DB_ERRORS, Store
 from netwatch.store.maintenance import active_windows
@@ -32,13 +33,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
+# A decision unwritten this long means the store writer is stalled (a normal write takes milliseconds):
+# its pages go out from memory rather than wait (docs/operations.md, "When netwatch's own resources fail").
+MEMORY_AFTER_SECONDS = 2.0
+
+
+def memory_pages(decisions: Sequence[Decision]) -> list[tuple[str, float, str, dict[str, Any]]]:
+    """The problem pages of unwritten decisions, as open_incident would enqueue them: (channel, since, check, facts)."""
+    out = []
+    for d in decisions:
+        for item in d.items:
+            page: Page | None = None
+            if isinstance(item, Change) and item.hold_until is None and item.transition.to_state in (
+                    State.DOWN, State.DEGRADED):
+                page = item.page
+            elif isinstance(item, Release):
+                page = item.page
+            if page is None or page.flapping:
+                continue
+            facts = {**page.facts, "kind": "problem", "incident": None, "severity": page.severity,
+                     "category": page.category, "told": list(dict.fromkeys(page.channels))}
+            for channel in dict.fromkeys(page.channels):
+                out.append((channel, float(page.facts["since"]), page.check.id, facts))
+    return out
 
 
 class PagingLoop:
     def __init__(self, decider: Decider, store: Store, delivery: Delivery, selfwatch: SelfWatch,
                  config: Callable[[], "Config"], views: Callable[[], Mapping[str, Observed]],
                  submit: Callable[[Decision], None], clock: Callable[[], float],
-                 active: Callable[[], bool] = lambda: True) -> None:
+                 active: Callable[[], bool] = lambda: True,
+                 unwritten: Callable[[], tuple[float, Sequence[Decision]]] = lambda: (0.0, ())) -> None:
         self.decider = decider
         self.active = active
         self.store = store
@@ -48,6 +73,7 @@ class PagingLoop:
         self.views = views
         self.submit = submit
         self.clock = clock
+        self.unwritten = unwritten    # (age of the oldest unwritten row, decisions not yet committed)
         self.open_incidents = 0
 
     def decide(self, check: Check, result: Result, raw: Transition | None) -> Decision:
@@ -56,6 +82,7 @@ class PagingLoop:
     async def run(self) -> None:
         delivery = asyncio.create_task(self.delivery.run(), name="outbox")
         heartbeat = asyncio.create_task(self.selfwatch.heartbeat(), name="heartbeat")
+        watch = asyncio.create_task(self.watch(), name="selfwatch")
         sms_replies = asyncio.create_task(replies.run(self.store, lambda: self.config().paging, self.delivery.wake.set,
                                                       self.clock), name="sms-replies")
         try:
@@ -70,9 +97,24 @@ class PagingLoop:
                 except Exception:  # noqa: BLE001 - paging must outlive a bug in one tick
                     log.exception("paging tick failed")
         finally:
-            for task in (delivery, heartbeat, sms_replies):
+            for task in (delivery, heartbeat, sms_replies, watch):
                 task.cancel()
-            await asyncio.gather(delivery, heartbeat, sms_replies, return_exceptions=True)
+            await asyncio.gather(delivery, heartbeat, sms_replies, watch, return_exceptions=True)
+
+    async def watch(self) -> None:
+        """Self-watch and pages from memory: never awaits the store, so a locked database cannot hold it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            slept_at = loop.time()
+            await asyncio.sleep(TICK_SECONDS)
+            self.selfwatch.loop_lag_seconds = max(0.0, loop.time() - slept_at - TICK_SECONDS)
+            try:
+                self.selfwatch.check(self.clock())
+                age, decisions = self.unwritten()
+                if age > MEMORY_AFTER_SECONDS:
+                    self.delivery.send_from_memory(memory_pages(decisions))
+            except Exception:  # noqa: BLE001 - the watch must outlive a bug in one round
+                log.exception("self-watch failed")
 
     async def tick(self) -> None:
         now = self.clock()
@@ -81,11 +123,13 @@ class PagingLoop:
         if decision:
             self.submit(decision)
         config = self.config()
+        # A check with a decision not yet written (e.g. resolved at a maintenance window's end, this very tick)
+        # waits: its stored incident is about to change, and reminding it now would be a false REMINDER.
+        undecided = {t.check_id for d in self.unwritten()[1] for t in d.transitions}
         self.open_incidents, swept = await asyncio.to_thread(incidents.sweep, self.store, now,
-                                                             self.decider.quiet_checks(), config)
+                                                             self.decider.quiet_checks() | undecided, config)
         if swept:
             self.delivery.wake.set()
-        self.selfwatch.check(now)
 
     def _windows(self) -> tuple[Maintenance, ...]:
         """Windows added by `netwatch maintenance add` (the config's own are in config.paging)."""

@@ -1,4 +1,8 @@
-"""Flap detection: Nagios-style weighted percentage of state changes, with hysteresis."""
+"""Flap detection: Nagios-style weighted percentage of state changes, with hysteresis.
+
+A result is up, degraded or failed; a change between any two of them counts, so a lossy link
+bouncing between up and degraded flaps as surely as one bouncing between up and down.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FlapState:
-    history: tuple[bool, ...] = ()     # ok/fail of the last results, oldest first
+    history: tuple[object, ...] = ()   # the class of the last results (up/degraded/fail), oldest first
     flapping: bool = False
 
 
-def score(history: tuple[bool, ...], window: int) -> float:
+def score(history: tuple[object, ...], window: int) -> float:
     """Weighted share of changes between consecutive results; recent changes weigh more.
 
     As in Nagios, weights rise linearly from 0.8 (oldest) to 1.2 (newest) across the window, so
@@ -29,9 +33,11 @@ def score(history: tuple[bool, ...], window: int) -> float:
     return total / slots
 
 
-def observe(fs: FlapState, ok: bool, window: int, high: float, low: float) -> tuple[FlapState, str | None]:
+def observe(fs: FlapState, ok: bool, window: int, high: float, low: float,
+            degraded: bool = False) -> tuple[FlapState, str | None]:
     """Add a result; return the new state and 'start' or 'stop' when flapping begins or ends."""
-    history = (fs.history + (ok,))[-window:]
+    kind = "fail" if not ok else "degraded" if degraded else "up"
+    history = (fs.history + (kind,))[-window:]
     value = score(history, window)
     if not fs.flapping and value >= high:
         return FlapState(history, True), "start"

@@ -15,7 +15,8 @@ from netwatch.alerting.decide import Change, FlapNotice, Item, Page, Release, ch
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
 from netwatch.model import State, Transition
 from netwatch.store import Store
-from netwatch.store.incidents import (OPEN_STATES, NewIncident, ack, clock_summary, drop_hold, due, escalate,
+from netwatch.store.incidents import (OPEN_STATES, NewIncident, ack, clock_summary, close_removed, drop_hold, due,
+                                      escalate,
                                       find_open, first_facts, get, hold, list_incidents, notify_told, open_incident,
                                       remind_next, resolve, take_hold)
 from netwatch.store.incidents import held_pages as stored_held_pages
@@ -104,6 +105,12 @@ def held_pages(store: Store) -> list[tuple[Transition, bool]]:
         return [(h.transition, h.flapping) for h in stored_held_pages(c)]
 
 
+def close_removed_checks(store: Store, config: "Config", now: float) -> list[int]:
+    """After a reload: close the incidents of checks no longer configured (they would be reminded forever)."""
+    with store.transaction() as c:
+        return close_removed(c, {ch.id for ch in config.checks}, {t.id for t in config.targets}, now)
+
+
 def sweep(store: Store, now: float, quiet: set[str], config: "Config") -> tuple[int, bool]:
     """Escalate and remind what is due; returns the incidents open or acknowledged, and whether it wrote.
 
@@ -135,9 +142,10 @@ class PagingCommands:
         self.store = store
         self.config = config
 
-    def list(self, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
+    def list(self, states: Sequence[str] = OPEN_STATES, limit: int = 100,
+             before: int | None = None) -> list[dict[str, Any]]:
         with self.store.db.read() as c:
-            return list_incidents(c, states, limit)
+            return list_incidents(c, states, limit, before)
 
     def ack(self, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
         with self.store.transaction() as c:

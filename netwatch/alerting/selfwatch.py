@@ -1,8 +1,10 @@
 """Watching netwatch itself: "monitoring degraded" sent past the outbox, and the dead-man heartbeat.
 
-`check(now)` looks at the store writer's errors and the scheduler's lag; when either is wrong it
-sends the notice straight to the channels (the outbox may be what is failing), at most once per
-DEGRADED_RENOTIFY_SECONDS, and withholds the heartbeat while the condition lasts.
+`check(now)` looks at the store writer (errors, age of the oldest unwritten row), the scheduler's
+lag and skipped runs, the resolver's oldest pending lookup and the delivery backlog; when one is
+past its bound it sends the notice straight to the channels (the outbox may be what is failing),
+naming the cause from causes.SELF, at most once per DEGRADED_RENOTIFY_SECONDS (or at once when a
+new cause appears), and withholds the heartbeat while the condition lasts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import aiohttp
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from netwatch.causes import SELF
 from netwatch.notify import senders, templates
 
 if TYPE_CHECKING:
@@ -23,6 +26,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEGRADED_RENOTIFY_SECONDS = 600.0
+# Bounds: with the paging loop checking every 0.5 s, a stalled store or resolver is seen within 10 s.
+STORE_STALL_SECONDS = 5.0         # a write waiting this long: the store is locked (SQLite) or hung
+RESOLVER_STALL_SECONDS = 8.0      # a lookup unfinished this long (twice the resolver's own timeout)
+DELIVERY_BACKLOG_SECONDS = 300.0  # a notice waiting this long in the outbox
+LOOP_LAG_SECONDS = 2.0            # the watch task's 0.5 s sleep overshot by this much: something blocks the loop
+SKIPPED_RUNS_RATIO = 0.01         # skipped / (run + skipped) between two checks, over at least...
+SKIPPED_RUNS_MIN = 5              # ...this many skipped runs: one late run after a pause is not an alarm
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,10 @@ class Vitals:
     store_last_error: str
     lag_count: int
     lag_total_seconds: float
+    store_pending_seconds: float = 0.0      # age of the oldest row waiting to be written
+    resolver_pending_seconds: float = 0.0   # age of the oldest unfinished name lookup
+    skipped_total: int = 0                   # check runs skipped because their kind's pool was full
+    delivery_oldest_seconds: float = 0.0    # age of the oldest notice waiting in the outbox
 
 
 class SelfWatch:
@@ -47,20 +61,44 @@ class SelfWatch:
         self.heartbeat_failures = 0
         self.sends: set[asyncio.Task[None]] = set()
         self._seen = Vitals(0, "", 0, 0.0)   # the counters as of the previous check
+        self.loop_lag_seconds = 0.0          # set by the watch task: how late its last wake-up was
 
     def check(self, now: float) -> None:
         config = self.config()
         v = self.vitals()
         reasons = []
         if v.store_errors_total > self._seen.store_errors_total:
+            error = v.store_last_error.lower()
+            if "full" in error or "no space" in error:
+                reasons.append(f"{SELF['disk_full'].en} ({v.store_pending_seconds:.0f} s)")
+            elif "locked" in error or "busy" in error:
+                reasons.append(f"{SELF['store_locked'].en} ({v.store_pending_seconds:.0f} s)")
             reasons.append(f"history store write failed: {config.redact(v.store_last_error)[:120]}")
+        elif v.store_pending_seconds > STORE_STALL_SECONDS:
+            # A write that waits without failing is waiting for a lock (SQLite's busy timeout) or a hung server.
+            reasons.append(f"{SELF['store_locked'].en} ({v.store_pending_seconds:.0f} s)")
+        if v.resolver_pending_seconds > RESOLVER_STALL_SECONDS:
+            reasons.append(f"{SELF['resolver_stalled'].en} ({v.resolver_pending_seconds:.0f} s)")
+        skipped = v.skipped_total - self._seen.skipped_total
+        runs = v.lag_count - self._seen.lag_count
+        if skipped >= SKIPPED_RUNS_MIN and skipped > SKIPPED_RUNS_RATIO * (runs + skipped):
+            log.warning("%d check runs skipped since the last self-check (probe pools full)", skipped)
+            reasons.append(SELF["probes_saturated"].en)
+        if self.loop_lag_seconds > LOOP_LAG_SECONDS:
+            reasons.append(f"{SELF['loop_blocked'].en} ({self.loop_lag_seconds:.0f} s)")
+        if v.delivery_oldest_seconds > DELIVERY_BACKLOG_SECONDS:
+            reasons.append(f"{SELF['delivery_backlog'].en} ({v.delivery_oldest_seconds:.0f} s)")
         if v.lag_count > self._seen.lag_count:
             mean = (v.lag_total_seconds - self._seen.lag_total_seconds) / (v.lag_count - self._seen.lag_count)
             if mean > config.paging.spec.lag_alarm:
                 reasons.append(f"scheduler lag {mean:.1f}s")
         self._seen = v
+        before = self.degraded_reason
         self.degraded_reason = "; ".join(reasons)
-        if reasons and now - self.degraded_sent_at > DEGRADED_RENOTIFY_SECONDS:
+        # Renotify every DEGRADED_RENOTIFY_SECONDS while it lasts; a new episode after a healthy spell is told
+        # at once unless the last notice is under a minute old (a flickering condition must not flood).
+        fresh = not before and now - self.degraded_sent_at > 60.0
+        if reasons and (now - self.degraded_sent_at > DEGRADED_RENOTIFY_SECONDS or fresh):
             self.degraded_sent_at = now
             log.error("monitoring degraded: %s", self.degraded_reason)
             # The event loop holds tasks only weakly: keep this one until it has been sent.

@@ -81,6 +81,11 @@ _MONITORING_TEMPLATES: tuple[tuple[re.Pattern[str], Mapping[str, str]], ...] = (
     (re.compile(r"history store write failed"), {"vi": "không ghi được lịch sử", "en": "history store write failed"}),
     (re.compile(r"scheduler lag (\d+(?:\.\d+)?)s"), {"vi": "lịch kiểm tra bị trễ {0} s",
                                                     "en": "scheduler running {0} s late"}),
+    # selfwatch writes these as "<cause.en> (<seconds> s)"
+    *((re.compile(re.escape(c.en) + r" \((\d+(?:\.\d+)?) s\)"), {"vi": c.vi + " ({0} s)", "en": c.en + " ({0} s)"})
+      for name, c in causes.SELF.items() if name not in ("store_failed", "probes_saturated")),
+    (re.compile(re.escape(causes.SELF["probes_saturated"].en)),
+     {"vi": causes.SELF["probes_saturated"].vi, "en": causes.SELF["probes_saturated"].en}),
 )
 
 

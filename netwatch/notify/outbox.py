@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
@@ -38,6 +39,9 @@ IDLE_SECONDS = 5.0
 WATCH_SECONDS = 1.0   # one wait for another process's commit; bounds how long stopping waits for the watcher
 MAX_BATCH = 200
 BROKEN_RENOTIFY_SECONDS = 1800.0   # one "channel broken" notice per channel per half hour
+# Pages sent from memory while the store was stalled, remembered until their outbox rows are written;
+# past this many the oldest are forgotten (counted) and may be sent a second time when the store is back.
+MAX_MEMORY_SENT = 10_000
 
 
 @dataclass
@@ -69,6 +73,73 @@ class Delivery:
     links: audience.LinkMaker | None = None     # acknowledgement links for chat and e-mail (web.ack)
     # Cluster mode: may a send that can take this many seconds start now (the coordinator's lease)?
     may_send: Callable[[float], bool] | None = None
+    # (check id, since) -> the dedup key it went out with, for pages sent from memory (store stalled)
+    memory_sent: "OrderedDict[tuple[str, float], str]" = field(default_factory=OrderedDict)
+    memory_sent_total: int = 0
+    memory_forgotten_total: int = 0
+    memory_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def send_from_memory(self, pages: Sequence[tuple[str, float, str, dict]]) -> int:
+        """Deliver problem pages the store has not yet written: (channel, since, check id, facts) each.
+
+        The one exception to "record, then deliver" (docs/operations.md): while the store writer is
+        stalled a decided page must not wait for it. Each page goes out once from here; when its outbox
+        row is finally written, the drain recognises it by (check, since) and marks it sent without
+        sending again. A crash in between sends it again from the outbox (at-least-once).
+        """
+        fresh: dict[str, list[tuple[str, dict]]] = {}
+        for channel, since, check_id, facts in pages:
+            key = (check_id, since)
+            if f" {channel} " in self.memory_sent.get(key, "") + " ":
+                continue
+            dedup = f"mem-{check_id}-{int(since * 1000)}-problem"
+            self.memory_sent[key] = self.memory_sent.get(key, "") + f" {channel} {dedup}"
+            while len(self.memory_sent) > MAX_MEMORY_SENT:
+                self.memory_sent.popitem(last=False)
+                self.memory_forgotten_total += 1
+            fresh.setdefault(channel, []).append((dedup, facts))
+        for channel, items in fresh.items():
+            task = asyncio.create_task(self._send_memory(channel, items), name=f"memory:{channel}")
+            self.memory_tasks.add(task)
+            task.add_done_callback(self.memory_tasks.discard)
+        return sum(len(v) for v in fresh.values())
+
+    async def _send_memory(self, channel: str, items: list[tuple[str, dict]]) -> None:
+        ch = self.paging().channels.get(channel)
+        if ch is None:
+            return
+        facts = [audience.enrich(f, ch, self.paging(), self.clock(), None) for _, f in items]
+        dedup = ",".join(d for d, _ in items)[:4000]
+        tz = self.tz()
+        for secret in ch.urls:
+            url = secret.reveal()
+            if ch.sms is not None:
+                text = templates.sms_text(facts, ch.lang, ch.sms.max_segments, ch.sms.strip_diacritics, tz)
+                title, body, markup = "", text.text, "text"
+            else:
+                markup = templates.markup_for(url)
+                title, body = templates.chat(facts, ch.lang, markup, tz)
+            result = await senders.send(url, title, body, markup, "problem", dedup, ch.timeout, self.session)
+            if result.ok:
+                self.memory_sent_total += len(items)
+                log.warning("channel %s: %d page(s) sent from memory while the store is stalled", channel, len(items))
+                return
+            log.error("channel %s: page from memory failed (%s); the outbox sends it when the store is back",
+                      channel, self.redact(result.error)[:200])
+        for dedup, f in items:   # not delivered on this channel: its outbox row sends it normally
+            key = (str(f.get("check")), float(f.get("since") or 0))
+            left = self.memory_sent.get(key, "").replace(f" {channel} {dedup}", "")
+            if left:
+                self.memory_sent[key] = left
+            else:
+                self.memory_sent.pop(key, None)
+
+    def _from_memory(self, row: Row) -> bool:
+        """Whether this outbox row's page already went out from memory on its channel."""
+        if row.kind != "problem" or row.attempts:
+            return False
+        sent = self.memory_sent.get((str(row.facts.get("check")), float(row.facts.get("since") or 0)))
+        return sent is not None and f" {row.channel} " in sent + " "
 
     def stat(self, channel: str) -> ChannelStats:
         s = self.stats.get(channel)
@@ -159,6 +230,12 @@ class Delivery:
             failures.add_metric([name], s.failures_total)
             messages.add_metric([name], s.messages_total)
         yield from (depth, oldest, delivered, failures, messages)
+        yield CounterMetricFamily("netwatch_notify_sent_from_memory",
+                                  "Pages sent from memory because the store writer was stalled.",
+                                  value=self.memory_sent_total)
+        yield CounterMetricFamily("netwatch_notify_memory_forgotten",
+                                  "Pages sent from memory whose record was forgotten past the bound (may repeat).",
+                                  value=self.memory_forgotten_total)
 
     def _pending_summary(self) -> dict[str, tuple[int, float, float]]:
         with self.store.db.read() as c:
@@ -188,6 +265,10 @@ class Delivery:
             head = rows[0]
             if head.due_at > now:
                 return
+            if self._from_memory(head):
+                await asyncio.to_thread(self._finish, [head], "sent", "sent from memory while the store was stalled")
+                self.stat(channel).delivered_total += 1
+                continue
             ch = self.paging().channels.get(channel)
             if ch is None:
                 await asyncio.to_thread(self._finish, rows, "dropped", "channel no longer configured")

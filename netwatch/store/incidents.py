@@ -135,6 +135,30 @@ def resolve(c: Tx, incident_id: int, now: float, notify: bool = True) -> None:
         notify_told(c, incident_id, "resolved", now, {"resolved_at": now, "state": "up"})
 
 
+REMOVED_NOTE = "removed from configuration"
+
+
+def close_removed(c: Tx, check_ids: set[str], target_ids: set[str], now: float) -> list[int]:
+    """Close the open incidents of checks a reload removed (no recovery is sent: nothing recovered).
+
+    A check is gone when its target is gone, or when it is a configured check (`target/kind`) no longer in
+    `check_ids`; derived checks (`target/if/name`) stay while their target does. The note is the
+    incident's closing note (`ack_note` when none was given) and an audit line.
+    """
+    rows = c.execute("SELECT id, check_id, target_id FROM incidents WHERE source='check' "
+                     "AND state IN ('open','acked')").fetchall()
+    closed = []
+    for iid, check_id, target_id in rows:
+        derived = str(check_id or "").count("/") > 1
+        if target_id in target_ids and (check_id in check_ids or derived):
+            continue
+        c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, next_remind_at=NULL, "
+                  "ack_note=COALESCE(ack_note, ?) WHERE id=?", (now, REMOVED_NOTE, iid))
+        record_audit(c, "netwatch", "close", f"incident #{iid} ({check_id}): {REMOVED_NOTE}", "reload", now)
+        closed.append(int(iid))
+    return closed
+
+
 def ack(c: Tx, incident_id: int, who: str, note: str, source: str, now: float) -> str | None:
     """Acknowledge: stops escalation and reminders, tells the channels, writes the audit log.
 
@@ -155,11 +179,14 @@ def ack(c: Tx, incident_id: int, who: str, note: str, source: str, now: float) -
     return None
 
 
-def list_incidents(c: Tx, states: Sequence[str] = OPEN_STATES, limit: int = 100) -> list[dict[str, Any]]:
+def list_incidents(c: Tx, states: Sequence[str] = OPEN_STATES, limit: int = 100,
+                   before: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; `before` (an id) continues a listing where its previous page ended."""
     rows = c.execute(
         "SELECT id, key, source, check_id, target_id, zone, severity, category, state, title, error, since, "
         "opened_at, resolved_at, acked_at, acked_by, ack_note, level, dependants FROM incidents WHERE state IN (%s) "
-        "ORDER BY id DESC LIMIT ?" % ",".join("?" * len(states)), (*states, limit)).fetchall()
+        "AND id < ? ORDER BY id DESC LIMIT ?" % ",".join("?" * len(states)),
+        (*states, before if before is not None else 2**62, limit)).fetchall()
     names = ["id", "key", "source", "check", "target", "zone", "severity", "category", "state", "title", "error",
              "since", "opened_at", "resolved_at", "acked_at", "acked_by", "ack_note", "level", "dependants"]
     out = [dict(zip(names, r)) for r in rows]

@@ -207,6 +207,8 @@ def snapshot(services: Services, now: float, stored: list[dict[str, Any]] | None
             "detail": _cap(result.outcome.detail if result else "", config),
             "descr": _cap(descr, config),
             "last_result": result.started_at if result else None,
+            # runs skipped since the last result: an `unknown` tile that could not run says so
+            "skipped": sum(v.skipped_since_result for v, _ in views),
         }
         tiles_by_zone.setdefault(target.zone, []).append(tile)
         for v, s in views:

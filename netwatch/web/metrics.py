@@ -57,6 +57,7 @@ _CHECK_FAMILIES: tuple[tuple[str, str], ...] = (
      "Unix time when the current state began (first failing result for down)."),
     ("netwatch_check_interval_seconds", "Configured interval of the check."),
     ("netwatch_check_error", "1 with the error class of a failing check."),
+    ("netwatch_check_skipped_runs", "Runs of the check skipped since start because its kind's probe pool was full."),
 )
 
 
@@ -121,6 +122,9 @@ class NetwatchCollector(Collector):
                 f"netwatch_check_interval_seconds{{{lbl}}} {number(c.interval_seconds)}")
             lines["netwatch_check_state_since_timestamp_seconds"].append(
                 f"netwatch_check_state_since_timestamp_seconds{{{lbl}}} {number(view.state.since)}")
+            if view.skipped_runs:
+                lines["netwatch_check_skipped_runs"].append(
+                    f"netwatch_check_skipped_runs{{{lbl}}} {number(view.skipped_runs)}")
             r = view.result
             if r is None:
                 continue

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.parse
 
 from aiohttp import web
 
@@ -22,6 +23,8 @@ from netwatch.web.logins import LoginCollector, LoginLimiter
 __all__ = ["Busy", "add_routes", "incident_id_of", "read_refusal", "request_operator"]
 
 MAX_ALERTS = 1000
+PAGE_DEFAULT = 100     # incidents per page of /api/v1/incidents (`limit`); `next` gives the following page
+PAGE_MAX = 1000
 MAX_LABEL_CHARS = 200
 MAX_ANNOTATION_CHARS = 1000
 AM_SEVERITY = {"critical": "critical", "page": "critical", "error": "critical", "high": "critical",
@@ -43,7 +46,18 @@ async def list_incidents(request: web.Request) -> web.Response:
         return refusal
     services = request.app[SERVICES_KEY]
     states = tuple(request.query.get("state", "open,acked").split(","))
-    return web.json_response({"incidents": await asyncio.to_thread(services.incidents.list, states)})
+    try:
+        limit = int(request.query.get("limit", str(PAGE_DEFAULT)))
+        before = int(request.query["before"]) if "before" in request.query else None
+    except ValueError:
+        return web.json_response({"error": "limit and before must be whole numbers"}, status=400)
+    if not 1 <= limit <= PAGE_MAX:
+        return web.json_response({"error": f"limit must be between 1 and {PAGE_MAX}"}, status=400)
+    rows = await asyncio.to_thread(services.incidents.list, states, limit, before)
+    # A full page may have more behind it: `next` is the query for the following page (never a silent cap).
+    nxt = ("?" + urllib.parse.urlencode({"state": ",".join(states), "limit": limit, "before": rows[-1]["id"]})
+           if len(rows) == limit else None)
+    return web.json_response({"incidents": rows, "next": nxt})
 
 
 async def ack(request: web.Request) -> web.Response:

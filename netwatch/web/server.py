@@ -86,5 +86,6 @@ async def checks(request: web.Request) -> web.Response:
             "ok": r.outcome.ok if r else None, "error": r.outcome.error if r else None,
             "detail": config.redact(r.outcome.detail) if r else None,
             "last_result": r.started_at if r else None,
+            "skipped_runs": view.skipped_runs, "skipped_since_result": view.skipped_since_result,
         })
     return web.json_response({"site": config.site.name, "checks": out})

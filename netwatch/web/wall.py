@@ -61,6 +61,8 @@ def enrich(services: "Services", data: dict[str, Any], now: float, stored: Seque
             tile["security"] = False
             tile["words"] = wording.state_words(tile["state"])
             tile["progress"] = None
+            if tile["state"] == State.UNKNOWN.value and tile.get("skipped"):
+                tile["words"] = wording.cause("skipped")
             for view in views_by_target.get(tile["id"], []):
                 outcome = view.result.outcome if view.result is not None else None
                 st = view.state

@@ -162,3 +162,27 @@ def test_every_text_exists_in_both_languages_with_the_same_fields() -> None:
     assert TEXTS["vi"].keys() == TEXTS["en"].keys()
     for key, vi in TEXTS["vi"].items():
         assert fields(vi) == fields(TEXTS["en"][key]), key
+
+
+def test_check_warns_on_verify_tls_off_and_on_a_parent_without_checks(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "venue.yaml"
+    path.write_text(f"""
+store: {tmp_path / "nw.db"}
+targets:
+  - {{id: core, host: 127.0.0.1, checks: []}}
+  - id: portal
+    host: 127.0.0.1
+    depends_on: [core]
+    checks: [{{kind: http, url: "https://127.0.0.1:9/", verify_tls: false}}]
+""")
+    out = subprocess.run([sys.executable, "-m", "netwatch", "check", "-c", str(path), "--lang", "en"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "portal/http sets verify_tls: false" in out.stderr
+    assert "core is the parent of portal but has no checks" in out.stderr
+    vi = subprocess.run([sys.executable, "-m", "netwatch", "check", "-c", str(path), "--lang", "vi"],
+                        capture_output=True, text=True, timeout=60)
+    assert "không kiểm tra chứng chỉ" in vi.stderr and "không có phép kiểm tra nào" in vi.stderr

@@ -224,3 +224,37 @@ async def test_page_held_at_a_restart_is_held_again_then_paged(tmp_path: Path) -
     assert rows(again, "SELECT check_id, since FROM incidents") == [("sw/tcp", 1010.0)]
     assert rows(again, "SELECT COUNT(*) FROM transitions WHERE check_id='sw/tcp'") == [(2,)]
     again.store.close()
+
+
+async def test_maintenance_end_after_a_recovery_inside_it_sends_no_reminder(tmp_path: Path) -> None:
+    start = 1767200400.0                 # 2026-01-01T00:00+07:00, the window below
+    text = CONFIG.format(store=tmp_path / "nw.db").replace(
+        "alert: {fail_after: 2, recover_after: 1}", "alert: {fail_after: 2, recover_after: 1, remind_every: 1m}")
+    text += ('maintenance:\n  - {start: "2026-01-01T00:00+07:00", end: "2026-01-01T01:00+07:00", '
+             'checks: [router/tcp]}\n')
+    config = loads(text)
+    now = [start - 600.0]
+    m = Monitor(config, Store.open(config.store), clock=lambda: now[0])
+    for ts in (start - 600, start - 590):
+        feed(m, "router/tcp", ts, True)
+    for ts in (start - 300, start - 290):         # DOWN before the window: paged, reminders every minute
+        feed(m, "router/tcp", ts, False)
+    await m.recorder.flush()
+    assert rows(m, "SELECT state FROM incidents WHERE check_id='router/tcp'") == [("open",)]
+    now[0] = start + 1                            # the window opens: reminders wait
+    await m.paging.tick()
+    await m.recorder.flush()
+    now[0] = start + 1800
+    feed(m, "router/tcp", start + 1800, True)      # recovers inside the window
+    await m.recorder.flush()
+    now[0] = start + 3601                         # the window ends: re-evaluated as up, resolved, no reminder
+    await m.paging.tick()
+    await m.recorder.flush()
+    await m.paging.tick()
+    await m.recorder.flush()
+    kinds = [k for (k,) in rows(m, "SELECT kind FROM outbox ORDER BY id")]
+    assert "reminder" not in kinds, kinds
+    assert rows(m, "SELECT state FROM incidents WHERE check_id='router/tcp'") == [("resolved",)]
+    states = rows(m, "SELECT ts, to_state FROM transitions WHERE check_id='router/tcp' ORDER BY id")
+    assert [s for _, s in states] == ["up", "down", "maintenance", "up"]
+    assert [t for t, _ in states] == sorted(t for t, _ in states)   # history in time order

@@ -90,3 +90,22 @@ async def test_lag_is_recorded() -> None:
     await asyncio.sleep(0.35)
     await sched.stop()
     assert sched.lag["sleep"].count >= 2
+
+
+async def test_skipped_runs_are_shown_per_check_not_as_unknown_alone() -> None:
+    from netwatch.live import LiveView
+    from netwatch.web import wording
+
+    kinds = {"sleep": ProbeKind(kind="sleep", settings=SleepSettings, measurements={}, probe=sleeping_probe,
+                                concurrency=1)}
+    checks = [check(f"slow{i}/sleep", 0.1, seconds=0.3, timeout=0.5) for i in range(4)]
+    live = LiveView(checks)
+    sched = Scheduler(lambda c, r: live.update(c, r), kinds,
+                      on_skipped=lambda c, runs: live.note_skipped(c.id, runs))
+    sched.apply(checks)
+    await asyncio.sleep(2.0)
+    await sched.stop()
+    views = [live.views[c.id] for c in checks]
+    assert sum(v.skipped_runs for v in views) == sched.lag["sleep"].skipped > 0
+    assert all(v.skipped_runs > 0 for v in views)     # every check of the saturated pool knows it was skipped
+    assert "quá tải" in (wording.cause("skipped") or {}).get("vi", "")

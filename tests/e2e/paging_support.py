@@ -54,9 +54,11 @@ def query(store: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def kinds(sink: HttpSink) -> list[str]:
-    """The notice kinds a sink received, in order: taken from the dedup key (nw-12-problem)."""
+    """The notice kinds a sink received, in order: taken from the dedup key (nw-12-problem; a page sent from
+    memory while the store was stalled: mem-<check>-<since ms>-problem)."""
     out = []
     for r in sink.received:
         for key in str(r.body.get("dedup_key", "")).split(","):
-            out.append(key.split("-")[2] if key.startswith("nw-") else key.split("-")[0])
+            out.append(key.split("-")[2] if key.startswith("nw-") else
+                       key.rsplit("-", 1)[1] if key.startswith("mem-") else key.split("-")[0])
     return out
