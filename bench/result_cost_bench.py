@@ -90,7 +90,7 @@ def run_fping(hosts_file: Path, n: int) -> tuple[float, int]:
     """CPU seconds of one `fping -c3` over every host, and replies received."""
     before = cpu_children()
     done = subprocess.run(["fping", "-c3", "-p100", "-i0", "-q", "-f", str(hosts_file)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     cpu = cpu_children() - before
     received = sum(int(m.group(3)) for line in done.stderr.splitlines() if (m := _FPING_LINE.match(line)))
     return cpu, received
@@ -116,7 +116,7 @@ def profile(pid: int, seconds: int, out: Path) -> collections.Counter[str]:
         return collections.Counter()
     subprocess.run([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
                     "--nonblocking", "--gil", "--format", "raw", "--output", str(out)],
-                   capture_output=True, timeout=seconds + 60)
+                   capture_output=True, timeout=seconds + 60, check=False)
     stages: collections.Counter[str] = collections.Counter()
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -180,7 +180,7 @@ def main() -> None:
                           (t0, t1)).fetchall()
     # The latest run of every check, from /metrics: its mean RTT and its echoes.
     def samples(name: str) -> list[float]:
-        return [float(m.group(1)) for m in re.finditer(rf"^\w*{name}{{[^}}]*}} (\S+)$", exposition, re.M)]
+        return [float(m.group(1)) for m in re.finditer(rf"^\w*{name}{{[^}}]*}} (\S+)$", exposition, re.MULTILINE)]
     rtts = sorted(samples("rtt_avg_seconds"))
     echoes_sent, echoes_received = sum(samples("packets_sent")), sum(samples("packets_received"))
     cpu_per_result = (cpu1 - cpu0) / stored if stored else float("nan")

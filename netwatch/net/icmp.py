@@ -157,10 +157,10 @@ class _GroupBatch(_Batch):
     `count` slots per check, for the same garbage-collector reason as in _Batch.
     """
 
-    __slots__ = ("count", "addresses", "futures", "left", "got", "rtt_flat", "seq_flat", "pinger")
+    __slots__ = ("addresses", "count", "futures", "got", "left", "pinger", "rtt_flat", "seq_flat")
 
-    def __init__(self, done: asyncio.Future[None], pinger: "Pinger", addresses: list[str],
-                 futures: "list[asyncio.Future[PingStats]]", count: int) -> None:
+    def __init__(self, done: asyncio.Future[None], pinger: Pinger, addresses: list[str],
+                 futures: list[asyncio.Future[PingStats]], count: int) -> None:
         super().__init__(done)
         self.pinger = pinger
         self.count = count
@@ -434,7 +434,7 @@ class Pinger:
 
     def ping_soon(self, address: str, count: int = 1, interval_seconds: float = 0.0,
                   timeout_seconds: float = 1.0, payload_size_bytes: int = 56,
-                  window_seconds: float = 0.0) -> "asyncio.Future[PingStats]":
+                  window_seconds: float = 0.0) -> asyncio.Future[PingStats]:
         """Echo one IP address like ping_many, batched with the other calls of the next `window_seconds`.
 
         Calls with the same count, spacing, payload size and window that arrive within the window
@@ -474,7 +474,7 @@ class Pinger:
         task.add_done_callback(self._group_tasks.discard)
 
     async def _run_group(self, addresses: list[str], waits: list[float],
-                         futures: "list[asyncio.Future[PingStats]]", count: int, interval_seconds: float,
+                         futures: list[asyncio.Future[PingStats]], count: int, interval_seconds: float,
                          payload_size_bytes: int) -> None:
         loop = asyncio.get_running_loop()
         batch = _GroupBatch(loop.create_future(), self, addresses, futures, count)
@@ -797,7 +797,7 @@ async def ping_many(addresses: Iterable[str], count: int = 1, interval_seconds: 
 
 
 def ping_soon(address: str, count: int = 1, interval_seconds: float = 0.0, timeout_seconds: float = 1.0,
-              payload_size_bytes: int = 56, window_seconds: float = 0.0) -> "asyncio.Future[PingStats]":
+              payload_size_bytes: int = 56, window_seconds: float = 0.0) -> asyncio.Future[PingStats]:
     """Echo one address in the loop's next batch; see Pinger.ping_soon."""
     return pinger().ping_soon(address, count, interval_seconds, timeout_seconds, payload_size_bytes,
                               window_seconds)

@@ -103,7 +103,7 @@ def test_first_due_on_a_grid_puts_a_slot_at_one_instant() -> None:
         assert now <= dues[cid] < now + 10.0
         slot = int(spread_offset(cid, 10.0) / 0.25)
         assert abs((dues[cid] % 10.0) - slot * 0.25) < 1e-6 or abs((dues[cid] % 10.0) - slot * 0.25 - 10.0) < 1e-6
-    assert len(set(round(d, 9) for d in dues.values())) <= 40 + 1, "at most one instant per slot (40 per 10 s)"
+    assert len({round(d, 9) for d in dues.values()}) <= 40 + 1, "at most one instant per slot (40 per 10 s)"
     # Without a grid, starts stay spread over the whole interval as before.
     assert first_due(5.0, "a", 10.0) == 5.0 + spread_offset("a", 10.0)
     assert first_due(5.0, "a", 10.0, 20.0) == 5.0 + spread_offset("a", 10.0)
