@@ -30,12 +30,21 @@ from http_bench import free_port, start_target  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 
-def write_config(path: Path, n: int, interval: str, listen: str, store: Path, http_port: int) -> dict[str, int]:
+def kind_of(i: int, mix: tuple[int, int, int] | None) -> str:
+    """Check i's kind: icmp/tcp/http in turn, or in the proportions of `mix` (icmp, tcp, http)."""
+    if mix is None:
+        return ("icmp", "tcp", "http")[i % 3]
+    r = i % sum(mix)
+    return "icmp" if r < mix[0] else "tcp" if r < mix[0] + mix[1] else "http"
+
+
+def write_config(path: Path, n: int, interval: str, listen: str, store: Path, http_port: int,
+                 mix: tuple[int, int, int] | None = None) -> dict[str, int]:
     kinds = {"icmp": 0, "tcp": 0, "http": 0}
     lines = [f'site: {{name: "scale bench"}}', f"listen: {listen}", f"store: {store}",
              f"defaults: {{interval: {interval}, timeout: 2s}}", "targets:"]
     for i in range(n):
-        kind = ("icmp", "tcp", "http")[i % 3]
+        kind = kind_of(i, mix)
         kinds[kind] += 1
         host = f"127.2.{(i // 250) % 250}.{i % 250 + 1}" if kind == "icmp" else "127.0.0.1"
         if kind == "icmp":
@@ -93,19 +102,21 @@ def main() -> None:
     ap.add_argument("--checks", type=int, default=10_000)
     ap.add_argument("--seconds", type=int, default=300)
     ap.add_argument("--interval", type=int, default=10)
+    ap.add_argument("--mix", default="", help="icmp:tcp:http proportions, e.g. 40:8:2 (default: equal, in turn)")
     args = ap.parse_args()
+    mix = tuple(int(x) for x in args.mix.split(":")) if args.mix else None
     work = Path(tempfile.mkdtemp(prefix="nw-scale-"))
     target, http_port, target_kind = start_target(work)
     listen = f"127.0.0.1:{free_port()}"
     store = work / "netwatch.db"
     cfg = work / "venue.yaml"
-    kinds = write_config(cfg, args.checks, f"{args.interval}s", listen, store, http_port)
+    kinds = write_config(cfg, args.checks, f"{args.interval}s", listen, store, http_port, mix)
     print(f"{args.checks} checks {kinds} every {args.interval}s for {args.seconds}s; target server: {target_kind}")
     log = open(work / "netwatch.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "netwatch", "run", "-c", str(cfg)], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 300   # 50,000 checks take a while to load
         while True:
             try:
                 scrape(f"http://{listen}/healthz")
@@ -144,7 +155,7 @@ def main() -> None:
     failures = conn.execute("SELECT error, COUNT(*) FROM results WHERE ts >= ? AND ts < ? AND ok = 0 GROUP BY error",
                             (window_start, window_end)).fetchall()
     expected = (window_end - window_start) / args.interval
-    per_check = [counts.get(f"t{i}/{('icmp', 'tcp', 'http')[i % 3]}", 0) / expected for i in range(args.checks)]
+    per_check = [counts.get(f"t{i}/{kind_of(i, mix)}", 0) / expected for i in range(args.checks)]
     within = sum(1 for r in per_check if 0.9 <= r <= 1.1)
     steady = [m for t, m in rss if t >= warmup]
     cpu_share = (cpu1[1] - cpu0[1]) / (cpu1[0] - cpu0[0]) if cpu0 else float("nan")

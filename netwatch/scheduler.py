@@ -40,6 +40,17 @@ def spread_offset(check_id: str, interval_seconds: float) -> float:
     return (zlib.crc32(check_id.encode()) / 2**32) * interval_seconds
 
 
+def first_due(now: float, check_id: str, interval_seconds: float, grid_seconds: float = 0.0) -> float:
+    """When a new check first runs: `now` plus its spread offset, or, on a grid, at the next moment of
+    its slot (offset within the interval, rounded down to the grid) on the clock's own phase, so
+    checks of one slot fall due at the same instant whenever each of them was started."""
+    offset = spread_offset(check_id, interval_seconds)
+    if grid_seconds <= 0 or grid_seconds >= interval_seconds:
+        return now + offset
+    offset = math.floor(offset / grid_seconds) * grid_seconds
+    return math.ceil((now - offset) / interval_seconds) * interval_seconds + offset
+
+
 class Scheduler:
     def __init__(self, on_result: Callable[[Check, Result], None],
                  probes: Mapping[str, ProbeKind] = PROBES,
@@ -91,7 +102,7 @@ class Scheduler:
 
     async def _loop(self, check: Check) -> None:
         interval = check.interval_seconds
-        due = self.clock() + spread_offset(check.id, interval)
+        due = first_due(self.clock(), check.id, interval, self.probes[check.kind].spread_grid_seconds)
         while True:
             delay = due - self.clock()
             if delay > 0:

@@ -160,6 +160,9 @@ def in_maintenance(windows: Iterable[Maintenance], check: Check, ts: float) -> b
     return any(m.covers(check.id, check.target.id, check.target.zone) and m.window.active(ts) for m in windows)
 
 
+_NOTHING = Decision((), (), ())
+
+
 class Decider:
     """The decision state: effective states, flapping, held pages, parent statuses. Fed by results and `now`."""
 
@@ -203,7 +206,6 @@ class Decider:
     # -- results ------------------------------------------------------------------------------
     def on_result(self, check: Check, result: Result, raw: Transition | None, views: Mapping[str, Observed],
                   now: float) -> Decision:
-        draft = _Draft()
         flapping_before = self.flaps.get(check.id, FlapState()).flapping
         change = None
         if check.alert.flap_detection:
@@ -211,12 +213,30 @@ class Decider:
             fs, change = observe(self.flaps.get(check.id, FlapState()), result.ok, spec.window, spec.high, spec.low,
                                  degraded=result.outcome.degraded is not None)
             self.flaps[check.id] = fs
+        if raw is None and change is None and self.stays_up(check, result.started_at, views):
+            return _NOTHING
+        draft = _Draft()
         self.evaluate(draft, check, result.started_at, views, now, raw, quiet=flapping_before)
         self.cascade(draft, check.target.id, result.started_at, views, now)
         self.reevaluate_held(draft, result.started_at, views, now, parent=check.target.id)
         if change:
             self.flap_notice(draft, change, check.id, result.started_at, views, now)
         return draft.done()
+
+    def stays_up(self, check: Check, ts: float, views: Mapping[str, Observed]) -> bool:
+        """An up check staying up, outside maintenance, on a target nothing depends on: nothing to decide.
+
+        The full path would find the same: an up step state is up whatever the parents (effective),
+        no page is held for an up check, and with no dependants there is nothing to cascade to. Most
+        results are this, so it is checked before building anything.
+        """
+        if self.eff.get(check.id) is not State.UP or check.target.id in self.children:
+            return False
+        view = views.get(check.id)
+        if view is None or view.state.state is not State.UP:
+            return False
+        windows = self.config.paging.maintenance
+        return not ((windows or self.db_windows) and in_maintenance(windows + self.db_windows, check, ts))
 
     def flap_notice(self, draft: _Draft, change: str, check_id: str, ts: float, views: Mapping[str, Observed],
                     now: float) -> None:

@@ -136,6 +136,80 @@ class _Batch:
     def add_error(self, index: int, text: str) -> None:
         self.errors.setdefault(index, []).append(text)
 
+    def reply(self, index: int, rtt_ns: int) -> None:
+        self.owners.append(index)
+        self.rtts_ns.append(rtt_ns)
+        self.outstanding -= 1
+        if not self.outstanding:
+            self.settle()
+
+    def fail(self, index: int, text: str) -> None:
+        self.add_error(index, text)
+        self.outstanding -= 1
+        self.settle()
+
+
+class _GroupBatch(_Batch):
+    """The echoes of one batch of checks (ping_group): each check's future resolves on its own.
+
+    A check is settled as soon as all its echoes are answered or failed, or at its own deadline,
+    so a silent address never holds back the replies of the others. RTTs are kept flat,
+    `count` slots per check, for the same garbage-collector reason as in _Batch.
+    """
+
+    __slots__ = ("addresses", "count", "futures", "got", "left", "pinger", "rtt_flat", "seq_flat")
+
+    def __init__(self, done: asyncio.Future[None], pinger: Pinger, addresses: list[str],
+                 futures: list[asyncio.Future[PingStats]], count: int) -> None:
+        super().__init__(done)
+        self.pinger = pinger
+        self.count = count
+        self.addresses = addresses
+        self.futures = futures
+        self.left = [count] * len(addresses)     # echoes per check not yet answered, failed or lost
+        self.got = [0] * len(addresses)
+        self.rtt_flat = [0] * (len(addresses) * count)
+        self.seq_flat = [-1] * (len(addresses) * count)
+
+    def reply(self, index: int, rtt_ns: int) -> None:
+        got = self.got[index]
+        self.rtt_flat[index * self.count + got] = rtt_ns
+        self.got[index] = got + 1
+        self.outstanding -= 1
+        left = self.left[index] - 1
+        self.left[index] = left
+        if not left:
+            self.finish(index)
+        if not self.outstanding:
+            self.settle()
+
+    def fail(self, index: int, text: str) -> None:
+        self.add_error(index, text)
+        self.outstanding -= 1
+        left = self.left[index] - 1
+        self.left[index] = left
+        if not left:
+            self.finish(index)
+        self.settle()
+
+    def finish(self, index: int) -> None:
+        """Hand check `index` its PingStats; echoes still in flight for it are given up."""
+        self.left[index] = 0
+        future = self.futures[index]
+        if future.done():
+            return
+        count = self.count
+        base = index * count
+        p = self.pinger
+        for seq in self.seq_flat[base:base + count]:
+            if seq >= 0 and p._slot_batch[seq] is self and p._slot_index[seq] == index:
+                p._slot_batch[seq] = None
+                p.in_flight -= 1
+                self.outstanding -= 1
+        rtts = tuple(ns / 1e9 for ns in self.rtt_flat[base:base + self.got[index]])
+        errors = self.errors.get(index)
+        future.set_result(PingStats(self.addresses[index], count, rtts, tuple(errors) if errors else ()))
+
 
 def _ones_complement_sum(data: bytes) -> int:
     if len(data) % 2:
@@ -209,6 +283,10 @@ class Pinger:
         self._closed = False
         self.stray_replies = 0   # replies with our identifier but an unknown sequence or a wrong source
         self.foreign_replies = 0   # echo replies to other programs that got past the socket filter
+        # ping_soon calls waiting for their batch to start, by (count, spacing, payload, window).
+        self._pending: dict[tuple[int, float, int, float],
+                            tuple[list[str], list[float], list[asyncio.Future[PingStats]]]] = {}
+        self._group_tasks: set[asyncio.Task[None]] = set()
 
     def privileged(self, family: int = socket.AF_INET) -> bool | None:
         """True for a raw socket, False for a ping socket, None if not opened yet."""
@@ -320,11 +398,7 @@ class Pinger:
                     kernel_rtt_ns = seconds * 1_000_000_000 + nanoseconds - self._slot_sent_ns[seq]
                     if 0 <= kernel_rtt_ns <= rtt_ns + _CLOCK_SLACK_NS:
                         rtt_ns = kernel_rtt_ns
-            batch.owners.append(self._slot_index[seq])
-            batch.rtts_ns.append(rtt_ns)
-            batch.outstanding -= 1
-            if not batch.outstanding:
-                batch.settle()
+            batch.reply(self._slot_index[seq], rtt_ns)
 
     def _on_error(self, ch: _Channel, data: bytes, offset: int, reporter: str) -> None:
         """Settle the echo quoted by an ICMP error (unreachable, time exceeded) as failed."""
@@ -356,9 +430,169 @@ class Pinger:
             return
         self._slot_batch[seq] = None
         self.in_flight -= 1
-        batch.add_error(self._slot_index[seq], f"{name} (reported by {reporter})")
-        batch.outstanding -= 1
-        batch.settle()
+        batch.fail(self._slot_index[seq], f"{name} (reported by {reporter})")
+
+    def ping_soon(self, address: str, count: int = 1, interval_seconds: float = 0.0,
+                  timeout_seconds: float = 1.0, payload_size_bytes: int = 56,
+                  window_seconds: float = 0.0) -> asyncio.Future[PingStats]:
+        """Echo one IP address like ping_many, batched with the other calls of the next `window_seconds`.
+
+        Calls with the same count, spacing, payload size and window that arrive within the window
+        of the first one go out as ONE batch (fping-style: echoes interleaved round by round, one
+        expiry timer for the batch), so no call waits more than `window_seconds` to start. Each
+        call's future resolves as soon as its own echoes are answered or its own `timeout_seconds`
+        after the last round has passed, whatever the others do.
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
+        if self._closed:
+            raise RuntimeError("pinger is closed")
+        _normalize(address)   # ValueError now, for this caller only, not for the whole batch
+        loop = asyncio.get_running_loop()
+        key = (count, interval_seconds, payload_size_bytes, window_seconds)
+        group = self._pending.get(key)
+        if group is None:
+            group = self._pending[key] = ([], [], [])
+            if window_seconds > 0:
+                loop.call_later(window_seconds, self._flush, key)
+            else:
+                loop.call_soon(self._flush, key)
+        future: asyncio.Future[PingStats] = loop.create_future()
+        group[0].append(address)
+        group[1].append(timeout_seconds)
+        group[2].append(future)
+        return future
+
+    def _flush(self, key: tuple[int, float, int, float]) -> None:
+        addresses, waits, futures = self._pending.pop(key)
+        count, interval_seconds, payload_size_bytes, _ = key
+        task = asyncio.get_running_loop().create_task(
+            self._run_group(addresses, waits, futures, count, interval_seconds, payload_size_bytes))
+        self._group_tasks.add(task)   # referenced until done, or the loop may collect it mid-run
+        task.add_done_callback(self._group_tasks.discard)
+
+    async def _run_group(self, addresses: list[str], waits: list[float],
+                         futures: list[asyncio.Future[PingStats]], count: int, interval_seconds: float,
+                         payload_size_bytes: int) -> None:
+        loop = asyncio.get_running_loop()
+        batch = _GroupBatch(loop.create_future(), self, addresses, futures, count)
+        seqs: list[int] = []
+        expiry: list[asyncio.TimerHandle] = []
+        try:
+            prepared = [_normalize(a) for a in addresses]
+            channels: dict[int, _Channel] = {}
+            for _, family, _ in prepared:
+                if family not in channels:
+                    channels[family] = self._channels.get(family) or self._channel(family)
+            used = list(channels.values())
+            payload, payload_sum = self._payloads.get(payload_size_bytes) or self._payload(payload_size_bytes)
+            ident = self._ident
+            slot_batch = self._slot_batch
+            slot_index = self._slot_index
+            slot_address = self._slot_address
+            slot_sent_ns = self._slot_sent_ns
+            slot_sent_perf_ns = self._slot_sent_perf_ns
+            seq_flat = batch.seq_flat
+            time_ns = time.time_ns
+            perf_counter_ns = time.perf_counter_ns
+            pack_header = _ECHO_HEADER.pack
+            since_drain = 0
+            for round_index in range(count):
+                if round_index:
+                    await asyncio.sleep(interval_seconds)
+                for i, (text, family, sockaddr) in enumerate(prepared):
+                    if futures[i].done():
+                        continue   # its caller was cancelled: send it nothing more
+                    ch = channels[family]
+                    while self.in_flight >= _SEQUENCE_SPACE:
+                        await asyncio.sleep(0.001)
+                    seq = self._next_seq
+                    while slot_batch[seq] is not None:
+                        seq = (seq + 1) & 0xFFFF
+                    self._next_seq = (seq + 1) & 0xFFFF
+                    request_type = ch.request_type
+                    if ch.checksummed:
+                        total = (request_type << 8) + ident + seq + payload_sum
+                        total = (total & 0xFFFF) + (total >> 16)
+                        total = (total & 0xFFFF) + (total >> 16)
+                        checksum = ~total & 0xFFFF
+                    else:
+                        checksum = 0
+                    packet = pack_header(request_type, 0, checksum, ident, seq) + payload
+                    while True:
+                        # Taken before sendto: on loopback the reply is queued inside the call.
+                        sent_ns = time_ns()
+                        sent_perf_ns = perf_counter_ns()
+                        try:
+                            ch.sock.sendto(packet, sockaddr)
+                        except (BlockingIOError, InterruptedError):
+                            for c in used:
+                                self._drain(c)
+                            await _writable(loop, ch)
+                            continue
+                        except OSError as exc:
+                            batch.outstanding += 1   # fail() counts it down again
+                            batch.fail(i, f"send failed: {exc.strerror or exc}")
+                            sent_ns = -1
+                        break
+                    if sent_ns < 0:
+                        continue
+                    slot_batch[seq] = batch
+                    slot_index[seq] = i
+                    slot_address[seq] = text
+                    slot_sent_ns[seq] = sent_ns
+                    slot_sent_perf_ns[seq] = sent_perf_ns
+                    seq_flat[i * count + round_index] = seq
+                    self.in_flight += 1
+                    seqs.append(seq)
+                    batch.outstanding += 1
+                    since_drain += 1
+                    if since_drain >= _DRAIN_EVERY_SENDS:
+                        since_drain = 0
+                        for c in used:
+                            self._drain(c)
+            batch.sending = False
+            for c in used:
+                self._drain(c)
+            # One timer for the whole batch, re-armed per distinct deadline (usually just one).
+            now = loop.time()
+            pending = sorted((now + wait, i) for i, wait in enumerate(waits) if batch.left[i])
+
+            def expire(start: int = 0) -> None:
+                moment = loop.time()
+                j = start
+                while j < len(pending) and pending[j][0] <= moment:
+                    batch.finish(pending[j][1])
+                    j += 1
+                if j < len(pending):
+                    expiry.append(loop.call_at(pending[j][0], expire, j))
+                else:
+                    batch.expire()
+
+            batch.settle()
+            if not batch.done.done():
+                expire()
+                await batch.done
+        except BaseException as exc:
+            for future in futures:
+                if not future.done():
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                    else:
+                        future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for handle in expiry:
+                handle.cancel()
+            for seq in seqs:
+                if self._slot_batch[seq] is batch:
+                    self._slot_batch[seq] = None
+                    self.in_flight -= 1
+            for i in range(len(futures)):
+                batch.finish(i)
 
     def pending_sequences(self) -> list[int]:
         """Sequence numbers of the echoes in flight (for tests and debugging)."""
@@ -560,3 +794,10 @@ async def ping_many(addresses: Iterable[str], count: int = 1, interval_seconds: 
                     timeout_seconds: float = 1.0, payload_size_bytes: int = 56) -> dict[str, PingStats]:
     """Echo each IP address `count` times over the loop's shared sockets; see Pinger.ping_many."""
     return await pinger().ping_many(addresses, count, interval_seconds, timeout_seconds, payload_size_bytes)
+
+
+def ping_soon(address: str, count: int = 1, interval_seconds: float = 0.0, timeout_seconds: float = 1.0,
+              payload_size_bytes: int = 56, window_seconds: float = 0.0) -> asyncio.Future[PingStats]:
+    """Echo one address in the loop's next batch; see Pinger.ping_soon."""
+    return pinger().ping_soon(address, count, interval_seconds, timeout_seconds, payload_size_bytes,
+                              window_seconds)

@@ -47,3 +47,6 @@ class ProbeKind:
     series: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     prepare: Callable[[object, Target, str], object] | None = None   # at config load: check, resolve paths
     default_timeout_seconds: float = 5.0   # the ceiling of the default timeout
+    # Starts are spread over slots this far apart (0: anywhere in the interval), so checks of a kind
+    # that sends in batches (icmp) fall due together and share one batch instead of each its own.
+    spread_grid_seconds: float = 0.0

@@ -265,3 +265,40 @@ def test_escalation_and_reminders(due: Due, quiet: set[str], expected: list[obje
 @pytest.mark.parametrize("next_at, now, expected", [(None, 5.0, False), (6.0, 5.0, False), (5.0, 5.0, True)])
 def test_a_write_is_due_only_when_a_clock_has_come(next_at: float | None, now: float, expected: bool) -> None:
     assert is_due(next_at, now) is expected
+
+
+def test_an_up_check_staying_up_decides_nothing_and_builds_nothing() -> None:
+    r = run()
+    r.feed("web/tcp", 100.0, True)                 # unknown -> up: a change
+    assert changes(r.decisions[-1]) == [("web/tcp", "up", None, True)]
+    for n in range(1, 5):
+        d = r.feed("web/tcp", 100.0 + 10 * n, True)
+        assert d == Decision() and not d
+    # A parent staying up still cascades (its dependants read its status), so it takes the full path.
+    r.feed("router/tcp", 100.0, True)
+    assert not r.decider.stays_up(r.config.check("router/tcp"), 110.0, r.live.views)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_stays_up_shortcut_decides_exactly_what_the_full_path_decides(seed: int,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    config = venue(WINDOW)
+    fast, full = run(config), run(config)
+    monkeypatch.setattr(full.decider, "stays_up", lambda *_: False)
+    ids = [c.id for c in config.checks]
+    ts = WINDOW_START - 600.0
+    for _ in range(300):
+        ts += rnd.uniform(1.0, 40.0)
+        cid = rnd.choice(ids)
+        ok = rnd.random() < 0.8
+        a, b = fast.feed(cid, ts, ok), full.feed(cid, ts, ok)
+        assert (changes(a), a.events) == (changes(b), b.events)
+        assert [o for o in a.overlays if o[1] is not None] == [o for o in b.overlays if o[1] is not None]
+        if rnd.random() < 0.1:
+            a, b = fast.clock(ts + 1.0), full.clock(ts + 1.0)
+            assert (changes(a), a.events) == (changes(b), b.events)
+    assert fast.decider.eff == full.decider.eff
+    assert {cid: v.overlay for cid, v in fast.live.views.items()} == {cid: v.overlay for cid, v in full.live.views.items()}

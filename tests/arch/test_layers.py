@@ -16,6 +16,7 @@ EXTRA_MODULES = {
     "pytest": "pytest", "pytest-asyncio": "pytest_asyncio", "pytest-timeout": "pytest_timeout",
     "hypothesis": "hypothesis", "aiosmtpd": "aiosmtpd", "selenium": "selenium", "jsonschema": "jsonschema",
     "icmplib": "icmplib", "snmpsim": "snmpsim", "snmpsim-data": "snmpsim_data",
+    "py-spy": "py_spy",   # a sampling profiler binary; nothing to import
 }
 
 COLD_IMPORT = r"""

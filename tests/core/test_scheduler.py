@@ -109,3 +109,20 @@ async def test_skipped_runs_are_shown_per_check_not_as_unknown_alone() -> None:
     assert sum(v.skipped_runs for v in views) == sched.lag["sleep"].skipped > 0
     assert all(v.skipped_runs > 0 for v in views)     # every check of the saturated pool knows it was skipped
     assert "quá tải" in (wording.cause("skipped") or {}).get("vi", "")
+
+
+def test_first_due_on_a_grid_puts_a_slot_at_one_instant() -> None:
+    from netwatch.scheduler import first_due, spread_offset
+
+    ids = [f"t{i}/icmp" for i in range(2000)]
+    # Started at different moments, checks of one slot still fall due at the same instant.
+    dues = {cid: first_due(1000.0 + (i % 7) * 0.0013, cid, 10.0, 0.25) for i, cid in enumerate(ids)}
+    for i, cid in enumerate(ids):
+        now = 1000.0 + (i % 7) * 0.0013
+        assert now <= dues[cid] < now + 10.0
+        slot = int(spread_offset(cid, 10.0) / 0.25)
+        assert abs((dues[cid] % 10.0) - slot * 0.25) < 1e-6 or abs((dues[cid] % 10.0) - slot * 0.25 - 10.0) < 1e-6
+    assert len({round(d, 9) for d in dues.values()}) <= 40 + 1, "at most one instant per slot (40 per 10 s)"
+    # Without a grid, starts stay spread over the whole interval as before.
+    assert first_due(5.0, "a", 10.0) == 5.0 + spread_offset("a", 10.0)
+    assert first_due(5.0, "a", 10.0, 20.0) == 5.0 + spread_offset("a", 10.0)

@@ -103,6 +103,8 @@ def target(host: str) -> Target:
         ({"warn_rtt": Duration(0)}, "warn_rtt"),
         ({"warn_loss_ratio": -0.5}, "warn_loss_ratio"),
         ({"warn_loss_ratio": 0.6, "max_loss_ratio": 0.5}, "warn_loss_ratio"),
+        ({"batch_window": Duration(-0.001)}, "batch_window"),
+        ({"batch_window": Duration(0.5)}, "batch_window"),
     ],
 )
 def test_settings_reject(kwargs: dict[str, object], field: str) -> None:
@@ -118,6 +120,7 @@ def test_settings_reject(kwargs: dict[str, object], field: str) -> None:
         ("warn_rtt: 5\n", "warn_rtt: bad duration 5"),
         ("max_loss_ratio: -1\n", "max_loss_ratio: must be between 0 and 1"),
         ("family: ipv5\n", "family: must be one of"),
+        ("batch_window: 1s\n", "batch_window: must be between 0s and 100ms"),
     ],
 )
 def test_settings_from_yaml_errors(text: str, problem: str) -> None:
@@ -146,6 +149,7 @@ def test_settings_defaults() -> None:
     s = icmp.Settings()
     assert (s.count, s.interval_between, s.payload_size_bytes, s.max_loss_ratio) == (3, 0.1, 56, 0.9)
     assert (s.warn_rtt, s.warn_loss_ratio, s.loss_window, s.family) == (None, None, None, "auto")
+    assert s.batch_window == 0.005
     assert icmp.warn_loss(s) == 0.1 and icmp.warn_loss(icmp.Settings(max_loss_ratio=0.05)) == 0.05
 
 
@@ -230,6 +234,57 @@ async def test_many_concurrent_probes_each_get_their_own_replies() -> None:
     assert all(o.ok for o in outcomes), [o.detail for o in outcomes if not o.ok][:3]
     assert all(o.measurements["packets_received"] == 2 for o in outcomes)
     assert max(o.measurements["rtt_max_seconds"] for o in outcomes) < 0.05
+    assert pinger_module.pinger().in_flight == 0
+
+
+@needs_root
+async def test_probes_due_together_go_out_as_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = pinger_module.pinger()
+    sizes: list[int] = []
+    real = shared._run_group
+    monkeypatch.setattr(shared, "_run_group", lambda addresses, *rest: sizes.append(len(addresses)) or
+                        real(addresses, *rest))
+    hosts = [f"127.47.{i // 250}.{i % 250 + 1}" for i in range(300)]
+    settings = icmp.Settings(count=3, interval_between=Duration(0.01))
+    outcomes = await asyncio.gather(*(icmp.probe(target(h), settings, 5.0) for h in hosts))
+    assert sizes == [300]
+    assert all(o.ok and o.measurements["packets_received"] == 3 for o in outcomes)
+    # Off switch: batch_window 0 gives each probe its own batch, as before.
+    sizes.clear()
+    unbatched = icmp.Settings(count=1, batch_window=Duration(0))
+    assert all(o.ok for o in await asyncio.gather(*(icmp.probe(target(h), unbatched, 5.0) for h in hosts[:5])))
+    assert sizes == []
+
+
+@needs_root
+@needs_tools
+async def test_silent_or_unresolvable_check_never_delays_its_batch(namespace: Namespace,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    namespace.nft("add", "rule", "inet", "chaos", "in", "meta", "l4proto", "icmp", "drop")
+    real_resolve = icmp.resolve
+
+    async def slow_resolve(host: str, family: str) -> str:
+        if host == "slow.invalid":
+            await asyncio.sleep(1.0)   # a DNS server that takes its time, then says no
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return await real_resolve(host, family)
+
+    monkeypatch.setattr(icmp, "resolve", slow_resolve)
+    loop = asyncio.get_running_loop()
+    settings = icmp.Settings(count=3, interval_between=Duration(0.01), batch_window=Duration(0.02))
+    started = loop.time()
+    silent = asyncio.ensure_future(icmp.probe(target(namespace.peer_address), settings, 2.0))
+    unresolvable = asyncio.ensure_future(icmp.probe(target("slow.invalid"), settings, 2.0))
+    answered = [asyncio.ensure_future(icmp.probe(target(f"127.48.0.{i}"), settings, 2.0)) for i in range(1, 51)]
+    outcomes = await asyncio.gather(*answered)
+    elapsed = loop.time() - started
+    assert all(o.ok and o.measurements["packets_received"] == 3 for o in outcomes)
+    assert elapsed < 0.5, f"the answered checks waited {elapsed:.2f}s for a silent or unresolvable one"
+    assert not silent.done() and not unresolvable.done()
+    dropped, dns = await silent, await unresolvable
+    assert (dropped.ok, dropped.error, dropped.measurements["packets_sent"]) == (False, "timeout", 3)
+    assert (dns.ok, dns.error) == (False, "dns")
+    assert 1.0 < loop.time() - started < 2.5, "the silent check still honours its own timeout"
     assert pinger_module.pinger().in_flight == 0
 
 

@@ -141,3 +141,81 @@ async def test_kernel_filter_keeps_other_programs_replies_out() -> None:
     finally:
         background.terminate()
         background.wait(timeout=10)
+
+
+# --- ping_soon: calls due together go out as one batch ------------------------------------------
+
+def _count_batches(monkeypatch: pytest.MonkeyPatch, shared: Pinger) -> list[tuple[float, int]]:
+    """Record (loop time, size) of each batch the pinger starts."""
+    started: list[tuple[float, int]] = []
+    real = shared._run_group
+
+    def spy(addresses, *rest):  # type: ignore[no-untyped-def]
+        started.append((asyncio.get_running_loop().time(), len(addresses)))
+        return real(addresses, *rest)
+
+    monkeypatch.setattr(shared, "_run_group", spy)
+    return started
+
+
+@needs_root
+async def test_calls_due_together_share_one_batch_and_get_their_own_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = pinger_module.pinger()
+    batches = _count_batches(monkeypatch, shared)
+    addresses = [f"127.45.{i // 250}.{i % 250 + 1}" for i in range(1000)]
+    # The same address twice: two checks of one host each get their own echoes.
+    addresses.append(addresses[0])
+    futures = [shared.ping_soon(a, 3, 0.005, 2.0, 56, 0.005) for a in addresses]
+    results = await asyncio.gather(*futures)
+    assert [size for _, size in batches] == [len(addresses)], "one batch for all calls due together"
+    for address, stats in zip(addresses, results):
+        assert (stats.address, stats.sent, stats.received, stats.errors) == (address, 3, 3, ())
+    rtts = sorted(r for s in results for r in s.rtts_seconds)
+    assert rtts[len(rtts) // 2] < 0.0001, "loopback RTT p50 must stay under 0.1 ms with 3,000 echoes in flight"
+    assert shared.in_flight == 0 and not shared.pending_sequences()
+    assert shared.stray_replies == 0
+
+
+@needs_root
+async def test_batch_window_bounds_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = pinger_module.pinger()
+    batches = _count_batches(monkeypatch, shared)
+    loop = asyncio.get_running_loop()
+    window = 0.05
+    first_at = loop.time()
+    first = shared.ping_soon("127.0.0.1", 1, 0.0, 2.0, 56, window)
+    await asyncio.sleep(window * 0.5)
+    second = shared.ping_soon("127.0.0.2", 1, 0.0, 2.0, 56, window)   # joins the open batch
+    await asyncio.gather(first, second)
+    third_at = loop.time()
+    third = shared.ping_soon("127.0.0.3", 1, 0.0, 2.0, 56, window)    # the window has closed: a new batch
+    await third
+    assert [size for _, size in batches] == [2, 1]
+    assert window <= batches[0][0] - first_at < window + 0.02, "the first call waits the window, no longer"
+    assert batches[1][0] - third_at < window + 0.02
+    # Other settings never join the batch: different echo counts go out separately.
+    batches.clear()
+    await asyncio.gather(shared.ping_soon("127.0.0.1", 1, 0.0, 2.0, 56, 0.005),
+                         shared.ping_soon("127.0.0.1", 2, 0.0, 2.0, 56, 0.005))
+    assert sorted(size for _, size in batches) == [1, 1]
+
+
+@needs_root
+async def test_cancelled_call_leaves_the_batch_intact() -> None:
+    shared = pinger_module.pinger()
+    futures = [shared.ping_soon(f"127.46.0.{i}", 3, 0.01, 2.0, 56, 0.005) for i in range(1, 21)]
+    futures[3].cancel()
+    done = await asyncio.gather(*futures, return_exceptions=True)
+    assert isinstance(done[3], asyncio.CancelledError)
+    assert all(isinstance(s, PingStats) and s.received == 3 for i, s in enumerate(done) if i != 3)
+    await asyncio.sleep(0.05)
+    assert shared.in_flight == 0 and not shared.pending_sequences()
+
+
+async def test_ping_soon_bad_arguments_raise_for_the_caller_only() -> None:
+    shared = pinger_module.pinger()
+    with pytest.raises(ValueError):
+        shared.ping_soon("not-an-address", 1, 0.0, 1.0, 56, 0.005)
+    with pytest.raises(ValueError):
+        shared.ping_soon("127.0.0.1", 0, 0.0, 1.0, 56, 0.005)
+    assert not shared._pending
