@@ -66,7 +66,8 @@ class Monitor:
                                  clock=clock)
         self.scheduler = Scheduler(self.handle, contexts=contexts, allowed=node.runs if node is not None else None,
                                    on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs))
-        self.selfwatch = SelfWatch(current, self.vitals, clock)
+        self.selfwatch = SelfWatch(current, self.vitals, clock,
+                                   may_page=node.coordinating if node is not None else lambda: True)
         decider = Decider(config, {cid: s.state for cid, s in stored.items()})
         decider.resume(held_pages(store), clock())
         self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, self.paging_views,

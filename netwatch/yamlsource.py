@@ -248,6 +248,8 @@ def parse(text: str, file: str, env: Mapping[str, str] | None = None, strict: bo
         msg = exc.problem or str(exc)
         if exc.context:
             msg = f"{exc.context}: {msg}"
+        if "maximum nesting depth" in msg:
+            msg = "nested too deeply"   # PyYAML >= 6.0.4 stops deep nesting itself; older ones recurse
         tab = _first_tab_indent(text)
         if tab is not None and ("\\t" in msg or tab[0] <= line):
             # PyYAML says "found character '\t' that cannot start any token"; the reader needs the cause.

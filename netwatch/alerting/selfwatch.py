@@ -51,8 +51,11 @@ class Vitals:
 
 class SelfWatch:
     def __init__(self, config: Callable[[], "Config"], vitals: Callable[[], Vitals],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], may_page: Callable[[], bool] = lambda: True) -> None:
         self.config = config
+        # Cluster mode: only the coordinator pages; a node cut off from PostgreSQL fences itself and its
+        # trouble shows in the cluster's own metrics and status instead (docs/cluster.md).
+        self.may_page = may_page
         self.vitals = vitals
         self.clock = clock
         self.degraded_reason = ""
@@ -98,7 +101,7 @@ class SelfWatch:
         # Renotify every DEGRADED_RENOTIFY_SECONDS while it lasts; a new episode after a healthy spell is told
         # at once unless the last notice is under a minute old (a flickering condition must not flood).
         fresh = not before and now - self.degraded_sent_at > 60.0
-        if reasons and (now - self.degraded_sent_at > DEGRADED_RENOTIFY_SECONDS or fresh):
+        if reasons and (now - self.degraded_sent_at > DEGRADED_RENOTIFY_SECONDS or fresh) and self.may_page():
             self.degraded_sent_at = now
             log.error("monitoring degraded: %s", self.degraded_reason)
             # The event loop holds tasks only weakly: keep this one until it has been sent.
