@@ -36,18 +36,18 @@ def test_without_cluster_nothing_changes() -> None:
 def test_cluster_key_with_node_from_the_environment_and_the_store_taken_from_dsn() -> None:
     config = load("""
 cluster:
-  dsn: postgresql://nw:${PGPASS}@10.0.0.5:5432/netwatch
+  dsn: postgresql://nw:${PGPASS}@127.0.0.55:5432/netwatch
   node: ${NETWATCH_NODE}
   site: dc
-  sites: {dc: {anchors: [10.0.0.1, venue-gw]}, venue: {anchors: [10.0.0.5]}}
+  sites: {dc: {anchors: [127.0.0.51, venue-gw]}, venue: {anchors: [127.0.0.55]}}
   lease_ttl: 6s
   lease_renew: 1s
   fence_margin: 2s
 """, {"PGPASS": "pw-very-secret", "NETWATCH_NODE": "dc-1"})
     c = config.cluster  # type: ignore[attr-defined]
     assert (c.node, c.site, c.timing.ttl_seconds, c.timing.renew_seconds, c.slots) == ("dc-1", "dc", 6, 1, 256)
-    assert c.sites["dc"].anchors == ("10.0.0.1", "venue-gw")
-    assert c.dsn.url == "postgresql://nw@10.0.0.5:5432/netwatch" and c.dsn.password_text() == "pw-very-secret"
+    assert c.sites["dc"].anchors == ("127.0.0.51", "venue-gw")
+    assert c.dsn.url == "postgresql://nw@127.0.0.55:5432/netwatch" and c.dsn.password_text() == "pw-very-secret"
     assert config.store == c.dsn                                           # type: ignore[attr-defined]
     # the node name is not a secret: it stays readable in logs; the password does not
     assert config.redact("dc-1 pw-very-secret") == "dc-1 ********"         # type: ignore[attr-defined]

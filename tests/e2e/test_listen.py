@@ -99,7 +99,7 @@ def test_reload_rebinds_listen_both_ways_and_keeps_rules_of_the_bound_socket(nam
         assert client(ADDRESS) == "401" and client("127.0.0.1") == "401" and client(ADDRESS, VIEWER) == "200"
 
         # An address that cannot be bound: the old socket stays with its own rules, and the log says so.
-        write("10.99.0.1:9800")
+        write("10.99.0.1:9800")   # example: no interface has it, so bind() fails and nothing is sent
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "restart netwatch to apply it" in log_path.read_text(), 20, 0.3, "the refusal logged")
         assert client(ADDRESS) == "401" and client(ADDRESS, VIEWER) == "200"

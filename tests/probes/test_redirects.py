@@ -23,6 +23,7 @@ from tests.support import free_port, wait_for
 TARGET = Target(id="portal", host="127.0.0.1")
 
 
+# Pure policy judgements (no packet is sent): the private and public addresses are examples.
 @pytest.mark.parametrize("source, to, blocked", [
     ("127.0.0.1", "127.0.0.2", None),                           # loopback may stay on loopback
     ("127.0.0.1", "10.1.2.3", None),
