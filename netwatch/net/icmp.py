@@ -473,6 +473,22 @@ class Pinger:
         self._group_tasks.add(task)   # referenced until done, or the loop may collect it mid-run
         task.add_done_callback(self._group_tasks.discard)
 
+    def _echo(self, ch: _Channel, payload: bytes, payload_sum: int) -> tuple[int, bytes]:
+        """The next free sequence number and the echo request carrying it (checksummed on raw sockets)."""
+        slot_batch = self._slot_batch
+        seq = self._next_seq
+        while slot_batch[seq] is not None:
+            seq = (seq + 1) & 0xFFFF
+        self._next_seq = (seq + 1) & 0xFFFF
+        request_type = ch.request_type
+        checksum = 0
+        if ch.checksummed:
+            total = (request_type << 8) + self._ident + seq + payload_sum
+            total = (total & 0xFFFF) + (total >> 16)
+            total = (total & 0xFFFF) + (total >> 16)
+            checksum = ~total & 0xFFFF
+        return seq, _ECHO_HEADER.pack(request_type, 0, checksum, self._ident, seq) + payload
+
     async def _run_group(self, addresses: list[str], waits: list[float],
                          futures: list[asyncio.Future[PingStats]], count: int, interval_seconds: float,
                          payload_size_bytes: int) -> None:
@@ -488,7 +504,6 @@ class Pinger:
                     channels[family] = self._channels.get(family) or self._channel(family)
             used = list(channels.values())
             payload, payload_sum = self._payloads.get(payload_size_bytes) or self._payload(payload_size_bytes)
-            ident = self._ident
             slot_batch = self._slot_batch
             slot_index = self._slot_index
             slot_address = self._slot_address
@@ -497,7 +512,6 @@ class Pinger:
             seq_flat = batch.seq_flat
             time_ns = time.time_ns
             perf_counter_ns = time.perf_counter_ns
-            pack_header = _ECHO_HEADER.pack
             since_drain = 0
             for round_index in range(count):
                 if round_index:
@@ -508,19 +522,7 @@ class Pinger:
                     ch = channels[family]
                     while self.in_flight >= _SEQUENCE_SPACE:
                         await asyncio.sleep(0.001)
-                    seq = self._next_seq
-                    while slot_batch[seq] is not None:
-                        seq = (seq + 1) & 0xFFFF
-                    self._next_seq = (seq + 1) & 0xFFFF
-                    request_type = ch.request_type
-                    if ch.checksummed:
-                        total = (request_type << 8) + ident + seq + payload_sum
-                        total = (total & 0xFFFF) + (total >> 16)
-                        total = (total & 0xFFFF) + (total >> 16)
-                        checksum = ~total & 0xFFFF
-                    else:
-                        checksum = 0
-                    packet = pack_header(request_type, 0, checksum, ident, seq) + payload
+                    seq, packet = self._echo(ch, payload, payload_sum)
                     while True:
                         # Taken before sendto: on loopback the reply is queued inside the call.
                         sent_ns = time_ns()
@@ -623,7 +625,6 @@ class Pinger:
         loop = asyncio.get_running_loop()
         batch = _Batch(loop.create_future())
         payload, payload_sum = self._payloads.get(payload_size_bytes) or self._payload(payload_size_bytes)
-        ident = self._ident
         slot_batch = self._slot_batch
         slot_index = self._slot_index
         slot_address = self._slot_address
@@ -631,7 +632,6 @@ class Pinger:
         slot_sent_perf_ns = self._slot_sent_perf_ns
         time_ns = time.time_ns
         perf_counter_ns = time.perf_counter_ns
-        pack_header = _ECHO_HEADER.pack
         seqs: list[int] = []
         expiry: asyncio.TimerHandle | None = None
         since_drain = 0
@@ -643,19 +643,7 @@ class Pinger:
                     ch = channels[family]
                     while self.in_flight >= _SEQUENCE_SPACE:
                         await asyncio.sleep(0.001)
-                    seq = self._next_seq
-                    while slot_batch[seq] is not None:
-                        seq = (seq + 1) & 0xFFFF
-                    self._next_seq = (seq + 1) & 0xFFFF
-                    request_type = ch.request_type
-                    if ch.checksummed:
-                        total = (request_type << 8) + ident + seq + payload_sum
-                        total = (total & 0xFFFF) + (total >> 16)
-                        total = (total & 0xFFFF) + (total >> 16)
-                        checksum = ~total & 0xFFFF
-                    else:
-                        checksum = 0
-                    packet = pack_header(request_type, 0, checksum, ident, seq) + payload
+                    seq, packet = self._echo(ch, payload, payload_sum)
                     while True:
                         # Taken before sendto: on loopback the reply is queued inside the call.
                         sent_ns = time_ns()
