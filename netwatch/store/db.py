@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
@@ -177,7 +178,16 @@ class SqliteDatabase(Database):
                                        check_same_thread=False, isolation_level=None)
         else:
             self.raw = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self.raw.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL needs an exclusive lock and SQLite answers "locked" at once,
+            # without its busy handler, while another process creates the same store: wait and retry.
+            for attempt in range(100):
+                try:
+                    self.raw.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 99:
+                        raise
+                    time.sleep(0.05)
             self.raw.execute("PRAGMA synchronous=NORMAL")
             self.raw.execute("PRAGMA foreign_keys=ON")
         self._watcher: sqlite3.Connection | None = None
