@@ -3,39 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
-import signal
 import time
 from dataclasses import replace
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Coroutine, Iterator, Mapping
 
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from netwatch import __version__, logs
 from netwatch.alerting.decide import Decider, Decision
 from netwatch.alerting.engine import PagingLoop
-from netwatch.alerting.incidents import PagingCommands, close_removed_checks, held_pages
+from netwatch.alerting.incidents import PagingCommands, close_removed_after_reload, held_pages
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
 from netwatch.cluster.node import ClusterNode
-from netwatch.clustering import ClusterRole, join_cluster
+from netwatch.clustering import ClusterRole
 from netwatch.config import Config, ConfigError, load
-from netwatch.configbackup import repo as configs
-from netwatch.egov import baselines
 from netwatch.live import CheckView, LiveView, expand
 from netwatch.model import Check, Result
 from netwatch.net.resolver import resolver
-from netwatch.notify import acklink
 from netwatch.notify.outbox import Delivery
-from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
 from netwatch.runner import ProbeContexts
 from netwatch.scheduler import Scheduler
-from netwatch.store import DB_ERRORS, Store, StoreError
+from netwatch.store import Store
 from netwatch.trapfeed import TrapFeed
-from netwatch.web import server
 from netwatch.web.listener import Listener
-from netwatch.web.metrics import NetwatchCollector, registry_for, zone_info
+from netwatch.web.metrics import NetwatchCollector, registry_for, reloads_metric, zone_info
 from netwatch.web.services import Services
 
 log = logging.getLogger(__name__)
@@ -47,75 +42,56 @@ class Monitor:
 
     def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time,
                  node: ClusterNode | None = None) -> None:
-        self.config, self.store, self.clock = config, store, clock
-        self.node = node   # cluster mode (docs/cluster.md); None: the single-node default
+        self.config, self.store, self.clock, self.node = config, store, clock, node   # node: cluster mode only
+        current = lambda: self.config  # noqa: E731 - every component reads the config of the moment
+        leads = node.coordinating if node is not None else lambda: True
         self.run_id = store.start_run(__version__, os.getpid(), clock())
         stored = store.last_states()
         self.live = LiveView(self.checks(config), stored)
-        # What probes may use: web_integrity page baselines, ssh config versions and drift baselines.
-        contexts = ProbeContexts(
-            baselines.Baselines.of_store(store, lambda ts: self.config.event.phase_at(ts)),
-            configs.Repository(store.db, phase_at=lambda ts: self.config.event.phase_at(ts)))
-        current = lambda: self.config  # noqa: E731 - every component reads the config of the moment
-        self.delivery = Delivery(store, lambda: self.config.paging, lambda: self.config.site.tz,
-                                 lambda text: self.config.redact(text), clock,
-                                 links=acklink.maker(current, clock), may_send=node.may_send if node is not None else None)
-        self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
-                                 config.retention.results, config.retention.rollups,
-                                 redact=lambda text: self.config.redact(text), on_commit=self.delivery.wake.set,
-                                 clock=clock)
+        self.delivery = Delivery.for_config(store, current, clock, node.may_send if node is not None else None)
+        self.recorder = Recorder.for_config(store, self.run_id, current, self.delivery.wake.set, clock)
+        contexts = ProbeContexts.of_store(store, lambda ts: self.config.event.phase_at(ts))
         self.scheduler = Scheduler(self.handle, contexts=contexts, allowed=node.runs if node is not None else None,
                                    on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs))
-        self.selfwatch = SelfWatch(current, self.vitals, clock,
-                                   may_page=node.coordinating if node is not None else lambda: True)
+        self.selfwatch = SelfWatch(current, self.vitals, clock, may_page=leads)
         decider = Decider(config, {cid: s.state for cid, s in stored.items()})
         decider.resume(held_pages(store), clock())
         self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, self.paging_views,
-                                 self.submit, clock, active=node.coordinating if node is not None else lambda: True,
-                                 unwritten=lambda: (self.recorder.oldest_pending_write_seconds(),
-                                                    self.recorder.pending_decisions()))
-        self.cluster = (ClusterRole(node, store, self.live, current, self.paging.decide, self.submit)
-                        if node is not None else None)
+                                 self.submit, clock, active=leads, unwritten=lambda: (
+                                     self.recorder.oldest_pending_write_seconds(), self.recorder.pending_decisions()))
+        self.cluster = ClusterRole(node, store, self.live, current, self.paging.decide, self.submit) if node else None
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)
         self.services = Services(current, self.live, self.collector, self.registry,
                                  PagingCommands(store, current), self.delivery.wake.set)
         self.reloads = {"ok": 0, "refused": 0}
-        self.reload_tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
         self.listener: Listener | None = None
-
-    def paging_views(self) -> Mapping[str, CheckView]:
-        return self.cluster.views() if self.cluster is not None else self.live.views
-
-    def vitals(self) -> Vitals:
-        lag = self.scheduler.lag.values()
-        return Vitals(self.recorder.errors_total, self.recorder.last_error or "",
-                      sum(s.count for s in lag), sum(s.total_seconds for s in lag),
-                      store_pending_seconds=self.recorder.oldest_pending_write_seconds(),
-                      resolver_pending_seconds=resolver().oldest_pending_seconds(),
-                      skipped_total=sum(s.skipped for s in lag),
-                      delivery_oldest_seconds=max((s.oldest_pending_seconds for s in self.delivery.stats.values()),
-                                                  default=0.0))
 
     def checks(self, config: Config) -> list[Check]:
         """The checks this process runs: all of them, or in a cluster those whose slot lease it holds."""
         return list(config.checks) if self.node is None else self.node.owned(config.checks)
 
+    def paging_views(self) -> Mapping[str, CheckView]:
+        """What the decider sees: this node's live view, or in a cluster the coordinator's merged one."""
+        return self.cluster.views() if self.cluster is not None else self.live.views
+
+    def vitals(self) -> Vitals:
+        lag, stats = self.scheduler.lag.values(), self.delivery.stats.values()
+        return Vitals(self.recorder.errors_total, self.recorder.last_error or "", sum(s.count for s in lag),
+                      sum(s.total_seconds for s in lag), self.recorder.oldest_pending_write_seconds(),
+                      resolver().oldest_pending_seconds(), sum(s.skipped for s in lag),
+                      max((s.oldest_pending_seconds for s in stats), default=0.0))
+
     def extra_metrics(self) -> Iterator[Metric]:
-        if self.node is not None:
-            yield from self.node.metrics()
-        yield from self.paging.metrics()
-        yield from self.recorder.metrics()
-        yield from self.traps.metrics()
+        yield from itertools.chain(self.node.metrics() if self.node else (), self.paging.metrics(),
+                                   self.recorder.metrics(), self.traps.metrics())
         yield zone_info((z.id, z.name) for z in self.config.zones)
-        reloads = CounterMetricFamily("netwatch_config_reloads", "Config reloads (SIGHUP), by result.",
-                                      labels=["result"])
-        for result, count in self.reloads.items():
-            reloads.add_metric([result], count)
-        yield reloads
+        yield reloads_metric(self.reloads)
 
     def handle(self, check: Check, result: Result) -> None:
+        """A result: recorded, shown, and (unless another cluster node decides) decided."""
         for one_check, one_result, parent_id in expand(check, result):
             decides = self.cluster.on_result(one_check, one_result) if self.cluster is not None else True
             if decides is None:
@@ -147,8 +123,7 @@ class Monitor:
         for key in RESTART_KEYS:
             if getattr(new, key) != getattr(self.config, key):
                 log.warning("config reload: %s changed; it takes effect at the next restart", key)
-        new = replace(new, **{k: getattr(self.config, k) for k in RESTART_KEYS})
-        self.config = new
+        self.config = new = replace(new, **{k: getattr(self.config, k) for k in RESTART_KEYS})
         logs.set_redaction(new.redact)
         if self.cluster is not None:
             self.cluster.reload(new)
@@ -156,76 +131,14 @@ class Monitor:
         self.paging.decider.reload(new)
         self.recorder.set_retention(new.retention.results, new.retention.rollups)
         self.scheduler.apply(self.checks(new))
-        self.reload_tasks.add(task := asyncio.create_task(self.traps.reload(), name="traps-reload"))
-        task.add_done_callback(self.reload_tasks.discard)
-        self.reload_tasks.add(task := asyncio.create_task(self._close_removed(new), name="close-removed"))
-        task.add_done_callback(self.reload_tasks.discard)
+        self.spawn(self.traps.reload(), "traps-reload")
+        self.spawn(close_removed_after_reload(self.store, new, self.clock()), "close-removed")
         if self.listener is not None:   # rebinds `listen`, or keeps the old socket and says so (web/listener.py)
-            self.reload_tasks.add(task := asyncio.create_task(self.listener.apply(new.listen), name="listen-reload"))
-            task.add_done_callback(self.reload_tasks.discard)
+            self.spawn(self.listener.apply(new.listen), "listen-reload")
         self.reloads["ok"] += 1
         log.info("config reloaded: %d targets, %d checks", len(new.targets), len(new.checks))
         return True
 
-    async def _close_removed(self, config: Config) -> None:
-        """Incidents of targets or checks the reload removed are closed, not reminded forever."""
-        try:
-            closed = await asyncio.to_thread(close_removed_checks, self.store, config, self.clock())
-        except (*DB_ERRORS, StoreError, OSError) as exc:
-            log.error("config reload: closing the incidents of removed checks failed: %s", exc)
-            return
-        for iid in closed:
-            log.info("incident #%d closed: its check was removed from the configuration", iid)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        self.listener = listener = await server.start(self.services)
-        tasks = [asyncio.create_task(self.recorder.run(), name="recorder"),
-                 asyncio.create_task(self.paging.run(), name="paging")]
-        await self.traps.start()
-        self.scheduler.apply(self.checks(self.config))
-        if self.cluster is not None:
-            tasks.append(self.cluster.start(self.scheduler))
-        try:
-            await stop.wait()
-        finally:
-            if self.cluster is not None:
-                await self.cluster.stop()
-            self.traps.close()
-            await self.scheduler.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self.recorder.flush()
-            self.store.stop_run(self.run_id, self.clock())
-            await listener.close()
-
-
-async def run(config: Config, store: Store, stop: asyncio.Event, started: Callable[[Services], None] = lambda s: None,
-              reload_from: str | None = None, node: ClusterNode | None = None) -> None:
-    """Run the daemon until `stop`; `started` gets what the web side sees (the demo's console reads it)."""
-    monitor = Monitor(config, store, node=node)
-    if reload_from is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: monitor.reload(reload_from))
-    started(monitor.services)
-    await monitor.run(stop)
-
-
-async def serve(config: Config) -> int:
-    """`netwatch run`: until SIGTERM/SIGINT; SIGHUP reloads the config."""
-    try:
-        store = Store.open(config.store)
-        node = join_cluster(config) if config.cluster is not None else None
-    except StoreError as exc:
-        log.error("%s; not starting (check `store:`, free space or permissions, then start again)", exc)
-        return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    try:
-        await run(config, store, stop, reload_from=config.path, node=node)
-    finally:
-        store.close()
-    log.info("stopped")
-    return 0
-
+    def spawn(self, work: Coroutine[object, object, None], name: str) -> None:
+        self.tasks.add(task := asyncio.create_task(work, name=name))
+        task.add_done_callback(self.tasks.discard)

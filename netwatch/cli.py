@@ -209,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger(__name__).warning("%s", note)
     for line in config_warnings(config, "en"):
         logging.getLogger(__name__).warning("%s", line)
-    from netwatch.app import serve
+    from netwatch.daemon import serve
 
     logging.getLogger(__name__).info("netwatch %s starting with %s (%d checks)", __version__, config.path,
                                      len(config.checks))

@@ -12,14 +12,18 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from typing import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from netwatch.alerting import incidents
 from netwatch.alerting.decide import Change, Decision
 from netwatch.model import Event, Outcome, Result, Transition
+from netwatch.probes import PROBES
 from netwatch.store import DB_ERRORS, Store
+
+if TYPE_CHECKING:
+    from netwatch.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,15 @@ class Recorder:
         self._last_heartbeat = 0.0
         self._last_prune = 0.0
         self._wake = asyncio.Event()
+
+    @classmethod
+    def for_config(cls, store: Store, run_id: int, config: Callable[[], "Config"], on_commit: Callable[[], None],
+                   clock: Callable[[], float]) -> "Recorder":
+        """The daemon's recorder: every probe kind's latency measurement, retention and redaction of the config
+        of the moment (a reload changes retention through set_retention)."""
+        retention = config().retention
+        return cls(store, run_id, {k: p.latency for k, p in PROBES.items()}, retention.results, retention.rollups,
+                   redact=lambda text: config().redact(text), on_commit=on_commit, clock=clock)
 
     def _pending(self) -> None:
         if self.unwritten_since is None:

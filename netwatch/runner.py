@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 from netwatch.configbackup.repo import Repository
 from netwatch.egov.baselines import Baselines
 from netwatch.model import Check, Outcome, Result
 from netwatch.probes import ProbeContext, ProbeKind
+from netwatch.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,11 @@ class ProbeContexts:
         self.baselines = baselines
         self.config_versions = config_versions
         self.contexts: dict[str, ProbeContext] = {}
+
+    @classmethod
+    def of_store(cls, store: Store, phase_at: Callable[[float], object]) -> "ProbeContexts":
+        """web_integrity page baselines, ssh config versions and drift baselines, read from `store`."""
+        return cls(Baselines.of_store(store, phase_at), Repository(store.db, phase_at=phase_at))
 
     def for_check(self, check: Check) -> ProbeContext:
         context = self.contexts.get(check.id)

@@ -8,13 +8,15 @@ still the check's latest transition. `PagingCommands` is what the web side may d
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from netwatch.alerting.decide import Change, FlapNotice, Item, Page, Release, channels_for
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
 from netwatch.model import State, Transition
-from netwatch.store import Store
+from netwatch.store import DB_ERRORS, Store, StoreError
 from netwatch.store.incidents import (OPEN_STATES, NewIncident, ack, clock_summary, close_removed, drop_hold, due,
                                       escalate,
                                       find_open, first_facts, get, hold, list_incidents, notify_told, open_incident,
@@ -25,6 +27,8 @@ from netwatch.store.outbox import enqueue
 
 if TYPE_CHECKING:
     from netwatch.config import Config
+
+log = logging.getLogger(__name__)
 
 __all__ = ["OPEN_STATES", "NewIncident", "PagingCommands", "ack", "find_open", "first_facts", "get", "list_incidents",
            "notify_told", "open_incident", "record", "resolve", "sweep"]
@@ -109,6 +113,17 @@ def close_removed_checks(store: Store, config: "Config", now: float) -> list[int
     """After a reload: close the incidents of checks no longer configured (they would be reminded forever)."""
     with store.transaction() as c:
         return close_removed(c, {ch.id for ch in config.checks}, {t.id for t in config.targets}, now)
+
+
+async def close_removed_after_reload(store: Store, config: "Config", now: float) -> None:
+    """Incidents of targets or checks a reload removed are closed, not reminded forever; off the event loop."""
+    try:
+        closed = await asyncio.to_thread(close_removed_checks, store, config, now)
+    except (*DB_ERRORS, StoreError, OSError) as exc:
+        log.error("config reload: closing the incidents of removed checks failed: %s", exc)
+        return
+    for iid in closed:
+        log.info("incident #%d closed: its check was removed from the configuration", iid)
 
 
 def sweep(store: Store, now: float, quiet: set[str], config: "Config") -> tuple[int, bool]:

@@ -136,7 +136,7 @@ def demo_config(lab: Lab, phone: Phone, listen: str, store: str, interval: float
 
 
 async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
-    from netwatch import app
+    from netwatch import daemon
     from netwatch.store import Store
     from netwatch.web.board import open_incidents, snapshot
     from netwatch.web.services import Services
@@ -179,7 +179,7 @@ async def demo(script: scenarios.Scenario, args: argparse.Namespace) -> int:
         if not tty:
             for line in console.header:
                 print(line.strip(), flush=True)
-        monitor_task = asyncio.create_task(app.run(config, store, stop, seen.append), name="monitor")
+        monitor_task = asyncio.create_task(daemon.run(config, store, stop, seen.append), name="monitor")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)

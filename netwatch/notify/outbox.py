@@ -17,17 +17,20 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import aiohttp
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from netwatch.config.paging import Channel, Paging
-from netwatch.notify import audience, modem, senders, templates
+from netwatch.notify import acklink, audience, modem, senders, templates
 from netwatch.store import DB_ERRORS, Store
 from netwatch.store import outbox as rows_of
 from netwatch.store.outbox import PAGE_KINDS, Row, enqueue
+
+if TYPE_CHECKING:
+    from netwatch.config import Config
 
 __all__ = ["PAGE_KINDS", "Delivery", "Row", "enqueue"]
 
@@ -78,6 +81,13 @@ class Delivery:
     memory_sent_total: int = 0
     memory_forgotten_total: int = 0
     memory_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @classmethod
+    def for_config(cls, store: Store, config: Callable[[], "Config"], clock: Callable[[], float],
+                   may_send: Callable[[float], bool] | None = None) -> "Delivery":
+        """The daemon's delivery loop: paging, time zone and redaction of the config of the moment, ack links."""
+        return cls(store, lambda: config().paging, lambda: config().site.tz, lambda text: config().redact(text),
+                   clock, links=acklink.maker(config, clock), may_send=may_send)
 
     def send_from_memory(self, pages: Sequence[tuple[str, float, str, dict]]) -> int:
         """Deliver problem pages the store has not yet written: (channel, since, check id, facts) each.

@@ -221,6 +221,14 @@ def zone_info(zones: Iterable[tuple[str, str]]) -> Metric:
     return info
 
 
+def reloads_metric(counts: Mapping[str, int]) -> Metric:
+    """netwatch_config_reloads{result="ok"|"refused"}."""
+    family = CounterMetricFamily("netwatch_config_reloads", "Config reloads (SIGHUP), by result.", labels=["result"])
+    for result, count in counts.items():
+        family.add_metric([result], count)
+    return family
+
+
 def _measurement_metric(kind: str, name: str) -> str:
     return f"netwatch_{kind}_{name}"
 
