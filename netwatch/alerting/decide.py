@@ -11,7 +11,7 @@ tables of cases drive time directly; the recorder writes each decision in one tr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Union
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Protocol, Union
 
 from netwatch import egov
 from netwatch.alerting.flapping import FlapState, observe
@@ -56,6 +56,70 @@ class Page:
     facts: Mapping[str, Any]
     next_escalation_at: float | None
     next_remind_at: float | None
+    order: int = 0                    # the check's place among its target's checks (ties in fault_rank)
+    group_wait_seconds: float = 0.0   # the longest first-page wait of its channels: the grouping window
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return fault_rank(self.category, str(self.facts.get("state") or ""), self.order)
+
+
+# -- one incident per target fault --------------------------------------------------------------
+# Checks of one target failing together are one fault: one incident, one page, one recovery. These
+# rules are pure; alerting.incidents reads the target's open incident from the store and applies them.
+FoldAction = Literal["open", "group", "join", "same", "replace"]
+SEVERITY_ORDER: Mapping[str, int] = {"critical": 0, "warning": 1}
+
+
+@dataclass(frozen=True)
+class OpenFault:
+    """What the fold rules read of a target's open incident."""
+
+    opened_at: float
+    severity: str
+    rank: tuple[int, int]          # of the check that names it
+    failing: frozenset[str]        # its checks not recovered
+
+
+@dataclass(frozen=True)
+class Fold:
+    """What a failing check does to its target's incident; `names`: it names the incident from now on."""
+
+    action: FoldAction
+    names: bool = False
+
+
+def fault_rank(category: str, state: str, order: int) -> tuple[int, int]:
+    """Which check names a fault: security, then down, then degraded; then the configured check order (lower wins)."""
+    return (0 if category == "security" else 1 if state in ("down", "unreachable") else 2, order)
+
+
+def fold_failure(fault: OpenFault | None, check_id: str, rank: tuple[int, int], severity: str, now: float,
+                 group_wait_seconds: float) -> Fold:
+    """A check of the target goes down or degraded.
+
+    No open incident: it opens one. Within the grouping window after the incident opened (its first
+    page is still waiting to leave) it is grouped in, and names the incident when it is worse. Later
+    it joins, noted but not paged — unless it is more severe (a critical check failing on a target
+    whose incident is a warning, or the one failing check turning critical): then a new incident
+    replaces the old one and pages, since nobody was paged at that severity.
+    """
+    if fault is None:
+        return Fold("open", True)
+    if now - fault.opened_at <= group_wait_seconds:
+        return Fold("group", rank < fault.rank)
+    more_severe = SEVERITY_ORDER.get(severity, 9) < SEVERITY_ORDER.get(fault.severity, 9)
+    changed_alone = fault.failing == {check_id} and severity != fault.severity
+    if more_severe or changed_alone:
+        return Fold("replace", True)
+    return Fold("same") if check_id in fault.failing else Fold("join")
+
+
+def fold_recovery(failing: frozenset[str], check_id: str) -> Literal["resolve", "note", "none"]:
+    """A check of the target recovers: the incident resolves when it was its last failing check, else it is noted."""
+    if check_id not in failing:
+        return "none"
+    return "note" if failing - {check_id} else "resolve"
 
 
 @dataclass(frozen=True)
@@ -395,6 +459,10 @@ class Decider:
         channels = channels_for(self.config.paging, check, severity, 0, now)
         if category == "security":   # a defacement also reaches the security team's channel, when set
             channels = tuple(dict.fromkeys(channels + self.config.paging.spec.security_notify))
+        siblings = self.target_checks.get(target.id, [])
+        order = siblings.index(check.id) if check.id in siblings else len(siblings)
+        waits = [ch.group_wait for name in channels for ch in [self.config.paging.channels.get(name)] if ch is not None]
         return Page(check, severity, category, channels, flapping,
-                    self.dependants.get(target.id, 0), facts, next_esc, now + remind if remind else None)
+                    self.dependants.get(target.id, 0), facts, next_esc, now + remind if remind else None,
+                    order, float(max(waits, default=0.0)))
 

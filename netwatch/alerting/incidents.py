@@ -1,9 +1,11 @@
 """What a decision does to incidents and the outbox, inside the transaction that records it.
 
 The SQL is in netwatch.store.incidents (re-exported here for the commands and the relay); this
-module holds the paging rules: one open incident per check, a new severity replaces the old
-incident, flapping checks are recorded but not paged, a released hold pages only if its DOWN is
-still the check's latest transition. `PagingCommands` is what the web side may do with incidents.
+module applies the paging rules: one open incident per target fault (the checks of a target that
+fail together are its members, folded by decide.fold_failure / fold_recovery: one page, one
+recovery), a more severe fault replaces the old incident, flapping checks are recorded but not
+paged, a released hold pages only if its DOWN is still the check's latest transition.
+`PagingCommands` is what the web side may do with incidents.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-from netwatch.alerting.decide import Change, FlapNotice, Item, Page, Release, channels_for
+from netwatch.alerting.decide import (Change, FlapNotice, Item, OpenFault, Page, Release, channels_for, fault_rank,
+                                      fold_failure, fold_recovery)
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
 from netwatch.model import State, Transition
 from netwatch.store import DB_ERRORS, Store, StoreError
-from netwatch.store.incidents import (OPEN_STATES, NewIncident, ack, clock_summary, close_removed, drop_hold, due,
-                                      escalate,
-                                      find_open, first_facts, get, hold, list_incidents, notify_told, open_incident,
-                                      remind_next, resolve, take_hold)
+from netwatch.store.incidents import (OPEN_STATES, Member, NewIncident, TargetFault, ack, amend_pending, clock_summary,
+                                      close_removed, drop_hold, due, escalate, find_open, first_facts, get, hold,
+                                      list_incidents, member_recovered, members, notify_told, open_fault, open_incident,
+                                      remind_next, rename, resolve, set_member, supersede, superseded_by,
+                                      take_hold)
 from netwatch.store.incidents import held_pages as stored_held_pages
 from netwatch.store.db import Tx
 from netwatch.store.outbox import enqueue
@@ -47,38 +51,105 @@ def record(c: Tx, item: Item, now: float, insert_transition: Callable[[Change], 
             return
         if item.page is None:
             return
-        current = find_open(c, check_id=t.check_id)
         if t.to_state in (State.DOWN, State.DEGRADED):
-            _problem(c, item.page, current, tid, now)
-        elif t.to_state is State.UP and current is not None:
-            resolve(c, current[0], now, notify=not item.page.flapping)
+            _problem(c, item.page, tid, now)
+        elif t.to_state is State.UP:
+            _recovered(c, item.page, now)
     elif isinstance(item, Release):
         tid = take_hold(c, item.check_id)
         if tid is not None:     # else a later transition of the check was stored since
-            _problem(c, item.page, find_open(c, check_id=item.check_id), tid, now)
+            _problem(c, item.page, tid, now)
     else:
         _flap_notice(c, item, now)
 
 
-def _problem(c: Tx, page: Page, current: tuple[int, str, str] | None, transition_id: int | None,
-             now: float) -> None:
-    if current is not None and current[1] == page.severity:
-        return
-    if current is not None:
-        resolve(c, current[0], now, notify=not page.flapping)
+def _fault(stored: TargetFault | None) -> OpenFault | None:
+    if stored is None:
+        return None
+    named = next((m for m in stored.members if m.check_id == stored.check_id), None)
+    rank = fault_rank(stored.category, named.state if named else "down", named.position if named else 0)
+    return OpenFault(stored.opened_at, stored.severity, rank,
+                     frozenset(m.check_id for m in stored.members if m.recovered_at is None))
+
+
+def _member(page: Page, how: str, now: float) -> Member:
+    f = page.facts
+    return Member(page.check.id, how, now, str(f.get("state") or "down"), page.category, f.get("error"),
+                  str(f.get("degraded") or f.get("detail") or ""), None, page.order)
+
+
+def _problem(c: Tx, page: Page, transition_id: int | None, now: float) -> None:
+    check = page.check
+    stored = open_fault(c, check.target.id)
     if page.flapping:
+        # a flapping check pages nothing; an incident it alone keeps open at another severity closes
+        if stored is not None and _fault(stored).failing == {check.id} and stored.severity != page.severity:
+            resolve(c, stored.id, now, notify=True)
         return
-    _open(c, page, transition_id, now, "problem")
+    fault = _fault(stored)
+    fold = fold_failure(fault, check.id, page.rank, page.severity, now, page.group_wait_seconds)
+    if fold.action == "open" or stored is None:
+        _open(c, page, transition_id, now, "problem")
+    elif fold.action == "replace":
+        supersede(c, stored.id, now)    # nothing recovered: no recovery notice
+        new_id = _open(c, page, transition_id, now, "problem")
+        superseded_by(c, stored.id, new_id)
+        for m in stored.members:        # the checks still failing carry over
+            if m.recovered_at is None and m.check_id != check.id:
+                set_member(c, new_id, replace(m, how="joined"))
+    elif fold.action == "group":
+        set_member(c, stored.id, _member(page, "named" if fold.names else "grouped", now))
+        if fold.names:
+            set_member(c, stored.id, next(replace_how(m, "grouped") for m in stored.members
+                                          if m.check_id == stored.check_id))
+            rename(c, stored.id, check.id, page.severity, page.category, check.id, page.facts, page.channels, now)
+        _amend_also(c, stored.id)
+    elif fold.action == "join":
+        set_member(c, stored.id, _member(page, "joined", now))
+    else:   # same: a member failing on, in another way; its row keeps the latest
+        prior = next((m for m in stored.members if m.check_id == check.id), None)
+        set_member(c, stored.id, replace(_member(page, prior.how if prior else "joined", now),
+                                         joined_at=prior.joined_at if prior else now))
+
+
+def replace_how(m: Member, how: str) -> Member:
+    return replace(m, how=how)
+
+
+def _amend_also(c: Tx, incident_id: int) -> None:
+    """The waiting first page lists the other checks of the fault (the notice says what else failed)."""
+    ms = members(c, incident_id)
+    also = [{"check": m.check_id, "state": m.state, "error": m.error, "category": m.category,
+             "degraded": m.detail if m.state == "degraded" else None} for m in ms if m.how != "named"]
+    amend_pending(c, incident_id, {"also": also})
+
+
+def _recovered(c: Tx, page: Page, now: float) -> None:
+    """A check is up: the incident resolves with its last failing check (one recovery), else notes it."""
+    check = page.check
+    stored = open_fault(c, check.target.id)
+    current = find_open(c, check_id=check.id)
+    if stored is None or current is None or current[0] != stored.id:
+        if current is not None:       # an incident of an earlier layout (not its target's open one)
+            resolve(c, current[0], now, notify=not page.flapping)
+        return
+    verdict = fold_recovery(_fault(stored).failing, check.id)
+    if verdict == "resolve":
+        resolve(c, stored.id, now, notify=not page.flapping)
+    elif verdict == "note":
+        member_recovered(c, stored.id, check.id, now)
 
 
 def _open(c: Tx, page: Page, transition_id: int | None, now: float, kind: str) -> int:
     check = page.check
-    return open_incident(c, NewIncident(
+    iid = open_incident(c, NewIncident(
         key_prefix="nw", source="check", severity=page.severity, category=page.category,
         title=check.id, facts=page.facts, channels=page.channels, check_id=check.id,
         target_id=check.target.id, zone=check.target.zone, since=float(page.facts["since"]),
         dependants=page.dependants, next_escalation_at=page.next_escalation_at,
         next_remind_at=page.next_remind_at, transition_id=transition_id, kind=kind), now)
+    set_member(c, iid, _member(page, "named", now))
+    return iid
 
 
 def _flap_notice(c: Tx, notice: FlapNotice, now: float) -> None:
@@ -92,8 +163,11 @@ def _flap_notice(c: Tx, notice: FlapNotice, now: float) -> None:
                     {**facts, "kind": "flapping", "incident": current[0] if current else None}, now, dedup)
         return
     if state in (State.DOWN, State.DEGRADED):
-        if current is None:
+        stored = open_fault(c, page.check.target.id) if current is None else None
+        if current is None and stored is None:
             _open(c, replace(page, facts=facts), None, now, "settled")
+        elif current is None and stored is not None:   # settled down on a target with an open fault: it joins
+            set_member(c, stored.id, _member(replace(page, facts=facts), "joined", now))
         else:
             notify_told(c, current[0], "settled", now, {"state": state.value}, page.channels)
         return

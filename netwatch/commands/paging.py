@@ -39,6 +39,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_open_incidents": "Không có sự cố nào đang mở",
         "no_incidents": "Chưa có sự cố nào",
         "acked_by": " — {who} đã xác nhận",
+        "with_checks": " (cùng sự cố: {checks})",
         "state_open": "đang mở", "state_acked": "đã xác nhận", "state_resolved": "đã khôi phục",
         "severity_critical": "nghiêm trọng", "severity_warning": "cảnh báo",
         "no_scope": "hãy chỉ rõ --target, --zone hoặc --check (hoặc --all để bảo trì toàn bộ)",
@@ -73,6 +74,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_open_incidents": "no open incidents",
         "no_incidents": "no incidents",
         "acked_by": " acked by {who}",
+        "with_checks": " (same fault: {checks})",
         "state_open": "open", "state_acked": "acked", "state_resolved": "resolved",
         "severity_critical": "critical", "severity_warning": "warning",
         "no_scope": "give --target, --zone or --check (or --all for everything)",
@@ -239,8 +241,11 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     for r in rows:
         since = dt.datetime.fromtimestamp(r["since"], tz).strftime("%Y-%m-%d %H:%M:%S")
         acked = tr("acked_by", lang, who=r["acked_by"]) if r["acked_by"] else ""
+        # the other checks of the target folded into this incident (one incident per fault)
+        others = [m["check"] for m in r.get("checks") or () if m["check"] != r["check"]]
+        also = tr("with_checks", lang, checks=", ".join(others)) if others else ""
         print(f"#{r['id']:<5} {word('state', r['state'], lang):<{states}} "
-              f"{word('severity', r['severity'], lang):<{severities}} {since} {r['title']}{acked}")
+              f"{word('severity', r['severity'], lang):<{severities}} {since} {r['title']}{also}{acked}")
     return 0
 
 

@@ -103,7 +103,7 @@ def _collect(conn: ReportReader, config: Config, scope: Scope, progress: Progres
         if (cid in wanted or tid in targets or (not filtered and cid is None))]
     if {"incidents", "outbox"} <= tables:
         history.paging_tables = True
-        history.incidents = _incidents(conn, config, scope, wanted, targets)
+        history.incidents = _incidents(conn, config, scope, wanted, targets, "incident_checks" in tables)
     history.audit = _audit(conn, config, scope, targets if filtered else None)
     return history
 
@@ -247,8 +247,13 @@ def _rollups(reader: ReportReader, h: History, progress: Progress) -> None:
 
 
 def _incidents(conn: ReportReader, config: Config, scope: Scope, wanted: set[str],
-               targets: set[str]) -> list[Incident]:
+               targets: set[str], members: bool = False) -> list[Incident]:
     rows = conn.incidents(scope.to_seconds, scope.from_seconds - LOOKBACK_SECONDS)
+    if members:
+        # A fault's incident also belongs to the other checks folded into it: their outages show its pages and ack.
+        by_id = {r[0]: r for r in rows}
+        rows = rows + [(iid, cid, *by_id[iid][2:]) for iid, cid in conn.incident_members(list(by_id))
+                       if cid != by_id[iid][1]]
     rows = [r for r in rows if r[1] in wanted or (r[1] is None and r[2] in targets)]
     pages: dict[int, list[Page]] = {}
     for inc_id, channel, kind, created_at, sent_at, state in conn.pages_of([r[0] for r in rows]):

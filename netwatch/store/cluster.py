@@ -5,7 +5,7 @@ Each site has its own set of slots: a (check, site) pair is probed by a node of 
 Claims use `FOR UPDATE SKIP LOCKED` (two nodes claiming at once never wait for or steal from each
 other). Writes a prober makes for a slot carry the slot's lease epoch; a trigger refuses the row when
 that epoch is not the live lease's, so a node that lost its slot cannot write even if it has not noticed.
-One open incident per check / per target / per Alertmanager fingerprint is enforced by unique partial
+One open incident per check / per target (check incidents) / per Alertmanager fingerprint is enforced by unique partial
 indexes on the history's `incidents` table. PostgreSQL only: SQLite cannot arbitrate between machines.
 """
 
@@ -115,11 +115,14 @@ CREATE TRIGGER cluster_votes_fence BEFORE INSERT OR UPDATE ON cluster_votes
 
 # On the history's incidents table (created by the store's migrations): a second open incident for the
 # same check, target or Alertmanager alert is refused by the database, not by a read-then-insert.
+# A target's checks share one incident per fault (the others are its members, in incident_checks), so
+# the target index covers check incidents; the earlier one named source 'target', which nothing writes.
 INCIDENT_INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_check ON incidents (check_id)
     WHERE source = 'check' AND state IN ('open', 'acked');
-CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_target ON incidents (target_id)
-    WHERE source = 'target' AND state IN ('open', 'acked');
+DROP INDEX IF EXISTS incidents_one_open_target;
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_target_fault ON incidents (target_id)
+    WHERE source = 'check' AND state IN ('open', 'acked');
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_alert ON incidents (key)
     WHERE source = 'alertmanager' AND state IN ('open', 'acked');
 """

@@ -54,6 +54,33 @@ class Due:
 
 
 @dataclass(frozen=True)
+class Member:
+    """A check folded into an incident: how it came in (named, grouped, joined), its state, when it recovered."""
+
+    check_id: str
+    how: str
+    joined_at: float
+    state: str
+    category: str
+    error: str | None
+    detail: str
+    recovered_at: float | None
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class TargetFault:
+    """The open incident of a target's checks, with its members."""
+
+    id: int
+    check_id: str
+    severity: str
+    category: str
+    opened_at: float
+    members: tuple[Member, ...]
+
+
+@dataclass(frozen=True)
 class HeldPage:
     """A page held back while a parent is suspect: its DOWN transition is stored, its incident not yet."""
 
@@ -75,6 +102,9 @@ def open_incident(c: Tx, new: NewIncident, now: float) -> int:
          json.dumps(list(new.channels)), new.next_escalation_at, new.next_remind_at, new.transition_id))
     key = new.key or f"{new.key_prefix}-{iid}"
     c.execute("UPDATE incidents SET key=? WHERE id=?", (key, iid))
+    if new.source == "check" and new.check_id:
+        set_member(c, iid, Member(new.check_id, "named", now, str(f.get("state") or "down"), new.category,
+                                  f.get("error"), str(f.get("detail") or ""), None, int(f.get("position") or 0)))
     facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category,
              "told": list(dict.fromkeys(new.channels))}   # "who else was told", in every follow-up too
     for channel in dict.fromkeys(new.channels):
@@ -83,14 +113,103 @@ def open_incident(c: Tx, new: NewIncident, now: float) -> int:
 
 
 def find_open(c: Tx, *, check_id: str | None = None, key: str | None = None) -> tuple[int, str, str] | None:
-    """(id, severity, state) of the open incident of a check or with a key."""
+    """(id, severity, state) of the open incident of a check (the one it names or a failing member of) or with a key."""
     if check_id is not None:
-        row = c.execute("SELECT id, severity, state FROM incidents WHERE source='check' AND check_id=? "
-                        "AND state IN ('open','acked') ORDER BY id DESC LIMIT 1", (check_id,)).fetchone()
+        row = c.execute("SELECT id, severity, state FROM incidents WHERE source='check' AND state IN ('open','acked') "
+                        "AND (check_id=? OR id IN (SELECT incident_id FROM incident_checks WHERE check_id=? "
+                        "AND recovered_at IS NULL)) ORDER BY id DESC LIMIT 1", (check_id, check_id)).fetchone()
     else:
         row = c.execute("SELECT id, severity, state FROM incidents WHERE key=? AND state IN ('open','acked') "
                         "ORDER BY id DESC LIMIT 1", (key,)).fetchone()
     return (int(row[0]), str(row[1]), str(row[2])) if row else None
+
+
+def open_fault(c: Tx, target_id: str) -> TargetFault | None:
+    """The open (or acknowledged) check incident of a target, with its members."""
+    row = c.execute("SELECT id, check_id, severity, category, opened_at FROM incidents WHERE source='check' "
+                    "AND target_id=? AND state IN ('open','acked') ORDER BY id LIMIT 1", (target_id,)).fetchone()
+    if row is None:
+        return None
+    return TargetFault(int(row[0]), str(row[1] or ""), str(row[2]), str(row[3]), float(row[4]),
+                       tuple(members(c, int(row[0]))))
+
+
+def members(c: Tx, incident_id: int) -> list[Member]:
+    rows = c.execute("SELECT check_id, how, joined_at, state, category, error, detail, recovered_at, position "
+                     "FROM incident_checks WHERE incident_id=? "
+                     "ORDER BY CASE WHEN how='named' THEN 0 ELSE 1 END, joined_at, check_id", (incident_id,)).fetchall()
+    return [Member(str(r[0]), str(r[1]), float(r[2]), str(r[3]), str(r[4]), r[5], str(r[6] or ""),
+                   float(r[7]) if r[7] is not None else None, int(r[8])) for r in rows]
+
+
+def set_member(c: Tx, incident_id: int, m: Member) -> None:
+    """Add a check to an incident, or record its new state (a member failing again is failing from now)."""
+    values = (m.how, m.joined_at, m.state, m.category, m.error, m.detail[:2000], m.recovered_at, m.position)
+    done = c.execute("UPDATE incident_checks SET how=?, joined_at=?, state=?, category=?, error=?, detail=?, "
+                     "recovered_at=?, position=? WHERE incident_id=? AND check_id=?", (*values, incident_id, m.check_id))
+    if not done.rowcount:
+        c.execute("INSERT INTO incident_checks (how, joined_at, state, category, error, detail, recovered_at, "
+                  "position, incident_id, check_id) VALUES (?,?,?,?,?,?,?,?,?,?)", (*values, incident_id, m.check_id))
+
+
+def member_recovered(c: Tx, incident_id: int, check_id: str, now: float) -> None:
+    c.execute("UPDATE incident_checks SET recovered_at=? WHERE incident_id=? AND check_id=? AND recovered_at IS NULL",
+              (now, incident_id, check_id))
+
+
+def rename(c: Tx, incident_id: int, check_id: str, severity: str, category: str, title: str,
+           facts: Mapping[str, Any], channels: Sequence[str], now: float) -> list[str]:
+    """A worse check grouped in before the first page left names the incident: its row and its waiting pages.
+
+    The problem rows not yet attempted take the new facts; channels the worse check adds (a security
+    channel) get their own row. Returns the channels told.
+    """
+    c.execute("UPDATE incidents SET check_id=?, severity=?, category=?, title=?, error=?, detail=? WHERE id=?",
+              (check_id, severity, category, title[:300], facts.get("error"), str(facts.get("detail") or "")[:2000],
+               incident_id))
+    key = c.execute("SELECT key, notify FROM incidents WHERE id=?", (incident_id,)).fetchone()
+    amend_pending(c, incident_id, facts, severity, category)
+    have = told(c, incident_id)
+    kind = "problem"
+    for channel in dict.fromkeys(channels):
+        if channel not in have:
+            enqueue(c, incident_id, channel, kind, {**facts, "kind": kind, "incident": incident_id,
+                                                     "severity": severity, "category": category,
+                                                     "told": list(dict.fromkeys([*have, *channels]))},
+                    now, f"{key[0]}-{kind}")
+    merged = list(dict.fromkeys([*json.loads(key[1] or "[]"), *channels]))
+    c.execute("UPDATE incidents SET notify=? WHERE id=?", (json.dumps(merged), incident_id))
+    return merged
+
+
+def supersede(c: Tx, old_id: int, now: float) -> None:
+    """Close an incident a more severe one of its target replaces (before that one opens: one open per target).
+
+    No recovery is sent: nothing recovered. `superseded_by` notes the new incident once it exists.
+    """
+    c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, next_remind_at=NULL "
+              "WHERE id=? AND state IN ('open','acked')", (now, old_id))
+    c.execute("UPDATE incident_checks SET recovered_at=? WHERE incident_id=? AND recovered_at IS NULL", (now, old_id))
+
+
+def superseded_by(c: Tx, old_id: int, new_id: int) -> None:
+    c.execute("UPDATE incidents SET ack_note=COALESCE(ack_note, ?) WHERE id=?", (f"superseded by #{new_id}", old_id))
+
+
+def amend_pending(c: Tx, incident_id: int, facts: Mapping[str, Any], severity: str | None = None,
+                  category: str | None = None) -> int:
+    """Rewrite the facts of an incident's problem rows that have not been attempted yet (still in their wait)."""
+    rows = c.execute("SELECT id, facts FROM outbox WHERE incident_id=? AND kind='problem' AND state='pending' "
+                     "AND attempts=0", (incident_id,)).fetchall()
+    for rid, raw in rows:
+        old = json.loads(raw)
+        new = {**old, **facts, "kind": old.get("kind", "problem"), "incident": incident_id, "told": old.get("told")}
+        if severity is not None:
+            new["severity"] = severity
+        if category is not None:
+            new["category"] = category
+        c.execute("UPDATE outbox SET facts=? WHERE id=?", (json.dumps(new, ensure_ascii=False, default=str), rid))
+    return len(rows)
 
 
 def get(c: Tx, incident_id: int) -> dict[str, Any] | None:
@@ -99,7 +218,13 @@ def get(c: Tx, incident_id: int) -> dict[str, Any] | None:
     if row is None:
         return None
     return {**dict(zip(("id", "state", "acked_by", "acked_at", "resolved_at"), row)),
-            "facts": first_facts(c, incident_id)}
+            "facts": first_facts(c, incident_id), "checks": member_dicts(c, incident_id)}
+
+
+def member_dicts(c: Tx, incident_id: int) -> list[dict[str, Any]]:
+    """The incident's checks as the API and the board show them (the first names the incident)."""
+    return [{"check": m.check_id, "how": m.how, "joined_at": m.joined_at, "state": m.state, "category": m.category,
+             "error": m.error, "recovered_at": m.recovered_at} for m in members(c, incident_id)]
 
 
 def first_facts(c: Tx, incident_id: int) -> dict[str, Any]:
@@ -131,6 +256,8 @@ def notify_told(c: Tx, incident_id: int, kind: str, now: float, extra: Mapping[s
 def resolve(c: Tx, incident_id: int, now: float, notify: bool = True) -> None:
     c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, "
               "next_remind_at=NULL WHERE id=? AND state IN ('open','acked')", (now, incident_id))
+    c.execute("UPDATE incident_checks SET recovered_at=? WHERE incident_id=? AND recovered_at IS NULL",
+              (now, incident_id))
     if notify:
         notify_told(c, incident_id, "resolved", now, {"resolved_at": now, "state": "up"})
 
@@ -192,6 +319,7 @@ def list_incidents(c: Tx, states: Sequence[str] = OPEN_STATES, limit: int = 100,
     out = [dict(zip(names, r)) for r in rows]
     for inc in out:
         inc["told"] = sent(c, inc["id"])
+        inc["checks"] = member_dicts(c, inc["id"])
     return out
 
 

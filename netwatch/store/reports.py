@@ -134,6 +134,15 @@ class ReportReader:
             "SELECT id, check_id, target_id, since, resolved_at, acked_at, acked_by, ack_note FROM incidents "
             "WHERE since < ? AND (resolved_at IS NULL OR resolved_at >= ?) ORDER BY id", (before, resolved_after))
 
+    def incident_members(self, incident_ids: Sequence[int]) -> list[Row]:
+        """(incident_id, check_id) of the checks folded into these incidents (one incident per target fault)."""
+        out: list[Row] = []
+        for i in range(0, len(incident_ids), 500):
+            part = list(incident_ids[i:i + 500])
+            out += self._all("SELECT incident_id, check_id FROM incident_checks "
+                             f"WHERE incident_id IN ({','.join('?' * len(part))}) ORDER BY incident_id", part)
+        return out
+
     def pages_of(self, incident_ids: Sequence[int]) -> list[Row]:
         """(incident_id, channel, kind, created_at, sent_at, state) of the outbox rows of these incidents."""
         out: list[Row] = []

@@ -196,4 +196,36 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             WHERE t.to_state = 'down' AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.source = 'check'
                 AND i.check_id = t.check_id AND (i.transition_id = t.id OR i.state IN ('open', 'acked')));
     """),
+    # One incident per target fault (netwatch.alerting.incidents): the checks folded into an open incident,
+    # how each came in (named it, grouped within the first page's wait, or joined later), when each
+    # recovered, and its place among its target's checks (ties in which check names the fault). The backfill makes every open incident its own check's member and folds several open
+    # incidents of one target into the oldest (the others close, noted), so one is open per target.
+    ("0006_incident_checks", """
+        CREATE TABLE incident_checks (
+            incident_id INTEGER NOT NULL,
+            check_id TEXT NOT NULL,
+            how TEXT NOT NULL,
+            joined_at REAL NOT NULL,
+            state TEXT NOT NULL,
+            category TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            detail TEXT NOT NULL DEFAULT '',
+            recovered_at REAL,
+            position INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (incident_id, check_id)
+        );
+        CREATE INDEX incident_checks_check ON incident_checks (check_id);
+        INSERT INTO incident_checks (incident_id, check_id, how, joined_at, state, category, error, detail)
+            SELECT COALESCE((SELECT MIN(j.id) FROM incidents j WHERE j.source = 'check'
+                                 AND j.state IN ('open', 'acked') AND j.target_id = i.target_id), i.id),
+                   i.check_id, 'named', i.opened_at, CASE WHEN i.severity = 'warning' THEN 'degraded' ELSE 'down' END,
+                   i.category, i.error, i.detail
+            FROM incidents i WHERE i.source = 'check' AND i.state IN ('open', 'acked') AND i.check_id IS NOT NULL;
+        UPDATE incident_checks SET how = 'joined' WHERE NOT EXISTS (SELECT 1 FROM incidents i
+            WHERE i.id = incident_checks.incident_id AND i.check_id = incident_checks.check_id);
+        UPDATE incidents SET state = 'resolved', resolved_at = opened_at,
+                ack_note = COALESCE(ack_note, 'folded into the open incident of its target')
+            WHERE source = 'check' AND state IN ('open', 'acked') AND id > (SELECT MIN(j.id) FROM incidents j
+                WHERE j.source = 'check' AND j.state IN ('open', 'acked') AND j.target_id = incidents.target_id);
+    """),
 )

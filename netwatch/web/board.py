@@ -182,7 +182,10 @@ def snapshot(services: Services, now: float, stored: list[dict[str, Any]] | None
     here and escaped by the page (which builds its DOM with textContent only). `stored` are the paging
     incidents (from `open_incidents`), which give the incident number and who acknowledged it."""
     config = services.config()
-    by_check = {i["check"]: i for i in reversed(stored or []) if i.get("check")}
+    # One incident per target fault: each failing check folded into it shows its number and who took it.
+    by_check = {cid: i for i in reversed(stored or [])
+                for cid in dict.fromkeys([i.get("check"), *(m["check"] for m in i.get("checks") or ()
+                                                             if m.get("recovered_at") is None)]) if cid}
     live = services.live
     by_target: dict[str, list[tuple[Any, State]]] = {}
     for view in list(live.views.values()):

@@ -176,18 +176,22 @@ def test_one_coordinator_and_its_guard_inside_the_decision_transaction(
         history.close()
 
 
-def test_one_open_incident_per_check_and_per_alert_is_a_database_rule(
+def test_one_open_incident_per_check_target_and_alert_is_a_database_rule(
         pg_cluster: postgres.Cluster, database: str, node: ClusterStore) -> None:
     history = Store.open(pg_cluster.spec(database))
     try:
         node.ensure_incident_indexes()
-        sql = ("INSERT INTO incidents (key, source, check_id, severity, category, state, since, opened_at) "
-               "VALUES (?, ?, ?, 'critical', 'outage', ?, 1, 1)")
+        sql = ("INSERT INTO incidents (key, source, check_id, target_id, severity, category, state, since, opened_at) "
+               "VALUES (?, ?, ?, ?, 'critical', 'outage', ?, 1, 1)")
         with history.transaction() as tx:
-            tx.execute(sql, ("nw-1", "check", "portal/http", "open"))
-            tx.execute(sql, ("am-f1", "alertmanager", None, "open"))
-            tx.execute(sql, ("nw-0", "check", "portal/http", "resolved"))   # resolved ones do not count
-        for row in [("nw-2", "check", "portal/http", "acked"), ("am-f1", "alertmanager", None, "open")]:
+            tx.execute(sql, ("nw-1", "check", "portal/http", "portal", "open"))
+            tx.execute(sql, ("am-f1", "alertmanager", None, None, "open"))
+            tx.execute(sql, ("nw-0", "check", "portal/http", "portal", "resolved"))   # resolved ones do not count
+            tx.execute(sql, ("nw-3", "check", "dvc/http", "dvc", "open"))             # another target's fault
+        # a second open incident of the same check, of the same target (one fault, one incident), of an alert
+        for row in [("nw-2", "check", "portal/http", "portal", "acked"),
+                    ("nw-4", "check", "portal/web_integrity", "portal", "open"),
+                    ("am-f1", "alertmanager", None, None, "open")]:
             with pytest.raises(Exception) as caught:
                 with history.transaction() as tx:
                     tx.execute(sql, row)
