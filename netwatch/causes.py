@@ -181,7 +181,27 @@ def number(text: str, lang: Lang) -> str:
 
 Template = tuple["re.Pattern[str]", Mapping[str, str]]
 
+# SNMP answers that break the protocol (issue 13): the `protocol` detail says which way; these give it
+# words. Indexes stay out of the groups (number() would turn "1.2" into "1,2").
+_SNMP_PROTOCOL: tuple[Template, ...] = (
+    (re.compile(r"^truncated response"),
+     {"vi": "bản tin trả lời SNMP bị cắt cụt", "en": "the SNMP answer was cut short"}),
+    (re.compile(r"^malformed response"),
+     {"vi": "bản tin trả lời SNMP sai định dạng", "en": "the SNMP answer is malformed"}),
+    (re.compile(r"\b(if[A-Za-z]+Status)\.(\d+) is an? ([A-Za-z0-9 ]+?), not an INTEGER"),
+     {"vi": "thiết bị gửi {0} của cổng {1} sai kiểu ({2})", "en": "device sent {0} of port {1} as {2}"}),
+    (re.compile(r"\b(if[A-Za-z]+Status)\.(\d+) is (-?\d+), not a status"),
+     {"vi": "thiết bị gửi {0} của cổng {1} với giá trị không hợp lệ {2}",
+      "en": "device sent {0} of port {1} with the invalid value {2}"}),
+    (re.compile(r"\b(if[A-Za-z0-9]+) has a row with index [\d.]+, which is not an ifIndex"),
+     {"vi": "bảng cổng mạng có chỉ số dòng không hợp lệ ở cột {0}",
+      "en": "interface table has a row index that is not an ifIndex in {0}"}),
+    (re.compile(r"\b(if[A-Za-z]+Status) lacks ifIndex ([\d, ]+?)(?: and \d+ more)? that (if[A-Za-z]+Status) has"),
+     {"vi": "cột {0} thiếu cổng {1} mà cột {2} có", "en": "{0} lacks port {1} that {2} has"}),
+)
+
 _TEMPLATES: Mapping[str, tuple[Template, ...]] = {
+    "protocol": _SNMP_PROTOCOL,
     "warn_response_seconds": ((re.compile(rf"in {_NUM}s, slower than {_NUM}s"),
                                {"vi": "phản hồi {0} s, ngưỡng {1} s", "en": "response {0} s, threshold {1} s"}),),
     "rtt": ((re.compile(rf"round trip .* {_NUM} ms, above warn_rtt {_NUM} ms"),

@@ -489,13 +489,68 @@ def _labels(table: Table) -> dict[Oid, tuple[str, str, str]]:
     return out
 
 
+# What a malformed ifTable/ifXTable is reported with (issue 13): a wrong type or value in a status column,
+# an index that is not an ifIndex, a status row missing in one column. Such an answer fails the poll as
+# `protocol`; reading it as a state (an OCTET STRING read as "oper 0", i.e. down) would page a false outage,
+# and dropping the odd rows would silently stop watching them.
+_COLUMN_NAMES: Mapping[Oid, str] = {
+    oids.IF_DESCR: "ifDescr", oids.IF_SPEED: "ifSpeed", oids.IF_ADMIN_STATUS: "ifAdminStatus",
+    oids.IF_OPER_STATUS: "ifOperStatus", oids.IF_IN_OCTETS: "ifInOctets", oids.IF_IN_DISCARDS: "ifInDiscards",
+    oids.IF_IN_ERRORS: "ifInErrors", oids.IF_OUT_OCTETS: "ifOutOctets", oids.IF_OUT_DISCARDS: "ifOutDiscards",
+    oids.IF_OUT_ERRORS: "ifOutErrors", oids.IF_NAME: "ifName", oids.IF_HC_IN_OCTETS: "ifHCInOctets",
+    oids.IF_HC_OUT_OCTETS: "ifHCOutOctets", oids.IF_HIGH_SPEED: "ifHighSpeed", oids.IF_ALIAS: "ifAlias",
+}
+_TYPE_NAMES: Mapping[int, str] = {
+    ber.INTEGER: "an INTEGER", ber.OCTET_STRING: "an OCTET STRING", ber.NULL: "a NULL",
+    ber.OBJECT_ID: "an OBJECT IDENTIFIER", ber.IP_ADDRESS: "an IpAddress", ber.COUNTER32: "a Counter32",
+    ber.GAUGE32: "a Gauge32", ber.TIMETICKS: "a TimeTicks", ber.OPAQUE: "an Opaque", ber.COUNTER64: "a Counter64",
+    ber.NO_SUCH_OBJECT: "a noSuchObject", ber.NO_SUCH_INSTANCE: "a noSuchInstance",
+    ber.END_OF_MIB_VIEW: "an endOfMibView",
+}
+# (lowest, highest) enumerated value (RFC 2863)
+_STATUS_VALUES: Mapping[Oid, tuple[int, int]] = {oids.IF_ADMIN_STATUS: (1, 3), oids.IF_OPER_STATUS: (1, 7)}
+_MAX_IF_INDEX = 2**31 - 1      # InterfaceIndex is 1..2147483647
+
+
+def _check_if_table(table: Table, fallback: Table) -> None:
+    """Raise SnmpError("protocol", what and where) for an IF-MIB answer that cannot be read honestly."""
+    empty: Mapping[Oid, Cell] = {}
+    admin, oper = table.get(oids.IF_ADMIN_STATUS, empty), table.get(oids.IF_OPER_STATUS, empty)
+    rows = oper.keys()
+    for column, cells in (*table.items(), *fallback.items()):
+        # only keys outside the (checked) ifOperStatus rows need a look: usually none
+        for idx in (cells if column == oids.IF_OPER_STATUS else cells.keys() - rows):
+            if len(idx) != 1 or not 0 < idx[0] <= _MAX_IF_INDEX:
+                raise SnmpError("protocol", f"{_COLUMN_NAMES.get(column, oids.dotted(column))} has a row with "
+                                            f"index {oids.dotted(idx)}, which is not an ifIndex")
+    for column, cells in ((oids.IF_ADMIN_STATUS, admin), (oids.IF_OPER_STATUS, oper)):
+        lo, hi = _STATUS_VALUES[column]
+        for idx, (tag, value) in cells.items():
+            if tag != ber.INTEGER:
+                raise SnmpError("protocol", f"{_COLUMN_NAMES[column]}.{idx[0]} is "
+                                            f"{_TYPE_NAMES.get(tag, f'tag 0x{tag:02x}')}, not an INTEGER")
+            if not lo <= value <= hi:  # type: ignore[operator]
+                raise SnmpError("protocol", f"{_COLUMN_NAMES[column]}.{idx[0]} is {value}, "
+                                            f"not a status ({lo}-{hi})")
+    if admin.keys() != rows:
+        # a row present in one status column only: a gap, or a column that left the table early
+        for lacking, having, missing in (("ifAdminStatus", "ifOperStatus", rows - admin.keys()),
+                                         ("ifOperStatus", "ifAdminStatus", admin.keys() - rows)):
+            if missing:
+                raise SnmpError("protocol", f"{lacking} lacks {_ports([i[0] for i in missing])} "
+                                            f"that {having} has")
+
+
 def interfaces_of(table: Table, fallback: Table,
                   labels: Optional[Mapping[Oid, tuple[str, str, str]]] = None,
                   found: Optional[dict[str, list[int]]] = None) -> tuple[IfRow, ...]:
     """Join IF-MIB columns into rows; rows are keyed by a one-arc ifIndex. `labels` (from _labels, kept
     between polls) saves cleaning the same names again. Device bugs the sanity rules correct are added to
     `found` (rule -> ifIndexes): ifHighSpeed in bit/s, 64-bit counters stuck at 0 while the 32-bit ones
-    count, a saturated ifSpeed with no ifHighSpeed."""
+    count, a saturated ifSpeed with no ifHighSpeed. Raises SnmpError (`protocol`) for a table that cannot be
+    read honestly: a status of the wrong type or out of its range, an index that is not an ifIndex, a status
+    row missing in one of the two status columns."""
+    _check_if_table(table, fallback)
     if found is None:
         found = {}
     rows = []
@@ -513,8 +568,6 @@ def interfaces_of(table: Table, fallback: Table,
     high = ints(table, oids.IF_HIGH_SPEED)
     lo_in, lo_out, lo_speed = (ints(fallback, c) for c in (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS, oids.IF_SPEED))
     for idx in table.get(oids.IF_OPER_STATUS, empty):
-        if len(idx) != 1:
-            continue
         i = idx[0]
         hin, hout = hc_in.get(idx), hc_out.get(idx)
         hc = hin is not None and hout is not None

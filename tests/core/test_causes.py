@@ -117,3 +117,33 @@ def test_egov_names_are_a_view_of_the_catalogue() -> None:
     assert egov.ERROR_NAMES["vi"]["content_changed"] == causes.ERRORS["content_changed"].vi
     for name in egov.SECURITY_ERRORS:
         assert causes.cause(name).category == "security"
+
+
+def test_every_snmp_malformation_has_words() -> None:
+    """Each way an SNMP answer can be malformed (issue 13) fails as `protocol` with a detail that the
+    catalogue words in both languages; the details come from the code that raises them."""
+    from netwatch.net.snmp import ber, client, oids
+    from netwatch.probes import snmp
+
+    details = []
+    msg = ber.encode_message(ber.Message(ber.V2C, b"c", ber.RESPONSE, 7, varbinds=[(oids.SYS_UPTIME, ber.TIMETICKS, 5)]))
+    for raw in (msg[:len(msg) // 2], msg[:-3] + b"\x4f\x01\x01"):
+        with pytest.raises(ber.BerError) as info:
+            ber.decode_message(raw)
+        details.append(client.malformed(info.value, ("127.0.0.1", 161)).detail)   # example
+    good = {oids.IF_ADMIN_STATUS: {(1,): (ber.INTEGER, 1)}, oids.IF_OPER_STATUS: {(1,): (ber.INTEGER, 1)}}
+    for column, cells in ((oids.IF_OPER_STATUS, {(1,): (ber.OCTET_STRING, b"up")}),
+                          (oids.IF_ADMIN_STATUS, {(1,): (ber.NULL, None)}),
+                          (oids.IF_OPER_STATUS, {(1,): (ber.INTEGER, 9)}),
+                          (oids.IF_NAME, {(1, 2): (ber.OCTET_STRING, b"x")}),
+                          (oids.IF_OPER_STATUS, {(1,): (ber.INTEGER, 1), (2,): (ber.INTEGER, 1)}),
+                          (oids.IF_ADMIN_STATUS, {(1,): (ber.INTEGER, 1), (2,): (ber.INTEGER, 1)})):
+        with pytest.raises(client.SnmpError) as err:
+            snmp.interfaces_of({**good, column: cells}, {})
+        assert err.value.error == "protocol"
+        details.append(err.value.detail)
+    assert len(set(details)) == len(details)
+    for detail in details:
+        vi, en = (causes.describe("protocol", detail, lang) for lang in ("vi", "en"))
+        assert vi != causes.ERRORS["protocol"].vi and en != causes.ERRORS["protocol"].en, detail
+        assert vi.isascii() is False and en.isascii(), (vi, en)

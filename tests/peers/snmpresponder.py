@@ -15,8 +15,9 @@ from netwatch.net.snmp.oids import Oid
 
 @dataclass
 class Responder:
-    """Answers GET/GETNEXT/GETBULK from `table`; `mode` scripts faults: ok, silent, garbage, truncated,
-    wrong_id, error_status, loop (GETBULK that never advances)."""
+    """Answers GET/GETNEXT/GETBULK from `table`; `mode` scripts faults: ok, silent, garbage, truncated
+    (cut in half), cut_head (cut inside the header, before the request id), overlong (a message length
+    beyond the datagram), wrong_id, error_status, loop (GETBULK that never advances)."""
 
     community: bytes = b"scripted"
     table: dict[Oid, tuple[int, ber.Value]] = field(default_factory=dict)
@@ -103,6 +104,12 @@ class Responder:
             out = ber.encode_message(bad)[:-3] + b"\x4f\x01\x01"
         elif self.mode == "truncated":
             out = out[: len(out) // 2]
+        elif self.mode == "cut_head":
+            out = out[:6]
+        elif self.mode == "overlong":
+            # the outer SEQUENCE claims 40 bytes more than the datagram carries
+            body = out[2:] if out[1] < 0x80 else out[2 + (out[1] & 0x7F):]
+            out = b"\x30\x82" + (len(body) + 40).to_bytes(2, "big") + body
         self.transport.sendto(out, addr)
 
 

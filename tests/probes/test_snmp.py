@@ -408,7 +408,7 @@ async def test_names_cache_and_walk_sizing_follow_the_table() -> None:
         r.close()
 
 
-@pytest.mark.parametrize("mode,error", [("garbage", "protocol"), ("truncated", "timeout"),
+@pytest.mark.parametrize("mode,error", [("garbage", "protocol"), ("truncated", "protocol"),
                                         ("error_status", "protocol"), ("loop", "protocol"),
                                         ("wrong_id", "timeout"), ("silent", "timeout")])
 async def test_misbehaving_agent_fails_only_its_check(mode: str, error: str) -> None:

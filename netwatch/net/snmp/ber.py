@@ -52,6 +52,11 @@ class BerError(ValueError):
     """The bytes are not a well-formed SNMP message (a `protocol` failure for the agent that sent them)."""
 
 
+class TruncatedError(BerError):
+    """The message ends before what it declares: cut in transit or by the agent, or a length beyond the
+    datagram. Told apart from other malformations so that the failure says "truncated response"."""
+
+
 @dataclass
 class Message:
     version: int
@@ -143,15 +148,21 @@ def _length(data: bytes, i: int) -> tuple[int, int]:
     count = n & 0x7F
     if count == 0 or count > 3:
         raise BerError("unsupported BER length form")
+    if i + 1 + count > len(data):
+        raise TruncatedError(f"the message ends at {len(data)} bytes, inside a length")
     return int.from_bytes(data[i + 1:i + 1 + count], "big"), i + 1 + count
 
 
 def _expect(data: bytes, i: int, tag: int, end: int) -> tuple[int, int]:
     """Check the tag at i; return (content start, content end)."""
     if i >= end or data[i] != tag:
+        if i >= len(data):
+            raise TruncatedError(f"the message ends at {len(data)} bytes, before its tag 0x{tag:02x}")
         raise BerError(f"expected tag 0x{tag:02x} at offset {i}")
     length, start = _length(data, i + 1)
     stop = start + length
+    if stop > len(data):
+        raise TruncatedError(f"a length at offset {i} declares {stop} bytes, the datagram holds {len(data)}")
     if stop > end:
         raise BerError(f"length at offset {i} runs past its container")
     return start, stop
@@ -216,6 +227,9 @@ def _varbinds_in(data: bytes, i: int, stop: int, limit: int = -1) -> tuple[list[
             n, i = _length(data, i + 1)
             vb_end = i + n
         if vb_end > stop or data[i] != OBJECT_ID:
+            if vb_end > len(data):
+                raise TruncatedError(f"a variable binding at offset {i} runs past the datagram's "
+                                     f"{len(data)} bytes")
             raise BerError(f"bad variable binding at offset {i}")
         n = data[i + 1]
         if n >= 0x80:
@@ -257,8 +271,10 @@ def decode_columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: lis
         return _columns(msg, skip, prefixes, last, cells)
     except BerError:
         raise
-    except (IndexError, ValueError) as exc:
-        raise BerError(f"truncated or malformed message ({exc.__class__.__name__})") from None
+    except IndexError:
+        raise TruncatedError("the message ends inside a field") from None
+    except ValueError as exc:
+        raise BerError(f"malformed message ({exc.__class__.__name__})") from None
 
 
 def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid],
@@ -301,6 +317,9 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
             n, i = _length(data, i + 1)
             vb_end = i + n
         if vb_end > stop or data[i] != OBJECT_ID:
+            if vb_end > len(data):
+                raise TruncatedError(f"a variable binding at offset {i} runs past the datagram's "
+                                     f"{len(data)} bytes")
             raise BerError(f"bad variable binding at offset {i}")
         n = data[i + 1]
         if n < 0x80:
@@ -364,8 +383,10 @@ def decode_message(data: bytes) -> Message:
         return _decode_message(bytes(data))
     except BerError:
         raise
-    except (IndexError, ValueError) as exc:
-        raise BerError(f"truncated or malformed message ({exc.__class__.__name__})") from None
+    except IndexError:
+        raise TruncatedError("the message ends inside a field") from None
+    except ValueError as exc:
+        raise BerError(f"malformed message ({exc.__class__.__name__})") from None
 
 
 def decode_head(data: bytes) -> Message:
@@ -375,8 +396,10 @@ def decode_head(data: bytes) -> Message:
         return _decode_message(bytes(data), lazy=True)
     except BerError:
         raise
-    except (IndexError, ValueError) as exc:
-        raise BerError(f"truncated or malformed message ({exc.__class__.__name__})") from None
+    except IndexError:
+        raise TruncatedError("the message ends inside a field") from None
+    except ValueError as exc:
+        raise BerError(f"malformed message ({exc.__class__.__name__})") from None
 
 
 def decode_varbinds(msg: Message) -> list[VarBind]:
@@ -387,8 +410,28 @@ def decode_varbinds(msg: Message) -> list[VarBind]:
         return _varbinds(msg.raw, msg.body, len(msg.raw))
     except BerError:
         raise
-    except (IndexError, ValueError) as exc:
-        raise BerError(f"truncated or malformed message ({exc.__class__.__name__})") from None
+    except IndexError:
+        raise TruncatedError("the message ends inside a field") from None
+    except ValueError as exc:
+        raise BerError(f"malformed message ({exc.__class__.__name__})") from None
+
+
+def peek_request_id(data: bytes) -> tuple[int, bytes] | None:
+    """(request-id, community) of a v1/v2c message even when it is cut after its request id, to fail the
+    request it answers at once; None when even that much is missing or wrong."""
+    try:
+        if data[0] != 0x30:
+            return None
+        _, i = _length(data, 1)         # the outer length may run past the datagram: not checked here
+        version, i = _integer(data, i, len(data))
+        cstart, cstop = _expect(data, i, OCTET_STRING, len(data))
+        if version not in (V1, V2C) or data[cstop] != RESPONSE:
+            return None
+        _, i = _length(data, cstop + 1)
+        rid, _ = _integer(data, i, len(data))
+        return rid, data[cstart:cstop]
+    except (BerError, IndexError, ValueError):
+        return None
 
 
 def message_version(data: bytes) -> int:

@@ -77,6 +77,9 @@ class Engine:
         self.received = 0
         self.unmatched = 0                  # late answers, strays, answers from the wrong address
         self.malformed = 0
+        # peer -> the last malformed answer from it whose request id could not be read: a request to that
+        # peer that then times out says what it got instead of "no SNMP answer"
+        self._garbled: dict[tuple[str, int], SnmpError] = {}
         self.icmp_errors = 0
         self.receive_buffer_bytes = 0
 
@@ -119,10 +122,16 @@ class Engine:
         except ber.BerError as exc:
             # Malformed: fail the request it belongs to at once if the sender and id are readable.
             self.malformed += 1
-            rid = _sniff_request_id(data)
-            entry = self._pending.get(rid) if rid is not None else None
-            if entry is not None and _same_peer(entry[1], addr) and not entry[0].done():
-                entry[0].set_exception(SnmpError("protocol", f"malformed response: {exc}"))
+            error = malformed(exc, addr)
+            peeked = ber.peek_request_id(data)
+            entry = self._pending.get(peeked[0]) if peeked is not None else None
+            if entry is not None and _same_peer(entry[1], addr) and peeked[1] == entry[2]:  # type: ignore[index]
+                if not entry[0].done():
+                    entry[0].set_exception(error)
+                return
+            if len(self._garbled) >= 1024:
+                self._garbled.clear()
+            self._garbled[(addr[0], addr[1])] = error
             return
         entry = self._pending.get(msg.request_id)
         if entry is None or msg.pdu_tag != ber.RESPONSE or not _same_peer(entry[1], addr) \
@@ -151,6 +160,7 @@ class Engine:
                                     max_repetitions)
         # One future and one timer per attempt (not wait_for + shield: this runs ~5 times per device poll
         # and their tasks and callbacks cost more than decoding an answer). A timer ends the attempt with None.
+        garbled = self._garbled.get(addr) if self._garbled else None
         try:
             attempts = agent.retries + 1
             for attempt in range(attempts):
@@ -171,6 +181,11 @@ class Engine:
                     return msg
         finally:
             self._pending.pop(rid, None)
+        # a malformed datagram from this agent during the request, unreadable up to its request id: most
+        # likely the answer, cut short
+        got = self._garbled.pop(addr, None) if self._garbled else None
+        if got is not None and got is not garbled:
+            raise got
         raise SnmpError("timeout", f"no SNMP answer from {agent.host}:{agent.port}")
 
     async def get(self, agent: Agent, oids: Sequence[Oid], deadline: float | None = None) -> dict[Oid, tuple[int, ber.Value]]:
@@ -179,17 +194,17 @@ class Engine:
             deadline = asyncio.get_running_loop().time() + agent.timeout_seconds
         msg = await self.request(agent, ber.GET, oids, deadline)
         _check_status(msg, agent)
-        vbs = self._varbinds(msg)
+        vbs = self._varbinds(msg, agent)
         if len(vbs) != len(oids):
             raise SnmpError("protocol", f"asked for {len(oids)} values, got {len(vbs)}")
         return {oid: (tag, value) for oid, tag, value in vbs}
 
-    def _varbinds(self, msg: ber.Message) -> list[ber.VarBind]:
+    def _varbinds(self, msg: ber.Message, agent: Agent) -> list[ber.VarBind]:
         try:
             return ber.decode_varbinds(msg)
         except ber.BerError as exc:
             self.malformed += 1
-            raise SnmpError("protocol", f"malformed response: {exc}") from None
+            raise malformed(exc, (agent.host, agent.port)) from None
 
     async def walk(self, agent: Agent, columns: Sequence[Oid], deadline: float | None = None
                    ) -> dict[Oid, dict[Oid, tuple[int, ber.Value]]]:
@@ -235,7 +250,7 @@ class Engine:
                                                          cursors, [out[c] for c in active])
             except ber.BerError as exc:
                 self.malformed += 1
-                raise SnmpError("protocol", f"malformed response: {exc}") from None
+                raise malformed(exc, (agent.host, agent.port)) from None
             for asked, (oid, tag, value) in zip(first, heads):
                 # a GETNEXT that left the object (no .0 instance) means the scalar is absent
                 scalars[asked] = (tag, value) if oid == asked + (0,) else (ber.NO_SUCH_OBJECT, None)
@@ -269,7 +284,7 @@ class Engine:
                 active.pop(idx)
                 continue
             _check_status(msg, agent)
-            vbs = self._varbinds(msg)
+            vbs = self._varbinds(msg, agent)
             if len(vbs) != len(active):
                 raise SnmpError("protocol", "GETNEXT answer does not fit the request")
             still = []
@@ -303,18 +318,10 @@ def _check_status(msg: ber.Message, agent: Agent) -> None:
         raise SnmpError("protocol", f"agent {agent.host}:{agent.port} answered {name}")
 
 
-def _sniff_request_id(data: bytes) -> int | None:
-    """Best-effort request id of a message whose varbinds are broken, to fail the request quickly."""
-    try:
-        start, stop = ber._expect(data, 0, 0x30, len(data))
-        _, i = ber._integer(data, start, stop)
-        _, i = ber._expect(data, i, ber.OCTET_STRING, stop)
-        tag = data[i]
-        pstart, _ = ber._expect(data, i, tag, len(data))
-        rid, _ = ber._integer(data, pstart, len(data))
-        return rid
-    except (ber.BerError, IndexError, ValueError):
-        return None
+def malformed(exc: ber.BerError, peer: Any) -> SnmpError:
+    """The `protocol` failure for a bad answer; a cut one says "truncated response" (causes.py words it)."""
+    what = "truncated" if isinstance(exc, ber.TruncatedError) else "malformed"
+    return SnmpError("protocol", f"{what} response from {peer[0]}:{peer[1]}: {exc}")
 
 
 def _same_peer(expected: tuple[str, int], got: Any) -> bool:
