@@ -7,13 +7,14 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping, Sequence
 
 from netwatch.fields import Duration, FieldError
-from netwatch.model import EMPTY, Outcome, Target
-from netwatch.net.icmp import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many, ping_soon
+from netwatch.model import EMPTY, Check, Outcome, Target
+from netwatch.net.icmp import (MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many, ping_soon,
+                               pinger)
 from netwatch.net.resolver import resolver
-from netwatch.probes.contract import ProbeContext, ProbeKind
+from netwatch.probes.contract import BatchRun, Batching, ProbeContext, ProbeKind
 
 KIND = "icmp"
 
@@ -177,12 +178,7 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
     except socket.gaierror as exc:
         return Outcome.fail("dns", f"cannot resolve {host!r}: {exc.strerror or exc}")
     lookup_seconds = time.monotonic() - started
-    remaining = timeout_seconds - lookup_seconds
-    interval = float(settings.interval_between)
-    if settings.count > 1 and interval * (settings.count - 1) > remaining * (1 - _MIN_WAIT_SHARE):
-        # Squeeze the spacing rather than fail: the check's timeout bounds the whole run.
-        interval = remaining * (1 - _MIN_WAIT_SHARE) / (settings.count - 1)
-    wait = max(remaining - interval * (settings.count - 1), 0.001)
+    interval, wait = spacing(settings, timeout_seconds - lookup_seconds)
     try:
         if settings.batch_window > 0:
             stats = await ping_soon(address, settings.count, interval, wait, settings.payload_size_bytes,
@@ -197,6 +193,98 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
     extra = {"dns_lookup_seconds": lookup_seconds, "ip_protocol": 6.0 if ":" in address else 4.0}
     window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW, settings.count)
     return judge(host, stats, settings, extra, remember(context, stats, window))
+
+
+def spacing(settings: Settings, remaining_seconds: float) -> tuple[float, float]:
+    """(seconds between echoes, seconds to wait after the last) within what is left of the timeout."""
+    interval = float(settings.interval_between)
+    if settings.count > 1 and interval * (settings.count - 1) > remaining_seconds * (1 - _MIN_WAIT_SHARE):
+        # Squeeze the spacing rather than fail: the check's timeout bounds the whole run.
+        interval = remaining_seconds * (1 - _MIN_WAIT_SHARE) / (settings.count - 1)
+    return interval, max(remaining_seconds - interval * (settings.count - 1), 0.001)
+
+
+# -- the scheduler's batch path: the checks of one slot as one batch, no task or future per check --
+
+_V4_EXTRA: Mapping[str, float] = {"dns_lookup_seconds": 0.0, "ip_protocol": 4.0}
+_V6_EXTRA: Mapping[str, float] = {"dns_lookup_seconds": 0.0, "ip_protocol": 6.0}
+
+
+def batchable(check: Check) -> bool:
+    """A check to an address literal of an allowed family with batching on goes the batch path;
+    a name to resolve (or a family mismatch, which probe() reports) goes through probe()."""
+    settings = check.settings
+    if not isinstance(settings, Settings) or settings.batch_window <= 0:
+        return False
+    host = check.target.host.strip()
+    try:
+        return bool(host) and literal_address(host, settings.family) is not None
+    except socket.gaierror:
+        return False
+
+
+def start_batch(runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[list[BatchRun]], None]) -> None:
+    """Echo every check of `runs` at once (one Pinger batch per echo count, spacing and payload size).
+
+    Each check's outcome is judged as its echoes settle; the outcomes settled by one socket read (on
+    a healthy network: most of the batch) reach `deliver` as one list on the next loop step.
+    """
+    started_at = time.time()
+    t0 = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    done: list[BatchRun] = []
+
+    def hand_over() -> None:
+        runs_done = done[:]
+        done.clear()
+        deliver(runs_done)
+
+    groups: dict[tuple[int, float, int], list[tuple[Check, ProbeContext, float]]] = {}
+    for check, context in runs:
+        settings = check.settings
+        assert isinstance(settings, Settings)
+        interval, wait = spacing(settings, check.timeout_seconds)
+        key = (settings.count, interval, settings.payload_size_bytes)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+        group.append((check, context, wait))
+    for (count, interval, payload), members in groups.items():
+        def settled(index: int, stats: PingStats, members: list[tuple[Check, ProbeContext, float]] = members
+                    ) -> None:
+            check, context, _ = members[index]
+            settings = check.settings
+            assert isinstance(settings, Settings)
+            window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW,
+                                                                                        settings.count)
+            extra = _V6_EXTRA if ":" in stats.address else _V4_EXTRA
+            outcome = judge(check.target.host.strip(), stats, settings, extra, remember(context, stats, window))
+            if not done:
+                loop.call_soon(hand_over)
+            done.append((check, outcome, started_at, time.perf_counter() - t0))
+
+        def failed(index: int, exc: BaseException, members: list[tuple[Check, ProbeContext, float]] = members
+                   ) -> None:
+            if not isinstance(exc, Exception):
+                return   # the loop is shutting down: nothing to report
+            check = members[index][0]
+            if isinstance(exc, PingNotPermitted):
+                outcome = Outcome.fail("not_permitted", str(exc))
+            elif isinstance(exc, OSError):
+                outcome = Outcome.fail("unreachable", f"cannot ping {check.target.host.strip()}: "
+                                                      f"{exc.strerror or exc}")
+            else:
+                outcome = Outcome.fail("internal", f"probe error: {type(exc).__name__}")
+            if not done:
+                loop.call_soon(hand_over)
+            done.append((check, outcome, started_at, time.perf_counter() - t0))
+
+        addresses = [m[0].target.host.strip() for m in members]
+        try:
+            pinger().start_batch(addresses, [m[2] for m in members], count, interval, payload, settled, failed)
+        except (ValueError, RuntimeError) as exc:
+            for index in range(len(members)):
+                failed(index, exc)
 
 
 def remember(context: ProbeContext | None, stats: PingStats, loss_window: int) -> tuple[int, int] | None:
@@ -222,4 +310,5 @@ CONTRACT = ProbeKind(
     kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe,
     latency=LATENCY,
     concurrency=CONCURRENCY,
-    spread_grid_seconds=SPREAD_GRID_SECONDS)
+    spread_grid_seconds=SPREAD_GRID_SECONDS,
+    batching=Batching(accepts=batchable, start=start_batch))
