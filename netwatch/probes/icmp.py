@@ -125,30 +125,43 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     received) over the check's recent echoes, this run's included; the warning on loss is judged
     over it, so random loss keeps a link steadily degraded instead of bouncing up and degraded.
     """
-    sent, received = window if window is not None else (stats.sent, stats.received)
+    # The figures are computed here once (PingStats' properties recompute on every access): this
+    # runs for every result.
+    rtts = stats.rtts_seconds
+    got = len(rtts)
+    loss_ratio = 1.0 - got / stats.sent if stats.sent else 1.0
+    sent, received = window if window is not None else (stats.sent, got)
     window_loss = 1.0 - received / sent if sent else 0.0
     measurements: dict[str, float] = {
         **extra,
         "packets_sent": float(stats.sent),
-        "packets_received": float(stats.received),
-        "packet_loss_ratio": stats.loss_ratio,
+        "packets_received": float(got),
+        "packet_loss_ratio": loss_ratio,
         "packet_loss_window_ratio": window_loss,
     }
     who = host if host == stats.address else f"{host} ({stats.address})"
-    if not stats.received:
+    if not got:
         if stats.errors:
             return Outcome(ok=False, error="unreachable", measurements=measurements,
                            detail=f"no echo reply from {who}: {stats.errors[-1]}"[:500])
         return Outcome(ok=False, error="timeout", measurements=measurements,
                        detail=f"no echo reply from {who} to {stats.sent} requests"[:500])
-    measurements.update(
-        rtt_min_seconds=stats.rtt_min_seconds,
-        rtt_avg_seconds=stats.rtt_avg_seconds,
-        rtt_max_seconds=stats.rtt_max_seconds,
-        rtt_jitter_seconds=stats.rtt_jitter_seconds,
-    )
-    lost = stats.sent - stats.received
-    loss = f"{lost} of {stats.sent} echoes to {who} lost ({stats.loss_ratio:.0%})"
+    rtt_avg = sum(rtts) / got
+    if got == 1:
+        jitter = 0.0
+    elif got == 3:
+        jitter = (abs(rtts[1] - rtts[0]) + abs(rtts[2] - rtts[1])) / 2
+    else:
+        jitter = stats.rtt_jitter_seconds
+    measurements["rtt_min_seconds"] = min(rtts)
+    measurements["rtt_avg_seconds"] = rtt_avg
+    measurements["rtt_max_seconds"] = max(rtts)
+    measurements["rtt_jitter_seconds"] = jitter
+    if loss_ratio <= settings.max_loss_ratio and window_loss <= warn_loss(settings) and (
+            settings.warn_rtt is None or rtt_avg <= settings.warn_rtt):
+        return Outcome(True, None, "", measurements)
+    lost = stats.sent - got
+    loss = f"{lost} of {stats.sent} echoes to {who} lost ({loss_ratio:.0%})"
     if stats.loss_ratio > settings.max_loss_ratio:
         return Outcome(ok=False, error="packet_loss", measurements=measurements,
                        detail=f"{loss}, above max_loss_ratio {settings.max_loss_ratio:g}"[:500])
