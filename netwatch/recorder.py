@@ -106,8 +106,10 @@ class Recorder:
         o = result.outcome
         name = self.latency.get(result.kind)
         kept = {name: o.measurements[name]} if name is not None and name in o.measurements else {}
-        self.results.append(replace(result, outcome=Outcome(ok=o.ok, error=o.error, degraded=o.degraded,
-                                                            measurements=kept)))
+        # Built positionally, not with dataclasses.replace: this runs for every result.
+        self.results.append(Result(result.check_id, result.target_id, result.kind, result.started_at,
+                                   result.duration_seconds, Outcome(o.ok, o.error, "", kept, o.degraded),
+                                   result.lag_seconds))
         if len(self.results) > MAX_PENDING_RESULTS:
             drop = len(self.results) - MAX_PENDING_RESULTS
             del self.results[:drop]

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Mapping
 
 from netwatch.model import Check, Result
 from netwatch.probes import PROBES, ProbeKind
+from netwatch.probes.contract import BatchRun
 from netwatch.runner import ProbeContexts, run_check
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,11 @@ class LagStats:
     total_seconds: float = 0.0
     skipped: int = 0
 
-    def observe(self, lag_seconds: float) -> None:
-        self.buckets[bisect.bisect_left(LAG_BOUNDS_SECONDS, lag_seconds)] += 1
-        self.count += 1
-        self.total_seconds += lag_seconds
+    def observe(self, lag_seconds: float, runs: int = 1) -> None:
+        """`runs` runs started `lag_seconds` late (a batch's checks share one lag)."""
+        self.buckets[bisect.bisect_left(LAG_BOUNDS_SECONDS, lag_seconds)] += runs
+        self.count += runs
+        self.total_seconds += lag_seconds * runs
 
 
 def spread_offset(check_id: str, interval_seconds: float) -> float:
@@ -49,6 +51,19 @@ def first_due(now: float, check_id: str, interval_seconds: float, grid_seconds: 
         return now + offset
     offset = math.floor(offset / grid_seconds) * grid_seconds
     return math.ceil((now - offset) / interval_seconds) * interval_seconds + offset
+
+
+class _Slot:
+    """Checks of one batching kind due at the same moments (same interval and grid offset): one timer."""
+
+    __slots__ = ("kind", "interval_seconds", "due", "checks", "handle")
+
+    def __init__(self, kind: str, interval_seconds: float, due: float) -> None:
+        self.kind = kind
+        self.interval_seconds = interval_seconds
+        self.due = due
+        self.checks: dict[str, Check] = {}
+        self.handle: asyncio.TimerHandle | None = None
 
 
 class Scheduler:
@@ -69,6 +84,10 @@ class Scheduler:
         self.lag = {kind: LagStats() for kind in probes}
         self.in_flight = {kind: 0 for kind in probes}
         self.triggered: dict[str, asyncio.Task[None]] = {}
+        # Checks of kinds that run in batches (ProbeKind.batching): no task each, one timer per slot.
+        self.batched: dict[str, tuple[Check, _Slot]] = {}
+        self.slots: dict[tuple[str, float, float], _Slot] = {}
+        self.stopped = False
 
     def apply(self, checks: Iterable[Check]) -> None:
         """Start new checks, stop removed ones, restart changed ones; unchanged ones keep their rhythm."""
@@ -78,12 +97,98 @@ class Scheduler:
             if wanted.get(check_id) != check:
                 task.cancel()
                 del self.tasks[check_id]
+        for check_id, (check, slot) in list(self.batched.items()):
+            if wanted.get(check_id) != check:
+                self._unslot(check_id, slot)
         for check_id, check in wanted.items():
-            if check_id not in self.tasks:
+            if check_id in self.tasks or check_id in self.batched:
+                continue
+            batching = self.probes[check.kind].batching
+            if batching is not None and batching.accepts(check):
+                self._slot(check)
+            else:
                 task = asyncio.create_task(self._loop(check), name=f"check:{check_id}")
                 self.tasks[check_id] = (check, task)
 
+    def _slot(self, check: Check) -> None:
+        interval = check.interval_seconds
+        grid = self.probes[check.kind].spread_grid_seconds
+        now = self.clock()
+        due = first_due(now, check.id, interval, grid)
+        # Checks of one slot share their due moments: keyed by the phase within the interval.
+        key = (check.kind, interval, round((due % interval) if grid > 0 and grid < interval else due, 6))
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = _Slot(check.kind, interval, due)
+            slot.handle = asyncio.get_running_loop().call_later(max(0.0, due - now), self._fire, slot)
+        slot.checks[check.id] = check
+        self.batched[check.id] = (check, slot)
+
+    def _unslot(self, check_id: str, slot: _Slot) -> None:
+        del self.batched[check_id]
+        slot.checks.pop(check_id, None)
+        if not slot.checks:
+            if slot.handle is not None:
+                slot.handle.cancel()
+            for key, found in list(self.slots.items()):
+                if found is slot:
+                    del self.slots[key]
+
+    def _fire(self, slot: _Slot) -> None:
+        """A slot fell due: its checks go out as one batch; the timer is re-armed for the next interval."""
+        kind_name = slot.kind
+        kind = self.probes[kind_name]
+        now = self.clock()
+        lag = max(0.0, now - slot.due)
+        checks = list(slot.checks.values())
+        if self.allowed is not None:
+            checks = [c for c in checks if self.allowed(c)]
+        if checks:
+            self.lag[kind_name].observe(lag, len(checks))
+            self.in_flight[kind_name] += len(checks)
+            for_check = self.contexts.for_check
+            assert kind.batching is not None
+            try:
+                kind.batching.start([(c, for_check(c)) for c in checks],
+                                    lambda runs: self._delivered(kind_name, lag, runs))
+            except Exception:  # noqa: BLE001 - a bug in one batch must not stop the slot's rhythm
+                log.exception("starting a batch of %d %s checks failed", len(checks), kind_name)
+                self.in_flight[kind_name] -= len(checks)
+        interval = slot.interval_seconds
+        slot.due += interval
+        behind = self.clock() - slot.due
+        if behind > 0:
+            # Fell a whole interval behind: skip the missed slots instead of bursting to catch up.
+            missed = math.ceil(behind / interval)
+            self.lag[kind_name].skipped += missed * len(slot.checks)
+            for check in slot.checks.values():
+                self.on_skipped(check, missed)
+            slot.due += missed * interval
+        slot.handle = asyncio.get_running_loop().call_later(max(0.0, slot.due - self.clock()), self._fire, slot)
+
+    def _delivered(self, kind: str, lag: float, runs: list[BatchRun]) -> None:
+        """Finished runs of a batch: each becomes a Result for on_result, unless its check went away."""
+        self.in_flight[kind] -= len(runs)
+        if self.stopped:
+            return
+        batched = self.batched
+        on_result = self.on_result
+        for check, outcome, started_at, duration in runs:
+            entry = batched.get(check.id)
+            if entry is None or entry[0] is not check:
+                continue   # removed or changed by a reload while its echoes were out: as a cancelled task
+            try:
+                on_result(check, Result(check.id, check.target.id, kind, started_at, duration, outcome, lag))
+            except Exception:  # noqa: BLE001 - a bug in result handling must not stop the others
+                log.exception("handling the result of %s failed", check.id)
+
     async def stop(self) -> None:
+        self.stopped = True
+        for slot in self.slots.values():
+            if slot.handle is not None:
+                slot.handle.cancel()
+        self.slots.clear()
+        self.batched.clear()
         tasks = [t for _, t in self.tasks.values()] + list(self.triggered.values())
         for t in tasks:
             t.cancel()
@@ -92,7 +197,7 @@ class Scheduler:
 
     def trigger(self, check_id: str) -> bool:
         """Run a check now, outside its rhythm (e.g. a trap said its link went down)."""
-        entry = self.tasks.get(check_id)
+        entry = self.tasks.get(check_id) or self.batched.get(check_id)
         if entry is None or check_id in self.triggered:
             return False   # one extra run at a time: a trap storm must not pile up polls of one device
         task = asyncio.create_task(self._run_once(entry[0], self.clock()), name=f"trigger:{check_id}")

@@ -225,6 +225,7 @@ def in_maintenance(windows: Iterable[Maintenance], check: Check, ts: float) -> b
 
 
 _NOTHING = Decision((), (), ())
+_NO_FLAPS = FlapState()   # shared, not built per result: most checks never flap
 
 
 class Decider:
@@ -270,13 +271,15 @@ class Decider:
     # -- results ------------------------------------------------------------------------------
     def on_result(self, check: Check, result: Result, raw: Transition | None, views: Mapping[str, Observed],
                   now: float) -> Decision:
-        flapping_before = self.flaps.get(check.id, FlapState()).flapping
+        before = self.flaps.get(check.id, _NO_FLAPS)
+        flapping_before = before.flapping
         change = None
         if check.alert.flap_detection:
             spec = self.config.paging.spec.flapping
-            fs, change = observe(self.flaps.get(check.id, FlapState()), result.ok, spec.window, spec.high, spec.low,
+            fs, change = observe(before, result.ok, spec.window, spec.high, spec.low,
                                  degraded=result.outcome.degraded is not None)
-            self.flaps[check.id] = fs
+            if fs is not before:
+                self.flaps[check.id] = fs
         if raw is None and change is None and self.stays_up(check, result.started_at, views):
             return _NOTHING
         draft = _Draft()

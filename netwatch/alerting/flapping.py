@@ -37,7 +37,11 @@ def observe(fs: FlapState, ok: bool, window: int, high: float, low: float,
             degraded: bool = False) -> tuple[FlapState, str | None]:
     """Add a result; return the new state and 'start' or 'stop' when flapping begins or ends."""
     kind = "fail" if not ok else "degraded" if degraded else "up"
-    history = (fs.history + (kind,))[-window:]
+    history = fs.history
+    if not fs.flapping and len(history) == window and history[0] == kind and history[-1] == kind \
+            and history.count(kind) == window:
+        return fs, None   # a full window of one class, and one more of it: nothing changes (most results)
+    history = (history + (kind,))[-window:]
     value = score(history, window)
     if not fs.flapping and value >= high:
         return FlapState(history, True), "start"

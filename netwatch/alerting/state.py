@@ -58,10 +58,9 @@ def step(cs: CheckState, ok: bool, degraded: bool, error: str | None, ts: float,
     ok_started = cs.ok_started_at if cs.ok_streak else ts
     warn_started = (cs.warn_started_at if cs.warn_streak else ts) if degraded else None
     clean_started = None if degraded else (cs.clean_started_at if cs.clean_streak else ts)
-    cs = replace(cs, ok_streak=cs.ok_streak + 1, ok_started_at=ok_started, fail_streak=0,
-                 fail_started_at=None, warn_streak=cs.warn_streak + 1 if degraded else 0,
-                 warn_started_at=warn_started, clean_streak=0 if degraded else cs.clean_streak + 1,
-                 clean_started_at=clean_started, error=None)
+    # Built directly, not with dataclasses.replace: this runs for every result.
+    cs = CheckState(cs.state, cs.since, 0, None, cs.warn_streak + 1 if degraded else 0, warn_started,
+                    cs.ok_streak + 1, ok_started, 0 if degraded else cs.clean_streak + 1, clean_started, None)
     healthy = State.DEGRADED if degraded else State.UP
     if cs.state is State.UNKNOWN:
         return replace(cs, state=healthy, since=ts), (healthy, ts)

@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 import weakref
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 # Linux values (x86, arm, most arches); Python's socket module does not export them.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -150,24 +150,29 @@ class _Batch:
 
 
 class _GroupBatch(_Batch):
-    """The echoes of one batch of checks (ping_group): each check's future resolves on its own.
+    """The echoes of one batch of checks: each check is settled on its own, through `deliver`.
 
     A check is settled as soon as all its echoes are answered or failed, or at its own deadline,
     so a silent address never holds back the replies of the others. RTTs are kept flat,
-    `count` slots per check, for the same garbage-collector reason as in _Batch.
+    `count` slots per check, for the same garbage-collector reason as in _Batch. `deliver(index,
+    stats)` is called once per check (ping_soon resolves that check's future; the scheduler's batch
+    path folds it into its list of results); `gone(index)` says a caller no longer wants its echoes.
     """
 
-    __slots__ = ("addresses", "count", "futures", "got", "left", "pinger", "rtt_flat", "seq_flat")
+    __slots__ = ("addresses", "count", "deliver", "gone", "got", "left", "pinger", "rtt_flat", "seq_flat",
+                 "settled")
 
-    def __init__(self, done: asyncio.Future[None], pinger: Pinger, addresses: list[str],
-                 futures: list[asyncio.Future[PingStats]], count: int) -> None:
+    def __init__(self, done: asyncio.Future[None], pinger: Pinger, addresses: list[str], count: int,
+                 deliver: Callable[[int, PingStats], None], gone: Callable[[int], bool] | None) -> None:
         super().__init__(done)
         self.pinger = pinger
         self.count = count
         self.addresses = addresses
-        self.futures = futures
+        self.deliver = deliver
+        self.gone = gone
         self.left = [count] * len(addresses)     # echoes per check not yet answered, failed or lost
         self.got = [0] * len(addresses)
+        self.settled = [False] * len(addresses)
         self.rtt_flat = [0] * (len(addresses) * count)
         self.seq_flat = [-1] * (len(addresses) * count)
 
@@ -195,9 +200,9 @@ class _GroupBatch(_Batch):
     def finish(self, index: int) -> None:
         """Hand check `index` its PingStats; echoes still in flight for it are given up."""
         self.left[index] = 0
-        future = self.futures[index]
-        if future.done():
+        if self.settled[index]:
             return
+        self.settled[index] = True
         count = self.count
         base = index * count
         p = self.pinger
@@ -206,9 +211,13 @@ class _GroupBatch(_Batch):
                 p._slot_batch[seq] = None
                 p.in_flight -= 1
                 self.outstanding -= 1
-        rtts = tuple(ns / 1e9 for ns in self.rtt_flat[base:base + self.got[index]])
+        got = self.got[index]
+        if got == count:
+            rtts = tuple([ns / 1e9 for ns in self.rtt_flat[base:base + count]])
+        else:
+            rtts = tuple([ns / 1e9 for ns in self.rtt_flat[base:base + got]])
         errors = self.errors.get(index)
-        future.set_result(PingStats(self.addresses[index], count, rtts, tuple(errors) if errors else ()))
+        self.deliver(index, PingStats(self.addresses[index], count, rtts, tuple(errors) if errors else ()))
 
 
 def _ones_complement_sum(data: bytes) -> int:
@@ -468,8 +477,48 @@ class Pinger:
     def _flush(self, key: tuple[int, float, int, float]) -> None:
         addresses, waits, futures = self._pending.pop(key)
         count, interval_seconds, payload_size_bytes, _ = key
+
+        def deliver(index: int, stats: PingStats) -> None:
+            future = futures[index]
+            if not future.done():
+                future.set_result(stats)
+
+        def fail(index: int, exc: BaseException) -> None:
+            future = futures[index]
+            if not future.done():
+                if isinstance(exc, Exception):
+                    future.set_exception(exc)
+                else:
+                    future.cancel()
+
+        self._start_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail,
+                          lambda index: futures[index].done())
+
+    def start_batch(self, addresses: list[str], waits: list[float], count: int, interval_seconds: float,
+                    payload_size_bytes: int, deliver: Callable[[int, PingStats], None],
+                    fail: Callable[[int, BaseException], None]) -> None:
+        """Echo every address now as ONE batch, like ping_soon's, without a future per address.
+
+        `waits[i]` is address i's own timeout after the last round. `deliver(i, stats)` is called once
+        per address as soon as its echoes are answered or its deadline passed; if the batch cannot
+        run at all (no ICMP socket, or the loop is shutting down), `fail(i, exc)` is called instead for
+        every address not yet delivered. Addresses must be IP literals (ValueError otherwise, at once).
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
+        if self._closed:
+            raise RuntimeError("pinger is closed")
+        for address in addresses:
+            _normalize(address)
+        self._start_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail, None)
+
+    def _start_group(self, addresses: list[str], waits: list[float], count: int, interval_seconds: float,
+                     payload_size_bytes: int, deliver: Callable[[int, PingStats], None],
+                     fail: Callable[[int, BaseException], None], gone: Callable[[int], bool] | None) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._run_group(addresses, waits, futures, count, interval_seconds, payload_size_bytes))
+            self._run_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail, gone))
         self._group_tasks.add(task)   # referenced until done, or the loop may collect it mid-run
         task.add_done_callback(self._group_tasks.discard)
 
@@ -489,11 +538,12 @@ class Pinger:
             checksum = ~total & 0xFFFF
         return seq, _ECHO_HEADER.pack(request_type, 0, checksum, self._ident, seq) + payload
 
-    async def _run_group(self, addresses: list[str], waits: list[float],
-                         futures: list[asyncio.Future[PingStats]], count: int, interval_seconds: float,
-                         payload_size_bytes: int) -> None:
+    async def _run_group(self, addresses: list[str], waits: list[float], count: int, interval_seconds: float,
+                         payload_size_bytes: int, deliver: Callable[[int, PingStats], None],
+                         fail: Callable[[int, BaseException], None], gone: Callable[[int], bool] | None) -> None:
         loop = asyncio.get_running_loop()
-        batch = _GroupBatch(loop.create_future(), self, addresses, futures, count)
+        batch = _GroupBatch(loop.create_future(), self, addresses, count, deliver, gone)
+        settled = batch.settled
         seqs: list[int] = []
         expiry: list[asyncio.TimerHandle] = []
         try:
@@ -517,8 +567,8 @@ class Pinger:
                 if round_index:
                     await asyncio.sleep(interval_seconds)
                 for i, (text, family, sockaddr) in enumerate(prepared):
-                    if futures[i].done():
-                        continue   # its caller was cancelled: send it nothing more
+                    if settled[i] or (gone is not None and gone(i)):
+                        continue   # settled already, or its caller was cancelled: send it nothing more
                     ch = channels[family]
                     while self.in_flight >= _SEQUENCE_SPACE:
                         await asyncio.sleep(0.001)
@@ -578,12 +628,10 @@ class Pinger:
                 expire()
                 await batch.done
         except BaseException as exc:
-            for future in futures:
-                if not future.done():
-                    if isinstance(exc, Exception):
-                        future.set_exception(exc)
-                    else:
-                        future.cancel()
+            for i in range(len(addresses)):
+                if not settled[i]:
+                    settled[i] = True
+                    fail(i, exc)
             if not isinstance(exc, Exception):
                 raise
         finally:
@@ -593,7 +641,7 @@ class Pinger:
                 if self._slot_batch[seq] is batch:
                     self._slot_batch[seq] = None
                     self.in_flight -= 1
-            for i in range(len(futures)):
+            for i in range(len(addresses)):
                 batch.finish(i)
 
     def pending_sequences(self) -> list[int]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, MutableMapping, Sequence
 
-from netwatch.model import Outcome, Target
+from netwatch.model import Check, Outcome, Target
 
 if TYPE_CHECKING:
     from netwatch.configbackup.repo import Repository
@@ -29,6 +29,25 @@ class ProbeContext:
 
 ProbeFunc = Callable[[Target, object, float, ProbeContext], Awaitable[Outcome]]
 
+# One finished run of the batch path: the check, its outcome, its start (Unix seconds) and duration.
+BatchRun = tuple[Check, Outcome, float, float]
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How a kind runs the checks that fall due together as ONE batch (icmp).
+
+    The scheduler then keeps no task, sleep, semaphore, timeout or future per check: one timer per
+    slot of checks calls `start(runs, deliver)`, and the kind hands finished runs back as lists
+    through `deliver` (it may call it several times, once per group of runs that finished together;
+    every run exactly once). `start` must not raise for one check's sake: a failure of the batch
+    becomes each affected check's failed Outcome. `accepts(check)` says, when a check is scheduled,
+    whether it can go this way (e.g. a literal address); the others run through `probe` as usual.
+    """
+
+    accepts: Callable[[Check], bool]
+    start: Callable[[Sequence[tuple[Check, ProbeContext]], Callable[[list[BatchRun]], None]], None]
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProbeKind:
@@ -50,3 +69,5 @@ class ProbeKind:
     # Starts are spread over slots this far apart (0: anywhere in the interval), so checks of a kind
     # that sends in batches (icmp) fall due together and share one batch instead of each its own.
     spread_grid_seconds: float = 0.0
+    # Checks of one slot (same interval, same grid offset) run as one batch through this, if set.
+    batching: Batching | None = None

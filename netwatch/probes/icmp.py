@@ -7,13 +7,14 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping, Sequence
 
 from netwatch.fields import Duration, FieldError
-from netwatch.model import EMPTY, Outcome, Target
-from netwatch.net.icmp import MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many, ping_soon
+from netwatch.model import EMPTY, Check, Outcome, Target
+from netwatch.net.icmp import (MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many, ping_soon,
+                               pinger)
 from netwatch.net.resolver import resolver
-from netwatch.probes.contract import ProbeContext, ProbeKind
+from netwatch.probes.contract import BatchRun, Batching, ProbeContext, ProbeKind
 
 KIND = "icmp"
 
@@ -124,30 +125,43 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     received) over the check's recent echoes, this run's included; the warning on loss is judged
     over it, so random loss keeps a link steadily degraded instead of bouncing up and degraded.
     """
-    sent, received = window if window is not None else (stats.sent, stats.received)
+    # The figures are computed here once (PingStats' properties recompute on every access): this
+    # runs for every result.
+    rtts = stats.rtts_seconds
+    got = len(rtts)
+    loss_ratio = 1.0 - got / stats.sent if stats.sent else 1.0
+    sent, received = window if window is not None else (stats.sent, got)
     window_loss = 1.0 - received / sent if sent else 0.0
     measurements: dict[str, float] = {
         **extra,
         "packets_sent": float(stats.sent),
-        "packets_received": float(stats.received),
-        "packet_loss_ratio": stats.loss_ratio,
+        "packets_received": float(got),
+        "packet_loss_ratio": loss_ratio,
         "packet_loss_window_ratio": window_loss,
     }
     who = host if host == stats.address else f"{host} ({stats.address})"
-    if not stats.received:
+    if not got:
         if stats.errors:
             return Outcome(ok=False, error="unreachable", measurements=measurements,
                            detail=f"no echo reply from {who}: {stats.errors[-1]}"[:500])
         return Outcome(ok=False, error="timeout", measurements=measurements,
                        detail=f"no echo reply from {who} to {stats.sent} requests"[:500])
-    measurements.update(
-        rtt_min_seconds=stats.rtt_min_seconds,
-        rtt_avg_seconds=stats.rtt_avg_seconds,
-        rtt_max_seconds=stats.rtt_max_seconds,
-        rtt_jitter_seconds=stats.rtt_jitter_seconds,
-    )
-    lost = stats.sent - stats.received
-    loss = f"{lost} of {stats.sent} echoes to {who} lost ({stats.loss_ratio:.0%})"
+    rtt_avg = sum(rtts) / got
+    if got == 1:
+        jitter = 0.0
+    elif got == 3:
+        jitter = (abs(rtts[1] - rtts[0]) + abs(rtts[2] - rtts[1])) / 2
+    else:
+        jitter = stats.rtt_jitter_seconds
+    measurements["rtt_min_seconds"] = min(rtts)
+    measurements["rtt_avg_seconds"] = rtt_avg
+    measurements["rtt_max_seconds"] = max(rtts)
+    measurements["rtt_jitter_seconds"] = jitter
+    if loss_ratio <= settings.max_loss_ratio and window_loss <= warn_loss(settings) and (
+            settings.warn_rtt is None or rtt_avg <= settings.warn_rtt):
+        return Outcome(True, None, "", measurements)
+    lost = stats.sent - got
+    loss = f"{lost} of {stats.sent} echoes to {who} lost ({loss_ratio:.0%})"
     if stats.loss_ratio > settings.max_loss_ratio:
         return Outcome(ok=False, error="packet_loss", measurements=measurements,
                        detail=f"{loss}, above max_loss_ratio {settings.max_loss_ratio:g}"[:500])
@@ -177,12 +191,7 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
     except socket.gaierror as exc:
         return Outcome.fail("dns", f"cannot resolve {host!r}: {exc.strerror or exc}")
     lookup_seconds = time.monotonic() - started
-    remaining = timeout_seconds - lookup_seconds
-    interval = float(settings.interval_between)
-    if settings.count > 1 and interval * (settings.count - 1) > remaining * (1 - _MIN_WAIT_SHARE):
-        # Squeeze the spacing rather than fail: the check's timeout bounds the whole run.
-        interval = remaining * (1 - _MIN_WAIT_SHARE) / (settings.count - 1)
-    wait = max(remaining - interval * (settings.count - 1), 0.001)
+    interval, wait = spacing(settings, timeout_seconds - lookup_seconds)
     try:
         if settings.batch_window > 0:
             stats = await ping_soon(address, settings.count, interval, wait, settings.payload_size_bytes,
@@ -197,6 +206,98 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
     extra = {"dns_lookup_seconds": lookup_seconds, "ip_protocol": 6.0 if ":" in address else 4.0}
     window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW, settings.count)
     return judge(host, stats, settings, extra, remember(context, stats, window))
+
+
+def spacing(settings: Settings, remaining_seconds: float) -> tuple[float, float]:
+    """(seconds between echoes, seconds to wait after the last) within what is left of the timeout."""
+    interval = float(settings.interval_between)
+    if settings.count > 1 and interval * (settings.count - 1) > remaining_seconds * (1 - _MIN_WAIT_SHARE):
+        # Squeeze the spacing rather than fail: the check's timeout bounds the whole run.
+        interval = remaining_seconds * (1 - _MIN_WAIT_SHARE) / (settings.count - 1)
+    return interval, max(remaining_seconds - interval * (settings.count - 1), 0.001)
+
+
+# -- the scheduler's batch path: the checks of one slot as one batch, no task or future per check --
+
+_V4_EXTRA: Mapping[str, float] = {"dns_lookup_seconds": 0.0, "ip_protocol": 4.0}
+_V6_EXTRA: Mapping[str, float] = {"dns_lookup_seconds": 0.0, "ip_protocol": 6.0}
+
+
+def batchable(check: Check) -> bool:
+    """A check to an address literal of an allowed family with batching on goes the batch path;
+    a name to resolve (or a family mismatch, which probe() reports) goes through probe()."""
+    settings = check.settings
+    if not isinstance(settings, Settings) or settings.batch_window <= 0:
+        return False
+    host = check.target.host.strip()
+    try:
+        return bool(host) and literal_address(host, settings.family) is not None
+    except socket.gaierror:
+        return False
+
+
+def start_batch(runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[list[BatchRun]], None]) -> None:
+    """Echo every check of `runs` at once (one Pinger batch per echo count, spacing and payload size).
+
+    Each check's outcome is judged as its echoes settle; the outcomes settled by one socket read (on
+    a healthy network: most of the batch) reach `deliver` as one list on the next loop step.
+    """
+    started_at = time.time()
+    t0 = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    done: list[BatchRun] = []
+
+    def hand_over() -> None:
+        runs_done = done[:]
+        done.clear()
+        deliver(runs_done)
+
+    groups: dict[tuple[int, float, int], list[tuple[Check, ProbeContext, float]]] = {}
+    for check, context in runs:
+        settings = check.settings
+        assert isinstance(settings, Settings)
+        interval, wait = spacing(settings, check.timeout_seconds)
+        key = (settings.count, interval, settings.payload_size_bytes)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+        group.append((check, context, wait))
+    for (count, interval, payload), members in groups.items():
+        def settled(index: int, stats: PingStats, members: list[tuple[Check, ProbeContext, float]] = members
+                    ) -> None:
+            check, context, _ = members[index]
+            settings = check.settings
+            assert isinstance(settings, Settings)
+            window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW,
+                                                                                        settings.count)
+            extra = _V6_EXTRA if ":" in stats.address else _V4_EXTRA
+            outcome = judge(check.target.host.strip(), stats, settings, extra, remember(context, stats, window))
+            if not done:
+                loop.call_soon(hand_over)
+            done.append((check, outcome, started_at, time.perf_counter() - t0))
+
+        def failed(index: int, exc: BaseException, members: list[tuple[Check, ProbeContext, float]] = members
+                   ) -> None:
+            if not isinstance(exc, Exception):
+                return   # the loop is shutting down: nothing to report
+            check = members[index][0]
+            if isinstance(exc, PingNotPermitted):
+                outcome = Outcome.fail("not_permitted", str(exc))
+            elif isinstance(exc, OSError):
+                outcome = Outcome.fail("unreachable", f"cannot ping {check.target.host.strip()}: "
+                                                      f"{exc.strerror or exc}")
+            else:
+                outcome = Outcome.fail("internal", f"probe error: {type(exc).__name__}")
+            if not done:
+                loop.call_soon(hand_over)
+            done.append((check, outcome, started_at, time.perf_counter() - t0))
+
+        addresses = [m[0].target.host.strip() for m in members]
+        try:
+            pinger().start_batch(addresses, [m[2] for m in members], count, interval, payload, settled, failed)
+        except (ValueError, RuntimeError) as exc:
+            for index in range(len(members)):
+                failed(index, exc)
 
 
 def remember(context: ProbeContext | None, stats: PingStats, loss_window: int) -> tuple[int, int] | None:
@@ -222,4 +323,5 @@ CONTRACT = ProbeKind(
     kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe,
     latency=LATENCY,
     concurrency=CONCURRENCY,
-    spread_grid_seconds=SPREAD_GRID_SECONDS)
+    spread_grid_seconds=SPREAD_GRID_SECONDS,
+    batching=Batching(accepts=batchable, start=start_batch))
