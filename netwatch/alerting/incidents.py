@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from netwatch.alerting.decide import Change, FlapNotice, Item, Page, Release, channels_for
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
+from netwatch.cluster.isolation import site_check_id
 from netwatch.model import State, Transition
 from netwatch.store import Store
 from netwatch.store.incidents import (OPEN_STATES, NewIncident, ack, clock_summary, close_removed, drop_hold, due,
@@ -107,8 +108,10 @@ def held_pages(store: Store) -> list[tuple[Transition, bool]]:
 
 def close_removed_checks(store: Store, config: "Config", now: float) -> list[int]:
     """After a reload: close the incidents of checks no longer configured (they would be reminded forever)."""
+    # A cluster's "site isolated" incidents live on synthetic checks of the configured sites.
+    sites = {site_check_id(s) for s in config.cluster.sites} if config.cluster is not None else set()
     with store.transaction() as c:
-        return close_removed(c, {ch.id for ch in config.checks}, {t.id for t in config.targets}, now)
+        return close_removed(c, {ch.id for ch in config.checks} | sites, {t.id for t in config.targets} | sites, now)
 
 
 def sweep(store: Store, now: float, quiet: set[str], config: "Config") -> tuple[int, bool]:
