@@ -105,13 +105,12 @@ class ClusterRole:
         Else it votes; True when this node's own step state decides paging (False: the votes decide)."""
         if not self.node.may_write(check.id):
             return None
-        if not check.vantage and not result.ok and self.node.site_cut():
+        if not result.ok and self.node.site_cut():
             # This site looks cut off (its anchors fail): its failures say so, not that the check is down.
-            # No per-check page; the one "site isolated" incident speaks for them.
+            # No per-check page and no down vote (a cut-off site has no say); the one "site isolated"
+            # incident speaks for them. Successes still count.
             self.held_unreachable.add(check.id)
             self.live.set_overlays(((check.id, State.UNREACHABLE),))
-            self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, check, result)))
-            task.add_done_callback(self.tasks.discard)
             return False
         # The streak in the database (a new owner continues it) and this site's vote.
         self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, check, result)))
@@ -162,7 +161,7 @@ class ClusterRole:
         coordinator raises or resolves "site isolated"; pages held while this site looked cut are released."""
         node = self.node
         mine = node.anchors.get(node.site, ())
-        timeout = min(1.0, node.anchor_every_seconds)
+        timeout = min(0.8, node.anchor_every_seconds * 0.8)
         while True:
             started = asyncio.get_running_loop().time()
             try:

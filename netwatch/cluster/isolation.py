@@ -86,34 +86,47 @@ def anchor_address(anchor: str) -> tuple[str, int | None]:
 
 
 class AnchorStreaks:
-    """A node's view of its own site's anchors, one probe round at a time (pure: results are passed in).
+    """A node's view of its own site's anchors, one probe round at a time (pure: results and time passed in).
 
     An anchor is recorded down only after `fail_after` failed rounds in a row (one lost echo is not a
-    cut uplink); `locally_cut()` is the faster, node-local hint used to hold this node's own per-check
-    pages: the latest round alone failed for at least `failing_ratio` of the anchors.
+    cut uplink). `holding(now)` is the faster, node-local hint that holds this node's own per-check
+    verdicts: the latest round failed for at least `failing_ratio` of the anchors, for at most
+    `hold_seconds` — long enough for the cluster to conclude isolation from every site's views; if it
+    does not (the anchors are down from everywhere: an outage, not a cut uplink), the hold ends.
     """
 
-    def __init__(self, anchors: Sequence[str], rule: IsolationRule = IsolationRule(), fail_after: int = 2) -> None:
+    def __init__(self, anchors: Sequence[str], rule: IsolationRule = IsolationRule(), fail_after: int = 2,
+                 hold_seconds: float = 10.0) -> None:
         self.anchors = tuple(anchors)
         self.rule = rule
         self.fail_after = fail_after
+        self.hold_seconds = hold_seconds
         self.fails: dict[str, int] = {a: 0 for a in self.anchors}
+        self.cut_since: float | None = None
 
-    def observe(self, results: Mapping[str, bool]) -> dict[str, bool]:
-        """One round's results (True = answered) -> the views to record, anchor -> up."""
+    def observe(self, results: Mapping[str, bool], now: float) -> dict[str, bool]:
+        """One round's results (True = answered) at `now` -> the views to record, anchor -> up."""
         out = {}
         for anchor in self.anchors:
             if anchor not in results:
                 continue
             self.fails[anchor] = 0 if results[anchor] else self.fails.get(anchor, 0) + 1
             out[anchor] = self.fails[anchor] < self.fail_after
+        if self.locally_cut():
+            self.cut_since = now if self.cut_since is None else self.cut_since
+        else:
+            self.cut_since = None
         return out
 
     def locally_cut(self) -> bool:
+        """The latest round failed for enough of the anchors."""
         if not self.anchors:
             return False
         failing = sum(1 for a in self.anchors if self.fails.get(a, 0) > 0)
         return failing >= max(1, math.ceil(self.rule.failing_ratio * len(self.anchors)))
+
+    def holding(self, now: float) -> bool:
+        return self.cut_since is not None and now - self.cut_since <= self.hold_seconds
 
 
 @dataclass(frozen=True)

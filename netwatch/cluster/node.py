@@ -30,7 +30,8 @@ class ClusterNode:
         # own per-check pages while their site is cut off).
         self.anchors: dict[str, tuple[str, ...]] = dict(anchors or {})
         self.isolation = isolation
-        self.anchor_streaks = AnchorStreaks(self.anchors.get(membership.site, ()), isolation)
+        self.anchor_streaks = AnchorStreaks(self.anchors.get(membership.site, ()), isolation,
+                                            hold_seconds=self.anchor_fresh_seconds + 3 * self.anchor_every_seconds)
         self.anchor_up: dict[str, bool] = {}
         self.sites = SiteWatch(self.anchor_fresh_seconds, isolation)
         self.suspect_flags = 0
@@ -64,8 +65,9 @@ class ClusterNode:
 
     @property
     def anchor_every_seconds(self) -> float:
-        """Anchors are probed once per lease renew period (cheap: one echo or connect per anchor)."""
-        return self.membership.timing.renew_seconds
+        """Anchors are probed once per lease renew period, at least every second (one echo or connect each):
+        a cut uplink must be seen before a check's own failures are counted."""
+        return min(1.0, self.membership.timing.renew_seconds)
 
     @property
     def anchor_fresh_seconds(self) -> float:
@@ -73,12 +75,12 @@ class ClusterNode:
         return 3 * self.anchor_every_seconds + 1.0
 
     def site_cut(self) -> bool:
-        """This node's own site is isolated (the cluster's verdict) or looks cut from here right now."""
-        return self.site in self.sites.isolated or self.anchor_streaks.locally_cut()
+        """This node's own site is isolated (the cluster's verdict) or has looked cut from here for a short while."""
+        return self.site in self.sites.isolated or self.anchor_streaks.holding(self.membership.clock())
 
     def record_anchors(self, results: Mapping[str, bool]) -> None:
         """Blocking: one probe round of this site's anchors (True = answered) into the database."""
-        views = self.anchor_streaks.observe(results)
+        views = self.anchor_streaks.observe(results, self.membership.clock())
         self.anchor_up = dict(views)
         if self.writer is not None and views and not self.fenced():
             self.writer.record_anchors(self.membership.node, self.site, views)

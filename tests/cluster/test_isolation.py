@@ -35,15 +35,22 @@ def test_anchor_address(anchor: str, parsed: tuple[str, int | None]) -> None:
 
 
 def test_anchor_recorded_down_only_after_two_failed_rounds_but_the_local_hint_is_at_once() -> None:
-    streaks = AnchorStreaks(("a", "b"), IsolationRule(failing_ratio=0.5))
-    assert streaks.observe({"a": True, "b": True}) == {"a": True, "b": True}
-    assert not streaks.locally_cut()
-    assert streaks.observe({"a": False, "b": True}) == {"a": True, "b": True}   # one lost echo
-    assert streaks.locally_cut()                                               # but hold own pages already
-    assert streaks.observe({"a": False, "b": True}) == {"a": False, "b": True}
-    assert streaks.observe({"a": True, "b": True}) == {"a": True, "b": True}
-    assert not streaks.locally_cut()
-    assert not AnchorStreaks(()).locally_cut()                                 # no anchors: never cut
+    streaks = AnchorStreaks(("a", "b"), IsolationRule(failing_ratio=0.5), hold_seconds=5.0)
+    assert streaks.observe({"a": True, "b": True}, 0.0) == {"a": True, "b": True}
+    assert not streaks.holding(0.0)
+    assert streaks.observe({"a": False, "b": True}, 1.0) == {"a": True, "b": True}   # one lost echo
+    assert streaks.holding(1.0)                                                     # but hold own pages already
+    assert streaks.observe({"a": False, "b": True}, 2.0) == {"a": False, "b": True}
+    assert streaks.observe({"a": True, "b": True}, 3.0) == {"a": True, "b": True}
+    assert not streaks.holding(3.0)
+    assert not AnchorStreaks(()).holding(0.0)                                       # no anchors: never cut
+
+
+def test_the_local_hold_ends_when_the_cluster_does_not_confirm_isolation() -> None:
+    streaks = AnchorStreaks(("a",), hold_seconds=5.0)
+    for t in range(8):
+        streaks.observe({"a": False}, float(t))
+    assert streaks.holding(5.0) and not streaks.holding(5.01)   # by the injected clock: the anchor's own outage
 
 
 def test_site_isolated_once_and_back_once() -> None:
@@ -105,6 +112,10 @@ class FakeMembership:
         from netwatch.cluster.membership import Lease
         self.site, self.node, self.timing = site, f"{site}-1", LeaseTiming(6.0, 1.0, 2.0)
         self._coordinating, self.lease = coordinating, Lease(0, 1)
+        self.now = 100.0
+
+    def clock(self) -> float:
+        return self.now
 
     def owns(self, check_id: str, site: str | None = None) -> Any:
         return self.lease
@@ -149,11 +160,15 @@ def test_a_node_whose_anchors_fail_holds_its_own_failing_results_and_releases_th
         check = tcp_check()
         r.live.apply([check])
         assert r.on_result(check, result(False)) is True              # anchors fine: its own state pages
-        r.node.anchor_streaks.observe({a: False for a in ANCHORS["venue"]})
-        assert r.on_result(check, result(False)) is False             # looks cut: no per-check page
+        r.node.record_anchors({a: False for a in ANCHORS["venue"]})
+        assert r.on_result(check, result(False)) is False             # looks cut: no per-check page, no vote
         assert r.live.views["web/tcp"].overlay is State.UNREACHABLE
         assert r.on_result(check, result(True)) is True               # a success is never held
-        r.node.anchor_streaks.observe({a: True for a in ANCHORS["venue"]})
+        r.node.membership.now += r.node.anchor_streaks.hold_seconds + 0.1
+        assert not r.node.site_cut()                                  # not confirmed in time: pages resume
+        r.node.sites.isolated = frozenset({"venue"})
+        assert r.node.site_cut()                                      # confirmed: held for as long as it lasts
+        r.node.sites.isolated = frozenset()
         r.release_held()
         assert r.live.views["web/tcp"].overlay is None and not r.held_unreachable
         await asyncio.gather(*r.tasks)
