@@ -112,10 +112,21 @@ class ClusterRole:
             self.held_unreachable.add(check.id)
             self.live.set_overlays(((check.id, State.UNREACHABLE),))
             return False
+        decides = not check.vantage
+        if check.id in self.held_unreachable:
+            view = self.live.views.get(check.id)
+            if result.ok and view is not None and view.state.state is State.DOWN:
+                # The site is back and the check recovers from failures that were the cut's: nothing to page
+                # (deciding now would page its still-down step state).
+                decides = False
+            else:
+                # Recovered, or failing again with the site back: a real outage, which pages as usual.
+                self.held_unreachable.discard(check.id)
+                self.live.set_overlays(((check.id, None),))
         # The streak in the database (a new owner continues it) and this site's vote.
         self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, check, result)))
         task.add_done_callback(self.tasks.discard)
-        return not check.vantage
+        return decides
 
     async def rebalance(self) -> None:
         """Slots moved: run and show (in /metrics too) exactly the owned checks; resume taken-over ones
@@ -158,7 +169,7 @@ class ClusterRole:
 
     async def watch_sites(self) -> None:
         """Every renew period: probe this site's anchors, record them, fold every site's views; the
-        coordinator raises or resolves "site isolated"; pages held while this site looked cut are released."""
+        coordinator raises or resolves "site isolated"."""
         node = self.node
         mine = node.anchors.get(node.site, ())
         timeout = min(0.8, node.anchor_every_seconds * 0.8)
@@ -178,16 +189,7 @@ class ClusterRole:
                 await self.page_sites(changes)
             except StoreError as exc:
                 log.warning("site isolation not updated: %s", exc)
-            if self.held_unreachable and not node.site_cut():
-                self.release_held()
             await asyncio.sleep(max(0.05, node.anchor_every_seconds - (asyncio.get_running_loop().time() - started)))
-
-    def release_held(self) -> None:
-        """The site is back: show the step state again; the next result of each decides (and pages if down)."""
-        self.live.set_overlays((cid, None) for cid in self.held_unreachable)
-        log.info("site %s reachable again: paging resumes for %d checks held as unreachable", self.node.site,
-                 len(self.held_unreachable))
-        self.held_unreachable.clear()
 
     async def page_sites(self, changes: list[SiteChange]) -> None:
         """Coordinator: one "site isolated" incident per isolation, resolved once when the site is back."""

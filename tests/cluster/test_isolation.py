@@ -168,9 +168,23 @@ def test_a_node_whose_anchors_fail_holds_its_own_failing_results_and_releases_th
         assert not r.node.site_cut()                                  # not confirmed in time: pages resume
         r.node.sites.isolated = frozenset({"venue"})
         assert r.node.site_cut()                                      # confirmed: held for as long as it lasts
+        assert r.on_result(check, result(False)) is False and r.held_unreachable == {"web/tcp"}
         r.node.sites.isolated = frozenset()
-        r.release_held()
+        r.live.update(check, result(False))
+        r.live.update(check, result(False))
+        r.live.update(check, result(False))                          # its step state went down meanwhile
+        assert r.live.views["web/tcp"].state.state is State.DOWN
+        assert r.on_result(check, result(True)) is False              # back and recovering: nothing to page
+        assert r.live.views["web/tcp"].overlay is State.UNREACHABLE
+        r.live.update(check, result(True))
+        r.live.update(check, result(True))
+        assert r.on_result(check, result(True)) is True               # recovered: released, decides as usual
         assert r.live.views["web/tcp"].overlay is None and not r.held_unreachable
+        r.node.record_anchors({a: False for a in ANCHORS["venue"]})
+        r.on_result(check, result(False))
+        r.node.membership.now += r.node.anchor_streaks.hold_seconds + 0.1
+        assert r.on_result(check, result(False)) is True              # failing with the site back: pages
+        assert not r.held_unreachable
         await asyncio.gather(*r.tasks)
     asyncio.run(run())
 
