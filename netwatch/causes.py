@@ -94,6 +94,8 @@ ERRORS: Mapping[str, Cause] = {
     "not_run": _c("not_run", "phép kiểm tra không chạy được", "the check could not run"),
     "skipped": _c("not_run", "lượt kiểm tra bị bỏ qua do máy giám sát quá tải",
                   "check runs skipped: the monitor's probe pool is full"),
+    "site_isolated": _c("unreachable", "mất liên lạc với điểm giám sát này (đường truyền của điểm bị cắt)",
+                        "lost contact with this monitoring site (its uplink is cut)"),
     "stale": _c("not_run", "phép kiểm tra lâu không có kết quả mới", "no fresh result for a long time"),
 }
 

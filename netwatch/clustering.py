@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from netwatch.alerting.state import restored
 from netwatch.cluster.node import ClusterNode
 from netwatch.live import OVERLAYS, CheckView, LiveView
-from netwatch.model import Check, Outcome, Result, State, Transition
+from netwatch.cluster.isolation import SITE_CHECK_PREFIX, SiteChange, anchor_address, site_check_id
+from netwatch.model import AlertPolicy, Check, Outcome, Result, State, Target, Transition
+from netwatch.net import icmp, tcp
 from netwatch.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -38,7 +40,33 @@ def join_cluster(config: "Config") -> ClusterNode:
     writer = ClusterStore(settings.dsn.url, settings.dsn.password_text(), str(settings.dsn),
                           statement_timeout_seconds=settings.timing.statement_timeout_seconds)
     return ClusterNode(Membership(db, settings.node, settings.site, settings.config_hash, settings.timing,
-                                  settings.slots, settings.max_moves), writer, settings.vote_fresh_seconds)
+                                  settings.slots, settings.max_moves), writer, settings.vote_fresh_seconds,
+                       anchors={name: spec.anchors for name, spec in settings.sites.items()},
+                       isolation=settings.isolation)
+
+
+def site_check(site: str) -> Check:
+    """The synthetic check a "site isolated" incident is opened and resolved on (one per site)."""
+    return Check(site_check_id(site), Target(site_check_id(site), name=site), "site", 0.0, 0.0,
+                 AlertPolicy(fail_after=1, recover_after=1, flap_detection=False), None)
+
+
+async def probe_anchor(anchor: str, timeout_seconds: float) -> bool:
+    """One cheap probe: an ICMP echo ("HOST") or a TCP connect ("HOST:PORT"; a refusal also answers)."""
+    host, port = anchor_address(anchor)
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            address = (await tcp.resolve(host, port or 0))[0][1]
+            if port is None:
+                stats = (await icmp.ping_many([address], 1, 0.0, timeout_seconds)).get(address)
+                return stats is not None and stats.received > 0
+            _, writer = await asyncio.open_connection(address, port)
+            writer.close()
+            return True
+    except ConnectionRefusedError:
+        return True
+    except (TimeoutError, OSError, tcp.Failure, ValueError):
+        return False
 
 
 class ClusterRole:
@@ -54,6 +82,11 @@ class ClusterRole:
         # Coordinator: the confirmed (voted) state of multi-vantage checks, which paging decides on instead
         # of this node's own site's step state.
         self.confirmed: dict[str, CheckView] = {}
+        # Checks whose failing results this node did not page because its own site looked cut off: shown
+        # as unreachable, handed back to paging (which pages what is still down) when the site is back.
+        self.held_unreachable: set[str] = set()
+        # Coordinator: the recorded state of each site's "site isolated" check (None: not read yet this term).
+        self.site_states: dict[str, State] | None = None
 
     def checks(self, config: "Config") -> list[Check]:
         """The checks whose slot lease this node holds."""
@@ -72,10 +105,28 @@ class ClusterRole:
         Else it votes; True when this node's own step state decides paging (False: the votes decide)."""
         if not self.node.may_write(check.id):
             return None
+        if not result.ok and self.node.site_cut():
+            # This site looks cut off (its anchors fail): its failures say so, not that the check is down.
+            # No per-check page and no down vote (a cut-off site has no say); the one "site isolated"
+            # incident speaks for them. Successes still count.
+            self.held_unreachable.add(check.id)
+            self.live.set_overlays(((check.id, State.UNREACHABLE),))
+            return False
+        decides = not check.vantage
+        if check.id in self.held_unreachable:
+            view = self.live.views.get(check.id)
+            if result.ok and view is not None and view.state.state is State.DOWN:
+                # The site is back and the check recovers from failures that were the cut's: nothing to page
+                # (deciding now would page its still-down step state).
+                decides = False
+            else:
+                # Recovered, or failing again with the site back: a real outage, which pages as usual.
+                self.held_unreachable.discard(check.id)
+                self.live.set_overlays(((check.id, None),))
         # The streak in the database (a new owner continues it) and this site's vote.
         self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, check, result)))
         task.add_done_callback(self.tasks.discard)
-        return not check.vantage
+        return decides
 
     async def rebalance(self) -> None:
         """Slots moved: run and show (in /metrics too) exactly the owned checks; resume taken-over ones
@@ -116,6 +167,59 @@ class ClusterRole:
                 self.confirmed[t.check_id] = CheckView(change.check, restored(t.to_state, t.since), result)
                 self.submit(self.decide(change.check, result, t))
 
+    async def watch_sites(self) -> None:
+        """Every renew period: probe this site's anchors, record them, fold every site's views; the
+        coordinator raises or resolves "site isolated"."""
+        node = self.node
+        mine = node.anchors.get(node.site, ())
+        timeout = min(0.8, node.anchor_every_seconds * 0.8)
+        while True:
+            started = asyncio.get_running_loop().time()
+            try:
+                if mine and not node.fenced():
+                    answers = await asyncio.gather(*(probe_anchor(a, timeout) for a in mine))
+                    await asyncio.to_thread(node.record_anchors, dict(zip(mine, answers)))
+                changes = await asyncio.to_thread(node.watch_sites)
+                for change in changes:
+                    if change.isolated:
+                        log.warning("site %s isolated: anchors %s fail from it, seen up from %s", change.site,
+                                    ", ".join(change.failing), ", ".join(change.seen_up_from))
+                    else:
+                        log.warning("site %s reachable again", change.site)
+                await self.page_sites(changes)
+            except StoreError as exc:
+                log.warning("site isolation not updated: %s", exc)
+            await asyncio.sleep(max(0.05, node.anchor_every_seconds - (asyncio.get_running_loop().time() - started)))
+
+    async def page_sites(self, changes: list[SiteChange]) -> None:
+        """Coordinator: one "site isolated" incident per isolation, resolved once when the site is back."""
+        if not self.node.coordinating():
+            self.site_states = None
+            return
+        if self.site_states is None:   # a new term: continue from what the previous coordinator recorded
+            stored = await asyncio.to_thread(self.store.last_states)
+            self.site_states = {cid[len(SITE_CHECK_PREFIX):]: s.state for cid, s in stored.items()
+                                if cid.startswith(SITE_CHECK_PREFIX)}
+        now = self.node.sites.at
+        details = {c.site: c for c in changes}
+        for site in sorted(self.node.anchors):
+            want = State.DOWN if site in self.node.sites.isolated else State.UP
+            had = self.site_states.get(site, State.UP)
+            if want is had:
+                continue
+            change = details.get(site)
+            since = change.at if change is not None else now
+            check = site_check(site)
+            detail = (f"anchors failing from {site}: {', '.join(change.failing)}; seen up from "
+                      f"{', '.join(change.seen_up_from)}") if change is not None and change.isolated else ""
+            outcome = Outcome(ok=want is State.UP, error=None if want is State.UP else "site_isolated", detail=detail)
+            result = Result(check.id, check.target.id, "site", since, 0.0, outcome)
+            t = Transition(check.id, check.target.id, since, since, had, want,
+                           error=outcome.error, detail=detail)
+            self.site_states[site] = want
+            self.confirmed[check.id] = CheckView(check, restored(want, since), result)
+            self.submit(self.decide(check, result, t))
+
     def start(self, scheduler: "Scheduler") -> asyncio.Task[None]:
         """Join the membership loop (rebalancing on slot moves) and start confirming votes."""
         self.scheduler = scheduler
@@ -127,6 +231,8 @@ class ClusterRole:
                 task.add_done_callback(self.tasks.discard)
             loop.call_soon_threadsafe(spawn)
         self.node.start(moved)
+        self.tasks.add(task := asyncio.create_task(self.watch_sites(), name="cluster-sites"))
+        task.add_done_callback(self.tasks.discard)
         return asyncio.create_task(self.confirm_votes(), name="cluster-votes")
 
     async def stop(self) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 from netwatch.alerting.decide import (Change, FlapNotice, Item, OpenFault, Page, Release, channels_for, fault_rank,
                                       fold_failure, fold_recovery)
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
+from netwatch.cluster.isolation import site_check_id
 from netwatch.model import State, Transition
 from netwatch.store import DB_ERRORS, Store, StoreError
 from netwatch.store.incidents import (OPEN_STATES, Member, NewIncident, TargetFault, ack, amend_pending, clock_summary,
@@ -185,8 +186,10 @@ def held_pages(store: Store) -> list[tuple[Transition, bool]]:
 
 def close_removed_checks(store: Store, config: "Config", now: float) -> list[int]:
     """After a reload: close the incidents of checks no longer configured (they would be reminded forever)."""
+    # A cluster's "site isolated" incidents live on synthetic checks of the configured sites.
+    sites = {site_check_id(s) for s in config.cluster.sites} if config.cluster is not None else set()
     with store.transaction() as c:
-        return close_removed(c, {ch.id for ch in config.checks}, {t.id for t in config.targets}, now)
+        return close_removed(c, {ch.id for ch in config.checks} | sites, {t.id for t in config.targets} | sites, now)
 
 
 async def close_removed_after_reload(store: Store, config: "Config", now: float) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
-__all__ = ["IsolationRule", "isolated_sites", "suspect_sites"]
+__all__ = ["IsolationRule", "isolated_sites", "suspect_sites", "AnchorStreaks", "AnchorView", "SiteChange",
+           "SiteWatch", "anchor_address", "site_check_id", "SITE_CHECK_PREFIX"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,143 @@ def suspect_sites(views: Mapping[str, Mapping[str, bool]],
                 against[site] = against.get(site, 0) + 1
     return frozenset(site for site, n in against.items()
                      if n >= rule.suspect_min_checks and n >= rule.suspect_ratio * shared[site])
+
+
+# -- the wiring's pure half: anchor streaks on a node, the coordinator's site verdicts ------------------
+
+SITE_CHECK_PREFIX = "site-isolated:"   # the synthetic check id of a site's "site isolated" incident
+
+
+def site_check_id(site: str) -> str:
+    return SITE_CHECK_PREFIX + site
+
+
+def anchor_address(anchor: str) -> tuple[str, int | None]:
+    """"HOST" (ICMP echo) or "HOST:PORT" / "[V6]:PORT" (TCP connect) -> (host, port or None)."""
+    if anchor.startswith("["):
+        host, _, rest = anchor[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    if anchor.count(":") == 1:
+        host, _, port = anchor.partition(":")
+        if port.isdigit():
+            return host, int(port)
+    return anchor, None
+
+
+class AnchorStreaks:
+    """A node's view of its own site's anchors, one probe round at a time (pure: results and time passed in).
+
+    An anchor is recorded down only after `fail_after` failed rounds in a row (one lost echo is not a
+    cut uplink). `holding(now)` is the faster, node-local hint that holds this node's own per-check
+    verdicts: the latest round failed for at least `failing_ratio` of the anchors, for at most
+    `hold_seconds` — long enough for the cluster to conclude isolation from every site's views; if it
+    does not (the anchors are down from everywhere: an outage, not a cut uplink), the hold ends.
+    """
+
+    def __init__(self, anchors: Sequence[str], rule: IsolationRule = IsolationRule(), fail_after: int = 2,
+                 hold_seconds: float = 10.0) -> None:
+        self.anchors = tuple(anchors)
+        self.rule = rule
+        self.fail_after = fail_after
+        self.hold_seconds = hold_seconds
+        self.fails: dict[str, int] = {a: 0 for a in self.anchors}
+        self.cut_since: float | None = None
+
+    def observe(self, results: Mapping[str, bool], now: float) -> dict[str, bool]:
+        """One round's results (True = answered) at `now` -> the views to record, anchor -> up."""
+        out = {}
+        for anchor in self.anchors:
+            if anchor not in results:
+                continue
+            self.fails[anchor] = 0 if results[anchor] else self.fails.get(anchor, 0) + 1
+            out[anchor] = self.fails[anchor] < self.fail_after
+        if self.locally_cut():
+            self.cut_since = now if self.cut_since is None else self.cut_since
+        else:
+            self.cut_since = None
+        return out
+
+    def locally_cut(self) -> bool:
+        """The latest round failed for enough of the anchors."""
+        if not self.anchors:
+            return False
+        failing = sum(1 for a in self.anchors if self.fails.get(a, 0) > 0)
+        return failing >= max(1, math.ceil(self.rule.failing_ratio * len(self.anchors)))
+
+    def holding(self, now: float) -> bool:
+        return self.cut_since is not None and now - self.cut_since <= self.hold_seconds
+
+
+@dataclass(frozen=True)
+class AnchorView:
+    """One site's latest recorded view of one anchor; `at` in database Unix seconds."""
+
+    site: str
+    anchor: str
+    up: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class SiteChange:
+    """A site became isolated (or stopped being); `failing`: its failing anchors, `seen_up_from`: who sees them."""
+
+    site: str
+    isolated: bool
+    at: float
+    failing: tuple[str, ...] = ()
+    seen_up_from: tuple[str, ...] = ()
+
+
+class SiteWatch:
+    """Pure: `step(now, anchors, views)` -> the sites that became isolated or came back, once per change.
+
+    Only views younger than `fresh_seconds` count (a site that stopped writing has no say). Started
+    from the stored state so a new coordinator neither re-raises nor forgets an open isolation.
+    Suspect sites (disagreeing with the others on many checks at once) are tracked beside it.
+    """
+
+    def __init__(self, fresh_seconds: float, rule: IsolationRule = IsolationRule(),
+                 isolated: Iterable[str] = ()) -> None:
+        self.fresh_seconds = fresh_seconds
+        self.rule = rule
+        self.isolated: frozenset[str] = frozenset(isolated)
+        self.suspect: frozenset[str] = frozenset()
+        self.at = 0.0   # the `now` of the last step (database time)
+
+    def fresh(self, now: float, views: Iterable[AnchorView]) -> dict[tuple[str, str], bool]:
+        """(site, anchor) -> up from fresh views; a site sees an anchor up when any of its nodes does."""
+        out: dict[tuple[str, str], bool] = {}
+        for v in views:
+            if now - v.at <= self.fresh_seconds:
+                out[(v.site, v.anchor)] = out.get((v.site, v.anchor), False) or v.up
+        return out
+
+    def step(self, now: float, anchors: Mapping[str, Sequence[str]], views: Iterable[AnchorView]
+             ) -> list[SiteChange]:
+        self.at = now
+        seen = self.fresh(now, views)
+        current = isolated_sites(anchors, seen, self.rule)
+        out = []
+        for site in sorted(current - self.isolated):
+            failing = tuple(a for a in anchors.get(site, ()) if seen.get((site, a)) is False)
+            up_from = tuple(sorted({other for (other, a), up in seen.items()
+                                    if up and other != site and a in failing}))
+            out.append(SiteChange(site, True, now, failing, up_from))
+        for site in sorted(self.isolated - current):
+            # Back only when the site's own views are fresh and no longer failing: a site that stopped
+            # writing altogether (cut from PostgreSQL too) stays isolated until it reports again.
+            own = [seen.get((site, a)) for a in anchors.get(site, ())]
+            if any(v is None for v in own):
+                current = current | {site}
+                continue
+            out.append(SiteChange(site, False, now))
+        self.isolated = frozenset(current)
+        return out
+
+    def flag_suspects(self, views: Mapping[str, Mapping[str, bool]]) -> tuple[frozenset[str], frozenset[str]]:
+        """Fresh votes check -> site -> down in; (newly suspect, no longer suspect) out."""
+        now_suspect = suspect_sites(views, self.rule)
+        new, gone = now_suspect - self.suspect, self.suspect - now_suspect
+        self.suspect = now_suspect
+        return frozenset(new), frozenset(gone)

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from netwatch.cluster.confirm import Confirmed, ConfirmTracker
+from netwatch.cluster.isolation import AnchorStreaks, AnchorView, IsolationRule, SiteChange, SiteWatch
 from netwatch.cluster.membership import Membership
 from netwatch.cluster.votes import Vote
 from netwatch.model import Check, Result, State
@@ -20,8 +21,20 @@ log = logging.getLogger("netwatch.cluster")
 class ClusterNode:
     """The daemon's view of its membership; every answer comes from the node's own clock, never a query."""
 
-    def __init__(self, membership: Membership, writer: Any = None, vote_fresh_seconds: float = 60.0) -> None:
+    def __init__(self, membership: Membership, writer: Any = None, vote_fresh_seconds: float = 60.0,
+                 anchors: Mapping[str, tuple[str, ...]] | None = None,
+                 isolation: IsolationRule = IsolationRule()) -> None:
         self.membership = membership
+        # Site isolation: every site's anchors (config), this node's streaks of its own site's anchors,
+        # and the cluster-wide verdict every node reads (the coordinator pages it, the others hold their
+        # own per-check pages while their site is cut off).
+        self.anchors: dict[str, tuple[str, ...]] = dict(anchors or {})
+        self.isolation = isolation
+        self.anchor_streaks = AnchorStreaks(self.anchors.get(membership.site, ()), isolation,
+                                            hold_seconds=self.anchor_fresh_seconds + 3 * self.anchor_every_seconds)
+        self.anchor_up: dict[str, bool] = {}
+        self.sites = SiteWatch(self.anchor_fresh_seconds, isolation)
+        self.suspect_flags = 0
         # netwatch.store.cluster.ClusterStore on its own connection: votes and streaks (fenced by the
         # database), and the coordinator's reads of the votes. None: single-site checks only.
         self.writer = writer
@@ -49,6 +62,35 @@ class ClusterNode:
 
     def fenced(self) -> bool:
         return self.membership.fenced()
+
+    @property
+    def anchor_every_seconds(self) -> float:
+        """Anchors are probed once per lease renew period, at least every second (one echo or connect each):
+        a cut uplink must be seen before a check's own failures are counted."""
+        return min(1.0, self.membership.timing.renew_seconds)
+
+    @property
+    def anchor_fresh_seconds(self) -> float:
+        """A view older than three probe rounds (plus a probe's timeout) no longer counts."""
+        return 3 * self.anchor_every_seconds + 1.0
+
+    def site_cut(self) -> bool:
+        """This node's own site is isolated (the cluster's verdict) or has looked cut from here for a short while."""
+        return self.site in self.sites.isolated or self.anchor_streaks.holding(self.membership.clock())
+
+    def record_anchors(self, results: Mapping[str, bool]) -> None:
+        """Blocking: one probe round of this site's anchors (True = answered) into the database."""
+        views = self.anchor_streaks.observe(results, self.membership.clock())
+        self.anchor_up = dict(views)
+        if self.writer is not None and views and not self.fenced():
+            self.writer.record_anchors(self.membership.node, self.site, views)
+
+    def watch_sites(self) -> list[SiteChange]:
+        """Blocking: read every site's anchor views and fold them (every node does; the coordinator pages)."""
+        if self.writer is None or not any(self.anchors.values()):
+            return []
+        now, rows = self.writer.anchor_views()
+        return self.sites.step(now, self.anchors, [AnchorView(*row) for row in rows])
 
     def coordinating(self) -> bool:
         return self.membership.coordinating()
@@ -90,7 +132,16 @@ class ClusterNode:
         now = self.writer.db_now()
         rows = self.writer.votes([c.id for c in voted])
         votes = {cid: [Vote(site, down, at, since) for site, down, at, since in vs] for cid, vs in rows.items()}
-        return self.tracker.step(now, voted, votes)
+        fresh = {cid: {v.site: v.down for v in vs if now - v.at <= self.vote_fresh_seconds}
+                 for cid, vs in votes.items()}
+        new, gone = self.sites.flag_suspects(fresh)
+        for site in sorted(new):
+            self.suspect_flags += 1
+            log.warning("site %s is suspect: its votes disagree with every other site's on many checks at once",
+                        site)
+        for site in sorted(gone):
+            log.info("site %s no longer suspect", site)
+        return self.tracker.step(now, voted, votes, isolated=self.sites.isolated)
 
     def start(self, on_change: Callable[[], None]) -> None:
         self.membership.on_change = on_change
@@ -118,6 +169,22 @@ class ClusterNode:
         votes.add_metric(["written"], self.votes_written)
         votes.add_metric(["refused"], self.votes_refused)
         yield votes
+        isolated = GaugeMetricFamily("netwatch_cluster_site_isolated",
+                                     "1 while a site is isolated (its anchors fail from it, others see them up).",
+                                     labels=["site"])
+        suspect = GaugeMetricFamily("netwatch_cluster_site_suspect",
+                                    "1 while a site's votes disagree with all other sites' on many checks.",
+                                    labels=["site"])
+        for site in sorted(self.anchors):
+            isolated.add_metric([site], 1.0 if site in self.sites.isolated else 0.0)
+            suspect.add_metric([site], 1.0 if site in self.sites.suspect else 0.0)
+        yield isolated
+        yield suspect
+        anchor = GaugeMetricFamily("netwatch_cluster_anchor_up", "This node's view of its site's anchors "
+                                   "(1 answering, 0 failing twice in a row).", labels=["anchor"])
+        for name, up in sorted(self.anchor_up.items()):
+            anchor.add_metric([name], 1.0 if up else 0.0)
+        yield anchor
         yield GaugeMetricFamily("netwatch_cluster_refused",
                                 "1 while this node refuses work because its config differs from the cluster's.",
                                 value=1.0 if m.refused else 0.0)

@@ -23,7 +23,7 @@ import psycopg
 from netwatch.store.db import StoreError, Tx
 
 __all__ = ["ClusterStore", "ClusterError", "StaleLease", "NodeRow", "Status", "guard_coordinator",
-           "SCHEMA", "STALE_SQLSTATE"]
+           "SCHEMA", "ANCHOR_SCHEMA", "STALE_SQLSTATE"]
 
 # A SQLSTATE of our own (class "NW"), raised by the fencing trigger and by the coordinator guard.
 STALE_SQLSTATE = "NW409"
@@ -111,6 +111,19 @@ CREATE TRIGGER cluster_streaks_fence BEFORE INSERT OR UPDATE ON cluster_streaks
 DROP TRIGGER IF EXISTS cluster_votes_fence ON cluster_votes;
 CREATE TRIGGER cluster_votes_fence BEFORE INSERT OR UPDATE ON cluster_votes
     FOR EACH ROW EXECUTE FUNCTION cluster_fence();
+"""
+
+# Site isolation (netwatch.cluster.isolation): each node's latest view of its own site's anchors. Not
+# epoch-fenced: it is an observation, not a decision, and a node writes it only while not fenced.
+ANCHOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cluster_anchors (
+    site TEXT NOT NULL,
+    anchor TEXT NOT NULL,
+    node TEXT NOT NULL,
+    up BOOLEAN NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (site, anchor, node)
+);
 """
 
 # On the history's incidents table (created by the store's migrations): a second open incident for the
@@ -248,6 +261,7 @@ class ClusterStore:
         with self._tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('netwatch_cluster_schema'))")
             cur.execute(SCHEMA)
+            cur.execute(ANCHOR_SCHEMA)
             cur.execute("SELECT to_regclass('incidents') IS NOT NULL")
             if cur.fetchone()[0]:
                 cur.execute(INCIDENT_INDEXES)
@@ -452,6 +466,24 @@ class ClusterStore:
             for check_id, site, down, at, since in cur.fetchall():
                 out.setdefault(check_id, []).append((site, bool(down), float(at), since))
             return out
+
+    def record_anchors(self, node: str, site: str, views: dict[str, bool]) -> None:
+        """This node's latest view of its site's anchors (anchor -> up), stamped with the database clock."""
+        if not views:
+            return
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO cluster_anchors (site, anchor, node, up, at) VALUES (%s, %s, %s, %s, now()) "
+                "ON CONFLICT (site, anchor, node) DO UPDATE SET up = EXCLUDED.up, at = now()",
+                [(site, anchor, node, up) for anchor, up in views.items()])
+
+    def anchor_views(self) -> tuple[float, list[tuple[str, str, bool, float]]]:
+        """(database now, [(site, anchor, up, at)]) with `at` in Unix seconds of the database clock."""
+        with self._tx() as cur:
+            cur.execute("SELECT extract(epoch FROM now())::float8")
+            now = float(cur.fetchone()[0])
+            cur.execute("SELECT site, anchor, up, extract(epoch FROM at)::float8 FROM cluster_anchors")
+            return now, [(str(s), str(a), bool(u), float(t)) for s, a, u, t in cur.fetchall()]
 
     def db_now(self) -> float:
         """The database clock, Unix seconds: what fresh and stale votes are measured against."""

@@ -197,3 +197,10 @@ class Lab:
             for member in self.members.values():
                 sh("ip", "netns", "del", member.name, check=False)
             sh("ip", "netns", "del", self.hub, check=False)
+
+
+def isolate(lab: Lab, role: str, keep: tuple[str, ...] = ()) -> None:
+    """Cut a member from every other member except those in `keep` (a site whose uplink is gone)."""
+    for peer in lab.members:
+        if peer != role and peer not in keep:
+            lab.cut(role, peer)
