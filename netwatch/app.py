@@ -31,7 +31,7 @@ from netwatch.probes import PROBES
 from netwatch.recorder import Recorder
 from netwatch.runner import ProbeContexts
 from netwatch.scheduler import Scheduler
-from netwatch.store import DB_ERRORS, Store, StoreError
+from netwatch.store import DB_ERRORS, Store, StoreError, Tx
 from netwatch.trapfeed import TrapFeed
 from netwatch.web import server
 from netwatch.web.listener import Listener
@@ -59,11 +59,12 @@ class Monitor:
         current = lambda: self.config  # noqa: E731 - every component reads the config of the moment
         self.delivery = Delivery(store, lambda: self.config.paging, lambda: self.config.site.tz,
                                  lambda text: self.config.redact(text), clock,
-                                 links=acklink.maker(current, clock), may_send=node.may_send if node is not None else None)
+                                 links=acklink.maker(current, clock), may_send=node.may_send if node is not None else None,
+                                 guard=node.coordinator_guard if node is not None else None)
         self.recorder = Recorder(store, self.run_id, {k: p.latency for k, p in PROBES.items()},
                                  config.retention.results, config.retention.rollups,
                                  redact=lambda text: self.config.redact(text), on_commit=self.delivery.wake.set,
-                                 clock=clock)
+                                 clock=clock, fence_results=node.fence_results if node is not None else None)
         self.scheduler = Scheduler(self.handle, contexts=contexts, allowed=node.runs if node is not None else None,
                                    on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs))
         self.selfwatch = SelfWatch(current, self.vitals, clock,
@@ -125,16 +126,22 @@ class Monitor:
                 self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
             raw = self.live.update(one_check, one_result, parent_id)
             if decides:
-                self.submit(self.paging.decide(one_check, one_result, raw))
+                self.submit(self.paging.decide(one_check, one_result, raw),
+                            self.node.slot_fence(one_check.id) if self.node is not None else None)
 
-    def submit(self, decision: Decision) -> None:
-        """Show it, then record it (one transaction per decision); the recorder wakes delivery."""
+    def submit(self, decision: Decision, fence: Callable[[Tx], None] | None = None) -> None:
+        """Show it, then record it (one transaction per decision); the recorder wakes delivery.
+
+        In a cluster a decision commits only under the lease it was made under: the slot owner's (`fence`,
+        from `handle`) or, for everything else (votes, escalations, reminders, self-watch), the coordinator's."""
+        if self.node is not None and fence is None:
+            fence = self.node.coordinator_fence()
         self.live.set_overlays(decision.overlays)
         for ts, check_id, target_id, event in decision.events:
             self.recorder.add_event(ts, check_id, target_id, event)
         for line in decision.log_lines():
             log.info("%s", line)
-        self.recorder.add_decision(decision)
+        self.recorder.add_decision(decision, fence)
 
     def reload(self, path: str) -> bool:
         """Adopt a new config file, every section of it; a bad one is refused and the running one stays."""
