@@ -27,7 +27,7 @@ from netwatch.notify.outbox import Delivery
 from netwatch.recorder import Recorder
 from netwatch.runner import ProbeContexts
 from netwatch.scheduler import Scheduler
-from netwatch.store import Store
+from netwatch.store import Store, Tx
 from netwatch.trapfeed import TrapFeed
 from netwatch.web.listener import Listener
 from netwatch.web.metrics import NetwatchCollector, registry_for, reloads_metric, zone_info
@@ -48,8 +48,10 @@ class Monitor:
         self.run_id = store.start_run(__version__, os.getpid(), clock())
         stored = store.last_states()
         self.live = LiveView(self.checks(config), stored)
-        self.delivery = Delivery.for_config(store, current, clock, node.may_send if node is not None else None)
-        self.recorder = Recorder.for_config(store, self.run_id, current, self.delivery.wake.set, clock)
+        self.delivery = Delivery.for_config(store, current, clock, node.may_send if node is not None else None,
+                                              node.coordinator_guard if node is not None else None)
+        self.recorder = Recorder.for_config(store, self.run_id, current, self.delivery.wake.set, clock,
+                                            node.fence_results if node is not None else None)
         contexts = ProbeContexts.of_store(store, lambda ts: self.config.event.phase_at(ts))
         self.scheduler = Scheduler(self.handle, contexts=contexts, allowed=node.runs if node is not None else None,
                                    on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs))
@@ -101,16 +103,22 @@ class Monitor:
                 self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
             raw = self.live.update(one_check, one_result, parent_id)
             if decides:
-                self.submit(self.paging.decide(one_check, one_result, raw))
+                self.submit(self.paging.decide(one_check, one_result, raw),
+                            self.node.slot_fence(one_check.id) if self.node is not None else None)
 
-    def submit(self, decision: Decision) -> None:
-        """Show it, then record it (one transaction per decision); the recorder wakes delivery."""
+    def submit(self, decision: Decision, fence: Callable[[Tx], None] | None = None) -> None:
+        """Show it, then record it (one transaction per decision); the recorder wakes delivery.
+
+        In a cluster a decision commits only under the lease it was made under: the slot owner's (`fence`,
+        from `handle`) or, for everything else (votes, escalations, reminders, self-watch), the coordinator's."""
+        if self.node is not None and fence is None:
+            fence = self.node.coordinator_fence()
         self.live.set_overlays(decision.overlays)
         for ts, check_id, target_id, event in decision.events:
             self.recorder.add_event(ts, check_id, target_id, event)
         for line in decision.log_lines():
             log.info("%s", line)
-        self.recorder.add_decision(decision)
+        self.recorder.add_decision(decision, fence)
 
     def reload(self, path: str) -> bool:
         """Adopt a new config file, every section of it; a bad one is refused and the running one stays."""

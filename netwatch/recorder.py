@@ -2,7 +2,9 @@
 
 A decision (netwatch.alerting.decide) is written in ONE transaction: its transitions, the incidents
 they open or resolve, their outbox rows and held pages commit together or not at all; a failed
-write is retried whole at the next flush. `on_commit` is told after a decision is stored, so the
+write is retried whole at the next flush. In a cluster the same transaction first checks the lease the
+decision was made under (the coordinator's, or the slot owner's) and results are checked against their
+slot leases: a write the database refuses as fenced is dropped, never retried (docs/cluster.md). `on_commit` is told after a decision is stored, so the
 delivery loop wakes at once instead of polling.
 """
 
@@ -20,7 +22,7 @@ from netwatch.alerting import incidents
 from netwatch.alerting.decide import Change, Decision
 from netwatch.model import Event, Outcome, Result, Transition
 from netwatch.probes import PROBES
-from netwatch.store import DB_ERRORS, Store
+from netwatch.store import DB_ERRORS, FencedWrite, Store, Tx
 
 if TYPE_CHECKING:
     from netwatch.config import Config
@@ -52,7 +54,8 @@ class Recorder:
     def __init__(self, store: Store, run_id: int, latency: Mapping[str, str | None],
                  results_retention_seconds: float, rollups_retention_seconds: float,
                  redact: Callable[[str], str] = lambda text: text, on_commit: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 fence_results: Callable[[Tx, list[Result]], list[Result]] | None = None) -> None:
         self.store = store
         # Probe details quote URLs and device text that may hold configured secrets; history keeps them masked.
         self.redact = redact
@@ -61,6 +64,10 @@ class Recorder:
         self.retention = (results_retention_seconds, rollups_retention_seconds)
         self.on_commit = on_commit
         self.clock = clock
+        # Cluster mode: inside the results' transaction, the results whose slot lease is still live.
+        self.fence_results = fence_results
+        self.fences: dict[int, Callable[[Tx], None]] = {}   # id(decision) -> its lease check (cluster mode)
+        self.fenced_total = {"results": 0, "decisions": 0}
         self.results: list[Result] = []
         self.decisions: list[Decision] = []
         self.events: list[tuple[float, str | None, str | None, Event]] = []
@@ -78,12 +85,13 @@ class Recorder:
 
     @classmethod
     def for_config(cls, store: Store, run_id: int, config: Callable[[], "Config"], on_commit: Callable[[], None],
-                   clock: Callable[[], float]) -> "Recorder":
+                   clock: Callable[[], float], fence_results: "Callable[[Tx, list[Result]], list[Result]] | None" = None) -> "Recorder":
         """The daemon's recorder: every probe kind's latency measurement, retention and redaction of the config
         of the moment (a reload changes retention through set_retention)."""
         retention = config().retention
         return cls(store, run_id, {k: p.latency for k, p in PROBES.items()}, retention.results, retention.rollups,
-                   redact=lambda text: config().redact(text), on_commit=on_commit, clock=clock)
+                   redact=lambda text: config().redact(text), on_commit=on_commit, clock=clock,
+                   fence_results=fence_results)
 
     def _pending(self) -> None:
         if self.unwritten_since is None:
@@ -121,13 +129,19 @@ class Recorder:
             self.retention = (results_seconds, rollups_seconds)
             self._last_prune = 0.0
 
-    def add_decision(self, decision: Decision) -> None:
+    def add_decision(self, decision: Decision, fence: Callable[[Tx], None] | None = None) -> None:
+        """Queue a decision; `fence` (cluster mode) runs first in its transaction and raises FencedWrite when
+        the lease it was decided under is gone (a takeover between deciding and committing)."""
         if not decision.items:
             return
         self._pending()
         self.decisions.append(decision)
+        if fence is not None:
+            self.fences[id(decision)] = fence
         if len(self.decisions) > MAX_PENDING_DECISIONS:
             drop = len(self.decisions) - MAX_PENDING_DECISIONS
+            for gone in self.decisions[:drop]:
+                self.fences.pop(id(gone), None)
             del self.decisions[:drop]
             self.dropped_decisions_total += drop
             log.error("history store unavailable too long: %d decisions dropped unwritten", drop)
@@ -163,6 +177,13 @@ class Recorder:
         pending.add_metric(["transitions"], sum(len(d.transitions) for d in self.pending_decisions()))
         pending.add_metric(["events"], len(self.events))
         yield pending
+        if self.fence_results is not None:
+            fenced = CounterMetricFamily("netwatch_store_fenced_writes",
+                                         "Cluster writes the database refused because this node no longer held "
+                                         "the lease they were made under (dropped, not retried).", labels=["table"])
+            for table, count in self.fenced_total.items():
+                fenced.add_metric([table], count)
+            yield fenced
 
     def latency_of(self, result: Result) -> float | None:
         name = self.latency.get(result.kind)
@@ -212,14 +233,32 @@ class Recorder:
         """Each list is emptied as it commits, so a failure leaves exactly the unwritten rest."""
         while decisions:
             decided_at = self.clock()   # incidents open at the paging clock (injected in tests)
-            with self.store.transaction() as c:
-                for item in decisions[0].items:
-                    incidents.record(c, item, decided_at, lambda change: self.store.insert_transition(
-                        c, replace(change.transition, detail=self.redact(change.transition.detail)), self.run_id))
+            fence = self.fences.get(id(decisions[0]))
+            try:
+                with self.store.transaction() as c:
+                    if fence is not None:
+                        fence(c)
+                    for item in decisions[0].items:
+                        incidents.record(c, item, decided_at, lambda change: self.store.insert_transition(
+                            c, replace(change.transition, detail=self.redact(change.transition.detail)),
+                            self.run_id))
+            except FencedWrite as exc:
+                # The lease holder of now decides (and pages) this; writing it here would duplicate it.
+                self.fenced_total["decisions"] += 1
+                log.warning("decision not written, this node no longer holds its lease: %s", exc)
+            self.fences.pop(id(decisions[0]), None)
             decisions.pop(0)
         now = time.time()
-        if results:
+        if results and self.fence_results is None:
             self.store.record_results(results, [self.latency_of(r) for r in results])
+            results.clear()
+        elif results:
+            assert self.fence_results is not None
+            with self.store.transaction() as c:
+                kept = self.fence_results(c, results)
+                if kept:
+                    self.store.record_results(kept, [self.latency_of(r) for r in kept])
+            self.fenced_total["results"] += len(results) - len(kept)
             results.clear()
         if events:
             self.store.record_events(events)

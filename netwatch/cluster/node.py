@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
@@ -12,6 +12,9 @@ from netwatch.cluster.isolation import AnchorStreaks, AnchorView, IsolationRule,
 from netwatch.cluster.membership import Membership
 from netwatch.cluster.votes import Vote
 from netwatch.model import Check, Result, State
+
+if TYPE_CHECKING:
+    from netwatch.store.db import Tx
 
 __all__ = ["ClusterNode"]
 
@@ -42,6 +45,7 @@ class ClusterNode:
         self.tracker: ConfirmTracker | None = None
         self.votes_written = 0
         self.votes_refused = 0
+        self.results_fenced = 0
 
     @property
     def site(self) -> str:
@@ -98,6 +102,43 @@ class ClusterNode:
     def may_send(self, timeout_seconds: float) -> bool:
         """A send starts only while the coordinator lease outlives the channel's timeout."""
         return self.membership.coordinating() and self.membership.coordinator_left_seconds() > timeout_seconds
+
+    def coordinator_fence(self) -> Callable[["Tx"], None]:
+        """The lease check for a decision the coordinator makes now, run inside the decision's transaction:
+        a takeover between deciding and committing makes the database refuse it (epoch taken now)."""
+        from netwatch.store.cluster import StaleLease, guard_coordinator
+        node, epoch = self.membership.node, self.membership.coordinator_epoch
+
+        def fence(tx: "Tx") -> None:
+            if epoch is None:
+                raise StaleLease(f"coordinator lease lost: {node} did not hold it when deciding")
+            guard_coordinator(tx, node, epoch)
+        return fence
+
+    def coordinator_guard(self, tx: "Tx") -> None:
+        """The outbox's marks: refused unless this node holds the coordinator lease at its current epoch."""
+        self.coordinator_fence()(tx)
+
+    def slot_fence(self, check_id: str) -> Callable[["Tx"], None]:
+        """The lease check for a decision the owner of the check's slot makes now (single-vantage checks)."""
+        from netwatch.store.cluster import StaleLease, guard_slot
+        node, site, lease = self.membership.node, self.site, self.membership.owns(check_id, self.site)
+
+        def fence(tx: "Tx") -> None:
+            if lease is None:
+                raise StaleLease(f"slot lease lost: {node} did not own {check_id} when deciding")
+            guard_slot(tx, node, site, lease.slot, lease.epoch)
+        return fence
+
+    def fence_results(self, tx: "Tx", results: list[Result]) -> list[Result]:
+        """Inside the results' transaction: keep those whose slot lease this node still holds in the database."""
+        from netwatch.store.cluster import live_slots
+        leases = {r.check_id: self.membership.owns(r.check_id, self.site) for r in results}
+        held = live_slots(tx, self.membership.node, self.site,
+                          [(lease.slot, lease.epoch) for lease in leases.values() if lease is not None])
+        kept = [r for r in results if (lease := leases[r.check_id]) is not None and (lease.slot, lease.epoch) in held]
+        self.results_fenced += len(results) - len(kept)
+        return kept
 
     def vote(self, check: Check, result: Result) -> None:
         """Blocking (run in a worker thread): count the result into this site's streak and vote."""

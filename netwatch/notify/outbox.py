@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from netwatch.config.paging import Channel, Paging
 from netwatch.notify import acklink, audience, modem, senders, templates
-from netwatch.store import DB_ERRORS, Store
+from netwatch.store import DB_ERRORS, Store, Tx
 from netwatch.store import outbox as rows_of
 from netwatch.store.outbox import PAGE_KINDS, Row, enqueue
 
@@ -76,6 +76,9 @@ class Delivery:
     links: audience.LinkMaker | None = None     # acknowledgement links for chat and e-mail (web.ack)
     # Cluster mode: may a send that can take this many seconds start now (the coordinator's lease)?
     may_send: Callable[[float], bool] | None = None
+    # Cluster mode: run first in the transaction that marks rows sent, failed or rerouted; raises FencedWrite
+    # unless this node still holds the coordinator lease (a deposed coordinator's marks are refused).
+    guard: Callable[[Tx], None] | None = None
     # (check id, since) -> the dedup key it went out with, for pages sent from memory (store stalled)
     memory_sent: "OrderedDict[tuple[str, float], str]" = field(default_factory=OrderedDict)
     memory_sent_total: int = 0
@@ -84,10 +87,11 @@ class Delivery:
 
     @classmethod
     def for_config(cls, store: Store, config: Callable[[], "Config"], clock: Callable[[], float],
-                   may_send: Callable[[float], bool] | None = None) -> "Delivery":
+                   may_send: Callable[[float], bool] | None = None,
+                   guard: "Callable[[Tx], None] | None" = None) -> "Delivery":
         """The daemon's delivery loop: paging, time zone and redaction of the config of the moment, ack links."""
         return cls(store, lambda: config().paging, lambda: config().site.tz, lambda text: config().redact(text),
-                   clock, links=acklink.maker(config, clock), may_send=may_send)
+                   clock, links=acklink.maker(config, clock), may_send=may_send, guard=guard)
 
     def send_from_memory(self, pages: Sequence[tuple[str, float, str, dict]]) -> int:
         """Deliver problem pages the store has not yet written: (channel, since, check id, facts) each.
@@ -385,19 +389,26 @@ class Delivery:
         await asyncio.to_thread(self._retry_later, batch, now + delay, error, via)
         return False
 
+    def _guard(self, c: Tx) -> None:
+        if self.guard is not None:
+            self.guard(c)
+
     def _finish(self, batch: Sequence[Row], state: str, error: str | None) -> None:
         now = self.clock()
         with self.store.transaction() as c:
+            self._guard(c)
             rows_of.finish(c, batch, state, error, now)
 
     def _retry_later(self, batch: Sequence[Row], due_at: float, error: str, via: str) -> None:
         with self.store.transaction() as c:
+            self._guard(c)
             rows_of.retry_later(c, batch, due_at, error, via)
 
     def _refused(self, ch: Channel, batch: Sequence[Row], error: str, now: float) -> None:
         """4xx: not retried; the rows go to the fallback and a 'channel broken' notice goes elsewhere."""
         paging = self.paging()
         with self.store.transaction() as c:
+            self._guard(c)
             rows_of.give_up(c, batch, "failed", error)
             if ch.fallback:
                 for r in batch:
@@ -412,6 +423,7 @@ class Delivery:
     def _reroute(self, ch: Channel, batch: Sequence[Row], error: str, now: float) -> None:
         assert ch.fallback
         with self.store.transaction() as c:
+            self._guard(c)
             rows_of.give_up(c, batch, "rerouted", error)
             for r in batch:
                 enqueue(c, r.incident_id, ch.fallback, r.kind, r.facts, now, r.dedup_key)

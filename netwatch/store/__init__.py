@@ -12,11 +12,11 @@ from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 
 from netwatch.model import Transition
 from netwatch.model import Event, Result, State
-from netwatch.store.db import DB_ERRORS, Database, SqliteDatabase, StoreError, Tx
+from netwatch.store.db import DB_ERRORS, Database, FencedWrite, SqliteDatabase, StoreError, Tx
 from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist
 from netwatch.store.schema import MIGRATIONS
 
-__all__ = ["Store", "StoredState", "StoreError", "Database", "Tx", "DB_ERRORS"]
+__all__ = ["Store", "StoredState", "StoreError", "FencedWrite", "Database", "Tx", "DB_ERRORS"]
 
 
 @dataclass(frozen=True)

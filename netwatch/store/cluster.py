@@ -20,10 +20,10 @@ from typing import Any, Sequence
 
 import psycopg
 
-from netwatch.store.db import StoreError, Tx
+from netwatch.store.db import FencedWrite, StoreError, Tx
 
-__all__ = ["ClusterStore", "ClusterError", "StaleLease", "NodeRow", "Status", "guard_coordinator",
-           "SCHEMA", "ANCHOR_SCHEMA", "STALE_SQLSTATE"]
+__all__ = ["ClusterStore", "ClusterError", "StaleLease", "NodeRow", "Status", "guard_coordinator", "guard_slot",
+           "live_slots", "SCHEMA", "ANCHOR_SCHEMA", "STALE_SQLSTATE"]
 
 # A SQLSTATE of our own (class "NW"), raised by the fencing trigger and by the coordinator guard.
 STALE_SQLSTATE = "NW409"
@@ -145,7 +145,7 @@ class ClusterError(StoreError):
     """The cluster database cannot be reached or refused a statement."""
 
 
-class StaleLease(ClusterError):
+class StaleLease(ClusterError, FencedWrite):
     """A write carried a lease this node no longer holds (taken over, or expired in database time)."""
 
 
@@ -584,3 +584,22 @@ def guard_coordinator(tx: Tx, node: str, epoch: int) -> None:
     if row is None:
         raise StaleLease(f"coordinator lease lost: {node} no longer holds epoch {epoch}")
 
+
+def live_slots(tx: Tx, node: str, site: str, leases: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Inside the transaction that writes a prober's rows: the (slot, epoch) leases `node` still holds.
+
+    FOR SHARE makes a claim of those slots skip them (SKIP LOCKED) and a renewal wait until this transaction
+    ends, so the rows commit under leases that were live when checked and could not move meanwhile.
+    """
+    if not leases:
+        return set()
+    wanted = set(leases)
+    rows = tx.fetchall("SELECT slot, epoch FROM cluster_slots WHERE site = ? AND node = ? AND expires > now() "
+                       "AND slot = ANY(?) ORDER BY slot FOR SHARE", (site, node, sorted({s for s, _ in wanted})))
+    return {(int(s), int(e)) for s, e in rows} & wanted
+
+
+def guard_slot(tx: Tx, node: str, site: str, slot: int, epoch: int) -> None:
+    """Inside the transaction that writes a slot owner's decision: refuse it unless the lease is still live."""
+    if not live_slots(tx, node, site, [(slot, epoch)]):
+        raise StaleLease(f"slot lease lost: {node} no longer holds slot {slot} of site {site} at epoch {epoch}")

@@ -8,13 +8,19 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-__all__ = ["Database", "Tx", "Rows", "DB_ERRORS", "StoreError"]
+__all__ = ["Database", "Tx", "Rows", "DB_ERRORS", "StoreError", "FencedWrite"]
 
 Params = Sequence[Any] | None
 
 
 class StoreError(Exception):
     """The history database cannot be opened or written."""
+
+
+class FencedWrite(StoreError):
+    """Cluster mode: the database refused a write whose lease (slot or coordinator) this node no longer holds.
+
+    Not a failure to retry: the write belongs to the node that holds the lease now, so it is dropped."""
 
 
 class Rows(Protocol):
