@@ -57,7 +57,7 @@ class Page:
     next_escalation_at: float | None
     next_remind_at: float | None
     order: int = 0                    # the check's place among its target's checks (ties in fault_rank)
-    group_wait_seconds: float = 0.0   # the longest first-page wait of its channels: the grouping window
+    group_wait_seconds: float = 0.0   # the longest first-page wait of the channels: the grouping window
 
     @property
     def rank(self) -> tuple[int, int]:
@@ -461,7 +461,9 @@ class Decider:
             channels = tuple(dict.fromkeys(channels + self.config.paging.spec.security_notify))
         siblings = self.target_checks.get(target.id, [])
         order = siblings.index(check.id) if check.id in siblings else len(siblings)
-        waits = [ch.group_wait for name in channels for ch in [self.config.paging.channels.get(name)] if ch is not None]
+        # The grouping window of a target's fault: the longest first-page wait of any channel, so a check
+        # with no channels of its own (record only) still folds into the fault it is part of.
+        waits = [ch.group_wait for ch in self.config.paging.channels.values()]
         return Page(check, severity, category, channels, flapping,
                     self.dependants.get(target.id, 0), facts, next_esc, now + remind if remind else None,
                     order, float(max(waits, default=0.0)))

@@ -21,7 +21,7 @@ from netwatch.store import Store
 from netwatch.store.incidents import (OPEN_STATES, Member, NewIncident, TargetFault, ack, amend_pending, clock_summary,
                                       close_removed, drop_hold, due, escalate, find_open, first_facts, get, hold,
                                       list_incidents, member_recovered, members, notify_told, open_fault, open_incident,
-                                      remind_next, rename, resolve, set_member, supersede, superseded_by,
+                                      remind_next, rename, resolve, set_member, supersede, superseded_by, tell,
                                       take_hold)
 from netwatch.store.incidents import held_pages as stored_held_pages
 from netwatch.store.db import Tx
@@ -96,20 +96,19 @@ def _problem(c: Tx, page: Page, transition_id: int | None, now: float) -> None:
     elif fold.action == "group":
         set_member(c, stored.id, _member(page, "named" if fold.names else "grouped", now))
         if fold.names:
-            set_member(c, stored.id, next(replace_how(m, "grouped") for m in stored.members
-                                          if m.check_id == stored.check_id))
-            rename(c, stored.id, check.id, page.severity, page.category, check.id, page.facts, page.channels, now)
+            for m in stored.members:
+                if m.check_id == stored.check_id and m.check_id != check.id:
+                    set_member(c, stored.id, replace(m, how="grouped"))
+            rename(c, stored.id, check.id, page.severity, page.category, check.id, page.facts, now)
         _amend_also(c, stored.id)
+        tell(c, stored.id, page.channels, now)
     elif fold.action == "join":
         set_member(c, stored.id, _member(page, "joined", now))
+        tell(c, stored.id, page.channels, now)     # only whom this fault has not reached yet
     else:   # same: a member failing on, in another way; its row keeps the latest
         prior = next((m for m in stored.members if m.check_id == check.id), None)
         set_member(c, stored.id, replace(_member(page, prior.how if prior else "joined", now),
                                          joined_at=prior.joined_at if prior else now))
-
-
-def replace_how(m: Member, how: str) -> Member:
-    return replace(m, how=how)
 
 
 def _amend_also(c: Tx, incident_id: int) -> None:

@@ -46,7 +46,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "state_down": "mất kết nối", "state_degraded": "suy giảm", "state_up": "hoạt động",
         "state_unreachable": "không tới được", "state_unknown": "chưa rõ",
         "ch_sms": "SMS", "ch_chat": "nhóm trực", "ch_mail": "thư điện tử", "ch_web": "hệ thống khác",
-        "unknown_time": "không rõ",
+        "unknown_time": "không rõ", "also": "Cùng lúc",
     },
     "en": {
         "problem": "PROBLEM", "recovery": "RECOVERED", "degraded": "DEGRADED", "security": "SECURITY ALERT",
@@ -72,7 +72,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "state_down": "down", "state_degraded": "degraded", "state_up": "up",
         "state_unreachable": "unreachable", "state_unknown": "unknown",
         "ch_sms": "SMS", "ch_chat": "duty chat", "ch_mail": "e-mail", "ch_web": "other system",
-        "unknown_time": "unknown",
+        "unknown_time": "unknown", "also": "Also failing",
     },
 }
 
@@ -125,6 +125,7 @@ class Notice:
     sms_reply: bool = False         # this channel's phones can answer "OK <id>"
     channel: str = ""
     external: str = ""              # an alert relayed from another system: its own summary, as written there
+    also: tuple[tuple[str | None, str | None], ...] = ()   # (error, degraded) of the fault's other checks
     facts: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -184,7 +185,21 @@ def from_facts(f: Facts) -> Notice:
         acked_by=clean(f.get("acked_by") or "", 60), note=clean(f.get("note") or "", 200),
         level=int(f.get("level") or 0), ack_url=str(f.get("ack_url") or ""), sms_reply=bool(f.get("sms_reply")),
         channel=clean(f.get("channel") or "", 60),
-        external=clean(f.get("detail") or "", 300) if relayed and error not in causes.ERRORS else "", facts=f)
+        external=clean(f.get("detail") or "", 300) if relayed and error not in causes.ERRORS else "",
+        also=_also(f.get("also")), facts=f)
+
+
+def _also(value: Any) -> tuple[tuple[str | None, str | None], ...]:
+    """The other checks of one target fault, as their error or degraded classes (nothing else is shown)."""
+    out = []
+    for item in value if isinstance(value, list) else ():
+        if not isinstance(item, Mapping):
+            continue
+        error, degraded = item.get("error") or None, item.get("degraded") or None
+        ok = [x for x in (error, degraded) if isinstance(x, str) and re.fullmatch(r"[a-z0-9_,]+", x)]
+        if ok:
+            out.append((error if error in ok else None, degraded if degraded in ok else None))
+    return tuple(out)
 
 
 def _num(value: Any) -> float | None:
@@ -286,6 +301,9 @@ def body_lines(n: Notice, lang: Lang, tz: ZoneInfo) -> list[str]:
         cause = cause_text(n, lang)
         if cause:
             out.append(f"{W['cause']}: {cause}")
+        others = [w for w in dict.fromkeys(causes.cause_words(e, d, lang) for e, d in n.also) if w and w != cause]
+        if others and n.kind not in ("ack",):
+            out.append(f"{W['also']}: {'; '.join(others)}")
         if n.kind == "reminder" and n.since is not None and n.at is not None:
             out.append(W["still"].format(state=W.get(f"state_{n.state}", W["state_down"]),
                                          since=when(n.since, tz, lang), dur=duration(n.at - n.since, lang)))

@@ -119,7 +119,8 @@ def sms_text(items: Sequence[Facts], lang: Lang, max_segments: int, strip: bool,
         lines.insert(min(1, len(lines)), hint)
     # Who is on duty and who else was told ride along only while they cost no extra SMS: on a one-person
     # team they repeat the reader's own name, and a second segment is paid for.
-    optional = [ln for ln in lines if ln.startswith((W["on_duty"] + ":", W["told"] + ":"))]
+    # The other checks of the fault ride along the same way (the headline and cause already say what it is).
+    optional = [ln for ln in lines if ln.startswith((W["also"] + ":", W["on_duty"] + ":", W["told"] + ":"))]
     needed = [ln for ln in lines if ln not in optional]
     out = sms.fit(key + ".", ". ".join(needed), max_segments, strip)
     for extra in optional:

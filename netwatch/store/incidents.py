@@ -158,28 +158,32 @@ def member_recovered(c: Tx, incident_id: int, check_id: str, now: float) -> None
 
 
 def rename(c: Tx, incident_id: int, check_id: str, severity: str, category: str, title: str,
-           facts: Mapping[str, Any], channels: Sequence[str], now: float) -> list[str]:
+           facts: Mapping[str, Any], now: float) -> None:
     """A worse check grouped in before the first page left names the incident: its row and its waiting pages.
 
-    The problem rows not yet attempted take the new facts; channels the worse check adds (a security
-    channel) get their own row. Returns the channels told.
+    The problem rows not yet attempted take the new facts (see `tell`, for channels not told yet).
     """
     c.execute("UPDATE incidents SET check_id=?, severity=?, category=?, title=?, error=?, detail=? WHERE id=?",
               (check_id, severity, category, title[:300], facts.get("error"), str(facts.get("detail") or "")[:2000],
                incident_id))
-    key = c.execute("SELECT key, notify FROM incidents WHERE id=?", (incident_id,)).fetchone()
     amend_pending(c, incident_id, facts, severity, category)
+
+
+def tell(c: Tx, incident_id: int, channels: Sequence[str], now: float) -> list[str]:
+    """Page the channels of a check folded into an incident that were not told of it yet (a security
+    channel, a check's own list): with the incident's first notice as it stands. Returns those channels."""
+    row = c.execute("SELECT key, notify FROM incidents WHERE id=?", (incident_id,)).fetchone()
     have = told(c, incident_id)
-    kind = "problem"
-    for channel in dict.fromkeys(channels):
-        if channel not in have:
-            enqueue(c, incident_id, channel, kind, {**facts, "kind": kind, "incident": incident_id,
-                                                     "severity": severity, "category": category,
-                                                     "told": list(dict.fromkeys([*have, *channels]))},
-                    now, f"{key[0]}-{kind}")
-    merged = list(dict.fromkeys([*json.loads(key[1] or "[]"), *channels]))
+    new = [ch for ch in dict.fromkeys(channels) if ch not in have]
+    if row is None or not new:
+        return []
+    facts = first_facts(c, incident_id)
+    for channel in new:
+        enqueue(c, incident_id, channel, "problem", {**facts, "kind": "problem", "incident": incident_id,
+                                                     "told": [*have, *new]}, now, f"{row[0]}-problem")
+    merged = list(dict.fromkeys([*json.loads(row[1] or "[]"), *new]))
     c.execute("UPDATE incidents SET notify=? WHERE id=?", (json.dumps(merged), incident_id))
-    return merged
+    return new
 
 
 def supersede(c: Tx, old_id: int, now: float) -> None:

@@ -35,6 +35,10 @@ KINDS: dict[str, dict[str, Any]] = {
     "flapping": {**BASE, "kind": "flapping", "state": "down", "error": "timeout"},
     "security": {**BASE, "kind": "problem", "state": "down", "incident": 14, "target_name": "Cổng thông tin",
                  "category": "security", "error": "content_changed", "detail": "42% of the text differs"},
+    # one target fault: the defacement names it, the portal's http check failing with it is listed
+    "security_fault": {**BASE, "kind": "problem", "state": "down", "incident": 17, "target_name": "Cổng thông tin",
+                       "category": "security", "error": "content_changed", "detail": "42% of the text differs",
+                       "also": [{"check": "portal/http", "state": "down", "error": "content"}]},
     "ack": {**BASE, "kind": "ack", "state": "down", "error": "timeout", "acked_by": "Lan",
             "note": "đang khởi động lại", "acked_at": T0 + 300},
     "escalation": {**BASE, "kind": "escalation", "level": 2, "state": "down", "error": "timeout", "at": T0 + 600,
@@ -82,7 +86,7 @@ VI_ASCII = set("""
     nguoi ghi chu chua ai sau trong thoi han phan hoi cham bao lan nhom cong thong dinh tuyen loi tai
     trung tam chi hoi truong khach san ly do nguyen nhan thiet bi cap mat anh huong phu thuoc the tong hop
     dang mo on chap chon nhac chuyen suy giam canh khan hien tren gui thay doi giao dien voi goc duoc
-    lich kiem tra tre bi web cao dung gia khung mong nguy quy sai tay theo
+    lich kiem tra tre bi web cao dung gia khung mong nguy quy sai tay theo cung
 """.split())
 NAMES = {"Lan", "AP", "Switch", "OK", "SMS", "Telegram"}
 
@@ -244,7 +248,8 @@ def test_unknown_classes_never_leak_config_keys() -> None:
 def test_message_kinds_from_facts() -> None:
     kinds = {name: message.from_facts(f).kind for name, f in KINDS.items()}
     assert kinds == {"problem": "problem", "problem_http": "problem", "recovery": "recovery",
-                     "degraded": "degraded", "flapping": "flapping", "security": "security", "ack": "ack",
+                     "degraded": "degraded", "flapping": "flapping", "security": "security",
+                     "security_fault": "security", "ack": "ack",
                      "escalation": "escalation", "reminder": "reminder", "unreachable": "unreachable",
                      "monitoring": "monitoring"}
 
