@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-from netwatch.alerting.decide import (Change, FlapNotice, Item, OpenFault, Page, Release, channels_for, fault_rank,
-                                      fold_failure, fold_recovery)
+from netwatch.alerting.decide import (Change, FlapNotice, Item, OpenFault, Page, RebootNotice, Release, channels_for,
+                                      fault_rank, fold_failure, fold_recovery)
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
 from netwatch.model import State, Transition
 from netwatch.store import Store
@@ -55,6 +55,12 @@ def record(c: Tx, item: Item, now: float, insert_transition: Callable[[Change], 
         tid = take_hold(c, item.check_id)
         if tid is not None:     # else a later transition of the check was stored since
             _problem(c, item.page, tid, now)
+    elif isinstance(item, RebootNotice):
+        # its own short notice: no incident (nothing is down), once per reboot (the decider saw to that)
+        dedup = f"reboot-{item.target_id}-{int(float(item.facts.get('at') or now))}"
+        for channel in dict.fromkeys(item.channels):
+            enqueue(c, None, channel, "reboot", {**item.facts, "told": list(dict.fromkeys(item.channels))}, now,
+                    dedup)
     else:
         _flap_notice(c, item, now)
 

@@ -12,7 +12,7 @@ from netwatch import causes
 from netwatch.i18n import Lang
 
 Kind = Literal["problem", "recovery", "degraded", "flapping", "security", "ack", "escalation", "reminder",
-               "settled", "unreachable", "monitoring", "channel_broken", "test"]
+               "settled", "unreachable", "monitoring", "channel_broken", "test", "reboot"]
 Facts = Mapping[str, Any]
 
 # Kinds whose incident is still open after the notice: the ack hint names these, and only these.
@@ -47,6 +47,8 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "state_unreachable": "không tới được", "state_unknown": "chưa rõ",
         "ch_sms": "SMS", "ch_chat": "nhóm trực", "ch_mail": "thư điện tử", "ch_web": "hệ thống khác",
         "unknown_time": "không rõ", "also": "Cùng lúc",
+        "reboot": "KHỞI ĐỘNG LẠI", "reboot_at": "lúc {at}", "ran_before": "đã chạy {dur} trước đó",
+        "rebooted_n": "{n} khởi động lại",
     },
     "en": {
         "problem": "PROBLEM", "recovery": "RECOVERED", "degraded": "DEGRADED", "security": "SECURITY ALERT",
@@ -73,6 +75,8 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "state_unreachable": "unreachable", "state_unknown": "unknown",
         "ch_sms": "SMS", "ch_chat": "duty chat", "ch_mail": "e-mail", "ch_web": "other system",
         "unknown_time": "unknown", "also": "Also failing",
+        "reboot": "REBOOTED", "reboot_at": "at {at}", "ran_before": "had been up {dur}",
+        "rebooted_n": "{n} rebooted",
     },
 }
 
@@ -219,11 +223,14 @@ def when(ts: float | None, tz: ZoneInfo, lang: Lang, seconds: bool = False) -> s
 
 
 def duration(seconds: float, lang: Lang) -> str:
-    """'1 giờ 05 phút', '4 phút 10 giây', '12 giây' (en: '1 h 05 min', '4 min 10 s', '12 s')."""
+    """'3 ngày 4 giờ', '1 giờ 05 phút', '4 phút 10 giây', '12 giây' (en: '3 d 4 h', '1 h 05 min', '4 min 10 s', '12 s')."""
     s = int(max(0, seconds))
-    h, rest = divmod(s, 3600)
+    d, rest = divmod(s, 86400)
+    h, rest = divmod(rest, 3600)
     m, sec = divmod(rest, 60)
     hu, mu, su = ("giờ", "phút", "giây") if lang == "vi" else ("h", "min", "s")
+    if d:      # a device's uptime: '3 ngày 4 giờ' ('3 d 4 h')
+        return f"{d} {'ngày' if lang == 'vi' else 'd'} {h} {hu}"
     if h:
         return f"{h} {hu} {m:02d} {mu}"
     if m:
@@ -288,7 +295,10 @@ def body_lines(n: Notice, lang: Lang, tz: ZoneInfo) -> list[str]:
         return [W["channel_body"].format(channel=n.channel) + (f" ({shown})" if shown else "")]
     if n.kind == "monitoring":
         return [cause_text(n, lang)]
-    if n.kind == "recovery":
+    if n.kind == "reboot":
+        words = reboot_words(n, lang, tz)
+        out.append(words[:1].upper() + words[1:])
+    elif n.kind == "recovery":
         out.append(f"{W['recovered_at']} {when(n.at, tz, lang)}"
                    + (f", {W['lasted']} {duration(n.at - n.since, lang)}" if n.at and n.since else ""))
     elif n.kind == "ack":
@@ -323,6 +333,14 @@ def body_lines(n: Notice, lang: Lang, tz: ZoneInfo) -> list[str]:
     if n.is_open and n.incident and n.kind not in ("flapping",):
         out.append(ack_hint(n, lang))
     return out
+
+
+def reboot_words(n: Notice, lang: Lang, tz: ZoneInfo) -> str:
+    """'lúc 14:02, đã chạy 3 ngày 4 giờ trước đó' ('at 14:02, had been up 3 d 4 h')."""
+    W = WORDS[lang]
+    text = W["reboot_at"].format(at=when(n.at, tz, lang))
+    before = _num(n.facts.get("uptime_before"))
+    return text + (", " + W["ran_before"].format(dur=duration(before, lang)) if before else "")
 
 
 def ack_hint(n: Notice, lang: Lang) -> str:
@@ -363,7 +381,8 @@ def counts(notices: Sequence[Notice], lang: Lang) -> str:
     """'3 sự cố mới, 2 đã khôi phục' over the incidents as they are now."""
     W = WORDS[lang]
     groups = (("new", NEW_KINDS), ("recovered", {"recovery", "settled"}), ("acked", {"ack"}),
-              ("escalated", {"escalation"}), ("reminded", {"reminder"}), ("flapping_n", {"flapping"}))
+              ("escalated", {"escalation"}), ("reminded", {"reminder"}), ("flapping_n", {"flapping"}),
+              ("rebooted_n", {"reboot"}))
     parts, counted = [], 0
     for key, kinds in groups:
         k = sum(1 for n in notices if n.kind in kinds)
@@ -392,6 +411,8 @@ def digest_line(n: Notice, lang: Lang, tz: ZoneInfo) -> str:
             text += f", {W['lasted']} {duration(n.at - n.since, lang)}"
     elif n.kind == "ack":
         text += f" — {n.acked_by}" + (f": {n.note}" if n.note else "")
+    elif n.kind == "reboot":
+        text += f" — {reboot_words(n, lang, tz)}"
     elif n.is_open:
         cause = cause_text(n, lang)
         text += f" — {cause}" if cause else ""
@@ -407,6 +428,8 @@ def sms_line(n: Notice, lang: Lang, tz: ZoneInfo) -> str:
         what = W["recovery"].lower() + " " + when(n.at, tz, lang)
     elif n.kind == "ack":
         what = W["ack"].lower() + (f" {n.acked_by}" if n.acked_by else "")
+    elif n.kind == "reboot":
+        what = W["reboot"].lower() + " " + when(n.at, tz, lang)
     elif n.is_open:
         what = causes.category_words(n.category, lang) + " " + when(n.since, tz, lang)
     else:

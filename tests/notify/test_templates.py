@@ -47,6 +47,9 @@ KINDS: dict[str, dict[str, Any]] = {
     "unreachable": {**BASE, "kind": "problem", "state": "unreachable", "incident": 16, "target_name": "Switch báo chí",
                     "cause": "core-router", "cause_name": "Bộ định tuyến lõi", "told_words": [], "on_duty": []},
     "monitoring": {"kind": "degraded", "detail": "scheduler lag 42.5s", "title": "Kỳ họp HĐND"},
+    # a device reboot: its own short notice, no incident (nothing is down)
+    "reboot": {**{k: v for k, v in BASE.items() if k not in ("incident", "severity", "category", "check")},
+               "kind": "reboot", "at": T0 + 21720, "uptime_before": 3 * 86400 + 4 * 3600 + 600, "source": "trap"},
 }
 DIGEST = [KINDS["problem_http"], KINDS["degraded"], KINDS["security"], KINDS["problem"],
           {**KINDS["problem"], "kind": "resolved", "state": "up", "resolved_at": T0 + 725},
@@ -251,7 +254,7 @@ def test_message_kinds_from_facts() -> None:
                      "degraded": "degraded", "flapping": "flapping", "security": "security",
                      "security_fault": "security", "ack": "ack",
                      "escalation": "escalation", "reminder": "reminder", "unreachable": "unreachable",
-                     "monitoring": "monitoring"}
+                     "monitoring": "monitoring", "reboot": "reboot"}
 
 
 @pytest.mark.parametrize("value, expected", [
