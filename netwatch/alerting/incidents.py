@@ -86,7 +86,7 @@ def _problem(c: Tx, page: Page, transition_id: int | None, now: float) -> None:
     if page.flapping:
         # a flapping check pages nothing; an incident it alone keeps open at another severity closes
         if stored is not None and _fault(stored).failing == {check.id} and stored.severity != page.severity:
-            resolve(c, stored.id, now, notify=True)
+            resolve(c, stored.id, now, notify=False)
         return
     fault = _fault(stored)
     fold = fold_failure(fault, check.id, page.rank, page.severity, now, page.group_wait_seconds)
@@ -172,7 +172,14 @@ def _flap_notice(c: Tx, notice: FlapNotice, now: float) -> None:
         else:
             notify_told(c, current[0], "settled", now, {"state": state.value}, page.channels)
         return
-    if current is not None:
+    stored = open_fault(c, page.check.target.id) if current is not None else None
+    if current is not None and stored is not None and stored.id == current[0]:
+        # settled up: the fault's incident closes only with its last failing check (the settled notice says so)
+        if fold_recovery(_fault(stored).failing, page.check.id) == "note":
+            member_recovered(c, stored.id, page.check.id, now)
+        else:
+            resolve(c, stored.id, now, notify=False)
+    elif current is not None:
         resolve(c, current[0], now, notify=False)
     for ch in page.channels:
         enqueue(c, None, ch, "settled", {**facts, "kind": "settled"}, now, f"settled-{page.check.id}-{int(now)}")

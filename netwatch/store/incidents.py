@@ -274,14 +274,24 @@ def close_removed(c: Tx, check_ids: set[str], target_ids: set[str], now: float) 
 
     A check is gone when its target is gone, or when it is a configured check (`target/kind`) no longer in
     `check_ids`; derived checks (`target/if/name`) stay while their target does. The note is the
-    incident's closing note (`ack_note` when none was given) and an audit line.
+    incident's closing note (`ack_note` when none was given) and an audit line. A removed check folded
+    into a target's incident leaves it (it would never recover); the incident closes when none of its
+    checks is left failing.
     """
+    def gone(check_id: str | None, target_id: str | None) -> bool:
+        derived = str(check_id or "").count("/") > 1
+        return not (target_id in target_ids and (check_id in check_ids or derived))
+
     rows = c.execute("SELECT id, check_id, target_id FROM incidents WHERE source='check' "
                      "AND state IN ('open','acked')").fetchall()
     closed = []
     for iid, check_id, target_id in rows:
-        derived = str(check_id or "").count("/") > 1
-        if target_id in target_ids and (check_id in check_ids or derived):
+        failing = [m for m in members(c, int(iid)) if m.recovered_at is None]
+        for m in failing:
+            if gone(m.check_id, target_id):
+                member_recovered(c, int(iid), m.check_id, now)
+        left = [m for m in failing if not gone(m.check_id, target_id)]
+        if left if failing else not gone(check_id, target_id):
             continue
         c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, next_remind_at=NULL, "
                   "ack_note=COALESCE(ack_note, ?) WHERE id=?", (now, REMOVED_NOTE, iid))
