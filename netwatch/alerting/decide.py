@@ -191,7 +191,8 @@ class Decision:
             elif isinstance(i, Release):
                 out.append(f"{i.check_id}: held page released")
             elif isinstance(i, RebootNotice):
-                out.append(f"{i.target_id}: rebooted ({i.facts.get('source')}), paging {','.join(i.channels) or 'nobody'}")
+                told = ",".join(i.channels) or "nobody"
+                out.append(f"{i.target_id}: rebooted ({i.facts.get('source')}), paging {told}")
             else:
                 out.append(f"{i.page.check.id}: flapping {'started' if i.change == 'start' else 'stopped'}")
         return out

@@ -223,7 +223,10 @@ def when(ts: float | None, tz: ZoneInfo, lang: Lang, seconds: bool = False) -> s
 
 
 def duration(seconds: float, lang: Lang) -> str:
-    """'3 ngày 4 giờ', '1 giờ 05 phút', '4 phút 10 giây', '12 giây' (en: '3 d 4 h', '1 h 05 min', '4 min 10 s', '12 s')."""
+    """'3 ngày 4 giờ', '1 giờ 05 phút', '4 phút 10 giây', '12 giây'.
+
+    English: '3 d 4 h', '1 h 05 min', '4 min 10 s', '12 s'.
+    """
     s = int(max(0, seconds))
     d, rest = divmod(s, 86400)
     h, rest = divmod(rest, 3600)

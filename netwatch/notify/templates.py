@@ -113,7 +113,7 @@ def sms_text(items: Sequence[Facts], lang: Lang, max_segments: int, strip: bool,
     elif n.kind in ("recovery", "ack") and lines:
         key += f". {lines[0]}"
         lines = lines[1:]
-    elif n.kind == "reboot" and lines:      # 'KHỞI ĐỘNG LẠI: ‹thiết bị› (‹khu vực›) lúc 14:02, đã chạy ...'
+    elif n.kind == "reboot" and lines:      # 'KHỞI ĐỘNG LẠI: ‹thiết bị› (‹khu vực›) lúc 14:02, …'
         key += f" {message.reboot_words(n, lang, tz)}"
         lines = lines[1:]
     hint = message.ack_hint(n, lang) if n.is_open and n.incident else ""

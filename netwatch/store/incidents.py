@@ -146,7 +146,8 @@ def set_member(c: Tx, incident_id: int, m: Member) -> None:
     """Add a check to an incident, or record its new state (a member failing again is failing from now)."""
     values = (m.how, m.joined_at, m.state, m.category, m.error, m.detail[:2000], m.recovered_at, m.position)
     done = c.execute("UPDATE incident_checks SET how=?, joined_at=?, state=?, category=?, error=?, detail=?, "
-                     "recovered_at=?, position=? WHERE incident_id=? AND check_id=?", (*values, incident_id, m.check_id))
+                     "recovered_at=?, position=? WHERE incident_id=? AND check_id=?",
+                     (*values, incident_id, m.check_id))
     if not done.rowcount:
         c.execute("INSERT INTO incident_checks (how, joined_at, state, category, error, detail, recovered_at, "
                   "position, incident_id, check_id) VALUES (?,?,?,?,?,?,?,?,?,?)", (*values, incident_id, m.check_id))
