@@ -314,7 +314,9 @@ def body_lines(n: Notice, lang: Lang, tz: ZoneInfo) -> list[str]:
         cause = cause_text(n, lang)
         if cause:
             out.append(f"{W['cause']}: {cause}")
-        others = [w for w in dict.fromkeys(causes.cause_words(e, d, lang) for e, d in n.also) if w and w != cause]
+        # the other checks' causes, each once, and not the headline's own again (a 500 fails both web checks)
+        own = causes.cause_words(n.error, n.degraded, lang) if (n.error or n.degraded) else cause
+        others = [w for w in dict.fromkeys(causes.cause_words(e, d, lang) for e, d in n.also) if w and w != own]
         if others and n.kind not in ("ack",):
             out.append(f"{W['also']}: {'; '.join(others)}")
         if n.kind == "reminder" and n.since is not None and n.at is not None:

@@ -248,6 +248,18 @@ def test_unknown_classes_never_leak_config_keys() -> None:
     assert "ups_battery" not in title + body and "chỉ số vượt ngưỡng cảnh báo" in body
 
 
+def test_a_fault_lists_only_the_other_causes_once() -> None:
+    """A 500 fails the portal's http and web_integrity checks alike: 'Cùng lúc' would only repeat the cause."""
+    same = {**KINDS["problem_http"], "also": [{"check": "p/web_integrity", "error": "status"},
+                                              {"check": "p/tls", "error": "status"}]}
+    title, body = templates.chat([same], "vi", "text", TZ)
+    assert "Cùng lúc" not in body
+    mixed = {**same, "also": [*same["also"], {"check": "p/tcp", "error": "timeout"},
+                              {"check": "p/x", "error": "timeout"}]}
+    title, body = templates.chat([mixed], "vi", "text", TZ)
+    assert "\nCùng lúc: không phản hồi trong thời hạn\n" in body
+
+
 def test_message_kinds_from_facts() -> None:
     kinds = {name: message.from_facts(f).kind for name, f in KINDS.items()}
     assert kinds == {"problem": "problem", "problem_http": "problem", "recovery": "recovery",
