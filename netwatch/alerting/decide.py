@@ -252,6 +252,9 @@ class Decider:
         self.status: dict[str, ParentStatus] = {}
         self.status_at: dict[str, float] = {}
         self.boots: dict[str, float] = {}     # target -> the moment of the last reboot paged
+        # target -> (sysUpTime seconds, when polled) of its last poll that answered: what a reboot notice says
+        # the device had run before (the polls during a reboot's silence fail and carry none)
+        self.uptimes: dict[str, tuple[float, float]] = {}
         self.db_windows: tuple[Maintenance, ...] = ()
         self.reload(config)
 
@@ -286,6 +289,9 @@ class Decider:
     # -- results ------------------------------------------------------------------------------
     def on_result(self, check: Check, result: Result, raw: Transition | None, views: Mapping[str, Observed],
                   now: float) -> Decision:
+        uptime = result.outcome.measurements.get("uptime_seconds")
+        if uptime is not None:
+            self.uptimes[check.target.id] = (float(uptime), result.started_at)
         flapping_before = self.flaps.get(check.id, FlapState()).flapping
         change = None
         if check.alert.flap_detection:
@@ -352,7 +358,9 @@ class Decider:
                 not checks and any(m.covers("", target_id, target.zone) and m.window.active(at) for m in windows)):
             return _NOTHING     # a planned reboot: the window says so
         if before_seconds is None:
-            before_seconds = self._uptime_before(checks, booted_at, views)
+            seen = self.uptimes.get(target_id)
+            before_seconds = (seen[0] + (booted_at - seen[1]) if seen is not None and seen[1] <= booted_at
+                              else self._uptime_before(checks, booted_at, views))
         lead = next((c for c in checks if c.kind == "snmp"), checks[0] if checks else None)
         channels = channels_for(self.config.paging, lead, "warning", 0, now)
         facts = {"kind": "reboot", "target": target_id, "target_name": target.name or target_id, "zone": target.zone,

@@ -115,3 +115,18 @@ async def test_a_reboot_notice_is_written_without_an_incident(store_spec: StoreS
     assert rows == [(None, "chat", "reboot", f"reboot-core-router-{int(T0)}"),
                     (None, "sms", "reboot", f"reboot-core-router-{int(T0)}")]
     store.close()
+
+
+def test_a_trap_after_the_reboots_silence_still_says_how_long_it_had_run() -> None:
+    """The polls during the silence fail and carry no uptime: the last poll that answered is what counts."""
+    d = decider()
+    check = d.config.check("core-router/snmp")
+    assert check is not None
+    vs = views(d)
+    ok = Result(check.id, "core-router", "snmp", T0 - 60, 0.01,
+                Outcome(ok=True, measurements={"uptime_seconds": 202 * DAY + 5 * 3600 - 60}))
+    d.on_result(check, ok, None, vs, T0 - 60)
+    for at in (T0 - 5, T0 + 5, T0 + 15):      # silent while it restarts
+        d.on_result(check, Result(check.id, "core-router", "snmp", at, 2.0, Outcome.fail("timeout")), None, vs, at)
+    (n,) = notices(d.on_reboot("core-router", T0 + 22, 2.0, None, "trap", vs, T0 + 22))
+    assert n.facts["at"] == T0 + 20 and n.facts["uptime_before"] == 202 * DAY + 5 * 3600 + 20
