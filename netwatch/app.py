@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from dataclasses import replace
-from typing import Callable, Coroutine, Iterator, Mapping
+from typing import Any, Callable, Coroutine, Iterator, Mapping
 
 from prometheus_client.core import Metric
 
@@ -62,7 +62,7 @@ class Monitor:
                                  self.submit, clock, active=leads, unwritten=lambda: (
                                      self.recorder.oldest_pending_write_seconds(), self.recorder.pending_decisions()))
         self.cluster = ClusterRole(node, store, self.live, current, self.paging.decide, self.submit) if node else None
-        self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
+        self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger, self.trap_reboot)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)
         self.services = Services(current, self.live, self.collector, self.registry,
@@ -101,10 +101,32 @@ class Monitor:
             self.recorder.add_result(one_result)
             for event in one_result.outcome.events:
                 self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
+                if event.kind == "reboot" and decides:
+                    self.poll_reboot(one_check, one_result.started_at, event.data)
             raw = self.live.update(one_check, one_result, parent_id)
             if decides:
                 self.submit(self.paging.decide(one_check, one_result, raw),
                             self.node.slot_fence(one_check.id) if self.node is not None else None)
+
+    def poll_reboot(self, check: Check, at: float, data: Mapping[str, Any]) -> None:
+        """sysUpTime went back between two polls (seen at `at`): page the reboot; the decider pages each once."""
+        uptime, previous = data.get("uptime_seconds"), data.get("previous_uptime_seconds")
+        uptime_seconds = float(uptime) if isinstance(uptime, (int, float)) else None
+        before = None
+        if (isinstance(previous, (int, float)) and uptime_seconds is not None
+                and isinstance(data.get("at"), (int, float)) and isinstance(data.get("previous_at"), (int, float))):
+            # it ran on after the previous poll until it restarted, `uptime` before this one (the probe's
+            # `at` and `previous_at` are on the loop's monotonic clock: only their difference is used)
+            before = float(previous) + max(0.0, float(data["at"]) - uptime_seconds - float(data["previous_at"]))
+        self.submit(self.paging.decider.on_reboot(check.target.id, at, uptime_seconds, before, "poll",
+                                                  self.paging_views(), self.clock()))
+
+    def trap_reboot(self, target_id: str, at: float, uptime_seconds: float | None) -> None:
+        """A coldStart/warmStart trap; in a cluster only the coordinator pages (every node may hear the trap)."""
+        if self.node is not None and not self.node.coordinating():
+            return
+        self.submit(self.paging.decider.on_reboot(target_id, at, uptime_seconds, None, "trap", self.paging_views(),
+                                                  self.clock()))
 
     def submit(self, decision: Decision, fence: Callable[[Tx], None] | None = None) -> None:
         """Show it, then record it (one transaction per decision); the recorder wakes delivery.

@@ -1,4 +1,4 @@
-"""Feeds SNMP traps into the daemon: history events, an immediate re-poll on linkDown, counters."""
+"""Feeds SNMP traps into the daemon: history events, an immediate re-poll on linkDown, reboot pages, counters."""
 
 from __future__ import annotations
 
@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 # (ts, check_id, target_id, event): how a trap reaches history (the recorder's add_event).
 RecordEvent = Callable[[float, "str | None", "str | None", Event], None]
 
+# (target_id, received_at, the agent's uptime in the trap): a device said it restarted.
+OnReboot = Callable[[str, float, "float | None"], None]
+
 log = logging.getLogger(__name__)
 
 _COUNTERS = ("received", "accepted", "unknown_sender", "bad_community", "v3_rejected", "malformed")
 # Traps that say an interface's state changed: poll the device now rather than at its next slot.
 _LINK_TRAPS = frozenset({"linkDown", "linkUp"})
+_REBOOT_TRAPS = frozenset({"coldStart", "warmStart"})
 # A flapping port or a misconfigured device can send thousands of traps a second; history keeps
 # events forever, so each sender gets a bucket of this many, refilled at this rate.
 TRAP_BURST = 50
@@ -31,10 +35,11 @@ STORM_LOG_SECONDS = 60.0
 
 class TrapFeed:
     def __init__(self, config: Callable[[], "Config"], record_event: RecordEvent,
-                 trigger: Callable[[str], None]) -> None:
+                 trigger: Callable[[str], None], rebooted: OnReboot = lambda target, at, uptime: None) -> None:
         self.config = config
         self.record_event = record_event
         self.trigger = trigger     # poll a check now (the scheduler's trigger)
+        self.rebooted = rebooted   # a coldStart/warmStart: the daemon pages the reboot (once with the poll's)
         self.receiver: TrapReceiver | None = None
         self.rate_limited = 0
         self._buckets: dict[str, tuple[float, float]] = {}     # sender -> (tokens, at)
@@ -95,6 +100,8 @@ class TrapFeed:
             kind="trap", summary=summary[:200],
             data={"trap": trap.trap, "oid": trap.trap_oid, "sender": trap.sender, "version": trap.version,
                   "if_index": trap.if_index, "if_name": trap.if_name, "varbinds": [list(v) for v in trap.varbinds]}))
+        if trap.trap in _REBOOT_TRAPS:
+            self.rebooted(trap.target_id, trap.received_at, trap.uptime_seconds)
         if trap.trap in _LINK_TRAPS:
             for check in self.config().checks:
                 if check.kind == "snmp" and check.target.id == trap.target_id:

@@ -57,7 +57,7 @@ class Page:
     next_escalation_at: float | None
     next_remind_at: float | None
     order: int = 0                    # the check's place among its target's checks (ties in fault_rank)
-    group_wait_seconds: float = 0.0   # the longest first-page wait of its channels: the grouping window
+    group_wait_seconds: float = 0.0   # the longest first-page wait of the channels: the grouping window
 
     @property
     def rank(self) -> tuple[int, int]:
@@ -149,7 +149,19 @@ class FlapNotice:
     state: State
 
 
-Item = Union[Change, Release, FlapNotice]
+@dataclass(frozen=True)
+class RebootNotice:
+    """A device rebooted: a short notice of its own to the target's channels — no incident, no outage."""
+
+    target_id: str
+    channels: tuple[str, ...]
+    facts: Mapping[str, Any]
+
+
+Item = Union[Change, Release, FlapNotice, RebootNotice]
+# A trap and an uptime reset whose reboot moments (arrival minus the uptime they report) are this close are
+# one reboot, paged once; the poll's moment is known to within its interval, the trap's to a second.
+REBOOT_SAME_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,9 @@ class Decision:
                                f"{i.hold_seconds:.1f}s")
             elif isinstance(i, Release):
                 out.append(f"{i.check_id}: held page released")
+            elif isinstance(i, RebootNotice):
+                told = ",".join(i.channels) or "nobody"
+                out.append(f"{i.target_id}: rebooted ({i.facts.get('source')}), paging {told}")
             else:
                 out.append(f"{i.page.check.id}: flapping {'started' if i.change == 'start' else 'stopped'}")
         return out
@@ -237,6 +252,10 @@ class Decider:
         self.held: dict[str, Held] = {}
         self.status: dict[str, ParentStatus] = {}
         self.status_at: dict[str, float] = {}
+        self.boots: dict[str, float] = {}     # target -> the moment of the last reboot paged
+        # target -> (sysUpTime seconds, when polled) of its last poll that answered: what a reboot notice says
+        # the device had run before (the polls during a reboot's silence fail and carry none)
+        self.uptimes: dict[str, tuple[float, float]] = {}
         self.db_windows: tuple[Maintenance, ...] = ()
         self.reload(config)
 
@@ -271,6 +290,9 @@ class Decider:
     # -- results ------------------------------------------------------------------------------
     def on_result(self, check: Check, result: Result, raw: Transition | None, views: Mapping[str, Observed],
                   now: float) -> Decision:
+        uptime = result.outcome.measurements.get("uptime_seconds")
+        if uptime is not None:
+            self.uptimes[check.target.id] = (float(uptime), result.started_at)
         before = self.flaps.get(check.id, _NO_FLAPS)
         flapping_before = before.flapping
         change = None
@@ -315,6 +337,53 @@ class Decider:
             return
         page = self.page(check, Transition(check_id, check.target.id, ts, ts, state, state), False, now)
         draft.items.append(FlapNotice(change, page, state))
+
+    # -- reboots ------------------------------------------------------------------------------
+    def on_reboot(self, target_id: str, at: float, uptime_seconds: float | None, before_seconds: float | None,
+                  source: str, views: Mapping[str, Observed], now: float) -> Decision:
+        """A reboot seen by a poll (sysUpTime went back) or a coldStart/warmStart trap: page it once.
+
+        `at` is when it was seen and `uptime_seconds` the uptime then, so `at - uptime` is when the device
+        started again; a second sighting of the same start (the trap, then the poll) pages nothing.
+        `before_seconds`, how long it had run before, is taken from the last poll when not given.
+        """
+        target = self.config.target(target_id)
+        if target is None or not self.config.paging.spec.reboots:
+            return _NOTHING
+        booted_at = at - max(0.0, uptime_seconds or 0.0)
+        last = self.boots.get(target_id)
+        if last is not None and abs(booted_at - last) <= REBOOT_SAME_SECONDS:
+            return _NOTHING
+        self.boots[target_id] = booted_at
+        checks = [c for cid in self.target_checks.get(target_id, []) for c in [self.config.check(cid)] if c]
+        windows = self.config.paging.maintenance + self.db_windows
+        if any(m.covers(c.id, target_id, target.zone) and m.window.active(at) for m in windows for c in checks) or (
+                not checks and any(m.covers("", target_id, target.zone) and m.window.active(at) for m in windows)):
+            return _NOTHING     # a planned reboot: the window says so
+        if before_seconds is None:
+            seen = self.uptimes.get(target_id)
+            before_seconds = (seen[0] + (booted_at - seen[1]) if seen is not None and seen[1] <= booted_at
+                              else self._uptime_before(checks, booted_at, views))
+        lead = next((c for c in checks if c.kind == "snmp"), checks[0] if checks else None)
+        channels = channels_for(self.config.paging, lead, "warning", 0, now)
+        facts = {"kind": "reboot", "target": target_id, "target_name": target.name or target_id, "zone": target.zone,
+                 "zone_name": self.config.zone_name(target.zone) if target.zone else "", "at": booted_at,
+                 "uptime_before": before_seconds, "source": source,
+                 "dependants": self.dependants.get(target_id, 0)}
+        return Decision((RebootNotice(target_id, channels, facts),))
+
+    @staticmethod
+    def _uptime_before(checks: list[Check], booted_at: float, views: Mapping[str, Observed]) -> float | None:
+        """The uptime the last poll saw, carried forward to the reboot (None when no poll saw one)."""
+        for check in checks:
+            view = views.get(check.id)
+            result = view.result if view is not None else None
+            if result is None:
+                continue
+            seen = result.outcome.measurements.get("uptime_seconds")
+            if seen is not None and result.started_at <= booted_at:
+                return float(seen) + (booted_at - result.started_at)
+        return None
 
     # -- the clock ----------------------------------------------------------------------------
     def on_clock(self, now: float, views: Mapping[str, Observed], db_windows: tuple[Maintenance, ...]) -> Decision:
@@ -464,7 +533,9 @@ class Decider:
             channels = tuple(dict.fromkeys(channels + self.config.paging.spec.security_notify))
         siblings = self.target_checks.get(target.id, [])
         order = siblings.index(check.id) if check.id in siblings else len(siblings)
-        waits = [ch.group_wait for name in channels for ch in [self.config.paging.channels.get(name)] if ch is not None]
+        # The grouping window of a target's fault: the longest first-page wait of any channel, so a check
+        # with no channels of its own (record only) still folds into the fault it is part of.
+        waits = [ch.group_wait for ch in self.config.paging.channels.values()]
         return Page(check, severity, category, channels, flapping,
                     self.dependants.get(target.id, 0), facts, next_esc, now + remind if remind else None,
                     order, float(max(waits, default=0.0)))

@@ -15,8 +15,8 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-from netwatch.alerting.decide import (Change, FlapNotice, Item, OpenFault, Page, Release, channels_for, fault_rank,
-                                      fold_failure, fold_recovery)
+from netwatch.alerting.decide import (Change, FlapNotice, Item, OpenFault, Page, RebootNotice, Release, channels_for,
+                                      fault_rank, fold_failure, fold_recovery)
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
 from netwatch.cluster.isolation import site_check_id
 from netwatch.model import State, Transition
@@ -24,7 +24,7 @@ from netwatch.store import DB_ERRORS, Store, StoreError
 from netwatch.store.incidents import (OPEN_STATES, Member, NewIncident, TargetFault, ack, amend_pending, clock_summary,
                                       close_removed, drop_hold, due, escalate, find_open, first_facts, get, hold,
                                       list_incidents, member_recovered, members, notify_told, open_fault, open_incident,
-                                      remind_next, rename, resolve, set_member, supersede, superseded_by,
+                                      remind_next, rename, resolve, set_member, supersede, superseded_by, tell,
                                       take_hold)
 from netwatch.store.incidents import held_pages as stored_held_pages
 from netwatch.store.db import Tx
@@ -60,6 +60,12 @@ def record(c: Tx, item: Item, now: float, insert_transition: Callable[[Change], 
         tid = take_hold(c, item.check_id)
         if tid is not None:     # else a later transition of the check was stored since
             _problem(c, item.page, tid, now)
+    elif isinstance(item, RebootNotice):
+        # its own short notice: no incident (nothing is down), once per reboot (the decider saw to that)
+        dedup = f"reboot-{item.target_id}-{int(float(item.facts.get('at') or now))}"
+        for channel in dict.fromkeys(item.channels):
+            enqueue(c, None, channel, "reboot", {**item.facts, "told": list(dict.fromkeys(item.channels))}, now,
+                    dedup)
     else:
         _flap_notice(c, item, now)
 
@@ -85,7 +91,7 @@ def _problem(c: Tx, page: Page, transition_id: int | None, now: float) -> None:
     if page.flapping:
         # a flapping check pages nothing; an incident it alone keeps open at another severity closes
         if stored is not None and _fault(stored).failing == {check.id} and stored.severity != page.severity:
-            resolve(c, stored.id, now, notify=True)
+            resolve(c, stored.id, now, notify=False)
         return
     fault = _fault(stored)
     fold = fold_failure(fault, check.id, page.rank, page.severity, now, page.group_wait_seconds)
@@ -101,20 +107,19 @@ def _problem(c: Tx, page: Page, transition_id: int | None, now: float) -> None:
     elif fold.action == "group":
         set_member(c, stored.id, _member(page, "named" if fold.names else "grouped", now))
         if fold.names:
-            set_member(c, stored.id, next(replace_how(m, "grouped") for m in stored.members
-                                          if m.check_id == stored.check_id))
-            rename(c, stored.id, check.id, page.severity, page.category, check.id, page.facts, page.channels, now)
+            for m in stored.members:
+                if m.check_id == stored.check_id and m.check_id != check.id:
+                    set_member(c, stored.id, replace(m, how="grouped"))
+            rename(c, stored.id, check.id, page.severity, page.category, check.id, page.facts, now)
         _amend_also(c, stored.id)
+        tell(c, stored.id, page.channels, now)
     elif fold.action == "join":
         set_member(c, stored.id, _member(page, "joined", now))
+        tell(c, stored.id, page.channels, now)     # only whom this fault has not reached yet
     else:   # same: a member failing on, in another way; its row keeps the latest
         prior = next((m for m in stored.members if m.check_id == check.id), None)
         set_member(c, stored.id, replace(_member(page, prior.how if prior else "joined", now),
                                          joined_at=prior.joined_at if prior else now))
-
-
-def replace_how(m: Member, how: str) -> Member:
-    return replace(m, how=how)
 
 
 def _amend_also(c: Tx, incident_id: int) -> None:
@@ -172,7 +177,14 @@ def _flap_notice(c: Tx, notice: FlapNotice, now: float) -> None:
         else:
             notify_told(c, current[0], "settled", now, {"state": state.value}, page.channels)
         return
-    if current is not None:
+    stored = open_fault(c, page.check.target.id) if current is not None else None
+    if current is not None and stored is not None and stored.id == current[0]:
+        # settled up: the fault's incident closes only with its last failing check (the settled notice says so)
+        if fold_recovery(_fault(stored).failing, page.check.id) == "note":
+            member_recovered(c, stored.id, page.check.id, now)
+        else:
+            resolve(c, stored.id, now, notify=False)
+    elif current is not None:
         resolve(c, current[0], now, notify=False)
     for ch in page.channels:
         enqueue(c, None, ch, "settled", {**facts, "kind": "settled"}, now, f"settled-{page.check.id}-{int(now)}")

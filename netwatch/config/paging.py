@@ -238,6 +238,7 @@ class PagingSpec:
     alertmanager: RelaySpec = RelaySpec()
     self_notify: Optional[tuple[str, ...]] = None
     security_notify: tuple[str, ...] = ()     # told of security incidents too, besides the usual channels
+    reboots: bool = True                      # page a device reboot (sysUpTime reset, coldStart/warmStart trap)
     backoff_initial: Duration = Duration(1)
     backoff_max: Duration = Duration(300)
     lag_alarm: Duration = Duration(30)

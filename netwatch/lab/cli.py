@@ -121,10 +121,12 @@ def demo_config(lab: Lab, phone: Phone, listen: str, store: str, interval: float
         {"id": "trong", "name": "Trong Đại hội", "start": iso(now), "end": iso(during_end)},
         {"id": "sau", "name": "Sau Đại hội", "start": iso(during_end), "end": iso(during_end + dt.timedelta(hours=2))},
     ]}
+    # group_wait 2 s (the most allowed): the portal's http and web_integrity checks reach their verdicts about
+    # a second apart, and this window makes them one incident named by the defacement, paged once.
     config["channels"] = {
         "sms": {"urls": [phone.url("sms")], "lang": "vi", "sms": {"strip_diacritics": True, "max_segments": 2},
-                "group_wait": "500ms"},
-        "chat": {"urls": [phone.url("chat")], "lang": "vi", "group_wait": "500ms"},
+                "group_wait": "2s"},
+        "chat": {"urls": [phone.url("chat")], "lang": "vi", "group_wait": "2s"},
     }
     config["oncall"] = {
         "contacts": [{"id": "an", "name": "Nguyễn Văn An", "phone": "+84912000001", "notify": ["sms", "chat"]}],

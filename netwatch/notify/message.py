@@ -12,7 +12,7 @@ from netwatch import causes
 from netwatch.i18n import Lang
 
 Kind = Literal["problem", "recovery", "degraded", "flapping", "security", "ack", "escalation", "reminder",
-               "settled", "unreachable", "monitoring", "channel_broken", "test"]
+               "settled", "unreachable", "monitoring", "channel_broken", "test", "reboot"]
 Facts = Mapping[str, Any]
 
 # Kinds whose incident is still open after the notice: the ack hint names these, and only these.
@@ -46,7 +46,9 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "state_down": "mất kết nối", "state_degraded": "suy giảm", "state_up": "hoạt động",
         "state_unreachable": "không tới được", "state_unknown": "chưa rõ",
         "ch_sms": "SMS", "ch_chat": "nhóm trực", "ch_mail": "thư điện tử", "ch_web": "hệ thống khác",
-        "unknown_time": "không rõ",
+        "unknown_time": "không rõ", "also": "Cùng lúc",
+        "reboot": "KHỞI ĐỘNG LẠI", "reboot_at": "lúc {at}", "ran_before": "đã chạy {dur} trước đó",
+        "rebooted_n": "{n} khởi động lại",
     },
     "en": {
         "problem": "PROBLEM", "recovery": "RECOVERED", "degraded": "DEGRADED", "security": "SECURITY ALERT",
@@ -72,7 +74,9 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "state_down": "down", "state_degraded": "degraded", "state_up": "up",
         "state_unreachable": "unreachable", "state_unknown": "unknown",
         "ch_sms": "SMS", "ch_chat": "duty chat", "ch_mail": "e-mail", "ch_web": "other system",
-        "unknown_time": "unknown",
+        "unknown_time": "unknown", "also": "Also failing",
+        "reboot": "REBOOTED", "reboot_at": "at {at}", "ran_before": "had been up {dur}",
+        "rebooted_n": "{n} rebooted",
     },
 }
 
@@ -125,6 +129,7 @@ class Notice:
     sms_reply: bool = False         # this channel's phones can answer "OK <id>"
     channel: str = ""
     external: str = ""              # an alert relayed from another system: its own summary, as written there
+    also: tuple[tuple[str | None, str | None], ...] = ()   # (error, degraded) of the fault's other checks
     facts: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -184,7 +189,21 @@ def from_facts(f: Facts) -> Notice:
         acked_by=clean(f.get("acked_by") or "", 60), note=clean(f.get("note") or "", 200),
         level=int(f.get("level") or 0), ack_url=str(f.get("ack_url") or ""), sms_reply=bool(f.get("sms_reply")),
         channel=clean(f.get("channel") or "", 60),
-        external=clean(f.get("detail") or "", 300) if relayed and error not in causes.ERRORS else "", facts=f)
+        external=clean(f.get("detail") or "", 300) if relayed and error not in causes.ERRORS else "",
+        also=_also(f.get("also")), facts=f)
+
+
+def _also(value: Any) -> tuple[tuple[str | None, str | None], ...]:
+    """The other checks of one target fault, as their error or degraded classes (nothing else is shown)."""
+    out = []
+    for item in value if isinstance(value, list) else ():
+        if not isinstance(item, Mapping):
+            continue
+        error, degraded = item.get("error") or None, item.get("degraded") or None
+        ok = [x for x in (error, degraded) if isinstance(x, str) and re.fullmatch(r"[a-z0-9_,]+", x)]
+        if ok:
+            out.append((error if error in ok else None, degraded if degraded in ok else None))
+    return tuple(out)
 
 
 def _num(value: Any) -> float | None:
@@ -204,11 +223,17 @@ def when(ts: float | None, tz: ZoneInfo, lang: Lang, seconds: bool = False) -> s
 
 
 def duration(seconds: float, lang: Lang) -> str:
-    """'1 giờ 05 phút', '4 phút 10 giây', '12 giây' (en: '1 h 05 min', '4 min 10 s', '12 s')."""
+    """'3 ngày 4 giờ', '1 giờ 05 phút', '4 phút 10 giây', '12 giây'.
+
+    English: '3 d 4 h', '1 h 05 min', '4 min 10 s', '12 s'.
+    """
     s = int(max(0, seconds))
-    h, rest = divmod(s, 3600)
+    d, rest = divmod(s, 86400)
+    h, rest = divmod(rest, 3600)
     m, sec = divmod(rest, 60)
     hu, mu, su = ("giờ", "phút", "giây") if lang == "vi" else ("h", "min", "s")
+    if d:      # a device's uptime: '3 ngày 4 giờ' ('3 d 4 h')
+        return f"{d} {'ngày' if lang == 'vi' else 'd'} {h} {hu}"
     if h:
         return f"{h} {hu} {m:02d} {mu}"
     if m:
@@ -273,7 +298,10 @@ def body_lines(n: Notice, lang: Lang, tz: ZoneInfo) -> list[str]:
         return [W["channel_body"].format(channel=n.channel) + (f" ({shown})" if shown else "")]
     if n.kind == "monitoring":
         return [cause_text(n, lang)]
-    if n.kind == "recovery":
+    if n.kind == "reboot":
+        words = reboot_words(n, lang, tz)
+        out.append(words[:1].upper() + words[1:])
+    elif n.kind == "recovery":
         out.append(f"{W['recovered_at']} {when(n.at, tz, lang)}"
                    + (f", {W['lasted']} {duration(n.at - n.since, lang)}" if n.at and n.since else ""))
     elif n.kind == "ack":
@@ -286,6 +314,11 @@ def body_lines(n: Notice, lang: Lang, tz: ZoneInfo) -> list[str]:
         cause = cause_text(n, lang)
         if cause:
             out.append(f"{W['cause']}: {cause}")
+        # the other checks' causes, each once, and not the headline's own again (a 500 fails both web checks)
+        own = causes.cause_words(n.error, n.degraded, lang) if (n.error or n.degraded) else cause
+        others = [w for w in dict.fromkeys(causes.cause_words(e, d, lang) for e, d in n.also) if w and w != own]
+        if others and n.kind not in ("ack",):
+            out.append(f"{W['also']}: {'; '.join(others)}")
         if n.kind == "reminder" and n.since is not None and n.at is not None:
             out.append(W["still"].format(state=W.get(f"state_{n.state}", W["state_down"]),
                                          since=when(n.since, tz, lang), dur=duration(n.at - n.since, lang)))
@@ -305,6 +338,14 @@ def body_lines(n: Notice, lang: Lang, tz: ZoneInfo) -> list[str]:
     if n.is_open and n.incident and n.kind not in ("flapping",):
         out.append(ack_hint(n, lang))
     return out
+
+
+def reboot_words(n: Notice, lang: Lang, tz: ZoneInfo) -> str:
+    """'lúc 14:02, đã chạy 3 ngày 4 giờ trước đó' ('at 14:02, had been up 3 d 4 h')."""
+    W = WORDS[lang]
+    text = W["reboot_at"].format(at=when(n.at, tz, lang))
+    before = _num(n.facts.get("uptime_before"))
+    return text + (", " + W["ran_before"].format(dur=duration(before, lang)) if before else "")
 
 
 def ack_hint(n: Notice, lang: Lang) -> str:
@@ -345,7 +386,8 @@ def counts(notices: Sequence[Notice], lang: Lang) -> str:
     """'3 sự cố mới, 2 đã khôi phục' over the incidents as they are now."""
     W = WORDS[lang]
     groups = (("new", NEW_KINDS), ("recovered", {"recovery", "settled"}), ("acked", {"ack"}),
-              ("escalated", {"escalation"}), ("reminded", {"reminder"}), ("flapping_n", {"flapping"}))
+              ("escalated", {"escalation"}), ("reminded", {"reminder"}), ("flapping_n", {"flapping"}),
+              ("rebooted_n", {"reboot"}))
     parts, counted = [], 0
     for key, kinds in groups:
         k = sum(1 for n in notices if n.kind in kinds)
@@ -374,6 +416,8 @@ def digest_line(n: Notice, lang: Lang, tz: ZoneInfo) -> str:
             text += f", {W['lasted']} {duration(n.at - n.since, lang)}"
     elif n.kind == "ack":
         text += f" — {n.acked_by}" + (f": {n.note}" if n.note else "")
+    elif n.kind == "reboot":
+        text += f" — {reboot_words(n, lang, tz)}"
     elif n.is_open:
         cause = cause_text(n, lang)
         text += f" — {cause}" if cause else ""
@@ -389,6 +433,8 @@ def sms_line(n: Notice, lang: Lang, tz: ZoneInfo) -> str:
         what = W["recovery"].lower() + " " + when(n.at, tz, lang)
     elif n.kind == "ack":
         what = W["ack"].lower() + (f" {n.acked_by}" if n.acked_by else "")
+    elif n.kind == "reboot":
+        what = W["reboot"].lower() + " " + when(n.at, tz, lang)
     elif n.is_open:
         what = causes.category_words(n.category, lang) + " " + when(n.since, tz, lang)
     else:

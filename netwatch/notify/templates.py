@@ -113,13 +113,17 @@ def sms_text(items: Sequence[Facts], lang: Lang, max_segments: int, strip: bool,
     elif n.kind in ("recovery", "ack") and lines:
         key += f". {lines[0]}"
         lines = lines[1:]
+    elif n.kind == "reboot" and lines:      # 'KHỞI ĐỘNG LẠI: ‹thiết bị› (‹khu vực›) lúc 14:02, …'
+        key += f" {message.reboot_words(n, lang, tz)}"
+        lines = lines[1:]
     hint = message.ack_hint(n, lang) if n.is_open and n.incident else ""
     lines = [ln for ln in lines if ln != hint]
     if hint and n.sms_reply:     # a link is for chat and e-mail: an SMS carries no token
         lines.insert(min(1, len(lines)), hint)
     # Who is on duty and who else was told ride along only while they cost no extra SMS: on a one-person
     # team they repeat the reader's own name, and a second segment is paid for.
-    optional = [ln for ln in lines if ln.startswith((W["on_duty"] + ":", W["told"] + ":"))]
+    # The other checks of the fault ride along the same way (the headline and cause already say what it is).
+    optional = [ln for ln in lines if ln.startswith((W["also"] + ":", W["on_duty"] + ":", W["told"] + ":"))]
     needed = [ln for ln in lines if ln not in optional]
     out = sms.fit(key + ".", ". ".join(needed), max_segments, strip)
     for extra in optional:

@@ -684,6 +684,8 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
                     f"to {snap.uptime_ticks / 100:.0f}s",
             data=MappingProxyType({"previous_uptime_seconds": prev.uptime_ticks / 100,
                                    "uptime_seconds": snap.uptime_ticks / 100,
+                                   # the loop's monotonic clock: the daemon uses only their difference
+                                   "previous_at": prev.at, "at": snap.at,
                                    "sys_name": snap.sys_name})))
     series: list[Series] = [Series("snmp_device_info", (("sys_name", snap.sys_name), ("sys_descr", snap.sys_descr)),
                                    1.0)]

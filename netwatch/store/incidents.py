@@ -146,7 +146,8 @@ def set_member(c: Tx, incident_id: int, m: Member) -> None:
     """Add a check to an incident, or record its new state (a member failing again is failing from now)."""
     values = (m.how, m.joined_at, m.state, m.category, m.error, m.detail[:2000], m.recovered_at, m.position)
     done = c.execute("UPDATE incident_checks SET how=?, joined_at=?, state=?, category=?, error=?, detail=?, "
-                     "recovered_at=?, position=? WHERE incident_id=? AND check_id=?", (*values, incident_id, m.check_id))
+                     "recovered_at=?, position=? WHERE incident_id=? AND check_id=?",
+                     (*values, incident_id, m.check_id))
     if not done.rowcount:
         c.execute("INSERT INTO incident_checks (how, joined_at, state, category, error, detail, recovered_at, "
                   "position, incident_id, check_id) VALUES (?,?,?,?,?,?,?,?,?,?)", (*values, incident_id, m.check_id))
@@ -158,28 +159,32 @@ def member_recovered(c: Tx, incident_id: int, check_id: str, now: float) -> None
 
 
 def rename(c: Tx, incident_id: int, check_id: str, severity: str, category: str, title: str,
-           facts: Mapping[str, Any], channels: Sequence[str], now: float) -> list[str]:
+           facts: Mapping[str, Any], now: float) -> None:
     """A worse check grouped in before the first page left names the incident: its row and its waiting pages.
 
-    The problem rows not yet attempted take the new facts; channels the worse check adds (a security
-    channel) get their own row. Returns the channels told.
+    The problem rows not yet attempted take the new facts (see `tell`, for channels not told yet).
     """
     c.execute("UPDATE incidents SET check_id=?, severity=?, category=?, title=?, error=?, detail=? WHERE id=?",
               (check_id, severity, category, title[:300], facts.get("error"), str(facts.get("detail") or "")[:2000],
                incident_id))
-    key = c.execute("SELECT key, notify FROM incidents WHERE id=?", (incident_id,)).fetchone()
     amend_pending(c, incident_id, facts, severity, category)
+
+
+def tell(c: Tx, incident_id: int, channels: Sequence[str], now: float) -> list[str]:
+    """Page the channels of a check folded into an incident that were not told of it yet (a security
+    channel, a check's own list): with the incident's first notice as it stands. Returns those channels."""
+    row = c.execute("SELECT key, notify FROM incidents WHERE id=?", (incident_id,)).fetchone()
     have = told(c, incident_id)
-    kind = "problem"
-    for channel in dict.fromkeys(channels):
-        if channel not in have:
-            enqueue(c, incident_id, channel, kind, {**facts, "kind": kind, "incident": incident_id,
-                                                     "severity": severity, "category": category,
-                                                     "told": list(dict.fromkeys([*have, *channels]))},
-                    now, f"{key[0]}-{kind}")
-    merged = list(dict.fromkeys([*json.loads(key[1] or "[]"), *channels]))
+    new = [ch for ch in dict.fromkeys(channels) if ch not in have]
+    if row is None or not new:
+        return []
+    facts = first_facts(c, incident_id)
+    for channel in new:
+        enqueue(c, incident_id, channel, "problem", {**facts, "kind": "problem", "incident": incident_id,
+                                                     "told": [*have, *new]}, now, f"{row[0]}-problem")
+    merged = list(dict.fromkeys([*json.loads(row[1] or "[]"), *new]))
     c.execute("UPDATE incidents SET notify=? WHERE id=?", (json.dumps(merged), incident_id))
-    return merged
+    return new
 
 
 def supersede(c: Tx, old_id: int, now: float) -> None:
@@ -270,14 +275,24 @@ def close_removed(c: Tx, check_ids: set[str], target_ids: set[str], now: float) 
 
     A check is gone when its target is gone, or when it is a configured check (`target/kind`) no longer in
     `check_ids`; derived checks (`target/if/name`) stay while their target does. The note is the
-    incident's closing note (`ack_note` when none was given) and an audit line.
+    incident's closing note (`ack_note` when none was given) and an audit line. A removed check folded
+    into a target's incident leaves it (it would never recover); the incident closes when none of its
+    checks is left failing.
     """
+    def gone(check_id: str | None, target_id: str | None) -> bool:
+        derived = str(check_id or "").count("/") > 1
+        return not (target_id in target_ids and (check_id in check_ids or derived))
+
     rows = c.execute("SELECT id, check_id, target_id FROM incidents WHERE source='check' "
                      "AND state IN ('open','acked')").fetchall()
     closed = []
     for iid, check_id, target_id in rows:
-        derived = str(check_id or "").count("/") > 1
-        if target_id in target_ids and (check_id in check_ids or derived):
+        failing = [m for m in members(c, int(iid)) if m.recovered_at is None]
+        for m in failing:
+            if gone(m.check_id, target_id):
+                member_recovered(c, int(iid), m.check_id, now)
+        left = [m for m in failing if not gone(m.check_id, target_id)]
+        if left if failing else not gone(check_id, target_id):
             continue
         c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, next_remind_at=NULL, "
                   "ack_note=COALESCE(ack_note, ?) WHERE id=?", (now, REMOVED_NOTE, iid))

@@ -186,3 +186,18 @@ targets:
     vi = subprocess.run([sys.executable, "-m", "netwatch", "check", "-c", str(path), "--lang", "vi"],
                         capture_output=True, text=True, timeout=60)
     assert "không kiểm tra chứng chỉ" in vi.stderr and "không có phép kiểm tra nào" in vi.stderr
+
+
+def test_incidents_lists_the_other_checks_of_a_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One incident per target fault: `netwatch incidents` names the checks folded into it, in both languages."""
+    from netwatch.store.incidents import Member, set_member
+    monkeypatch.delenv("NETWATCH_LANG", raising=False)
+    config = tmp_path / "venue.yaml"
+    config.write_text(CONFIG.format(store=f"\"{tmp_path / 'nw.db'}\""))
+    iid = open_one(tmp_path / "nw.db")
+    s = Store.open(str(tmp_path / "nw.db"))
+    with s.transaction() as c:
+        set_member(c, iid, Member("web1/http", "grouped", 1765700001.5, "down", "service", "status", "", None, 1))
+    s.close()
+    assert run(config, "incidents", lang=None).stdout.endswith("web1/tcp (cùng sự cố: web1/http)\n")
+    assert run(config, "incidents").stdout.endswith("web1/tcp (same fault: web1/http)\n")

@@ -209,3 +209,36 @@ def test_the_migration_folds_open_incidents_of_one_target_into_the_oldest(store_
         (1, "portal/http", "named", "down"), (1, "portal/web_integrity", "joined", "down"),
         (3, "dvc/http", "named", "degraded")]
     store.close()
+
+
+async def test_a_check_removed_by_a_reload_leaves_the_fault_without_closing_it(store_spec: StoreSpec) -> None:
+    store = Store.open(store_spec)
+    store.start_run("test", 1, 1000.0)
+    now = [1000.0]
+    await decide(store, now, 1000.0, Change(d := tr("portal/http", 1000.0, State.DOWN), page("portal/http", d)))
+    await decide(store, now, 1000.5, Change(d := tr("portal/tcp", 1000.5, State.DOWN), page("portal/tcp", d)))
+    # the named check is removed: the fault stays open while its other check still fails
+    with store.transaction() as c:
+        assert incidents.close_removed(c, {"portal/web_integrity", "portal/tcp"}, {"portal"}, 1100.0) == []
+    assert q(store, "SELECT state FROM incidents") == [("open",)]
+    assert q(store, "SELECT check_id FROM incident_checks WHERE recovered_at IS NULL") == [("portal/tcp",)]
+    # now the other one goes too: nothing is left failing, it closes (no recovery notice: nothing recovered)
+    with store.transaction() as c:
+        assert incidents.close_removed(c, {"portal/web_integrity"}, {"portal"}, 1200.0) == [1]
+    assert q(store, "SELECT state FROM incidents") == [("resolved",)]
+    assert [k for k, in q(store, "SELECT kind FROM outbox")].count("resolved") == 0
+    store.close()
+
+
+async def test_a_flapping_check_settling_up_leaves_the_fault_open_for_the_others(store_spec: StoreSpec) -> None:
+    from netwatch.alerting.decide import FlapNotice
+    store = Store.open(store_spec)
+    store.start_run("test", 1, 1000.0)
+    now = [1000.0]
+    await decide(store, now, 1000.0, Change(d := tr("portal/http", 1000.0, State.DOWN), page("portal/http", d)))
+    await decide(store, now, 1000.5, Change(d := tr("portal/tcp", 1000.5, State.DOWN), page("portal/tcp", d)))
+    settled = FlapNotice("stop", page("portal/tcp", tr("portal/tcp", 1100.0, State.UP, State.DOWN)), State.UP)
+    await decide(store, now, 1100.0, settled)      # type: ignore[arg-type]
+    assert q(store, "SELECT state FROM incidents") == [("open",)]
+    assert q(store, "SELECT check_id FROM incident_checks WHERE recovered_at IS NULL") == [("portal/http",)]
+    store.close()

@@ -35,6 +35,10 @@ KINDS: dict[str, dict[str, Any]] = {
     "flapping": {**BASE, "kind": "flapping", "state": "down", "error": "timeout"},
     "security": {**BASE, "kind": "problem", "state": "down", "incident": 14, "target_name": "Cổng thông tin",
                  "category": "security", "error": "content_changed", "detail": "42% of the text differs"},
+    # one target fault: the defacement names it, the portal's http check failing with it is listed
+    "security_fault": {**BASE, "kind": "problem", "state": "down", "incident": 17, "target_name": "Cổng thông tin",
+                       "category": "security", "error": "content_changed", "detail": "42% of the text differs",
+                       "also": [{"check": "portal/http", "state": "down", "error": "content"}]},
     "ack": {**BASE, "kind": "ack", "state": "down", "error": "timeout", "acked_by": "Lan",
             "note": "đang khởi động lại", "acked_at": T0 + 300},
     "escalation": {**BASE, "kind": "escalation", "level": 2, "state": "down", "error": "timeout", "at": T0 + 600,
@@ -43,6 +47,9 @@ KINDS: dict[str, dict[str, Any]] = {
     "unreachable": {**BASE, "kind": "problem", "state": "unreachable", "incident": 16, "target_name": "Switch báo chí",
                     "cause": "core-router", "cause_name": "Bộ định tuyến lõi", "told_words": [], "on_duty": []},
     "monitoring": {"kind": "degraded", "detail": "scheduler lag 42.5s", "title": "Kỳ họp HĐND"},
+    # a device reboot: its own short notice, no incident (nothing is down)
+    "reboot": {**{k: v for k, v in BASE.items() if k not in ("incident", "severity", "category", "check")},
+               "kind": "reboot", "at": T0 + 21720, "uptime_before": 3 * 86400 + 4 * 3600 + 600, "source": "trap"},
 }
 DIGEST = [KINDS["problem_http"], KINDS["degraded"], KINDS["security"], KINDS["problem"],
           {**KINDS["problem"], "kind": "resolved", "state": "up", "resolved_at": T0 + 725},
@@ -82,7 +89,7 @@ VI_ASCII = set("""
     nguoi ghi chu chua ai sau trong thoi han phan hoi cham bao lan nhom cong thong dinh tuyen loi tai
     trung tam chi hoi truong khach san ly do nguyen nhan thiet bi cap mat anh huong phu thuoc the tong hop
     dang mo on chap chon nhac chuyen suy giam canh khan hien tren gui thay doi giao dien voi goc duoc
-    lich kiem tra tre bi web cao dung gia khung mong nguy quy sai tay theo
+    lich kiem tra tre bi web cao dung gia khung mong nguy quy sai tay theo cung
 """.split())
 NAMES = {"Lan", "AP", "Switch", "OK", "SMS", "Telegram"}
 
@@ -241,12 +248,25 @@ def test_unknown_classes_never_leak_config_keys() -> None:
     assert "ups_battery" not in title + body and "chỉ số vượt ngưỡng cảnh báo" in body
 
 
+def test_a_fault_lists_only_the_other_causes_once() -> None:
+    """A 500 fails the portal's http and web_integrity checks alike: 'Cùng lúc' would only repeat the cause."""
+    same = {**KINDS["problem_http"], "also": [{"check": "p/web_integrity", "error": "status"},
+                                              {"check": "p/tls", "error": "status"}]}
+    title, body = templates.chat([same], "vi", "text", TZ)
+    assert "Cùng lúc" not in body
+    mixed = {**same, "also": [*same["also"], {"check": "p/tcp", "error": "timeout"},
+                              {"check": "p/x", "error": "timeout"}]}
+    title, body = templates.chat([mixed], "vi", "text", TZ)
+    assert "\nCùng lúc: không phản hồi trong thời hạn\n" in body
+
+
 def test_message_kinds_from_facts() -> None:
     kinds = {name: message.from_facts(f).kind for name, f in KINDS.items()}
     assert kinds == {"problem": "problem", "problem_http": "problem", "recovery": "recovery",
-                     "degraded": "degraded", "flapping": "flapping", "security": "security", "ack": "ack",
+                     "degraded": "degraded", "flapping": "flapping", "security": "security",
+                     "security_fault": "security", "ack": "ack",
                      "escalation": "escalation", "reminder": "reminder", "unreachable": "unreachable",
-                     "monitoring": "monitoring"}
+                     "monitoring": "monitoring", "reboot": "reboot"}
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import subprocess
 import zoneinfo
 from pathlib import Path
@@ -236,3 +237,14 @@ def test_phase_labels_never_overlap_nor_leave_the_chart() -> None:
     for i, (r1, a1, b1) in enumerate(boxes):
         for r2, a2, b2 in boxes[i + 1:]:
             assert r1 != r2 or b1 <= a2 or b2 <= a1
+
+
+def test_a_check_folded_into_a_fault_shows_that_incident_on_its_outage(site: Config, tmp_path: Path) -> None:
+    """One incident per target fault: the http check grouped into the defacement's incident has its ack and pages."""
+    with sqlite3.connect(tmp_path / "history.db") as conn:
+        (iid,), = conn.execute("SELECT id FROM incidents WHERE check_id='portal/web_integrity'").fetchall()
+        conn.execute("INSERT INTO incident_checks (incident_id, check_id, how, joined_at, state) "
+                     "VALUES (?, 'portal/http', 'grouped', ?, 'down')", (iid, T0 + 7070))
+    report = make_report(site, str(tmp_path / "history.db"), make_scope(site, "all", None, None, (), (), NOW))
+    (http,) = [o for o in report.outages if o.check.id == "portal/http" and o.start_ms == int((T0 + 7000) * 1000)]
+    assert (http.acked_by, http.ack_note) == ("Lê Thu", "khôi phục trang từ bản sao lưu")
