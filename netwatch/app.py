@@ -110,16 +110,7 @@ class Monitor:
 
     def poll_reboot(self, check: Check, at: float, data: Mapping[str, Any]) -> None:
         """sysUpTime went back between two polls (seen at `at`): page the reboot; the decider pages each once."""
-        uptime, previous = data.get("uptime_seconds"), data.get("previous_uptime_seconds")
-        uptime_seconds = float(uptime) if isinstance(uptime, (int, float)) else None
-        before = None
-        if (isinstance(previous, (int, float)) and uptime_seconds is not None
-                and isinstance(data.get("at"), (int, float)) and isinstance(data.get("previous_at"), (int, float))):
-            # it ran on after the previous poll until it restarted, `uptime` before this one (the probe's
-            # `at` and `previous_at` are on the loop's monotonic clock: only their difference is used)
-            before = float(previous) + max(0.0, float(data["at"]) - uptime_seconds - float(data["previous_at"]))
-        self.submit(self.paging.decider.on_reboot(check.target.id, at, uptime_seconds, before, "poll",
-                                                  self.paging_views(), self.clock()))
+        self.submit(self.paging.decider.on_polled_reboot(check.target.id, at, data, self.paging_views(), self.clock()))
 
     def trap_reboot(self, target_id: str, at: float, uptime_seconds: float | None) -> None:
         """A coldStart/warmStart trap; in a cluster only the coordinator pages (every node may hear the trap)."""

@@ -339,6 +339,19 @@ class Decider:
         draft.items.append(FlapNotice(change, page, state))
 
     # -- reboots ------------------------------------------------------------------------------
+    def on_polled_reboot(self, target_id: str, at: float, data: Mapping[str, Any], views: Mapping[str, Observed],
+                         now: float) -> Decision:
+        """A poll's `reboot` event (sysUpTime went back): how long the device ran before, then `on_reboot`."""
+        uptime, previous = data.get("uptime_seconds"), data.get("previous_uptime_seconds")
+        uptime_seconds = float(uptime) if isinstance(uptime, (int, float)) else None
+        before = None
+        if (isinstance(previous, (int, float)) and uptime_seconds is not None
+                and isinstance(data.get("at"), (int, float)) and isinstance(data.get("previous_at"), (int, float))):
+            # it ran on after the previous poll until it restarted, `uptime` before this one (the probe's
+            # `at` and `previous_at` are on the loop's monotonic clock: only their difference is used)
+            before = float(previous) + max(0.0, float(data["at"]) - uptime_seconds - float(data["previous_at"]))
+        return self.on_reboot(target_id, at, uptime_seconds, before, "poll", views, now)
+
     def on_reboot(self, target_id: str, at: float, uptime_seconds: float | None, before_seconds: float | None,
                   source: str, views: Mapping[str, Observed], now: float) -> Decision:
         """A reboot seen by a poll (sysUpTime went back) or a coldStart/warmStart trap: page it once.
