@@ -74,7 +74,8 @@ class Monitor:
                                  self.submit, clock, active=node.coordinating if node is not None else lambda: True,
                                  unwritten=lambda: (self.recorder.oldest_pending_write_seconds(),
                                                     self.recorder.pending_decisions()))
-        self.cluster = (ClusterRole(node, store, self.live, current, self.paging.decide, self.submit)
+        self.cluster = (ClusterRole(node, store, self.live, current, self.paging.decide, self.submit,
+                                    latency_of=self.recorder.latency_of)
                         if node is not None else None)
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)

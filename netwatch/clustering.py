@@ -13,7 +13,8 @@ from netwatch.live import OVERLAYS, CheckView, LiveView
 from netwatch.cluster.isolation import SITE_CHECK_PREFIX, SiteChange, anchor_address, site_check_id
 from netwatch.model import AlertPolicy, Check, Outcome, Result, State, Target, Transition
 from netwatch.net import icmp, tcp
-from netwatch.store import Store, StoreError
+from netwatch.store import DB_ERRORS, Store, StoreError
+from netwatch.store.spool import Spool, Spooled
 
 if TYPE_CHECKING:
     from netwatch.alerting.decide import Decision
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIRM_EVERY_SECONDS = 0.5
+UPLOAD_BATCH = 2000   # spooled results per upload transaction
 
 
 def join_cluster(config: "Config") -> ClusterNode:
@@ -42,7 +44,8 @@ def join_cluster(config: "Config") -> ClusterNode:
     return ClusterNode(Membership(db, settings.node, settings.site, settings.config_hash, settings.timing,
                                   settings.slots, settings.max_moves), writer, settings.vote_fresh_seconds,
                        anchors={name: spec.anchors for name, spec in settings.sites.items()},
-                       isolation=settings.isolation)
+                       isolation=settings.isolation,
+                       spool=Spool(settings.spool_path, settings.spool_max_rows) if settings.spool_max_rows else None)
 
 
 def site_check(site: str) -> Check:
@@ -74,8 +77,11 @@ class ClusterRole:
 
     def __init__(self, node: ClusterNode, store: Store, live: LiveView, config: Callable[[], "Config"],
                  decide: Callable[[Check, Result, Transition | None], "Decision"],
-                 submit: Callable[["Decision"], None]) -> None:
+                 submit: Callable[["Decision"], None],
+                 latency_of: Callable[[Result], float | None] = lambda r: r.duration_seconds) -> None:
         self.node, self.store, self.live, self.config = node, store, live, config
+        self.latency_of = latency_of
+        self.spooled: list[Spooled] = []   # results probed while fenced, on their way to the local spool
         self.decide, self.submit = decide, submit
         self.scheduler: "Scheduler | None" = None
         self.tasks: set[asyncio.Task[None]] = set()
@@ -104,6 +110,8 @@ class ClusterRole:
         """None: drop the result (fenced, or the slot moved while the probe ran: the new owner reports it).
         Else it votes; True when this node's own step state decides paging (False: the votes decide)."""
         if not self.node.may_write(check.id):
+            if self.node.spooling(check.id):
+                self.spooled.append((result, self.latency_of(result)))   # history only, uploaded as late
             return None
         if not result.ok and self.node.site_cut():
             # This site looks cut off (its anchors fail): its failures say so, not that the check is down.
@@ -189,7 +197,36 @@ class ClusterRole:
                 await self.page_sites(changes)
             except StoreError as exc:
                 log.warning("site isolation not updated: %s", exc)
+            await self.spool_step()
             await asyncio.sleep(max(0.05, node.anchor_every_seconds - (asyncio.get_running_loop().time() - started)))
+
+    async def spool_step(self) -> None:
+        """Keep what was probed while fenced in the local spool; upload it, marked late, once not fenced."""
+        spool = self.node.spool
+        if spool is None:
+            return
+        rows, self.spooled = self.spooled, []
+        try:
+            await asyncio.to_thread(spool.add, rows)
+            if not self.node.fenced():
+                uploaded = await asyncio.to_thread(self.upload, spool)
+                if uploaded:
+                    log.info("uploaded %d results probed while cut off from the cluster database (marked late)",
+                             uploaded)
+        except (*DB_ERRORS, StoreError, OSError) as exc:
+            log.warning("local spool: %s", exc)
+
+    def upload(self, spool: Spool) -> int:
+        """Blocking: drain the spool into the history (late rows: rollups and reports, never a decision)."""
+        total = 0
+        while not self.node.fenced():
+            ids, rows = spool.take(UPLOAD_BATCH)
+            if not ids:
+                break
+            self.store.record_results([r for r, _ in rows], [lat for _, lat in rows], late=True)
+            spool.done(ids)
+            total += len(ids)
+        return total
 
     async def page_sites(self, changes: list[SiteChange]) -> None:
         """Coordinator: one "site isolated" incident per isolation, resolved once when the site is back."""

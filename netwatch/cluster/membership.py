@@ -93,6 +93,15 @@ class Membership:
     def fenced(self) -> bool:
         return not self.fence.allowed(self.clock())
 
+    def spooling(self, check_id: str, site: str | None = None) -> bool:
+        """Fenced (no renew in time) while holding the check's slot when the renews stopped: it may keep
+        probing into its local spool (never deciding or writing upstream) until the cluster is back."""
+        if self.fence.allowed(self.clock()):
+            return False
+        slot = slot_of(check_id, site or self.site, self.slots)
+        with self._lock:
+            return slot in self._owned
+
     def coordinating(self) -> bool:
         """Holds the coordinator lease and is not fenced (a fenced node does nothing at all)."""
         now = self.clock()

@@ -146,16 +146,16 @@ class Store:
         return [(max(a, start), min(b, end)) for a, b in rows]
 
     # -- results and rollups ---------------------------------------------------------------
-    def record_results(self, results: Sequence[Result], latency: Sequence[float | None]) -> None:
+    def record_results(self, results: Sequence[Result], latency: Sequence[float | None], late: bool = False) -> None:
         """Store raw results and add them to their rollups, in one transaction.
 
         A batch adds its own counts to the rollup rows (never replaces them), so the rollups of one
         bucket written by two processes — a check handed over between cluster nodes mid-bucket, the
         old owner's late writes included — add up exactly, and a batch retried after a failed
-        transaction is counted once.
+        transaction is counted once. `late`: uploaded from a cluster node's spool (marked, never decided on).
         """
         rows = [(r.check_id, r.started_at, r.duration_seconds, int(r.outcome.ok),
-                 int(r.outcome.degraded is not None), r.outcome.error, lat)
+                 int(r.outcome.degraded is not None), r.outcome.error, lat, int(late))
                 for r, lat in zip(results, latency)]
         batch: dict[tuple[str, float], Rollup] = {}
         for r, lat in zip(results, latency):
@@ -163,8 +163,8 @@ class Store:
             rollup.add(r.outcome.ok, r.outcome.degraded is not None, lat)
         closed = self._closed_buckets(batch)
         with self.transaction() as c:
-            c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds) "
-                          "VALUES (?,?,?,?,?,?,?)", rows)
+            c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds, "
+                          "late) VALUES (?,?,?,?,?,?,?,?)", rows)
             self._write_rollups(c, batch.values())
             self._compact(c, closed)
         for check_id, start in closed:

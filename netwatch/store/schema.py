@@ -196,4 +196,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             WHERE t.to_state = 'down' AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.source = 'check'
                 AND i.check_id = t.check_id AND (i.transition_id = t.id OR i.state IN ('open', 'acked')));
     """),
+    # Cluster mode: results a node probed while cut off from PostgreSQL, uploaded afterwards from its
+    # local spool (netwatch.store.spool). They fill history and reports; nothing decides on them.
+    ("0006_late_results", """
+        ALTER TABLE results ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+    """),
 )
