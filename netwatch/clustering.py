@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Mapping
 
@@ -11,8 +12,10 @@ from netwatch.alerting.state import restored
 from netwatch.cluster.node import ClusterNode
 from netwatch.live import OVERLAYS, CheckView, LiveView
 from netwatch.cluster.isolation import SITE_CHECK_PREFIX, SiteChange, anchor_address, site_check_id
+from netwatch.cluster.summary import LocalFails, SummaryEpisode, summary_extra, summary_key
 from netwatch.model import AlertPolicy, Check, Outcome, Result, State, Target, Transition
 from netwatch.net import icmp, tcp
+from netwatch.notify import modem, sms
 from netwatch.store import DB_ERRORS, Store, StoreError
 from netwatch.store.spool import Spool, Spooled
 
@@ -82,6 +85,9 @@ class ClusterRole:
         self.node, self.store, self.live, self.config = node, store, live, config
         self.latency_of = latency_of
         self.spooled: list[Spooled] = []   # results probed while fenced, on their way to the local spool
+        self.local = LocalFails()          # what this node sees down by itself (the summary SMS)
+        self.episode: SummaryEpisode | None = None
+        self.summaries_sent = 0
         self.decide, self.submit = decide, submit
         self.scheduler: "Scheduler | None" = None
         self.tasks: set[asyncio.Task[None]] = set()
@@ -109,6 +115,7 @@ class ClusterRole:
     def on_result(self, check: Check, result: Result) -> bool | None:
         """None: drop the result (fenced, or the slot moved while the probe ran: the new owner reports it).
         Else it votes; True when this node's own step state decides paging (False: the votes decide)."""
+        self.local.observe(check.id, check.target.name or check.target.id, result.ok)
         if not self.node.may_write(check.id):
             if self.node.spooling(check.id):
                 self.spooled.append((result, self.latency_of(result)))   # history only, uploaded as late
@@ -198,7 +205,41 @@ class ClusterRole:
             except StoreError as exc:
                 log.warning("site isolation not updated: %s", exc)
             await self.spool_step()
+            await self.summary_step(time.time())
             await asyncio.sleep(max(0.05, node.anchor_every_seconds - (asyncio.get_running_loop().time() - started)))
+
+    async def summary_step(self, now: float) -> None:
+        """A node with a modem channel that lost the cluster (fenced, or its site isolated) for
+        `cluster.summary_sms_after` sends ONE local summary SMS per episode: what it sees down itself."""
+        config = self.config()
+        after = config.cluster.summary_sms_after_seconds if config.cluster is not None else None
+        if after is None:
+            self.episode = None
+            return
+        if self.episode is None or self.episode.after_seconds != after:
+            self.episode = SummaryEpisode(after)
+        lost = self.node.fenced() or self.node.site in self.node.sites.isolated
+        if not self.episode.step(now, lost):
+            return
+        assert self.episode.since is not None
+        fail_after = {c.id: c.alert.fail_after for c in config.checks}
+        down = self.local.down(fail_after)
+        for name, ch in config.paging.channels.items():
+            if ch.modem is None:
+                continue
+            options = ch.sms
+            text = sms.fit(summary_key(self.node.membership.node, self.node.site, self.episode.since,
+                                       config.site.tz, ch.lang),
+                           summary_extra(down, ch.lang), options.max_segments if options else 1,
+                           options.strip_diacritics if options else False)
+            pin = ch.modem.pin.reveal() if ch.modem.pin else None
+            result = await modem.send(ch.modem.device, ch.modem.baud, ch.modem.to, text.text, ch.timeout, pin)
+            if result.ok:
+                self.summaries_sent += 1
+                log.warning("lost the cluster: local summary SMS sent on channel %s (%d down here)", name, len(down))
+            else:
+                log.error("lost the cluster: local summary SMS on channel %s failed: %s", name,
+                          config.redact(result.error or ""))
 
     async def spool_step(self) -> None:
         """Keep what was probed while fenced in the local spool; upload it, marked late, once not fenced."""

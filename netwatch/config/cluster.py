@@ -52,6 +52,7 @@ class _ClusterSpec:
     anchor_failing_ratio: float = 0.5
     spool: str | None = None
     spool_max_rows: int = 100_000
+    summary_sms_after: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class ClusterSettings:
     # The local SQLite spool for results probed while cut off from PostgreSQL (0 rows: no spool).
     spool_path: str = ""
     spool_max_rows: int = 100_000
+    # A node with a modem channel that has lost the cluster this long sends ONE local summary SMS (None: off).
+    summary_sms_after_seconds: float | None = None
 
 
 def _plain(src: Any, text: str, path: Path) -> str:
@@ -141,6 +144,9 @@ def convert(conv: Converter, raw: Any, store: StoreSpec, store_given: bool) -> t
     if spec.spool_max_rows < 0:
         src.error(path + ("spool_max_rows",), "must be 0 (no spool) or more, e.g. 100000")
         ok = False
+    if spec.summary_sms_after is not None and float(spec.summary_sms_after) <= 0:
+        src.error(path + ("summary_sms_after",), "must be greater than zero, e.g. 120s (leave it out: no summary SMS)")
+        ok = False
     spool_path = spec.spool if spec.spool is not None else f"spool-{node}.db"
     if not spool_path.strip():
         src.error(path + ("spool",), "give a file path for the local spool, or leave it out")
@@ -152,7 +158,9 @@ def convert(conv: Converter, raw: Any, store: StoreSpec, store_given: bool) -> t
                                slots=spec.slots, vote_fresh_seconds=fresh, max_moves=spec.max_moves,
                                isolation=IsolationRule(failing_ratio=spec.anchor_failing_ratio),
                                config_hash=config_hash(src.value), spool_path=spool_path,
-                               spool_max_rows=spec.spool_max_rows)
+                               spool_max_rows=spec.spool_max_rows,
+                               summary_sms_after_seconds=(float(spec.summary_sms_after)
+                                                          if spec.summary_sms_after is not None else None))
     return settings, dsn
 
 
