@@ -196,7 +196,9 @@ class ClusterRole:
                     await asyncio.to_thread(node.record_anchors, dict(zip(mine, answers)))
                 changes = await asyncio.to_thread(node.watch_sites)
                 for change in changes:
-                    if change.isolated:
+                    if change.isolated and change.silent:
+                        log.warning("site %s lost: none of its nodes reports any more", change.site)
+                    elif change.isolated:
                         log.warning("site %s isolated: anchors %s fail from it, seen up from %s", change.site,
                                     ", ".join(change.failing), ", ".join(change.seen_up_from))
                     else:
@@ -288,8 +290,13 @@ class ClusterRole:
             change = details.get(site)
             since = change.at if change is not None else now
             check = site_check(site)
-            detail = (f"anchors failing from {site}: {', '.join(change.failing)}; seen up from "
-                      f"{', '.join(change.seen_up_from)}") if change is not None and change.isolated else ""
+            detail = ""
+            if change is not None and change.isolated and change.silent:
+                detail = (f"no node of {site} has reported for over {self.node.sites.silent_seconds:g} s "
+                          "(cut from the cluster database too, or its nodes are down)")
+            elif change is not None and change.isolated:
+                detail = (f"anchors failing from {site}: {', '.join(change.failing)}; seen up from "
+                          f"{', '.join(change.seen_up_from)}")
             outcome = Outcome(ok=want is State.UP, error=None if want is State.UP else "site_isolated", detail=detail)
             result = Result(check.id, check.target.id, "site", since, 0.0, outcome)
             t = Transition(check.id, check.target.id, since, since, had, want,

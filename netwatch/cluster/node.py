@@ -35,7 +35,8 @@ class ClusterNode:
         self.anchor_streaks = AnchorStreaks(self.anchors.get(membership.site, ()), isolation,
                                             hold_seconds=self.anchor_fresh_seconds + 3 * self.anchor_every_seconds)
         self.anchor_up: dict[str, bool] = {}
-        self.sites = SiteWatch(self.anchor_fresh_seconds, isolation)
+        self.sites = SiteWatch(self.anchor_fresh_seconds, isolation,
+                               silent_seconds=membership.timing.ttl_seconds)
         self.suspect_flags = 0
         # netwatch.store.cluster.ClusterStore on its own connection: votes and streaks (fenced by the
         # database), and the coordinator's reads of the votes. None: single-site checks only.

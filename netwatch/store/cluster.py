@@ -371,6 +371,8 @@ class ClusterStore:
                 "SELECT site, slot, NULL, %s, epoch, 'stop' FROM gone", (node, node))
             cur.execute("UPDATE cluster_coordinator SET expires = now() WHERE node = %s AND expires > now()", (node,))
             cur.execute("UPDATE cluster_nodes SET expires = now() WHERE node = %s", (node,))
+            # A planned stop is not a lost site: its anchor views go with it (site isolation reads them).
+            cur.execute("DELETE FROM cluster_anchors WHERE node = %s", (node,))
 
     def counts(self, site: str) -> tuple[int, int, int]:
         """(live nodes, free or expired slots, total slots) of one site, in database time."""

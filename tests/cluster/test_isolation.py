@@ -72,7 +72,7 @@ def test_anchors_down_everywhere_is_an_outage_not_isolation() -> None:
 
 
 def test_stale_views_do_not_count_and_a_silent_isolated_site_stays_isolated() -> None:
-    watch = SiteWatch(fresh_seconds=4.0)
+    watch = SiteWatch(fresh_seconds=4.0, silent_seconds=6.0)
     # dc's "up" view is older than fresh_seconds by the injected clock: no other site vouches for the anchors
     old_dc = views(NOW - 4.01, dc=(True, True))
     assert watch.step(NOW, ANCHORS, old_dc + views(NOW, venue=(False, False))) == []
@@ -221,3 +221,19 @@ def test_a_node_that_does_not_coordinate_pages_no_site() -> None:
         await r.page_sites(r.node.sites.step(NOW, ANCHORS, views(NOW, dc=(True, True), venue=(False, False))))
         assert submitted == [] and r.node.sites.isolated == {"venue"}
     asyncio.run(run())
+
+
+def test_a_site_whose_nodes_all_stopped_reporting_is_lost_after_a_lease_ttl() -> None:
+    watch = SiteWatch(fresh_seconds=4.0, silent_seconds=6.0)
+    before = views(NOW, dc=(True, True), venue=(True, True))
+    assert watch.step(NOW, ANCHORS, before) == []
+    # the venue is cut from PostgreSQL too: its rows stop at NOW, dc keeps reporting
+    assert watch.step(NOW + 6.0, ANCHORS, views(NOW + 6.0, dc=(True, True)) + views(NOW, venue=(True, True))) == []
+    [lost] = watch.step(NOW + 6.01, ANCHORS, views(NOW + 6.01, dc=(True, True)) + views(NOW, venue=(True, True)))
+    assert (lost.site, lost.isolated, lost.failing, lost.seen_up_from) == ("venue", True, ANCHORS["venue"], ("dc",))
+    [back] = watch.step(NOW + 20, ANCHORS, views(NOW + 20, dc=(True, True), venue=(True, True)))
+    assert (back.site, back.isolated) == ("venue", False)
+    # everyone silent (the coordinator's own view is stale too): no conclusion
+    assert SiteWatch(4.0, silent_seconds=6.0).step(NOW + 100, ANCHORS, before) == []
+    # a site that never reported (no node started yet) is not lost
+    assert SiteWatch(4.0, silent_seconds=6.0).step(NOW, ANCHORS, views(NOW, dc=(True, True))) == []
