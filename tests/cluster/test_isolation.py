@@ -237,3 +237,65 @@ def test_a_site_whose_nodes_all_stopped_reporting_is_lost_after_a_lease_ttl() ->
     assert SiteWatch(4.0, silent_seconds=6.0).step(NOW + 100, ANCHORS, before) == []
     # a site that never reported (no node started yet) is not lost
     assert SiteWatch(4.0, silent_seconds=6.0).step(NOW, ANCHORS, views(NOW, dc=(True, True))) == []
+
+
+def test_cluster_status_shows_isolated_and_suspect_sites(pg_cluster: Any, tmp_path: Any) -> None:
+    """`netwatch cluster status` applies the rules to what the nodes recorded (read-only)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from netwatch.cluster.slots import slot_of
+    from netwatch.store.cluster import ClusterStore
+
+    import threading
+    name = pg_cluster.create_database("status")
+    store = ClusterStore(pg_cluster.url(name), pg_cluster.password, "status")
+    stop = threading.Event()
+    reporter: threading.Thread | None = None
+    try:
+        store.ensure_schema(4)
+        checks = [f"c{i}/tcp" for i in range(5)]
+        for site in ("dc", "venue", "pop"):
+            store.join(f"{site}-1", site, "h", 300)
+            leases = store.claim(f"{site}-1", site, 4, 300)
+            for cid in checks:
+                slot = slot_of(cid, site, 4)
+                store.record_step(f"{site}-1", slot, leases[slot], cid, site, site != "venue", NOW, 1, 1)
+        def report() -> None:   # as live nodes do, once per probe round
+            while not stop.is_set():
+                store.record_anchors("dc-1", "dc", {"127.0.0.9": True})
+                store.record_anchors("venue-1", "venue", {"127.0.0.9": False})
+                stop.wait(0.5)
+        reporter = threading.Thread(target=report, daemon=True)
+        reporter.start()
+        pw = tmp_path / "pw"
+        pw.write_text(pg_cluster.password)
+        targets = "".join(f"  - {{id: c{i}, host: 127.0.0.1, checks: [{{kind: tcp, port: 1, "
+                          "vantage: [dc, venue, pop]}]}\n" for i in range(5))
+        cfg = tmp_path / "cluster.yaml"
+        cfg.write_text(f"""
+listen: 127.0.0.1:1
+cluster:
+  dsn: {{url: "{pg_cluster.url(name)}", password_file: {pw}}}
+  node: ops
+  site: dc
+  sites: {{dc: {{anchors: [127.0.0.9]}}, venue: {{anchors: [127.0.0.9]}}, pop: {{}}}}
+  slots: 4
+targets:
+{targets}""")
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        run = [sys.executable, "-m", "netwatch", "--lang", "vi", "cluster", "status", "-c", str(cfg)]
+        done = subprocess.run(run, capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "mất liên lạc với điểm venue" in done.stdout and "Nghi vấn: điểm venue" in done.stdout, done.stdout
+        data = json.loads(subprocess.run(run + ["--json"], capture_output=True, text=True, timeout=60,
+                                         env=env).stdout)
+        assert (data["isolated_sites"], data["suspect_sites"]) == (["venue"], ["venue"])
+    finally:
+        stop.set()
+        if reporter is not None:
+            reporter.join(5)
+        store.close()
+        pg_cluster.drop_database(name)
