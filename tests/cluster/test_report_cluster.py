@@ -140,3 +140,12 @@ def test_a_closed_bucket_is_compacted(store_spec: Any) -> None:
         assert sum(first[8]) == 5 and sum(second[8]) == 1 and first[8].index(5) == second[8].index(1)
     finally:
         store.close()
+
+
+def test_too_few_fresh_votes_is_unknown_time() -> None:
+    """The coordinator records 'unknown' when too few fresh votes can decide: reports never count it as up."""
+    h = history({})
+    h.changes["web/tcp"] = [Change(0, 0, State.UP), Change(30_000, 30_000, State.UNKNOWN),
+                            Change(50_000, 50_000, State.UP)]
+    [row] = build(h).rows
+    assert (row.numbers.ms[State.UP], row.numbers.ms[State.UNKNOWN]) == (80_000, 20_000)
