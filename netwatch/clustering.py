@@ -9,10 +9,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from netwatch.alerting.state import restored
-from netwatch.cluster.node import ClusterNode
-from netwatch.live import OVERLAYS, CheckView, LiveView
 from netwatch.cluster.isolation import SITE_CHECK_PREFIX, SiteChange, anchor_address, site_check_id
+from netwatch.cluster.node import ClusterNode
 from netwatch.cluster.summary import LocalFails, SummaryEpisode, summary_extra, summary_key
+from netwatch.live import OVERLAYS, CheckView, LiveView
 from netwatch.model import AlertPolicy, Check, Outcome, Result, State, Target, Transition
 from netwatch.net import icmp, tcp
 from netwatch.notify import modem, sms
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CONFIRM_EVERY_SECONDS = 0.5
 UPLOAD_BATCH = 2000   # spooled results per upload transaction
+_UNPROBED: set[str] = set()   # anchors this process could not probe at all (told once)
 
 
 def join_cluster(config: "Config") -> ClusterNode:
@@ -57,8 +58,12 @@ def site_check(site: str) -> Check:
                  AlertPolicy(fail_after=1, recover_after=1, flap_detection=False), None)
 
 
-async def probe_anchor(anchor: str, timeout_seconds: float) -> bool:
-    """One cheap probe: an ICMP echo ("HOST") or a TCP connect ("HOST:PORT"; a refusal also answers)."""
+async def probe_anchor(anchor: str, timeout_seconds: float) -> bool | None:
+    """One cheap probe: an ICMP echo ("HOST") or a TCP connect ("HOST:PORT"; a refusal also answers).
+
+    None: this node cannot probe it at all (ICMP not permitted): no view, never a failing anchor, or a
+    node without the permission would call its own site cut off.
+    """
     host, port = anchor_address(anchor)
     try:
         async with asyncio.timeout(timeout_seconds):
@@ -71,6 +76,11 @@ async def probe_anchor(anchor: str, timeout_seconds: float) -> bool:
             return True
     except ConnectionRefusedError:
         return True
+    except icmp.PingNotPermitted as exc:
+        if anchor not in _UNPROBED:   # once per anchor, not every second
+            _UNPROBED.add(anchor)
+            log.error("anchor %s cannot be probed: %s", anchor, exc)
+        return None
     except (TimeoutError, OSError, tcp.Failure, ValueError):
         return False
 
@@ -193,7 +203,8 @@ class ClusterRole:
             try:
                 if mine and not node.fenced():
                     answers = await asyncio.gather(*(probe_anchor(a, timeout) for a in mine))
-                    await asyncio.to_thread(node.record_anchors, dict(zip(mine, answers)))
+                    await asyncio.to_thread(node.record_anchors,
+                                            {a: up for a, up in zip(mine, answers) if up is not None})
                 changes = await asyncio.to_thread(node.watch_sites)
                 for change in changes:
                     if change.isolated and change.silent:
