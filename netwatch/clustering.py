@@ -198,6 +198,7 @@ class ClusterRole:
         node = self.node
         mine = node.anchors.get(node.site, ())
         timeout = min(0.8, node.anchor_every_seconds * 0.8)
+        last_error = ""
         while True:
             started = asyncio.get_running_loop().time()
             try:
@@ -216,7 +217,11 @@ class ClusterRole:
                         log.warning("site %s reachable again", change.site)
                 await self.page_sites(changes)
             except StoreError as exc:
-                log.warning("site isolation not updated: %s", exc)
+                if str(exc) != last_error:    # once per distinct error: a cut-off node would say it every second
+                    log.warning("site isolation not updated: %s", exc)
+                last_error = str(exc)
+            else:
+                last_error = ""
             await self.spool_step()
             await self.summary_step(time.time())
             await asyncio.sleep(max(0.05, node.anchor_every_seconds - (asyncio.get_running_loop().time() - started)))
@@ -262,6 +267,11 @@ class ClusterRole:
         rows, self.spooled = self.spooled, []
         try:
             await asyncio.to_thread(spool.add, rows)
+        except (*DB_ERRORS, OSError) as exc:
+            self.spooled[:0] = rows[-spool.max_rows:]    # kept for the next try, within the spool's bound
+            log.warning("local spool %s not written: %s", spool.path, exc)
+            return
+        try:
             if not self.node.fenced():
                 uploaded = await asyncio.to_thread(self.upload, spool)
                 if uploaded:
