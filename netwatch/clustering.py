@@ -91,8 +91,11 @@ class ClusterRole:
     def __init__(self, node: ClusterNode, store: Store, live: LiveView, config: Callable[[], "Config"],
                  decide: Callable[[Check, Result, Transition | None], "Decision"],
                  submit: Callable[["Decision"], None],
-                 latency_of: Callable[[Result], float | None] = lambda r: r.duration_seconds) -> None:
+                 latency_of: Callable[[Result], float | None] = lambda r: r.duration_seconds,
+                 clock: Callable[[], float] = time.time) -> None:
         self.node, self.store, self.live, self.config = node, store, live, config
+        self.clock = clock
+        self.cut_seen_at = float("-inf")   # wall time this node last saw its own site cut off
         self.latency_of = latency_of
         self.spooled: list[Spooled] = []   # results probed while fenced, on their way to the local spool
         self.local = LocalFails()          # what this node sees down by itself (the summary SMS)
@@ -130,7 +133,7 @@ class ClusterRole:
             if self.node.spooling(check.id):
                 self.spooled.append((result, self.latency_of(result)))   # history only, uploaded as late
             return None
-        if not result.ok and self.node.site_cut():
+        if not result.ok and self.cut_when(result.started_at):
             # This site looks cut off (its anchors fail): its failures say so, not that the check is down.
             # No per-check page and no down vote (a cut-off site has no say); the one "site isolated"
             # incident speaks for them. Successes still count.
@@ -152,6 +155,14 @@ class ClusterRole:
         self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, check, result)))
         task.add_done_callback(self.tasks.discard)
         return decides
+
+    def cut_when(self, started_at: float) -> bool:
+        """The site is cut off now, or was when this probe started (a probe sent into the cut may answer
+        after the site is back; one anchor round of grace for the path to settle)."""
+        if self.node.site_cut():
+            self.cut_seen_at = self.clock()
+            return True
+        return started_at <= self.cut_seen_at + self.node.anchor_every_seconds
 
     async def rebalance(self) -> None:
         """Slots moved: run and show (in /metrics too) exactly the owned checks; resume taken-over ones
@@ -222,8 +233,9 @@ class ClusterRole:
                 last_error = str(exc)
             else:
                 last_error = ""
+            self.cut_when(float("-inf"))       # notes when the site was last seen cut, results or not
             await self.spool_step()
-            await self.summary_step(time.time())
+            await self.summary_step(self.clock())
             await asyncio.sleep(max(0.05, node.anchor_every_seconds - (asyncio.get_running_loop().time() - started)))
 
     async def summary_step(self, now: float) -> None:

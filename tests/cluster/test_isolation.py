@@ -140,7 +140,8 @@ def role(site: str, coordinating: bool, stored: dict[str, State] | None = None) 
     node = ClusterNode(FakeMembership(site, coordinating), None, anchors=dict(ANCHORS))  # type: ignore[arg-type]
     submitted: list[Any] = []
     r = ClusterRole(node, Store(), LiveView([], {}), lambda: None,  # type: ignore[arg-type]
-                    lambda check, result, t: (check, result, t), submitted.append)
+                    lambda check, result, t: (check, result, t), submitted.append,
+                    clock=lambda: NOW + 10)   # the wall clock of these results
     return r, submitted
 
 
@@ -149,9 +150,9 @@ def tcp_check() -> Any:
     return Check("web/tcp", Target(id="web", host="127.0.0.1"), "tcp", 1.0, 0.5, AlertPolicy(), None)
 
 
-def result(ok: bool) -> Any:
+def result(ok: bool, at: float = NOW) -> Any:
     from netwatch.model import Outcome, Result
-    return Result("web/tcp", "web", "tcp", NOW, 0.01, Outcome(ok=ok, error=None if ok else "timeout"))
+    return Result("web/tcp", "web", "tcp", at, 0.01, Outcome(ok=ok, error=None if ok else "timeout"))
 
 
 def test_a_node_whose_anchors_fail_holds_its_own_failing_results_and_releases_them() -> None:
@@ -181,9 +182,11 @@ def test_a_node_whose_anchors_fail_holds_its_own_failing_results_and_releases_th
         assert r.on_result(check, result(True)) is True               # recovered: released, decides as usual
         assert r.live.views["web/tcp"].overlay is None and not r.held_unreachable
         r.node.record_anchors({a: False for a in ANCHORS["venue"]})
-        r.on_result(check, result(False))
+        assert r.on_result(check, result(False, NOW + 10)) is False
         r.node.membership.now += r.node.anchor_streaks.hold_seconds + 0.1
-        assert r.on_result(check, result(False)) is True              # failing with the site back: pages
+        # a probe sent into the cut that answers after the site is back is still the cut's
+        assert r.on_result(check, result(False, NOW + 10.5)) is False
+        assert r.on_result(check, result(False, NOW + 12)) is True    # failing with the site back: pages
         assert not r.held_unreachable
         await asyncio.gather(*r.tasks)
     asyncio.run(run())
