@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from netwatch.model import Outcome, Result
 from netwatch.store.spool import Spool
 from tests.cluster.proxy import Relay
@@ -75,3 +77,32 @@ def test_a_node_cut_off_from_postgresql_spools_and_uploads_late_without_paging(
     finally:
         web.down()
         relay.close()
+
+
+def test_spool_and_summary_keys() -> None:
+    from netwatch.config import ConfigError, loads
+    base = """
+site: {name: Đại hội}
+targets: [{id: portal, host: 127.0.0.1, checks: [{kind: tcp, port: 443}]}]
+cluster:
+  dsn: postgresql://nw@127.0.0.55:5432/netwatch
+  node: venue-1
+  site: venue
+"""
+    config = loads(base, "venue.yaml", {})
+    assert config.cluster is not None
+    assert (config.cluster.spool_path, config.cluster.spool_max_rows) == ("spool-venue-1.db", 100_000)
+    assert config.cluster.summary_sms_after_seconds is None                    # off unless set
+    config = loads(base + "  spool: /var/spool/nw.db\n  spool_max_rows: 0\n  summary_sms_after: 2m\n",
+                   "venue.yaml", {})
+    assert config.cluster is not None
+    assert (config.cluster.spool_path, config.cluster.spool_max_rows) == ("/var/spool/nw.db", 0)
+    assert config.cluster.summary_sms_after_seconds == 120.0
+    # the spool path is node-local: it does not change the config hash
+    other = loads(base + "  spool: /elsewhere.db\n  spool_max_rows: 0\n  summary_sms_after: 2m\n", "venue.yaml", {})
+    assert other.cluster is not None and other.cluster.config_hash == config.cluster.config_hash
+    with pytest.raises(ConfigError) as caught:
+        loads(base + "  spool_max_rows: -1\n  summary_sms_after: 0s\n", "venue.yaml", {})
+    text = "\n".join(str(p) for p in caught.value.problems)
+    assert "venue.yaml:8:3: cluster.spool_max_rows: must be 0 (no spool) or more" in text, text
+    assert "venue.yaml:9:3: cluster.summary_sms_after: must be greater than zero" in text, text
