@@ -61,7 +61,8 @@ class Monitor:
         self.paging = PagingLoop(decider, store, self.delivery, self.selfwatch, current, self.paging_views,
                                  self.submit, clock, active=leads, unwritten=lambda: (
                                      self.recorder.oldest_pending_write_seconds(), self.recorder.pending_decisions()))
-        self.cluster = ClusterRole(node, store, self.live, current, self.paging.decide, self.submit) if node else None
+        self.cluster = ClusterRole(node, store, self.live, current, self.paging.decide, self.submit,
+                                   latency_of=self.recorder.latency_of) if node else None
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger, self.trap_reboot)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
         self.registry = registry_for(self.collector)

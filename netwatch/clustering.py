@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from netwatch.alerting.state import restored
-from netwatch.cluster.node import ClusterNode
-from netwatch.live import OVERLAYS, CheckView, LiveView
 from netwatch.cluster.isolation import SITE_CHECK_PREFIX, SiteChange, anchor_address, site_check_id
+from netwatch.cluster.node import ClusterNode
+from netwatch.cluster.summary import LocalFails, SummaryEpisode, summary_extra, summary_key
+from netwatch.live import OVERLAYS, CheckView, LiveView
 from netwatch.model import AlertPolicy, Check, Outcome, Result, State, Target, Transition
 from netwatch.net import icmp, tcp
-from netwatch.store import Store, StoreError
+from netwatch.notify import modem, sms
+from netwatch.store import DB_ERRORS, Store, StoreError
+from netwatch.store.spool import Spool, Spooled
 
 if TYPE_CHECKING:
     from netwatch.alerting.decide import Decision
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIRM_EVERY_SECONDS = 0.5
+UPLOAD_BATCH = 2000   # spooled results per upload transaction
+_UNPROBED: set[str] = set()   # anchors this process could not probe at all (told once)
 
 
 def join_cluster(config: "Config") -> ClusterNode:
@@ -42,7 +48,8 @@ def join_cluster(config: "Config") -> ClusterNode:
     return ClusterNode(Membership(db, settings.node, settings.site, settings.config_hash, settings.timing,
                                   settings.slots, settings.max_moves), writer, settings.vote_fresh_seconds,
                        anchors={name: spec.anchors for name, spec in settings.sites.items()},
-                       isolation=settings.isolation)
+                       isolation=settings.isolation,
+                       spool=Spool(settings.spool_path, settings.spool_max_rows) if settings.spool_max_rows else None)
 
 
 def site_check(site: str) -> Check:
@@ -51,8 +58,12 @@ def site_check(site: str) -> Check:
                  AlertPolicy(fail_after=1, recover_after=1, flap_detection=False), None)
 
 
-async def probe_anchor(anchor: str, timeout_seconds: float) -> bool:
-    """One cheap probe: an ICMP echo ("HOST") or a TCP connect ("HOST:PORT"; a refusal also answers)."""
+async def probe_anchor(anchor: str, timeout_seconds: float) -> bool | None:
+    """One cheap probe: an ICMP echo ("HOST") or a TCP connect ("HOST:PORT"; a refusal also answers).
+
+    None: this node cannot probe it at all (ICMP not permitted): no view, never a failing anchor, or a
+    node without the permission would call its own site cut off.
+    """
     host, port = anchor_address(anchor)
     try:
         async with asyncio.timeout(timeout_seconds):
@@ -65,6 +76,11 @@ async def probe_anchor(anchor: str, timeout_seconds: float) -> bool:
             return True
     except ConnectionRefusedError:
         return True
+    except icmp.PingNotPermitted as exc:
+        if anchor not in _UNPROBED:   # once per anchor, not every second
+            _UNPROBED.add(anchor)
+            log.error("anchor %s cannot be probed: %s", anchor, exc)
+        return None
     except (TimeoutError, OSError, tcp.Failure, ValueError):
         return False
 
@@ -74,8 +90,17 @@ class ClusterRole:
 
     def __init__(self, node: ClusterNode, store: Store, live: LiveView, config: Callable[[], "Config"],
                  decide: Callable[[Check, Result, Transition | None], "Decision"],
-                 submit: Callable[["Decision"], None]) -> None:
+                 submit: Callable[["Decision"], None],
+                 latency_of: Callable[[Result], float | None] = lambda r: r.duration_seconds,
+                 clock: Callable[[], float] = time.time) -> None:
         self.node, self.store, self.live, self.config = node, store, live, config
+        self.clock = clock
+        self.cut_seen_at = float("-inf")   # wall time this node last saw its own site cut off
+        self.latency_of = latency_of
+        self.spooled: list[Spooled] = []   # results probed while fenced, on their way to the local spool
+        self.local = LocalFails()          # what this node sees down by itself (the summary SMS)
+        self.episode: SummaryEpisode | None = None
+        self.summaries_sent = 0
         self.decide, self.submit = decide, submit
         self.scheduler: "Scheduler | None" = None
         self.tasks: set[asyncio.Task[None]] = set()
@@ -103,9 +128,12 @@ class ClusterRole:
     def on_result(self, check: Check, result: Result) -> bool | None:
         """None: drop the result (fenced, or the slot moved while the probe ran: the new owner reports it).
         Else it votes; True when this node's own step state decides paging (False: the votes decide)."""
+        self.local.observe(check.id, check.target.name or check.target.id, result.ok)
         if not self.node.may_write(check.id):
+            if self.node.spooling(check.id):
+                self.spooled.append((result, self.latency_of(result)))   # history only, uploaded as late
             return None
-        if not result.ok and self.node.site_cut():
+        if not result.ok and self.cut_when(result.started_at):
             # This site looks cut off (its anchors fail): its failures say so, not that the check is down.
             # No per-check page and no down vote (a cut-off site has no say); the one "site isolated"
             # incident speaks for them. Successes still count.
@@ -127,6 +155,14 @@ class ClusterRole:
         self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, check, result)))
         task.add_done_callback(self.tasks.discard)
         return decides
+
+    def cut_when(self, started_at: float) -> bool:
+        """The site is cut off now, or was when this probe started (a probe sent into the cut may answer
+        after the site is back; one anchor round of grace for the path to settle)."""
+        if self.node.site_cut():
+            self.cut_seen_at = self.clock()
+            return True
+        return started_at <= self.cut_seen_at + self.node.anchor_every_seconds
 
     async def rebalance(self) -> None:
         """Slots moved: run and show (in /metrics too) exactly the owned checks; resume taken-over ones
@@ -173,23 +209,100 @@ class ClusterRole:
         node = self.node
         mine = node.anchors.get(node.site, ())
         timeout = min(0.8, node.anchor_every_seconds * 0.8)
+        last_error = ""
         while True:
             started = asyncio.get_running_loop().time()
             try:
                 if mine and not node.fenced():
                     answers = await asyncio.gather(*(probe_anchor(a, timeout) for a in mine))
-                    await asyncio.to_thread(node.record_anchors, dict(zip(mine, answers)))
+                    await asyncio.to_thread(node.record_anchors,
+                                            {a: up for a, up in zip(mine, answers) if up is not None})
                 changes = await asyncio.to_thread(node.watch_sites)
                 for change in changes:
-                    if change.isolated:
+                    if change.isolated and change.silent:
+                        log.warning("site %s lost: none of its nodes reports any more", change.site)
+                    elif change.isolated:
                         log.warning("site %s isolated: anchors %s fail from it, seen up from %s", change.site,
                                     ", ".join(change.failing), ", ".join(change.seen_up_from))
                     else:
                         log.warning("site %s reachable again", change.site)
                 await self.page_sites(changes)
             except StoreError as exc:
-                log.warning("site isolation not updated: %s", exc)
+                if str(exc) != last_error:    # once per distinct error: a cut-off node would say it every second
+                    log.warning("site isolation not updated: %s", exc)
+                last_error = str(exc)
+            else:
+                last_error = ""
+            self.cut_when(float("-inf"))       # notes when the site was last seen cut, results or not
+            await self.spool_step()
+            await self.summary_step(self.clock())
             await asyncio.sleep(max(0.05, node.anchor_every_seconds - (asyncio.get_running_loop().time() - started)))
+
+    async def summary_step(self, now: float) -> None:
+        """A node with a modem channel that lost the cluster (fenced, or its site isolated) for
+        `cluster.summary_sms_after` sends ONE local summary SMS per episode: what it sees down itself."""
+        config = self.config()
+        after = config.cluster.summary_sms_after_seconds if config.cluster is not None else None
+        if after is None:
+            self.episode = None
+            return
+        if self.episode is None or self.episode.after_seconds != after:
+            self.episode = SummaryEpisode(after)
+        lost = self.node.fenced() or self.node.site in self.node.sites.isolated
+        if not self.episode.step(now, lost):
+            return
+        assert self.episode.since is not None
+        fail_after = {c.id: c.alert.fail_after for c in config.checks}
+        down = self.local.down(fail_after)
+        for name, ch in config.paging.channels.items():
+            if ch.modem is None:
+                continue
+            options = ch.sms
+            text = sms.fit(summary_key(self.node.membership.node, self.node.site, self.episode.since,
+                                       config.site.tz, ch.lang),
+                           summary_extra(down, ch.lang), options.max_segments if options else 1,
+                           options.strip_diacritics if options else False)
+            pin = ch.modem.pin.reveal() if ch.modem.pin else None
+            result = await modem.send(ch.modem.device, ch.modem.baud, ch.modem.to, text.text, ch.timeout, pin)
+            if result.ok:
+                self.summaries_sent += 1
+                log.warning("lost the cluster: local summary SMS sent on channel %s (%d down here)", name, len(down))
+            else:
+                log.error("lost the cluster: local summary SMS on channel %s failed: %s", name,
+                          config.redact(result.error or ""))
+
+    async def spool_step(self) -> None:
+        """Keep what was probed while fenced in the local spool; upload it, marked late, once not fenced."""
+        spool = self.node.spool
+        if spool is None:
+            return
+        rows, self.spooled = self.spooled, []
+        try:
+            await asyncio.to_thread(spool.add, rows)
+        except (*DB_ERRORS, OSError) as exc:
+            self.spooled[:0] = rows[-spool.max_rows:]    # kept for the next try, within the spool's bound
+            log.warning("local spool %s not written: %s", spool.path, exc)
+            return
+        try:
+            if not self.node.fenced():
+                uploaded = await asyncio.to_thread(self.upload, spool)
+                if uploaded:
+                    log.info("uploaded %d results probed while cut off from the cluster database (marked late)",
+                             uploaded)
+        except (*DB_ERRORS, StoreError, OSError) as exc:
+            log.warning("local spool: %s", exc)
+
+    def upload(self, spool: Spool) -> int:
+        """Blocking: drain the spool into the history (late rows: rollups and reports, never a decision)."""
+        total = 0
+        while not self.node.fenced():
+            ids, rows = spool.take(UPLOAD_BATCH)
+            if not ids:
+                break
+            self.store.record_results([r for r, _ in rows], [lat for _, lat in rows], late=True)
+            spool.done(ids)
+            total += len(ids)
+        return total
 
     async def page_sites(self, changes: list[SiteChange]) -> None:
         """Coordinator: one "site isolated" incident per isolation, resolved once when the site is back."""
@@ -210,8 +323,13 @@ class ClusterRole:
             change = details.get(site)
             since = change.at if change is not None else now
             check = site_check(site)
-            detail = (f"anchors failing from {site}: {', '.join(change.failing)}; seen up from "
-                      f"{', '.join(change.seen_up_from)}") if change is not None and change.isolated else ""
+            detail = ""
+            if change is not None and change.isolated and change.silent:
+                detail = (f"no node of {site} has reported for over {self.node.sites.silent_seconds:g} s "
+                          "(cut from the cluster database too, or its nodes are down)")
+            elif change is not None and change.isolated:
+                detail = (f"anchors failing from {site}: {', '.join(change.failing)}; seen up from "
+                          f"{', '.join(change.seen_up_from)}")
             outcome = Outcome(ok=want is State.UP, error=None if want is State.UP else "site_isolated", detail=detail)
             result = Result(check.id, check.target.id, "site", since, 0.0, outcome)
             t = Transition(check.id, check.target.id, since, since, had, want,

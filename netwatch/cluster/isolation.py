@@ -148,6 +148,7 @@ class SiteChange:
     at: float
     failing: tuple[str, ...] = ()
     seen_up_from: tuple[str, ...] = ()
+    silent: bool = False        # its nodes stopped reporting altogether (cut from PostgreSQL too, or down)
 
 
 class SiteWatch:
@@ -159,8 +160,11 @@ class SiteWatch:
     """
 
     def __init__(self, fresh_seconds: float, rule: IsolationRule = IsolationRule(),
-                 isolated: Iterable[str] = ()) -> None:
+                 isolated: Iterable[str] = (), silent_seconds: float | None = None) -> None:
         self.fresh_seconds = fresh_seconds
+        # A site is lost when all its views are older than this (at least a lease TTL: its nodes have
+        # fenced themselves by then; a slow statement is not a lost site).
+        self.silent_seconds = max(fresh_seconds, silent_seconds or 0.0)
         self.rule = rule
         self.isolated: frozenset[str] = frozenset(isolated)
         self.suspect: frozenset[str] = frozenset()
@@ -174,17 +178,31 @@ class SiteWatch:
                 out[(v.site, v.anchor)] = out.get((v.site, v.anchor), False) or v.up
         return out
 
+    def silent_sites(self, now: float, anchors: Mapping[str, Sequence[str]], views: Sequence[AnchorView]
+                     ) -> frozenset[str]:
+        """Sites with anchors whose nodes all stopped reporting them (cut from PostgreSQL too, or dead)
+        while another site still reports fresh views: contact with the site is lost. A node that stops
+        cleanly deletes its views, so a planned stop is not this."""
+        latest: dict[str, float] = {}
+        for v in views:
+            latest[v.site] = max(latest.get(v.site, v.at), v.at)
+        fresh = {site for site, at in latest.items() if now - at <= self.fresh_seconds}
+        return frozenset(site for site, at in latest.items()
+                         if anchors.get(site) and now - at > self.silent_seconds and fresh - {site})
+
     def step(self, now: float, anchors: Mapping[str, Sequence[str]], views: Iterable[AnchorView]
              ) -> list[SiteChange]:
         self.at = now
+        views = list(views)
         seen = self.fresh(now, views)
-        current = isolated_sites(anchors, seen, self.rule)
+        silent = self.silent_sites(now, anchors, views)
+        current = isolated_sites(anchors, seen, self.rule) | silent
         out = []
         for site in sorted(current - self.isolated):
-            failing = tuple(a for a in anchors.get(site, ()) if seen.get((site, a)) is False)
+            failing = tuple(a for a in anchors.get(site, ()) if seen.get((site, a)) is not True)
             up_from = tuple(sorted({other for (other, a), up in seen.items()
                                     if up and other != site and a in failing}))
-            out.append(SiteChange(site, True, now, failing, up_from))
+            out.append(SiteChange(site, True, now, failing, up_from, site in silent))
         for site in sorted(self.isolated - current):
             # Back only when the site's own views are fresh and no longer failing: a site that stopped
             # writing altogether (cut from PostgreSQL too) stays isolated until it reports again.

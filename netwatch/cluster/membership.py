@@ -79,6 +79,7 @@ class Membership:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error: str | None = None
+        self.site_nodes = 0   # live nodes of this site at the last successful renew (this one included)
 
     # -- asked before every probe and write (no database call) -----------------------------
     def owns(self, check_id: str, site: str | None = None) -> Lease | None:
@@ -92,6 +93,17 @@ class Membership:
 
     def fenced(self) -> bool:
         return not self.fence.allowed(self.clock())
+
+    def spooling(self, check_id: str, site: str | None = None) -> bool:
+        """Fenced (no renew in time) while holding the check's slot when the renews stopped, and the only
+        live node of its site then: nobody else can take the check over, so it may keep probing into its
+        local spool (never deciding or writing upstream) until the cluster is back. With another node in
+        the site the fence holds strictly: that node takes the slots over and probes."""
+        if self.fence.allowed(self.clock()) or self.site_nodes > 1:
+            return False
+        slot = slot_of(check_id, site or self.site, self.slots)
+        with self._lock:
+            return slot in self._owned
 
     def coordinating(self) -> bool:
         """Holds the coordinator lease and is not fenced (a fenced node does nothing at all)."""
@@ -153,6 +165,7 @@ class Membership:
                 changed = True
             self._owned = dict(held)
         live, free, total = self.db.counts(self.site)
+        self.site_nodes = live
         step = plan_step(len(held), free, total, live, self.max_moves)
         if step.release:
             # Stop probing them first (out of the owned map), then give them back.

@@ -26,8 +26,10 @@ class ClusterNode:
 
     def __init__(self, membership: Membership, writer: Any = None, vote_fresh_seconds: float = 60.0,
                  anchors: Mapping[str, tuple[str, ...]] | None = None,
-                 isolation: IsolationRule = IsolationRule()) -> None:
+                 isolation: IsolationRule = IsolationRule(), spool: Any = None) -> None:
         self.membership = membership
+        # netwatch.store.spool.Spool: results probed while fenced, uploaded as late (None: dropped).
+        self.spool = spool
         # Site isolation: every site's anchors (config), this node's streaks of its own site's anchors,
         # and the cluster-wide verdict every node reads (the coordinator pages it, the others hold their
         # own per-check pages while their site is cut off).
@@ -36,7 +38,8 @@ class ClusterNode:
         self.anchor_streaks = AnchorStreaks(self.anchors.get(membership.site, ()), isolation,
                                             hold_seconds=self.anchor_fresh_seconds + 3 * self.anchor_every_seconds)
         self.anchor_up: dict[str, bool] = {}
-        self.sites = SiteWatch(self.anchor_fresh_seconds, isolation)
+        self.sites = SiteWatch(self.anchor_fresh_seconds, isolation,
+                               silent_seconds=membership.timing.ttl_seconds)
         self.suspect_flags = 0
         # netwatch.store.cluster.ClusterStore on its own connection: votes and streaks (fenced by the
         # database), and the coordinator's reads of the votes. None: single-site checks only.
@@ -55,7 +58,11 @@ class ClusterNode:
         """Probe it here: this site is one of its vantages and this node holds the live lease of its slot."""
         if check.vantage and self.site not in check.vantage:
             return False
-        return self.membership.owns(check.id, self.site) is not None
+        return self.membership.owns(check.id, self.site) is not None or self.spooling(check.id)
+
+    def spooling(self, check_id: str) -> bool:
+        """Cut off from PostgreSQL with a spool: keep probing the checks it held, for history only."""
+        return self.spool is not None and self.membership.spooling(check_id, self.site)
 
     def owned(self, checks: Iterable[Check]) -> list[Check]:
         return [c for c in checks if self.runs(c)]
@@ -192,6 +199,8 @@ class ClusterNode:
         self.membership.stop(leave=True)
         if self.writer is not None:
             self.writer.close()
+        if self.spool is not None:
+            self.spool.close()
 
     def metrics(self) -> Iterator[Metric]:
         m = self.membership
@@ -226,6 +235,13 @@ class ClusterNode:
         for name, up in sorted(self.anchor_up.items()):
             anchor.add_metric([name], 1.0 if up else 0.0)
         yield anchor
+        if self.spool is not None:
+            spool = CounterMetricFamily("netwatch_cluster_spool_results", "Results probed while cut off from "
+                                        "PostgreSQL: uploaded late, or dropped past the spool's bound.",
+                                        labels=["result"])
+            spool.add_metric(["uploaded"], self.spool.uploaded_total)
+            spool.add_metric(["dropped"], self.spool.dropped_total)
+            yield spool
         yield GaugeMetricFamily("netwatch_cluster_refused",
                                 "1 while this node refuses work because its config differs from the cluster's.",
                                 value=1.0 if m.refused else 0.0)

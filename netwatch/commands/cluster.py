@@ -26,6 +26,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "refused": "từ chối nhận việc",
         "differs": "khác cụm",
         "unowned": "CẢNH BÁO: {n} khe không có chủ: có kiểm tra không được đo",
+        "isolated": "CẢNH BÁO: mất liên lạc với điểm {site}",
+        "suspect": "Nghi vấn: điểm {site} bỏ phiếu ngược với mọi điểm khác trên nhiều kiểm tra",
     },
     "en": {
         "not_cluster": "{path}: the config has no cluster: section (single node)",
@@ -41,6 +43,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "refused": "refuses work",
         "differs": "differs",
         "unowned": "WARNING: {n} slots have no owner: some checks are not probed",
+        "isolated": "WARNING: site {site} is isolated (lost contact)",
+        "suspect": "Suspect: site {site} votes against every other site on many checks",
     },
 }
 
@@ -77,6 +81,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(_t(lang, "not_started", db=dsn), file=sys.stderr)
             return EXIT_FAILED
         status = store.status()
+        isolated, suspect = _sites(config, store)
     finally:
         store.close()
     if args.json:
@@ -89,7 +94,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                        "fenced": n.expires_in_seconds <= 0, "refused": n.refused,
                        "last_renew_age_seconds": round(n.last_renew_age_seconds, 3),
                        "lease_left_seconds": round(n.expires_in_seconds, 3), "config_hash": n.config_hash}
-                      for n in status.nodes]}, ensure_ascii=False, indent=2))
+                      for n in status.nodes],
+            "isolated_sites": sorted(isolated), "suspect_sites": sorted(suspect)}, ensure_ascii=False, indent=2))
         return EXIT_OK
     print(_t(lang, "head", db=dsn))
     print(_t(lang, "slots", owned=status.owned, slots=status.slots))
@@ -114,4 +120,33 @@ def cmd_status(args: argparse.Namespace) -> int:
                  hash=digest))
     if status.owned < status.slots:
         print(_t(lang, "unowned", n=status.slots - status.owned))
+    for site in sorted(isolated):
+        print(_t(lang, "isolated", site=site))
+    for site in sorted(suspect):
+        print(_t(lang, "suspect", site=site))
     return EXIT_OK
+
+
+def _sites(config: Any, store: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """The isolation and suspect rules over what the nodes recorded (stateless: the coordinator's
+    incident is the durable record; this is the view of the moment)."""
+    from netwatch.cluster.isolation import AnchorView, SiteWatch
+    from netwatch.cluster.leases import LeaseTiming
+
+    settings = config.cluster
+    timing: LeaseTiming = settings.timing
+    anchors = {name: spec.anchors for name, spec in settings.sites.items()}
+    watch = SiteWatch(3 * min(1.0, timing.renew_seconds) + 1.0, settings.isolation, silent_seconds=timing.ttl_seconds)
+    isolated: frozenset[str] = frozenset()
+    if any(anchors.values()):
+        now, rows = store.anchor_views()
+        watch.step(now, anchors, [AnchorView(*row) for row in rows])
+        isolated = watch.isolated
+    voted = [c.id for c in config.checks if c.vantage]
+    if not voted:
+        return isolated, frozenset()
+    now = store.db_now()
+    views = {cid: {site: down for site, down, at, _ in vs if now - at <= settings.vote_fresh_seconds}
+             for cid, vs in store.votes(voted).items()}
+    suspect, _ = watch.flag_suspects(views)
+    return isolated, suspect

@@ -24,8 +24,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV_RE = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 # Keys that differ between the nodes of one cluster by design: they do not enter the config hash.
-NODE_LOCAL_KEYS: tuple[tuple[str, ...], ...] = (("cluster", "node"), ("cluster", "site"), ("listen",),
-                                                 ("listen_tls",))
+NODE_LOCAL_KEYS: tuple[tuple[str, ...], ...] = (("cluster", "node"), ("cluster", "site"), ("cluster", "spool"),
+                                                 ("listen",), ("listen_tls",))
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class _ClusterSpec:
     vote_fresh: Duration | None = None
     max_moves: int = 16
     anchor_failing_ratio: float = 0.5
+    spool: str | None = None
+    spool_max_rows: int = 100_000
+    summary_sms_after: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class ClusterSettings:
     max_moves: int = 16
     isolation: IsolationRule = IsolationRule()
     config_hash: str = ""
+    # The local SQLite spool for results probed while cut off from PostgreSQL (0 rows: no spool).
+    spool_path: str = ""
+    spool_max_rows: int = 100_000
+    # A node with a modem channel that has lost the cluster this long sends ONE local summary SMS (None: off).
+    summary_sms_after_seconds: float | None = None
 
 
 def _plain(src: Any, text: str, path: Path) -> str:
@@ -133,13 +141,26 @@ def convert(conv: Converter, raw: Any, store: StoreSpec, store_given: bool) -> t
     if not 0 < spec.anchor_failing_ratio <= 1:
         src.error(path + ("anchor_failing_ratio",), "must be above 0 and at most 1, e.g. 0.5")
         ok = False
+    if spec.spool_max_rows < 0:
+        src.error(path + ("spool_max_rows",), "must be 0 (no spool) or more, e.g. 100000")
+        ok = False
+    if spec.summary_sms_after is not None and float(spec.summary_sms_after) <= 0:
+        src.error(path + ("summary_sms_after",), "must be greater than zero, e.g. 120s (leave it out: no summary SMS)")
+        ok = False
+    spool_path = spec.spool if spec.spool is not None else f"spool-{node}.db"
+    if not spool_path.strip():
+        src.error(path + ("spool",), "give a file path for the local spool, or leave it out")
+        ok = False
     if not ok:
         return None, store
     fresh = float(spec.vote_fresh) if spec.vote_fresh is not None else max(60.0, 4 * timing.ttl_seconds)
     settings = ClusterSettings(dsn=dsn, node=node, site=site, sites=spec.sites, timing=timing,
                                slots=spec.slots, vote_fresh_seconds=fresh, max_moves=spec.max_moves,
                                isolation=IsolationRule(failing_ratio=spec.anchor_failing_ratio),
-                               config_hash=config_hash(src.value))
+                               config_hash=config_hash(src.value), spool_path=spool_path,
+                               spool_max_rows=spec.spool_max_rows,
+                               summary_sms_after_seconds=(float(spec.summary_sms_after)
+                                                          if spec.summary_sms_after is not None else None))
     return settings, dsn
 
 

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from netwatch.cluster.slots import slot_of
 from netwatch.config import Config
 from netwatch.model import State
 from netwatch.report.summary import (AuditRow, CheckInfo, EventRow, History, Incident, Latency, Page, Period)
-from netwatch.report.timeline import Change, Coverage, to_ms
+from netwatch.report.timeline import Change, Coverage, LeaseEvent, lease_spans, to_ms
 from netwatch.store.db import DB_ERRORS
 from netwatch.store.reports import ReportReader
 from netwatch.store.rollup import BUCKET_SECONDS, decode_hist
@@ -94,6 +95,7 @@ def _collect(conn: ReportReader, config: Config, scope: Scope, progress: Progres
         coverage=coverage, zone_sla_percent=dict(config.report.zones),
         default_sla_percent=config.report.sla_target, document=config.report.document,
         recorded_window=scope.recorded_window)
+    history.check_coverage = _lease_coverage(conn, config, checks, coverage, history.to_ms)
     _rollups(conn, history, progress)
     targets = {c.target for c in checks}
     filtered = bool(scope.zones or scope.targets)
@@ -106,6 +108,34 @@ def _collect(conn: ReportReader, config: Config, scope: Scope, progress: Progres
         history.incidents = _incidents(conn, config, scope, wanted, targets, "incident_checks" in tables)
     history.audit = _audit(conn, config, scope, targets if filtered else None)
     return history
+
+
+def _lease_coverage(conn: ReportReader, config: Config, checks: Sequence[CheckInfo], runs: Coverage,
+                    end_ms: int) -> dict[str, Coverage]:
+    """Cluster mode: per check, the time netwatch ran AND a lease of one of its (check, site) slots was live.
+
+    A check without `vantage` is probed from every site, so any site's lease covers it; a voted check
+    is covered while one of its vantages held its slot (too few fresh votes is an UNKNOWN transition).
+    """
+    found = conn.lease_history()
+    if found is None:
+        return {}
+    slots, rows, live = found
+    events = [LeaseEvent(str(site), int(slot), node, to_ms(at), to_ms(prev) if prev is not None else None)
+              for site, slot, node, at, prev in rows]
+    expires = {(str(site), int(slot)): (to_ms(e) if e is not None else None) for site, slot, e in live}
+    spans = lease_spans(events, expires, end_ms)
+    sites = sorted({site for site, _ in spans} | set(config.cluster.sites if config.cluster is not None else ()))
+    vantage = {c.id: c.vantage for c in config.checks}
+    out = {}
+    for c in checks:
+        if c.id not in vantage:
+            continue   # a derived check (SNMP interface): its parent's slot is not known here
+        check_sites = vantage[c.id] or sites
+        lease = Coverage(span for site in check_sites
+                         for span in spans.get((site, slot_of(c.id, site, slots)), ()))
+        out[c.id] = runs.intersect(lease)
+    return out
 
 
 def _audit(conn: ReportReader, config: Config, scope: Scope, targets: set[str] | None) -> list[AuditRow]:

@@ -121,6 +121,9 @@ class History:
     paging_tables: bool = False
     document: "ReportDocument | None" = None   # issuer, number, recipients, signer (None: placeholders)
     recorded_window: bool = False              # no phase and no --from: the window is the whole recorded history
+    # Cluster mode: per check, when netwatch ran AND a lease of its slot was live; time outside is unknown,
+    # never up. Checks not listed use `coverage`.
+    check_coverage: dict[str, Coverage] = field(default_factory=dict)
 
 
 @dataclass
@@ -228,11 +231,12 @@ def build(history: History, progress: Callable[[int, int], None] | None = None) 
 def _check_row(info: CheckInfo, period: Period, segs: Sequence[Segment], found: Sequence[Outage],
                outage_rows: Sequence[OutageRow], h: History) -> CheckRow:
     a, b = period.start_ms, period.end_ms
-    ms = state_ms(segs, h.coverage, a, b)
+    coverage = h.check_coverage.get(info.id, h.coverage)
+    ms = state_ms(segs, coverage, a, b)
     mine: list[tuple[OutageRow, int]] = []
     for o, row in zip(found, outage_rows):
         if overlaps(o.start_ms, o.end_ms, a, b):
-            mine.append((row, outage_ms_within(o, h.coverage, a, b)))
+            mine.append((row, outage_ms_within(o, coverage, a, b)))
     repaired = [r.duration_ms for r, _ in mine if r.end_ms is not None and a < r.end_ms <= b]
     acked = [r.acked_ms - r.start_ms for r, _ in mine if r.acked_ms is not None and a <= r.start_ms < b]
     numbers = Numbers(

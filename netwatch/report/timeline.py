@@ -109,6 +109,67 @@ class Coverage:
         return out
 
 
+    def intersect(self, other: "Coverage") -> "Coverage":
+        """The spans when both were true (e.g. netwatch running AND a lease of the check live)."""
+        out: list[tuple[int, int]] = []
+        i = j = 0
+        while i < len(self.spans) and j < len(other.spans):
+            a, b = self.spans[i]
+            c, d = other.spans[j]
+            lo, hi = max(a, c), min(b, d)
+            if lo < hi:
+                out.append((lo, hi))
+            if b <= d:
+                i += 1
+            else:
+                j += 1
+        return Coverage(out)
+
+
+@dataclass(frozen=True)
+class LeaseEvent:
+    """One recorded change of a slot lease (cluster mode): `node` None = given back.
+
+    `previous_expires_ms`: when a claim took over an expired lease, when that lease had run out
+    (database time); the slot had no live lease between it and `at_ms`.
+    """
+
+    site: str
+    slot: int
+    node: str | None
+    at_ms: int
+    previous_expires_ms: int | None = None
+
+
+def lease_spans(events: Iterable[LeaseEvent], expires_ms: dict[tuple[str, int], int | None],
+                end_ms: int) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """When each (site, slot) had a live lease, from its ownership history in stored order.
+
+    A lease still held at the end of the history lasts until its current expiry (`expires_ms`, the
+    slot's row now), or `end_ms` if that is later or unknown; a lease taken over after it expired
+    ends at its expiry, not at the takeover, so the time nobody held it is not counted as covered.
+    """
+    open_at: dict[tuple[str, int], int] = {}
+    out: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for e in events:
+        key = (e.site, e.slot)
+        start = open_at.pop(key, None)
+        if start is not None:
+            end = e.at_ms
+            if e.previous_expires_ms is not None and e.previous_expires_ms < end:
+                end = e.previous_expires_ms
+            if end > start:
+                out.setdefault(key, []).append((start, end))
+        if e.node is not None:
+            open_at[key] = e.at_ms
+    for key, start in open_at.items():
+        expiry = expires_ms.get(key)
+        end = min(expiry, end_ms) if expiry is not None else end_ms
+        if end > start:
+            out.setdefault(key, []).append((start, end))
+    return out
+
+
 def segments(changes: Sequence[Change]) -> list[Segment]:
     """The state timeline of one check, from its transitions in the order they were stored.
 

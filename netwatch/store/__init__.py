@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 from netwatch.model import Transition
 from netwatch.model import Event, Result, State
 from netwatch.store.db import DB_ERRORS, Database, FencedWrite, SqliteDatabase, StoreError, Tx
-from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist
+from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist, encode_hist
 from netwatch.store.schema import MIGRATIONS
 
 __all__ = ["Store", "StoredState", "StoreError", "FencedWrite", "Database", "Tx", "DB_ERRORS"]
@@ -63,7 +63,8 @@ class Store:
     def __init__(self, db: Database, path: str) -> None:
         self.db = db
         self.path = path
-        self._open_rollups: dict[str, Rollup] = {}
+        # check -> the latest bucket this process added results to (compacted once the check moves on)
+        self._open_buckets: dict[str, float] = {}
 
     @property
     def conn(self) -> Tx:
@@ -145,54 +146,91 @@ class Store:
         return [(max(a, start), min(b, end)) for a, b in rows]
 
     # -- results and rollups ---------------------------------------------------------------
-    def record_results(self, results: Sequence[Result], latency: Sequence[float | None]) -> None:
-        """Store raw results and fold them into rollups, in one transaction."""
-        rows = [(r.check_id, r.started_at, r.duration_seconds, int(r.outcome.ok),
-                 int(r.outcome.degraded is not None), r.outcome.error, lat)
-                for r, lat in zip(results, latency)]
-        with self.transaction() as c:
-            c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds) "
-                          "VALUES (?,?,?,?,?,?,?)", rows)
-            touched: dict[tuple[str, float], Rollup] = {}
-            for r, lat in zip(results, latency):
-                rollup = self._rollup_for(r.check_id, r.started_at)
-                rollup.add(r.outcome.ok, r.outcome.degraded is not None, lat)
-                touched[(rollup.check_id, rollup.bucket_start)] = rollup
-            self._write_rollups(c, touched.values())
+    def record_results(self, results: Sequence[Result], latency: Sequence[float | None], late: bool = False) -> None:
+        """Store raw results and add them to their rollups, in one transaction.
 
-    def _rollup_for(self, check_id: str, ts: float) -> Rollup:
+        A batch adds its own counts to the rollup rows (never replaces them), so the rollups of one
+        bucket written by two processes — a check handed over between cluster nodes mid-bucket, the
+        old owner's late writes included — add up exactly, and a batch retried after a failed
+        transaction is counted once. `late`: uploaded from a cluster node's spool (marked, never decided on).
+        """
+        rows = [(r.check_id, r.started_at, r.duration_seconds, int(r.outcome.ok),
+                 int(r.outcome.degraded is not None), r.outcome.error, lat, int(late))
+                for r, lat in zip(results, latency)]
+        batch: dict[tuple[str, float], Rollup] = {}
+        for r, lat in zip(results, latency):
+            rollup = self._rollup_for(batch, r.check_id, r.started_at)
+            rollup.add(r.outcome.ok, r.outcome.degraded is not None, lat)
+        closed = self._closed_buckets(batch)
+        with self.transaction() as c:
+            c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds, "
+                          "late) VALUES (?,?,?,?,?,?,?,?)", rows)
+            self._write_rollups(c, batch.values())
+            self._compact(c, closed)
+        for check_id, start in closed:
+            if self._open_buckets.get(check_id) == start:
+                del self._open_buckets[check_id]
+        for rollup in batch.values():
+            if rollup.bucket_start >= self._open_buckets.get(rollup.check_id, rollup.bucket_start):
+                self._open_buckets[rollup.check_id] = rollup.bucket_start
+
+    @staticmethod
+    def _rollup_for(batch: dict[tuple[str, float], Rollup], check_id: str, ts: float) -> Rollup:
         start = bucket_start(ts)
-        current = self._open_rollups.get(check_id)
-        if current is not None and current.bucket_start == start:
-            return current
-        row = self.conn.execute(
-            "SELECT count, ok_count, degraded_count, latency_count, latency_sum, latency_max, latency_hist "
-            "FROM rollups WHERE check_id=? AND bucket_start=?", (check_id, start)).fetchone()
-        rollup = Rollup(check_id, start)
-        if row:
-            (rollup.count, rollup.ok_count, rollup.degraded_count, rollup.latency_count,
-             rollup.latency_sum, rollup.latency_max, hist) = row
-            rollup.hist = decode_hist(hist)
-        if current is not None and current.bucket_start > start:
-            return rollup  # a late result for an older bucket: update that row only
-        self._open_rollups[check_id] = rollup
+        rollup = batch.get((check_id, start))
+        if rollup is None:
+            rollup = batch[(check_id, start)] = Rollup(check_id, start)
         return rollup
+
+    def _closed_buckets(self, batch: dict[tuple[str, float], Rollup]) -> list[tuple[str, float]]:
+        """Buckets this process wrote to that a batch has moved past: their histogram text is compacted."""
+        out = []
+        for check_id, start in batch:
+            open_start = self._open_buckets.get(check_id)
+            if open_start is not None and open_start < start:
+                out.append((check_id, open_start))
+        return sorted(set(out))
 
     @staticmethod
     def _write_rollups(c: Tx, rollups: Iterable[Rollup]) -> None:
         rows = [r.row() for r in rollups]
         if rows:
+            # Additive: counts and sums add, the maximum is kept, and histogram texts are joined (the
+            # decoder adds repeated bins; _compact later rewrites a closed bucket's text in short form).
             c.executemany(
                 "INSERT INTO rollups (check_id, bucket_start, bucket_seconds, count, ok_count, degraded_count, "
                 "latency_count, latency_sum, latency_max, latency_hist) VALUES (?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (check_id, bucket_start) DO UPDATE SET bucket_seconds=excluded.bucket_seconds, "
-                "count=excluded.count, ok_count=excluded.ok_count, degraded_count=excluded.degraded_count, "
-                "latency_count=excluded.latency_count, latency_sum=excluded.latency_sum, "
-                "latency_max=excluded.latency_max, latency_hist=excluded.latency_hist", rows)
+                "count=rollups.count + excluded.count, ok_count=rollups.ok_count + excluded.ok_count, "
+                "degraded_count=rollups.degraded_count + excluded.degraded_count, "
+                "latency_count=rollups.latency_count + excluded.latency_count, "
+                "latency_sum=rollups.latency_sum + excluded.latency_sum, "
+                "latency_max=CASE WHEN excluded.latency_max > rollups.latency_max THEN excluded.latency_max "
+                "ELSE rollups.latency_max END, "
+                "latency_hist=CASE WHEN rollups.latency_hist = '' THEN excluded.latency_hist "
+                "WHEN excluded.latency_hist = '' THEN rollups.latency_hist "
+                "ELSE rollups.latency_hist || ',' || excluded.latency_hist END", rows)
+
+    @staticmethod
+    def _compact(c: Tx, buckets: Iterable[tuple[str, float]]) -> None:
+        """Rewrite the histogram text of closed buckets in short form; a row another process appended to
+        meanwhile is left as it is (compare-and-set on the text read), to be compacted another time."""
+        for check_id, start in buckets:
+            row = c.fetchone("SELECT latency_hist FROM rollups WHERE check_id=? AND bucket_start=?", (check_id, start))
+            if row is None or "," not in str(row[0]):
+                continue
+            short = encode_hist(decode_hist(str(row[0])))
+            if short != row[0]:
+                c.execute("UPDATE rollups SET latency_hist=? WHERE check_id=? AND bucket_start=? AND latency_hist=?",
+                          (short, check_id, start, row[0]))
 
     def flush_rollups(self) -> None:
+        """On the way out: compact the histogram text of the buckets this process still had open."""
+        if not self._open_buckets:
+            return
         with self.transaction() as c:
-            self._write_rollups(c, self._open_rollups.values())
+            self._compact(c, sorted(self._open_buckets.items()))
+        self._open_buckets.clear()
 
     def results_for(self, check_id: str, start: float, end: float) -> list[tuple[float, bool, str | None]]:
         with self.lock:

@@ -124,6 +124,9 @@ CREATE TABLE IF NOT EXISTS cluster_anchors (
     at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (site, anchor, node)
 );
+-- When a claim took over an expired lease: when that lease had run out (reports count the time
+-- between as unknown, never as covered).
+ALTER TABLE cluster_ownership ADD COLUMN IF NOT EXISTS previous_expires TIMESTAMPTZ;
 """
 
 # On the history's incidents table (created by the store's migrations): a second open incident for the
@@ -333,16 +336,18 @@ class ClusterStore:
             return {}
         with self._tx() as cur:
             cur.execute(
-                "WITH free AS (SELECT slot, node AS previous FROM cluster_slots "
+                "WITH free AS (SELECT slot, node AS previous, expires AS previous_expires FROM cluster_slots "
                 "              WHERE site = %s AND (node IS NULL OR expires IS NULL OR expires <= now()) "
                 "              ORDER BY slot LIMIT %s FOR UPDATE SKIP LOCKED), "
                 "     taken AS (UPDATE cluster_slots s SET node = %s, epoch = s.epoch + 1, "
                 "                      expires = now() + make_interval(secs => %s) "
                 "               FROM free WHERE s.site = %s AND s.slot = free.slot "
-                "               RETURNING s.slot, s.epoch, free.previous), "
-                "     logged AS (INSERT INTO cluster_ownership (site, slot, node, previous, epoch, reason) "
+                "               RETURNING s.slot, s.epoch, free.previous, free.previous_expires), "
+                "     logged AS (INSERT INTO cluster_ownership (site, slot, node, previous, epoch, reason, "
+                "                                              previous_expires) "
                 "                SELECT %s, slot, %s, previous, epoch, "
-                "                       CASE WHEN previous IS NULL THEN 'claim' ELSE 'expired' END FROM taken) "
+                "                       CASE WHEN previous IS NULL THEN 'claim' ELSE 'expired' END, "
+                "                       CASE WHEN previous IS NULL THEN NULL ELSE previous_expires END FROM taken) "
                 "SELECT slot, epoch FROM taken", (site, limit, node, ttl_seconds, site, site, node))
             return {int(s): int(e) for s, e in cur.fetchall()}
 
@@ -369,6 +374,8 @@ class ClusterStore:
                 "SELECT site, slot, NULL, %s, epoch, 'stop' FROM gone", (node, node))
             cur.execute("UPDATE cluster_coordinator SET expires = now() WHERE node = %s AND expires > now()", (node,))
             cur.execute("UPDATE cluster_nodes SET expires = now() WHERE node = %s", (node,))
+            # A planned stop is not a lost site: its anchor views go with it (site isolation reads them).
+            cur.execute("DELETE FROM cluster_anchors WHERE node = %s", (node,))
 
     def counts(self, site: str) -> tuple[int, int, int]:
         """(live nodes, free or expired slots, total slots) of one site, in database time."""

@@ -85,6 +85,27 @@ class ReportReader:
                            "WHERE ts >= ? ORDER BY check_id, ts, id", (since,))
         return anchor + recent
 
+    def lease_history(self) -> tuple[int, list[Row], list[Row]] | None:
+        """Cluster mode: (slots, ownership rows (site, slot, node, at, previous_expires), slot rows
+        (site, slot, expires)), times in Unix seconds; None for a store that never ran as a cluster."""
+        if not {"cluster_ownership", "cluster_slots", "cluster_meta"} <= self.tables:
+            return None
+        meta = self._all("SELECT slots FROM cluster_meta WHERE id = 1")
+        if not meta:
+            return None
+        has_expiry = "previous_expires" in self._columns("cluster_ownership")
+        events = self._all(
+            "SELECT site, slot, node, extract(epoch FROM at)::float8, "
+            + ("extract(epoch FROM previous_expires)::float8 " if has_expiry else "NULL ")
+            + "FROM cluster_ownership WHERE slot >= 0 ORDER BY id")
+        slots = self._all("SELECT site, slot, extract(epoch FROM expires)::float8 FROM cluster_slots "
+                          "WHERE node IS NOT NULL")
+        return int(meta[0][0]), events, slots
+
+    def _columns(self, table: str) -> set[str]:
+        return {str(r[0]) for r in self._all("SELECT column_name FROM information_schema.columns "
+                                             "WHERE table_name = ?", (table,))}
+
     def latency_histograms(self, check_id: str, start: float, end: float) -> list[tuple[str, int]]:
         """(histogram text, rows with it) of a check's rollups whose bucket starts in [start, end).
 

@@ -228,4 +228,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             WHERE source = 'check' AND state IN ('open', 'acked') AND id > (SELECT MIN(j.id) FROM incidents j
                 WHERE j.source = 'check' AND j.state IN ('open', 'acked') AND j.target_id = incidents.target_id);
     """),
+    # Cluster mode: results a node probed while cut off from PostgreSQL, uploaded afterwards from its
+    # local spool (netwatch.store.spool). They fill history and reports; nothing decides on them.
+    ("0007_late_results", """
+        ALTER TABLE results ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+    """),
 )

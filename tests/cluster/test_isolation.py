@@ -72,7 +72,7 @@ def test_anchors_down_everywhere_is_an_outage_not_isolation() -> None:
 
 
 def test_stale_views_do_not_count_and_a_silent_isolated_site_stays_isolated() -> None:
-    watch = SiteWatch(fresh_seconds=4.0)
+    watch = SiteWatch(fresh_seconds=4.0, silent_seconds=6.0)
     # dc's "up" view is older than fresh_seconds by the injected clock: no other site vouches for the anchors
     old_dc = views(NOW - 4.01, dc=(True, True))
     assert watch.step(NOW, ANCHORS, old_dc + views(NOW, venue=(False, False))) == []
@@ -140,7 +140,8 @@ def role(site: str, coordinating: bool, stored: dict[str, State] | None = None) 
     node = ClusterNode(FakeMembership(site, coordinating), None, anchors=dict(ANCHORS))  # type: ignore[arg-type]
     submitted: list[Any] = []
     r = ClusterRole(node, Store(), LiveView([], {}), lambda: None,  # type: ignore[arg-type]
-                    lambda check, result, t: (check, result, t), submitted.append)
+                    lambda check, result, t: (check, result, t), submitted.append,
+                    clock=lambda: NOW + 10)   # the wall clock of these results
     return r, submitted
 
 
@@ -149,9 +150,9 @@ def tcp_check() -> Any:
     return Check("web/tcp", Target(id="web", host="127.0.0.1"), "tcp", 1.0, 0.5, AlertPolicy(), None)
 
 
-def result(ok: bool) -> Any:
+def result(ok: bool, at: float = NOW) -> Any:
     from netwatch.model import Outcome, Result
-    return Result("web/tcp", "web", "tcp", NOW, 0.01, Outcome(ok=ok, error=None if ok else "timeout"))
+    return Result("web/tcp", "web", "tcp", at, 0.01, Outcome(ok=ok, error=None if ok else "timeout"))
 
 
 def test_a_node_whose_anchors_fail_holds_its_own_failing_results_and_releases_them() -> None:
@@ -181,9 +182,11 @@ def test_a_node_whose_anchors_fail_holds_its_own_failing_results_and_releases_th
         assert r.on_result(check, result(True)) is True               # recovered: released, decides as usual
         assert r.live.views["web/tcp"].overlay is None and not r.held_unreachable
         r.node.record_anchors({a: False for a in ANCHORS["venue"]})
-        r.on_result(check, result(False))
+        assert r.on_result(check, result(False, NOW + 10)) is False
         r.node.membership.now += r.node.anchor_streaks.hold_seconds + 0.1
-        assert r.on_result(check, result(False)) is True              # failing with the site back: pages
+        # a probe sent into the cut that answers after the site is back is still the cut's
+        assert r.on_result(check, result(False, NOW + 10.5)) is False
+        assert r.on_result(check, result(False, NOW + 12)) is True    # failing with the site back: pages
         assert not r.held_unreachable
         await asyncio.gather(*r.tasks)
     asyncio.run(run())
@@ -221,3 +224,81 @@ def test_a_node_that_does_not_coordinate_pages_no_site() -> None:
         await r.page_sites(r.node.sites.step(NOW, ANCHORS, views(NOW, dc=(True, True), venue=(False, False))))
         assert submitted == [] and r.node.sites.isolated == {"venue"}
     asyncio.run(run())
+
+
+def test_a_site_whose_nodes_all_stopped_reporting_is_lost_after_a_lease_ttl() -> None:
+    watch = SiteWatch(fresh_seconds=4.0, silent_seconds=6.0)
+    before = views(NOW, dc=(True, True), venue=(True, True))
+    assert watch.step(NOW, ANCHORS, before) == []
+    # the venue is cut from PostgreSQL too: its rows stop at NOW, dc keeps reporting
+    assert watch.step(NOW + 6.0, ANCHORS, views(NOW + 6.0, dc=(True, True)) + views(NOW, venue=(True, True))) == []
+    [lost] = watch.step(NOW + 6.01, ANCHORS, views(NOW + 6.01, dc=(True, True)) + views(NOW, venue=(True, True)))
+    assert (lost.site, lost.isolated, lost.failing, lost.seen_up_from) == ("venue", True, ANCHORS["venue"], ("dc",))
+    [back] = watch.step(NOW + 20, ANCHORS, views(NOW + 20, dc=(True, True), venue=(True, True)))
+    assert (back.site, back.isolated) == ("venue", False)
+    # everyone silent (the coordinator's own view is stale too): no conclusion
+    assert SiteWatch(4.0, silent_seconds=6.0).step(NOW + 100, ANCHORS, before) == []
+    # a site that never reported (no node started yet) is not lost
+    assert SiteWatch(4.0, silent_seconds=6.0).step(NOW, ANCHORS, views(NOW, dc=(True, True))) == []
+
+
+def test_cluster_status_shows_isolated_and_suspect_sites(pg_cluster: Any, tmp_path: Any) -> None:
+    """`netwatch cluster status` applies the rules to what the nodes recorded (read-only)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from netwatch.cluster.slots import slot_of
+    from netwatch.store.cluster import ClusterStore
+
+    import threading
+    name = pg_cluster.create_database("status")
+    store = ClusterStore(pg_cluster.url(name), pg_cluster.password, "status")
+    stop = threading.Event()
+    reporter: threading.Thread | None = None
+    try:
+        store.ensure_schema(4)
+        checks = [f"c{i}/tcp" for i in range(5)]
+        for site in ("dc", "venue", "pop"):
+            store.join(f"{site}-1", site, "h", 300)
+            leases = store.claim(f"{site}-1", site, 4, 300)
+            for cid in checks:
+                slot = slot_of(cid, site, 4)
+                store.record_step(f"{site}-1", slot, leases[slot], cid, site, site != "venue", NOW, 1, 1)
+        def report() -> None:   # as live nodes do, once per probe round
+            while not stop.is_set():
+                store.record_anchors("dc-1", "dc", {"127.0.0.9": True})
+                store.record_anchors("venue-1", "venue", {"127.0.0.9": False})
+                stop.wait(0.5)
+        reporter = threading.Thread(target=report, daemon=True)
+        reporter.start()
+        pw = tmp_path / "pw"
+        pw.write_text(pg_cluster.password)
+        targets = "".join(f"  - {{id: c{i}, host: 127.0.0.1, checks: [{{kind: tcp, port: 1, "
+                          "vantage: [dc, venue, pop]}]}\n" for i in range(5))
+        cfg = tmp_path / "cluster.yaml"
+        cfg.write_text(f"""
+listen: 127.0.0.1:1
+cluster:
+  dsn: {{url: "{pg_cluster.url(name)}", password_file: {pw}}}
+  node: ops
+  site: dc
+  sites: {{dc: {{anchors: [127.0.0.9]}}, venue: {{anchors: [127.0.0.9]}}, pop: {{}}}}
+  slots: 4
+targets:
+{targets}""")
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        run = [sys.executable, "-m", "netwatch", "--lang", "vi", "cluster", "status", "-c", str(cfg)]
+        done = subprocess.run(run, capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "mất liên lạc với điểm venue" in done.stdout and "Nghi vấn: điểm venue" in done.stdout, done.stdout
+        data = json.loads(subprocess.run(run + ["--json"], capture_output=True, text=True, timeout=60,
+                                         env=env).stdout)
+        assert (data["isolated_sites"], data["suspect_sites"]) == (["venue"], ["venue"])
+    finally:
+        stop.set()
+        if reporter is not None:
+            reporter.join(5)
+        store.close()
+        pg_cluster.drop_database(name)

@@ -128,3 +128,37 @@ def test_site_cut_from_everything_but_postgresql_pages_once_as_a_site(lab: tuple
     assert the_lab.sql("SELECT check_id, state FROM incidents ORDER BY id") == [("site-isolated:venue", "resolved")]
     print(f"\nsite isolation: one page {paged_after:.2f} s after the cut, one recovery {recovered_after:.2f} s "
           f"after the heal, no per-check page; keys {keys}")
+
+
+def test_site_cut_from_everything_pages_once_as_a_lost_site(lab: tuple[Lab, HttpSink, Path]) -> None:
+    """PostgreSQL too: the venue node fences (and spools); dc-1 sees its views stop and pages the site once."""
+    the_lab, sink, home = lab
+    before = len(sink.received)
+    wait_for(lambda: the_lab.sql("SELECT count(*) FROM cluster_anchors WHERE up AND now() - at < interval '3s'")[0][0]
+             == 4, 30, 0.5, what="both sites report their anchors again")
+    isolate(the_lab, "venue")
+    cut_at = time.time()
+    try:
+        sink.wait_count(before + 1, 40)
+        time.sleep(6.0)
+        assert len(sink.received) == before + 1, [m.text for m in sink.received[before:]]
+    except AssertionError:
+        dump(the_lab, home)
+        raise
+    page = sink.received[before]
+    assert "venue" in page.text and "mất liên lạc với điểm giám sát" in page.text, page.text
+    paged_after = page.at - cut_at
+    assert the_lab.sql("SELECT check_id FROM incidents WHERE state = 'open'") == [("site-isolated:venue",)]
+    the_lab.heal("venue")
+    healed_at = time.time()
+    try:
+        sink.wait_count(before + 2, 40)
+        time.sleep(6.0)
+        assert len(sink.received) == before + 2, [m.text for m in sink.received[before:]]
+    except AssertionError:
+        dump(the_lab, home)
+        raise
+    assert the_lab.sql("SELECT count(*) FROM incidents WHERE state <> 'resolved'") == [(0,)]
+    late = the_lab.sql("SELECT count(*) FROM results WHERE late = 1")[0][0]
+    print(f"\nsite cut from everything: one page {paged_after:.2f} s after the cut, one recovery "
+          f"{sink.received[before + 1].at - healed_at:.2f} s after the heal; {late} spooled results uploaded late")
