@@ -285,8 +285,15 @@ class Config:
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
 
+    @functools.cached_property
+    def _checks_by_id(self) -> Mapping[str, Check]:
+        # Paging looks checks up by id on every result (held pages, cascades): a scan of thousands of
+        # checks there made 2,000 held pages starve the event loop (issue 13). The config is frozen, so
+        # the index is built once per Config.
+        return MappingProxyType({c.id: c for c in self.checks})
+
     def check(self, check_id: str) -> Check | None:
-        return next((c for c in self.checks if c.id == check_id), None)
+        return self._checks_by_id.get(check_id)
 
     def zone_name(self, zone_id: str) -> str:
         return next((z.name or z.id for z in self.zones if z.id == zone_id), zone_id)
