@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import time
 from dataclasses import replace
 from typing import Callable, Iterator, Mapping
 
@@ -17,6 +16,7 @@ from netwatch.alerting.decide import Decider, Decision
 from netwatch.alerting.engine import PagingLoop
 from netwatch.alerting.incidents import PagingCommands, close_removed_checks, held_pages
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
+from netwatch.clock import RUN_CLOCK
 from netwatch.cluster.node import ClusterNode
 from netwatch.clustering import ClusterRole, join_cluster
 from netwatch.config import Config, ConfigError, load
@@ -45,7 +45,7 @@ RESTART_KEYS = ("store",)   # read once at start; every other section is applied
 class Monitor:
     """The running daemon: one config at a time, swapped whole on reload."""
 
-    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time,
+    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = RUN_CLOCK,
                  node: ClusterNode | None = None) -> None:
         self.config, self.store, self.clock = config, store, clock
         self.node = node   # cluster mode (docs/cluster.md); None: the single-node default
@@ -65,7 +65,8 @@ class Monitor:
                                  redact=lambda text: self.config.redact(text), on_commit=self.delivery.wake.set,
                                  clock=clock)
         self.scheduler = Scheduler(self.handle, contexts=contexts, allowed=node.runs if node is not None else None,
-                                   on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs))
+                                   on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs),
+                                   wall=clock)
         self.selfwatch = SelfWatch(current, self.vitals, clock,
                                    may_page=node.coordinating if node is not None else lambda: True)
         decider = Decider(config, {cid: s.state for cid, s in stored.items()})

@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
+from netwatch.clock import RUN_CLOCK
 from netwatch.model import Check, Result
 from netwatch.probes import PROBES, ProbeKind
 from netwatch.runner import ProbeContexts, run_check
@@ -102,7 +103,8 @@ class Scheduler:
                  probes: Mapping[str, ProbeKind] = PROBES,
                  clock: Callable[[], float] = time.monotonic, contexts: ProbeContexts | None = None,
                  allowed: Callable[[Check], bool] | None = None,
-                 on_skipped: Callable[[Check, int], None] = lambda check, runs: None) -> None:
+                 on_skipped: Callable[[Check, int], None] = lambda check, runs: None,
+                 wall: Callable[[], float] = RUN_CLOCK) -> None:
         self.on_result = on_result
         # Cluster mode: asked right before each probe (lease held, not fenced); None runs everything.
         self.allowed = allowed
@@ -110,6 +112,7 @@ class Scheduler:
         self.contexts = contexts if contexts is not None else ProbeContexts()
         self.probes = probes
         self.clock = clock
+        self.wall = wall   # dates results (netwatch.clock: monotonic within a run)
         self.tasks: dict[str, tuple[Check, asyncio.Task[None]]] = {}
         self.limits = {kind: asyncio.Semaphore(p.concurrency) for kind, p in probes.items()}
         # A slow check takes a slow-lane slot first, then a pool slot: slow checks hold at most the lane's
@@ -182,7 +185,7 @@ class Scheduler:
                 self.lag[check.kind].observe(lag)
                 self.in_flight[check.kind] += 1
                 try:
-                    result = await run_check(check, kind, lag, self.contexts.for_check(check))
+                    result = await run_check(check, kind, lag, self.contexts.for_check(check), self.wall)
                 finally:
                     self.in_flight[check.kind] -= 1
         finally:
