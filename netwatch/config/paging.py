@@ -92,8 +92,9 @@ class Channel:
             raise FieldError("rate_per_minute", "must be at least 1")
         if self.burst < 1:
             raise FieldError("burst", "must be at least 1")
-        if not 0 <= self.group_wait <= 2:
-            raise FieldError("group_wait", "must be between 0s and 2s (the first page may wait no longer)")
+        # The upper bound (one check interval, at least 2 s) needs the checks: netwatch.config checks it.
+        if self.group_wait < 0:
+            raise FieldError("group_wait", "must not be negative")
         if self.timeout <= 0:
             raise FieldError("timeout", "must be greater than zero")
         for i, url in enumerate(self.urls):
