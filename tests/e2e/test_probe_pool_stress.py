@@ -25,13 +25,13 @@ from tests.support import NetwatchProcess, free_port, http_get, wait_for
 
 BLACKHOLED = 2000
 HEALTHY = 500
-INTERVAL_SECONDS = 5.0
-TIMEOUT_SECONDS = 2.0
+INTERVAL_SECONDS = 10.0
+TIMEOUT_SECONDS = 4.0
 TCP_POOL = 256   # netwatch.probes.contract's default concurrency, which tcp keeps
 # From ready: a check is shown unknown until its first result. The first runs are spread over one
 # interval, and until each blackholed check has timed out once it holds a slot of the whole pool.
 STARTUP_SECONDS = INTERVAL_SECONDS + BLACKHOLED * TIMEOUT_SECONDS / TCP_POOL + 2 * TIMEOUT_SECONDS
-OBSERVE_SECONDS = 45.0
+OBSERVE_SECONDS = 35.0
 UNKNOWN_LINE = re.compile(r'^netwatch_check_state\{check="([^"]+)",target="(ok\d+)",kind="tcp",state="unknown"\} 1\.0$',
                           re.MULTILINE)
 
