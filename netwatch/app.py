@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import logging
 import os
-import time
 from dataclasses import replace
 from typing import Any, Callable, Coroutine, Iterator, Mapping
 
@@ -17,6 +16,7 @@ from netwatch.alerting.decide import Decider, Decision
 from netwatch.alerting.engine import PagingLoop
 from netwatch.alerting.incidents import PagingCommands, close_removed_after_reload, held_pages
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
+from netwatch.clock import RUN_CLOCK
 from netwatch.cluster.node import ClusterNode
 from netwatch.clustering import ClusterRole
 from netwatch.config import Config, ConfigError, load
@@ -40,7 +40,7 @@ RESTART_KEYS = ("store",)   # read once at start; every other section is applied
 class Monitor:
     """The running daemon: one config at a time, swapped whole on reload."""
 
-    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time,
+    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = RUN_CLOCK,
                  node: ClusterNode | None = None) -> None:
         self.config, self.store, self.clock, self.node = config, store, clock, node   # node: cluster mode only
         current = lambda: self.config  # noqa: E731 - every component reads the config of the moment
@@ -54,7 +54,8 @@ class Monitor:
                                             node.fence_results if node is not None else None)
         contexts = ProbeContexts.of_store(store, lambda ts: self.config.event.phase_at(ts))
         self.scheduler = Scheduler(self.handle, contexts=contexts, allowed=node.runs if node is not None else None,
-                                   on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs))
+                                   on_skipped=lambda check, runs: self.live.note_skipped(check.id, runs),
+                                   wall=clock)
         self.selfwatch = SelfWatch(current, self.vitals, clock, may_page=leads)
         decider = Decider(config, {cid: s.state for cid, s in stored.items()})
         decider.resume(held_pages(store), clock())

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Callable, Iterable
 
+from netwatch.clock import RUN_CLOCK
 from netwatch.configbackup.repo import Repository
 from netwatch.egov.baselines import Baselines
 from netwatch.model import Check, Outcome, Result
@@ -47,8 +48,9 @@ class ProbeContexts:
 
 
 async def run_check(check: Check, kind: ProbeKind, lag_seconds: float = 0.0,
-                    context: ProbeContext | None = None) -> Result:
-    started_at = time.time()
+                    context: ProbeContext | None = None, wall: Callable[[], float] = RUN_CLOCK) -> Result:
+    # Dated by the run's clock, not time.time(): an outage's end must never come before its start.
+    started_at = wall()
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(check.timeout_seconds + DEADLINE_MARGIN_SECONDS):

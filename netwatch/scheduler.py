@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
+import itertools
 import logging
 import math
 import time
@@ -11,6 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
+from netwatch.clock import RUN_CLOCK
 from netwatch.model import Check, Result
 from netwatch.probes import PROBES, ProbeKind
 from netwatch.probes.contract import BatchRun
@@ -19,6 +22,50 @@ from netwatch.runner import ProbeContexts, run_check
 log = logging.getLogger(__name__)
 
 LAG_BOUNDS_SECONDS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A check whose last run took at least this share of its timeout (a blackholed port: every connect waits
+# out the timeout) runs in its kind's slow lane, which holds at most SLOW_LANE_RATIO of the kind's pool,
+# so thousands of hanging checks cannot starve the quick ones queued behind them (issue 13).
+SLOW_RUN_RATIO = 0.5
+SLOW_LANE_RATIO = 0.5
+
+
+def slow_lane_size(concurrency: int) -> int:
+    return max(1, int(concurrency * SLOW_LANE_RATIO))
+
+
+class PriorityLane:
+    """A semaphore whose waiters go in order of priority (lowest first), then of arrival.
+
+    The slow lane orders by how many slow runs in a row a check has had: a check that was slow once
+    (a healthy one on a busy moment) runs before the thousands that hang every time, so it is back in the
+    quick lane within one slot's turn instead of queueing behind all of them.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self.arrivals = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiters, (priority, next(self.arrivals), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()   # the slot was handed over just as the waiter was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            fut = heapq.heappop(self.waiters)[2]
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self.free += 1
 
 
 @dataclass
@@ -71,7 +118,8 @@ class Scheduler:
                  probes: Mapping[str, ProbeKind] = PROBES,
                  clock: Callable[[], float] = time.monotonic, contexts: ProbeContexts | None = None,
                  allowed: Callable[[Check], bool] | None = None,
-                 on_skipped: Callable[[Check, int], None] = lambda check, runs: None) -> None:
+                 on_skipped: Callable[[Check, int], None] = lambda check, runs: None,
+                 wall: Callable[[], float] = RUN_CLOCK) -> None:
         self.on_result = on_result
         # Cluster mode: asked right before each probe (lease held, not fenced); None runs everything.
         self.allowed = allowed
@@ -79,8 +127,13 @@ class Scheduler:
         self.contexts = contexts if contexts is not None else ProbeContexts()
         self.probes = probes
         self.clock = clock
+        self.wall = wall   # dates results (netwatch.clock: monotonic within a run)
         self.tasks: dict[str, tuple[Check, asyncio.Task[None]]] = {}
         self.limits = {kind: asyncio.Semaphore(p.concurrency) for kind, p in probes.items()}
+        # A slow check takes a slow-lane slot first, then a pool slot: slow checks hold at most the lane's
+        # share of the pool, and while they queue for the lane they hold no pool slot at all.
+        self.slow_lanes = {kind: PriorityLane(slow_lane_size(p.concurrency)) for kind, p in probes.items()}
+        self.slow: dict[str, int] = {}   # check id -> slow runs in a row (absent: its last run was quick)
         self.lag = {kind: LagStats() for kind in probes}
         self.in_flight = {kind: 0 for kind in probes}
         self.triggered: dict[str, asyncio.Task[None]] = {}
@@ -97,6 +150,7 @@ class Scheduler:
             if wanted.get(check_id) != check:
                 task.cancel()
                 del self.tasks[check_id]
+                self.slow.pop(check_id, None)
         for check_id, (check, slot) in list(self.batched.items()):
             if wanted.get(check_id) != check:
                 self._unslot(check_id, slot)
@@ -226,14 +280,26 @@ class Scheduler:
         kind = self.probes[check.kind]
         if self.allowed is not None and not self.allowed(check):
             return
-        async with self.limits[check.kind]:
-            lag = max(0.0, self.clock() - due)
-            self.lag[check.kind].observe(lag)
-            self.in_flight[check.kind] += 1
-            try:
-                result = await run_check(check, kind, lag, self.contexts.for_check(check))
-            finally:
-                self.in_flight[check.kind] -= 1
+        streak = self.slow.get(check.id, 0)
+        lane = self.slow_lanes[check.kind] if streak else None
+        if lane is not None:
+            await lane.acquire(streak)
+        try:
+            async with self.limits[check.kind]:
+                lag = max(0.0, self.clock() - due)
+                self.lag[check.kind].observe(lag)
+                self.in_flight[check.kind] += 1
+                try:
+                    result = await run_check(check, kind, lag, self.contexts.for_check(check), self.wall)
+                finally:
+                    self.in_flight[check.kind] -= 1
+        finally:
+            if lane is not None:
+                lane.release()
+        if result.duration_seconds >= SLOW_RUN_RATIO * check.timeout_seconds or result.outcome.error == "timeout":
+            self.slow[check.id] = streak + 1
+        else:
+            self.slow.pop(check.id, None)
         try:
             self.on_result(check, result)
         except Exception:  # noqa: BLE001 - a bug in result handling must not stop this check's loop

@@ -18,6 +18,7 @@ import aiohttp
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from netwatch.causes import SELF
+from netwatch.config.paging import SelfWatchSpec
 from netwatch.notify import senders, templates
 
 if TYPE_CHECKING:
@@ -26,13 +27,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEGRADED_RENOTIFY_SECONDS = 600.0
-# Bounds: with the paging loop checking every 0.5 s, a stalled store or resolver is seen within 10 s.
-STORE_STALL_SECONDS = 5.0         # a write waiting this long: the store is locked (SQLite) or hung
-RESOLVER_STALL_SECONDS = 8.0      # a lookup unfinished this long (twice the resolver's own timeout)
-DELIVERY_BACKLOG_SECONDS = 300.0  # a notice waiting this long in the outbox
-LOOP_LAG_SECONDS = 2.0            # the watch task's 0.5 s sleep overshot by this much: something blocks the loop
-SKIPPED_RUNS_RATIO = 0.01         # skipped / (run + skipped) between two checks, over at least...
-SKIPPED_RUNS_MIN = 5              # ...this many skipped runs: one late run after a pause is not an alarm
+# The default bounds (paging.self_watch in the config): with the paging loop checking every 0.5 s, a
+# stalled store or resolver is seen within 10 s.
+_DEFAULTS = SelfWatchSpec()
+STORE_STALL_SECONDS = float(_DEFAULTS.store_stall)
+RESOLVER_STALL_SECONDS = float(_DEFAULTS.resolver_stall)
+DELIVERY_BACKLOG_SECONDS = float(_DEFAULTS.delivery_backlog)
+LOOP_LAG_SECONDS = float(_DEFAULTS.loop_lag)
+SKIPPED_RUNS_RATIO = _DEFAULTS.skipped_runs_ratio
+SKIPPED_RUNS_MIN = _DEFAULTS.skipped_runs_min
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class SelfWatch:
 
     def check(self, now: float) -> None:
         config = self.config()
+        bounds = config.paging.spec.self_watch
         v = self.vitals()
         reasons = []
         if v.store_errors_total > self._seen.store_errors_total:
@@ -77,19 +81,19 @@ class SelfWatch:
             elif "locked" in error or "busy" in error:
                 reasons.append(f"{SELF['store_locked'].en} ({v.store_pending_seconds:.0f} s)")
             reasons.append(f"history store write failed: {config.redact(v.store_last_error)[:120]}")
-        elif v.store_pending_seconds > STORE_STALL_SECONDS:
+        elif v.store_pending_seconds > bounds.store_stall:
             # A write that waits without failing is waiting for a lock (SQLite's busy timeout) or a hung server.
             reasons.append(f"{SELF['store_locked'].en} ({v.store_pending_seconds:.0f} s)")
-        if v.resolver_pending_seconds > RESOLVER_STALL_SECONDS:
+        if v.resolver_pending_seconds > bounds.resolver_stall:
             reasons.append(f"{SELF['resolver_stalled'].en} ({v.resolver_pending_seconds:.0f} s)")
         skipped = v.skipped_total - self._seen.skipped_total
         runs = v.lag_count - self._seen.lag_count
-        if skipped >= SKIPPED_RUNS_MIN and skipped > SKIPPED_RUNS_RATIO * (runs + skipped):
+        if skipped >= bounds.skipped_runs_min and skipped > bounds.skipped_runs_ratio * (runs + skipped):
             log.warning("%d check runs skipped since the last self-check (probe pools full)", skipped)
             reasons.append(SELF["probes_saturated"].en)
-        if self.loop_lag_seconds > LOOP_LAG_SECONDS:
+        if self.loop_lag_seconds > bounds.loop_lag:
             reasons.append(f"{SELF['loop_blocked'].en} ({self.loop_lag_seconds:.0f} s)")
-        if v.delivery_oldest_seconds > DELIVERY_BACKLOG_SECONDS:
+        if v.delivery_oldest_seconds > bounds.delivery_backlog:
             reasons.append(f"{SELF['delivery_backlog'].en} ({v.delivery_oldest_seconds:.0f} s)")
         if v.lag_count > self._seen.lag_count:
             mean = (v.lag_total_seconds - self._seen.lag_total_seconds) / (v.lag_count - self._seen.lag_count)

@@ -285,8 +285,15 @@ class Config:
     def target(self, target_id: str) -> Target | None:
         return next((t for t in self.targets if t.id == target_id), None)
 
+    @functools.cached_property
+    def _checks_by_id(self) -> Mapping[str, Check]:
+        # Paging looks checks up by id on every result (held pages, cascades): a scan of thousands of
+        # checks there made 2,000 held pages starve the event loop (issue 13). The config is frozen, so
+        # the index is built once per Config.
+        return MappingProxyType({c.id: c for c in self.checks})
+
     def check(self, check_id: str) -> Check | None:
-        return next((c for c in self.checks if c.id == check_id), None)
+        return self._checks_by_id.get(check_id)
 
     def zone_name(self, zone_id: str) -> str:
         return next((z.name or z.id for z in self.zones if z.id == zone_id), zone_id)
@@ -482,6 +489,7 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
                                    top.operators, top.paging, tz, set(by_id), zone_ids, {c.id for c in checks})
 
     cluster_config.validate_channels(src, cluster, paging.channels)
+    _validate_group_wait(src, paging.channels, checks, float(defaults.interval))
     return Config(
         path=os.path.abspath(src.file) if src.file != "<config>" else src.file,
         site=top.site, listen=listen, store=store, defaults=defaults,
@@ -489,6 +497,26 @@ def _resolve(conv: Converter, top: _Top) -> Config | None:
         retention=top.retention, secrets=frozenset(src.secrets), report=top.report, paging=paging,
         board=top.board, traps=top.traps, cluster=cluster,
     )
+
+
+# group_wait may hold a zone's first problem page back by up to one check interval (the shortest one
+# configured), so failures of one zone confirmed a little apart leave as one message; never below 2 s.
+GROUP_WAIT_FLOOR_SECONDS = 2.0
+
+
+def group_wait_cap(checks: typing.Sequence[Check], default_interval_seconds: float) -> float:
+    shortest = min((c.interval_seconds for c in checks), default=default_interval_seconds)
+    return max(GROUP_WAIT_FLOOR_SECONDS, shortest)
+
+
+def _validate_group_wait(src: Source, channels: Mapping[str, paging_config.Channel], checks: typing.Sequence[Check],
+                         default_interval_seconds: float) -> None:
+    cap = group_wait_cap(checks, default_interval_seconds)
+    for name, ch in channels.items():
+        if ch.group_wait > cap:
+            src.error(("channels", name, "group_wait"),
+                      f"must be between 0s and {cap:g}s: one check interval (the shortest configured, at least "
+                      f"{GROUP_WAIT_FLOOR_SECONDS:g}s), as the first page may wait no longer")
 
 
 def _resolve_check(conv: Converter, raw: Any, target: Target, defaults: Defaults,

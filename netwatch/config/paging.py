@@ -11,6 +11,7 @@ from typing import Any, Literal, Mapping, Optional
 from netwatch.windows import Repeat, Window, window
 from netwatch.config import tokens
 from netwatch.fields import Duration, FieldError, Secret
+from netwatch.net.resolver import TIMEOUT_SECONDS as RESOLVER_TIMEOUT_SECONDS
 from netwatch.yamlsource import Path, Source
 
 Severity = Literal["warning", "critical"]
@@ -92,8 +93,9 @@ class Channel:
             raise FieldError("rate_per_minute", "must be at least 1")
         if self.burst < 1:
             raise FieldError("burst", "must be at least 1")
-        if not 0 <= self.group_wait <= 2:
-            raise FieldError("group_wait", "must be between 0s and 2s (the first page may wait no longer)")
+        # The upper bound (one check interval, at least 2 s) needs the checks: netwatch.config checks it.
+        if self.group_wait < 0:
+            raise FieldError("group_wait", "must not be negative")
         if self.timeout <= 0:
             raise FieldError("timeout", "must be greater than zero")
         for i, url in enumerate(self.urls):
@@ -208,6 +210,34 @@ class FlapSpec:
 
 
 @dataclass(frozen=True)
+class SelfWatchSpec:
+    """Bounds past which netwatch pages "monitoring degraded" about itself (docs/operations.md).
+
+    With self-watch looking every 0.5 s, the defaults see a stalled store or resolver within 10 s.
+    """
+
+    store_stall: Duration = Duration(5)        # a write waiting this long: the store is locked or hung
+    resolver_stall: Duration = Duration(8)     # a lookup unfinished this long (twice the resolver's timeout)
+    delivery_backlog: Duration = Duration(300)  # a notice waiting this long in the outbox
+    loop_lag: Duration = Duration(2)           # the watch task's 0.5 s sleep overshot by this much
+    skipped_runs_ratio: float = 0.01           # skipped / (run + skipped) between two looks, over at least...
+    skipped_runs_min: int = 5                  # ...this many skipped runs: one late run after a pause is no alarm
+
+    def __post_init__(self) -> None:
+        for name in ("store_stall", "resolver_stall", "delivery_backlog", "loop_lag"):
+            value = getattr(self, name)
+            if not 0 < value <= 86400:
+                raise FieldError(name, "must be greater than 0s and at most 1d")
+        if self.resolver_stall <= RESOLVER_TIMEOUT_SECONDS:
+            raise FieldError("resolver_stall", f"must be longer than the resolver's own timeout "
+                                               f"({RESOLVER_TIMEOUT_SECONDS:g}s), or every slow lookup alarms")
+        if not 0 < self.skipped_runs_ratio <= 1:
+            raise FieldError("skipped_runs_ratio", "must be greater than 0 and at most 1")
+        if self.skipped_runs_min < 1:
+            raise FieldError("skipped_runs_min", "must be at least 1")
+
+
+@dataclass(frozen=True)
 class HeartbeatSpec:
     url: Secret
     every: Duration = Duration(60)
@@ -242,6 +272,7 @@ class PagingSpec:
     backoff_initial: Duration = Duration(1)
     backoff_max: Duration = Duration(300)
     lag_alarm: Duration = Duration(30)
+    self_watch: SelfWatchSpec = SelfWatchSpec()
 
 
 @dataclass(frozen=True)

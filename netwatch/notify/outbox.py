@@ -5,7 +5,7 @@ channel rows leave strictly in id order (a DOWN is never delivered after its RES
 row blocks the rest until it is delivered, rerouted to the fallback channel, or refused for good.
 A row is marked sent only after the gateway accepted it, so a crash in between re-sends it with
 the same dedup key (at-least-once). Problem rows of one zone arriving within the channel's
-`group_wait` (at most 2 s) leave as one message; past the channel's rate limit, everything
+`group_wait` (up to one check interval) leave as one message; past the channel's rate limit, everything
 waiting is merged into one digest message.
 """
 
@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -45,6 +45,12 @@ BROKEN_RENOTIFY_SECONDS = 1800.0   # one "channel broken" notice per channel per
 # Pages sent from memory while the store was stalled, remembered until their outbox rows are written;
 # past this many the oldest are forgotten (counted) and may be sent a second time when the store is back.
 MAX_MEMORY_SENT = 10_000
+
+
+def group_key(facts: dict[str, Any]) -> str:
+    """The page's grouping key (alerting.decide sets it); rows written before it existed group by zone."""
+    key = facts.get("group_key")
+    return str(key) if key else f"zone:{facts.get('zone')}" if facts.get("zone") else "site"
 
 
 @dataclass
@@ -320,10 +326,10 @@ class Delivery:
             return out
         if head.kind != "problem":
             return [head]
-        zone = head.facts.get("zone", "")
+        key = group_key(head.facts)
         out = [head]
         for r in rows[1:]:
-            if (r.kind != "problem" or r.facts.get("zone", "") != zone or r.created_at > head.created_at + ch.group_wait
+            if (r.kind != "problem" or group_key(r.facts) != key or r.created_at > head.created_at + ch.group_wait
                     or r.sent_via != head.sent_via or r.due_at > now):
                 break
             out.append(r)

@@ -117,13 +117,20 @@ async def resolve(host: str, family: str) -> str:
     raise error or socket.gaierror(socket.EAI_NONAME, "no address")
 
 
+# Hysteresis of the loss warning: a link degraded by loss stays degraded until the loss over its window
+# falls to this share of warn_loss_ratio. At 30 % random loss a 30-echo window holds 3 or fewer losses
+# about one run in 100, which bounced the link to up and back (a RECOVERED/DEGRADED pair) (issue 13).
+LOSS_CLEAR_SHARE = 0.5
+
+
 def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float] = EMPTY,
-          window: tuple[int, int] | None = None) -> Outcome:
+          window: tuple[int, int] | None = None, loss_degraded_before: bool = False) -> Outcome:
     """Turn what the echoes saw into an outcome (pure; the table of rules is here).
 
     `extra` measurements (name lookup time, IP version) are passed through. `window` is (sent,
     received) over the check's recent echoes, this run's included; the warning on loss is judged
-    over it, so random loss keeps a link steadily degraded instead of bouncing up and degraded.
+    over it, so random loss keeps a link steadily degraded instead of bouncing up and degraded;
+    `loss_degraded_before` (the previous run was degraded by loss) lowers the bar to clear it.
     """
     # The figures are computed here once (PingStats' properties recompute on every access): this
     # runs for every result.
@@ -165,7 +172,8 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     if stats.loss_ratio > settings.max_loss_ratio:
         return Outcome(ok=False, error="packet_loss", measurements=measurements,
                        detail=f"{loss}, above max_loss_ratio {settings.max_loss_ratio:g}"[:500])
-    if window_loss > warn_loss(settings):
+    bar = warn_loss(settings) * (LOSS_CLEAR_SHARE if loss_degraded_before else 1.0)
+    if window_loss > bar and warn_loss(settings) < 1:
         over = f"{sent - received} of the last {sent} echoes lost ({window_loss:.0%})"
         return Outcome(ok=True, degraded="packet_loss", measurements=measurements,
                        detail=f"{loss}; {over}, above warn_loss_ratio {warn_loss(settings):g}"[:500])
@@ -205,7 +213,11 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
         return Outcome.fail("unreachable", f"cannot ping {address}: {exc.strerror or exc}")
     extra = {"dns_lookup_seconds": lookup_seconds, "ip_protocol": 6.0 if ":" in address else 4.0}
     window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW, settings.count)
-    return judge(host, stats, settings, extra, remember(context, stats, window))
+    before = bool(context.memory.get("icmp_loss_degraded")) if context is not None else False
+    outcome = judge(host, stats, settings, extra, remember(context, stats, window), before)
+    if context is not None and outcome.ok:   # a failed run neither sets nor clears it
+        context.memory["icmp_loss_degraded"] = outcome.degraded == "packet_loss"
+    return outcome
 
 
 def spacing(settings: Settings, remaining_seconds: float) -> tuple[float, float]:

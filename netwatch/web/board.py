@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from netwatch.clock import RUN_CLOCK
 from netwatch.alerting.operators import allowed
 from netwatch.config import Listen
 from netwatch.i18n import STATE_NAMES
@@ -115,7 +116,7 @@ async def board_json(request: web.Request) -> web.Response:
     refusal = await _refusal(request, viewer_token(request))
     if refusal is not None:
         return refusal
-    now = time.time()
+    now = RUN_CLOCK()   # the clock results are dated by (netwatch.clock)
     stored = await asyncio.to_thread(open_incidents, services)
     resolved = await asyncio.to_thread(wall.resolved_incidents, services, now)
     data = wall.enrich(services, snapshot(services, now, stored), now, stored, resolved)

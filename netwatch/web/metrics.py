@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import re
-import time
 from typing import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
@@ -12,6 +11,7 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, Hist
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from netwatch import __version__
+from netwatch.clock import RUN_CLOCK
 from netwatch.live import LiveView
 from netwatch.model import State
 from netwatch.probes import PROBES, SHARED_MEASUREMENTS, ProbeKind
@@ -68,7 +68,7 @@ class NetwatchCollector(Collector):
 
     def __init__(self, live: Callable[[], LiveView], scheduler: Callable[[], Scheduler | None],
                  extra: Callable[[], Iterator[Metric]] | None = None,
-                 probes: Mapping[str, ProbeKind] = PROBES, clock: Callable[[], float] = time.time) -> None:
+                 probes: Mapping[str, ProbeKind] = PROBES, clock: Callable[[], float] = RUN_CLOCK) -> None:
         self.live = live
         self.scheduler = scheduler
         self.extra = extra

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from netwatch.clock import RUN_CLOCK
 from netwatch.web import ack, board, guard, paging
 from netwatch.web.access import SERVICES_KEY, read_refusal
 from netwatch.web.listener import Listener
@@ -75,7 +76,7 @@ async def checks(request: web.Request) -> web.Response:
         return refusal
     services = request.app[SERVICES_KEY]
     config, live = services.config(), services.live
-    now = time.time()
+    now = RUN_CLOCK()   # the clock results are dated by (netwatch.clock)
     out: list[dict[str, Any]] = []
     for view in list(live.views.values()):
         r = view.result

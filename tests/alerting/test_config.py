@@ -87,6 +87,8 @@ def test_documented_shape_loads() -> None:
     ("role: operator", "role: god", "33:17: operators[0].role: must be one of 'viewer', 'operator', 'admin', not 'god'"),
     ("remind_every: 30m", "remind_every: 30", "9:44: defaults.alert.remind_every: bad duration 30"),
     ("max_segments: 1}", "max_segments: 11}", "6:91: channels.duty-sms.sms.max_segments: must be between 1 and 10"),
+    ("lang: vi}", "lang: vi, group_wait: 31s}",
+     "5:70: channels.duty-chat.group_wait: must be between 0s and 30s: one check interval (the shortest configured"),
 ])
 def test_mistakes_are_reported_at_their_line(old: str, new: str, message: str) -> None:
     text = good()
@@ -95,3 +97,19 @@ def test_mistakes_are_reported_at_their_line(old: str, new: str, message: str) -
         loads(text.replace(old, new, 1), env=ENV)
     assert message in str(err.value), str(err.value)
     assert "ABCdefGHI" not in str(err.value)
+
+
+def test_group_wait_may_reach_one_check_interval_the_shortest_configured() -> None:
+    """Issue 13: the 2 s cap is raised to one check interval so a zone's failures confirmed a little apart
+    group; the default stays 1 s, and below 2 s the cap stays 2 s."""
+    text = good()
+    assert loads(text, env=ENV).paging.channels["duty-chat"].group_wait == 1.0
+    assert loads(text.replace("lang: vi}", "lang: vi, group_wait: 30s}", 1), env=ENV) \
+        .paging.channels["duty-chat"].group_wait == 30.0
+    short = text.replace("port: 23,", "port: 23, interval: 5s,", 1).replace("lang: vi}", "lang: vi, group_wait: 6s}", 1)
+    with pytest.raises(ConfigError) as err:
+        loads(short, env=ENV)
+    assert "5:70: channels.duty-chat.group_wait: must be between 0s and 5s" in str(err.value)
+    fast = text.replace("port: 23,", "port: 23, interval: 1s, timeout: 500ms,", 1)
+    assert loads(fast.replace("lang: vi}", "lang: vi, group_wait: 2s}", 1), env=ENV) \
+        .paging.channels["duty-chat"].group_wait == 2.0

@@ -76,3 +76,24 @@ def test_a_blip_then_a_real_outage_still_pages_at_once() -> None:
     assert not f.flaps
     # fail_after 3: paged at the third failing result, not held back as a flap
     assert [p for p in f.pages if p[1] != State.UP.value] == [(T0 + 25 + 3 + 2, State.DOWN.value)]
+
+
+def test_heavy_random_loss_is_steadily_degraded_not_flapping() -> None:
+    """Issue 13: at 30 % loss a run loses all 3 echoes 1 time in 37; three such runs within 30 results
+    read as flapping (a FLAPPING/SETTLED pair) before those changes counted half."""
+    f = Feed()
+    lost_all = {40, 47, 52, 55, 90, 95, 101, 108}   # 4 within 30 results, twice
+    for n in range(130):
+        f.result(T0 + n, Outcome.fail("timeout", "no echo answered") if n in lost_all
+                 else Outcome(ok=True, degraded="packet_loss" if n >= 30 else None))
+    assert not f.flaps
+    assert [p[1] for p in f.pages if p[1] != "up"] == ["degraded"]
+
+
+def test_bouncing_between_degraded_and_down_still_flaps() -> None:
+    f = Feed()
+    for n in range(60):
+        failing = (n // 3) % 2 == 1           # 3 results degraded, 3 failed, ...
+        f.result(T0 + n, Outcome.fail("timeout", "no echo answered") if failing
+                 else Outcome(ok=True, degraded="packet_loss"))
+    assert f.flaps and f.flaps[0][1] == "start"

@@ -90,3 +90,61 @@ async def test_within_bounds_is_quiet_and_a_new_episode_is_told_again(tmp_path: 
         assert "máy chủ DNS không trả lời" in str(sink.received[-1].body["message"])
     finally:
         sink.stop()
+
+
+def test_the_bounds_are_config_and_their_defaults_see_a_stalled_store_or_resolver_within_10s(tmp_path: Path) -> None:
+    """paging.self_watch: each bound configurable, frozen; the defaults plus the 0.5 s look stay within 10 s."""
+    text = venue({"chat": HttpSink()}, "  - {id: web1, host: 127.0.0.1, checks: []}") \
+        .replace("{listen}", "127.0.0.1:1").replace("{store}", str(tmp_path / "nw.db"))
+    spec = loads(text).paging.spec.self_watch
+    assert spec.store_stall + 0.5 <= 10 and spec.resolver_stall + 0.5 <= 10
+    tuned = loads(text.replace("  backoff_max: 1s\n", "  backoff_max: 1s\n  self_watch: {store_stall: 2s, resolver_stall: "
+                               "6s, delivery_backlog: 1m, loop_lag: 1s, skipped_runs_ratio: 0.05, "
+                               "skipped_runs_min: 20}\n")).paging.spec.self_watch
+    assert (tuned.store_stall, tuned.resolver_stall, tuned.delivery_backlog, tuned.loop_lag,
+            tuned.skipped_runs_ratio, tuned.skipped_runs_min) == (2.0, 6.0, 60.0, 1.0, 0.05, 20)
+    with pytest.raises(AttributeError):
+        tuned.store_stall = 9   # type: ignore[misc]
+
+
+async def test_a_configured_bound_is_the_one_applied(tmp_path: Path) -> None:
+    sink = HttpSink().start()
+    try:
+        config = loads(venue({"chat": sink}, "  - {id: web1, host: 127.0.0.1, checks: []}")
+                       .replace("  backoff_max: 1s\n", "  backoff_max: 1s\n  self_watch: {store_stall: 20s}\n")
+                       .replace("{listen}", "127.0.0.1:1").replace("{store}", str(tmp_path / "nw.db")))
+        seen = [Vitals(0, "", 0, 0.0)]
+        watch = SelfWatch(lambda: config, lambda: seen[-1], time.time)
+        seen.append(Vitals(0, "", 0, 0.0, store_pending_seconds=sw.STORE_STALL_SECONDS + 1))
+        watch.check(time.time())
+        assert not watch.degraded_reason        # 6 s is within the configured 20 s
+        seen.append(Vitals(0, "", 0, 0.0, store_pending_seconds=21))
+        watch.check(time.time())
+        assert "database is locked (21 s)" in await _message(sink)
+    finally:
+        sink.stop()
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("store_stall: 0s", "paging.self_watch.store_stall: must be greater than 0s and at most 1d"),
+    ("resolver_stall: 3s", "paging.self_watch.resolver_stall: must be longer than the resolver's own timeout (4s)"),
+    ("skipped_runs_ratio: 1.5", "paging.self_watch.skipped_runs_ratio: must be greater than 0 and at most 1"),
+    ("skipped_runs_min: 0", "paging.self_watch.skipped_runs_min: must be at least 1"),
+    ("loop_lag: soon", "paging.self_watch.loop_lag: bad duration 'soon'"),
+    ("store_stal: 5s", "paging.self_watch.store_stal: unknown key; did you mean 'store_stall'?"),
+])
+def test_bad_bounds_exit_2_with_file_line_col(value: str, message: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    path = tmp_path / "venue.yaml"
+    path.write_text(venue({"chat": HttpSink()}, "  - {id: web1, host: 127.0.0.1, checks: []}")
+                    .replace("  backoff_max: 1s\n", f"  backoff_max: 1s\n  self_watch: {{{value}}}\n")
+                    .replace("{listen}", "127.0.0.1:1").replace("{store}", str(tmp_path / "nw.db")))
+    line = path.read_text().splitlines().index(f"  self_watch: {{{value}}}") + 1
+    done = subprocess.run([sys.executable, "-m", "netwatch", "check", "-c", str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{path}:{line}:" in done.stderr and message in done.stderr, done.stderr

@@ -126,3 +126,52 @@ def test_first_due_on_a_grid_puts_a_slot_at_one_instant() -> None:
     # Without a grid, starts stay spread over the whole interval as before.
     assert first_due(5.0, "a", 10.0) == 5.0 + spread_offset("a", 10.0)
     assert first_due(5.0, "a", 10.0, 20.0) == 5.0 + spread_offset("a", 10.0)
+
+
+async def test_hanging_checks_hold_at_most_the_slow_lane_and_quick_ones_keep_their_rhythm() -> None:
+    """Issue 13: more hanging checks than the pool has slots must not starve the quick ones."""
+    kinds = {"sleep": ProbeKind(kind="sleep", settings=SleepSettings, measurements={}, probe=sleeping_probe,
+                                concurrency=8)}
+    results: list[Result] = []
+    sched = Scheduler(lambda c, r: results.append(r), kinds)
+    hung = [check(f"hung{i}/sleep", 0.5, seconds=0.4, timeout=0.4) for i in range(40)]
+    quick = [check(f"quick{i}/sleep", 0.5) for i in range(4)]
+    sched.apply(hung + quick)
+    peak_slow = 0
+    started = time.monotonic()
+    wall_started = time.time()
+    # Start-up: until each hanging check has been slow once, it takes a slot of the whole pool
+    # (40 x 0.4 s over 8 slots).
+    startup = 0.5 + 40 * 0.4 / 8 + 0.5
+    while time.monotonic() - started < startup + 2.0:
+        await asyncio.sleep(0.02)
+        if time.monotonic() - started > startup:
+            peak_slow = max(peak_slow, 4 - sched.slow_lanes["sleep"].free)
+    await sched.stop()
+    assert sched.slow_lanes["sleep"].free >= 0 and peak_slow <= 4
+    late = [r for r in results if r.check_id.startswith("quick") and r.started_at - r.lag_seconds - wall_started > startup]
+    assert len(late) >= 4 * 3   # each quick check ran on (about) every interval after start-up
+    assert max(r.lag_seconds for r in late) < 0.15   # a quick check queued behind a hanging one waits up to 0.4 s
+    assert sched.lag["sleep"].skipped > 0   # the hanging ones could not all run: counted, never silent
+
+
+async def test_priority_lane_serves_the_fewest_slow_runs_first_and_survives_cancellation() -> None:
+    from netwatch.scheduler import PriorityLane
+
+    lane = PriorityLane(1)
+    await lane.acquire(0)
+    order: list[str] = []
+
+    async def take(name: str, priority: int) -> None:
+        await lane.acquire(priority)
+        order.append(name)
+        lane.release()
+
+    waiting = [asyncio.create_task(take("hangs-often", 9)), asyncio.create_task(take("cancelled", 1)),
+               asyncio.create_task(take("slow-once", 1))]
+    await asyncio.sleep(0.01)
+    waiting[1].cancel()
+    await asyncio.sleep(0.01)
+    lane.release()
+    await asyncio.gather(waiting[0], waiting[2])
+    assert order == ["slow-once", "hangs-often"] and lane.free == 1

@@ -464,3 +464,19 @@ def test_the_loss_window_forgets_old_echoes() -> None:
     assert icmp.remember(context, PingStats("a", 3, (0.001,) * 3), 6) == (6, 3)
     assert icmp.remember(context, PingStats("a", 3, (0.001,) * 3), 6) == (6, 6)   # the lossy run left
     assert icmp.remember(None, PingStats("a", 3, ()), 6) is None
+
+
+def test_a_link_degraded_by_loss_clears_only_well_below_the_warning() -> None:
+    """Issue 13: at 30 % random loss the 30-echo window dipped to 10 % about one run in 100 and the link
+    bounced degraded -> up -> degraded. Once degraded by loss it now clears at half the warning."""
+    stats = PingStats("127.0.0.1", 3, (0.001, 0.001, 0.001))  # example: judged only, never contacted
+    settings = icmp.Settings()
+    fresh = icmp.judge("127.0.0.1", stats, settings, window=(30, 28))        # 6.7 % over the window
+    assert fresh.ok and fresh.degraded is None
+    kept = icmp.judge("127.0.0.1", stats, settings, window=(30, 28), loss_degraded_before=True)
+    assert kept.ok and kept.degraded == "packet_loss"
+    cleared = icmp.judge("127.0.0.1", stats, settings, window=(30, 29), loss_degraded_before=True)
+    assert cleared.ok and cleared.degraded is None
+    off = icmp.judge("127.0.0.1", stats, icmp.Settings(max_loss_ratio=1.0, warn_loss_ratio=1.0), window=(30, 1),
+                     loss_degraded_before=True)
+    assert off.ok and off.degraded is None                                    # 1 still turns it off
