@@ -236,14 +236,29 @@ async def amain(args: argparse.Namespace) -> None:
     echo_t, _ = await loop.create_datagram_endpoint(Echo, sock=echo_sock)
     ping_t, pinger = await loop.create_datagram_endpoint(Pinger, remote_addr=echo_sock.getsockname())
 
+    gc_pauses: list[tuple[int, float]] = []   # (generation, seconds) of the collector's runs
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:  # type: ignore[type-arg]
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], time.perf_counter() - gc_started[0]))
+
+    gc.callbacks.append(on_gc)
+
     async def measured(coro_factory):  # type: ignore[no-untyped-def]
         stop, lags = asyncio.Event(), []
         trips0, c0, w0 = pinger.trips, time.process_time(), time.perf_counter()
+        gc_pauses.clear()
         h = asyncio.ensure_future(health(stop, pinger, lags))
         result = await coro_factory()
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         stop.set()
         await h
+        full = [p for g, p in gc_pauses if g == 2]
+        if full:
+            print(f"    (cyclic GC inside: {len(full)} full collections, longest {max(full) * 1000:.0f} ms)")
         return result, wall, cpu, (pinger.trips - trips0) / wall, lags
 
     try:
@@ -266,13 +281,32 @@ async def amain(args: argparse.Namespace) -> None:
                   f"({rate / idle_rate:.2f} of idle), timer lag p99 {pct(lags, 99) * 1000:6.1f} ms max "
                   f"{max(lags) * 1000:6.1f} ms   (results updated first: {update_cpu:.1f} s)", flush=True)
         series = sum(1 for line in body.split(b"\n") if line and line[:1] != b"#")
+        # The render alone, the way the endpoint does it (no HTTP transfer), with the loop's health beside it.
+        renders = []
+        for _ in range(3):
+            new_results(live, checks, args.changed, rnd)
+            if hasattr(collector, "render_checks_async"):
+                async def new_render() -> list[bytes]:
+                    return await collector.render_checks_async() + [generate_latest(registry)]
+                _, wall, cpu, rate, lags = await measured(new_render)
+            else:   # before this round: per-check families in a thread, the rest on the loop
+                async def old_render() -> bytes:
+                    text = await asyncio.to_thread(collector.render_checks)
+                    return text.encode() + generate_latest(registry)
+                _, wall, cpu, rate, lags = await measured(old_render)
+            renders.append((wall, cpu, rate, lags))
+            print(f"render for a scrape ({args.changed:.0%} new results): {wall * 1000:6.0f} ms wall, "
+                  f"{cpu * 1000:6.0f} ms CPU; loop during it: {rate / idle_rate:.2f} of idle round trips, "
+                  f"timer lag p99 {pct(lags, 99) * 1000:5.1f} ms max {max(lags) * 1000:5.1f} ms", flush=True)
+        # bytes where the collector offers them (no 90 MB decode in the figure)
+        render_checks = getattr(collector, "render_checks_bytes", collector.render_checks)
         # What render_checks costs alone (no HTTP, no loop): the steady case after `--changed` new results.
         new_results(live, checks, args.changed, rnd)
         c0 = time.process_time()
-        collector.render_checks()
+        render_checks()
         render_cpu = time.process_time() - c0
         c0 = time.process_time()
-        collector.render_checks()
+        render_checks()
         render_cpu_unchanged = time.process_time() - c0
         c0 = time.process_time()
         generate_latest(registry)
