@@ -129,6 +129,8 @@ class Monitor:
 
     def submit(self, decision: Decision) -> None:
         """Show it, then record it (one transaction per decision); the recorder wakes delivery."""
+        if not decision:
+            return   # most results decide nothing (an up check staying up)
         self.live.set_overlays(decision.overlays)
         for ts, check_id, target_id, event in decision.events:
             self.recorder.add_event(ts, check_id, target_id, event)
