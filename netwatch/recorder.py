@@ -18,8 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from netwatch.alerting import incidents
 from netwatch.alerting.decide import Change, Decision
-from netwatch.model import Event, Outcome, Result, Transition
-from netwatch.store import DB_ERRORS, Store
+from netwatch.model import Event, Result, Transition
+from netwatch.store import DB_ERRORS, ResultRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Recorder:
         self.retention = (results_retention_seconds, rollups_retention_seconds)
         self.on_commit = on_commit
         self.clock = clock
-        self.results: list[Result] = []
+        self.results: list[ResultRow] = []
         self.decisions: list[Decision] = []
         self.events: list[tuple[float, str | None, str | None, Event]] = []
         self.errors_total = 0
@@ -88,15 +88,12 @@ class Recorder:
 
     def add_result(self, result: Result) -> None:
         self._pending()
-        # Keep only what the store reads: while the disk is full, pending results pile up, and an SNMP
-        # result holds hundreds of Series (tens of kB) that history never stores.
+        # Keep only what the store reads, as the row it writes: while the disk is full, pending results
+        # pile up, and an SNMP result holds hundreds of Series (tens of kB) that history never stores.
+        # One tuple, not a slimmed copy of the Result: this runs for every result.
         o = result.outcome
-        name = self.latency.get(result.kind)
-        kept = {name: o.measurements[name]} if name is not None and name in o.measurements else {}
-        # Built positionally, not with dataclasses.replace: this runs for every result.
-        self.results.append(Result(result.check_id, result.target_id, result.kind, result.started_at,
-                                   result.duration_seconds, Outcome(o.ok, o.error, "", kept, o.degraded),
-                                   result.lag_seconds))
+        self.results.append((result.check_id, result.started_at, result.duration_seconds, int(o.ok),
+                             int(o.degraded is not None), o.error, self.latency_of(result)))
         if len(self.results) > MAX_PENDING_RESULTS:
             drop = len(self.results) - MAX_PENDING_RESULTS
             del self.results[:drop]
@@ -194,7 +191,7 @@ class Recorder:
             self.on_commit()
         return True
 
-    def _write(self, results: list[Result], decisions: list[Decision],
+    def _write(self, results: list[ResultRow], decisions: list[Decision],
                events: list[tuple[float, str | None, str | None, Event]]) -> None:
         """Each list is emptied as it commits, so a failure leaves exactly the unwritten rest."""
         while decisions:
@@ -206,7 +203,7 @@ class Recorder:
             decisions.pop(0)
         now = time.time()
         if results:
-            self.store.record_results(results, [self.latency_of(r) for r in results])
+            self.store.record_rows(results)
             results.clear()
         if events:
             self.store.record_events(events)

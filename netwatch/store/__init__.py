@@ -16,7 +16,10 @@ from netwatch.store.db import DB_ERRORS, Database, SqliteDatabase, StoreError, T
 from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist
 from netwatch.store.schema import MIGRATIONS
 
-__all__ = ["Store", "StoredState", "StoreError", "Database", "Tx", "DB_ERRORS"]
+__all__ = ["Store", "StoredState", "StoreError", "Database", "Tx", "DB_ERRORS", "ResultRow"]
+
+# A raw result as stored: (check_id, ts, duration_seconds, ok 0/1, degraded 0/1, error, latency_seconds).
+ResultRow = tuple[str, float, float, int, int, "str | None", "float | None"]
 
 
 @dataclass(frozen=True)
@@ -147,16 +150,20 @@ class Store:
     # -- results and rollups ---------------------------------------------------------------
     def record_results(self, results: Sequence[Result], latency: Sequence[float | None]) -> None:
         """Store raw results and fold them into rollups, in one transaction."""
-        rows = [(r.check_id, r.started_at, r.duration_seconds, int(r.outcome.ok),
-                 int(r.outcome.degraded is not None), r.outcome.error, lat)
-                for r, lat in zip(results, latency)]
+        self.record_rows([(r.check_id, r.started_at, r.duration_seconds, int(r.outcome.ok),
+                           int(r.outcome.degraded is not None), r.outcome.error, lat)
+                          for r, lat in zip(results, latency)])
+
+    def record_rows(self, rows: Sequence[ResultRow]) -> None:
+        """Store raw results given as rows (the recorder keeps them so, one tuple per result) and fold
+        them into rollups, in one transaction."""
         with self.transaction() as c:
             c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds) "
                           "VALUES (?,?,?,?,?,?,?)", rows)
             touched: dict[tuple[str, float], Rollup] = {}
-            for r, lat in zip(results, latency):
-                rollup = self._rollup_for(r.check_id, r.started_at)
-                rollup.add(r.outcome.ok, r.outcome.degraded is not None, lat)
+            for check_id, ts, _, ok, degraded, _, lat in rows:
+                rollup = self._rollup_for(check_id, ts)
+                rollup.add(bool(ok), bool(degraded), lat)
                 touched[(rollup.check_id, rollup.bucket_start)] = rollup
             self._write_rollups(c, touched.values())
 
