@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from netwatch import __version__, logs
+from netwatch import __version__, heap, logs
 from netwatch.alerting.decide import Decider, Decision
 from netwatch.alerting.engine import PagingLoop
 from netwatch.alerting.incidents import PagingCommands, close_removed_checks, held_pages
@@ -225,7 +225,7 @@ async def serve(config: Config) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     try:
-        await run(config, store, stop, reload_from=config.path, node=node)
+        await run(config, store, stop, reload_from=config.path, node=node, started=lambda services: heap.settle())
     finally:
         store.close()
     log.info("stopped")
