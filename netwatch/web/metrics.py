@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import platform
 import re
 import time
@@ -12,8 +13,8 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, Hist
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from netwatch import __version__
-from netwatch.live import LiveView
-from netwatch.model import State
+from netwatch.live import CheckView, LiveView
+from netwatch.model import State, Target
 from netwatch.probes import PROBES, SHARED_MEASUREMENTS, ProbeKind
 from netwatch.scheduler import LAG_BOUNDS_SECONDS, Scheduler
 from netwatch.text import clean as text_clean
@@ -39,15 +40,20 @@ def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+_SPECIAL_NUMBERS = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+
+
 def number(value: float) -> str:
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+    text = repr(float(value))
+    # Only nan, inf and -inf end in a letter; the exposition format spells them NaN, +Inf, -Inf.
+    return _SPECIAL_NUMBERS[text] if text[-1] in "nf" else text
 
 
 _STATE_FAMILY = "netwatch_check_state"
+_SHARED = {name: f"netwatch_{name}" for name in SHARED_MEASUREMENTS}
+_NO_MEASUREMENTS: Mapping[str, float] = {}
+_TARGET_INFO_HEADER = (b"# HELP netwatch_target_info Metadata of a monitored target (always 1).\n"
+                       b"# TYPE netwatch_target_info gauge\n")
 _CHECK_FAMILIES: tuple[tuple[str, str], ...] = (
     ("netwatch_probe_success", "1 if the last probe of the check succeeded."),
     ("netwatch_probe_duration_seconds", "How long the last probe took."),
@@ -61,10 +67,28 @@ _CHECK_FAMILIES: tuple[tuple[str, str], ...] = (
 )
 
 
+class _Entry:
+    """What a check's cached lines were built from, and the families they sit in."""
+
+    __slots__ = ("check", "result", "shown", "since", "skipped", "families")
+
+    def __init__(self, check: object, result: object, shown: State, since: float, skipped: int,
+                 families: tuple[str, ...]) -> None:
+        self.check, self.result, self.shown, self.since, self.skipped = check, result, shown, since, skipped
+        self.families = families
+
+
+# A rendering pass gives the event loop back after this much work (`render_checks_async`).
+SLICE_SECONDS = 0.005
+
+
 class NetwatchCollector(Collector):
     """Per-check families are written straight to exposition text (`render_checks`): at 10,000
-    checks prometheus-client's Metric objects cost seconds per scrape. The few process-wide
-    families go through the ordinary `collect()`."""
+    checks prometheus-client's Metric objects cost seconds per scrape. Each check's lines are kept
+    as bytes per family and rebuilt only when the check's result, shown state, state start or
+    skipped-run count changed, so a scrape costs a pass of identity comparisons plus one join per
+    family. `netwatch_target_info` (one line per target) is written the same way. The few
+    process-wide families go through the ordinary `collect()`."""
 
     def __init__(self, live: Callable[[], LiveView], scheduler: Callable[[], Scheduler | None],
                  extra: Callable[[], Iterator[Metric]] | None = None,
@@ -76,8 +100,18 @@ class NetwatchCollector(Collector):
         self.clock = clock
         self._labels: dict[str, tuple[object, str]] = {}
         # The six state lines of a check change only with its state: keep them per (labels, state).
-        self._state_blocks: dict[tuple[str, State], str] = {}
+        self._state_blocks: dict[tuple[str, State], bytes] = {}
         self._help = self._family_help()
+        self._headers = {family: f"# HELP {family} {help_text}\n# TYPE {family} gauge\n".encode()
+                         for family, help_text in self._help.items()}
+        # family -> check id -> that check's line(s) of the family; insertion order is output order.
+        self._lines: dict[str, dict[str, bytes]] = {family: {} for family in self._help}
+        self._entries: dict[str, _Entry] = {}
+        # kind -> measurement name -> its family (None: not declared, not exported)
+        self._measurement_families: dict[str, dict[str, str | None]] = {}
+        # netwatch_target_info: target id -> (target, line), rebuilt when the set of label keys changes.
+        self._target_lines: dict[str, tuple[object, bytes]] = {}
+        self._target_keys: tuple[str, ...] | None = None
 
     def _family_help(self) -> dict[str, str]:
         help_by_family = dict(_CHECK_FAMILIES)
@@ -100,82 +134,184 @@ class NetwatchCollector(Collector):
 
     def render_checks(self) -> str:
         """The per-check families as exposition text, built from the live view."""
+        return self.render_checks_bytes().decode()
+
+    def render_checks_bytes(self) -> bytes:
+        """`render_checks` in one go, as UTF-8 bytes."""
+        for _ in self._refresh(None):
+            pass
+        return b"".join(self._assemble())
+
+    async def render_checks_async(self) -> list[bytes]:
+        """`render_checks_bytes` as a list of parts (one per family: a 90 MB exposition is not
+        copied into one buffer), giving the event loop back every SLICE_SECONDS of work: the
+        probes keep their timing while 50,000 checks are written. (A thread would not help: it
+        holds the GIL the loop needs after each of its system calls.)"""
+        for _ in self._refresh(SLICE_SECONDS):
+            await asyncio.sleep(0)
+        parts: list[bytes] = []
+        for part in self._assemble():
+            parts.append(part)
+            if len(part) > 100_000:
+                await asyncio.sleep(0)
+        return parts
+
+    def _refresh(self, slice_seconds: float | None) -> Iterator[None]:
+        """Bring every check's cached lines up to date; yields when a time slice is spent."""
         now = self.clock()
         live = self.live()
-        lines: dict[str, list[str]] = {name: [] for name, _ in _CHECK_FAMILIES}
-        states = [(s, f',state="{s.value}"}} ') for s in State]
-        shared = {name: f"netwatch_{name}" for name in SHARED_MEASUREMENTS}
-        state_lines = lines[_STATE_FAMILY]
-        if len(self._state_blocks) > 12 * len(live.views) + 1000:
+        views = list(live.views.items())   # the checks of this scrape, whatever a reload does meanwhile
+        entries = self._entries
+        display_state = live.display_state
+        started = time.perf_counter()
+        checks_changed = self._target_keys is None
+        for i, (cid, view) in enumerate(views):
+            if slice_seconds is not None and not i & 127 and time.perf_counter() - started > slice_seconds:
+                yield None
+                started = time.perf_counter()
+            shown = display_state(view, now)
+            e = entries.get(cid)
+            if (e is not None and e.result is view.result and e.check is view.check and e.shown is shown
+                    and e.since == view.state.since and e.skipped == view.skipped_runs):
+                continue
+            if e is None or e.check is not view.check:
+                checks_changed = True
+            self._rebuild(cid, view, shown, e)
+        if len(entries) > len(views):   # checks left the live view (reload): drop their lines
+            checks_changed = True
+            for cid in set(entries) - {cid for cid, _ in views}:
+                for family in entries.pop(cid).families:
+                    self._lines[family].pop(cid, None)
+            self._labels = {cid: self._labels[cid] for cid in entries if cid in self._labels}
+        if len(self._state_blocks) > 12 * len(views) + 1000:
             self._state_blocks.clear()  # checks were removed or renamed: drop their cached lines
-        for view in list(live.views.values()):
-            c = view.check
-            lbl = self._check_labels(c, c.id, c.target.id, c.kind)
-            shown = live.display_state(view, now)
+        if checks_changed:   # targets come with checks: a new Check object may carry a new Target
+            self._refresh_targets(views)
+
+    def _rebuild(self, cid: str, view: CheckView, shown: State, old: _Entry | None) -> None:
+        """Rewrite the lines of one check whose inputs changed. Lines whose value is the same as in
+        the check's previous result (interval, loss, packets, ...) are kept: most of a new result
+        changes only its timings."""
+        c = view.check
+        lbl = self._check_labels(c, cid, c.target.id, c.kind)
+        prev = old if old is not None and old.check is c else None   # a new Check: every line anew
+        prev_r = prev.result if prev is not None else None
+        prev_o = prev_r.outcome if prev_r is not None else None
+        out: dict[str, str | bytes] = {}       # the lines that change
+        present: list[str] = [_STATE_FAMILY, "netwatch_check_interval_seconds",
+                              "netwatch_check_state_since_timestamp_seconds"]
+        if prev is None or prev.shown is not shown:
             block = self._state_blocks.get((lbl, shown))
             if block is None:
-                block = "\n".join(f"{_STATE_FAMILY}{{{lbl}{suffix}{'1.0' if s is shown else '0.0'}"
-                                  for s, suffix in states)
+                block = "\n".join(f"{_STATE_FAMILY}{{{lbl},state=\"{s.value}\"}} {'1.0' if s is shown else '0.0'}"
+                                  for s in State).encode()
                 self._state_blocks[(lbl, shown)] = block
-            state_lines.append(block)
-            lines["netwatch_check_interval_seconds"].append(
+            out[_STATE_FAMILY] = block
+        if prev is None:
+            out["netwatch_check_interval_seconds"] = (
                 f"netwatch_check_interval_seconds{{{lbl}}} {number(c.interval_seconds)}")
-            lines["netwatch_check_state_since_timestamp_seconds"].append(
-                f"netwatch_check_state_since_timestamp_seconds{{{lbl}}} {number(view.state.since)}")
-            if view.skipped_runs:
-                lines["netwatch_check_skipped_runs"].append(
-                    f"netwatch_check_skipped_runs{{{lbl}}} {number(view.skipped_runs)}")
-            r = view.result
-            if r is None:
-                continue
+        since = view.state.since
+        if prev is None or prev.since != since:
+            out["netwatch_check_state_since_timestamp_seconds"] = (
+                f"netwatch_check_state_since_timestamp_seconds{{{lbl}}} {number(since)}")
+        if view.skipped_runs:
+            present.append("netwatch_check_skipped_runs")
+            if prev is None or prev.skipped != view.skipped_runs:
+                out["netwatch_check_skipped_runs"] = f"netwatch_check_skipped_runs{{{lbl}}} {number(view.skipped_runs)}"
+        r = view.result
+        if r is not None:
             o = r.outcome
-            lines["netwatch_probe_success"].append(f"netwatch_probe_success{{{lbl}}} {'1.0' if o.ok else '0.0'}")
-            lines["netwatch_probe_duration_seconds"].append(
-                f"netwatch_probe_duration_seconds{{{lbl}}} {number(r.duration_seconds)}")
-            lines["netwatch_check_last_result_timestamp_seconds"].append(
-                f"netwatch_check_last_result_timestamp_seconds{{{lbl}}} {number(r.started_at)}")
+            present += ("netwatch_probe_success", "netwatch_probe_duration_seconds",
+                        "netwatch_check_last_result_timestamp_seconds")
+            if prev_o is None or prev_o.ok is not o.ok:
+                out["netwatch_probe_success"] = f"netwatch_probe_success{{{lbl}}} {'1.0' if o.ok else '0.0'}"
+            if prev_r is None or prev_r.duration_seconds != r.duration_seconds:
+                out["netwatch_probe_duration_seconds"] = (
+                    f"netwatch_probe_duration_seconds{{{lbl}}} {number(r.duration_seconds)}")
+            if prev_r is None or prev_r.started_at != r.started_at:
+                out["netwatch_check_last_result_timestamp_seconds"] = (
+                    f"netwatch_check_last_result_timestamp_seconds{{{lbl}}} {number(r.started_at)}")
             if not o.ok:
-                lines["netwatch_check_error"].append(
-                    f'netwatch_check_error{{{lbl},error="{escape(o.error or "unknown")}"}} 1.0')
+                present.append("netwatch_check_error")
+                if prev_o is None or prev_o.ok or prev_o.error != o.error:
+                    out["netwatch_check_error"] = (
+                        f'netwatch_check_error{{{lbl},error="{escape(o.error or "unknown")}"}} 1.0')
+            families_of = self._measurement_families.get(c.kind)
+            if families_of is None:
+                families_of = self._measurement_families[c.kind] = {}
+            prev_m = prev_o.measurements if prev_o is not None else _NO_MEASUREMENTS
             for name, value in o.measurements.items():
-                family = shared.get(name) or _measurement_metric(c.kind, name)
-                if family in self._help:
-                    lines.setdefault(family, []).append(f"{family}{{{lbl}}} {number(value)}")
-            for sample in o.series:
-                family = f"netwatch_{sample.name}"
-                if family in self._help:
-                    extra = "".join(f',{label_name(k)}="{escape(label_value(v))}"' for k, v in sample.labels)
-                    lines.setdefault(family, []).append(f"{family}{{{lbl}{extra}}} {number(sample.value)}")
-        out: list[str] = []
-        for family, help_text in self._help.items():
-            out.append(f"# HELP {family} {help_text}\n# TYPE {family} gauge\n")
-            samples = lines.get(family)
+                family = families_of.get(name, "")
+                if family == "":
+                    family = _SHARED.get(name) or _measurement_metric(c.kind, name)
+                    family = families_of[name] = family if family in self._help else None
+                if family is not None:
+                    present.append(family)
+                    if prev_m.get(name) != value:   # None (absent before) or another value
+                        out[family] = f"{family}{{{lbl}}} {number(value)}"
+            if o.series:
+                series: dict[str, list[str]] = {}
+                for sample in o.series:
+                    family = f"netwatch_{sample.name}"
+                    if family in self._help:
+                        series.setdefault(family, []).append("")
+                present += series
+                if prev_o is None or prev_o.series != o.series:
+                    series = {}
+                    for sample in o.series:
+                        family = f"netwatch_{sample.name}"
+                        if family in self._help:
+                            extra = "".join(f',{label_name(k)}="{escape(label_value(v))}"' for k, v in sample.labels)
+                            series.setdefault(family, []).append(f"{family}{{{lbl}{extra}}} {number(sample.value)}")
+                    for family, lines in series.items():
+                        out[family] = "\n".join(lines)
+        all_lines = self._lines
+        families = tuple(present)
+        if old is not None and old.families != families:
+            for family in set(old.families).difference(families):
+                all_lines[family].pop(cid, None)
+        for family, text in out.items():
+            all_lines[family][cid] = text if isinstance(text, bytes) else text.encode()
+        self._entries[cid] = _Entry(c, r, shown, since, view.skipped_runs, families)
+
+    def _refresh_targets(self, views: list[tuple[str, CheckView]]) -> None:
+        targets: dict[str, Target] = {}
+        for _, view in views:
+            t = view.check.target
+            if t.id not in targets:
+                targets[t.id] = t
+        extra_keys = tuple(sorted({label_name(k) for t in targets.values() for k in t.labels}
+                                  - {"target", "zone", "name"}))
+        if extra_keys != self._target_keys:
+            self._target_lines, self._target_keys = {}, extra_keys
+        lines = self._target_lines
+        if len(lines) > len(targets):
+            self._target_lines = lines = {tid: v for tid, v in lines.items() if tid in targets}
+        for tid, t in targets.items():
+            cached = lines.get(tid)
+            if cached is not None and cached[0] is t:
+                continue
+            extra = {label_name(k): label_value(v) for k, v in t.labels.items()}
+            values = [t.id, t.zone, label_value(t.name or t.id)] + [extra.get(k, "") for k in extra_keys]
+            text = ",".join(f'{k}="{escape(v)}"' for k, v in zip(("target", "zone", "name") + extra_keys, values))
+            lines[tid] = (t, f"netwatch_target_info{{{text}}} 1.0".encode())
+
+    def _assemble(self) -> Iterator[bytes]:
+        """The exposition in parts of at most _PART_LINES checks: each join is a short step."""
+        for family, header in self._headers.items():
+            yield header
+            samples = self._lines[family]
             if samples:
-                out.append("\n".join(samples))
-                out.append("\n")
-        return "".join(out)
+                yield from _joined(list(samples.values()))
+        yield _TARGET_INFO_HEADER
+        if self._target_lines:
+            yield from _joined([line for _, line in self._target_lines.values()])
 
     def collect(self) -> Iterator[Metric]:
-        live = self.live()
-        yield from self._targets(live)
-        yield from self._scheduler(live)
+        yield from self._scheduler(self.live())
         yield from self._build()
         if self.extra is not None:
             yield from self.extra()
-
-    def _targets(self, live: LiveView) -> Iterator[Metric]:
-        rows: dict[str, tuple[list[str], dict[str, str]]] = {}
-        for view in live.views.values():
-            t = view.check.target
-            if t.id not in rows:
-                rows[t.id] = ([t.id, t.zone, label_value(t.name or t.id)],
-                              {label_name(k): label_value(v) for k, v in t.labels.items()})
-        extra_keys = sorted({k for _, extra in rows.values() for k in extra} - {"target", "zone", "name"})
-        info = GaugeMetricFamily("netwatch_target_info", "Metadata of a monitored target (always 1).",
-                                 labels=["target", "zone", "name"] + extra_keys)
-        for base, extra in rows.values():
-            info.add_metric(base + [extra.get(k, "") for k in extra_keys], 1.0)
-        yield info
 
     def _scheduler(self, live: LiveView) -> Iterator[Metric]:
         sched = self.scheduler()
@@ -211,6 +347,15 @@ class NetwatchCollector(Collector):
                                  labels=["version", "python_version"])
         info.add_metric([__version__, platform.python_version()], 1.0)
         yield info
+
+
+# Lines joined per exposition part: ~0.5 MB, a join of a millisecond or two.
+_PART_LINES = 5000
+
+
+def _joined(lines: list[bytes]) -> Iterator[bytes]:
+    for start in range(0, len(lines), _PART_LINES):
+        yield b"\n".join(lines[start:start + _PART_LINES]) + b"\n"
 
 
 def zone_info(zones: Iterable[tuple[str, str]]) -> Metric:

@@ -76,3 +76,89 @@ def test_promtool_accepts_the_output() -> None:
                                     series=(Series("if_oper_status", (("if_name", "x"), ("if_alias", "")), 2.0),))))
     out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _lines(text: str) -> list[str]:
+    return sorted(line for line in text.splitlines() if line)
+
+
+def test_cached_lines_match_a_fresh_rendering_through_changes() -> None:
+    """Lines are kept per check and rewritten only where a result changed: after every kind of
+    change the output must hold exactly the lines a collector without memory writes."""
+    clock = [1000.0]
+    target = Target("sw1", "127.0.0.1", "hall", "Switch 1", (), {"role": "switch"})
+    checks = [Check(f"sw{i}/dev", Target(f"sw{i}", "127.0.0.1", "hall", f"Switch {i}", (), {"role": "switch"}),
+                    "dev", 10.0, 5.0, AlertPolicy(fail_after=1), S()) for i in range(1, 5)]
+    checks[0] = Check("sw1/dev", target, "dev", 10.0, 5.0, AlertPolicy(fail_after=1), S())
+    live = LiveView(checks)
+    cached = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: clock[0])
+
+    def same() -> None:
+        fresh = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: clock[0])
+        assert _lines(cached.render_checks()) == _lines(fresh.render_checks())
+        assert cached.render_checks_bytes().decode() == cached.render_checks()
+
+    def result(check: Check, outcome: Outcome, at: float, duration: float = 0.01) -> None:
+        live.update(check, Result(check.id, check.target.id, "dev", at, duration, outcome))
+
+    same()
+    ports = (Series("if_oper_status", (("if_name", "Gi0/1"), ("if_alias", "a")), 1.0),)
+    for c in checks:
+        result(c, Outcome(ok=True, measurements={"uptime_seconds": 1.0}, series=ports), 1000.0)
+    same()
+    # Same values but a new timestamp; one measurement changes; one check fails; one loses its series.
+    result(checks[0], Outcome(ok=True, measurements={"uptime_seconds": 1.0}, series=ports), 1001.0)
+    result(checks[1], Outcome(ok=True, measurements={"uptime_seconds": 2.0}, series=ports), 1001.0, 0.02)
+    result(checks[2], Outcome.fail("timeout", "no answer"), 1001.0)
+    result(checks[3], Outcome(ok=True), 1001.0)
+    same()
+    # Another error class; recovery with a changed series value; skipped runs.
+    result(checks[2], Outcome.fail("refused"), 1002.0)
+    result(checks[3], Outcome(ok=True, series=(Series("if_oper_status", (("if_name", "Gi0/1"), ("if_alias", "a")),
+                                                      2.0),)), 1002.0)
+    live.note_skipped(checks[0].id, 3)
+    same()
+    result(checks[2], Outcome(ok=True, measurements={"uptime_seconds": 5.0}), 1003.0)
+    same()
+    # Results go stale (state unknown without a new result), then a reload: one check goes, one
+    # is new, one target gets another label.
+    clock[0] = 2000.0
+    same()
+    relabelled = Check("sw2/dev", Target("sw2", "127.0.0.1", "hall", "Switch 2", (), {"rack": "B"}),
+                       "dev", 10.0, 5.0, AlertPolicy(fail_after=1), S())
+    new = Check("sw9/dev", Target("sw9", "127.0.0.1", "core", "Switch 9"), "dev", 30.0, 5.0,
+                AlertPolicy(fail_after=1), S())
+    live.apply([checks[0], relabelled, checks[2], new])
+    same()
+    assert "sw4" not in cached.render_checks()
+    assert 'rack="B"' in cached.render_checks()
+
+
+async def test_the_rendering_gives_the_loop_back(monkeypatch) -> None:
+    """50,000 checks take hundreds of ms to write: the loop must run between slices of it."""
+    import asyncio
+
+    from netwatch.web import metrics as metrics_module
+    monkeypatch.setattr(metrics_module, "SLICE_SECONDS", 0.0)
+    checks = [Check(f"t{i}/dev", Target(f"t{i}", "127.0.0.1"), "dev", 10.0, 5.0, AlertPolicy(), S())  # example
+              for i in range(1000)]
+    live = LiveView(checks)
+    for c in checks:
+        live.update(c, Result(c.id, c.target.id, "dev", 1000.0, 0.01, Outcome(ok=True)))
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    turns = 0
+    done = False
+
+    async def other() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(other())
+    await asyncio.sleep(0)
+    parts = await collector.render_checks_async()
+    done = True
+    await task
+    assert b"".join(parts) == collector.render_checks_bytes()
+    assert turns >= 1000 // 128

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -18,14 +19,14 @@ async def test_a_scrape_flood_renders_once(tmp_path: Path, monkeypatch) -> None:
                    f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
     monitor = Monitor(config, Store.open(config.store))
     renders = 0
-    real = monitor.collector.render_checks
+    real = monitor.collector.render_checks_async
 
-    def counting() -> str:
+    async def counting() -> bytes:
         nonlocal renders
         renders += 1
-        return real()
+        return await real()
 
-    monitor.collector.render_checks = counting  # type: ignore[method-assign]
+    monitor.collector.render_checks_async = counting  # type: ignore[method-assign]
     client = TestClient(TestServer(server.build(monitor.services), host="127.0.0.1"))
     await client.start_server()
     try:
@@ -39,3 +40,25 @@ async def test_a_scrape_flood_renders_once(tmp_path: Path, monkeypatch) -> None:
     finally:
         await client.close()
         monitor.store.close()
+
+
+async def test_gzip_when_asked_and_the_same_text(tmp_path: Path) -> None:
+    config = loads(f"store: {tmp_path / 'nw.db'}\ntargets: [{{id: a, host: 127.0.0.1, "
+                   f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
+    monitor = Monitor(config, Store.open(config.store))
+    client = TestClient(TestServer(server.build(monitor.services), host="127.0.0.1"), auto_decompress=False)
+    await client.start_server()
+    try:
+        plain = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+        assert plain.status == 200 and "Content-Encoding" not in plain.headers
+        text = await plain.read()
+        assert b"# TYPE netwatch_check_state gauge" in text and b"netwatch_target_info{" in text
+        zipped = await client.get("/metrics", headers={"Accept-Encoding": "deflate, gzip;q=0.8"})
+        assert zipped.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["Vary"]
+        assert gzip.decompress(await zipped.read()) == text
+        refused = await client.get("/metrics", headers={"Accept-Encoding": "gzip;q=0"})
+        assert "Content-Encoding" not in refused.headers and await refused.read() == text
+    finally:
+        await client.close()
+        monitor.store.close()
+
