@@ -70,9 +70,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def scrape(url: str) -> tuple[float, str]:
+def scrape(url: str, timeout: float = 30) -> tuple[float, str]:
     t0 = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
         text = resp.read().decode()
     return time.perf_counter() - t0, text
 
@@ -143,7 +143,14 @@ def main() -> None:
             time.sleep(15)  # Prometheus's default scrape interval
             elapsed = time.time() - started
             rss.append((elapsed, rss_mb(proc.pid)))
-            scrape_seconds, text = scrape(f"http://{listen}/metrics")
+            try:
+                scrape_seconds, text = scrape(f"http://{listen}/metrics")
+            except TimeoutError:
+                # A scrape that does not answer within 30 s is a result too (Prometheus would give up
+                # sooner): count it and go on measuring the rest.
+                scrapes.append(float("inf"))
+                print(f"  t={elapsed:5.0f}s rss={rss[-1][1]:6.1f} MB scrape timed out (30 s)", flush=True)
+                continue
             scrapes.append(scrape_seconds)
             if cpu0 is None and elapsed >= warmup:
                 cpu0 = (time.time(), cpu_seconds(proc.pid))
@@ -151,7 +158,7 @@ def main() -> None:
             print(f"  t={elapsed:5.0f}s rss={rss[-1][1]:6.1f} MB scrape={scrape_seconds * 1000:6.0f} ms", flush=True)
         window_start, window_end = started + warmup, time.time() - args.interval
         cpu1 = (time.time(), cpu_seconds(proc.pid))
-        _, text = scrape(f"http://{listen}/metrics")
+        _, text = scrape(f"http://{listen}/metrics", timeout=120)
         p50, p99, runs = lag_quantiles(text)
         w50, w99, wruns = lag_quantiles(text, lag0) if cpu0 else (float("nan"), float("nan"), 0)
     finally:
@@ -177,7 +184,9 @@ def main() -> None:
           f"{within}/{args.checks} within +-10 %")
     print(f"failed results in window: {failures or 'none'}")
     print(f"RSS MB: first {steady[0]:.0f}, last {steady[-1]:.0f}, max {max(steady):.0f}   target < 400, flat")
-    print(f"/metrics scrape: median {statistics.median(scrapes) * 1000:.0f} ms, max {max(scrapes) * 1000:.0f} ms")
+    timed_out = sum(1 for x in scrapes if x == float("inf"))
+    print(f"/metrics scrape: median {statistics.median(scrapes) * 1000:.0f} ms, max {max(scrapes) * 1000:.0f} ms"
+          f"{f', {timed_out} of {len(scrapes)} timed out (30 s)' if timed_out else ''}")
     print(f"netwatch CPU: {cpu_share * 100:.0f} % of one core ({cpu_share / (args.checks / args.interval) * 1e6:.0f} us "
           f"per check run)")
     print(f"store: {store.stat().st_size / 1e6:.0f} MB after the run ({work})")
