@@ -236,14 +236,29 @@ async def amain(args: argparse.Namespace) -> None:
     echo_t, _ = await loop.create_datagram_endpoint(Echo, sock=echo_sock)
     ping_t, pinger = await loop.create_datagram_endpoint(Pinger, remote_addr=echo_sock.getsockname())
 
+    gc_pauses: list[tuple[int, float]] = []   # (generation, seconds) of the collector's runs
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:  # type: ignore[type-arg]
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], time.perf_counter() - gc_started[0]))
+
+    gc.callbacks.append(on_gc)
+
     async def measured(coro_factory):  # type: ignore[no-untyped-def]
         stop, lags = asyncio.Event(), []
         trips0, c0, w0 = pinger.trips, time.process_time(), time.perf_counter()
+        gc_pauses.clear()
         h = asyncio.ensure_future(health(stop, pinger, lags))
         result = await coro_factory()
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         stop.set()
         await h
+        full = [p for g, p in gc_pauses if g == 2]
+        if full:
+            print(f"    (cyclic GC inside: {len(full)} full collections, longest {max(full) * 1000:.0f} ms)")
         return result, wall, cpu, (pinger.trips - trips0) / wall, lags
 
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import platform
 import re
 import time
@@ -24,6 +25,7 @@ _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
 _MAX_LABEL_VALUE = 200
 
 
+@functools.lru_cache(maxsize=4096)
 def label_name(key: str) -> str:
     """Prometheus label names are [a-zA-Z_][a-zA-Z0-9_]*; ours are snake_case."""
     name = _LABEL_RE.sub("_", re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key)).lower()
@@ -186,7 +188,7 @@ class NetwatchCollector(Collector):
         if len(self._state_blocks) > 12 * len(views) + 1000:
             self._state_blocks.clear()  # checks were removed or renamed: drop their cached lines
         if checks_changed:   # targets come with checks: a new Check object may carry a new Target
-            self._refresh_targets(views)
+            yield from self._refresh_targets(views)
 
     def _rebuild(self, cid: str, view: CheckView, shown: State, old: _Entry | None) -> None:
         """Rewrite the lines of one check whose inputs changed. Lines whose value is the same as in
@@ -194,6 +196,8 @@ class NetwatchCollector(Collector):
         changes only its timings."""
         c = view.check
         lbl = self._check_labels(c, cid, c.target.id, c.kind)
+        if old is not None and self._new_values(cid, view, shown, old, lbl):
+            return
         prev = old if old is not None and old.check is c else None   # a new Check: every line anew
         prev_r = prev.result if prev is not None else None
         prev_o = prev_r.outcome if prev_r is not None else None
@@ -274,7 +278,38 @@ class NetwatchCollector(Collector):
             all_lines[family][cid] = text if isinstance(text, bytes) else text.encode()
         self._entries[cid] = _Entry(c, r, shown, since, view.skipped_runs, families)
 
-    def _refresh_targets(self, views: list[tuple[str, CheckView]]) -> None:
+    def _new_values(self, cid: str, view: CheckView, shown: State, old: _Entry, lbl: str) -> bool:
+        """The common case, cheaply: a new result of the same check with the same verdict and the same
+        measurement names, nothing else changed. Rewrites the lines whose value changed and returns
+        True; False (nothing touched) when the general path is needed."""
+        r, prev_r = view.result, old.result
+        if (r is None or prev_r is None or old.check is not view.check or old.shown is not shown
+                or old.since != view.state.since or old.skipped != view.skipped_runs):
+            return False
+        o, prev_o = r.outcome, prev_r.outcome   # type: ignore[attr-defined]
+        if (o.ok is not prev_o.ok or o.error != prev_o.error or o.series or prev_o.series
+                or o.measurements.keys() != prev_o.measurements.keys()):
+            return False
+        lines = self._lines
+        if r.duration_seconds != prev_r.duration_seconds:   # type: ignore[attr-defined]
+            lines["netwatch_probe_duration_seconds"][cid] = (
+                f"netwatch_probe_duration_seconds{{{lbl}}} {number(r.duration_seconds)}".encode())
+        if r.started_at != prev_r.started_at:   # type: ignore[attr-defined]
+            lines["netwatch_check_last_result_timestamp_seconds"][cid] = (
+                f"netwatch_check_last_result_timestamp_seconds{{{lbl}}} {number(r.started_at)}".encode())
+        prev_m = prev_o.measurements
+        families_of = self._measurement_families[view.check.kind]   # filled when the lines were first built
+        for name, value in o.measurements.items():
+            if prev_m[name] != value:
+                family = families_of[name]
+                if family is not None:
+                    lines[family][cid] = f"{family}{{{lbl}}} {number(value)}".encode()
+        old.result = r
+        return True
+
+    def _refresh_targets(self, views: list[tuple[str, CheckView]]) -> Iterator[None]:
+        """Rewrite the target_info lines of new or changed targets; yields now and then (50,000
+        targets at the first scrape take a while)."""
         targets: dict[str, Target] = {}
         for _, view in views:
             t = view.check.target
@@ -287,10 +322,12 @@ class NetwatchCollector(Collector):
         lines = self._target_lines
         if len(lines) > len(targets):
             self._target_lines = lines = {tid: v for tid, v in lines.items() if tid in targets}
-        for tid, t in targets.items():
+        for i, (tid, t) in enumerate(targets.items()):
             cached = lines.get(tid)
             if cached is not None and cached[0] is t:
                 continue
+            if not i & 511:
+                yield None
             extra = {label_name(k): label_value(v) for k, v in t.labels.items()}
             values = [t.id, t.zone, label_value(t.name or t.id)] + [extra.get(k, "") for k in extra_keys]
             text = ",".join(f'{k}="{escape(v)}"' for k, v in zip(("target", "zone", "name") + extra_keys, values))
@@ -355,7 +392,8 @@ _PART_LINES = 5000
 
 def _joined(lines: list[bytes]) -> Iterator[bytes]:
     for start in range(0, len(lines), _PART_LINES):
-        yield b"\n".join(lines[start:start + _PART_LINES]) + b"\n"
+        yield b"\n".join(lines[start:start + _PART_LINES])
+        yield b"\n"   # apart, not appended: that would copy the part once more
 
 
 def zone_info(zones: Iterable[tuple[str, str]]) -> Metric:
