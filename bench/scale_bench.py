@@ -143,6 +143,9 @@ def main() -> None:
             time.sleep(15)  # Prometheus's default scrape interval
             elapsed = time.time() - started
             rss.append((elapsed, rss_mb(proc.pid)))
+            if cpu0 is None and elapsed >= warmup:
+                # Read before the scrape, so a scrape that times out still leaves the CPU window.
+                cpu0 = (time.time(), cpu_seconds(proc.pid))
             try:
                 scrape_seconds, text = scrape(f"http://{listen}/metrics")
             except TimeoutError:
@@ -152,15 +155,14 @@ def main() -> None:
                 print(f"  t={elapsed:5.0f}s rss={rss[-1][1]:6.1f} MB scrape timed out (30 s)", flush=True)
                 continue
             scrapes.append(scrape_seconds)
-            if cpu0 is None and elapsed >= warmup:
-                cpu0 = (time.time(), cpu_seconds(proc.pid))
+            if not lag0 and elapsed >= warmup:
                 lag0 = lag_buckets(text)
             print(f"  t={elapsed:5.0f}s rss={rss[-1][1]:6.1f} MB scrape={scrape_seconds * 1000:6.0f} ms", flush=True)
         window_start, window_end = started + warmup, time.time() - args.interval
         cpu1 = (time.time(), cpu_seconds(proc.pid))
         _, text = scrape(f"http://{listen}/metrics", timeout=120)
         p50, p99, runs = lag_quantiles(text)
-        w50, w99, wruns = lag_quantiles(text, lag0) if cpu0 else (float("nan"), float("nan"), 0)
+        w50, w99, wruns = lag_quantiles(text, lag0) if lag0 else (float("nan"), float("nan"), 0)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -188,7 +190,7 @@ def main() -> None:
     print(f"/metrics scrape: median {statistics.median(scrapes) * 1000:.0f} ms, max {max(scrapes) * 1000:.0f} ms"
           f"{f', {timed_out} of {len(scrapes)} timed out (30 s)' if timed_out else ''}")
     print(f"netwatch CPU: {cpu_share * 100:.0f} % of one core ({cpu_share / (args.checks / args.interval) * 1e6:.0f} us "
-          f"per check run)")
+          f"per check run); load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"store: {store.stat().st_size / 1e6:.0f} MB after the run ({work})")
 
 
