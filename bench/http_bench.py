@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
 import socket
@@ -208,12 +209,86 @@ async def bench_blackbox(exporter_port: int, exporter_pid: int, target_url: str,
     return total / wall, exporter_ms, driver_ms, failures
 
 
+async def bench_stages(url: str, total: int, concurrency: int, workdir: Path) -> dict[str, float]:
+    """CPU per HTTP result, stage by stage, in this process, on the daemon's own objects: the probe,
+    the runner's wrapper around it, the result's way through Monitor.handle (live view, paging
+    decision, recorder hand-off) and the recorder's store write (SQLite, its writer thread
+    included). The scheduler's task per run is not in it (`bench/result_cost_bench.py` measures the
+    whole daemon for ICMP)."""
+    from netwatch.config import loads  # first: importing netwatch.alerting first is a circular import
+    from netwatch.app import Monitor
+    from netwatch.probes import PROBES
+    from netwatch.runner import run_check
+    from netwatch.store import Store
+
+    n_checks = 50
+    config = loads(f"store: {workdir / 'stages.db'}\ntargets:\n" + "".join(
+        f"  - {{id: w{i}, host: 127.0.0.1, checks: [{{kind: http, url: \"{url}s{i}\"}}]}}\n" for i in range(n_checks)),
+        str(workdir / "stages.yaml"), {})
+    monitor = Monitor(config, Store.open(config.store))
+    try:
+        checks = [c for c in monitor.checks(config) if c.kind == "http"]
+        kind = PROBES["http"]
+        results: list = []
+        stages: dict[str, float] = {}
+
+        async def probe_only() -> bool:
+            c = checks[len(results) % n_checks]
+            results.append(None)
+            return (await kind.probe(c.target, c.settings, c.timeout_seconds, None)).ok
+
+        async def fetch_only() -> bool:
+            c = checks[len(results) % n_checks]
+            results.append(None)
+            s = c.settings
+            response = await http.httpclient.fetch(s.parsed_url, method=s.method, max_body_bytes=s.max_body_bytes,
+                                                   keep_body=s.checks_body, max_redirects=s.max_redirects)
+            return response.status == 200
+
+        # Interleaved halves, so the machine's noise hits both alike.
+        fetch_cpu = probe_cpu = 0.0
+        for _ in range(2):
+            cpu = time.process_time()
+            await run_many(total // 2, concurrency, fetch_only)
+            fetch_cpu += time.process_time() - cpu
+            cpu = time.process_time()
+            await run_many(total // 2, concurrency, probe_only)
+            probe_cpu += time.process_time() - cpu
+        stages["client: net/http.py fetch (connect, request, response)"] = fetch_cpu / total
+        stages["probe wrapper: probes/http.py around fetch"] = (probe_cpu - fetch_cpu) / total
+        results.clear()
+        # The runner's wrapper alone: the same checks through run_check with a probe that returns at
+        # once the outcome a real probe gave (so only asyncio.timeout, the clock reads and the Result).
+        sample = await kind.probe(checks[0].target, checks[0].settings, 5.0, None)
+
+        async def instant(target: object, settings: object, timeout_seconds: float, context: object = None):  # type: ignore[no-untyped-def]
+            return sample
+
+        fake = dataclasses.replace(kind, probe=instant)
+        cpu = time.process_time()
+        for i in range(total):
+            c = checks[i % n_checks]
+            results.append((c, await run_check(c, fake)))
+        stages["runner.run_check around it"] = (time.process_time() - cpu) / total
+        cpu = time.process_time()
+        for c, r in results:
+            monitor.handle(c, r)
+        stages["Monitor.handle (live view, decision, recorder hand-off)"] = (time.process_time() - cpu) / total
+        cpu = time.process_time()
+        await monitor.recorder.flush()
+        stages["store write (recorder.flush, SQLite)"] = (time.process_time() - cpu) / total
+        return stages
+    finally:
+        monitor.store.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probes", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-aiohttp", action="store_true", help="skip the aiohttp comparison")
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown of a result")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="nw_http_bench_") as tmp:
@@ -254,6 +329,19 @@ async def main() -> None:
                 print(f"aiohttp (reference) : {best_ah[0]:8.0f} probes/s, {best_ah[1]:.3f} ms CPU per probe")
             print(f"ratio netwatch/blackbox probes per second: {best_nw[0] / best_bb[0]:.2f} (target >= 1.5)")
             print(f"ratio blackbox/netwatch CPU per probe    : {best_bb[1] / best_nw[1]:.2f}")
+            if not args.no_stages:
+                # Median of the rounds per stage; blackbox's best CPU per probe as the yardstick.
+                rounds = [await bench_stages(url, args.probes, args.concurrency, Path(tmp)) for _ in range(args.rounds)]
+                exporter_ms = min(b[1] for b in bb)
+                print(f"\nCPU per HTTP result, by stage (median of {args.rounds} rounds), against blackbox's "
+                      f"{exporter_ms:.3f} ms exporter CPU per probe:")
+                total_ms = 0.0
+                for name in rounds[0]:
+                    ms = sorted(r[name] for r in rounds)[len(rounds) // 2] * 1000
+                    total_ms += ms
+                    print(f"  {name:58s} {ms * 1000:6.0f} us  {ms / exporter_ms:5.2f}x")
+                print(f"  {'whole result (sum)':58s} {total_ms * 1000:6.0f} us  {total_ms / exporter_ms:5.2f}x"
+                      f"   (goal <= 0.35x)")
         finally:
             for proc in (exporter, target):
                 proc.terminate()

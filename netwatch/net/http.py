@@ -347,8 +347,13 @@ class _ResponseReader(asyncio.Protocol):
             return
         if self.keep_body:
             self.decoder = decoder_for(headers, max(self.max_body_bytes, 1 << 20) * MAX_DECODED_RATIO)
-        encodings = [v for k, v in headers if k == "transfer-encoding"]
-        lengths = {v for k, v in headers if k == "content-length"}
+        encodings: list[str] = []
+        lengths: set[str] = set()
+        for k, v in headers:   # one pass for both framing headers
+            if k == "transfer-encoding":
+                encodings.append(v)
+            elif k == "content-length":
+                lengths.add(v)
         if encodings:
             last = encodings[-1].split(",")[-1].strip().lower()
             self.state = _CHUNK_SIZE if last == "chunked" else _CLOSE
@@ -540,19 +545,27 @@ async def fetch(url: Url, *, method: str = "GET", headers: Sequence[tuple[str, s
     trace = trace if trace is not None else Trace()
     origin = url.origin
     jar = CookieJar()   # like browsers and blackbox: a login or consent redirect sets a cookie and comes back
-    seen = {loop_key(url, jar)}
+    # Loop keys of the chain; made at the first redirect (most probes have none): the first URL's key
+    # is taken with the empty jar it was requested with.
+    seen: set[tuple[str, str]] | None = None
     addresses: list[tuple[int, str]] | None = None   # the configured URL: resolved by connect, not judged
+
+    def read_body(status: int, hs: list[tuple[str, str]]) -> bool:
+        return not (max_redirects and status in REDIRECT_STATUSES and any(k == "location" for k, _ in hs))
+
     while True:
-        hop_headers = with_cookies(headers if url.origin == origin else (), jar.header(url))
+        hop_headers = with_cookies(headers if url.origin == origin else (), jar.header(url) if jar.cookies else None)
         response = await exchange(
             url, method, hop_headers, trace, context=context, verify=verify, max_body_bytes=max_body_bytes,
-            keep_body=keep_body, addresses=addresses,
-            read_body=lambda status, hs: not (max_redirects and status in REDIRECT_STATUSES
-                                              and any(k == "location" for k, _ in hs)))
+            keep_body=keep_body, addresses=addresses, read_body=read_body)
         jar.update(url, response.headers)
-        location = response.header("location")
-        if not (max_redirects and response.status in REDIRECT_STATUSES and location):
+        if not (max_redirects and response.status in REDIRECT_STATUSES):
             return response
+        location = response.header("location")
+        if not location:
+            return response
+        if seen is None:
+            seen = {(str(url), "")}
         try:
             next_url = parse_url(urllib.parse.urljoin(str(url), location))
         except ValueError as exc:

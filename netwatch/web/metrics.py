@@ -88,8 +88,8 @@ class NetwatchCollector(Collector):
     """Per-check families are written straight to exposition text (`render_checks`): at 10,000
     checks prometheus-client's Metric objects cost seconds per scrape. Each check's lines are kept
     as bytes per family and rebuilt only when the check's result, shown state, state start or
-    skipped-run count changed, so a scrape costs a pass of identity comparisons plus one join per
-    family. `netwatch_target_info` (one line per target) is written the same way. The few
+    skipped-run count changed, so a scrape costs a pass of identity comparisons plus a join per
+    5,000 lines. `netwatch_target_info` (one line per target) is written the same way. The few
     process-wide families go through the ordinary `collect()`."""
 
     def __init__(self, live: Callable[[], LiveView], scheduler: Callable[[], Scheduler | None],
@@ -145,8 +145,8 @@ class NetwatchCollector(Collector):
         return b"".join(self._assemble())
 
     async def render_checks_async(self) -> list[bytes]:
-        """`render_checks_bytes` as a list of parts (one per family: a 90 MB exposition is not
-        copied into one buffer), giving the event loop back every SLICE_SECONDS of work: the
+        """`render_checks_bytes` as a list of parts (up to _PART_LINES lines each: a 90 MB exposition
+        is not copied into one buffer), giving the event loop back every SLICE_SECONDS of work: the
         probes keep their timing while 50,000 checks are written. (A thread would not help: it
         holds the GIL the loop needs after each of its system calls.)"""
         for _ in self._refresh(SLICE_SECONDS):

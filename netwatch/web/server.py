@@ -91,8 +91,9 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     response.content_length = sum(len(part) for part in parts)
     try:
         await response.prepare(request)
-        for part in parts:
-            await response.write(part)
+        if request.method != "HEAD":   # a streamed body is not dropped for HEAD by aiohttp: skip it here
+            for part in parts:
+                await response.write(part)
         await response.write_eof()
     except ConnectionResetError:
         pass   # the scraper hung up (timed out, or read only the status): nothing to answer

@@ -62,3 +62,23 @@ async def test_gzip_when_asked_and_the_same_text(tmp_path: Path) -> None:
         await client.close()
         monitor.store.close()
 
+
+
+async def test_head_has_no_body_and_the_connection_stays_usable(tmp_path: Path) -> None:
+    config = loads(f"store: {tmp_path / 'nw.db'}\ntargets: [{{id: a, host: 127.0.0.1, "
+                   f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
+    monitor = Monitor(config, Store.open(config.store))
+    client = TestClient(TestServer(server.build(monitor.services), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        for encoding in ("identity", "gzip"):
+            head = await client.head("/metrics", headers={"Accept-Encoding": encoding})
+            assert head.status == 200 and await head.read() == b""
+            # The same kept-alive connection: a body sent after the HEAD answer would garble this one.
+            get = await client.get("/metrics", headers={"Accept-Encoding": encoding})
+            assert get.status == 200 and b"netwatch_check_state" in await get.read()
+            if encoding == "identity":
+                assert int(head.headers["Content-Length"]) == int(get.headers["Content-Length"])
+    finally:
+        await client.close()
+        monitor.store.close()
