@@ -43,6 +43,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("_write_rollups", "rollup"),
     ("netwatch/store/", "store write"),
     ("netwatch/recorder.py", "recorder hand-off"),
+    ("alerting/state.py", "live view (state step)"),
     ("netwatch/alerting/", "decision"),
     ("netwatch/live.py", "live view"),
     ("netwatch/net/icmp.py", "ping engine (send/receive)"),
@@ -71,6 +72,11 @@ def cpu_split(pid: int) -> tuple[float, float]:
 def cpu_children() -> float:
     u = resource.getrusage(resource.RUSAGE_CHILDREN)
     return u.ru_utime + u.ru_stime
+
+
+def cpu_children_split() -> tuple[float, float]:
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime, u.ru_stime
 
 
 def hosts(n: int) -> list[str]:
@@ -162,10 +168,12 @@ def main() -> None:
         t0, cpu0, split0 = time.time(), cpu_seconds(proc.pid), cpu_split(proc.pid)
         # fping runs inside the window too, so both see the same machine; its CPU is its own
         # (RUSAGE_CHILDREN) and the daemon's is read from /proc.
+        fping_split0 = cpu_children_split()
         while time.time() - t0 < args.seconds:
             fping.append(run_fping(hosts_file, args.checks))
             time.sleep(max(0.0, min(args.interval, args.seconds - (time.time() - t0))))
         t1, cpu1, split1 = time.time(), cpu_seconds(proc.pid), cpu_split(proc.pid)
+        fping_split1 = cpu_children_split()
         with urllib.request.urlopen(f"http://{listen}/metrics", timeout=60) as resp:  # noqa: S310 - loopback
             exposition = resp.read().decode()
         stages = profile(proc.pid, args.profile_seconds, work / "profile.txt")
@@ -193,8 +201,14 @@ def main() -> None:
     print(f"          failures: {errors or 'none'}; latest run of each check: RTT (mean of its echoes) p50 "
           f"{rtts[len(rtts) // 2] * 1e3:.4f} ms, p99 {rtts[int(len(rtts) * 0.99)] * 1e3:.4f} ms; "
           f"replies {echoes_received:.0f}/{echoes_sent:.0f}" if rtts else "          no RTTs in /metrics")
-    print(f"fping -c3: {len(fping)} runs, {fping_cpu * 1e6:.0f} us CPU per 3-echo host (median), "
+    fping_hosts = len(fping) * args.checks
+    print(f"fping -c3: {len(fping)} runs, {fping_cpu * 1e6:.0f} us CPU per 3-echo host (median; all runs: user "
+          f"{(fping_split1[0] - fping_split0[0]) / fping_hosts * 1e6:.0f} us, system "
+          f"{(fping_split1[1] - fping_split0[1]) / fping_hosts * 1e6:.0f} us), "
           f"fewest replies {fping_received}/{3 * args.checks}")
+    if stored:
+        print(f"netwatch per stored result: user {(split1[0] - split0[0]) / stored * 1e6:.0f} us, system "
+              f"{(split1[1] - split0[1]) / stored * 1e6:.0f} us")
     print(f"ratio netwatch/fping CPU per 3-echo result: {cpu_per_result / fping_cpu:.2f}x   (goal <= 1.5x)")
     busy = sum(stages.values())
     if busy:

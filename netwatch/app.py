@@ -126,6 +126,8 @@ class Monitor:
 
         In a cluster a decision commits only under the lease it was made under: the slot owner's (`fence`,
         from `handle`) or, for everything else (votes, escalations, reminders, self-watch), the coordinator's."""
+        if not decision:
+            return   # most results decide nothing (an up check staying up)
         if self.node is not None and fence is None:
             fence = self.node.coordinator_fence()
         self.live.set_overlays(decision.overlays)

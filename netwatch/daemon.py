@@ -7,6 +7,7 @@ import logging
 import signal
 from typing import Callable
 
+from netwatch import heap
 from netwatch.app import Monitor
 from netwatch.cluster.node import ClusterNode
 from netwatch.clustering import join_cluster
@@ -65,7 +66,7 @@ async def serve(config: Config) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     try:
-        await run(config, store, stop, reload_from=config.path, node=node)
+        await run(config, store, stop, reload_from=config.path, node=node, started=lambda services: heap.settle())
     finally:
         store.close()
     log.info("stopped")

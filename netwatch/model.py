@@ -10,6 +10,9 @@ from typing import Literal, Mapping
 from netwatch.fields import Duration, FieldError
 
 EMPTY: Mapping[str, float] = MappingProxyType({})
+# One shared read-only empty mapping for an Outcome without derived checks (almost all of them),
+# instead of a new proxy per Outcome.
+NO_CHILDREN: Mapping[str, "Outcome"] = MappingProxyType({})
 
 
 class State(str, enum.Enum):
@@ -56,7 +59,7 @@ class Outcome:
     measurements: Mapping[str, float] = field(default_factory=lambda: EMPTY)
     degraded: str | None = None
     series: tuple[Series, ...] = ()
-    children: Mapping[str, "Outcome"] = field(default_factory=lambda: MappingProxyType({}))
+    children: Mapping[str, "Outcome"] = field(default_factory=lambda: NO_CHILDREN)
     events: tuple["Event", ...] = ()
 
     @staticmethod

@@ -22,7 +22,7 @@ from netwatch.alerting import incidents
 from netwatch.alerting.decide import Change, Decision
 from netwatch.model import Event, Outcome, Result, Transition
 from netwatch.probes import PROBES
-from netwatch.store import DB_ERRORS, FencedWrite, Store, Tx
+from netwatch.store import DB_ERRORS, FencedWrite, ResultRow, Store, Tx
 
 if TYPE_CHECKING:
     from netwatch.config import Config
@@ -55,7 +55,7 @@ class Recorder:
                  results_retention_seconds: float, rollups_retention_seconds: float,
                  redact: Callable[[str], str] = lambda text: text, on_commit: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time,
-                 fence_results: Callable[[Tx, list[Result]], list[Result]] | None = None) -> None:
+                 fence_results: Callable[[Tx, list[ResultRow]], list[ResultRow]] | None = None) -> None:
         self.store = store
         # Probe details quote URLs and device text that may hold configured secrets; history keeps them masked.
         self.redact = redact
@@ -68,7 +68,7 @@ class Recorder:
         self.fence_results = fence_results
         self.fences: dict[int, Callable[[Tx], None]] = {}   # id(decision) -> its lease check (cluster mode)
         self.fenced_total = {"results": 0, "decisions": 0}
-        self.results: list[Result] = []
+        self.results: list[ResultRow] = []
         self.decisions: list[Decision] = []
         self.events: list[tuple[float, str | None, str | None, Event]] = []
         self.errors_total = 0
@@ -85,7 +85,7 @@ class Recorder:
 
     @classmethod
     def for_config(cls, store: Store, run_id: int, config: Callable[[], "Config"], on_commit: Callable[[], None],
-                   clock: Callable[[], float], fence_results: "Callable[[Tx, list[Result]], list[Result]] | None" = None) -> "Recorder":
+                   clock: Callable[[], float], fence_results: "Callable[[Tx, list[ResultRow]], list[ResultRow]] | None" = None) -> "Recorder":
         """The daemon's recorder: every probe kind's latency measurement, retention and redaction of the config
         of the moment (a reload changes retention through set_retention)."""
         retention = config().retention
@@ -109,15 +109,12 @@ class Recorder:
 
     def add_result(self, result: Result) -> None:
         self._pending()
-        # Keep only what the store reads: while the disk is full, pending results pile up, and an SNMP
-        # result holds hundreds of Series (tens of kB) that history never stores.
+        # Keep only what the store reads, as the row it writes: while the disk is full, pending results
+        # pile up, and an SNMP result holds hundreds of Series (tens of kB) that history never stores.
+        # One tuple, not a slimmed copy of the Result: this runs for every result.
         o = result.outcome
-        name = self.latency.get(result.kind)
-        kept = {name: o.measurements[name]} if name is not None and name in o.measurements else {}
-        # Built positionally, not with dataclasses.replace: this runs for every result.
-        self.results.append(Result(result.check_id, result.target_id, result.kind, result.started_at,
-                                   result.duration_seconds, Outcome(o.ok, o.error, "", kept, o.degraded),
-                                   result.lag_seconds))
+        self.results.append((result.check_id, result.started_at, result.duration_seconds, int(o.ok),
+                             int(o.degraded is not None), o.error, self.latency_of(result)))
         if len(self.results) > MAX_PENDING_RESULTS:
             drop = len(self.results) - MAX_PENDING_RESULTS
             del self.results[:drop]
@@ -228,7 +225,7 @@ class Recorder:
             self.on_commit()
         return True
 
-    def _write(self, results: list[Result], decisions: list[Decision],
+    def _write(self, results: list[ResultRow], decisions: list[Decision],
                events: list[tuple[float, str | None, str | None, Event]]) -> None:
         """Each list is emptied as it commits, so a failure leaves exactly the unwritten rest."""
         while decisions:
@@ -250,14 +247,14 @@ class Recorder:
             decisions.pop(0)
         now = time.time()
         if results and self.fence_results is None:
-            self.store.record_results(results, [self.latency_of(r) for r in results])
+            self.store.record_rows(results)
             results.clear()
         elif results:
             assert self.fence_results is not None
             with self.store.transaction() as c:
                 kept = self.fence_results(c, results)
                 if kept:
-                    self.store.record_results(kept, [self.latency_of(r) for r in kept])
+                    self.store.record_rows(kept)
             self.fenced_total["results"] += len(results) - len(kept)
             results.clear()
         if events:

@@ -103,9 +103,10 @@ def first_due(now: float, check_id: str, interval_seconds: float, grid_seconds: 
 class _Slot:
     """Checks of one batching kind due at the same moments (same interval and grid offset): one timer."""
 
-    __slots__ = ("kind", "interval_seconds", "due", "checks", "handle")
+    __slots__ = ("key", "kind", "interval_seconds", "due", "checks", "handle")
 
-    def __init__(self, kind: str, interval_seconds: float, due: float) -> None:
+    def __init__(self, key: tuple[str, float, float], kind: str, interval_seconds: float, due: float) -> None:
+        self.key = key
         self.kind = kind
         self.interval_seconds = interval_seconds
         self.due = due
@@ -173,7 +174,7 @@ class Scheduler:
         key = (check.kind, interval, round((due % interval) if grid > 0 and grid < interval else due, 6))
         slot = self.slots.get(key)
         if slot is None:
-            slot = self.slots[key] = _Slot(check.kind, interval, due)
+            slot = self.slots[key] = _Slot(key, check.kind, interval, due)
             slot.handle = asyncio.get_running_loop().call_later(max(0.0, due - now), self._fire, slot)
         slot.checks[check.id] = check
         self.batched[check.id] = (check, slot)
@@ -184,9 +185,8 @@ class Scheduler:
         if not slot.checks:
             if slot.handle is not None:
                 slot.handle.cancel()
-            for key, found in list(self.slots.items()):
-                if found is slot:
-                    del self.slots[key]
+            if self.slots.get(slot.key) is slot:
+                del self.slots[slot.key]
 
     def _fire(self, slot: _Slot) -> None:
         """A slot fell due: its checks go out as one batch; the timer is re-armed for the next interval."""

@@ -248,6 +248,9 @@ class Decider:
 
     def __init__(self, config: "Config", effective_states: Mapping[str, State]) -> None:
         self.eff: dict[str, State] = dict(effective_states)
+        # The checks whose effective state is an overlay, kept beside `eff` (written in one place, below)
+        # so the paging tick does not scan every check twice a second.
+        self.quiet: set[str] = {cid for cid, state in self.eff.items() if state in OVERLAYS}
         self.flaps: dict[str, FlapState] = {}
         self.held: dict[str, Held] = {}
         self.status: dict[str, ParentStatus] = {}
@@ -285,7 +288,7 @@ class Decider:
 
     def quiet_checks(self) -> set[str]:
         """Checks in maintenance or behind a dead parent: their escalation and reminders wait."""
-        return {cid for cid, state in self.eff.items() if state in OVERLAYS}
+        return set(self.quiet)
 
     # -- results ------------------------------------------------------------------------------
     def on_result(self, check: Check, result: Result, raw: Transition | None, views: Mapping[str, Observed],
@@ -509,8 +512,12 @@ class Decider:
                        error=error if new in (State.DOWN, State.UNREACHABLE) else None,
                        detail=detail if new in (State.DOWN, State.UNREACHABLE, State.DEGRADED) else "", cause=cause)
         self.eff[check.id] = new
+        if new in OVERLAYS:
+            self.quiet.add(check.id)
+        else:
+            self.quiet.discard(check.id)
         self.held.pop(check.id, None)     # a new transition supersedes a held page
-        flapping = quiet or self.flaps.get(check.id, FlapState()).flapping
+        flapping = quiet or self.flaps.get(check.id, _NO_FLAPS).flapping
         bound = self.hold_bound(check) if new is State.DOWN and hold_page(new, parents) else 0.0
         if bound > 0:
             self.held[check.id] = Held(check.id, t, now + bound, flapping)

@@ -14,6 +14,7 @@ from netwatch.cluster.votes import Vote
 from netwatch.model import Check, Result, State
 
 if TYPE_CHECKING:
+    from netwatch.store import ResultRow
     from netwatch.store.db import Tx
 
 __all__ = ["ClusterNode"]
@@ -137,14 +138,15 @@ class ClusterNode:
             guard_slot(tx, node, site, lease.slot, lease.epoch)
         return fence
 
-    def fence_results(self, tx: "Tx", results: list[Result]) -> list[Result]:
-        """Inside the results' transaction: keep those whose slot lease this node still holds in the database."""
+    def fence_results(self, tx: "Tx", rows: list["ResultRow"]) -> list["ResultRow"]:
+        """Inside the results' transaction: keep the result rows (check id first) whose slot lease this node
+        still holds in the database."""
         from netwatch.store.cluster import live_slots
-        leases = {r.check_id: self.membership.owns(r.check_id, self.site) for r in results}
+        leases = {row[0]: self.membership.owns(row[0], self.site) for row in rows}
         held = live_slots(tx, self.membership.node, self.site,
                           [(lease.slot, lease.epoch) for lease in leases.values() if lease is not None])
-        kept = [r for r in results if (lease := leases[r.check_id]) is not None and (lease.slot, lease.epoch) in held]
-        self.results_fenced += len(results) - len(kept)
+        kept = [row for row in rows if (lease := leases[row[0]]) is not None and (lease.slot, lease.epoch) in held]
+        self.results_fenced += len(rows) - len(kept)
         return kept
 
     def vote(self, check: Check, result: Result) -> None:

@@ -205,13 +205,14 @@ class _GroupBatch(_Batch):
         self.settled[index] = True
         count = self.count
         base = index * count
-        p = self.pinger
-        for seq in self.seq_flat[base:base + count]:
-            if seq >= 0 and p._slot_batch[seq] is self and p._slot_index[seq] == index:
-                p._slot_batch[seq] = None
-                p.in_flight -= 1
-                self.outstanding -= 1
         got = self.got[index]
+        if got < count:   # every echo answered: none of them holds a slot any more
+            p = self.pinger
+            for seq in self.seq_flat[base:base + count]:
+                if seq >= 0 and p._slot_batch[seq] is self and p._slot_index[seq] == index:
+                    p._slot_batch[seq] = None
+                    p.in_flight -= 1
+                    self.outstanding -= 1
         if got == count:
             rtts = tuple([ns / 1e9 for ns in self.rtt_flat[base:base + count]])
         else:

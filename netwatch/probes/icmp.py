@@ -316,15 +316,33 @@ def remember(context: ProbeContext | None, stats: PingStats, loss_window: int) -
     """Add this run to the check's recent echoes; (sent, received) over the last `loss_window` of them."""
     if context is None:
         return None
-    runs = context.memory.get("icmp_runs")
-    if runs is None:   # not setdefault: that would build (and drop) a deque on every run
-        runs = context.memory["icmp_runs"] = deque()
-    assert isinstance(runs, deque)
-    runs.append((stats.sent, stats.received))
-    sent = sum(s for s, _ in runs)
-    while len(runs) > 1 and sent - runs[0][0] >= loss_window:
-        sent -= runs.popleft()[0]
-    return sent, sum(r for _, r in runs)
+    memory = context.memory.get("icmp_runs")
+    if memory is None:   # not setdefault: that would build (and drop) a window on every run
+        memory = context.memory["icmp_runs"] = _Window()
+    assert isinstance(memory, _Window)
+    return memory.add(stats.sent, stats.received, loss_window)
+
+
+class _Window:
+    """A check's recent runs as (sent, received), with running sums (no re-summing per run)."""
+
+    __slots__ = ("runs", "sent", "received")
+
+    def __init__(self) -> None:
+        self.runs: deque[tuple[int, int]] = deque()
+        self.sent = 0
+        self.received = 0
+
+    def add(self, sent: int, received: int, loss_window: int) -> tuple[int, int]:
+        runs = self.runs
+        runs.append((sent, received))
+        self.sent += sent
+        self.received += received
+        while len(runs) > 1 and self.sent - runs[0][0] >= loss_window:
+            old_sent, old_received = runs.popleft()
+            self.sent -= old_sent
+            self.received -= old_received
+        return self.sent, self.received
 
 
 # Checks start on a 250 ms grid: with 5,000 checks at 10 s, ~125 fall due at once and go out as

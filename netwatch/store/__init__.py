@@ -16,7 +16,10 @@ from netwatch.store.db import DB_ERRORS, Database, FencedWrite, SqliteDatabase, 
 from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist, encode_hist
 from netwatch.store.schema import MIGRATIONS
 
-__all__ = ["Store", "StoredState", "StoreError", "FencedWrite", "Database", "Tx", "DB_ERRORS"]
+__all__ = ["Store", "StoredState", "StoreError", "FencedWrite", "Database", "Tx", "DB_ERRORS", "ResultRow"]
+
+# A raw result as stored: (check_id, ts, duration_seconds, ok 0/1, degraded 0/1, error, latency_seconds).
+ResultRow = tuple[str, float, float, int, int, "str | None", "float | None"]
 
 
 @dataclass(frozen=True)
@@ -147,20 +150,25 @@ class Store:
 
     # -- results and rollups ---------------------------------------------------------------
     def record_results(self, results: Sequence[Result], latency: Sequence[float | None], late: bool = False) -> None:
-        """Store raw results and add them to their rollups, in one transaction.
+        """Store raw results and add them to their rollups, in one transaction (see record_rows)."""
+        self.record_rows([(r.check_id, r.started_at, r.duration_seconds, int(r.outcome.ok),
+                           int(r.outcome.degraded is not None), r.outcome.error, lat)
+                          for r, lat in zip(results, latency)], late)
+
+    def record_rows(self, result_rows: Sequence[ResultRow], late: bool = False) -> None:
+        """Store raw results given as rows (the recorder keeps them so, one tuple per result) and add them
+        to their rollups, in one transaction.
 
         A batch adds its own counts to the rollup rows (never replaces them), so the rollups of one
         bucket written by two processes — a check handed over between cluster nodes mid-bucket, the
         old owner's late writes included — add up exactly, and a batch retried after a failed
         transaction is counted once. `late`: uploaded from a cluster node's spool (marked, never decided on).
         """
-        rows = [(r.check_id, r.started_at, r.duration_seconds, int(r.outcome.ok),
-                 int(r.outcome.degraded is not None), r.outcome.error, lat, int(late))
-                for r, lat in zip(results, latency)]
+        rows = [(*row, int(late)) for row in result_rows]
         batch: dict[tuple[str, float], Rollup] = {}
-        for r, lat in zip(results, latency):
-            rollup = self._rollup_for(batch, r.check_id, r.started_at)
-            rollup.add(r.outcome.ok, r.outcome.degraded is not None, lat)
+        for check_id, ts, _, ok, degraded, _, lat in result_rows:
+            rollup = self._rollup_for(batch, check_id, ts)
+            rollup.add(bool(ok), bool(degraded), lat)
         closed = self._closed_buckets(batch)
         with self.transaction() as c:
             c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds, "

@@ -35,7 +35,7 @@ def quantile(hist: list[int], q: float) -> float | None:
 
 def encode_hist(hist: list[int]) -> str:
     """Sparse text form `index:count,...` — most buckets of one check are empty."""
-    return ",".join(f"{i}:{n}" for i, n in enumerate(hist) if n)
+    return ",".join([f"{i}:{n}" for i, n in enumerate(hist) if n])
 
 
 def decode_hist(text: str) -> list[int]:

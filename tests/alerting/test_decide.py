@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from netwatch.alerting.decide import Change, Decider, Decision, FlapNotice, Release
+from netwatch.alerting.decide import OVERLAYS, Change, Decider, Decision, FlapNotice, Release
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
 from netwatch.config import Config, loads
 from netwatch.live import LiveView
@@ -300,5 +300,7 @@ def test_the_stays_up_shortcut_decides_exactly_what_the_full_path_decides(seed: 
         if rnd.random() < 0.1:
             a, b = fast.clock(ts + 1.0), full.clock(ts + 1.0)
             assert (changes(a), a.events) == (changes(b), b.events)
+        # The quiet set is kept beside the effective states, never recomputed: it must match a full scan.
+        assert fast.decider.quiet_checks() == {c for c, st in fast.decider.eff.items() if st in OVERLAYS}
     assert fast.decider.eff == full.decider.eff
     assert {cid: v.overlay for cid, v in fast.live.views.items()} == {cid: v.overlay for cid, v in full.live.views.items()}
