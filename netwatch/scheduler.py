@@ -204,7 +204,7 @@ class Scheduler:
             assert kind.batching is not None
             try:
                 kind.batching.start([(c, for_check(c)) for c in checks],
-                                    lambda runs: self._delivered(kind_name, lag, runs))
+                                    lambda runs: self._delivered(kind_name, lag, runs), self.wall())
             except Exception:  # noqa: BLE001 - a bug in one batch must not stop the slot's rhythm
                 log.exception("starting a batch of %d %s checks failed", len(checks), kind_name)
                 self.in_flight[kind_name] -= len(checks)

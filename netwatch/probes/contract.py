@@ -29,7 +29,8 @@ class ProbeContext:
 
 ProbeFunc = Callable[[Target, object, float, ProbeContext], Awaitable[Outcome]]
 
-# One finished run of the batch path: the check, its outcome, its start (Unix seconds) and duration.
+# One finished run of the batch path: the check, its outcome, its start (the scheduler's run clock, Unix
+# seconds) and duration.
 BatchRun = tuple[Check, Outcome, float, float]
 
 
@@ -38,7 +39,7 @@ class Batching:
     """How a kind runs the checks that fall due together as ONE batch (icmp).
 
     The scheduler then keeps no task, sleep, semaphore, timeout or future per check: one timer per
-    slot of checks calls `start(runs, deliver)`, and the kind hands finished runs back as lists
+    slot of checks calls `start(runs, deliver, started_at)`, and the kind hands finished runs back as lists
     through `deliver` (it may call it several times, once per group of runs that finished together;
     every run exactly once). `start` must not raise for one check's sake: a failure of the batch
     becomes each affected check's failed Outcome. `accepts(check)` says, when a check is scheduled,
@@ -46,7 +47,7 @@ class Batching:
     """
 
     accepts: Callable[[Check], bool]
-    start: Callable[[Sequence[tuple[Check, ProbeContext]], Callable[[list[BatchRun]], None]], None]
+    start: Callable[[Sequence[tuple[Check, ProbeContext]], Callable[[list[BatchRun]], None], float], None]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -248,13 +248,13 @@ def batchable(check: Check) -> bool:
         return False
 
 
-def start_batch(runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[list[BatchRun]], None]) -> None:
+def start_batch(runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[list[BatchRun]], None],
+                started_at: float) -> None:
     """Echo every check of `runs` at once (one Pinger batch per echo count, spacing and payload size).
 
     Each check's outcome is judged as its echoes settle; the outcomes settled by one socket read (on
     a healthy network: most of the batch) reach `deliver` as one list on the next loop step.
     """
-    started_at = time.time()
     t0 = time.perf_counter()
     loop = asyncio.get_running_loop()
     done: list[BatchRun] = []

@@ -38,9 +38,9 @@ class Recorder:
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
 
-    def start(self, runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[list[BatchRun]], None]) -> None:
+    def start(self, runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[list[BatchRun]], None],
+              started: float) -> None:
         self.batches.append([c.id for c, _ in runs])
-        started = time.time()
         answered = [(c, Outcome(ok=not c.settings.fail, error="timeout" if c.settings.fail else None,  # type: ignore[attr-defined]
                                 detail="batch"), started, 0.01) for c, _ in runs]
         asyncio.get_running_loop().call_later(0.02, deliver, answered)
@@ -75,6 +75,19 @@ async def test_checks_of_one_slot_run_as_one_batch_once_per_interval() -> None:
     assert len(rec.batches) <= 2 * 4 and sum(len(b) for b in rec.batches) == len(results) + sched.in_flight["echo"]
     assert sched.lag["echo"].count == sum(len(b) for b in rec.batches)
     assert max(r.lag_seconds for r in results) < 0.1
+
+
+async def test_batch_runs_are_dated_by_the_schedulers_run_clock() -> None:
+    # Like run_check's results: a batch is dated by the injected clock (netwatch.clock, monotonic
+    # within a run), never by time.time(), so a wall-clock step cannot reorder an outage.
+    rec = Recorder()
+    results: list[Result] = []
+    ticks = iter(range(1_000_000))
+    sched = Scheduler(lambda c, r: results.append(r), kinds(rec, grid=0.0), wall=lambda: 5000.0 + next(ticks))
+    sched.apply([check("a/echo", 0.2)])
+    await asyncio.sleep(0.5)
+    await sched.stop()
+    assert results and all(5000.0 <= r.started_at < 6000.0 for r in results), [r.started_at for r in results]
 
 
 async def test_removed_and_changed_checks_stop_and_in_flight_runs_of_them_are_dropped() -> None:
@@ -164,7 +177,7 @@ async def test_icmp_batch_failure_is_each_checks_failed_outcome(monkeypatch: pyt
     settings = icmp.Settings()
     runs = [(Check(f"h{i}/icmp", Target(f"h{i}", f"127.50.0.{i + 1}"), "icmp", 10.0, 2.0, AlertPolicy(), settings),
              ProbeContext()) for i in range(3)]
-    icmp.start_batch(runs, got.extend)
+    icmp.start_batch(runs, got.extend, time.time())
     for _ in range(20):
         await asyncio.sleep(0.01)
         if len(got) == 3:
