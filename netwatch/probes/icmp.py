@@ -164,7 +164,10 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     measurements["rtt_avg_seconds"] = rtt_avg
     measurements["rtt_max_seconds"] = max(rtts)
     measurements["rtt_jitter_seconds"] = jitter
-    if loss_ratio <= settings.max_loss_ratio and window_loss <= warn_loss(settings) and (
+    warn = warn_loss(settings)
+    # once degraded by loss, the link clears only at a share of the warning (no degraded/up bouncing)
+    bar = warn * (LOSS_CLEAR_SHARE if loss_degraded_before else 1.0)
+    if loss_ratio <= settings.max_loss_ratio and (window_loss <= bar or warn >= 1) and (
             settings.warn_rtt is None or rtt_avg <= settings.warn_rtt):
         return Outcome(True, None, "", measurements)
     lost = stats.sent - got
@@ -172,14 +175,13 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     if stats.loss_ratio > settings.max_loss_ratio:
         return Outcome(ok=False, error="packet_loss", measurements=measurements,
                        detail=f"{loss}, above max_loss_ratio {settings.max_loss_ratio:g}"[:500])
-    bar = warn_loss(settings) * (LOSS_CLEAR_SHARE if loss_degraded_before else 1.0)
-    if window_loss > bar and warn_loss(settings) < 1:
+    if window_loss > bar and warn < 1:
         over = f"{sent - received} of the last {sent} echoes lost ({window_loss:.0%})"
         return Outcome(ok=True, degraded="packet_loss", measurements=measurements,
-                       detail=f"{loss}; {over}, above warn_loss_ratio {warn_loss(settings):g}"[:500])
-    if settings.warn_rtt is not None and stats.rtt_avg_seconds > settings.warn_rtt:
+                       detail=f"{loss}; {over}, above warn_loss_ratio {warn:g}"[:500])
+    if settings.warn_rtt is not None and rtt_avg > settings.warn_rtt:
         return Outcome(ok=True, degraded="rtt", measurements=measurements,
-                       detail=(f"average round trip to {who} {stats.rtt_avg_seconds * 1000:.1f} ms, "
+                       detail=(f"average round trip to {who} {rtt_avg * 1000:.1f} ms, "
                                f"above warn_rtt {settings.warn_rtt * 1000:g} ms")[:500])
     return Outcome(ok=True, measurements=measurements)
 
