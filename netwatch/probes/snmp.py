@@ -513,25 +513,25 @@ _MAX_IF_INDEX = 2**31 - 1      # InterfaceIndex is 1..2147483647
 
 
 def _check_if_table(table: Table, fallback: Table) -> None:
-    """Raise SnmpError("protocol", what and where) for an IF-MIB answer that cannot be read honestly."""
+    """Raise SnmpError("protocol", what and where) for an IF-MIB answer that cannot be read honestly.
+
+    Runs every poll, so per-cell work is only for ifOperStatus (whose indexes are the rows) and
+    ifAdminStatus; in another column, an odd index makes an extra cell (looked into) or, when the whole
+    column has another index type, shows at its first and last cell."""
     empty: Mapping[Oid, Cell] = {}
     admin, oper = table.get(oids.IF_ADMIN_STATUS, empty), table.get(oids.IF_OPER_STATUS, empty)
-    rows = oper.keys()
-    for column, cells in (*table.items(), *fallback.items()):
-        # only keys outside the (checked) ifOperStatus rows need a look: usually none
-        for idx in (cells if column == oids.IF_OPER_STATUS else cells.keys() - rows):
-            if len(idx) != 1 or not 0 < idx[0] <= _MAX_IF_INDEX:
-                raise SnmpError("protocol", f"{_COLUMN_NAMES.get(column, oids.dotted(column))} has a row with "
-                                            f"index {oids.dotted(idx)}, which is not an ifIndex")
-    for column, cells in ((oids.IF_ADMIN_STATUS, admin), (oids.IF_OPER_STATUS, oper)):
+    for column, cells in ((oids.IF_OPER_STATUS, oper), (oids.IF_ADMIN_STATUS, admin)):
         lo, hi = _STATUS_VALUES[column]
         for idx, (tag, value) in cells.items():
+            if len(idx) != 1 or not 0 < idx[0] <= _MAX_IF_INDEX:
+                _bad_index(column, idx)
             if tag != ber.INTEGER:
                 raise SnmpError("protocol", f"{_COLUMN_NAMES[column]}.{idx[0]} is "
                                             f"{_TYPE_NAMES.get(tag, f'tag 0x{tag:02x}')}, not an INTEGER")
             if not lo <= value <= hi:  # type: ignore[operator]
                 raise SnmpError("protocol", f"{_COLUMN_NAMES[column]}.{idx[0]} is {value}, "
                                             f"not a status ({lo}-{hi})")
+    rows = oper.keys()
     if admin.keys() != rows:
         # a row present in one status column only: a gap, or a column that left the table early
         for lacking, having, missing in (("ifAdminStatus", "ifOperStatus", rows - admin.keys()),
@@ -539,6 +539,21 @@ def _check_if_table(table: Table, fallback: Table) -> None:
             if missing:
                 raise SnmpError("protocol", f"{lacking} lacks {_ports([i[0] for i in missing])} "
                                             f"that {having} has")
+    count = len(rows)
+    for source in (table, fallback):
+        for column, cells in source.items():
+            if not cells:
+                continue
+            # a column walked under another index type shows it at its ends (cells are in walk order)
+            odd = cells.keys() - rows if len(cells) > count else (next(iter(cells)), next(reversed(cells)))
+            for idx in odd:
+                if len(idx) != 1 or not 0 < idx[0] <= _MAX_IF_INDEX:
+                    _bad_index(column, idx)
+
+
+def _bad_index(column: Oid, idx: Oid) -> None:
+    raise SnmpError("protocol", f"{_COLUMN_NAMES.get(column, oids.dotted(column))} has a row with index "
+                                f"{oids.dotted(idx)}, which is not an ifIndex")
 
 
 def interfaces_of(table: Table, fallback: Table,
