@@ -269,6 +269,12 @@ class RowMemo(NamedTuple):
     series: tuple[Optional[Series], ...]
     emitted: tuple[Series, ...]                        # the Series that were not None, in order
     child: Optional[Outcome]
+    # The row these were built from, and whether its counters had not moved since the poll before: the
+    # same row again is then idle again, with every value as last time (most ports of a switch, most polls).
+    row: Optional["IfRow"] = None
+    idle: bool = False
+    watched: bool = False
+    exported: bool = False
 
 
 @dataclass(frozen=True)
@@ -337,13 +343,6 @@ def _int(cell: Optional[Cell]) -> Optional[int]:
         return None
     tag, value = cell
     return value if isinstance(value, int) and tag not in ber.EXCEPTIONS else None
-
-
-def _ints(column: Mapping[Oid, Cell]) -> dict[Oid, int]:
-    """A column's integer cells (what _int keeps), in one pass instead of one call per cell."""
-    exceptions = ber.EXCEPTIONS
-    return {idx: value for idx, (tag, value) in column.items()
-            if value.__class__ is int and tag not in exceptions}
 
 
 def _agent(target: Target, settings: Settings, timeout_seconds: float) -> object:
@@ -513,25 +512,25 @@ _MAX_IF_INDEX = 2**31 - 1      # InterfaceIndex is 1..2147483647
 
 
 def _check_if_table(table: Table, fallback: Table) -> None:
-    """Raise SnmpError("protocol", what and where) for an IF-MIB answer that cannot be read honestly."""
+    """Raise SnmpError("protocol", what and where) for an IF-MIB answer that cannot be read honestly.
+
+    Runs every poll, so per-cell work is only for ifOperStatus (whose indexes are the rows) and
+    ifAdminStatus; in another column, an odd index makes an extra cell (looked into) or, when the whole
+    column has another index type, shows at its first and last cell."""
     empty: Mapping[Oid, Cell] = {}
     admin, oper = table.get(oids.IF_ADMIN_STATUS, empty), table.get(oids.IF_OPER_STATUS, empty)
-    rows = oper.keys()
-    for column, cells in (*table.items(), *fallback.items()):
-        # only keys outside the (checked) ifOperStatus rows need a look: usually none
-        for idx in (cells if column == oids.IF_OPER_STATUS else cells.keys() - rows):
-            if len(idx) != 1 or not 0 < idx[0] <= _MAX_IF_INDEX:
-                raise SnmpError("protocol", f"{_COLUMN_NAMES.get(column, oids.dotted(column))} has a row with "
-                                            f"index {oids.dotted(idx)}, which is not an ifIndex")
-    for column, cells in ((oids.IF_ADMIN_STATUS, admin), (oids.IF_OPER_STATUS, oper)):
+    for column, cells in ((oids.IF_OPER_STATUS, oper), (oids.IF_ADMIN_STATUS, admin)):
         lo, hi = _STATUS_VALUES[column]
         for idx, (tag, value) in cells.items():
+            if len(idx) != 1 or not 0 < idx[0] <= _MAX_IF_INDEX:
+                _bad_index(column, idx)
             if tag != ber.INTEGER:
                 raise SnmpError("protocol", f"{_COLUMN_NAMES[column]}.{idx[0]} is "
                                             f"{_TYPE_NAMES.get(tag, f'tag 0x{tag:02x}')}, not an INTEGER")
             if not lo <= value <= hi:  # type: ignore[operator]
                 raise SnmpError("protocol", f"{_COLUMN_NAMES[column]}.{idx[0]} is {value}, "
                                             f"not a status ({lo}-{hi})")
+    rows = oper.keys()
     if admin.keys() != rows:
         # a row present in one status column only: a gap, or a column that left the table early
         for lacking, having, missing in (("ifAdminStatus", "ifOperStatus", rows - admin.keys()),
@@ -539,6 +538,21 @@ def _check_if_table(table: Table, fallback: Table) -> None:
             if missing:
                 raise SnmpError("protocol", f"{lacking} lacks {_ports([i[0] for i in missing])} "
                                             f"that {having} has")
+    count = len(rows)
+    for source in (table, fallback):
+        for column, cells in source.items():
+            if not cells:
+                continue
+            # a column walked under another index type shows it at its ends (cells are in walk order)
+            odd = cells.keys() - rows if len(cells) > count else (next(iter(cells)), next(reversed(cells)))
+            for idx in odd:
+                if len(idx) != 1 or not 0 < idx[0] <= _MAX_IF_INDEX:
+                    _bad_index(column, idx)
+
+
+def _bad_index(column: Oid, idx: Oid) -> None:
+    raise SnmpError("protocol", f"{_COLUMN_NAMES.get(column, oids.dotted(column))} has a row with index "
+                                f"{oids.dotted(idx)}, which is not an ifIndex")
 
 
 def interfaces_of(table: Table, fallback: Table,
@@ -553,33 +567,39 @@ def interfaces_of(table: Table, fallback: Table,
     _check_if_table(table, fallback)
     if found is None:
         found = {}
-    rows = []
     empty: Mapping[Oid, Cell] = {}
     if labels is None:
         labels = _labels(table)
+    oper_cells = table.get(oids.IF_OPER_STATUS, empty)
+    keys = list(oper_cells)
 
-    def ints(source: Table, column: Oid) -> dict[Oid, int]:
-        return _ints(source.get(column, empty))
+    def column(source: Table, col: Oid) -> list[Optional[int]]:
+        """The column's integer values in row order, None where it has no integer (exceptions and NULL
+        decode to None). Columns usually hold the same rows in the same (walk) order: one pass."""
+        cells = source.get(col, empty)
+        if list(cells) == keys:
+            return [v if v.__class__ is int else None for _, v in cells.values()]
+        return [v if (v := cells.get(k, (0, None))[1]).__class__ is int else None for k in keys]
 
-    admin, oper = ints(table, oids.IF_ADMIN_STATUS), ints(table, oids.IF_OPER_STATUS)
-    hc_in, hc_out = ints(table, oids.IF_HC_IN_OCTETS), ints(table, oids.IF_HC_OUT_OCTETS)
-    in_err, out_err = ints(table, oids.IF_IN_ERRORS), ints(table, oids.IF_OUT_ERRORS)
-    in_disc, out_disc = ints(table, oids.IF_IN_DISCARDS), ints(table, oids.IF_OUT_DISCARDS)
-    high = ints(table, oids.IF_HIGH_SPEED)
-    lo_in, lo_out, lo_speed = (ints(fallback, c) for c in (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS, oids.IF_SPEED))
-    for idx in table.get(oids.IF_OPER_STATUS, empty):
+    # _check_if_table saw INTEGER cells for the same rows in both status columns
+    admin_cells = table.get(oids.IF_ADMIN_STATUS, empty)
+    rows = []
+    for (idx, (_, oper)), hin, hout, in_err, out_err, in_disc, out_disc, high, lo_in, lo_out, lo_speed in zip(
+            oper_cells.items(), *(column(table, c) for c in (
+                oids.IF_HC_IN_OCTETS, oids.IF_HC_OUT_OCTETS, oids.IF_IN_ERRORS, oids.IF_OUT_ERRORS,
+                oids.IF_IN_DISCARDS, oids.IF_OUT_DISCARDS, oids.IF_HIGH_SPEED)),
+            *(column(fallback, c) for c in (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS, oids.IF_SPEED))):
         i = idx[0]
-        hin, hout = hc_in.get(idx), hc_out.get(idx)
         hc = hin is not None and hout is not None
-        if hc and hin == 0 and hout == 0 and (lo_in.get(idx) or lo_out.get(idx)):
+        if hc and hin == 0 and hout == 0 and (lo_in or lo_out):
             hc = False
             found.setdefault("hc_stuck", []).append(i)
         if not hc:
-            hin, hout = lo_in.get(idx), lo_out.get(idx)
-        speed = _speed(high.get(idx), lo_speed.get(idx), i, found)
+            hin, hout = lo_in, lo_out
+        speed = _speed(high, lo_speed, i, found)
         name, descr, alias = labels.get(idx) or (str(i), "", "")
-        rows.append(IfRow(i, name, descr, alias, admin.get(idx) or 0, oper.get(idx) or 0, hc, hin, hout,
-                          in_err.get(idx), out_err.get(idx), in_disc.get(idx), out_disc.get(idx), speed))
+        rows.append(IfRow(i, name, descr, alias, admin_cells[idx][1], oper, hc, hin, hout,  # type: ignore[arg-type]
+                          in_err, out_err, in_disc, out_disc, speed))
     return tuple(rows)
 
 
@@ -697,7 +717,25 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
     down = 0
     export = settings.export_interfaces
     for row in snap.interfaces:
-        index, name, hc, speed = row.index, row.name, row.hc, row.speed_bps
+        index = row.index
+        memo = old_memos.get(index)
+        if rates_ok and memo is not None and memo.idle and memo.row == row:
+            # Same row as last poll, which had not moved either: same series and child outcome, nothing
+            # to compute (settings are the same object, so watched and exported are as last time).
+            counters[index] = prev.counters[index]  # type: ignore[union-attr]
+            if memo.exported:
+                series.extend(memo.emitted)
+            if memo.watched:
+                key = f"if/{row.name}"
+                if key in seen_keys:
+                    key = f"if/{row.name}@{index}"
+                seen_keys.add(key)
+                if memo.child.error == "if_down":  # type: ignore[union-attr]
+                    down += 1
+                children[key] = memo.child  # type: ignore[assignment]
+            memos[index] = memo
+            continue
+        name, hc, speed = row.name, row.hc, row.speed_bps
         values = row[7:13]          # in/out octets, in/out errors, in/out discards
         counters[index] = (name, hc, values)
         rates: Sequence[Optional[float]] = _NO_RATES
@@ -716,7 +754,7 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
                        rates[2], rates[3], rates[4], rates[5])
         watched = _watched(settings, row)
         exported = export == "all" or (export == "watched" and watched)
-        memo = old_memos.get(index)
+        idle = rates is _ZERO_RATES
         if memo is None or memo.name != name or memo.alias != row.alias:
             memo = _new_memo(row)
         elif memo.values == slot_values and (memo.child is not None or not watched):
@@ -731,7 +769,8 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
                 if memo.child.error == "if_down":  # type: ignore[union-attr]
                     down += 1
                 children[key] = memo.child  # type: ignore[assignment]
-            memos[index] = memo
+            memos[index] = RowMemo(name, memo.alias, memo.labels, memo.values, memo.series, memo.emitted, memo.child,
+                                   row, idle, watched, exported)
             continue
         row_series, emitted = _if_series(memo, slot_values)
         if exported:
@@ -748,7 +787,8 @@ def judge(snap: Snapshot, prev: Optional[Sample], settings: Settings, target_id:
             if child.error == "if_down":
                 down += 1
             children[key] = child
-        memos[index] = RowMemo(name, memo.alias, memo.labels, slot_values, row_series, emitted, child)
+        memos[index] = RowMemo(name, memo.alias, memo.labels, slot_values, row_series, emitted, child,
+                               row, idle, watched, exported)
     measurements: dict[str, float] = {
         "response_seconds": snap.response_seconds,
         "interfaces": float(len(snap.interfaces)),

@@ -162,3 +162,25 @@ async def test_the_rendering_gives_the_loop_back(monkeypatch) -> None:
     await task
     assert b"".join(parts) == collector.render_checks_bytes()
     assert turns >= 1000 // 128
+
+
+def test_series_lines_follow_their_labels_and_values_between_scrapes() -> None:
+    """Each sample's line up to its value is kept between scrapes; a renamed interface or a new
+    value shows at once, and lines of samples that went away are not kept for ever."""
+    live = view_with(Outcome(ok=True, series=(Series("if_oper_status", (("if_name", "Gi0/1"), ("if_alias", "a")), 1.0),)))
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    first = parse_metrics(collector.render_checks())
+    assert first["netwatch_if_oper_status"] == [({"check": "sw1/dev", "target": "sw1", "kind": "dev",
+                                                  "if_name": "Gi0/1", "if_alias": "a"}, 1.0)]
+    check = next(iter(live.views.values())).check
+    for n in range(3):
+        live.update(check, Result("sw1/dev", "sw1", "dev", 1000.0, 0.01, Outcome(ok=True, series=(
+            Series("if_oper_status", (("if_name", f"Gi0/{n + 2}"), ("if_alias", 'b"')), 2.0),
+            Series("undeclared_series", (("x", "y"),), 1.0)))))
+        m = parse_metrics(collector.render_checks())
+        assert m["netwatch_if_oper_status"] == [({"check": "sw1/dev", "target": "sw1", "kind": "dev",
+                                                  "if_name": f"Gi0/{n + 2}", "if_alias": 'b"'}, 2.0)]
+        assert "netwatch_undeclared_series" not in m
+    assert len(collector._series_lines) <= 2 * 2 + 10_000
+    assert collector.render_checks() == NetwatchCollector(lambda: live, lambda: None, probes=KINDS,
+                                                          clock=lambda: 1001.0).render_checks()

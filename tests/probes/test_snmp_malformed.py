@@ -85,6 +85,7 @@ async def test_a_status_outside_its_enumeration_is_a_protocol_error(agent: Respo
     ((oids.IF_ADMIN_STATUS, oids.IF_OPER_STATUS), (7, 1)),     # a two-part index in the status columns
     ((oids.IF_OPER_STATUS,), (5, 101, 116, 104, 48, 47)),      # a string-like index (ifOperStatus only)
     ((oids.IF_NAME, oids.IF_HC_IN_OCTETS), (2, 0)),            # ifXTable with a two-part index
+    ((oids.IF_ALIAS,), (4, 1)),
     ((oids.IF_ADMIN_STATUS, oids.IF_OPER_STATUS), (0,)),       # ifIndex 0 (IF-MIB: 1..2147483647)
     ((oids.IF_ADMIN_STATUS, oids.IF_OPER_STATUS), (2**31,)),
 ])
@@ -98,6 +99,17 @@ async def test_an_index_that_is_not_an_ifindex_is_reported(agent: Responder, col
     no_fake_state(out)
     dotted = ".".join(map(str, index))
     assert f"has a row with index {dotted}, which is not an ifIndex" in out.detail, out.detail
+
+
+async def test_a_column_walked_under_another_index_type_is_reported(agent: Responder) -> None:
+    # every ifAlias cell under a two-part index (as many cells as rows): nothing extra to spot, the
+    # index type shows at the column's ends
+    for i in range(1, 5):
+        del agent.table[oids.IF_ALIAS + (i,)]
+        agent.set(oids.IF_ALIAS + (i, 1), ber.OCTET_STRING, b"a%d" % i)
+    out = await snmp.probe(target(), v2c(agent.port), 2.0)
+    no_fake_state(out)
+    assert "ifAlias has a row with index 1.1, which is not an ifIndex" in out.detail, out.detail
 
 
 async def test_a_status_column_that_ends_early_is_reported(agent: Responder) -> None:

@@ -228,26 +228,29 @@ class Engine:
             return firsts, await self._walk_v1(agent, columns, deadline)
         out: dict[Oid, dict[Oid, tuple[int, ber.Value]]] = {c: {} for c in columns}
         scalars: dict[Oid, tuple[int, ber.Value]] = {}
+        # the columns still walked, with their encoded prefixes, their cells and the index of the last row
+        # read, as parallel lists: rebuilt only when a column ends, not per request
         active = list(columns)
-        last: dict[Oid, Oid] = {c: () for c in columns}     # index of the last row read per column
+        prefixes = [ber.oid_content(c) for c in active]
+        cells = [out[c] for c in active]
+        cursors: list[Oid] = [()] * len(active)
         first = list(nexts)
         answer_bytes = 0
         for _ in range(MAX_WALK_REQUESTS):
-            if not active and not first:
+            width = len(active)
+            if not width and not first:
                 return scalars, out
-            reps = max(1, agent.bulk_varbinds // max(1, len(active)))
-            if rows_hint and active:
-                missing = rows_hint + 1 - min(len(out[c]) for c in active)   # + 1: the row past the end
+            reps = max(1, agent.bulk_varbinds // max(1, width))
+            if rows_hint and width:
+                missing = rows_hint + 1 - min(map(len, cells))   # + 1: the row past the end
                 if missing > 0:
                     reps = min(reps, missing)
-            msg = await self.request(agent, ber.GET_BULK, first + [c + last[c] for c in active], deadline, reps,
-                                     len(first))
+            msg = await self.request(agent, ber.GET_BULK, first + [c + i for c, i in zip(active, cursors)], deadline,
+                                     reps, len(first))
             _check_status(msg, agent)
-            width = len(active)
-            cursors = [last[c] for c in active]
             try:
-                heads, ended, count = ber.decode_columns(msg, len(first), [ber.oid_content(c) for c in active],
-                                                         cursors, [out[c] for c in active])
+                # moves cursors forward in place
+                heads, ended, count = ber.decode_columns(msg, len(first), prefixes, cursors, cells)
             except ber.BerError as exc:
                 self.malformed += 1
                 raise malformed(exc, (agent.host, agent.port)) from None
@@ -259,10 +262,12 @@ class Engine:
                 continue
             if not count or count > width * reps:
                 raise SnmpError("protocol", "GETBULK answer does not fit the request")
-            last.update(zip(active, cursors))
             answer_bytes += len(msg.raw)
             _check_size(answer_bytes, agent)
-            active = [c for c, gone in zip(active, ended) if not gone]
+            if True in ended:
+                keep = [n for n, gone in enumerate(ended) if not gone]
+                active, prefixes = [active[n] for n in keep], [prefixes[n] for n in keep]
+                cells, cursors = [cells[n] for n in keep], [cursors[n] for n in keep]
         raise SnmpError("protocol", "table walk did not finish")
 
     async def _walk_v1(self, agent: Agent, columns: Sequence[Oid], deadline: float
