@@ -78,7 +78,8 @@ class Monitor:
         self.cluster = (ClusterRole(node, store, self.live, current, self.paging.decide, self.submit)
                         if node is not None else None)
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger)
-        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
+        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics,
+                                           site=config.cluster.site if config.cluster is not None else None)
         self.registry = registry_for(self.collector)
         self.services = Services(current, self.live, self.collector, self.registry,
                                  PagingCommands(store, current), self.delivery.wake.set)

@@ -68,8 +68,12 @@ class NetwatchCollector(Collector):
 
     def __init__(self, live: Callable[[], LiveView], scheduler: Callable[[], Scheduler | None],
                  extra: Callable[[], Iterator[Metric]] | None = None,
-                 probes: Mapping[str, ProbeKind] = PROBES, clock: Callable[[], float] = time.time) -> None:
+                 probes: Mapping[str, ProbeKind] = PROBES, clock: Callable[[], float] = time.time,
+                 site: str | None = None) -> None:
         self.live = live
+        # Cluster mode: every check series names the site that probed it (a multi-vantage check is exported
+        # once per site); None on a single node, whose output stays as it was.
+        self._site_label = f',site="{escape(site)}"' if site is not None else ""
         self.scheduler = scheduler
         self.extra = extra
         self.probes = probes
@@ -94,7 +98,7 @@ class NetwatchCollector(Collector):
         cached = self._labels.get(check_id)
         if cached is not None and cached[0] is check:
             return cached[1]
-        text = f'check="{escape(check_id)}",target="{escape(target_id)}",kind="{escape(kind)}"'
+        text = f'check="{escape(check_id)}",target="{escape(target_id)}",kind="{escape(kind)}"{self._site_label}'
         self._labels[check_id] = (check, text)
         return text
 

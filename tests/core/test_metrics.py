@@ -76,3 +76,16 @@ def test_promtool_accepts_the_output() -> None:
                                     series=(Series("if_oper_status", (("if_name", "x"), ("if_alias", "")), 2.0),))))
     out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_cluster_node_names_its_site_on_every_check_series_and_a_single_node_does_not() -> None:
+    live = view_with(Outcome(ok=False, error="timeout", measurements={"uptime_seconds": 1.0},
+                             series=(Series("if_oper_status", (("if_name", "x"), ("if_alias", "")), 2.0),)))
+    single = parse_metrics(NetwatchCollector(lambda: live, lambda: None, probes=KINDS,
+                                             clock=lambda: 1001.0).render_checks())
+    clustered = parse_metrics(NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0,
+                                                site="venue").render_checks())
+    assert set(single) == set(clustered)
+    for family, samples in single.items():
+        assert all("site" not in labels for labels, _ in samples), family
+        assert [({**labels, "site": "venue"}, v) for labels, v in samples] == clustered[family], family
