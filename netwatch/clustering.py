@@ -72,9 +72,8 @@ class ClusterRole:
         Else it votes; True when this node's own step state decides paging (False: the votes decide)."""
         if not self.node.may_write(check.id):
             return None
-        # The streak in the database (a new owner continues it) and this site's vote.
-        self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, check, result)))
-        task.add_done_callback(self.tasks.discard)
+        # The streak in the database (a new owner continues it) and this site's vote, written in batches.
+        self.node.queue_vote(check, result)
         return not check.vantage
 
     async def rebalance(self) -> None:
