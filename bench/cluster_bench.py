@@ -194,17 +194,34 @@ def cost(bench: Bench, clustered: bool) -> tuple[float, float, float]:
         end = time.time()
         cpu = sum(proc_cpu(p.proc.pid) - c for p, c in zip(nodes, cpu0))
         srv = server_cpu(bench.pg.directory / "data") - srv0 if clustered else 0.0
-        time.sleep(3.0)   # the recorder flushes once a second: let the window's results land
-        if clustered:
-            assert database is not None
-            [(written,)] = bench.sql(database, "SELECT count(*) FROM results WHERE ts >= %s AND ts < %s", start, end)
-        else:
+        def written() -> int:
+            if clustered:
+                assert database is not None
+                return int(bench.sql(database, "SELECT count(*) FROM results WHERE ts >= %s AND ts < %s",
+                                     start, end)[0][0])
             import sqlite3
             conn = sqlite3.connect(store, timeout=30)
-            [(written,)] = conn.execute("SELECT count(*) FROM results WHERE ts >= ? AND ts < ?", (start, end)).fetchall()
-            conn.close()
+            try:
+                return int(conn.execute("SELECT count(*) FROM results WHERE ts >= ? AND ts < ?",
+                                        (start, end)).fetchone()[0])
+            finally:
+                conn.close()
+        # The recorders flush once a second, later while the box is overloaded: wait until the count settles.
+        count, settled = -1, time.monotonic() + 30
+        while time.monotonic() < settled:
+            time.sleep(2.0)
+            now_count = written()
+            if now_count == count:
+                break
+            count = now_count
+        if count == 0:
+            for p in nodes:
+                print(f"  {p.log_path}: no results written; its last warnings:", file=sys.stderr)
+                print("\n".join([line for line in p.log().splitlines() if "WARN" in line or "ERROR" in line][-8:]),
+                      file=sys.stderr)
+        written_count = count
         span = end - start
-        return written / span, cpu / span, srv / span
+        return written_count / span, cpu / span, srv / span
     finally:
         bench.stop_all()
         sink.stop()
