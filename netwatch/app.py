@@ -82,7 +82,8 @@ class Monitor:
                                            site=config.cluster.site if config.cluster is not None else None)
         self.registry = registry_for(self.collector)
         self.services = Services(current, self.live, self.collector, self.registry,
-                                 PagingCommands(store, current), self.delivery.wake.set)
+                                 PagingCommands(store, current), self.delivery.wake.set,
+                                 cluster=node.board_view if node is not None else lambda: None)
         self.reloads = {"ok": 0, "refused": 0}
         self.reload_tasks: set[asyncio.Task[None]] = set()
         self.listener: Listener | None = None
