@@ -531,8 +531,8 @@ def monitor() -> Json:
                  steps=COUNT_BAD_STEPS,
                  description="Nút mất kết nối PostgreSQL tự dừng đo và ghi trước khi hết hạn quyền."),
             timeseries("Slot đang giữ theo nút",
-                       [query(f"netwatch_cluster_slots_owned * on (instance) group_left (node, site) "
-                              f"netwatch_cluster_node_info{{{SITE}}}", "{{node}} ({{site}})")],
+                       [query(f"(netwatch_cluster_slots_owned * on (instance) group_left (node, site) "
+                              f"netwatch_cluster_node_info{{{SITE}}}) or vector(0)", "{{node}} ({{site}})")],
                        "none", min=0, width=12, stack=True, fill=40,
                        description="Mỗi điểm đo chia đều các slot cho các nút của nó; khi một nút chết, nút "
                                    "khác nhận slot sau TTL của quyền."),
