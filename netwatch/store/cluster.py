@@ -115,6 +115,9 @@ CREATE TRIGGER cluster_votes_fence BEFORE INSERT OR UPDATE ON cluster_votes
     FOR EACH ROW EXECUTE FUNCTION cluster_fence();
 """
 
+# The newest object of SCHEMA: present means this version's schema is complete (update it with SCHEMA).
+SCHEMA_MARKER = "cluster_ownership_lease"
+
 # On the history's incidents table (created by the store's migrations): a second open incident for the
 # same check, target or Alertmanager alert is refused by the database, not by a read-then-insert.
 INCIDENT_INDEXES = """
@@ -281,10 +284,14 @@ class ClusterStore:
         """Create the cluster tables once (serialised by an advisory lock) and check the slot count."""
         with self._tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('netwatch_cluster_schema'))")
-            cur.execute(SCHEMA)
+            # On a live cluster the DDL would queue for exclusive locks behind the other nodes' writes (and
+            # theirs behind it) and run out of statement_timeout: skip it when this version's schema is there.
+            cur.execute(f"SELECT to_regclass('{SCHEMA_MARKER}') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                cur.execute(SCHEMA)
             cur.execute("SELECT to_regclass('incidents') IS NOT NULL")
             if cur.fetchone()[0]:
-                cur.execute(INCIDENT_INDEXES)
+                self._incident_indexes(cur)
             cur.execute("INSERT INTO cluster_meta (id, slots) VALUES (1, %s) ON CONFLICT (id) DO NOTHING", (slots,))
             cur.execute("SELECT slots FROM cluster_meta WHERE id = 1")
             existing = int(cur.fetchone()[0])
@@ -296,6 +303,13 @@ class ClusterStore:
     def ensure_incident_indexes(self) -> None:
         """After the history schema exists (the daemon creates it): the one-open-incident indexes."""
         with self._tx() as cur:
+            self._incident_indexes(cur)
+
+    @staticmethod
+    def _incident_indexes(cur: Any) -> None:
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname IN "
+                    "('incidents_one_open_check', 'incidents_one_open_target', 'incidents_one_open_alert')")
+        if int(cur.fetchone()[0]) < 3:
             cur.execute(INCIDENT_INDEXES)
 
     # -- nodes -----------------------------------------------------------------------------
