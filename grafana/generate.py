@@ -221,6 +221,10 @@ def variable(name: str, label: str, definition: str, multi: bool = True, include
 
 ZONE_VAR = variable("zone", "Khu vực", "label_values(netwatch_target_info, zone)")
 TARGET_VAR = variable("target", "Đối tượng", 'label_values(netwatch_target_info{zone=~"$zone"}, target)')
+# A cluster (docs/cluster.md) labels every check series with the site that probed it (the vantage).
+# On a single node there is no `site` label: the variable is empty and "All" (.*) matches the empty value.
+SITE_VAR = variable("site", "Điểm đo", "label_values(netwatch_check_interval_seconds, site)")
+SITE = 'site=~"$site"'
 
 
 def dashboard(uid: str, title: str, description: str, items: list[Panel | Row], variables: list[Json],
@@ -323,7 +327,7 @@ def overview() -> Json:
 def links() -> Json:
     link_var = variable("link", "Đường truyền", f'label_values(netwatch_target_info{{{LINK}, zone=~"$zone"}}, target)',
                         all_value=None)
-    sel = 'target=~"$link"'
+    sel = f'target=~"$link", {SITE}'
     band = timeseries(
         "Độ trễ $link (nhỏ nhất / trung bình / lớn nhất)",
         [query(f"netwatch_icmp_rtt_min_seconds{{{sel}}}", "nhỏ nhất"),
@@ -352,24 +356,25 @@ def links() -> Json:
             bargauge("Mất gói hiện tại (TB 5 phút)", f"netwatch:link_packet_loss:ratio_avg5m{{{sel}}}", "{{name}}",
                      "percentunit", LOSS_STEPS, min=0, max=1),
             state_timeline("Giai đoạn suy giảm / mất kết nối",
-                           f'netwatch:check_state:code{{kind="icmp", {sel}}}', "{{name}}", state_mappings(),
+                           'netwatch:check_state:code{kind="icmp", target=~"$link"}', "{{name}}", state_mappings(),
                            description="Màu vàng là suy giảm (vượt ngưỡng cảnh báo RTT hoặc mất gói), đỏ là "
                                        "mất kết nối."),
         ],
-        [ZONE_VAR, link_var])
+        [ZONE_VAR, SITE_VAR, link_var])
 
 
 def devices() -> Json:
     device_var = variable("device", "Thiết bị",
                           'label_values(netwatch_snmp_uptime_seconds{target=~"$target"}, target)', all_value=None)
-    dev = 'target=~"$device"'
+    tiles = 'target=~"$device"'    # the state code is per check, over every site
+    dev = f'{tiles}, {SITE}'
     ifsel = f'{dev}, if_name=~"$interface"'
     iface_var = variable("interface", "Cổng", f'label_values(netwatch_if_oper_status{{{dev}}}, if_name)')
     return dashboard(
         "netwatch-devices", "netwatch — Thiết bị và cổng mạng",
         "Trạng thái thiết bị qua SNMP, khởi động lại, trạng thái cổng, lưu lượng, mức sử dụng, lỗi, CPU/bộ nhớ.",
         [
-            state_tiles("Thiết bị", f'netwatch:target_state:code{{{dev}}}', "{{name}}", height=5),
+            state_tiles("Thiết bị", f'netwatch:target_state:code{{{tiles}}}', "{{name}}", height=5),
             stat("Khởi động lại (trong khoảng xem)", f"sum(resets(netwatch_snmp_uptime_seconds{{{dev}}}[$__range]))",
                  "none", steps=COUNT_BAD_STEPS, width=6, height=5,
                  description="Số lần sysUpTime quay về 0 trong khoảng thời gian đang xem."),
@@ -399,17 +404,18 @@ def devices() -> Json:
             timeseries("Thời gian trả lời SNMP", [query(f"netwatch_snmp_response_seconds{{{dev}}}", "{{target}}")],
                        "s", min=0),
         ],
-        [ZONE_VAR, TARGET_VAR, device_var, iface_var])
+        [ZONE_VAR, TARGET_VAR, SITE_VAR, device_var, iface_var])
 
 
 def egov() -> Json:
     sys_var = variable("system", "Hệ thống", f'label_values(netwatch_target_info{{{EGOV}}}, target)', all_value=None)
-    sel = 'target=~"$system"'
+    per_check = 'target=~"$system"'   # state codes are per check, over every site
+    sel = f'{per_check}, {SITE}'
     return dashboard(
         "netwatch-egov", "netwatch — Hệ thống chính quyền điện tử",
         "Độ sẵn sàng, thời gian phản hồi và các pha, mã trạng thái HTTP, hạn chứng chỉ TLS, toàn vẹn nội dung.",
         [
-            state_tiles("Trạng thái", f"netwatch:target_state:code{{{sel}}}", "{{name}}", height=5),
+            state_tiles("Trạng thái", f"netwatch:target_state:code{{{per_check}}}", "{{name}}", height=5),
             bargauge("Độ sẵn sàng (trong khoảng xem)",
                      f"min by (target, name) (avg_over_time(netwatch:check_available:bool{{{sel}}}[$__range]))",
                      "{{name}}", "percentunit", AVAIL_STEPS, width=12, height=7, min=0.9, max=1, decimals=3,
@@ -456,10 +462,10 @@ def egov() -> Json:
             timeseries("Tỷ lệ nội dung thay đổi so với bản gốc", [
                 query(f"netwatch_web_integrity_text_change_ratio{{{sel}}}", "{{check}}")], "percentunit",
                 min=0, max=1, steps=thresholds((None, "green"), (0.25, "red"))),
-            state_timeline("Diễn biến trạng thái", f"netwatch:check_state:code{{{sel}}}", "{{check}}",
+            state_timeline("Diễn biến trạng thái", f"netwatch:check_state:code{{{per_check}}}", "{{check}}",
                            state_mappings()),
         ],
-        [sys_var])
+        [SITE_VAR, sys_var])
 
 
 def monitor() -> Json:
@@ -514,8 +520,24 @@ def monitor() -> Json:
             timeseries("SNMP trap nhận được (mỗi phút)",
                        [query("rate(netwatch_snmp_traps_total[5m]) * 60", "{{result}}")], "none", min=0,
                        width=18),
+            Row("Cụm netwatch (khi chạy nhiều nút)"),
+            stat("Nút đang chạy", 'count(up{job="netwatch", cluster!=""} == 1) or vector(0)', "none",
+                 color_mode="value", width=4,
+                 description="Số nút của cụm trả lời Prometheus (không có số liệu khi chạy một nút)."),
+            stat("Nút điều phối", "sum(netwatch_cluster_coordinator) or vector(0)", "none", width=4,
+                 steps=thresholds((None, "red"), (1, "green"), (2, "red")),
+                 description="Đúng 1 nút giữ quyền điều phối: quyết định, leo thang và gửi cảnh báo."),
+            stat("Nút tự dừng", "sum(netwatch_cluster_fenced) or vector(0)", "none", width=4,
+                 steps=COUNT_BAD_STEPS,
+                 description="Nút mất kết nối PostgreSQL tự dừng đo và ghi trước khi hết hạn quyền."),
+            timeseries("Slot đang giữ theo nút",
+                       [query(f"(netwatch_cluster_slots_owned * on (instance) group_left (node, site) "
+                              f"netwatch_cluster_node_info{{{SITE}}}) or vector(0)", "{{node}} ({{site}})")],
+                       "none", min=0, width=12, stack=True, fill=40,
+                       description="Mỗi điểm đo chia đều các slot cho các nút của nó; khi một nút chết, nút "
+                                   "khác nhận slot sau TTL của quyền."),
         ],
-        [])
+        [SITE_VAR])
 
 
 DASHBOARDS = {"overview": overview, "links": links, "devices": devices, "egov": egov, "monitor": monitor}

@@ -65,10 +65,12 @@ class Monitor:
         self.cluster = ClusterRole(node, store, self.live, current, self.paging.decide, self.submit,
                                    latency_of=self.recorder.latency_of) if node else None
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger, self.trap_reboot)
-        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics)
+        self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics,
+                                           site=config.cluster.site if config.cluster is not None else None)
         self.registry = registry_for(self.collector)
         self.services = Services(current, self.live, self.collector, self.registry,
-                                 PagingCommands(store, current), self.delivery.wake.set)
+                                 PagingCommands(store, current), self.delivery.wake.set,
+                                 cluster=node.board_view if node is not None else lambda: None)
         self.reloads = {"ok": 0, "refused": 0}
         self.tasks: set[asyncio.Task[None]] = set()
         self.listener: Listener | None = None

@@ -151,9 +151,8 @@ class ClusterRole:
                 # Recovered, or failing again with the site back: a real outage, which pages as usual.
                 self.held_unreachable.discard(check.id)
                 self.live.set_overlays(((check.id, None),))
-        # The streak in the database (a new owner continues it) and this site's vote.
-        self.tasks.add(task := asyncio.create_task(asyncio.to_thread(self.node.vote, check, result)))
-        task.add_done_callback(self.tasks.discard)
+        # The streak in the database (a new owner continues it) and this site's vote, written in batches.
+        self.node.queue_vote(check, result)
         return decides
 
     def cut_when(self, started_at: float) -> bool:

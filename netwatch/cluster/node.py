@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from netwatch.cluster.confirm import Confirmed, ConfirmTracker
 from netwatch.cluster.isolation import AnchorStreaks, AnchorView, IsolationRule, SiteChange, SiteWatch
-from netwatch.cluster.membership import Membership
+from netwatch.cluster.membership import Lease, Membership
 from netwatch.cluster.votes import Vote
 from netwatch.model import Check, Result, State
 
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["ClusterNode"]
 
 log = logging.getLogger("netwatch.cluster")
+BOARD_VIEW_SECONDS = 3.0         # the board polls every few seconds; PostgreSQL is read at most this often
+MAX_REMEMBERED_LEASES = 200_000   # results' leases kept for their write (about 3 minutes at 1,000 results/s)
 
 
 class ClusterNode:
@@ -50,6 +54,15 @@ class ClusterNode:
         self.votes_written = 0
         self.votes_refused = 0
         self.results_fenced = 0
+        # Results waiting to be counted into streaks and votes, written in batches by one thread of their own:
+        # a database round trip per result on the event loop's shared executor starved the recorder.
+        self._steps: list[Any] = []
+        self._steps_lock = threading.Lock()
+        self._steps_wake = threading.Event()
+        self._steps_stop = threading.Event()
+        self._steps_thread: threading.Thread | None = None
+        self._result_leases: dict[tuple[str, float], Lease] = {}
+        self._view: tuple[float, dict[str, Any]] | None = None
 
     @property
     def site(self) -> str:
@@ -139,13 +152,14 @@ class ClusterNode:
         return fence
 
     def fence_results(self, tx: "Tx", rows: list["ResultRow"]) -> list["ResultRow"]:
-        """Inside the results' transaction: keep the result rows (check id first) whose slot lease this node
-        still holds in the database."""
-        from netwatch.store.cluster import live_slots
-        leases = {row[0]: self.membership.owns(row[0], self.site) for row in rows}
-        held = live_slots(tx, self.membership.node, self.site,
-                          [(lease.slot, lease.epoch) for lease in leases.values() if lease is not None])
-        kept = [row for row in rows if (lease := leases[row[0]]) is not None and (lease.slot, lease.epoch) in held]
+        """Inside the results' transaction: keep the result rows (check id, start, ...) probed under a lease that
+        is still live in the database or was given back cleanly (a rebalance); a lease that ran out or was taken
+        over writes nothing more."""
+        from netwatch.store.cluster import writable_results
+        leases = [self._result_leases.get((row[0], row[1])) or self.membership.owns(row[0], self.site) for row in rows]
+        held = writable_results(tx, self.membership.node, self.site,
+                                [(lease.slot, lease.epoch) for lease in leases if lease is not None])
+        kept = [row for row, lease in zip(rows, leases) if lease is not None and (lease.slot, lease.epoch) in held]
         self.results_fenced += len(rows) - len(kept)
         return kept
 
@@ -164,6 +178,50 @@ class ClusterNode:
             self.votes_refused += 1     # the slot moved on: the database refused the stale write
         except StoreError as exc:
             log.warning("vote of %s not written: %s", check.id, exc)
+
+    def queue_vote(self, check: Check, result: Result) -> None:
+        """Non-blocking: count the result into this site's streak and vote at the next batch (in order)."""
+        from netwatch.store.cluster import Step
+        lease = self.membership.owns(check.id, self.site)
+        if lease is None or self.writer is None:
+            return
+        # The lease each result was probed under, for the results' write (fence_results); bounded, oldest out.
+        self._result_leases[(check.id, result.started_at)] = lease
+        if len(self._result_leases) > MAX_REMEMBERED_LEASES:
+            for key in list(self._result_leases)[:MAX_REMEMBERED_LEASES // 2]:
+                del self._result_leases[key]
+        with self._steps_lock:
+            self._steps.append(Step(check.id, lease.slot, lease.epoch, result.ok, result.started_at,
+                                    check.alert.fail_after, check.alert.recover_after))
+        self._steps_wake.set()
+
+    def flush_votes(self) -> None:
+        """Blocking: write the queued steps as one batch (the writer thread's loop; tests call it directly)."""
+        from netwatch.store.db import StoreError
+        with self._steps_lock:
+            steps, self._steps = self._steps, []
+        if not steps or self.writer is None:
+            return
+        # Checked before the write, as before a probe: a fenced node writes nothing (the database would refuse
+        # the stale epochs anyway, in its own time).
+        held = self.membership.owned_slots() if not self.membership.fenced() else {}
+        kept = [st for st in steps if held.get(st.slot) == st.epoch]
+        self.votes_refused += len(steps) - len(kept)
+        try:
+            written, refused = self.writer.record_steps(self.membership.node, self.site, kept)
+        except StoreError as exc:
+            log.warning("%d votes not written: %s", len(kept), exc)
+            return
+        self.votes_written += written
+        self.votes_refused += refused
+
+    def _write_votes(self) -> None:
+        while not self._steps_stop.is_set():
+            # No waiting to gather: votes are as fresh as before batching, and batches form by themselves
+            # while a write is in flight.
+            self._steps_wake.wait(0.5)
+            self._steps_wake.clear()
+            self.flush_votes()
 
     def streaks(self, check_ids: list[str]) -> dict[str, Any]:
         """Blocking: the database streaks of checks this node just took over (empty without a writer)."""
@@ -193,11 +251,41 @@ class ClusterNode:
             log.info("site %s no longer suspect", site)
         return self.tracker.step(now, voted, votes, isolated=self.sites.isolated)
 
+    def board_view(self) -> dict[str, Any]:
+        """Blocking: what the board shows of the cluster (read from PostgreSQL at most every few seconds)."""
+        from netwatch.store.db import StoreError
+        now = time.monotonic()
+        if self._view is not None and now - self._view[0] < BOARD_VIEW_SECONDS:
+            return self._view[1]
+        view: dict[str, Any] = {"this_node": self.membership.node, "site": self.site, "fenced": self.fenced(),
+                                "coordinating": self.coordinating()}
+        try:
+            status = self.writer.status() if self.writer is not None else None
+        except StoreError:
+            status = None
+            view["unreachable"] = True
+        if status is not None:
+            view.update({
+                "coordinator": status.coordinator, "slots": status.slots, "owned": status.owned,
+                "nodes": [{"node": n.node[:64], "site": n.site[:64], "slots": n.slots,
+                           "state": "refused" if n.refused else ("live" if n.live else "fenced"),
+                           "renew_age_seconds": round(n.last_renew_age_seconds, 1)} for n in status.nodes]})
+        self._view = (now, view)
+        return view
+
     def start(self, on_change: Callable[[], None]) -> None:
         self.membership.on_change = on_change
         self.membership.start()
+        if self.writer is not None:
+            self._steps_thread = threading.Thread(target=self._write_votes, name="netwatch-votes", daemon=True)
+            self._steps_thread.start()
 
     def stop(self) -> None:
+        self._steps_stop.set()
+        self._steps_wake.set()
+        if self._steps_thread is not None:
+            self._steps_thread.join(10)
+        self.flush_votes()      # while the leases are still ours
         self.membership.stop(leave=True)
         if self.writer is not None:
             self.writer.close()

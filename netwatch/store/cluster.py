@@ -22,8 +22,8 @@ import psycopg
 
 from netwatch.store.db import FencedWrite, StoreError, Tx
 
-__all__ = ["ClusterStore", "ClusterError", "StaleLease", "NodeRow", "Status", "guard_coordinator", "guard_slot",
-           "live_slots", "SCHEMA", "ANCHOR_SCHEMA", "STALE_SQLSTATE"]
+__all__ = ["ClusterStore", "ClusterError", "StaleLease", "NodeRow", "Status", "Step", "guard_coordinator",
+           "guard_slot", "live_slots", "writable_results", "SCHEMA", "ANCHOR_SCHEMA", "STALE_SQLSTATE"]
 
 # A SQLSTATE of our own (class "NW"), raised by the fencing trigger and by the coordinator guard.
 STALE_SQLSTATE = "NW409"
@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS cluster_ownership (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cluster_ownership_at ON cluster_ownership (at);
+CREATE INDEX IF NOT EXISTS cluster_ownership_lease ON cluster_ownership (site, slot, epoch);
 CREATE TABLE IF NOT EXISTS cluster_streaks (
     check_id TEXT NOT NULL,
     site TEXT NOT NULL,
@@ -129,6 +130,9 @@ CREATE TABLE IF NOT EXISTS cluster_anchors (
 ALTER TABLE cluster_ownership ADD COLUMN IF NOT EXISTS previous_expires TIMESTAMPTZ;
 """
 
+# The newest object of SCHEMA: present means this version's schema is complete (update it with SCHEMA).
+SCHEMA_MARKER = "cluster_ownership_lease"
+
 # On the history's incidents table (created by the store's migrations): a second open incident for the
 # same check, target or Alertmanager alert is refused by the database, not by a read-then-insert.
 # A target's checks share one incident per fault (the others are its members, in incident_checks), so
@@ -184,6 +188,41 @@ class Streak:
     oks: int
     first_failure: float | None
     down: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """One result to count into a check's streak (record_steps): under the lease (slot, epoch) it was probed."""
+
+    check_id: str
+    slot: int
+    epoch: int
+    ok: bool
+    ts: float
+    fail_after: int
+    recover_after: int
+
+
+# record_step's two statements as one (the vote follows from the streak it just updated), for batches.
+_STEP_AND_VOTE = (
+    "WITH streak AS ("
+    " INSERT INTO cluster_streaks AS s (check_id, site, slot, epoch, node, fails, oks, first_failure, down) "
+    " VALUES (%(c)s, %(s)s, %(slot)s, %(e)s, %(n)s, CASE WHEN %(ok)s THEN 0 ELSE 1 END, "
+    "         CASE WHEN %(ok)s THEN 1 ELSE 0 END, CASE WHEN %(ok)s THEN NULL ELSE %(ts)s END, "
+    "         NOT %(ok)s AND %(fa)s <= 1) "
+    " ON CONFLICT (check_id, site) DO UPDATE SET slot = EXCLUDED.slot, epoch = EXCLUDED.epoch, "
+    "   node = EXCLUDED.node, updated = now(), "
+    "   fails = CASE WHEN %(ok)s THEN 0 ELSE s.fails + 1 END, "
+    "   oks = CASE WHEN %(ok)s THEN s.oks + 1 ELSE 0 END, "
+    "   first_failure = CASE WHEN NOT %(ok)s THEN COALESCE(s.first_failure, %(ts)s) "
+    "                        WHEN s.down AND s.oks + 1 < %(ra)s THEN s.first_failure END, "
+    "   down = CASE WHEN NOT %(ok)s AND s.fails + 1 >= %(fa)s THEN true "
+    "               WHEN %(ok)s AND s.oks + 1 >= %(ra)s THEN false ELSE s.down END "
+    " RETURNING check_id, site, slot, epoch, node, down, first_failure) "
+    "INSERT INTO cluster_votes (check_id, site, slot, epoch, node, down, down_since, at) "
+    "SELECT check_id, site, slot, epoch, node, down, CASE WHEN down THEN first_failure END, now() FROM streak "
+    "ON CONFLICT (check_id, site) DO UPDATE SET slot = EXCLUDED.slot, epoch = EXCLUDED.epoch, "
+    "  node = EXCLUDED.node, down = EXCLUDED.down, down_since = EXCLUDED.down_since, at = now()")
 
 
 class ClusterStore:
@@ -263,11 +302,17 @@ class ClusterStore:
         """Create the cluster tables once (serialised by an advisory lock) and check the slot count."""
         with self._tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('netwatch_cluster_schema'))")
-            cur.execute(SCHEMA)
-            cur.execute(ANCHOR_SCHEMA)
+            # On a live cluster the DDL would queue for exclusive locks behind the other nodes' writes (and
+            # theirs behind it) and run out of statement_timeout: skip it when this version's schema is there.
+            cur.execute(f"SELECT to_regclass('{SCHEMA_MARKER}') IS NOT NULL, to_regclass('cluster_anchors') IS NOT NULL")
+            have_schema, have_anchors = cur.fetchone()
+            if not have_schema:
+                cur.execute(SCHEMA)
+            if not have_anchors:
+                cur.execute(ANCHOR_SCHEMA)
             cur.execute("SELECT to_regclass('incidents') IS NOT NULL")
             if cur.fetchone()[0]:
-                cur.execute(INCIDENT_INDEXES)
+                self._incident_indexes(cur)
             cur.execute("INSERT INTO cluster_meta (id, slots) VALUES (1, %s) ON CONFLICT (id) DO NOTHING", (slots,))
             cur.execute("SELECT slots FROM cluster_meta WHERE id = 1")
             existing = int(cur.fetchone()[0])
@@ -279,6 +324,13 @@ class ClusterStore:
     def ensure_incident_indexes(self) -> None:
         """After the history schema exists (the daemon creates it): the one-open-incident indexes."""
         with self._tx() as cur:
+            self._incident_indexes(cur)
+
+    @staticmethod
+    def _incident_indexes(cur: Any) -> None:
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname IN "
+                    "('incidents_one_open_check', 'incidents_one_open_target', 'incidents_one_open_alert')")
+        if int(cur.fetchone()[0]) < 3:
             cur.execute(INCIDENT_INDEXES)
 
     # -- nodes -----------------------------------------------------------------------------
@@ -457,6 +509,31 @@ class ClusterStore:
                 (check_id, site, slot, epoch, node, streak.down, streak.first_failure if streak.down else None))
             return streak
 
+    def record_steps(self, node: str, site: str, steps: Sequence[Step]) -> tuple[int, int]:
+        """`record_step` for a batch, in one transaction (one round trip per row, pipelined): (written, refused).
+
+        Results of one check are counted in order. When the fencing trigger refuses a row (a slot moved),
+        the batch is rolled back and written again row by row, so only the stale rows are lost."""
+        if not steps:
+            return 0, 0
+        rows = [{"c": st.check_id, "s": site, "slot": st.slot, "e": st.epoch, "n": node, "ok": st.ok, "ts": st.ts,
+                 "fa": st.fail_after, "ra": st.recover_after} for st in steps]
+        try:
+            with self._tx() as cur:
+                cur.executemany(_STEP_AND_VOTE, rows)
+            return len(rows), 0
+        except StaleLease:
+            pass
+        written = refused = 0
+        for row in rows:
+            try:
+                with self._tx() as cur:
+                    cur.execute(_STEP_AND_VOTE, row)
+                written += 1
+            except StaleLease:
+                refused += 1
+        return written, refused
+
     def streaks(self, site: str, check_ids: Sequence[str]) -> dict[str, Streak]:
         """The streaks a new owner continues from (what the previous owner of the slot counted)."""
         with self._tx() as cur:
@@ -604,6 +681,21 @@ def live_slots(tx: Tx, node: str, site: str, leases: Sequence[tuple[int, int]]) 
     rows = tx.fetchall("SELECT slot, epoch FROM cluster_slots WHERE site = ? AND node = ? AND expires > now() "
                        "AND slot = ANY(?) ORDER BY slot FOR SHARE", (site, node, sorted({s for s, _ in wanted})))
     return {(int(s), int(e)) for s, e in rows} & wanted
+
+
+def writable_results(tx: Tx, node: str, site: str, leases: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The leases whose results `node` may still write: live ones (`live_slots`), and ones it gave back
+    cleanly (rebalance, stop). A node stops probing a slot before it gives it back, so every result of
+    such a lease was probed while it held it; a lease that ran out or was taken over writes nothing more.
+    """
+    held = live_slots(tx, node, site, leases)
+    rest = set(leases) - held
+    if not rest:
+        return held
+    rows = tx.fetchall("SELECT slot, epoch FROM cluster_ownership WHERE site = ? AND previous = ? "
+                       "AND reason IN ('rebalance', 'stop') AND slot = ANY(?) AND epoch = ANY(?)",
+                       (site, node, sorted({s for s, _ in rest}), sorted({e for _, e in rest})))
+    return held | ({(int(s), int(e)) for s, e in rows} & rest)
 
 
 def guard_slot(tx: Tx, node: str, site: str, slot: int, epoch: int) -> None:

@@ -258,13 +258,18 @@ def notify_told(c: Tx, incident_id: int, kind: str, now: float, extra: Mapping[s
     return len(targets)
 
 
-def resolve(c: Tx, incident_id: int, now: float, notify: bool = True) -> None:
-    c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, "
-              "next_remind_at=NULL WHERE id=? AND state IN ('open','acked')", (now, incident_id))
+def resolve(c: Tx, incident_id: int, now: float, notify: bool = True) -> bool:
+    """Resolve it and tell who was told; False (nobody told) when another writer resolved it first.
+
+    Two writers may have read it open at once (both cluster nodes taking the same Alertmanager webhook):
+    PostgreSQL makes the second UPDATE wait and re-check `state`, so only one of them queues the recovery."""
+    done = c.execute("UPDATE incidents SET state='resolved', resolved_at=?, next_escalation_at=NULL, "
+                     "next_remind_at=NULL WHERE id=? AND state IN ('open','acked')", (now, incident_id)).rowcount
     c.execute("UPDATE incident_checks SET recovered_at=? WHERE incident_id=? AND recovered_at IS NULL",
               (now, incident_id))
-    if notify:
+    if notify and done:
         notify_told(c, incident_id, "resolved", now, {"resolved_at": now, "state": "up"})
+    return bool(done)
 
 
 REMOVED_NOTE = "removed from configuration"

@@ -121,6 +121,9 @@ async def board_json(request: web.Request) -> web.Response:
     resolved = await asyncio.to_thread(wall.resolved_incidents, services, now)
     data = wall.enrich(services, snapshot(services, now, stored), now, stored, resolved)
     data["warnings"] = exposure_warnings(bound_listen(request.app, services.config().listen))
+    cluster = await asyncio.to_thread(services.cluster)
+    if cluster is not None:
+        data["cluster"] = cluster
     return web.json_response(data)
 
 

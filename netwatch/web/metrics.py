@@ -95,8 +95,12 @@ class NetwatchCollector(Collector):
 
     def __init__(self, live: Callable[[], LiveView], scheduler: Callable[[], Scheduler | None],
                  extra: Callable[[], Iterator[Metric]] | None = None,
-                 probes: Mapping[str, ProbeKind] = PROBES, clock: Callable[[], float] = RUN_CLOCK) -> None:
+                 probes: Mapping[str, ProbeKind] = PROBES, clock: Callable[[], float] = RUN_CLOCK,
+                 site: str | None = None) -> None:
         self.live = live
+        # Cluster mode: every check series names the site that probed it (a multi-vantage check is exported
+        # once per site); None on a single node, whose output stays as it was.
+        self._site_label = f',site="{escape(site)}"' if site is not None else ""
         self.scheduler = scheduler
         self.extra = extra
         self.probes = probes
@@ -135,7 +139,7 @@ class NetwatchCollector(Collector):
         cached = self._labels.get(check_id)
         if cached is not None and cached[0] is check:
             return cached[1]
-        text = f'check="{escape(check_id)}",target="{escape(target_id)}",kind="{escape(kind)}"'
+        text = f'check="{escape(check_id)}",target="{escape(target_id)}",kind="{escape(kind)}"{self._site_label}'
         self._labels[check_id] = (check, text)
         return text
 
@@ -344,7 +348,7 @@ class NetwatchCollector(Collector):
             extra = {label_name(k): label_value(v) for k, v in t.labels.items()}
             values = [t.id, t.zone, label_value(t.name or t.id)] + [extra.get(k, "") for k in extra_keys]
             text = ",".join(f'{k}="{escape(v)}"' for k, v in zip(("target", "zone", "name") + extra_keys, values))
-            lines[tid] = (t, f"netwatch_target_info{{{text}}} 1.0".encode())
+            lines[tid] = (t, f"netwatch_target_info{{{text}{self._site_label}}} 1.0".encode())
 
     def _assemble(self) -> Iterator[bytes]:
         """The exposition in parts of at most _PART_LINES checks: each join is a short step."""

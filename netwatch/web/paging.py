@@ -13,7 +13,7 @@ from aiohttp import web
 
 from netwatch.alerting import incidents
 from netwatch.alerting.operators import allowed
-from netwatch.store.db import Tx
+from netwatch.store.db import StoreError, Tx
 from netwatch.web.access import (LIMITER_KEY, SERVICES_KEY, VERIFY_KEY, VERIFY_PARALLEL, VERIFY_QUEUE, Busy,
                                  bearer, incident_id_of, limiter_of, read_refusal, record_failure,
                                  request_operator, source_of, throttled)
@@ -132,8 +132,7 @@ async def alertmanager(request: web.Request) -> web.Response:
             key = f"am-{fingerprint[:64]}"
             current = incidents.find_open(c, key=key)
             if alert.get("status") == "resolved":
-                if current is not None:
-                    incidents.resolve(c, current[0], now)
+                if current is not None and incidents.resolve(c, current[0], now):
                     resolved += 1
                 continue
             if current is not None:
@@ -161,7 +160,12 @@ async def alertmanager(request: web.Request) -> web.Response:
             opened += 1
         return opened, resolved
 
-    opened, resolved = await asyncio.to_thread(services.incidents.write, write)
+    try:
+        opened, resolved = await asyncio.to_thread(services.incidents.write, write)
+    except StoreError:
+        # In a cluster both Alertmanagers post to every node: another node may have opened the same alert's
+        # incident in the same instant, and the unique index refused ours. Once more, it finds it open.
+        opened, resolved = await asyncio.to_thread(services.incidents.write, write)
     services.wake_delivery()
     return web.json_response({"opened": opened, "resolved": resolved})
 

@@ -166,6 +166,18 @@ class Lab:
         self.procs.append(proc)
         return proc
 
+    def run_binary(self, role: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        """Start any program (Alertmanager, Prometheus) inside the member's namespace; killed by PID in close()."""
+        out = open(log, "wb")
+        proc = subprocess.Popen(["ip", "netns", "exec", self.members[role].name, *argv], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs.append(proc)
+        return proc
+
+    def crash_postgres(self, role: str = "pg") -> None:
+        """`pg_ctl restart -m immediate`: PostgreSQL stops without a checkpoint (a crash) and recovers from WAL."""
+        self._pg_ctl(role, "restart", "-m", "immediate")
+
     def cut(self, role: str, peer: str, port: int | None = None) -> None:
         """Drop every packet between the member and a peer address (both directions), like a partition;
         with `port`, only the member's TCP connections to that port of the peer (one service blocked)."""

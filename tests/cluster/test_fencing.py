@@ -184,3 +184,76 @@ async def test_single_node_recorder_shows_no_fencing_metric(tmp_path: object) ->
         assert "netwatch_store_fenced_writes" not in {m.name for m in recorder.metrics()}
     finally:
         store.close()
+
+
+async def test_votes_are_written_in_batches_in_order_and_a_stale_row_costs_only_itself(
+        pg_cluster: postgres.Cluster, database: str) -> None:
+    from netwatch.config import loads
+    from netwatch.store.cluster import Step
+    node, db = frozen_node(pg_cluster, database, "dc-1")
+    other: ClusterStore | None = None
+    try:
+        config = loads("""
+store: /nonexistent.db
+defaults: {alert: {fail_after: 3, recover_after: 2}}
+targets:
+  - {id: a, host: 127.0.0.1, checks: [{kind: tcp, port: 1}]}
+  - {id: b, host: 127.0.0.1, checks: [{kind: tcp, port: 2}]}
+""")
+        a, b = config.check("a/tcp"), config.check("b/tcp")
+        assert a is not None and b is not None
+        for ts in (1.0, 2.0, 3.0):                    # three failures of a in one batch: counted in order
+            node.queue_vote(a, result("a/tcp", ts))
+        node.queue_vote(b, result("b/tcp", 1.0))
+        node.flush_votes()
+        assert node.votes_written == 4 and node.votes_refused == 0
+        streaks = node.streaks(["a/tcp", "b/tcp"])
+        assert (streaks["a/tcp"].fails, streaks["a/tcp"].down, streaks["a/tcp"].first_failure) == (3, True, 1.0)
+        assert (streaks["b/tcp"].fails, streaks["b/tcp"].down) == (1, False)
+        votes = node.writer.votes(["a/tcp", "b/tcp"])
+        assert [(s, d, since) for s, d, _, since in votes["a/tcp"]] == [("dc", True, 1.0)]
+        # a batch in which one row's lease moved: the rest is still written
+        lease = node.membership.owns("a/tcp")
+        assert lease is not None
+        other = cluster_store(pg_cluster, database)
+        written, refused = other.record_steps("dc-1", "dc", [
+            Step("b/tcp", node.membership.owns("b/tcp").slot, node.membership.owns("b/tcp").epoch, True, 5.0, 3, 2),
+            Step("a/tcp", lease.slot, lease.epoch + 7, True, 5.0, 3, 2)])
+        assert (written, refused) == (1, 1)
+        assert other.streaks("dc", ["b/tcp"])["b/tcp"].oks == 1
+    finally:
+        for s in (db, node.writer, other):
+            if s is not None:
+                s.close()
+
+
+async def test_results_of_a_slot_given_back_by_a_rebalance_are_still_written(
+        pg_cluster: postgres.Cluster, database: str) -> None:
+    """A node stops probing a slot before it gives it back: what it probed under that lease is history."""
+    from netwatch.config import loads
+    history = Store.open(pg_cluster.spec(database))
+    node, db = frozen_node(pg_cluster, database, "dc-1")
+    other: ClusterStore | None = None
+    try:
+        config = loads("store: /nonexistent.db\ntargets:\n" + "".join(
+            f"  - {{id: t{i}, host: 127.0.0.1, checks: [{{kind: tcp, port: 1}}]}}\n" for i in range(20)))
+        recorder = Recorder(history, history.start_run("t", 1, 1000.0), {}, 86400.0, 86400.0,
+                            fence_results=node.fence_results)
+        now = time.time()
+        for check in config.checks:
+            r = result(check.id, now)
+            node.queue_vote(check, r)      # remembers the lease the result was probed under
+            recorder.add_result(r)
+        assert db.release("dc-1", list(range(SLOTS))) == list(range(SLOTS))
+        with node.membership._lock:
+            node.membership._owned = {}       # as the membership does when it gives slots back
+        other = cluster_store(pg_cluster, database)
+        other.join("dc-2", "dc", "h", 6)
+        assert len(other.claim("dc-2", "dc", SLOTS, 6.0)) == SLOTS
+        assert await recorder.flush()
+        assert q(history, "SELECT count(*) FROM results") == [(20,)] and recorder.fenced_total["results"] == 0
+    finally:
+        for s in (db, node.writer, other):
+            if s is not None:
+                s.close()
+        history.close()

@@ -184,7 +184,10 @@ def test_three_sites_vote_and_the_coordinator_pages_once(
     assert broke_at - 1 <= since <= broke_at + 3          # the earliest first failure among the down votes
     [(down_from,)] = sql(pg_cluster, database, "SELECT error FROM transitions WHERE check_id = 'portal/tcp' "
                                                "AND to_state = 'down'")
-    assert down_from == "down from dc, venue, pop"
+    # confirm 2: the coordinator decides once two fresh votes are down; the third site's vote may land a
+    # moment later (each node writes its votes in batches), so the detail names two or three sites.
+    sites = down_from.removeprefix("down from ").split(", ")
+    assert down_from.startswith("down from ") and len(sites) >= 2 and set(sites) <= {"dc", "venue", "pop"}, down_from
     web.up()
     wait_for(lambda: len(sinks["chat"].received) >= 2, 30, what="the recovery page")
     time.sleep(2.0)

@@ -184,3 +184,16 @@ def test_series_lines_follow_their_labels_and_values_between_scrapes() -> None:
     assert len(collector._series_lines) <= 2 * 2 + 10_000
     assert collector.render_checks() == NetwatchCollector(lambda: live, lambda: None, probes=KINDS,
                                                           clock=lambda: 1001.0).render_checks()
+
+
+def test_a_cluster_node_names_its_site_on_every_check_series_and_a_single_node_does_not() -> None:
+    live = view_with(Outcome(ok=False, error="timeout", measurements={"uptime_seconds": 1.0},
+                             series=(Series("if_oper_status", (("if_name", "x"), ("if_alias", "")), 2.0),)))
+    single = parse_metrics(NetwatchCollector(lambda: live, lambda: None, probes=KINDS,
+                                             clock=lambda: 1001.0).render_checks())
+    clustered = parse_metrics(NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0,
+                                                site="venue").render_checks())
+    assert set(single) == set(clustered)
+    for family, samples in single.items():
+        assert all("site" not in labels for labels, _ in samples), family
+        assert [({**labels, "site": "venue"}, v) for labels, v in samples] == clustered[family], family

@@ -197,6 +197,11 @@ def substitute(expr: str, values: dict[str, str]) -> str:
     return _VAR_RE.sub(repl, expr)
 
 
+# Variables whose label only a cluster exports (docs/cluster.md): a single node's series carry no `site`, so
+# the variable has no values there and the dashboards rely on its "All" (allValue .*).
+EMPTY_ON_ONE_NODE = {"site"}
+
+
 def resolve_variables(prom: Prometheus, dashboard: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Fill each query variable, in order, with every real value Prometheus knows (like 'All' picked by hand)."""
     values = dict(BUILTINS)
@@ -207,6 +212,10 @@ def resolve_variables(prom: Prometheus, dashboard: dict[str, Any]) -> tuple[dict
         assert m, f"variable {var['name']}: only label_values(...) queries are supported: {definition!r}"
         match = substitute(m.group("match"), values) if m.group("match") else None
         real = prom.label_values(m.group("label"), match)
+        if not real and var["name"] in EMPTY_ON_ONE_NODE and var.get("includeAll") and var.get("allValue"):
+            # Grafana's default "All" interpolates allValue (.*), which also matches a series without the label.
+            found[var["name"]], values[var["name"]] = ["$__all"], var["allValue"]
+            continue
         found[var["name"]] = real
         values[var["name"]] = regex_value(real) if real else "__no_value__"
     return values, found

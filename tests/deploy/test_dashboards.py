@@ -86,3 +86,15 @@ def test_provisioning_points_at_the_dashboards_and_the_prometheus() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./grafana/dashboards:{providers[0]['options']['path']}:ro" in mounts
+
+
+def test_a_cluster_site_variable_filters_the_per_site_series_and_matches_a_single_node_too() -> None:
+    var = generate.SITE_VAR
+    assert var["name"] == "site" and var["allValue"] == ".*" and var["includeAll"]   # .* matches "no site label"
+    for name in ("links", "devices", "egov", "monitor"):
+        board = json.loads((GRAFANA / "dashboards" / f"{name}.json").read_text(encoding="utf-8"))
+        assert "site" in [v["name"] for v in board["templating"]["list"]], name
+        exprs = [t["expr"] for p in lint.all_panels(board) for t in p.get("targets", [])]
+        assert any('site=~"$site"' in e for e in exprs), name
+        # recording rules aggregate sites away: a state code filtered by site would show nothing
+        assert not any(e.startswith("netwatch:") and "state:code" in e and "$site" in e for e in exprs), name

@@ -15,7 +15,12 @@ const TEXTS = {
         stale_body: "Màu sắc dưới đây là dữ liệu cũ, không phải tình trạng thiết bị. Kiểm tra máy chạy netwatch.",
         stale_last: "Cập nhật lần cuối", all_ok: "Tất cả thiết bị hoạt động bình thường",
         hidden_ok: "{n} thiết bị hoạt động",
-        insecure_listen: "CẢNH BÁO: netwatch mở ra mạng mà không có HTTPS: mật khẩu và token đi qua mạng không mã hoá." },
+        insecure_listen: "CẢNH BÁO: netwatch mở ra mạng mà không có HTTPS: mật khẩu và token đi qua mạng không mã hoá.",
+        cluster: "Cụm netwatch", cl_coordinator: "Điều phối: {node}", cl_no_coordinator: "KHÔNG CÓ NÚT ĐIỀU PHỐI",
+        cl_slots: "khe có chủ {owned}/{slots}", cl_live: "đang chạy", cl_fenced: "hết hạn (đã dừng hoặc mất PostgreSQL)",
+        cl_refused: "từ chối nhận việc (cấu hình khác)", cl_node_slots: "{n} khe", cl_renew: "gia hạn {s} trước",
+        cl_unreachable: "Nút này không đọc được cơ sở dữ liệu của cụm", cl_this: "nút này",
+        cl_self_fenced: "Nút này đã tự dừng: không đo, không ghi" },
   en: { phase: "Phase", on_duty: "On duty", incidents: "Open incidents", resolved: "Recently resolved",
         no_incidents: "No incidents.", no_resolved: "None.", none: "—", switch: "Tiếng Việt",
         title: "Status board", not_acked: "Not acknowledged", acked: "Acknowledged", operator: "Operator sign-in",
@@ -29,7 +34,12 @@ const TEXTS = {
         stale_body: "The colours below are old data, not the devices' state. Check the machine running netwatch.",
         stale_last: "Last update", all_ok: "Every device is up",
         hidden_ok: "{n} devices up",
-        insecure_listen: "WARNING: netwatch listens beyond loopback without HTTPS: passwords and tokens cross the network in clear." },
+        insecure_listen: "WARNING: netwatch listens beyond loopback without HTTPS: passwords and tokens cross the network in clear.",
+        cluster: "netwatch cluster", cl_coordinator: "Coordinator: {node}", cl_no_coordinator: "NO COORDINATOR",
+        cl_slots: "slots owned {owned}/{slots}", cl_live: "live", cl_fenced: "expired (stopped, or lost PostgreSQL)",
+        cl_refused: "refuses work (config differs)", cl_node_slots: "{n} slots", cl_renew: "renewed {s} ago",
+        cl_unreachable: "This node cannot read the cluster database", cl_this: "this node",
+        cl_self_fenced: "This node has fenced itself: it probes and writes nothing" },
 };
 const ORDER = ["down", "unreachable", "degraded", "unknown", "maintenance", "up"];
 const PROBLEMS = new Set(["down", "unreachable", "degraded"]);
@@ -245,6 +255,36 @@ function renderIncident(data, inc, resolved) {
   return row;
 }
 
+// Cluster mode only (docs/cluster.md): nodes by site, slots, the coordinator and fenced nodes.
+function renderCluster(cluster) {
+  const t = TEXTS[lang];
+  const box = document.getElementById("cluster");
+  box.hidden = !cluster;
+  if (!cluster) return;
+  const parts = [];
+  if (cluster.unreachable) parts.push(t.cl_unreachable);
+  if (cluster.fenced) parts.push(t.cl_self_fenced);
+  if (cluster.nodes) {
+    parts.push(cluster.coordinator ? fmt("cl_coordinator", { node: cluster.coordinator }) : t.cl_no_coordinator);
+    parts.push(fmt("cl_slots", { owned: cluster.owned, slots: cluster.slots }));
+  }
+  const summary = document.getElementById("cluster-summary");
+  summary.textContent = parts.join(" · ");
+  summary.className = (cluster.unreachable || cluster.fenced || (cluster.nodes && !cluster.coordinator))
+    ? "cluster-bad" : "";
+  const list = document.getElementById("cluster-nodes");
+  list.replaceChildren();
+  for (const node of cluster.nodes || []) {
+    const row = el("div", `cluster-node n-${node.state}`);
+    const name = node.node === cluster.this_node ? `${node.node} (${t.cl_this})` : node.node;
+    row.append(el("strong", "", name), el("span", "", ` · ${node.site} · `),
+               el("span", "", t[`cl_${node.state}`] || node.state),
+               el("span", "", ` · ${fmt("cl_node_slots", { n: node.slots })} · ${fmt("cl_renew", { s: span(node.renew_age_seconds) })}`));
+    if (node.node === cluster.coordinator) row.append(el("span", "coord", " ★"));
+    list.append(row);
+  }
+}
+
 function render(data) {
   const t = TEXTS[lang];
   document.getElementById("site").textContent = data.site || "netwatch";
@@ -271,6 +311,7 @@ function render(data) {
   }
 
   renderZones(data);
+  renderCluster(data.cluster);
 
   const list = document.getElementById("incidents");
   list.replaceChildren();
