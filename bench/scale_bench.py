@@ -149,9 +149,19 @@ def main() -> None:
         load_end = os.getloadavg()[0]
         _, text = scrape(f"http://{listen}/metrics")
         p50, p99, runs = lag_quantiles(text)
+    except BaseException:
+        store.close()
+        raise
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        stopping = time.time()
+        try:
+            proc.wait(180)
+            print(f"netwatch stopped {time.time() - stopping:.1f} s after SIGTERM")
+        except subprocess.TimeoutExpired:
+            print("netwatch did NOT stop within 180 s of SIGTERM: killed")
+            proc.kill()
+            proc.wait()
         target.terminate()
         target.wait()
     try:
