@@ -1,12 +1,14 @@
 """Scale: 10,000 mixed ICMP/TCP/HTTP checks on loopback at a 10 s interval, run by a real `netwatch run`.
 
 Run (as root, for raw ICMP): python bench/scale_bench.py [--checks 10000] [--seconds 300] [--interval 10]
+                             [--store sqlite|postgresql]
 
 Prints: scheduler lag p50/p99 (from the daemon's own lag histogram), runs per check per interval
 (from the history store, over the measured window), RSS over time, /metrics scrape time, and the
 daemon's CPU. Targets: lag p99 < 1 s, every check once per interval +-10 %, RSS < 400 MB and flat.
 Traffic goes only to 127.0.0.0/8: ICMP to 127.2.x.y, TCP/HTTP to one C epoll server (from
-http_bench.py) in its own process.
+http_bench.py) in its own process. `--store postgresql` writes to a private PostgreSQL 15 cluster
+(bench/benchstore.py) and also prints the cluster's CPU.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchstore import BenchStore  # noqa: E402
 from http_bench import free_port, start_target  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
@@ -38,7 +40,7 @@ def kind_of(i: int, mix: tuple[int, int, int] | None) -> str:
     return "icmp" if r < mix[0] else "tcp" if r < mix[0] + mix[1] else "http"
 
 
-def write_config(path: Path, n: int, interval: str, listen: str, store: Path, http_port: int,
+def write_config(path: Path, n: int, interval: str, listen: str, store: str, http_port: int,
                  mix: tuple[int, int, int] | None = None) -> dict[str, int]:
     kinds = {"icmp": 0, "tcp": 0, "http": 0}
     lines = [f'site: {{name: "scale bench"}}', f"listen: {listen}", f"store: {store}",
@@ -111,15 +113,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=300)
     ap.add_argument("--interval", type=int, default=10)
     ap.add_argument("--mix", default="", help="icmp:tcp:http proportions, e.g. 40:8:2 (default: equal, in turn)")
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     args = ap.parse_args()
     mix = tuple(int(x) for x in args.mix.split(":")) if args.mix else None
     work = Path(tempfile.mkdtemp(prefix="nw-scale-"))
     target, http_port, target_kind = start_target(work)
     listen = f"127.0.0.1:{free_port()}"
-    store = work / "netwatch.db"
+    store = BenchStore(args.store, work)
     cfg = work / "venue.yaml"
-    kinds = write_config(cfg, args.checks, f"{args.interval}s", listen, store, http_port, mix)
-    print(f"{args.checks} checks {kinds} every {args.interval}s for {args.seconds}s; target server: {target_kind}")
+    kinds = write_config(cfg, args.checks, f"{args.interval}s", listen, store.yaml, http_port, mix)
+    print(f"{args.checks} checks {kinds} every {args.interval}s for {args.seconds}s; target server: {target_kind}; "
+          f"store: {args.store}; load average {os.getloadavg()[0]:.1f} at the start")
     log = open(work / "netwatch.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "netwatch", "run", "-c", str(cfg)], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -145,7 +149,7 @@ def main() -> None:
             rss.append((elapsed, rss_mb(proc.pid)))
             if cpu0 is None and elapsed >= warmup:
                 # Read before the scrape, so a scrape that times out still leaves the CPU window.
-                cpu0 = (time.time(), cpu_seconds(proc.pid))
+                cpu0 = (time.time(), cpu_seconds(proc.pid), store.server_cpu_seconds())
             try:
                 scrape_seconds, text = scrape(f"http://{listen}/metrics")
             except TimeoutError:
@@ -159,7 +163,8 @@ def main() -> None:
                 lag0 = lag_buckets(text)
             print(f"  t={elapsed:5.0f}s rss={rss[-1][1]:6.1f} MB scrape={scrape_seconds * 1000:6.0f} ms", flush=True)
         window_start, window_end = started + warmup, time.time() - args.interval
-        cpu1 = (time.time(), cpu_seconds(proc.pid))
+        cpu1 = (time.time(), cpu_seconds(proc.pid), store.server_cpu_seconds())
+        load_end = os.getloadavg()[0]
         try:
             _, text = scrape(f"http://{listen}/metrics", timeout=120)
         except TimeoutError:
@@ -167,21 +172,35 @@ def main() -> None:
             print("  the final scrape timed out (120 s): no lag figures", flush=True)
         p50, p99, runs = lag_quantiles(text)
         w50, w99, wruns = lag_quantiles(text, lag0) if lag0 and text else (float("nan"), float("nan"), 0)
+    except BaseException:
+        store.close()
+        raise
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        stopping = time.time()
+        try:
+            proc.wait(180)
+            print(f"netwatch stopped {time.time() - stopping:.1f} s after SIGTERM")
+        except subprocess.TimeoutExpired:
+            print("netwatch did NOT stop within 180 s of SIGTERM: killed")
+            proc.kill()
+            proc.wait()
         target.terminate()
         target.wait()
-    conn = sqlite3.connect(store)
-    counts = dict(conn.execute("SELECT check_id, COUNT(*) FROM results WHERE ts >= ? AND ts < ? GROUP BY check_id",
-                               (window_start, window_end)))
-    failures = conn.execute("SELECT error, COUNT(*) FROM results WHERE ts >= ? AND ts < ? AND ok = 0 GROUP BY error",
-                            (window_start, window_end)).fetchall()
+    try:
+        counts = dict(store.query("SELECT check_id, COUNT(*) FROM results WHERE ts >= ? AND ts < ? GROUP BY check_id",
+                                  (window_start, window_end)))
+        failures = store.query("SELECT error, COUNT(*) FROM results WHERE ts >= ? AND ts < ? AND ok = 0 GROUP BY error",
+                               (window_start, window_end))
+        size_mb = store.size_mb()
+    finally:
+        store.close()
     expected = (window_end - window_start) / args.interval
     per_check = [counts.get(f"t{i}/{kind_of(i, mix)}", 0) / expected for i in range(args.checks)]
     within = sum(1 for r in per_check if 0.9 <= r <= 1.1)
     steady = [m for t, m in rss if t >= warmup]
     cpu_share = (cpu1[1] - cpu0[1]) / (cpu1[0] - cpu0[0]) if cpu0 else float("nan")
+    server_share = (cpu1[2] - cpu0[2]) / (cpu1[0] - cpu0[0]) if cpu0 else float("nan")
     print()
     print(f"scheduler lag (whole run, {runs} runs): p50 <= {p50}s, p99 <= {p99}s   target p99 < 1s")
     print(f"scheduler lag (after the {2 * args.interval}s warm-up, {wruns} runs): p50 <= {w50}s, p99 <= {w99}s")
@@ -194,8 +213,11 @@ def main() -> None:
     print(f"/metrics scrape: median {statistics.median(scrapes) * 1000:.0f} ms, max {max(scrapes) * 1000:.0f} ms"
           f"{f', {timed_out} of {len(scrapes)} timed out (30 s)' if timed_out else ''}")
     print(f"netwatch CPU: {cpu_share * 100:.0f} % of one core ({cpu_share / (args.checks / args.interval) * 1e6:.0f} us "
-          f"per check run); load average at the end: {os.getloadavg()[0]:.1f}")
-    print(f"store: {store.stat().st_size / 1e6:.0f} MB after the run ({work})")
+          f"per check run)")
+    if args.store == "postgresql":
+        print(f"PostgreSQL CPU: {server_share * 100:.0f} % of one core ({server_share / (args.checks / args.interval) * 1e6:.0f}"
+              f" us per stored result)")
+    print(f"store ({args.store}): {size_mb:.0f} MB after the run ({work}); load average {load_end:.1f} at the end")
 
 
 if __name__ == "__main__":

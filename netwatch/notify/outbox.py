@@ -12,7 +12,9 @@ waiting is merged into one digest message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +29,7 @@ from netwatch.config.paging import Channel, Paging
 from netwatch.notify import acklink, audience, modem, senders, templates
 from netwatch.store import DB_ERRORS, Store, Tx
 from netwatch.store import outbox as rows_of
-from netwatch.store.outbox import PAGE_KINDS, Row, enqueue
+from netwatch.store.outbox import PAGE_KINDS, Row, check_origin, enqueue, page_key
 
 if TYPE_CHECKING:
     from netwatch.config import Config
@@ -51,6 +53,95 @@ def group_key(facts: dict[str, Any]) -> str:
     """The page's grouping key (alerting.decide sets it); rows written before it existed group by zone."""
     key = facts.get("group_key")
     return str(key) if key else f"zone:{facts.get('zone')}" if facts.get("zone") else "site"
+
+
+JOURNAL_NAME = ".netwatch-sent-from-memory.jsonl"
+JOURNAL_MAX_AGE_SECONDS = 86400.0   # an entry older than this names an outage long over
+# Only an outage the new process sees this soon after it starts is the one paged before the crash; a later
+# one (the check came back and failed again) is a new outage and keeps its own key.
+EARLIER_WINDOW_SECONDS = 600.0
+JOURNAL_WAIT_SECONDS = 0.5
+
+
+class SentJournal:
+    """Pages sent from memory, on local disk until their outbox rows are matched (one JSON line each).
+
+    The memory map above dies with the process. After a kill -9 between a page sent from memory and the
+    store write, the new process sees the outage again with a later start, so its row would carry another
+    key; this journal (beside a SQLite store, else beside the config) lets that row go out with the key the
+    first copy had, so the gateway can drop the repeat. Best effort: a journal that cannot be written is
+    logged, and the repeat then carries the new key.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.keys: set[str] = set()
+
+    @staticmethod
+    def beside(store: object, config_path: str) -> str:
+        where = store if isinstance(store, str) else (getattr(store, "path", None) or "")
+        base = where if "://" not in where and where not in ("", ":memory:") else config_path
+        return os.path.join(os.path.dirname(os.path.abspath(base)), JOURNAL_NAME)
+
+    def load(self, now: float) -> dict[tuple[str, str], tuple[str, float]]:
+        """(channel, check id) -> (dedup key, outage start) of pages an earlier run sent from memory."""
+        out: dict[tuple[str, str], tuple[str, float]] = {}
+        for entry in self._read():
+            if now - float(entry["since"]) < JOURNAL_MAX_AGE_SECONDS:
+                out[(str(entry["channel"]), str(entry["check"]))] = (str(entry["key"]), float(entry["since"]))
+                self.keys.add(str(entry["key"]))
+        return out
+
+    def _read(self) -> list[dict[str, object]]:
+        if self.path is None:
+            return []
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                lines = f.readlines()[-MAX_MEMORY_SENT:]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            log.error("pages sent from memory: cannot read %s: %s", self.path, exc)
+            return []
+        out = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                if isinstance(entry, dict) and {"channel", "check", "key", "since"} <= set(entry):
+                    out.append(entry)
+            except ValueError:
+                continue      # a line cut by the crash this journal is for
+        return out
+
+    def add(self, entries: Sequence[tuple[str, str, str, float]]) -> None:
+        """(channel, check id, key, since) of pages about to leave from memory; on disk before the call returns."""
+        entries = [e for e in entries if e[2] not in self.keys]    # a retry after a failed send: written already
+        if self.path is None or not entries:
+            return
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                for channel, check, key, since in entries:
+                    f.write(json.dumps({"channel": channel, "check": check, "key": key, "since": since}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self.keys.update(e[2] for e in entries)
+        except OSError as exc:
+            log.error("pages sent from memory: cannot write %s: %s (after a crash they may repeat with a new key)",
+                      self.path, exc)
+
+    def remove(self, keys: set[str]) -> None:
+        """Forget pages whose outbox rows are now handled."""
+        if self.path is None or not keys & self.keys:
+            return
+        self.keys -= keys
+        keep = [e for e in self._read() if e["key"] not in keys]
+        try:
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(e) + "\n" for e in keep)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("pages sent from memory: cannot rewrite %s: %s", self.path, exc)
 
 
 @dataclass
@@ -85,11 +176,18 @@ class Delivery:
     # Cluster mode: run first in the transaction that marks rows sent, failed or rerouted; raises FencedWrite
     # unless this node still holds the coordinator lease (a deposed coordinator's marks are refused).
     guard: Callable[[Tx], None] | None = None
-    # (check id, since) -> the dedup key it went out with, for pages sent from memory (store stalled)
-    memory_sent: "OrderedDict[tuple[str, float], str]" = field(default_factory=OrderedDict)
+    # (channel, dedup key) -> "sending" | "sent": pages sent from memory while the store was stalled
+    memory_sent: "OrderedDict[tuple[str, str], str]" = field(default_factory=OrderedDict)
+    memory_failures: dict[str, int] = field(default_factory=dict)      # consecutive failed memory sends, per channel
+    memory_retry_at: dict[str, float] = field(default_factory=dict)    # monotonic: no memory send before, per channel
     memory_sent_total: int = 0
+    memory_failed_total: int = 0
     memory_forgotten_total: int = 0
     memory_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    journal: SentJournal = field(default_factory=lambda: SentJournal(None))
+    # (channel, check id) -> (dedup key, since) of pages an earlier process sent from memory, not yet matched
+    earlier: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+    started_at: float = 0.0
 
     @classmethod
     def for_config(cls, store: Store, config: Callable[[], "Config"], clock: Callable[[], float],
@@ -97,27 +195,30 @@ class Delivery:
                    guard: "Callable[[Tx], None] | None" = None) -> "Delivery":
         """The daemon's delivery loop: paging, time zone and redaction of the config of the moment, ack links."""
         return cls(store, lambda: config().paging, lambda: config().site.tz, lambda text: config().redact(text),
-                   clock, links=acklink.maker(config, clock), may_send=may_send, guard=guard)
+                   clock, links=acklink.maker(config, clock), may_send=may_send, guard=guard,
+                   journal=SentJournal(SentJournal.beside(config().store, config().path)))
 
     def send_from_memory(self, pages: Sequence[tuple[str, float, str, dict]]) -> int:
         """Deliver problem pages the store has not yet written: (channel, since, check id, facts) each.
 
         The one exception to "record, then deliver" (docs/operations.md): while the store writer is
-        stalled a decided page must not wait for it. Each page goes out once from here; when its outbox
-        row is finally written, the drain recognises it by (check, since) and marks it sent without
-        sending again. A crash in between sends it again from the outbox (at-least-once).
+        stalled a decided page must not wait for it. Each page goes out once from here, with the dedup key
+        its outbox row will have (store.outbox.page_key); when that row is finally written, the drain
+        finds its (channel, key) here and marks it sent without sending again. A crash in between sends it
+        again from the outbox, with the same key (at-least-once; the gateway can drop the repeat). A
+        failing gateway is retried with the channel's backoff, never faster.
         """
+        now = time.monotonic()
         fresh: dict[str, list[tuple[str, dict]]] = {}
         for channel, since, check_id, facts in pages:
-            key = (check_id, since)
-            if f" {channel} " in self.memory_sent.get(key, "") + " ":
+            key = (channel, page_key(check_origin(check_id), since, "problem"))
+            if key in self.memory_sent or self.memory_retry_at.get(channel, 0.0) > now:
                 continue
-            dedup = f"mem-{check_id}-{int(since * 1000)}-problem"
-            self.memory_sent[key] = self.memory_sent.get(key, "") + f" {channel} {dedup}"
+            self.memory_sent[key] = "sending"
             while len(self.memory_sent) > MAX_MEMORY_SENT:
                 self.memory_sent.popitem(last=False)
                 self.memory_forgotten_total += 1
-            fresh.setdefault(channel, []).append((dedup, facts))
+            fresh.setdefault(channel, []).append((key[1], facts))
         for channel, items in fresh.items():
             task = asyncio.create_task(self._send_memory(channel, items), name=f"memory:{channel}")
             self.memory_tasks.add(task)
@@ -125,9 +226,35 @@ class Delivery:
         return sum(len(v) for v in fresh.values())
 
     async def _send_memory(self, channel: str, items: list[tuple[str, dict]]) -> None:
+        ok = False
+        try:
+            # On disk before the send, so a kill -9 right after the gateway took it cannot lose the key; a disk
+            # that hangs (it may be why the store stalled) delays the page by JOURNAL_WAIT_SECONDS at most.
+            entries = [(channel, str(f.get("check")), d, float(f.get("since") or 0)) for d, f in items]
+            try:
+                await asyncio.wait_for(asyncio.shield(asyncio.to_thread(self.journal.add, entries)),
+                                       JOURNAL_WAIT_SECONDS)
+            except TimeoutError:
+                log.error("pages sent from memory: the journal write hangs; sending without it")
+            ok = await self._send_memory_once(channel, items)
+        finally:
+            for dedup, _ in items:
+                if ok and (channel, dedup) in self.memory_sent:
+                    self.memory_sent[(channel, dedup)] = "sent"
+                else:      # not delivered on this channel: retried after the backoff, or by its outbox row
+                    self.memory_sent.pop((channel, dedup), None)
+            failures = 0 if ok else self.memory_failures.get(channel, 0) + 1
+            self.memory_failures[channel] = failures
+            if failures:
+                spec = self.paging().spec
+                delay = min(spec.backoff_max, spec.backoff_initial * 2 ** min(failures - 1, 20))
+                self.memory_retry_at[channel] = time.monotonic() + delay
+            self.wake.set()    # a drain waiting on a send in flight looks again
+
+    async def _send_memory_once(self, channel: str, items: list[tuple[str, dict]]) -> bool:
         ch = self.paging().channels.get(channel)
         if ch is None:
-            return
+            return False
         facts = [audience.enrich(f, ch, self.paging(), self.clock(), None) for _, f in items]
         dedup = ",".join(d for d, _ in items)[:4000]
         tz = self.tz()
@@ -143,23 +270,18 @@ class Delivery:
             if result.ok:
                 self.memory_sent_total += len(items)
                 log.warning("channel %s: %d page(s) sent from memory while the store is stalled", channel, len(items))
-                return
-            log.error("channel %s: page from memory failed (%s); the outbox sends it when the store is back",
-                      channel, self.redact(result.error)[:200])
-        for dedup, f in items:   # not delivered on this channel: its outbox row sends it normally
-            key = (str(f.get("check")), float(f.get("since") or 0))
-            left = self.memory_sent.get(key, "").replace(f" {channel} {dedup}", "")
-            if left:
-                self.memory_sent[key] = left
-            else:
-                self.memory_sent.pop(key, None)
+                return True
+            self.memory_failed_total += 1
+            log.error("channel %s: page from memory failed (%s); retried after the backoff, or sent from the outbox "
+                      "when the store is back", channel, self.redact(result.error)[:200])
+        return False
 
-    def _from_memory(self, row: Row) -> bool:
-        """Whether this outbox row's page already went out from memory on its channel."""
+    def _from_memory(self, row: Row) -> str | None:
+        """"sent" if this outbox row's page already went out from memory on its channel, "sending" while that
+        send is in flight (the row waits for its outcome), else None."""
         if row.kind != "problem" or row.attempts:
-            return False
-        sent = self.memory_sent.get((str(row.facts.get("check")), float(row.facts.get("since") or 0)))
-        return sent is not None and f" {row.channel} " in sent + " "
+            return None
+        return self.memory_sent.get((row.channel, row.dedup_key))
 
     def stat(self, channel: str) -> ChannelStats:
         s = self.stats.get(channel)
@@ -171,6 +293,8 @@ class Delivery:
 
     async def run(self) -> None:
         self.session = aiohttp.ClientSession()
+        self.started_at = self.clock()
+        self.earlier = await asyncio.to_thread(self.journal.load, self.started_at)
         watcher = asyncio.create_task(self._watch(), name="outbox-watch")
         try:
             while True:
@@ -253,6 +377,9 @@ class Delivery:
         yield CounterMetricFamily("netwatch_notify_sent_from_memory",
                                   "Pages sent from memory because the store writer was stalled.",
                                   value=self.memory_sent_total)
+        yield CounterMetricFamily("netwatch_notify_memory_send_failures",
+                                  "Failed attempts to send a page from memory (retried after the channel's backoff).",
+                                  value=self.memory_failed_total)
         yield CounterMetricFamily("netwatch_notify_memory_forgotten",
                                   "Pages sent from memory whose record was forgotten past the bound (may repeat).",
                                   value=self.memory_forgotten_total)
@@ -285,10 +412,16 @@ class Delivery:
             head = rows[0]
             if head.due_at > now:
                 return
-            if self._from_memory(head):
+            memory = self._from_memory(head)
+            if memory == "sending":
+                await asyncio.sleep(0.1)    # its outcome decides: matched, or sent from here
+                continue
+            if memory == "sent":
                 await asyncio.to_thread(self._finish, [head], "sent", "sent from memory while the store was stalled")
                 self.stat(channel).delivered_total += 1
                 continue
+            if head.kind == "problem" and not head.attempts and self.earlier:
+                await asyncio.to_thread(self._adopt_earlier_key, head)
             ch = self.paging().channels.get(channel)
             if ch is None:
                 await asyncio.to_thread(self._finish, rows, "dropped", "channel no longer configured")
@@ -399,11 +532,27 @@ class Delivery:
         if self.guard is not None:
             self.guard(c)
 
+    def _adopt_earlier_key(self, row: Row) -> None:
+        """A problem row of an outage an earlier process paged from memory before it died: same key (at-least-once)."""
+        earlier = self.earlier.pop((row.channel, str(row.facts.get("check"))), None)
+        if earlier is None or earlier[0] == row.dedup_key:
+            return
+        key, since = earlier
+        if not since <= float(row.facts.get("since") or 0) <= self.started_at + EARLIER_WINDOW_SECONDS:
+            return
+        with self.store.transaction() as c:
+            rows_of.set_dedup_key(c, row.id, key)
+        log.warning("channel %s: %s repeats a page sent from memory before a restart; it keeps that page's key",
+                    row.channel, row.facts.get("check"))
+        row.dedup_key = key
+
     def _finish(self, batch: Sequence[Row], state: str, error: str | None) -> None:
         now = self.clock()
         with self.store.transaction() as c:
             self._guard(c)
             rows_of.finish(c, batch, state, error, now)
+        if state == "sent":
+            self.journal.remove({r.dedup_key for r in batch})
 
     def _retry_later(self, batch: Sequence[Row], due_at: float, error: str, via: str) -> None:
         with self.store.transaction() as c:

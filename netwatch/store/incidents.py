@@ -13,7 +13,8 @@ from typing import Any, Mapping, Sequence
 from netwatch.model import State, Transition
 from netwatch.store.db import Tx
 from netwatch.store.operators import record_audit
-from netwatch.store.outbox import enqueue, first_facts as first_outbox_facts, sent, told
+from netwatch.store.outbox import check_origin, enqueue, page_key, sent, told
+from netwatch.store.outbox import first_facts as first_outbox_facts
 
 OPEN_STATES = ("open", "acked")
 
@@ -107,9 +108,15 @@ def open_incident(c: Tx, new: NewIncident, now: float) -> int:
                                   f.get("error"), str(f.get("detail") or ""), None, int(f.get("position") or 0)))
     facts = {**f, "kind": new.kind, "incident": iid, "severity": new.severity, "category": new.category,
              "told": list(dict.fromkeys(new.channels))}   # "who else was told", in every follow-up too
+    origin = _origin(new.source, key, new.check_id)
     for channel in dict.fromkeys(new.channels):
-        enqueue(c, iid, channel, new.kind, facts, now, f"{key}-{new.kind}")
+        enqueue(c, iid, channel, new.kind, facts, now, page_key(origin, new.since, new.kind))
     return iid
+
+
+def _origin(source: str, key: str, check_id: str | None) -> str:
+    """What an incident's dedup keys start with: its check (known before the incident row exists), else its key."""
+    return check_origin(check_id) if source == "check" and check_id is not None else key
 
 
 def find_open(c: Tx, *, check_id: str | None = None, key: str | None = None) -> tuple[int, str, str] | None:
@@ -247,14 +254,15 @@ def first_facts(c: Tx, incident_id: int) -> dict[str, Any]:
 def notify_told(c: Tx, incident_id: int, kind: str, now: float, extra: Mapping[str, Any],
                 channels: Sequence[str] | None = None) -> int:
     """Send a follow-up (resolved, reminder, ack, settled) to the channels told about the incident."""
-    key = c.execute("SELECT key FROM incidents WHERE id=?", (incident_id,)).fetchone()
-    if key is None:
+    row = c.execute("SELECT key, source, check_id, since FROM incidents WHERE id=?", (incident_id,)).fetchone()
+    if row is None:
         return 0
     facts = {**first_facts(c, incident_id), **extra, "kind": kind, "incident": incident_id}
     targets = list(channels) if channels is not None else told(c, incident_id)
+    key = page_key(_origin(str(row[1]), str(row[0]), row[2]), float(row[3]), kind)
     for channel in targets:
-        enqueue(c, incident_id, channel, kind, facts, now, f"{key[0]}-{kind}-{int(now)}" if kind in
-                ("reminder", "escalation") else f"{key[0]}-{kind}")
+        enqueue(c, incident_id, channel, kind, facts, now, f"{key}-{int(now)}" if kind in
+                ("reminder", "escalation") else key)
     return len(targets)
 
 

@@ -12,11 +12,27 @@ from typing import Any, Mapping, Sequence
 
 from netwatch.store.db import Tx
 
-__all__ = ["PAGE_KINDS", "Row", "Tx", "enqueue", "pending_summary", "pending", "finish", "retry_later", "give_up",
+__all__ = ["PAGE_KINDS", "Row", "Tx", "page_key", "enqueue", "pending_summary", "pending", "finish", "set_dedup_key", "retry_later", "give_up",
            "broken_notice_since", "told", "first_facts", "sent"]
 
 # Kinds that tell a channel about a problem (as opposed to follow-ups such as resolved or ack).
 PAGE_KINDS = ("problem", "escalation", "reminder", "settled", "flapping")
+
+
+def page_key(origin: str, since: float, kind: str) -> str:
+    """The dedup key of an incident's notice: `<origin>-<start in ms>-<kind>`, origin `nw-<check id>` or
+    `am-<Alertmanager fingerprint>`.
+
+    Known from the decision alone, before the incident row (and its id) exists: a page sent from memory while
+    the store is stalled carries the very key its outbox row gets when the store is back, so a gateway or
+    Alertmanager that saw the first copy drops a repeat. A new outage of the same check (or a re-fired alert)
+    starts later, so it gets a new key.
+    """
+    return f"{origin}-{round(since * 1000)}-{kind}"
+
+
+def check_origin(check_id: str) -> str:
+    return f"nw-{check_id}"
 
 
 @dataclass
@@ -59,6 +75,11 @@ def pending(c: Tx, channel: str, limit: int) -> list[Row]:
 def finish(c: Tx, batch: Sequence[Row], state: str, error: str | None, now: float) -> None:
     c.executemany("UPDATE outbox SET state=?, sent_at=?, attempts=attempts+1, last_error=COALESCE(?, last_error) "
                   "WHERE id=?", [(state, now, error, r.id) for r in batch])
+
+
+def set_dedup_key(c: Tx, row_id: int, dedup_key: str) -> None:
+    """A row that repeats a page an earlier process sent from memory takes that page's key (at-least-once)."""
+    c.execute("UPDATE outbox SET dedup_key=? WHERE id=?", (dedup_key, row_id))
 
 
 def retry_later(c: Tx, batch: Sequence[Row], due_at: float, error: str, via: str) -> None:

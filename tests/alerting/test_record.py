@@ -58,11 +58,13 @@ async def test_a_decision_commits_its_transition_incident_and_outbox_together(st
     (tid,), = q(store, "SELECT id FROM transitions")
     assert q(store, "SELECT check_id, transition_id, opened_at, state FROM incidents") == [
         ("router/tcp", tid, 1000.5, "open")]
-    assert q(store, "SELECT channel, kind, dedup_key FROM outbox") == [("chat", "problem", "nw-1-problem")]
+    # The key is the check and its outage's start in ms: known before the incident exists (pages from memory).
+    assert q(store, "SELECT channel, kind, dedup_key FROM outbox") == [("chat", "problem", "nw-router/tcp-990000-problem")]
     recorder.add_decision(Decision((Change(up("router/tcp", 1010.0), page("router/tcp", up("router/tcp", 1010.0),
                                                                             1010.0)),)))
     assert await recorder.flush()
     assert q(store, "SELECT state FROM incidents") == [("resolved",)]
+    assert q(store, "SELECT dedup_key FROM outbox WHERE kind='resolved'") == [("nw-router/tcp-990000-resolved",)]
     assert [k for k, in q(store, "SELECT kind FROM outbox ORDER BY id")] == ["problem", "resolved"]
     store.close()
 

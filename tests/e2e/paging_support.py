@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,21 @@ def query(store: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         conn.close()
 
 
+# An incident's notice: nw-<check id>-<start ms>-<kind>[-<epoch s> for reminders and escalations]
+PAGE_KEY = re.compile(r"^(?:nw|am)-.+-\d+-([a-z_]+)(?:-\d+)?$")
+
+
 def kinds(sink: HttpSink) -> list[str]:
-    """The notice kinds a sink received, in order: taken from the dedup key (nw-12-problem; a page sent from
-    memory while the store was stalled: mem-<check>-<since ms>-problem)."""
+    """The notice kinds a sink received, in order: taken from the dedup key (store.outbox.page_key; the same for
+    a page sent from memory while the store was stalled), else its first word (flapping-, settled-, broken-)."""
     out = []
     for r in sink.received:
         for key in str(r.body.get("dedup_key", "")).split(","):
-            out.append(key.split("-")[2] if key.startswith("nw-") else
-                       key.rsplit("-", 1)[1] if key.startswith("mem-") else key.split("-")[0])
+            m = PAGE_KEY.match(key)
+            out.append(m.group(1) if m else key.split("-")[0])
     return out
+
+
+def page_key(check_id: str, since: float, kind: str = "problem") -> str:
+    """The dedup key a check's incident notice carries (netwatch.store.outbox.page_key, spelt out again here)."""
+    return f"nw-{check_id}-{round(since * 1000)}-{kind}"

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.e2e.paging_support import kinds, query, tcp_target, venue
+from tests.e2e.paging_support import kinds, page_key, query, tcp_target, venue
 from tests.peers.sinks import HttpSink, TcpTarget
 from tests.support import REPO, NetwatchProcess, free_port, http_get, metric_value, parse_metrics, wait_for
 
@@ -156,8 +156,14 @@ def test_kill9_while_a_notice_is_on_the_wire_resends_it_with_the_same_key(
         chat.wait_count(1, 15)
         time.sleep(1.5)
         assert kinds(chat) == ["problem"]          # once at the gateway that answered
-        assert chat.received[0].body["dedup_key"] == "nw-1-problem"
+        assert chat.received[0].body["dedup_key"] == stored_key(store)
         assert query(store, "SELECT state FROM outbox WHERE kind='problem'") == [("sent",)]
     finally:
         web.down()
         chat.stop()
+
+
+def stored_key(store: Path) -> str:
+    """The dedup key of the one incident's DOWN page: its check and its start in ms (the same from memory)."""
+    (check_id, since), = query(store, "SELECT check_id, since FROM incidents")
+    return page_key(check_id, since)

@@ -63,7 +63,10 @@ def test_relay_dedups_ha_duplicates_and_caps_hostile_text(
     assert post_json(url, resolved, TOKEN)[0] == 200
     sinks["chat"].wait_count(2, 10)
     time.sleep(0.5)
-    assert [k for k in kinds(sinks["chat"])] == ["am", "am"]
+    assert [k for k in kinds(sinks["chat"])] == ["problem", "resolved"]
+    # The fingerprint and the alert's start in ms: a re-fired alert (a later startsAt) is a new page, not a repeat.
+    keys = [str(r.body["dedup_key"]) for r in sinks["chat"].received]
+    assert keys[0].startswith("am-abc123-") and keys[0].removesuffix("-problem") == keys[1].removesuffix("-resolved")
     assert [r.body["type"] for r in sinks["chat"].received] == ["failure", "success"]
 
 

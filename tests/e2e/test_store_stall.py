@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from tests.e2e.paging_support import query, tcp_target, venue
+from tests.e2e.paging_support import page_key, query, tcp_target, venue
 from tests.peers.sinks import HttpSink, TcpTarget
 from tests.support import NetwatchProcess, wait_for
 
@@ -78,6 +78,14 @@ def test_locked_database_pages_from_memory_and_says_so(netwatch_process: Callabl
         time.sleep(2)
         assert len([r for r in sms.received if "room1" in r.body.get("message", "")]) == 1
         assert nw.metrics()["netwatch_notify_sent_from_memory_total"][0][1] == 2
+        # The page from memory carried the key its outbox row got later: the check and its outage's start.
+        (check_id, since), = query(store, "SELECT check_id, since FROM incidents")
+        assert page.body["dedup_key"] == page_key(check_id, since)
+        assert query(store, "SELECT DISTINCT dedup_key FROM outbox WHERE kind='problem'") == [(page_key(check_id, since),)]
+        for sink in (sms, chat):      # exactly one delivery per dedup key at each gateway
+            keys = [k for r in sink.received for k in r.body["dedup_key"].split(",")]
+            assert len(keys) == len(set(keys)), keys
+        assert not (tmp_path / ".netwatch-sent-from-memory.jsonl").read_text().strip()   # matched: forgotten
     finally:
         if holder is not None and holder.poll() is None:
             holder.kill()
@@ -85,3 +93,41 @@ def test_locked_database_pages_from_memory_and_says_so(netwatch_process: Callabl
         room.down()
         for sink in (sms, chat, beat):
             sink.stop()
+
+
+def test_kill9_after_a_page_from_memory_repeats_it_with_the_same_key(
+        netwatch_process: Callable[..., NetwatchProcess], tmp_path: Path) -> None:
+    """Sent from memory, then killed before the store was back: the decision is lost with the process, the new
+    process sees the outage again (with a later start) and sends it again, under the first copy's key."""
+    sms = HttpSink().start()
+    room = TcpTarget().up()
+    holder: subprocess.Popen[str] | None = None
+    try:
+        config = venue({"sms": sms}, tcp_target("room1", room.port))
+        nw = netwatch_process(config)
+        store = tmp_path / "netwatch.db"
+        wait_for(lambda: len(query(store, "SELECT 1 FROM transitions WHERE to_state='up'")) == 1, 10)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(store), str(LOCK_SECONDS)],
+                                  stdout=subprocess.PIPE, text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        room.down()
+        first = sms.wait_count(1, NORMAL_BOUND_SECONDS)[0]
+        nw.kill9()
+        holder.kill()
+        holder.wait()
+        assert query(store, "SELECT COUNT(*) FROM transitions WHERE to_state='down'") == [(0,)]   # never written
+
+        netwatch_process(config)
+        wait_for(lambda: query(store, "SELECT 1 FROM outbox WHERE kind='problem' AND state='sent'"), 20, 0.2,
+                 "the repeated DOWN page sent from the outbox")
+        time.sleep(1.0)
+        keys = [r.body["dedup_key"] for r in sms.received]
+        assert keys == [first.body["dedup_key"]] * 2, keys      # at-least-once: twice, one key
+        assert query(store, "SELECT dedup_key FROM outbox WHERE kind='problem'") == [(first.body["dedup_key"],)]
+        assert not (tmp_path / ".netwatch-sent-from-memory.jsonl").read_text().strip()
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        room.down()
+        sms.stop()
