@@ -18,7 +18,7 @@ from netwatch.alerting.engine import PagingLoop
 from netwatch.alerting.incidents import PagingCommands, close_removed_checks, held_pages
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
 from netwatch.cluster.node import ClusterNode
-from netwatch.clustering import ClusterRole, join_cluster
+from netwatch.clustering import ClusterRole, join_cluster, status_reader
 from netwatch.config import Config, ConfigError, load
 from netwatch.configbackup import repo as configs
 from netwatch.egov import baselines
@@ -81,8 +81,11 @@ class Monitor:
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics,
                                            site=config.cluster.site if config.cluster is not None else None)
         self.registry = registry_for(self.collector)
+        # The board's cluster panel reads on a connection of its own (never the membership's).
+        self.cluster_reader = status_reader(config) if node is not None and config.cluster is not None else None
         self.services = Services(current, self.live, self.collector, self.registry,
-                                 PagingCommands(store, current), self.delivery.wake.set)
+                                 PagingCommands(store, current), self.delivery.wake.set,
+                                 self.cluster_reader.status if self.cluster_reader is not None else None)
         self.reloads = {"ok": 0, "refused": 0}
         self.reload_tasks: set[asyncio.Task[None]] = set()
         self.listener: Listener | None = None
@@ -206,6 +209,8 @@ class Monitor:
             await self.recorder.flush()
             self.store.stop_run(self.run_id, self.clock())
             await listener.close()
+            if self.cluster_reader is not None:
+                self.cluster_reader.close()
 
 
 async def run(config: Config, store: Store, stop: asyncio.Event, started: Callable[[Services], None] = lambda s: None,

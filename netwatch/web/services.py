@@ -13,6 +13,7 @@ from netwatch.web.metrics import NetwatchCollector
 
 if TYPE_CHECKING:
     from netwatch.config import Config
+    from netwatch.store.cluster import Status
 
 
 @dataclass(frozen=True)
@@ -23,3 +24,6 @@ class Services:
     registry: CollectorRegistry
     incidents: PagingCommands            # blocking: call from a worker thread
     wake_delivery: Callable[[], None]    # after a write with outbox rows: deliver now, on the event loop
+    # Cluster mode only: the cluster's status (nodes, slots, coordinator), read-only from PostgreSQL.
+    # Blocking: call from a worker thread. None on a single node (no panel, /api/v1/cluster is 404).
+    cluster_status: Callable[[], "Status"] | None = None
