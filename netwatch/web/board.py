@@ -131,11 +131,11 @@ async def cluster_json(request: web.Request) -> web.Response:
     """Nodes, sites, slots and the coordinator, read-only from the cluster database; 404 on a single node,
     503 with the words the board shows when the read fails or takes too long."""
     services = _services(request)
-    if services.cluster_status is None:
-        raise web.HTTPNotFound()
-    refusal = await _refusal(request, viewer_token(request))
+    refusal = await _refusal(request, viewer_token(request))   # first: a stranger learns nothing, not even the mode
     if refusal is not None:
         return refusal
+    if services.cluster_status is None:
+        raise web.HTTPNotFound()
     state = request.app[CLUSTER_READS_KEY]
     reads = state.setdefault("reads", cluster.StatusReads(services.cluster_status))
     try:
