@@ -148,7 +148,7 @@ async def cluster_json(request: web.Request) -> web.Response:
                                  status=503)
     if state.pop("failing", False):
         log.info("board: cluster status read again")
-    return web.json_response(cluster.view(status, time.time()))
+    return web.json_response(cluster.view(status, time.time(), services.config().redact))
 
 
 def exposure_warnings(listen: Listen) -> list[str]:

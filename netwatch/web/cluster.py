@@ -37,8 +37,9 @@ class StatusReads:
         return await asyncio.wait_for(asyncio.shield(self.pending), timeout_seconds)
 
 
-def view(status: "Status", now: float) -> dict[str, Any]:
-    """The panel's data, plain and JSON-able; the page builds it with textContent only."""
+def view(status: "Status", now: float, redact: Callable[[str], str] = lambda t: t) -> dict[str, Any]:
+    """The panel's data, plain and JSON-able; the page builds it with textContent only. A node's refusal
+    reason is text from the database: cleaned, capped and redacted like any device text."""
     nodes: list[dict[str, Any]] = []
     sites: dict[str, dict[str, Any]] = {}
     for n in status.nodes:
@@ -53,7 +54,7 @@ def view(status: "Status", now: float) -> dict[str, Any]:
             "coordinator": n.node == status.coordinator,
             "last_renew_age_seconds": round(n.last_renew_age_seconds, 1),
             "lease_left_seconds": round(max(n.expires_in_seconds, 0.0), 1),
-            "refused": text.clean(n.refused, REASON_CAP) if n.refused else None,
+            "refused": text.clean(redact(n.refused), REASON_CAP) if n.refused else None,
             "config_differs": status.cluster_hash is not None and n.config_hash != status.cluster_hash,
         })
         site = sites.setdefault(n.site, {"site": n.site, "nodes": 0, "live": 0, "slots": 0})

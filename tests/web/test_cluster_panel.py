@@ -55,3 +55,6 @@ def test_view_names_fenced_and_refusing_nodes_and_sites() -> None:
                              {"site": "venue", "nodes": 1, "live": 0, "slots": 0, "state": "down"}]
     assert data["coordinator"] == {"node": "dc-1", "epoch": 3, "lease_left_seconds": 9.5}
     assert view(status(coordinator=None), 1.0)["coordinator"] is None
+    secret = view(status(NodeRow("dc-3", "dc", "h1", 0.1, 9.0, 0, "bad dsn pw s3cret-value")), 1.0,
+                  lambda t: t.replace("s3cret-value", "********"))
+    assert secret["nodes"][0]["refused"] == "bad dsn pw ********"
