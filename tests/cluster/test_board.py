@@ -97,6 +97,7 @@ def test_two_nodes_on_the_panel_then_kill_9_then_an_unreadable_database(
             assert code == 503, (code, data)
             assert data["words"]["vi"] == "không đọc được trạng thái cụm" and data["error"] == "unreadable"
             assert took < 4.0, took   # bounded by the board's wait, not by the database
+            print(f"\nlocked cluster table -> 503 with the panel's words in {took:.2f} s")
             assert "cluster" in board(b)   # the board itself still answers
         finally:
             release.set()
