@@ -18,7 +18,7 @@ from netwatch.alerting.incidents import PagingCommands, close_removed_after_relo
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
 from netwatch.clock import RUN_CLOCK
 from netwatch.cluster.node import ClusterNode
-from netwatch.clustering import ClusterRole
+from netwatch.clustering import ClusterRole, status_reader
 from netwatch.config import Config, ConfigError, load
 from netwatch.live import CheckView, LiveView, expand
 from netwatch.model import Check, Result
@@ -68,9 +68,11 @@ class Monitor:
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics,
                                            site=config.cluster.site if config.cluster is not None else None)
         self.registry = registry_for(self.collector)
+        # The board's cluster panel reads on a connection of its own (never the membership's).
+        self.cluster_reader = status_reader(config) if node is not None and config.cluster is not None else None
         self.services = Services(current, self.live, self.collector, self.registry,
                                  PagingCommands(store, current), self.delivery.wake.set,
-                                 cluster=node.board_view if node is not None else lambda: None)
+                                 self.cluster_reader.status if self.cluster_reader is not None else None)
         self.reloads = {"ok": 0, "refused": 0}
         self.tasks: set[asyncio.Task[None]] = set()
         self.listener: Listener | None = None

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from netwatch.alerting.decide import Decision
     from netwatch.config import Config
     from netwatch.scheduler import Scheduler
+    from netwatch.store.cluster import ClusterStore
 
 log = logging.getLogger(__name__)
 
 CONFIRM_EVERY_SECONDS = 0.5
 UPLOAD_BATCH = 2000   # spooled results per upload transaction
 _UNPROBED: set[str] = set()   # anchors this process could not probe at all (told once)
+STATUS_STATEMENT_TIMEOUT_SECONDS = 1.0   # the board's status read: bounded to 3 s by the store's watchdog
 
 
 def join_cluster(config: "Config") -> ClusterNode:
@@ -83,6 +85,18 @@ async def probe_anchor(anchor: str, timeout_seconds: float) -> bool | None:
         return None
     except (TimeoutError, OSError, tcp.Failure, ValueError):
         return False
+
+
+def status_reader(config: "Config") -> "ClusterStore":
+    """A read-only connection of its own for the board's cluster panel: a slow read never holds up the
+    membership's renewals, and a short statement timeout bounds it (`status()` is the only call made)."""
+    from netwatch.store.cluster import ClusterStore
+
+    settings = config.cluster
+    assert settings is not None and settings.dsn.url is not None
+    return ClusterStore(settings.dsn.url, settings.dsn.password_text(), str(settings.dsn),
+                        statement_timeout_seconds=STATUS_STATEMENT_TIMEOUT_SECONDS, connect_timeout_seconds=2.0,
+                        readonly=True)
 
 
 class ClusterRole:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["ClusterNode"]
 
 log = logging.getLogger("netwatch.cluster")
-BOARD_VIEW_SECONDS = 3.0         # the board polls every few seconds; PostgreSQL is read at most this often
 MAX_REMEMBERED_LEASES = 200_000   # results' leases kept for their write (about 3 minutes at 1,000 results/s)
 
 
@@ -62,7 +60,6 @@ class ClusterNode:
         self._steps_stop = threading.Event()
         self._steps_thread: threading.Thread | None = None
         self._result_leases: dict[tuple[str, float], Lease] = {}
-        self._view: tuple[float, dict[str, Any]] | None = None
 
     @property
     def site(self) -> str:
@@ -250,28 +247,6 @@ class ClusterNode:
         for site in sorted(gone):
             log.info("site %s no longer suspect", site)
         return self.tracker.step(now, voted, votes, isolated=self.sites.isolated)
-
-    def board_view(self) -> dict[str, Any]:
-        """Blocking: what the board shows of the cluster (read from PostgreSQL at most every few seconds)."""
-        from netwatch.store.db import StoreError
-        now = time.monotonic()
-        if self._view is not None and now - self._view[0] < BOARD_VIEW_SECONDS:
-            return self._view[1]
-        view: dict[str, Any] = {"this_node": self.membership.node, "site": self.site, "fenced": self.fenced(),
-                                "coordinating": self.coordinating()}
-        try:
-            status = self.writer.status() if self.writer is not None else None
-        except StoreError:
-            status = None
-            view["unreachable"] = True
-        if status is not None:
-            view.update({
-                "coordinator": status.coordinator, "slots": status.slots, "owned": status.owned,
-                "nodes": [{"node": n.node[:64], "site": n.site[:64], "slots": n.slots,
-                           "state": "refused" if n.refused else ("live" if n.live else "fenced"),
-                           "renew_age_seconds": round(n.last_renew_age_seconds, 1)} for n in status.nodes]})
-        self._view = (now, view)
-        return view
 
     def start(self, on_change: Callable[[], None]) -> None:
         self.membership.on_change = on_change

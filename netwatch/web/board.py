@@ -21,7 +21,7 @@ from netwatch.web.access import (SERVICES_KEY, Busy, incident_id_of, limiter_of,
                                  throttled)
 from netwatch.web.guard import CSP, SECURITY_HEADERS, bound_listen, client_address, trusted_local  # noqa: F401 (CSP: re-exported)
 from netwatch.web.services import Services
-from netwatch.web import wall
+from netwatch.web import cluster, wall
 
 if TYPE_CHECKING:
     from netwatch.config import Config
@@ -36,6 +36,7 @@ TEXT_CAP = 200
 REFRESH_SECONDS = 2
 TOKEN_COOKIE = "netwatch_board"
 STATIC = {"wall.css": "text/css", "wall.js": "text/javascript", "ack.css": "text/css"}
+CLUSTER_READS_KEY: web.AppKey[dict[str, Any]] = web.AppKey("cluster_reads")
 
 
 def add_routes(app: web.Application) -> None:
@@ -44,6 +45,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/board/static/font/{name}", wall.font)
     app.router.add_get("/board/static/{name}", static)
     app.router.add_get("/api/v1/board", board_json)
+    app.router.add_get("/api/v1/cluster", cluster_json)
+    app[CLUSTER_READS_KEY] = {}
     app.router.add_post("/api/v1/board/incidents/{id}/ack", ack)
 
 
@@ -121,10 +124,32 @@ async def board_json(request: web.Request) -> web.Response:
     resolved = await asyncio.to_thread(wall.resolved_incidents, services, now)
     data = wall.enrich(services, snapshot(services, now, stored), now, stored, resolved)
     data["warnings"] = exposure_warnings(bound_listen(request.app, services.config().listen))
-    cluster = await asyncio.to_thread(services.cluster)
-    if cluster is not None:
-        data["cluster"] = cluster
+    data["cluster"] = services.cluster_status is not None   # the page then polls /api/v1/cluster
     return web.json_response(data)
+
+
+async def cluster_json(request: web.Request) -> web.Response:
+    """Nodes, sites, slots and the coordinator, read-only from the cluster database; 404 on a single node,
+    503 with the words the board shows when the read fails or takes too long."""
+    services = _services(request)
+    refusal = await _refusal(request, viewer_token(request))   # first: a stranger learns nothing, not even the mode
+    if refusal is not None:
+        return refusal
+    if services.cluster_status is None:
+        raise web.HTTPNotFound()
+    state = request.app[CLUSTER_READS_KEY]
+    reads = state.setdefault("reads", cluster.StatusReads(services.cluster_status))
+    try:
+        status = await reads.get()
+    except Exception as exc:   # a timeout or any failure of the read greys the panel, never the page
+        if not state.get("failing"):
+            log.warning("board: cluster status not read: %s", exc if str(exc) else type(exc).__name__)
+        state["failing"] = True
+        return web.json_response({"error": "unreadable", "words": cluster.UNREADABLE, "generated_at": time.time()},
+                                 status=503)
+    if state.pop("failing", False):
+        log.info("board: cluster status read again")
+    return web.json_response(cluster.view(status, time.time(), services.config().redact))
 
 
 def exposure_warnings(listen: Listen) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from prometheus_client.registry import CollectorRegistry
 
@@ -13,6 +13,7 @@ from netwatch.web.metrics import NetwatchCollector
 
 if TYPE_CHECKING:
     from netwatch.config import Config
+    from netwatch.store.cluster import Status
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,6 @@ class Services:
     registry: CollectorRegistry
     incidents: PagingCommands            # blocking: call from a worker thread
     wake_delivery: Callable[[], None]    # after a write with outbox rows: deliver now, on the event loop
-    # Cluster mode: the board's cluster view (nodes, sites, slots, coordinator, fenced), blocking (it may read
-    # PostgreSQL): call from a worker thread. None on a single node.
-    cluster: Callable[[], dict[str, Any] | None] = lambda: None
+    # Cluster mode only: the cluster's status (nodes, slots, coordinator), read-only from PostgreSQL.
+    # Blocking: call from a worker thread. None on a single node (no panel, /api/v1/cluster is 404).
+    cluster_status: Callable[[], "Status"] | None = None

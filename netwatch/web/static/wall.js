@@ -16,11 +16,13 @@ const TEXTS = {
         stale_last: "Cập nhật lần cuối", all_ok: "Tất cả thiết bị hoạt động bình thường",
         hidden_ok: "{n} thiết bị hoạt động",
         insecure_listen: "CẢNH BÁO: netwatch mở ra mạng mà không có HTTPS: mật khẩu và token đi qua mạng không mã hoá.",
-        cluster: "Cụm netwatch", cl_coordinator: "Điều phối: {node}", cl_no_coordinator: "KHÔNG CÓ NÚT ĐIỀU PHỐI",
-        cl_slots: "khe có chủ {owned}/{slots}", cl_live: "đang chạy", cl_fenced: "hết hạn (đã dừng hoặc mất PostgreSQL)",
-        cl_refused: "từ chối nhận việc (cấu hình khác)", cl_node_slots: "{n} khe", cl_renew: "gia hạn {s} trước",
-        cl_unreachable: "Nút này không đọc được cơ sở dữ liệu của cụm", cl_this: "nút này",
-        cl_self_fenced: "Nút này đã tự dừng: không đo, không ghi" },
+        cluster: "Cụm netwatch", cluster_slots: "khe có chủ {owned}/{slots}", coordinator: "Điều phối",
+        no_coordinator: "KHÔNG CÓ nút điều phối", epoch: "nhiệm kỳ", lease_left: "hợp đồng còn",
+        node: "Nút", site: "Điểm", node_state: "Trạng thái", slots: "Khe", renew: "Gia hạn cách",
+        live: "đang chạy", fenced: "đã tự dừng (hết hạn)", refused: "từ chối nhận việc",
+        config_differs: "cấu hình khác cụm", site_ok: "đủ nút", site_degraded: "thiếu nút", site_down: "không còn nút",
+        nodes_live: "{live}/{nodes} nút chạy", unowned: "{n} khe không có chủ: có kiểm tra không được đo",
+        ago: "{t} trước" },
   en: { phase: "Phase", on_duty: "On duty", incidents: "Open incidents", resolved: "Recently resolved",
         no_incidents: "No incidents.", no_resolved: "None.", none: "—", switch: "Tiếng Việt",
         title: "Status board", not_acked: "Not acknowledged", acked: "Acknowledged", operator: "Operator sign-in",
@@ -35,11 +37,13 @@ const TEXTS = {
         stale_last: "Last update", all_ok: "Every device is up",
         hidden_ok: "{n} devices up",
         insecure_listen: "WARNING: netwatch listens beyond loopback without HTTPS: passwords and tokens cross the network in clear.",
-        cluster: "netwatch cluster", cl_coordinator: "Coordinator: {node}", cl_no_coordinator: "NO COORDINATOR",
-        cl_slots: "slots owned {owned}/{slots}", cl_live: "live", cl_fenced: "expired (stopped, or lost PostgreSQL)",
-        cl_refused: "refuses work (config differs)", cl_node_slots: "{n} slots", cl_renew: "renewed {s} ago",
-        cl_unreachable: "This node cannot read the cluster database", cl_this: "this node",
-        cl_self_fenced: "This node has fenced itself: it probes and writes nothing" },
+        cluster: "netwatch cluster", cluster_slots: "slots owned {owned}/{slots}", coordinator: "Coordinator",
+        no_coordinator: "NO coordinator", epoch: "epoch", lease_left: "lease left",
+        node: "Node", site: "Site", node_state: "State", slots: "Slots", renew: "Last renew",
+        live: "live", fenced: "fenced (lease expired)", refused: "refuses work",
+        config_differs: "config differs", site_ok: "all nodes", site_degraded: "nodes missing", site_down: "no node left",
+        nodes_live: "{live}/{nodes} nodes live", unowned: "{n} slots have no owner: some checks are not probed",
+        ago: "{t} ago" },
 };
 const ORDER = ["down", "unreachable", "degraded", "unknown", "maintenance", "up"];
 const PROBLEMS = new Set(["down", "unreachable", "degraded"]);
@@ -56,6 +60,8 @@ let last = null;
 let lastOkAt = 0;        // Date.now() of the last good answer
 let receivedAt = 0;
 let failures = 0;
+let cluster = null;      // the last /api/v1/cluster answer (or its failure), cluster mode only
+let clusterBusy = false;
 // Operator credentials live in this page's memory only (never a cookie or storage): each ack sends
 // them in the Authorization header, which another site cannot make the browser send.
 let operator = null;
@@ -255,36 +261,6 @@ function renderIncident(data, inc, resolved) {
   return row;
 }
 
-// Cluster mode only (docs/cluster.md): nodes by site, slots, the coordinator and fenced nodes.
-function renderCluster(cluster) {
-  const t = TEXTS[lang];
-  const box = document.getElementById("cluster");
-  box.hidden = !cluster;
-  if (!cluster) return;
-  const parts = [];
-  if (cluster.unreachable) parts.push(t.cl_unreachable);
-  if (cluster.fenced) parts.push(t.cl_self_fenced);
-  if (cluster.nodes) {
-    parts.push(cluster.coordinator ? fmt("cl_coordinator", { node: cluster.coordinator }) : t.cl_no_coordinator);
-    parts.push(fmt("cl_slots", { owned: cluster.owned, slots: cluster.slots }));
-  }
-  const summary = document.getElementById("cluster-summary");
-  summary.textContent = parts.join(" · ");
-  summary.className = (cluster.unreachable || cluster.fenced || (cluster.nodes && !cluster.coordinator))
-    ? "cluster-bad" : "";
-  const list = document.getElementById("cluster-nodes");
-  list.replaceChildren();
-  for (const node of cluster.nodes || []) {
-    const row = el("div", `cluster-node n-${node.state}`);
-    const name = node.node === cluster.this_node ? `${node.node} (${t.cl_this})` : node.node;
-    row.append(el("strong", "", name), el("span", "", ` · ${node.site} · `),
-               el("span", "", t[`cl_${node.state}`] || node.state),
-               el("span", "", ` · ${fmt("cl_node_slots", { n: node.slots })} · ${fmt("cl_renew", { s: span(node.renew_age_seconds) })}`));
-    if (node.node === cluster.coordinator) row.append(el("span", "coord", " ★"));
-    list.append(row);
-  }
-}
-
 function render(data) {
   const t = TEXTS[lang];
   document.getElementById("site").textContent = data.site || "netwatch";
@@ -311,7 +287,6 @@ function render(data) {
   }
 
   renderZones(data);
-  renderCluster(data.cluster);
 
   const list = document.getElementById("incidents");
   list.replaceChildren();
@@ -325,6 +300,7 @@ function render(data) {
   for (const inc of data.resolved || []) resolved.append(renderIncident(data, inc, true));
   document.getElementById("no-resolved").hidden = (data.resolved || []).length > 0;
   document.getElementById("resolved-window").textContent = fmt("window_minutes", { n: data.resolved_minutes || 30 });
+  renderCluster();
   fit();
 }
 
@@ -351,6 +327,81 @@ function fit() {
     }
   }
   if (was !== compactAuto) applyTexts();
+}
+
+// Cluster mode only (the board JSON says so): nodes, sites and the coordinator, polled beside the board so a
+// slow cluster database greys this panel and never the wall.
+async function pollCluster() {
+  if (clusterBusy) return;
+  clusterBusy = true;
+  try {
+    const controller = new AbortController();
+    const abort = setTimeout(() => controller.abort(), 5000);
+    const response = await fetch("/api/v1/cluster", { credentials: "same-origin", cache: "no-store",
+                                                      signal: controller.signal });
+    clearTimeout(abort);
+    const answer = await response.json().catch(() => ({}));
+    cluster = response.ok ? answer : { error: answer.error || `HTTP ${response.status}`, words: answer.words };
+  } catch (err) {
+    cluster = { error: String(err && err.message || err) };
+  } finally {
+    clusterBusy = false;
+  }
+  renderCluster();
+}
+
+function renderCluster() {
+  const t = TEXTS[lang];
+  const box = document.getElementById("cluster");
+  box.hidden = !(last && last.cluster);
+  if (box.hidden || !cluster) return;
+  const error = document.getElementById("cluster-error");
+  const coord = document.getElementById("cluster-coordinator");
+  const sites = document.getElementById("cluster-sites");
+  const table = document.getElementById("cluster-nodes");
+  if (cluster.error) {
+    error.textContent = cluster.words ? (cluster.words[lang] || cluster.words.en)
+      : (lang === "vi" ? "không đọc được trạng thái cụm" : "the cluster status could not be read");
+    error.hidden = false;
+    box.classList.add("unreadable");
+    return;   // the last good rows stay, greyed: old data, said so above them
+  }
+  error.hidden = true;
+  box.classList.remove("unreadable");
+  const summary = [fmt("cluster_slots", { owned: cluster.owned, slots: cluster.slots })];
+  if (cluster.unowned) summary.push(fmt("unowned", { n: cluster.unowned }));
+  document.getElementById("cluster-summary").textContent = `(${summary[0]})`;
+  coord.replaceChildren();
+  coord.className = cluster.coordinator ? "coordinator" : "coordinator missing";
+  coord.textContent = cluster.coordinator
+    ? `${t.coordinator}: ${cluster.coordinator.node} · ${t.epoch} ${cluster.coordinator.epoch} · ${t.lease_left} ${span(cluster.coordinator.lease_left_seconds)}`
+    : t.no_coordinator;
+  if (cluster.unowned) coord.append(el("div", "unowned", summary[1]));
+  sites.replaceChildren();
+  for (const s of cluster.sites || []) {
+    const chip = el("span", `cluster-site c-${s.state}`, `${s.site}: ${fmt("nodes_live", s)} · ${t["site_" + s.state] || s.state}`);
+    chip.dataset.site = s.site;
+    chip.dataset.state = s.state;
+    sites.append(chip);
+  }
+  table.replaceChildren();
+  const head = el("tr");
+  for (const k of ["node", "site", "node_state", "slots", "renew"]) head.append(el("th", null, t[k]));
+  table.append(head);
+  for (const n of cluster.nodes || []) {
+    const row = el("tr", `c-${n.state}`);
+    row.dataset.node = n.node;
+    row.dataset.state = n.state;
+    row.append(el("td", "node", n.coordinator ? `${n.node} ★` : n.node));
+    row.append(el("td", null, n.site));
+    const words = [t[n.state] || n.state];
+    if (n.refused) words.push(n.refused);
+    if (n.config_differs) words.push(t.config_differs);
+    row.append(el("td", "state", words.join(" · ")));
+    row.append(el("td", "num", n.slots));
+    row.append(el("td", "num", fmt("ago", { t: span(n.last_renew_age_seconds) })));
+    table.append(row);
+  }
 }
 
 function tick() {
@@ -414,6 +465,7 @@ async function poll() {
     receivedAt = lastOkAt = Date.now();
     failures = 0;
     render(last);
+    if (last.cluster) pollCluster();   // not awaited: the wall never waits for the cluster database
     delay = Math.max(1, last.refresh_seconds || 2) * 1000;
   } catch (err) {
     failures += 1;
