@@ -41,6 +41,8 @@ async def lifecycle(monitor: Monitor, stop: asyncio.Event) -> None:
         await monitor.recorder.flush()
         monitor.store.stop_run(monitor.run_id, monitor.clock())
         await listener.close()
+        if monitor.cluster_reader is not None:
+            monitor.cluster_reader.close()
 
 
 async def run(config: Config, store: Store, stop: asyncio.Event, started: Callable[[Services], None] = lambda s: None,
