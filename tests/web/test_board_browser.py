@@ -116,14 +116,17 @@ def test_tiles_change_when_the_lab_breaks_and_hostile_text_stays_text(
     click(browser, '#incidents .inc[data-check="portal/http"] button', "the acknowledge button")
     ack_cell = '#incidents .inc[data-check="portal/http"] .ack .who'
     wait(browser, lambda d: d.find_element("css selector", ack_cell).text == "✓ an", "acknowledged by an")
+    incident = wait(browser, lambda d: d.find_element("css selector", '#incidents .inc[data-check="portal/http"]')
+                    .get_attribute("data-incident"), "the portal's incident id")
     browser.save_screenshot(str(artifacts_dir / "board-acknowledged.png"))
 
     # The lab heals; the tile goes back to green.
     lab.run(lab.lab.website, "portal", "ok")
     wait(browser, lambda d: tile_state(d, "portal") == "up", "portal tile up again")
     # An officer who was on the phone still learns it was down: the recently resolved list keeps it.
-    resolved = wait(browser, lambda d: d.find_elements("css selector", '#resolved .inc[data-check="portal/http"]'),
-                    "the portal in the recently resolved list")
+    # (by incident: the portal's checks are one incident per fault, resolved when its last check recovers)
+    resolved = wait(browser, lambda d: d.find_elements("css selector", f'#resolved .inc[data-incident="{incident}"]'),
+                    "the portal in the recently resolved list", 45)
     assert "an" in resolved[0].text
     errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"] if hasattr(browser, "get_log") else []
     assert not [e for e in errors if "Content Security Policy" in e.get("message", "")], errors
