@@ -214,6 +214,13 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
     except OSError as exc:
         return Outcome.fail("unreachable", f"cannot ping {address}: {exc.strerror or exc}")
     extra = {"dns_lookup_seconds": lookup_seconds, "ip_protocol": 6.0 if ":" in address else 4.0}
+    return judge_run(host, stats, settings, extra, context)
+
+
+def judge_run(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float],
+              context: ProbeContext | None) -> Outcome:
+    """`judge` with the check's memory (both the task and the batch path): the loss window over its recent
+    runs, and whether loss already degraded it (then it clears only well below the warning)."""
     window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW, settings.count)
     before = bool(context.memory.get("icmp_loss_degraded")) if context is not None else False
     outcome = judge(host, stats, settings, extra, remember(context, stats, window), before)
@@ -282,10 +289,8 @@ def start_batch(runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[l
             check, context, _ = members[index]
             settings = check.settings
             assert isinstance(settings, Settings)
-            window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW,
-                                                                                        settings.count)
             extra = _V6_EXTRA if ":" in stats.address else _V4_EXTRA
-            outcome = judge(check.target.host.strip(), stats, settings, extra, remember(context, stats, window))
+            outcome = judge_run(check.target.host.strip(), stats, settings, extra, context)
             if not done:
                 loop.call_soon(hand_over)
             done.append((check, outcome, started_at, time.perf_counter() - t0))
