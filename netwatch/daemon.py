@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Callable
+from typing import Awaitable, Callable
 
 from netwatch import heap
 from netwatch.app import Monitor
@@ -17,6 +17,18 @@ from netwatch.web import server
 from netwatch.web.services import Services
 
 log = logging.getLogger(__name__)
+
+
+STOP_STEP_SECONDS = 5.0   # a stop (systemd, the tests) must end: no step of it may wait for ever
+
+
+async def bounded(step: Awaitable[object], what: str, seconds: float | None = None) -> None:
+    """One step of the stop, given STOP_STEP_SECONDS; one that overruns is named in the log and left."""
+    limit = STOP_STEP_SECONDS if seconds is None else seconds
+    try:
+        await asyncio.wait_for(step, limit)
+    except asyncio.TimeoutError:
+        log.warning("stopping: %s did not finish within %gs; going on", what, limit)
 
 
 async def lifecycle(monitor: Monitor, stop: asyncio.Event) -> None:
@@ -32,15 +44,15 @@ async def lifecycle(monitor: Monitor, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         if monitor.cluster is not None:
-            await monitor.cluster.stop()
+            await bounded(monitor.cluster.stop(), "the cluster role")
         monitor.traps.close()
-        await monitor.scheduler.stop()
+        await bounded(monitor.scheduler.stop(), "the scheduler")
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await monitor.recorder.flush()
+        await bounded(asyncio.gather(*tasks, return_exceptions=True), "the writer and paging tasks")
+        await bounded(monitor.recorder.flush(), "writing what is pending", 2 * STOP_STEP_SECONDS)
         monitor.store.stop_run(monitor.run_id, monitor.clock())
-        await listener.close()
+        await bounded(listener.close(), "the web listener")
         if monitor.cluster_reader is not None:
             monitor.cluster_reader.close()
 
