@@ -225,8 +225,11 @@ def test_coordinator_kill_9_mid_outage_one_problem_and_one_recovery_per_dedup_ke
     keys = [str(m.body.get("dedup_key")) for m in sinks["chat"].received]
     print(f"\ncoordinator kill -9 -> standby coordinating: {took_over:.2f} s; recovery page {recovered:.2f} s "
           f"after the kill; messages {keys}")
-    assert len(keys) == 2 and len(set(keys)) == 2, keys
-    assert keys[0].endswith("-problem") and keys[1].endswith("-resolved") and keys[0][:-8] == keys[1][:-9]
+    # One decision per incident; delivery at-least-once: a kill between the gateway accepting the problem
+    # and its "sent" mark repeats it with the SAME key (docs/cluster.md, seen under load), nothing else.
+    distinct = list(dict.fromkeys(keys))
+    assert len(distinct) == 2 and len(keys) <= 3 and keys.count(distinct[1]) == 1, keys
+    assert distinct[0].endswith("-problem") and distinct[1].endswith("-resolved") and distinct[0][:-8] == distinct[1][:-9]
     assert took_over <= TTL + 2 * RENEW + 1.5
     for t in web:
         t.down()

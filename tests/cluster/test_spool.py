@@ -64,7 +64,8 @@ def test_a_node_cut_off_from_postgresql_spools_and_uploads_late_without_paging(
         [(first, last, count, failed)] = late
         print(f"\nspool: fenced {fenced_at - cut_at:.2f} s after the cut; {count} results uploaded late "
               f"({failed} failing) covering {first - cut_at:.2f} .. {last - cut_at:.2f} s after the cut")
-        assert cut_at - 1 <= first and last <= healed_at + 1
+        # the node spools until its first renew after the heal succeeds (database calls time out first)
+        assert cut_at - 1 <= first and last <= healed_at + 8
         assert failed >= 2                                    # the outage is in history...
         time.sleep(2.0)
         # ...and paged nothing retroactively: no transition or incident dated inside the cut-off window
