@@ -50,6 +50,8 @@ class Monitor:
         self.live = LiveView(self.checks(config), stored)
         self.delivery = Delivery.for_config(store, current, clock, node.may_send if node is not None else None,
                                               node.coordinator_guard if node is not None else None)
+        if node is not None:
+            node.hand_over_when(self.delivery.undelivered_seconds)
         self.recorder = Recorder.for_config(store, self.run_id, current, self.delivery.wake.set, clock,
                                             node.fence_results if node is not None else None)
         contexts = ProbeContexts.of_store(store, lambda ts: self.config.event.phase_at(ts))

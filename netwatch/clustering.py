@@ -48,7 +48,8 @@ def join_cluster(config: "Config") -> ClusterNode:
     writer = ClusterStore(settings.dsn.url, settings.dsn.password_text(), str(settings.dsn),
                           statement_timeout_seconds=settings.timing.statement_timeout_seconds)
     return ClusterNode(Membership(db, settings.node, settings.site, settings.config_hash, settings.timing,
-                                  settings.slots, settings.max_moves), writer, settings.vote_fresh_seconds,
+                                  settings.slots, settings.max_moves,
+                                  handover_after_seconds=settings.handover_after_seconds), writer, settings.vote_fresh_seconds,
                        anchors={name: spec.anchors for name, spec in settings.sites.items()},
                        isolation=settings.isolation,
                        spool=Spool(settings.spool_path, settings.spool_max_rows) if settings.spool_max_rows else None)

@@ -42,6 +42,8 @@ class ClusterDatabase(Protocol):
 
     def resign(self, node: str) -> None: ...
 
+    def others_live(self, node: str) -> int: ...
+
     def leave(self, node: str) -> None: ...
 
     def close(self) -> None: ...
@@ -58,7 +60,7 @@ class Lease:
 class Membership:
     def __init__(self, db: ClusterDatabase, node: str, site: str, config_hash: str, timing: LeaseTiming,
                  slots: int, max_moves: int = 16, coordinate: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, handover_after_seconds: float = 0.0) -> None:
         self.db = db
         self.node = node
         self.site = site
@@ -80,6 +82,15 @@ class Membership:
         self._thread: threading.Thread | None = None
         self._last_error: str | None = None
         self.site_nodes = 0   # live nodes of this site at the last successful renew (this one included)
+        # Coordinator hand-over: `undelivered` (set by the wiring) says how long a waiting message has failed
+        # every send; past `handover_after_seconds` (0: never) and with another live node, this coordinator
+        # first stops starting sends, lets the ones in flight end, then gives the lease back and keeps off
+        # it for a TTL and two renews, so a node with a path to the gateway delivers.
+        self.handover_after_seconds = handover_after_seconds
+        self.undelivered: Callable[[], float] | None = None
+        self.handing_over_since: float | None = None
+        self.yield_until = 0.0
+        self.handovers_total = 0
 
     # -- asked before every probe and write (no database call) -----------------------------
     def owns(self, check_id: str, site: str | None = None) -> Lease | None:
@@ -110,6 +121,10 @@ class Membership:
         now = self.clock()
         return (self.coordinator_epoch is not None and self.coordinator_fence.allowed(now)
                 and self.fence.allowed(now))
+
+    def handing_over(self) -> bool:
+        """Giving the coordinator lease away: no new send may start (the ones in flight may end)."""
+        return self.handing_over_since is not None
 
     def coordinator_left_seconds(self) -> float:
         return self.coordinator_fence.left_seconds(self.clock()) if self.coordinator_epoch is not None else 0.0
@@ -182,20 +197,55 @@ class Membership:
                     self._owned.update(claimed)
                 changed = True
         if self.may_coordinate:
-            c_sent = self.clock()
-            epoch = self.db.coordinate(self.node, ttl)
-            if epoch is None:
-                if self.coordinator_epoch is not None:
-                    log.warning("coordinator lease lost")
-                self.coordinator_epoch = None
-                self.coordinator_fence.lost()
-            else:
-                if self.coordinator_epoch != epoch:
-                    log.info("coordinating the cluster (epoch %d)", epoch)
-                self.coordinator_epoch = epoch
-                self.coordinator_fence.renewed(c_sent)
+            self._coordinate(ttl)
         if changed and self.on_change is not None:
             self.on_change()
+
+    def _coordinate(self, ttl: float) -> None:
+        """Hold or seek the coordinator lease; hand it over while this node cannot deliver."""
+        now = self.clock()
+        if now < self.yield_until:
+            return      # handed over: the other nodes get the first chance to take it
+        if self.handing_over_since is not None and now - self.handing_over_since >= self._send_room_seconds():
+            # Every send started before the hand-over has ended by now (a channel's timeout is shorter than
+            # this room, see validate_channels), so giving the lease back now cannot duplicate a page.
+            self.db.resign(self.node)
+            log.warning("coordinator lease handed over: another node delivers the waiting messages")
+            self.handovers_total += 1
+            self.handing_over_since = None
+            self.coordinator_epoch = None
+            self.coordinator_fence.lost()
+            self.yield_until = now + ttl + 2 * self.timing.renew_seconds
+            return
+        c_sent = self.clock()
+        epoch = self.db.coordinate(self.node, ttl)
+        if epoch is None:
+            if self.coordinator_epoch is not None:
+                log.warning("coordinator lease lost")
+            self.coordinator_epoch = None
+            self.coordinator_fence.lost()
+            self.handing_over_since = None
+            return
+        if self.coordinator_epoch != epoch:
+            log.info("coordinating the cluster (epoch %d)", epoch)
+        self.coordinator_epoch = epoch
+        self.coordinator_fence.renewed(c_sent)
+        if self.handing_over_since is None and self._cannot_deliver(now):
+            self.handing_over_since = now
+            log.warning("coordinator: a message has waited %.0f s with every send failing (this node's path to "
+                        "the gateway?); handing the coordinator lease to another node",
+                        self.undelivered() if self.undelivered is not None else 0.0)
+
+    def _cannot_deliver(self, now: float) -> bool:
+        if self.handover_after_seconds <= 0 or self.undelivered is None:
+            return False
+        if self.undelivered() < self.handover_after_seconds:
+            return False
+        return self.db.others_live(self.node) > 0   # alone: keep trying, nobody else could do better
+
+    def _send_room_seconds(self) -> float:
+        t = self.timing
+        return max(t.renew_seconds, t.ttl_seconds - t.margin_seconds - t.renew_seconds)
 
     def _owned_count(self) -> int:
         with self._lock:

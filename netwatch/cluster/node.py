@@ -119,7 +119,12 @@ class ClusterNode:
 
     def may_send(self, timeout_seconds: float) -> bool:
         """A send starts only while the coordinator lease outlives the channel's timeout."""
-        return self.membership.coordinating() and self.membership.coordinator_left_seconds() > timeout_seconds
+        m = self.membership
+        return m.coordinating() and not m.handing_over() and m.coordinator_left_seconds() > timeout_seconds
+
+    def hand_over_when(self, undelivered_seconds: Callable[[], float]) -> None:
+        """How long the delivery loop's oldest waiting message has failed every send (see Membership)."""
+        self.membership.undelivered = undelivered_seconds
 
     def coordinator_fence(self) -> Callable[["Tx"], None]:
         """The lease check for a decision the coordinator makes now, run inside the decision's transaction:
@@ -279,6 +284,9 @@ class ClusterNode:
         yield GaugeMetricFamily("netwatch_cluster_fenced",
                                 "1 while this node has fenced itself (no renew in time): it probes and writes nothing.",
                                 value=1.0 if m.fenced() else 0.0)
+        yield CounterMetricFamily("netwatch_cluster_coordinator_handovers",
+                                  "Coordinator leases this node gave away because it could not deliver.",
+                                  value=m.handovers_total)
         votes = CounterMetricFamily("netwatch_cluster_votes", "Vantage votes written, and refused by the "
                                     "database for a stale lease.", labels=["result"])
         votes.add_metric(["written"], self.votes_written)

@@ -53,6 +53,9 @@ class _ClusterSpec:
     spool: str | None = None
     spool_max_rows: int = 100_000
     summary_sms_after: Duration | None = None
+    # A coordinator that has not delivered a waiting message for this long (every attempt failing: its
+    # own path to the gateway is cut) lets another node coordinate; 0s: never.
+    handover_after: Duration = Duration(60)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class ClusterSettings:
     spool_max_rows: int = 100_000
     # A node with a modem channel that has lost the cluster this long sends ONE local summary SMS (None: off).
     summary_sms_after_seconds: float | None = None
+    handover_after_seconds: float = 60.0
 
 
 def _plain(src: Any, text: str, path: Path) -> str:
@@ -147,6 +151,9 @@ def convert(conv: Converter, raw: Any, store: StoreSpec, store_given: bool) -> t
     if spec.summary_sms_after is not None and float(spec.summary_sms_after) <= 0:
         src.error(path + ("summary_sms_after",), "must be greater than zero, e.g. 120s (leave it out: no summary SMS)")
         ok = False
+    if float(spec.handover_after) < 0:
+        src.error(path + ("handover_after",), "must be 0s (never hand over) or more, e.g. 60s")
+        ok = False
     spool_path = spec.spool if spec.spool is not None else f"spool-{node}.db"
     if not spool_path.strip():
         src.error(path + ("spool",), "give a file path for the local spool, or leave it out")
@@ -160,7 +167,8 @@ def convert(conv: Converter, raw: Any, store: StoreSpec, store_given: bool) -> t
                                config_hash=config_hash(src.value), spool_path=spool_path,
                                spool_max_rows=spec.spool_max_rows,
                                summary_sms_after_seconds=(float(spec.summary_sms_after)
-                                                          if spec.summary_sms_after is not None else None))
+                                                          if spec.summary_sms_after is not None else None),
+                               handover_after_seconds=float(spec.handover_after))
     return settings, dsn
 
 

@@ -283,6 +283,12 @@ class Delivery:
             return None
         return self.memory_sent.get((row.channel, row.dedup_key))
 
+    def undelivered_seconds(self) -> float:
+        """How long a channel with messages waiting has failed every send (0: each delivers or has nothing)."""
+        now = self.clock()
+        return max((now - s.first_failure_at for s in self.stats.values()
+                    if s.first_failure_at is not None and s.queue_depth > 0), default=0.0)
+
     def stat(self, channel: str) -> ChannelStats:
         s = self.stats.get(channel)
         if s is None:
@@ -300,6 +306,8 @@ class Delivery:
             while True:
                 self.wake.clear()
                 if self.may_send is not None and not self.may_send(0.0):
+                    for s in self.stats.values():   # another node delivers: this one's failures are history
+                        s.first_failure_at = None
                     await asyncio.sleep(0.5)    # not the coordinator: another node delivers
                     continue
                 try:

@@ -468,6 +468,13 @@ class ClusterStore:
                         (COORDINATOR_SLOT, node, holder, new_epoch, "coordinator" if holder else "coordinator-claim"))
             return new_epoch
 
+    def others_live(self, node: str) -> int:
+        """Live nodes other than `node` that take work (not refused), in database time."""
+        with self._tx() as cur:
+            cur.execute("SELECT count(*) FROM cluster_nodes WHERE node <> %s AND expires > now() AND refused IS NULL",
+                        (node,))
+            return int(cur.fetchone()[0])
+
     def resign(self, node: str) -> None:
         """Let the coordinator lease go at once if `node` holds it (a node that must not take work)."""
         with self._tx() as cur:

@@ -23,6 +23,8 @@ from tests.support import wait_for
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not available(), reason="needs root, ip and nft")]
 
 TTL, RENEW, MARGIN = 6.0, 1.0, 2.0
+HANDOVER = 3.0          # cluster.handover_after: a coordinator that cannot deliver for this long steps aside
+CHAT_TIMEOUT = 2.0
 SLOTS = 16
 NODES = (("dc1", "dc-1"), ("dc2", "dc-2"))
 CHECKS = 6
@@ -102,7 +104,7 @@ listen: ${{NETWATCH_LISTEN}}
 site: {{name: lab}}
 zones: [{{id: hall, name: Hall}}]
 channels:
-  chat: {{urls: ["{sink.url('/chat')}"], lang: en, group_wait: 0s, rate_per_minute: 120, burst: 10, timeout: 2s}}
+  chat: {{urls: ["{sink.url('/chat')}"], lang: en, group_wait: 0s, rate_per_minute: 120, burst: 10, timeout: {CHAT_TIMEOUT:g}s}}
 paging:
   backoff_initial: 200ms
   backoff_max: 1s
@@ -116,6 +118,7 @@ cluster:
   lease_ttl: {TTL:g}s
   lease_renew: {RENEW:g}s
   fence_margin: {MARGIN:g}s
+  handover_after: {HANDOVER:g}s
 defaults:
   interval: 500ms
   timeout: 300ms
@@ -173,6 +176,44 @@ def test_coordinator_partitioned_mid_outage_one_problem_and_one_recovery_per_ded
                           f"web{victim}/tcp", start - 5)
     assert opened == 1
     wait_for(world.balanced, 30, 0.5, what="the healed node takes its share again")
+
+
+def test_a_coordinator_cut_from_the_gateway_hands_over_and_the_standby_pages(world: World) -> None:
+    """Only the coordinator's path to the chat gateway is cut (PostgreSQL and the targets stay reachable):
+    its sends fail, and past `handover_after` it gives the coordinator lease away so the standby delivers
+    the page; exactly one problem and one recovery message per dedup key."""
+    lab = world.lab
+    wait_for(world.balanced, 30, 0.5, what="two balanced dc nodes")
+    coordinator = world.coordinator()
+    assert coordinator is not None
+    role = next(r for r, n in NODES if n == coordinator)
+    standby = next(n for _, n in NODES if n != coordinator)
+    start = time.time()
+    lab.cut(role, "tgt", port=world.sink.port)           # the coordinator's path to the gateway, nothing else
+    cut_at = time.monotonic()
+    victim = 1
+    try:
+        world.targets[victim].down()
+        room = TTL - MARGIN - RENEW                       # sends in flight end before the lease is given back
+        bound = HANDOVER + room + 3 * RENEW + CHAT_TIMEOUT + 5.0
+        wait_for(lambda: any(k.endswith("-problem") for k in world.pages(start)), bound + 10, 0.1,
+                 what="the problem page from the standby")
+        paged = time.monotonic() - cut_at
+        assert world.coordinator() == standby
+        world.targets[victim].up()
+        wait_for(lambda: any(k.endswith("-resolved") for k in world.pages(start)), 20, 0.1, what="the recovery")
+        time.sleep(2.0)
+    finally:
+        lab.heal(role)
+    keys = world.pages(start)
+    handovers = lab.sql("SELECT count(*) FROM cluster_ownership WHERE reason = 'coordinator' AND previous = %s "
+                        "AND node = %s AND at >= to_timestamp(%s)", coordinator, standby, start)[0][0]
+    print(f"\ncoordinator cut from the gateway -> page from the standby {paged:.2f} s after the fault "
+          f"(handover_after {HANDOVER:g} s); messages {keys}")
+    assert len(keys) == 2 and keys[0].endswith("-problem") and keys[1].endswith("-resolved"), keys
+    assert keys[0][:-len("-problem")] == keys[1][:-len("-resolved")]
+    assert paged <= bound, paged
+    assert handovers == 1
 
 
 def alertmanager_config(world: World, path: Path) -> None:

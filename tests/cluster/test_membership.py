@@ -142,3 +142,43 @@ def test_a_node_whose_config_differs_takes_no_work(pg_cluster: postgres.Cluster,
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_coordinator_that_cannot_deliver_hands_the_lease_over(pg_cluster: postgres.Cluster, database: str) -> None:
+    """Its waiting message has failed every send past `handover_after`: it stops starting sends, waits out
+    the sends in flight (TTL - margin - renew), gives the lease back and keeps off it; the other node
+    coordinates at its next renew. Alone, a coordinator keeps the lease and goes on trying."""
+    now = [1000.0]
+    undelivered = [0.0]
+    a, b = member(pg_cluster, database, "dc-1"), member(pg_cluster, database, "dc-2")
+    for m in (a, b):
+        m.clock = lambda: now[0]
+        m.handover_after_seconds = 30.0
+    a.undelivered = lambda: undelivered[0]
+    try:
+        a.tick()
+        assert a.coordinating()
+        undelivered[0] = 45.0                   # nobody else live yet: a keeps trying
+        a.tick()
+        assert a.coordinating() and not a.handing_over()
+        b.tick()
+        a.tick()
+        assert a.handing_over() and a.coordinating()          # no new send starts; the lease is still held
+        now[0] += TIMING.ttl_seconds - TIMING.margin_seconds - TIMING.renew_seconds
+        a.tick()
+        assert not a.coordinating() and a.handovers_total == 1
+        b.tick()
+        assert b.coordinating() and b.coordinator_epoch == 2
+        undelivered[0] = 0.0
+        now[0] += TIMING.renew_seconds
+        a.tick()                                # inside its yield period a does not even ask
+        assert not a.coordinating()
+        now[0] += TIMING.ttl_seconds + 2 * TIMING.renew_seconds
+        b.tick()
+        a.tick()                                # b holds it: a does not take it back
+        assert b.coordinating() and not a.coordinating()
+        history = ClusterStore(pg_cluster.url(database), pg_cluster.password, "db").ownership_history()
+        assert [(prev, node) for _, node, prev, _, reason in history if reason == "coordinator"] == [("dc-1", "dc-2")]
+    finally:
+        a.stop()
+        b.stop()
