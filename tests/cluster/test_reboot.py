@@ -44,9 +44,9 @@ def test_each_rebooted_device_pages_once_whichever_node_polls_it(
         settled = time.time()
 
         def polled() -> bool:   # every device polled (by its current owner) a few times since the split
-            rows = dict(sql(pg_cluster, database, "SELECT target_id, count(*) FROM results WHERE ts > %s AND ok = 1 "
-                                                  "GROUP BY target_id", settled + 1.0))
-            return all(rows.get(f"sw{i}", 0) >= 2 for i in range(DEVICES))
+            rows = dict(sql(pg_cluster, database, "SELECT check_id, count(*) FROM results WHERE ts > %s AND ok = 1 "
+                                                  "GROUP BY check_id", settled + 1.0))
+            return all(rows.get(f"sw{i}/snmp", 0) >= 2 for i in range(DEVICES))
         wait_for(polled, 30, 0.3, what="every device polled twice by its owner")
         agent.restart()
 
