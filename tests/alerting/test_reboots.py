@@ -142,26 +142,28 @@ async def test_one_reboot_seen_on_two_nodes_and_after_a_handover_pages_once(stor
     """A cluster: each node has its own decider over the one shared history. The slot owner sees the poll
     (sysUpTime back), the coordinator the trap, and after a handover a new coordinator (empty memory) hears the
     trap again: one notice per channel. Each decider alone would page its own sighting."""
+    import time
+    t0 = float(int(time.time()))    # real time: the recorder prunes claims older than a day by the wall clock
     stores = [Store.open(store_spec) for _ in range(3)]     # three nodes, three connections
     try:
-        recorders = [Recorder(s, s.start_run("test", 1, T0), {}, DAY, DAY, clock=lambda: T0 + 60) for s in stores]
+        recorders = [Recorder(s, s.start_run("test", 1, t0), {}, DAY, DAY, clock=lambda: t0 + 60) for s in stores]
         owner, coordinator, next_coordinator = decider(), decider(), decider()
-        recorders[0].add_decision(owner.on_reboot("core-router", T0 + 40, 38.0, None, "poll", views(owner), T0 + 40))
-        recorders[1].add_decision(coordinator.on_reboot("core-router", T0 + 5, 5.0, None, "trap", views(coordinator),
-                                                        T0 + 5))
-        recorders[2].add_decision(next_coordinator.on_reboot("core-router", T0 + 95, 95.0, None, "trap",
-                                                             views(next_coordinator), T0 + 95))
+        recorders[0].add_decision(owner.on_reboot("core-router", t0 + 40, 38.0, None, "poll", views(owner), t0 + 40))
+        recorders[1].add_decision(coordinator.on_reboot("core-router", t0 + 5, 5.0, None, "trap", views(coordinator),
+                                                        t0 + 5))
+        recorders[2].add_decision(next_coordinator.on_reboot("core-router", t0 + 95, 95.0, None, "trap",
+                                                             views(next_coordinator), t0 + 95))
         for r in recorders:
             assert await r.flush()
-        assert outbox_reboots(stores[0]) == [("chat", f"reboot-core-router-{int(T0 + 2)}"),
-                                             ("sms", f"reboot-core-router-{int(T0 + 2)}")]
+        assert outbox_reboots(stores[0]) == [("chat", f"reboot-core-router-{int(t0 + 2)}"),
+                                             ("sms", f"reboot-core-router-{int(t0 + 2)}")]
         # the device reboots again ten minutes later: its own notice, whichever node sees it
-        recorders[1].add_decision(coordinator.on_reboot("core-router", T0 + 605, 5.0, None, "trap",
-                                                        views(coordinator), T0 + 605))
-        recorders[0].add_decision(owner.on_reboot("core-router", T0 + 630, 30.0, None, "poll", views(owner), T0 + 630))
+        recorders[1].add_decision(coordinator.on_reboot("core-router", t0 + 605, 5.0, None, "trap",
+                                                        views(coordinator), t0 + 605))
+        recorders[0].add_decision(owner.on_reboot("core-router", t0 + 630, 30.0, None, "poll", views(owner), t0 + 630))
         for r in recorders:
             assert await r.flush()
-        assert [key for _, key in outbox_reboots(stores[0])].count(f"reboot-core-router-{int(T0 + 600)}") == 2
+        assert [key for _, key in outbox_reboots(stores[0])].count(f"reboot-core-router-{int(t0 + 600)}") == 2
         assert len(outbox_reboots(stores[0])) == 4
     finally:
         for s in stores:
