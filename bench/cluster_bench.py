@@ -7,6 +7,13 @@ Real `netwatch run` processes on loopback and a private PostgreSQL 15 cluster (t
    process's CPU, and PostgreSQL's) against the same checks on one node with SQLite.
 Lease timing as in production unless told (`--ttl 15 --renew 2 --margin 2`, the defaults).
 Needs root (raw ICMP sockets, the cluster runs as `postgres`). Run: python3 bench/cluster_bench.py
+
+`--largest [--steps 2000,4000,8000,16000] [--interval 10] [--seconds 60]`: instead, the largest cluster the
+box holds — 2 nodes + PostgreSQL at increasing check counts (the scale bench's mix: ICMP to 127.2.x.y, TCP
+and HTTP to one C epoll server, in turn), each step in a fresh database: scheduler lag p99 per node (from
+each node's lag histogram, over the window after a warm-up of two intervals), runs per check per interval
+(from the results in PostgreSQL), CPU of each node and of PostgreSQL, the load average. Stops at the first
+step whose lag p99 is over 1 s on either node.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
 
+from bench.http_bench import start_target  # noqa: E402
+from bench.scale_bench import kind_of, lag_buckets, lag_quantiles, scrape  # noqa: E402
 from bench.store_bench import server_cpu  # noqa: E402
 from netwatch.cluster.slots import slot_of  # noqa: E402
 from tests.peers import postgres  # noqa: E402
@@ -59,7 +68,7 @@ class Bench:
             return conn.execute(text, params).fetchall()  # type: ignore[arg-type]
 
     def config(self, targets: str, sink: HttpSink, store: str | None, database: str | None,
-               interval: str = "500ms") -> str:
+               interval: str = "500ms", timeout: str = "400ms") -> str:
         a = self.args
         if database is not None:
             pw = self.home / "pg-password"
@@ -85,12 +94,12 @@ channels:
 paging: {{backoff_initial: 200ms, backoff_max: 1s}}
 defaults:
   interval: {interval}
-  timeout: 400ms
+  timeout: {timeout}
   alert: {{fail_after: 2, recover_after: 2}}
 targets:
 {targets}"""
 
-    def start(self, text: str, node: str) -> NetwatchProcess:
+    def start(self, text: str, node: str, ready_seconds: float = 60.0) -> NetwatchProcess:
         home = self.home / node
         home.mkdir(exist_ok=True)
         listen = f"127.0.0.1:{free_port()}"
@@ -98,7 +107,7 @@ targets:
         path.write_text(text.replace("{listen}", listen))
         proc = NetwatchProcess(path, listen, home, {"NETWATCH_NODE": node})
         self.procs.append(proc)
-        proc.wait_ready(60)
+        proc.wait_ready(ready_seconds)
         return proc
 
     def stop_all(self) -> None:
@@ -229,6 +238,104 @@ def cost(bench: Bench, clustered: bool) -> tuple[float, float, float]:
             bench.pg.drop_database(database)
 
 
+def mixed_targets(checks: int, http_port: int) -> str:
+    """The scale bench's mix (bench/scale_bench.py): ICMP to 127.2.x.y, TCP and HTTP to one server, in turn."""
+    lines = []
+    for i in range(checks):
+        kind = kind_of(i, None)
+        host = f"127.2.{(i // 250) % 250}.{i % 250 + 1}" if kind == "icmp" else "127.0.0.1"
+        check = ("{kind: icmp, count: 1}" if kind == "icmp" else f"{{kind: tcp, port: {http_port}}}" if kind == "tcp"
+                 else f'{{kind: http, url: "http://127.0.0.1:{http_port}/t{i}"}}')
+        lines.append(f"  - {{id: t{i}, host: {host}, checks: [{check}]}}\n")
+    return "".join(lines)
+
+
+def interpolated_p99(buckets: dict[float, float]) -> float:
+    """p99 within its histogram bucket, linearly (the bucket's upper bound is what the histogram proves)."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    lower, below = 0.0, 0.0
+    for b in bounds:
+        if buckets[b] >= 0.99 * total and total:
+            if b == float("inf"):
+                return float("inf")
+            inside = buckets[b] - below
+            return lower + (b - lower) * ((0.99 * total - below) / inside if inside else 1.0)
+        lower, below = b, buckets[b]
+    return float("nan")
+
+
+def step(bench: Bench, checks: int, http_port: int) -> dict[str, Any]:
+    """One size: 2 nodes + PostgreSQL, warm-up, measured window; the figures of the step."""
+    a = bench.args
+    database = bench.pg.create_database(f"largest{checks}")
+    sink = HttpSink().start()
+    try:
+        text = bench.config(mixed_targets(checks, http_port), sink, None, database, f"{a.interval:g}s", "2s")
+        ready = 60.0 + checks / 50.0    # loading the config takes longer as it grows
+        nodes = [bench.start(text, "dc-1", ready)]
+        wait(lambda: set(bench.owners(database).values()) == {"dc-1"}, 120, "dc-1 owns every slot", 0.2)
+        nodes.append(bench.start(text, "dc-2", ready))
+        wait(lambda: bench.balanced(database), 180, "balanced slots", 0.5)
+        time.sleep(2 * a.interval)
+        lag0 = [lag_buckets(scrape(p.base_url + "/metrics", 60)[1]) for p in nodes]
+        cpu0 = [proc_cpu(p.proc.pid) for p in nodes]
+        srv0 = server_cpu(bench.pg.directory / "data")
+        start = time.time()
+        time.sleep(a.seconds)
+        end = time.time()
+        cpu = [proc_cpu(p.proc.pid) - c for p, c in zip(nodes, cpu0)]
+        srv = server_cpu(bench.pg.directory / "data") - srv0
+        load = os.getloadavg()
+        texts = [scrape(p.base_url + "/metrics", 120)[1] for p in nodes]
+        span = end - start
+        per_node = []
+        total: dict[float, float] = {}
+        for text_, since in zip(texts, lag0):
+            buckets = {le: n - since.get(le, 0) for le, n in lag_buckets(text_).items()}
+            for le, n in buckets.items():
+                total[le] = total.get(le, 0) + n
+            _, p99, runs = lag_quantiles(text_, since)
+            per_node.append((p99, interpolated_p99(buckets), runs))
+        # runs per check per interval: over the window, less the last interval (its results may still be queued)
+        time.sleep(3.0)
+        counts = dict(bench.sql(database, "SELECT check_id, count(*) FROM results WHERE ts >= %s AND ts < %s "
+                                          "GROUP BY check_id", start, end - a.interval))
+        expected = (span - a.interval) / a.interval
+        per_check = sorted(counts.get(f"t{i}/{kind_of(i, None)}", 0) / expected for i in range(checks))
+        within = sum(1 for r in per_check if 0.9 <= r <= 1.1)
+        return {"checks": checks, "per_node": per_node, "cpu": [c / span for c in cpu], "server": srv / span,
+                "load": load, "median_runs": per_check[len(per_check) // 2], "min_runs": per_check[0],
+                "within": within, "ok": all(p99 <= 1.0 for p99, _, _ in per_node)}
+    finally:
+        bench.stop_all()
+        sink.stop()
+        bench.pg.drop_database(database)
+
+
+def largest(bench: Bench) -> None:
+    a = bench.args
+    target, http_port, target_kind = start_target(bench.home)
+    print(f"2 nodes + PostgreSQL 15, {SLOTS} slots, interval {a.interval:g} s, window {a.seconds:g} s after a "
+          f"{2 * a.interval:g} s warm-up; targets: {target_kind}; load average {os.getloadavg()[0]:.1f} at the start",
+          flush=True)
+    try:
+        for checks in a.steps:
+            r = step(bench, checks, http_port)
+            lags = "; ".join(f"dc-{i + 1} p99 <= {p99:g} s (~{est:.2f} s, {runs} runs)"
+                             for i, (p99, est, runs) in enumerate(r["per_node"]))
+            cpus = " + ".join(f"{c * 100:.0f} %" for c in r["cpu"])
+            print(f"{checks:>6} checks: lag {lags}; runs/check/interval median {r['median_runs']:.2f} "
+                  f"min {r['min_runs']:.2f}, {r['within']}/{checks} within +-10 %; CPU nodes {cpus} of a core, "
+                  f"PostgreSQL {r['server'] * 100:.0f} %; load average {r['load'][0]:.1f} {r['load'][1]:.1f} "
+                  f"{r['load'][2]:.1f} -> {'holds' if r['ok'] else 'FAILS lag p99 < 1 s'}", flush=True)
+            if not r["ok"]:
+                break
+    finally:
+        target.terminate()
+        target.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ttl", type=float, default=15.0, help="lease_ttl, seconds (default: the product's)")
@@ -238,11 +345,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window of each CPU run")
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--largest", action="store_true", help="only the largest-cluster steps (see above)")
+    parser.add_argument("--steps", type=lambda v: [int(x) for x in v.split(",")], default=[2000, 4000, 8000, 16000])
+    parser.add_argument("--interval", type=float, default=10.0, help="check interval of --largest, seconds")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (raw ICMP sockets; PostgreSQL runs as the postgres user)", file=sys.stderr)
         return 2
     pg = postgres.start_cluster()
+    if args.largest:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                largest(Bench(pg, Path(tmp), args))
+        finally:
+            pg.stop()
+        return 0
     try:
         with tempfile.TemporaryDirectory() as tmp:
             bench = Bench(pg, Path(tmp), args)

@@ -117,8 +117,10 @@ class Monitor:
                             self.node.slot_fence(one_check.id) if self.node is not None else None)
 
     def poll_reboot(self, check: Check, at: float, data: Mapping[str, Any]) -> None:
-        """sysUpTime went back between two polls (seen at `at`): page the reboot; the decider pages each once."""
-        self.submit(self.paging.decider.on_polled_reboot(check.target.id, at, data, self.paging_views(), self.clock()))
+        """sysUpTime went back between two polls (seen at `at`): page the reboot; the decider pages each once.
+        In a cluster it commits under the slot lease it was seen under, like the result's own decision."""
+        self.submit(self.paging.decider.on_polled_reboot(check.target.id, at, data, self.paging_views(), self.clock()),
+                    self.node.slot_fence(check.id) if self.node is not None else None)
 
     def trap_reboot(self, target_id: str, at: float, uptime_seconds: float | None) -> None:
         """A coldStart/warmStart trap; in a cluster only the coordinator pages (every node may hear the trap)."""

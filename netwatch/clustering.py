@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from netwatch.alerting.state import restored
-from netwatch.cluster.isolation import SITE_CHECK_PREFIX, SiteChange, anchor_address, site_check_id
+from netwatch.cluster.isolation import SITE_CHECK_PREFIX, SiteChange, anchor_address, site_check_id, site_flags
 from netwatch.cluster.node import ClusterNode
 from netwatch.cluster.summary import LocalFails, SummaryEpisode, summary_extra, summary_key
 from netwatch.live import OVERLAYS, CheckView, LiveView
@@ -22,8 +22,9 @@ from netwatch.store.spool import Spool, Spooled
 if TYPE_CHECKING:
     from netwatch.alerting.decide import Decision
     from netwatch.config import Config
+    from netwatch.config.cluster import ClusterSettings
     from netwatch.scheduler import Scheduler
-    from netwatch.store.cluster import ClusterStore
+    from netwatch.store.cluster import ClusterStore, Status
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +89,38 @@ async def probe_anchor(anchor: str, timeout_seconds: float) -> bool | None:
         return False
 
 
-def status_reader(config: "Config") -> "ClusterStore":
+def with_site_flags(settings: "ClusterSettings", status: "Status") -> "Status":
+    """The status with its isolated and suspect sites, by the rules and freshness limits the nodes use."""
+    isolated, suspect = site_flags(status.db_now, {name: spec.anchors for name, spec in settings.sites.items()},
+                                   status.anchor_views, status.votes, settings.timing.renew_seconds,
+                                   settings.timing.ttl_seconds, settings.vote_fresh_seconds, settings.isolation)
+    return replace(status, isolated_sites=isolated, suspect_sites=suspect)
+
+
+class StatusReader:
+    """The board's cluster status: the store's one status read, with the sites' isolation and suspect flags
+    applied by the same function as `netwatch cluster status` (the board and the command agree)."""
+
+    def __init__(self, store: "ClusterStore", settings: "ClusterSettings") -> None:
+        self.store, self.settings = store, settings
+
+    def status(self) -> "Status":
+        return with_site_flags(self.settings, self.store.status())
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def status_reader(config: "Config") -> StatusReader:
     """A read-only connection of its own for the board's cluster panel: a slow read never holds up the
     membership's renewals, and a short statement timeout bounds it (`status()` is the only call made)."""
     from netwatch.store.cluster import ClusterStore
 
     settings = config.cluster
     assert settings is not None and settings.dsn.url is not None
-    return ClusterStore(settings.dsn.url, settings.dsn.password_text(), str(settings.dsn),
-                        statement_timeout_seconds=STATUS_STATEMENT_TIMEOUT_SECONDS, connect_timeout_seconds=2.0,
-                        readonly=True)
+    return StatusReader(ClusterStore(settings.dsn.url, settings.dsn.password_text(), str(settings.dsn),
+                                     statement_timeout_seconds=STATUS_STATEMENT_TIMEOUT_SECONDS,
+                                     connect_timeout_seconds=2.0, readonly=True), settings)
 
 
 class ClusterRole:

@@ -15,8 +15,8 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-from netwatch.alerting.decide import (Change, FlapNotice, Item, OpenFault, Page, RebootNotice, Release, channels_for,
-                                      fault_rank, fold_failure, fold_recovery)
+from netwatch.alerting.decide import (REBOOT_SAME_SECONDS, Change, FlapNotice, Item, OpenFault, Page, RebootNotice,
+                                      Release, channels_for, fault_rank, fold_failure, fold_recovery)
 from netwatch.alerting.timers import Escalation, Reminder, follow_ups, is_due
 from netwatch.cluster.isolation import site_check_id
 from netwatch.model import State, Transition
@@ -28,7 +28,7 @@ from netwatch.store.incidents import (OPEN_STATES, Member, NewIncident, TargetFa
                                       take_hold)
 from netwatch.store.incidents import held_pages as stored_held_pages
 from netwatch.store.db import Tx
-from netwatch.store.outbox import enqueue
+from netwatch.store.outbox import claim_reboot, enqueue
 
 if TYPE_CHECKING:
     from netwatch.config import Config
@@ -61,8 +61,14 @@ def record(c: Tx, item: Item, now: float, insert_transition: Callable[[Change], 
         if tid is not None:     # else a later transition of the check was stored since
             _problem(c, item.page, tid, now)
     elif isinstance(item, RebootNotice):
-        # its own short notice: no incident (nothing is down), once per reboot (the decider saw to that)
-        dedup = f"reboot-{item.target_id}-{int(float(item.facts.get('at') or now))}"
+        # Its own short notice: no incident (nothing is down), once per reboot. The decider remembers what
+        # it paged, but in a cluster another node's decider may page the same reboot (the poll on the slot
+        # owner, the trap on the coordinator, or a coordinator after a handover): the database's claim decides.
+        booted_at = float(item.facts.get("at") or now)
+        if not claim_reboot(c, item.target_id, booted_at, REBOOT_SAME_SECONDS, now):
+            log.info("%s: reboot at %.0f already paged (another sighting of it)", item.target_id, booted_at)
+            return
+        dedup = f"reboot-{item.target_id}-{int(booted_at)}"
         for channel in dict.fromkeys(item.channels):
             enqueue(c, None, channel, "reboot", {**item.facts, "told": list(dict.fromkeys(item.channels))}, now,
                     dedup)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 __all__ = ["IsolationRule", "isolated_sites", "suspect_sites", "AnchorStreaks", "AnchorView", "SiteChange",
-           "SiteWatch", "anchor_address", "site_check_id", "SITE_CHECK_PREFIX"]
+           "SiteWatch", "anchor_address", "site_check_id", "SITE_CHECK_PREFIX", "site_flags", "anchor_fresh_seconds"]
 
 
 @dataclass(frozen=True)
@@ -220,3 +220,28 @@ class SiteWatch:
         new, gone = now_suspect - self.suspect, self.suspect - now_suspect
         self.suspect = now_suspect
         return frozenset(new), frozenset(gone)
+
+
+def anchor_fresh_seconds(renew_seconds: float) -> float:
+    """How long an anchor view counts: three probe rounds (once per renew, at least every second) + a timeout."""
+    return 3 * min(1.0, renew_seconds) + 1.0
+
+
+def site_flags(now: float, anchors: Mapping[str, Sequence[str]], views: Iterable[tuple[str, str, bool, float]],
+               votes: Iterable[tuple[str, str, bool, float]], renew_seconds: float, ttl_seconds: float,
+               vote_fresh_seconds: float, rule: IsolationRule = IsolationRule()
+               ) -> tuple[frozenset[str], frozenset[str]]:
+    """(isolated, suspect) sites at `now` (database time) from the recorded anchor views (site, anchor, up, at)
+    and votes (check, site, down, at), by the rules every node applies, with the nodes' freshness limits —
+    stateless: the view of the moment that `netwatch cluster status`, the board's panel and /api/v1/cluster
+    show (the coordinator's "site isolated" incident is the durable record)."""
+    watch = SiteWatch(anchor_fresh_seconds(renew_seconds), rule, silent_seconds=ttl_seconds)
+    isolated: frozenset[str] = frozenset()
+    if any(anchors.values()):
+        watch.step(now, anchors, [AnchorView(*row) for row in views])
+        isolated = watch.isolated
+    fresh: dict[str, dict[str, bool]] = {}
+    for check_id, site, down, at in votes:
+        if now - at <= vote_fresh_seconds:
+            fresh.setdefault(check_id, {})[site] = down
+    return isolated, suspect_sites(fresh, rule)

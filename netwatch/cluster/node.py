@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from netwatch.cluster.confirm import Confirmed, ConfirmTracker
-from netwatch.cluster.isolation import AnchorStreaks, AnchorView, IsolationRule, SiteChange, SiteWatch
+from netwatch.cluster.isolation import (AnchorStreaks, AnchorView, IsolationRule, SiteChange, SiteWatch,
+                                        anchor_fresh_seconds)
 from netwatch.cluster.membership import Lease, Membership
 from netwatch.cluster.votes import Vote
 from netwatch.model import Check, Result, State
@@ -94,7 +95,7 @@ class ClusterNode:
     @property
     def anchor_fresh_seconds(self) -> float:
         """A view older than three probe rounds (plus a probe's timeout) no longer counts."""
-        return 3 * self.anchor_every_seconds + 1.0
+        return anchor_fresh_seconds(self.membership.timing.renew_seconds)
 
     def site_cut(self) -> bool:
         """This node's own site is isolated (the cluster's verdict) or has looked cut from here for a short while."""
@@ -234,8 +235,13 @@ class ClusterNode:
     def confirm(self, checks: Iterable[Check], stored: Callable[[], Mapping[str, State]]) -> list[Confirmed]:
         """Blocking: the coordinator folds the fresh votes of multi-vantage checks into confirmed changes."""
         voted = [c for c in checks if c.vantage]
-        if not voted or self.writer is None or not self.coordinating():
-            self.tracker = None if not self.coordinating() else self.tracker
+        if not self.coordinating():
+            # Suspect sites are the coordinator's verdict: a node that lost the lease (or never had it) flags
+            # none, or its /metrics would keep saying suspect for as long as it runs.
+            self.tracker = None
+            self.sites.suspect = frozenset()
+            return []
+        if not voted or self.writer is None:
             return []
         if self.tracker is None:   # just became coordinator: start from what was decided before
             self.tracker = ConfirmTracker(self.vote_fresh_seconds, stored())
@@ -296,8 +302,8 @@ class ClusterNode:
                                      "1 while a site is isolated (its anchors fail from it, others see them up).",
                                      labels=["site"])
         suspect = GaugeMetricFamily("netwatch_cluster_site_suspect",
-                                    "1 while a site's votes disagree with all other sites' on many checks.",
-                                    labels=["site"])
+                                    "1 while a site's votes disagree with all other sites' on many checks "
+                                    "(the coordinator's verdict: other nodes say 0).", labels=["site"])
         for site in sorted(self.anchors):
             isolated.add_metric([site], 1.0 if site in self.sites.isolated else 0.0)
             suspect.add_metric([site], 1.0 if site in self.sites.suspect else 0.0)

@@ -66,6 +66,7 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from netwatch.clustering import with_site_flags
     from netwatch.store.cluster import ClusterStore
 
     lang = getattr(args, "lang", "en")
@@ -81,9 +82,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(_t(lang, "not_started", db=dsn), file=sys.stderr)
             return EXIT_FAILED
         status = store.status()
-        isolated, suspect = _sites(config, store)
     finally:
         store.close()
+    status = with_site_flags(config.cluster, status)
+    isolated, suspect = status.isolated_sites or frozenset(), status.suspect_sites or frozenset()
     if args.json:
         print(json.dumps({
             "slots": status.slots, "owned": status.owned, "coordinator": status.coordinator,
@@ -125,28 +127,3 @@ def cmd_status(args: argparse.Namespace) -> int:
     for site in sorted(suspect):
         print(_t(lang, "suspect", site=site))
     return EXIT_OK
-
-
-def _sites(config: Any, store: Any) -> tuple[frozenset[str], frozenset[str]]:
-    """The isolation and suspect rules over what the nodes recorded (stateless: the coordinator's
-    incident is the durable record; this is the view of the moment)."""
-    from netwatch.cluster.isolation import AnchorView, SiteWatch
-    from netwatch.cluster.leases import LeaseTiming
-
-    settings = config.cluster
-    timing: LeaseTiming = settings.timing
-    anchors = {name: spec.anchors for name, spec in settings.sites.items()}
-    watch = SiteWatch(3 * min(1.0, timing.renew_seconds) + 1.0, settings.isolation, silent_seconds=timing.ttl_seconds)
-    isolated: frozenset[str] = frozenset()
-    if any(anchors.values()):
-        now, rows = store.anchor_views()
-        watch.step(now, anchors, [AnchorView(*row) for row in rows])
-        isolated = watch.isolated
-    voted = [c.id for c in config.checks if c.vantage]
-    if not voted:
-        return isolated, frozenset()
-    now = store.db_now()
-    views = {cid: {site: down for site, down, at, _ in vs if now - at <= settings.vote_fresh_seconds}
-             for cid, vs in store.votes(voted).items()}
-    suspect, _ = watch.flag_suspects(views)
-    return isolated, suspect

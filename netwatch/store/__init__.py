@@ -316,6 +316,8 @@ class Store:
             n = c.execute("DELETE FROM results WHERE ts < ?", (now - results_seconds,)).rowcount
             n += c.execute("DELETE FROM rollups WHERE bucket_start < ?",
                            (now - rollups_seconds - BUCKET_SECONDS,)).rowcount
+            # a reboot's claim matters for minutes (outbox.claim_reboot); a day is plenty
+            c.execute("DELETE FROM reboots_paged WHERE paged_at < ?", (now - 86400.0,))
         return n
 
 

@@ -180,6 +180,15 @@ class Status:
     coordinator_epoch: int
     coordinator_expires_in_seconds: float | None
     cluster_hash: str | None
+    # What the isolation and suspect rules read (netwatch.cluster.isolation.site_flags), in the same snapshot:
+    # the database clock, every node's anchor views (site, anchor, up, at) and the votes (check, site, down,
+    # at) of the checks at least three sites vote on (fewer voters can never make a site suspect).
+    db_now: float = 0.0
+    anchor_views: tuple[tuple[str, str, bool, float], ...] = ()
+    votes: tuple[tuple[str, str, bool, float], ...] = ()
+    # Filled by the reader that applies those rules (None: not applied).
+    isolated_sites: frozenset[str] | None = None
+    suspect_sites: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -605,13 +614,21 @@ class ClusterStore:
             cur.execute("SELECT node, epoch, extract(epoch FROM expires - now())::float8 FROM cluster_coordinator "
                         "WHERE id = 1")
             coord = cur.fetchone()
+            cur.execute("SELECT extract(epoch FROM now())::float8")
+            db_now = float(cur.fetchone()[0])
+            cur.execute("SELECT site, anchor, up, extract(epoch FROM at)::float8 FROM cluster_anchors")
+            anchors = tuple((str(s), str(a), bool(u), float(t)) for s, a, u, t in cur.fetchall())
+            cur.execute("SELECT v.check_id, v.site, v.down, extract(epoch FROM v.at)::float8 FROM cluster_votes v "
+                        "JOIN (SELECT check_id FROM cluster_votes GROUP BY check_id HAVING count(*) >= 3) m "
+                        "ON m.check_id = v.check_id")
+            votes = tuple((str(c), str(s), bool(d), float(t)) for c, s, d, t in cur.fetchall())
         live = [n for n in nodes if n.live]
         coordinator = coord[0] if coord and coord[2] is not None and coord[2] > 0 else None
         by_node = {n.node: n.config_hash for n in nodes}
         counts = Counter(n.config_hash for n in live)
         cluster_hash = by_node.get(coordinator) if coordinator else (counts.most_common(1)[0][0] if counts else None)
         return Status(int(meta[0]) if meta else 0, owned, nodes, coordinator, int(coord[1]) if coord else 0,
-                      float(coord[2]) if coord and coord[2] is not None else None, cluster_hash)
+                      float(coord[2]) if coord and coord[2] is not None else None, cluster_hash, db_now, anchors, votes)
 
     def ownership_history(self, limit: int = 1000) -> list[tuple[int, str | None, str | None, int, str]]:
         with self._tx() as cur:

@@ -7,6 +7,7 @@ what commits together, or `Database.read()` for reads. Portable SQL only, for bo
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -55,6 +56,30 @@ def enqueue(c: Tx, incident_id: int | None, channel: str, kind: str, facts: Mapp
         "INSERT INTO outbox (incident_id, channel, kind, created_at, due_at, dedup_key, facts) VALUES (?,?,?,?,?,?,?)",
         (incident_id, channel, kind, now, now if due_at is None else due_at, dedup_key,
          json.dumps(dict(facts), ensure_ascii=False, default=str)))
+
+
+def claim_reboot(c: Tx, target_id: str, booted_at: float, same_seconds: float, now: float) -> bool:
+    """Inside the transaction that pages a reboot: True when no earlier page (any node, any process) claimed
+    a reboot of the target within `same_seconds` of this one; then this one is claimed.
+
+    The moment claims one cell on each of two grids of width 2 * `same_seconds`, the second offset by half a
+    cell: two moments closer than `same_seconds` share a cell on at least one grid (a stretch that short holds
+    at most one cell edge of the two grids together), and moments 2 * `same_seconds` apart or more share none.
+    The primary key decides: a concurrent claim of the same cell waits for the other transaction and then
+    finds it (no read-then-insert). A half-made claim (one cell free, the other taken) is undone.
+    """
+    width = 2.0 * same_seconds
+    cells = ((0, math.floor(booted_at / width)), (1, math.floor(booted_at / width + 0.5)))
+    c.execute("SAVEPOINT reboot_claim")
+    claimed = 0
+    for grid, cell in cells:    # always grid 0 first: two claims never wait for each other in a cycle
+        claimed += c.execute("INSERT INTO reboots_paged (target_id, grid, cell, booted_at, paged_at) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                             (target_id, grid, cell, booted_at, now)).rowcount
+    if claimed < len(cells):
+        c.execute("ROLLBACK TO SAVEPOINT reboot_claim")
+    c.execute("RELEASE SAVEPOINT reboot_claim")
+    return claimed == len(cells)
 
 
 def pending_summary(c: Tx) -> dict[str, tuple[int, float, float]]:

@@ -233,4 +233,17 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0007_late_results", """
         ALTER TABLE results ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
     """),
+    # Reboot notices already paged (netwatch.store.outbox.claim_reboot): a reboot's moment claims a cell on
+    # each of two grids offset by half a cell; the primary key refuses a second sighting of the same reboot
+    # from another cluster node (the poll on a slot owner, the trap on the coordinator) or after a restart.
+    ("0008_reboots_paged", """
+        CREATE TABLE reboots_paged (
+            target_id TEXT NOT NULL,
+            grid INTEGER NOT NULL,
+            cell INTEGER NOT NULL,
+            booted_at REAL NOT NULL,
+            paged_at REAL NOT NULL,
+            PRIMARY KEY (target_id, grid, cell)
+        );
+    """),
 )

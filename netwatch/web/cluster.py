@@ -61,9 +61,17 @@ def view(status: "Status", now: float, redact: Callable[[str], str] = lambda t: 
         site["nodes"] += 1
         site["live"] += state == "live"
         site["slots"] += n.slots
+    isolated, suspect = status.isolated_sites or frozenset(), status.suspect_sites or frozenset()
+    for name in isolated | suspect:   # a flagged site is shown even with no node row (a site that never joined)
+        sites.setdefault(name, {"site": name, "nodes": 0, "live": 0, "slots": 0})
     for site in sites.values():
         # every node of the site gone: nobody probes its checks (the site itself may be cut off or down)
-        site["state"] = "ok" if site["live"] == site["nodes"] else ("down" if site["live"] == 0 else "degraded")
+        site["state"] = ("ok" if site["live"] == site["nodes"] and site["nodes"] else
+                         "down" if site["live"] == 0 else "degraded")
+        # as `netwatch cluster status` says them: anchors failing from the site while others see them up (or
+        # its nodes silent), and votes against every other site on many checks at once
+        site["isolated"] = site["site"] in isolated
+        site["suspect"] = site["site"] in suspect
     return {
         "generated_at": now,
         "slots": status.slots, "owned": status.owned, "unowned": max(status.slots - status.owned, 0),
@@ -72,4 +80,5 @@ def view(status: "Status", now: float, redact: Callable[[str], str] = lambda t: 
             "lease_left_seconds": round(status.coordinator_expires_in_seconds or 0.0, 1)},
         "nodes": nodes,
         "sites": sorted(sites.values(), key=lambda s: str(s["site"])),
+        "isolated_sites": sorted(isolated), "suspect_sites": sorted(suspect),
     }

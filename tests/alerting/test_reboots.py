@@ -130,3 +130,98 @@ def test_a_trap_after_the_reboots_silence_still_says_how_long_it_had_run() -> No
         d.on_result(check, Result(check.id, "core-router", "snmp", at, 2.0, Outcome.fail("timeout")), None, vs, at)
     (n,) = notices(d.on_reboot("core-router", T0 + 22, 2.0, None, "trap", vs, T0 + 22))
     assert n.facts["at"] == T0 + 20 and n.facts["uptime_before"] == 202 * DAY + 5 * 3600 + 20
+
+
+def outbox_reboots(store: Store) -> list[tuple[str, str]]:
+    with store.db.read() as c:
+        return [(str(ch), str(key)) for ch, key in
+                c.fetchall("SELECT channel, dedup_key FROM outbox WHERE kind = 'reboot' ORDER BY id")]
+
+
+async def test_one_reboot_seen_on_two_nodes_and_after_a_handover_pages_once(store_spec: StoreSpec) -> None:
+    """A cluster: each node has its own decider over the one shared history. The slot owner sees the poll
+    (sysUpTime back), the coordinator the trap, and after a handover a new coordinator (empty memory) hears the
+    trap again: one notice per channel. Each decider alone would page its own sighting."""
+    import time
+    t0 = float(int(time.time()))    # real time: the recorder prunes claims older than a day by the wall clock
+    stores = [Store.open(store_spec) for _ in range(3)]     # three nodes, three connections
+    try:
+        recorders = [Recorder(s, s.start_run("test", 1, t0), {}, DAY, DAY, clock=lambda: t0 + 60) for s in stores]
+        owner, coordinator, next_coordinator = decider(), decider(), decider()
+        recorders[0].add_decision(owner.on_reboot("core-router", t0 + 40, 38.0, None, "poll", views(owner), t0 + 40))
+        recorders[1].add_decision(coordinator.on_reboot("core-router", t0 + 5, 5.0, None, "trap", views(coordinator),
+                                                        t0 + 5))
+        recorders[2].add_decision(next_coordinator.on_reboot("core-router", t0 + 95, 95.0, None, "trap",
+                                                             views(next_coordinator), t0 + 95))
+        for r in recorders:
+            assert await r.flush()
+        assert outbox_reboots(stores[0]) == [("chat", f"reboot-core-router-{int(t0 + 2)}"),
+                                             ("sms", f"reboot-core-router-{int(t0 + 2)}")]
+        # the device reboots again ten minutes later: its own notice, whichever node sees it
+        recorders[1].add_decision(coordinator.on_reboot("core-router", t0 + 605, 5.0, None, "trap",
+                                                        views(coordinator), t0 + 605))
+        recorders[0].add_decision(owner.on_reboot("core-router", t0 + 630, 30.0, None, "poll", views(owner), t0 + 630))
+        for r in recorders:
+            assert await r.flush()
+        assert [key for _, key in outbox_reboots(stores[0])].count(f"reboot-core-router-{int(t0 + 600)}") == 2
+        assert len(outbox_reboots(stores[0])) == 4
+    finally:
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.parametrize("first, second, same", [
+    (T0, T0 + 119.0, True),
+    (T0 + 239.0, T0 + 241.0, True),       # across a cell edge of one grid: the other grid holds both
+    (T0 + 119.0, T0 + 121.0, True),       # across an edge of the other grid
+    (T0, T0 + 240.0, False),              # two reboots 4 minutes apart page twice
+    (T0, T0 + 600.0, False),
+])
+def test_a_reboots_claim_covers_sightings_closer_than_the_tolerance(store_spec: StoreSpec, first: float,
+                                                                     second: float, same: bool) -> None:
+    from netwatch.alerting.decide import REBOOT_SAME_SECONDS
+    from netwatch.store.outbox import claim_reboot
+
+    first, second = first - T0 % 240.0, second - T0 % 240.0   # moments relative to a cell edge of grid 0
+    store = Store.open(store_spec)
+    try:
+        with store.transaction() as c:
+            assert claim_reboot(c, "sw", first, REBOOT_SAME_SECONDS, T0)
+        with store.transaction() as c:
+            assert claim_reboot(c, "sw", second, REBOOT_SAME_SECONDS, T0) is not same
+            assert claim_reboot(c, "other", second, REBOOT_SAME_SECONDS, T0)     # another device is its own
+        with store.db.read() as c:
+            # a refused claim leaves nothing behind (half of it would widen the next reboot's shadow)
+            assert c.fetchall("SELECT count(*) FROM reboots_paged WHERE target_id = 'sw'") == [(2 if same else 4,)]
+    finally:
+        store.close()
+
+
+def test_two_nodes_claiming_one_reboot_at_once_page_it_once(store_spec: StoreSpec) -> None:
+    """No read-then-insert: the second claim waits on the first transaction's key, then finds it taken."""
+    import threading
+
+    from netwatch.store.outbox import claim_reboot
+
+    if store_spec.backend != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL (SQLite serialises whole transactions)")
+    one, two = Store.open(store_spec), Store.open(store_spec)
+    got: list[bool] = []
+    try:
+        with one.transaction() as c:
+            assert claim_reboot(c, "sw", T0, 120.0, T0)
+            waiter = threading.Thread(target=lambda: got.append(_claim(two, T0 + 3.0)))
+            waiter.start()
+            waiter.join(1.0)
+            assert waiter.is_alive()            # blocked on the uncommitted key, not deciding from a read
+        waiter.join(10)
+        assert got == [False]
+    finally:
+        one.close()
+        two.close()
+
+
+def _claim(store: Store, at: float) -> bool:
+    from netwatch.store.outbox import claim_reboot
+    with store.transaction() as c:
+        return claim_reboot(c, "sw", at, 120.0, T0)

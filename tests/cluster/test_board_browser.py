@@ -44,3 +44,49 @@ def test_the_panel_shows_both_nodes_in_vietnamese_then_english(
         assert browser.find_element(By.ID, "cluster-error").is_displayed() is False
     finally:
         target.down()
+
+
+def test_the_panel_shows_an_isolated_and_a_suspect_site_in_vietnamese_then_english(
+        pg_cluster: postgres.Cluster, database: str, tmp_path: Path, sinks: dict[str, HttpSink],  # noqa: F811
+        nodes: Nodes, browser: Any) -> None:  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    from tests.cluster.test_board import OtherSites
+    from tests.cluster.test_nodes import sql
+
+    anchor_server, target = TcpTarget().up(), TcpTarget().up()
+    anchor = f"127.0.0.1:{anchor_server.port}"
+    others = None
+    try:
+        checks = "".join(f"  - {{id: c{i}, host: 127.0.0.1, zone: hall, checks: [{{kind: tcp, port: {target.port}, "
+                         "vantage: [dc, venue, pop]}]}\n" for i in range(5))
+        text = cluster_config(pg_cluster, database, tmp_path, sinks, checks).replace(
+            "  sites: {dc: {}}\n",
+            f"  sites: {{dc: {{anchors: ['{anchor}']}}, venue: {{anchors: ['{anchor}']}}, pop: {{}}}}\n")
+        a = nodes.start(text, "dc-1")
+        wait_for(lambda: set(owners(pg_cluster, database).values()) == {"dc-1"}, 20, what="dc-1 owns every slot")
+        [(config_hash,)] = sql(pg_cluster, database, "SELECT config_hash FROM cluster_nodes WHERE node = 'dc-1'")
+        others = OtherSites(pg_cluster, database, config_hash, anchor, [f"c{i}/tcp" for i in range(5)])
+        browser.get(a.base_url + "/board?lang=vi")
+
+        def chips(driver: Any) -> dict[str, Any] | None:
+            found = {c.get_attribute("data-site"): c
+                     for c in driver.find_elements(By.CSS_SELECTOR, "#cluster-sites .cluster-site")}
+            flagged = "isolated" in (found.get("venue") and found["venue"].get_attribute("class") or "") and \
+                "suspect" in (found.get("pop") and found["pop"].get_attribute("class") or "")
+            return found if flagged else None
+        found = wait(browser, chips, "venue isolated and pop suspect on the panel")
+        assert "MẤT LIÊN LẠC" in found["venue"].text and "nghi vấn" in found["pop"].text
+        assert "MẤT LIÊN LẠC" not in found["dc"].text and "nghi vấn" not in found["dc"].text
+        warnings = browser.find_element(By.ID, "cluster-sites").text
+        assert "CẢNH BÁO: mất liên lạc với điểm venue" in warnings and "Nghi vấn: điểm pop" in warnings
+        browser.find_element(By.ID, "lang").click()
+        wait(browser, lambda d: "ISOLATED" in d.find_element(By.CSS_SELECTOR, '.cluster-site[data-site="venue"]').text,
+             "the English switch")
+        warnings = browser.find_element(By.ID, "cluster-sites").text
+        assert "WARNING: site venue is isolated" in warnings and "Suspect: site pop votes against" in warnings
+    finally:
+        if others is not None:
+            others.close()
+        anchor_server.down()
+        target.down()

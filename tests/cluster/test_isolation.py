@@ -302,3 +302,30 @@ targets:
             reporter.join(5)
         store.close()
         pg_cluster.drop_database(name)
+
+
+def test_a_node_that_loses_the_coordinator_lease_stops_saying_suspect() -> None:
+    """Suspect sites are the coordinator's verdict: after a handover the old coordinator's /metrics said
+    `netwatch_cluster_site_suspect 1` for as long as it ran."""
+    from netwatch.cluster.node import ClusterNode
+    from netwatch.model import AlertPolicy, Check, Target
+
+    class Membership(FakeMembership):
+        refused = None
+
+        def owned_slots(self) -> dict[int, int]:
+            return {}
+
+    membership = Membership("dc", coordinating=True)
+    node = ClusterNode(membership, None, anchors={"dc": (), "venue": (), "pop": ()})  # type: ignore[arg-type]
+    node.sites.flag_suspects({f"c{i}": {"dc": False, "venue": True, "pop": False} for i in range(6)})
+
+    def suspect() -> dict[str, float]:
+        [family] = [m for m in node.metrics() if m.name == "netwatch_cluster_site_suspect"]
+        return {s.labels["site"]: s.value for s in family.samples}
+    assert suspect() == {"dc": 0.0, "pop": 0.0, "venue": 1.0}
+    voted = Check("c0/tcp", Target(id="c0", host="127.0.0.1"), "tcp", 1.0, 0.5, AlertPolicy(), None,
+                  vantage=("dc", "venue", "pop"))
+    membership._coordinating = False          # another node took the lease over
+    assert node.confirm([voted], dict) == []
+    assert suspect() == {"dc": 0.0, "pop": 0.0, "venue": 0.0}

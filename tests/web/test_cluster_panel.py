@@ -51,10 +51,24 @@ def test_view_names_fenced_and_refusing_nodes_and_sites() -> None:
     assert nodes["dc-1"]["coordinator"] and not nodes["dc-2"]["coordinator"]
     assert nodes["dc-2"]["lease_left_seconds"] == 0.0
     assert nodes["ven-1"]["config_differs"] and "\x1b" not in nodes["ven-1"]["refused"]
-    assert data["sites"] == [{"site": "dc", "nodes": 2, "live": 1, "slots": 8, "state": "degraded"},
-                             {"site": "venue", "nodes": 1, "live": 0, "slots": 0, "state": "down"}]
+    assert data["sites"] == [{"site": "dc", "nodes": 2, "live": 1, "slots": 8, "state": "degraded",
+                              "isolated": False, "suspect": False},
+                             {"site": "venue", "nodes": 1, "live": 0, "slots": 0, "state": "down",
+                              "isolated": False, "suspect": False}]
     assert data["coordinator"] == {"node": "dc-1", "epoch": 3, "lease_left_seconds": 9.5}
     assert view(status(coordinator=None), 1.0)["coordinator"] is None
     secret = view(status(NodeRow("dc-3", "dc", "h1", 0.1, 9.0, 0, "bad dsn pw s3cret-value")), 1.0,
                   lambda t: t.replace("s3cret-value", "********"))
     assert secret["nodes"][0]["refused"] == "bad dsn pw ********"
+
+
+def test_view_flags_isolated_and_suspect_sites_even_without_a_node_row() -> None:
+    from dataclasses import replace
+    base = status(NodeRow("dc-1", "dc", "h1", 0.5, 12.0, 8, None), NodeRow("ven-1", "venue", "h1", 0.5, 12.0, 0, None))
+    data = view(replace(base, isolated_sites=frozenset({"venue"}), suspect_sites=frozenset({"pop"})), 1.0)
+    sites = {s["site"]: s for s in data["sites"]}
+    assert (sites["venue"]["isolated"], sites["venue"]["suspect"], sites["venue"]["state"]) == (True, False, "ok")
+    assert sites["pop"] == {"site": "pop", "nodes": 0, "live": 0, "slots": 0, "state": "down",
+                            "isolated": False, "suspect": True}
+    assert (data["isolated_sites"], data["suspect_sites"]) == (["venue"], ["pop"])
+    assert view(base, 1.0)["isolated_sites"] == []     # a reader that applied no rules flags nothing

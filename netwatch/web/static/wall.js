@@ -22,6 +22,9 @@ const TEXTS = {
         live: "đang chạy", fenced: "đã tự dừng (hết hạn)", refused: "từ chối nhận việc",
         config_differs: "cấu hình khác cụm", site_ok: "đủ nút", site_degraded: "thiếu nút", site_down: "không còn nút",
         nodes_live: "{live}/{nodes} nút chạy", unowned: "{n} khe không có chủ: có kiểm tra không được đo",
+        site_isolated: "MẤT LIÊN LẠC", site_suspect: "nghi vấn",
+        isolated_warning: "CẢNH BÁO: mất liên lạc với điểm {site}: lỗi thấy từ điểm này không tính là sự cố",
+        suspect_warning: "Nghi vấn: điểm {site} bỏ phiếu ngược với mọi điểm khác trên nhiều kiểm tra",
         ago: "{t} trước" },
   en: { phase: "Phase", on_duty: "On duty", incidents: "Open incidents", resolved: "Recently resolved",
         no_incidents: "No incidents.", no_resolved: "None.", none: "—", switch: "Tiếng Việt",
@@ -43,6 +46,9 @@ const TEXTS = {
         live: "live", fenced: "fenced (lease expired)", refused: "refuses work",
         config_differs: "config differs", site_ok: "all nodes", site_degraded: "nodes missing", site_down: "no node left",
         nodes_live: "{live}/{nodes} nodes live", unowned: "{n} slots have no owner: some checks are not probed",
+        site_isolated: "ISOLATED", site_suspect: "suspect",
+        isolated_warning: "WARNING: site {site} is isolated (lost contact): failures seen from it are not outages",
+        suspect_warning: "Suspect: site {site} votes against every other site on many checks",
         ago: "{t} ago" },
 };
 const ORDER = ["down", "unreachable", "degraded", "unknown", "maintenance", "up"];
@@ -379,11 +385,19 @@ function renderCluster() {
   if (cluster.unowned) coord.append(el("div", "unowned", summary[1]));
   sites.replaceChildren();
   for (const s of cluster.sites || []) {
-    const chip = el("span", `cluster-site c-${s.state}`, `${s.site}: ${fmt("nodes_live", s)} · ${t["site_" + s.state] || s.state}`);
+    const words = [`${s.site}: ${fmt("nodes_live", s)}`, t["site_" + s.state] || s.state];
+    if (s.isolated) words.push(t.site_isolated);
+    if (s.suspect) words.push(t.site_suspect);
+    const chip = el("span", `cluster-site c-${s.state}`, words.join(" · "));
+    chip.classList.toggle("isolated", !!s.isolated);
+    chip.classList.toggle("suspect", !!s.suspect);
     chip.dataset.site = s.site;
     chip.dataset.state = s.state;
     sites.append(chip);
   }
+  // The same warnings as `netwatch cluster status`, one line each under the chips.
+  for (const site of cluster.isolated_sites || []) sites.append(el("div", "site-warning isolated", fmt("isolated_warning", { site })));
+  for (const site of cluster.suspect_sites || []) sites.append(el("div", "site-warning suspect", fmt("suspect_warning", { site })));
   table.replaceChildren();
   const head = el("tr");
   for (const k of ["node", "site", "node_state", "slots", "renew"]) head.append(el("th", null, t[k]));
