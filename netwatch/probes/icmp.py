@@ -197,9 +197,11 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
             return Outcome(ok=True, degraded="packet_loss", measurements=measurements,
                            detail=(f"{loss}; {over}, at or below {bar:g} for {clear_echoes} echoes: degraded "
                                    f"until {loss_window(settings)} echoes in a row stay there")[:500])
+        # "above <name> <number>" is what causes.py reads the numbers of a notice from
+        limit = (f"warn_loss_ratio {warn:g}" if window_loss > warn else
+                 f"loss_clear_ratio {bar:g} (half of warn_loss_ratio {warn:g}, to clear)")
         return Outcome(ok=True, degraded="packet_loss", measurements=measurements,
-                       detail=f"{loss}; {over}, above {'half of ' if loss_degraded_before else ''}"
-                              f"warn_loss_ratio {warn:g}"[:500])
+                       detail=f"{loss}; {over}, above {limit}"[:500])
     if settings.warn_rtt is not None and rtt_avg > settings.warn_rtt:
         return Outcome(ok=True, degraded="rtt", measurements=measurements,
                        detail=(f"average round trip to {who} {rtt_avg * 1000:.1f} ms, "

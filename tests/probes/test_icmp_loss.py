@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from netwatch import causes
 from netwatch.alerting.flapping import FlapState, observe
 from netwatch.alerting.state import CheckState, step
 from netwatch.config.paging import FlapSpec
@@ -106,7 +107,9 @@ def test_the_detail_says_why_a_link_low_on_loss_stays_degraded() -> None:
     assert (cleared.ok, cleared.degraded) == (True, None)
     above = icmp.judge("127.0.0.1", stats, icmp.Settings(), window=(30, 28), loss_degraded_before=True,
                        clear_echoes=0)
-    assert "2 of the last 30 echoes lost (7%), above half of warn_loss_ratio 0.1" in above.detail
+    assert "2 of the last 30 echoes lost (7%), above loss_clear_ratio 0.05 (half of warn_loss_ratio 0.1" in above.detail
+    # the notice takes its numbers from "above <name> <number>"
+    assert causes.detail_words("packet_loss", above.detail, "en") == "0 of 3 packets lost (7 %), limit 0.05"
 
 
 TRIALS = 300
