@@ -117,20 +117,33 @@ async def resolve(host: str, family: str) -> str:
     raise error or socket.gaierror(socket.EAI_NONAME, "no address")
 
 
-# Hysteresis of the loss warning: a link degraded by loss stays degraded until the loss over its window
-# falls to this share of warn_loss_ratio. At 30 % random loss a 30-echo window holds 3 or fewer losses
-# about one run in 100, which bounced the link to up and back (a RECOVERED/DEGRADED pair) (issue 13).
+# Hysteresis of the loss warning (issue 13). A link enters `degraded` when the loss over its last
+# loss_window echoes is above warn_loss_ratio; once degraded by loss it leaves only when that loss has
+# stayed at or below this share of the warning for a whole window of echoes (every echo of the window
+# sent since it fell that low). At 30 % random loss a 30-echo window holds 3 losses or fewer one run in
+# 100 and 1 or none one run in 3,000: clearing at the full warning, then at half of it on one window,
+# still bounced about 1 such link in 20 up and back within 300 runs (a RECOVERED/DEGRADED pair); a whole
+# window at half the warning (about 57 echoes with at most 2 lost) is a one-in-millions event per run,
+# while a repaired link clears after about two windows of echoes.
 LOSS_CLEAR_SHARE = 0.5
 
 
+def loss_window(settings: Settings) -> int:
+    """How many recent echoes the loss warning is judged over."""
+    return settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW, settings.count)
+
+
 def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float] = EMPTY,
-          window: tuple[int, int] | None = None, loss_degraded_before: bool = False) -> Outcome:
+          window: tuple[int, int] | None = None, loss_degraded_before: bool = False,
+          clear_echoes: int | None = None) -> Outcome:
     """Turn what the echoes saw into an outcome (pure; the table of rules is here).
 
     `extra` measurements (name lookup time, IP version) are passed through. `window` is (sent,
     received) over the check's recent echoes, this run's included; the warning on loss is judged
-    over it, so random loss keeps a link steadily degraded instead of bouncing up and degraded;
-    `loss_degraded_before` (the previous run was degraded by loss) lowers the bar to clear it.
+    over it, so random loss keeps a link steadily degraded instead of bouncing up and degraded.
+    `loss_degraded_before` (the check's last ok run was degraded by loss) lowers the bar to clear it,
+    and `clear_echoes` (how many echoes, this run's included, the window loss has stayed at or below
+    that bar; None: not tracked, as for a one-off run) must reach a whole window before it clears.
     """
     # The figures are computed here once (PingStats' properties recompute on every access): this
     # runs for every result.
@@ -165,9 +178,12 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     measurements["rtt_max_seconds"] = max(rtts)
     measurements["rtt_jitter_seconds"] = jitter
     warn = warn_loss(settings)
-    # once degraded by loss, the link clears only at a share of the warning (no degraded/up bouncing)
+    # once degraded by loss, the link clears only at a share of the warning, held for a whole window
     bar = warn * (LOSS_CLEAR_SHARE if loss_degraded_before else 1.0)
-    if loss_ratio <= settings.max_loss_ratio and (window_loss <= bar or warn >= 1) and (
+    clearing = (loss_degraded_before and clear_echoes is not None and window_loss <= bar
+                and clear_echoes < loss_window(settings))
+    lossy = warn < 1 and (window_loss > bar or clearing)
+    if loss_ratio <= settings.max_loss_ratio and not lossy and (
             settings.warn_rtt is None or rtt_avg <= settings.warn_rtt):
         return Outcome(True, None, "", measurements)
     lost = stats.sent - got
@@ -175,10 +191,17 @@ def judge(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, f
     if stats.loss_ratio > settings.max_loss_ratio:
         return Outcome(ok=False, error="packet_loss", measurements=measurements,
                        detail=f"{loss}, above max_loss_ratio {settings.max_loss_ratio:g}"[:500])
-    if window_loss > bar and warn < 1:
+    if lossy:
         over = f"{sent - received} of the last {sent} echoes lost ({window_loss:.0%})"
+        if clearing:
+            return Outcome(ok=True, degraded="packet_loss", measurements=measurements,
+                           detail=(f"{loss}; {over}, at or below {bar:g} for {clear_echoes} echoes: degraded "
+                                   f"until {loss_window(settings)} echoes in a row stay there")[:500])
+        # "above <name> <number>" is what causes.py reads the numbers of a notice from
+        limit = (f"warn_loss_ratio {warn:g}" if window_loss > warn else
+                 f"loss_clear_ratio {bar:g} (half of warn_loss_ratio {warn:g}, to clear)")
         return Outcome(ok=True, degraded="packet_loss", measurements=measurements,
-                       detail=f"{loss}; {over}, above warn_loss_ratio {warn:g}"[:500])
+                       detail=f"{loss}; {over}, above {limit}"[:500])
     if settings.warn_rtt is not None and rtt_avg > settings.warn_rtt:
         return Outcome(ok=True, degraded="rtt", measurements=measurements,
                        detail=(f"average round trip to {who} {rtt_avg * 1000:.1f} ms, "
@@ -220,12 +243,19 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
 def judge_run(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float],
               context: ProbeContext | None) -> Outcome:
     """`judge` with the check's memory (both the task and the batch path): the loss window over its recent
-    runs, and whether loss already degraded it (then it clears only well below the warning)."""
-    window = settings.loss_window if settings.loss_window is not None else max(DEFAULT_LOSS_WINDOW, settings.count)
-    before = bool(context.memory.get("icmp_loss_degraded")) if context is not None else False
-    outcome = judge(host, stats, settings, extra, remember(context, stats, window), before)
-    if context is not None and outcome.ok:   # a failed run neither sets nor clears it
-        context.memory["icmp_loss_degraded"] = outcome.degraded == "packet_loss"
+    runs, whether loss already degraded it, and for how many echoes its loss has stayed low enough to clear."""
+    memory = _memory(context)
+    if memory is None:
+        return judge(host, stats, settings, extra)
+    echoes = loss_window(settings)
+    window = memory.add(stats.sent, stats.received, echoes)
+    sent, received = window
+    low = sent > 0 and 1.0 - received / sent <= warn_loss(settings) * LOSS_CLEAR_SHARE
+    memory.clear_echoes = min(memory.clear_echoes + stats.sent, echoes) if low else 0
+    before = memory.loss_degraded
+    outcome = judge(host, stats, settings, extra, window, before, memory.clear_echoes)
+    if outcome.ok:   # a failed run neither sets nor clears it
+        memory.loss_degraded = outcome.degraded == "packet_loss"
     return outcome
 
 
@@ -321,24 +351,33 @@ def start_batch(runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[l
 
 def remember(context: ProbeContext | None, stats: PingStats, loss_window: int) -> tuple[int, int] | None:
     """Add this run to the check's recent echoes; (sent, received) over the last `loss_window` of them."""
+    memory = _memory(context)
+    return memory.add(stats.sent, stats.received, loss_window) if memory is not None else None
+
+
+def _memory(context: ProbeContext | None) -> _Window | None:
     if context is None:
         return None
     memory = context.memory.get("icmp_runs")
     if memory is None:   # not setdefault: that would build (and drop) a window on every run
         memory = context.memory["icmp_runs"] = _Window()
     assert isinstance(memory, _Window)
-    return memory.add(stats.sent, stats.received, loss_window)
+    return memory
 
 
 class _Window:
-    """A check's recent runs as (sent, received), with running sums (no re-summing per run)."""
+    """A check's recent runs as (sent, received), with running sums (no re-summing per run), and its loss
+    verdict: whether its last ok run was degraded by loss, and for how many echoes in a row (up to the
+    latest) the loss over the window has stayed low enough to clear it."""
 
-    __slots__ = ("runs", "sent", "received")
+    __slots__ = ("runs", "sent", "received", "loss_degraded", "clear_echoes")
 
     def __init__(self) -> None:
         self.runs: deque[tuple[int, int]] = deque()
         self.sent = 0
         self.received = 0
+        self.loss_degraded = False
+        self.clear_echoes = 0
 
     def add(self, sent: int, received: int, loss_window: int) -> tuple[int, int]:
         runs = self.runs
