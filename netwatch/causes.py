@@ -7,18 +7,18 @@ from dataclasses import dataclass
 from typing import Literal, Mapping
 
 Lang = Literal["vi", "en"]
-Category = Literal["unreachable", "service", "slow", "load", "certificate", "security", "not_run", "other"]
+Category = Literal["unreachable", "service", "link", "slow", "load", "certificate", "security", "not_run", "other"]
 
 # Ordered as a duty officer ranks them: security first, then outages, then the milder ones.
-CATEGORY_ORDER: tuple[Category, ...] = ("security", "unreachable", "service", "certificate", "slow", "load",
+CATEGORY_ORDER: tuple[Category, ...] = ("security", "unreachable", "service", "certificate", "link", "slow", "load",
                                         "not_run", "other")
 
 CATEGORY_WORDS: Mapping[str, Mapping[str, str]] = {
-    "vi": {"unreachable": "mất kết nối", "service": "lỗi dịch vụ", "slow": "chậm", "load": "quá tải",
-           "certificate": "chứng chỉ số", "security": "an ninh", "not_run": "không chạy được",
+    "vi": {"unreachable": "mất kết nối", "service": "lỗi dịch vụ", "link": "đường truyền kém", "slow": "chậm",
+           "load": "quá tải", "certificate": "chứng chỉ số", "security": "an ninh", "not_run": "không chạy được",
            "other": "sự cố khác"},
-    "en": {"unreachable": "connection lost", "service": "service error", "slow": "slow", "load": "overloaded",
-           "certificate": "certificate", "security": "security", "not_run": "check could not run",
+    "en": {"unreachable": "connection lost", "service": "service error", "link": "poor link", "slow": "slow",
+           "load": "overloaded", "certificate": "certificate", "security": "security", "not_run": "check could not run",
            "other": "other problem"},
 }
 
@@ -103,7 +103,8 @@ ERRORS: Mapping[str, Cause] = {
 DEGRADED: Mapping[str, Cause] = {
     "warn_response_seconds": _c("slow", "phản hồi chậm", "slow response"),
     "rtt": _c("slow", "độ trễ đường truyền cao", "high round-trip time"),
-    "packet_loss": _c("slow", "mất gói tin", "packet loss"),
+    # A lossy link still answers: not "slow" (a duty officer would look for a slow server), a poor link.
+    "packet_loss": _c("link", "mất gói tin", "packet loss"),
     "step_slow": _c("slow", "một bước của quy trình chậm", "a step of the flow is slow"),
     "mail_slow": _c("slow", "thư đến chậm", "mail delivery is slow"),
     "mail_cleanup": _c("service", "không xoá được thư kiểm tra", "test message could not be deleted"),

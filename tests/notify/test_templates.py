@@ -285,3 +285,14 @@ def test_json_gateway_request_follows_apprise_url_form() -> None:
     assert (method, url, encoding) == ("PUT", "http://127.0.0.1:9000/send?x=1", "json")
     assert headers["X-Key"] == "k" and headers["Authorization"] == "Basic dXNlcjpwQHNz"
     assert payload == {"title": "T", "message": "B", "type": "failure", "dedup_key": "nw-1-problem", "to": "0901"}
+
+
+def test_a_lossy_link_is_a_poor_link_not_slow() -> None:
+    """Packet loss above the warning: the title says the link is poor (the duty officer looks at the line),
+    never "slow" (they would look for a slow server)."""
+    lossy = {**BASE, "kind": "problem", "state": "degraded", "degraded": "packet_loss", "severity": "warning",
+             "detail": "12 of 30 echoes in the last 10 runs lost (40%), above warn_loss_ratio 0.1"}
+    for lang, poor, slow in (("vi", "đường truyền kém", "chậm"), ("en", "poor link", "slow")):
+        title, body = templates.chat([lossy], lang, "text", TZ)
+        assert poor in title and slow not in title, title
+        assert ("mất gói tin" if lang == "vi" else "packet loss") in body
