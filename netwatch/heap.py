@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import time
+from typing import Any
 
 # CPython's default (700, 10, 10) runs a young collection every 700 allocations and a full one every
 # 100 of those; with tens of thousands of checks the full ones rescan the whole configuration, live
@@ -12,6 +14,32 @@ YOUNG_THRESHOLD = 20_000
 OLDER_THRESHOLD = 20
 
 
+class Pauses:
+    """How long the collector has held the process, per generation: every collection stops the event
+    loop, and at 50,000 checks a full one lasts hundreds of ms (the scheduler's lag shows it, this says why)."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest_seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        generation = min(int(info.get("generation", 2)), 2)
+        self.collections[generation] += 1
+        self.seconds[generation] += pause
+        if pause > self.longest_seconds[generation]:
+            self.longest_seconds[generation] = pause
+
+
+# The collector is one per process; so is its account (filled only once `settle` ran, i.e. in `netwatch run`).
+PAUSES = Pauses()
+
+
 def settle() -> None:
     """Call once, in `netwatch run` only, when the daemon is built (config, live view): what exists now lives
     as long as the process, so the collector stops scanning it (gc.freeze), and collections of what is
@@ -19,3 +47,5 @@ def settle() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, OLDER_THRESHOLD, OLDER_THRESHOLD)
+    if PAUSES not in gc.callbacks:
+        gc.callbacks.append(PAUSES)
