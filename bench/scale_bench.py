@@ -171,6 +171,17 @@ def print_profile(out: Path, top: int = 25) -> None:
         print(f"  {n * 100 / total:5.1f} %  {name}")
 
 
+def samples_of(text: str, name: str) -> list[tuple[str, float]]:
+    """(labels, value) of every sample named exactly `name` (a plain scan: the family is a few lines)."""
+    out = []
+    for line in text[text.find(f"\n{name}"):].split("\n")[1:]:
+        if not line.startswith(name) or line[len(name)] not in " {":
+            break
+        head, _, value = line.rpartition(" ")
+        out.append((head[len(name):], float(value)))
+    return out
+
+
 def lag_quantiles(text: str, since: dict[float, float] | None = None, kind: str | None = None
                   ) -> tuple[float, float, int]:
     """p50/p99 upper bounds from the cumulative lag histogram, summed over kinds (minus `since`'s counts)."""
@@ -249,13 +260,17 @@ def main() -> None:
             if not lag0 and elapsed >= warmup:
                 lag0 = lag_buckets(text)
                 lag0_kinds = {k: lag_buckets(text, k) for k in kinds}
+            pending = samples_of(text, "netwatch_store_oldest_pending_write_seconds")
             print(f"  t={elapsed:5.0f}s rss={rss[-1][1]:6.1f} MB scrape={scrape_seconds * 1000:6.0f} ms "
+                  f"oldest unwritten={pending[0][1] if pending else float('nan'):.1f} s "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
         health.stop.set()
         if profiler is not None:
             profiler.wait(args.profile + 120)
             print_profile(work / "profile.txt")
-        window_start, window_end = started + warmup, time.time() - args.interval
+        # A whole number of intervals, so every check is expected the same number of times in it.
+        window_start = started + warmup
+        window_end = window_start + (time.time() - args.interval - window_start) // args.interval * args.interval
         cpu1 = (time.time(), cpu_seconds(proc.pid), store.server_cpu_seconds())
         load_end = os.getloadavg()[0]
         try:
@@ -305,6 +320,12 @@ def main() -> None:
     print(f"failed results in window: {failures or 'none'}")
     print(f"RSS MB: first {steady[0]:.0f}, last {steady[-1]:.0f}, max {max(steady):.0f}   target < 400, flat")
     print(f"/healthz answers after the warm-up: {health.summary(started + warmup)}")
+    if text:
+        gc_line = ", ".join(
+            f"gen {g}: {int(n)} collections, {dict(samples_of(text, 'netwatch_gc_pause_seconds_total'))[lbl]:.2f} s, "
+            f"longest {dict(samples_of(text, 'netwatch_gc_longest_pause_seconds'))[lbl] * 1000:.0f} ms"
+            for g, (lbl, n) in enumerate(samples_of(text, "netwatch_gc_collections_total")))
+        print(f"garbage collector (whole run): {gc_line or 'not exported'}")
     timed_out = sum(1 for x in scrapes if x == float("inf"))
     print(f"/metrics scrape: median {statistics.median(scrapes) * 1000:.0f} ms, max {max(scrapes) * 1000:.0f} ms"
           f"{f', {timed_out} of {len(scrapes)} timed out (30 s)' if timed_out else ''}")
