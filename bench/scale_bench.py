@@ -322,7 +322,8 @@ def main() -> None:
     print(f"/healthz answers after the warm-up: {health.summary(started + warmup)}")
     if text:
         gc_line = ", ".join(
-            f"gen {g}: {int(n)} collections, {dict(samples_of(text, 'netwatch_gc_pause_seconds_total'))[lbl]:.2f} s, "
+            f"gen {g}: {int(n)} collections, {dict(samples_of(text, 'netwatch_gc_pause_seconds_total'))[lbl]:.2f} s "
+            f"({dict(samples_of(text, 'netwatch_gc_cpu_seconds_total')).get(lbl, float('nan')):.2f} s CPU), "
             f"longest {dict(samples_of(text, 'netwatch_gc_longest_pause_seconds'))[lbl] * 1000:.0f} ms"
             for g, (lbl, n) in enumerate(samples_of(text, "netwatch_gc_collections_total")))
         print(f"garbage collector (whole run): {gc_line or 'not exported'}")

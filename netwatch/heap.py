@@ -22,16 +22,21 @@ class Pauses:
         self.collections = [0, 0, 0]
         self.seconds = [0.0, 0.0, 0.0]
         self.longest_seconds = [0.0, 0.0, 0.0]
+        # The collector's own CPU: on a busy machine a pause is longer than its CPU (the process is not running).
+        self.cpu_seconds = [0.0, 0.0, 0.0]
         self._started = 0.0
+        self._cpu_started = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
+            self._cpu_started = time.thread_time()
             return
         pause = time.perf_counter() - self._started
         generation = min(int(info.get("generation", 2)), 2)
         self.collections[generation] += 1
         self.seconds[generation] += pause
+        self.cpu_seconds[generation] += time.thread_time() - self._cpu_started
         if pause > self.longest_seconds[generation]:
             self.longest_seconds[generation] = pause
 

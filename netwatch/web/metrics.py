@@ -435,14 +435,18 @@ def gc_metrics(pauses: Pauses) -> Iterator[Metric]:
                                       labels=["generation"])
     seconds = CounterMetricFamily("netwatch_gc_pause_seconds", "Time spent in cyclic garbage collections.",
                                   labels=["generation"])
+    cpu = CounterMetricFamily("netwatch_gc_cpu_seconds", "CPU time of the thread running cyclic garbage collections.",
+                              labels=["generation"])
     longest = GaugeMetricFamily("netwatch_gc_longest_pause_seconds",
                                 "The longest cyclic garbage collection since start, by generation.", labels=["generation"])
     for generation in range(3):
         collections.add_metric([str(generation)], pauses.collections[generation])
         seconds.add_metric([str(generation)], pauses.seconds[generation])
+        cpu.add_metric([str(generation)], pauses.cpu_seconds[generation])
         longest.add_metric([str(generation)], pauses.longest_seconds[generation])
     yield collections
     yield seconds
+    yield cpu
     yield longest
 
 

@@ -25,5 +25,6 @@ def test_every_collection_is_counted_and_timed_by_generation() -> None:
     samples = {(m.name, s.name, s.labels["generation"]): s.value for m in gc_metrics(pauses) for s in m.samples}
     assert samples[("netwatch_gc_collections", "netwatch_gc_collections_total", "2")] == pauses.collections[2]
     assert samples[("netwatch_gc_pause_seconds", "netwatch_gc_pause_seconds_total", "2")] == pauses.seconds[2]
+    assert 0 < samples[("netwatch_gc_cpu_seconds", "netwatch_gc_cpu_seconds_total", "2")] == pauses.cpu_seconds[2]
     assert samples[("netwatch_gc_longest_pause_seconds", "netwatch_gc_longest_pause_seconds", "0")] == \
         pauses.longest_seconds[0]
