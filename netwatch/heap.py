@@ -11,7 +11,13 @@ from typing import Any
 # view and probe memory each time. Measured (bench/result_cost_bench.py, 5,000 icmp checks): ~1.3 s
 # of collector CPU in 75 s with the defaults, ~0.1 s after start with these and a frozen start-up heap.
 YOUNG_THRESHOLD = 20_000
-OLDER_THRESHOLD = 20
+# A middle-generation collection scans what every young collection since the last one kept: at 50,000
+# checks that is mostly the per-result objects (Result, Outcome, its measurements, the check's state),
+# which live one interval. After 20 young collections it cost ~420 ms of CPU (an event-loop stall of
+# 0.4-2.5 s; bench/scale_bench.py); after 5, about a quarter. Full collections keep their old cadence
+# (every 5 x 80 = 20 x 20 young ones), still gated by CPython's 25 %-of-the-old-heap rule.
+MIDDLE_THRESHOLD = 5
+OLDEST_THRESHOLD = 80
 
 
 class Pauses:
@@ -51,6 +57,6 @@ def settle() -> None:
     allocated per result run less often. Cyclic garbage is still collected, just in larger rounds."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, OLDER_THRESHOLD, OLDER_THRESHOLD)
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLDEST_THRESHOLD)
     if PAUSES not in gc.callbacks:
         gc.callbacks.append(PAUSES)
