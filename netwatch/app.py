@@ -11,7 +11,7 @@ from typing import Any, Callable, Coroutine, Iterator, Mapping
 
 from prometheus_client.core import Metric
 
-from netwatch import __version__, logs
+from netwatch import __version__, heap, logs
 from netwatch.alerting.decide import Decider, Decision
 from netwatch.alerting.engine import PagingLoop
 from netwatch.alerting.incidents import PagingCommands, close_removed_after_reload, held_pages
@@ -30,7 +30,7 @@ from netwatch.scheduler import Scheduler
 from netwatch.store import Store, Tx
 from netwatch.trapfeed import TrapFeed
 from netwatch.web.listener import Listener
-from netwatch.web.metrics import NetwatchCollector, registry_for, reloads_metric, zone_info
+from netwatch.web.metrics import NetwatchCollector, gc_metrics, registry_for, reloads_metric, zone_info
 from netwatch.web.services import Services
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class Monitor:
                                    self.recorder.metrics(), self.traps.metrics())
         yield zone_info((z.id, z.name) for z in self.config.zones)
         yield reloads_metric(self.reloads)
+        yield from gc_metrics(heap.PAUSES)
 
     def handle(self, check: Check, result: Result) -> None:
         """A result: recorded, shown, and (unless another cluster node decides) decided."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
+SLOW_WRITE_SECONDS = 2.0
 HEARTBEAT_SECONDS = 10.0
 PRUNE_SECONDS = 3600.0
 # Past this many unwritten results (the disk is gone), the oldest raw results are dropped;
@@ -48,6 +49,12 @@ def _redacted(value: object, redact: Callable[[str], str]) -> object:
     if isinstance(value, (list, tuple)):
         return [_redacted(v, redact) for v in value]
     return value
+
+
+def _lap(steps: dict[str, float], step: str, since: float) -> float:
+    now = time.monotonic()
+    steps[step] = now - since
+    return now
 
 
 class Recorder:
@@ -82,6 +89,8 @@ class Recorder:
         self._last_heartbeat = 0.0
         self._last_prune = 0.0
         self._wake = asyncio.Event()
+        self._flush_started = 0.0
+        self.write_seconds: dict[str, float] = {}   # the last write's steps, for the slow-write warning
 
     @classmethod
     def for_config(cls, store: Store, run_id: int, config: Callable[[], "Config"], on_commit: Callable[[], None],
@@ -201,8 +210,9 @@ class Recorder:
         results, decisions, events = self.results, self.decisions, self.events
         self.results, self.decisions, self.events = [], [], []
         stored = len(decisions)
-        started = time.monotonic()
+        started = self._flush_started = time.monotonic()
         self.writing = decisions
+        counts = (len(results), len(decisions), len(events))
         try:
             await asyncio.to_thread(self._write, results, decisions, events)
         except (*DB_ERRORS, OSError) as exc:
@@ -219,6 +229,12 @@ class Recorder:
             return False
         self.writing = []
         self.last_flush_ok_at = time.time()
+        took = time.monotonic() - started
+        if took > SLOW_WRITE_SECONDS:
+            # Self-watch pages at store_stall; this says what the slow write held and where its time went.
+            log.warning("history store write took %.1f s (%d results, %d decisions, %d events; %s)", took, *counts,
+                        ", ".join(f"{step} {seconds:.2f} s" for step, seconds in
+                                  [*self.write_seconds.items(), ("back on the loop", took - sum(self.write_seconds.values()))]))
         if self.unwritten_since is not None:
             self.unwritten_since = started if (self.results or self.decisions or self.events) else None
         if stored:
@@ -228,6 +244,8 @@ class Recorder:
     def _write(self, results: list[ResultRow], decisions: list[Decision],
                events: list[tuple[float, str | None, str | None, Event]]) -> None:
         """Each list is emptied as it commits, so a failure leaves exactly the unwritten rest."""
+        steps = self.write_seconds = {"waiting for a thread": time.monotonic() - self._flush_started}
+        mark = time.monotonic()
         while decisions:
             decided_at = self.clock()   # incidents open at the paging clock (injected in tests)
             fence = self.fences.get(id(decisions[0]))
@@ -246,6 +264,7 @@ class Recorder:
             self.fences.pop(id(decisions[0]), None)
             decisions.pop(0)
         now = time.time()
+        mark = _lap(steps, "decisions", mark)
         if results and self.fence_results is None:
             self.store.record_rows(results)
             results.clear()
@@ -257,12 +276,16 @@ class Recorder:
                     self.store.record_rows(kept)
             self.fenced_total["results"] += len(results) - len(kept)
             results.clear()
+        mark = _lap(steps, "results", mark)
         if events:
             self.store.record_events(events)
             events.clear()
+        mark = _lap(steps, "events", mark)
         if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
             self.store.touch_run(self.run_id, now)
             self._last_heartbeat = now
+        mark = _lap(steps, "heartbeat", mark)
         if now - self._last_prune >= PRUNE_SECONDS:
             self.store.prune(now, *self.retention)
             self._last_prune = now
+        _lap(steps, "prune", mark)

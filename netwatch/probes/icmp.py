@@ -365,6 +365,12 @@ def _memory(context: ProbeContext | None) -> _Window | None:
     return memory
 
 
+# The (sent, received) pairs of runs of up to 16 echoes, made once: a window holds up to 30 echoes of
+# runs, and a new tuple per run made every check's window grow for its first 30 runs (15 minutes of
+# 1-echo checks at 30 s): ~70 MB at 40,000 checks, the daemon's RSS rising long after start.
+_PAIRS: tuple[tuple[tuple[int, int], ...], ...] = tuple(tuple((s, r) for r in range(s + 1)) for s in range(17))
+
+
 class _Window:
     """A check's recent runs as (sent, received), with running sums (no re-summing per run), and its loss
     verdict: whether its last ok run was degraded by loss, and for how many echoes in a row (up to the
@@ -381,7 +387,7 @@ class _Window:
 
     def add(self, sent: int, received: int, loss_window: int) -> tuple[int, int]:
         runs = self.runs
-        runs.append((sent, received))
+        runs.append(_PAIRS[sent][received] if sent <= 16 and 0 <= received <= sent else (sent, received))
         self.sent += sent
         self.received += received
         while len(runs) > 1 and self.sent - runs[0][0] >= loss_window:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
+from typing import Any, Iterable
 
 # Log-spaced upper bounds from 50 us to ~100 s, 4 per decade: coarse enough to keep 30 days of
 # 1,000 checks small, fine enough that p50/p95 estimates land within ~30 % of the true value.
@@ -78,3 +79,42 @@ class Rollup:
 
 def bucket_start(ts: float, bucket_seconds: float = BUCKET_SECONDS) -> float:
     return math.floor(ts / bucket_seconds) * bucket_seconds
+
+
+# A stored result row, as far as rollups read it: (check_id, ts, duration, ok 0/1, degraded 0/1, error, latency).
+_Row = tuple[str, float, float, int, int, "str | None", "float | None"]
+
+
+def rollup_rows(results: Iterable[_Row], bucket_seconds: float = BUCKET_SECONDS
+                ) -> dict[tuple[str, float], tuple[object, ...]]:
+    """The rollup rows (as `Rollup.row()`) that a batch of result rows adds, by (check, bucket start).
+
+    The same sums as one `Rollup.add` per result, without a Rollup and a 27-bin list per result: at
+    50,000 checks a 1 s batch holds ~1,700 results of as many checks, and those objects were a third
+    of the store writer's Python time (and of the young collections it caused)."""
+    acc: dict[tuple[str, float], list[Any]] = {}
+    floor = math.floor
+    for check_id, ts, _, ok, degraded, _, latency in results:
+        key = (check_id, floor(ts / bucket_seconds) * bucket_seconds)
+        a = acc.get(key)
+        if a is None:
+            a = acc[key] = [0, 0, 0, 0, 0.0, 0.0, None]
+        a[0] += 1
+        if ok:
+            a[1] += 1
+        if degraded:
+            a[2] += 1
+        if latency is not None and ok and latency >= 0:
+            a[3] += 1
+            a[4] += latency
+            if latency > a[5]:
+                a[5] = latency
+            i = bisect.bisect_left(BOUNDS_SECONDS, latency)
+            hist = a[6]
+            if hist is None:
+                a[6] = {i: 1}
+            else:
+                hist[i] = hist.get(i, 0) + 1
+    return {key: (key[0], key[1], bucket_seconds, a[0], a[1], a[2], a[3], a[4], a[5],
+                  "" if a[6] is None else ",".join([f"{i}:{a[6][i]}" for i in sorted(a[6])]))
+            for key, a in acc.items()}

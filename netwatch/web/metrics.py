@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from netwatch import __version__
 from netwatch.clock import RUN_CLOCK
+from netwatch.heap import Pauses
 from netwatch.live import CheckView, LiveView
 from netwatch.model import State, Target
 from netwatch.probes import PROBES, SHARED_MEASUREMENTS, ProbeKind
@@ -426,6 +427,27 @@ def zone_info(zones: Iterable[tuple[str, str]]) -> Metric:
     for zone_id, name in zones:
         info.add_metric([zone_id, label_value(name or zone_id)], 1.0)
     return info
+
+
+def gc_metrics(pauses: Pauses) -> Iterator[Metric]:
+    """The cyclic collector's pauses (netwatch.heap): each one stops the event loop, probes included."""
+    collections = CounterMetricFamily("netwatch_gc_collections", "Cyclic garbage collections, by generation.",
+                                      labels=["generation"])
+    seconds = CounterMetricFamily("netwatch_gc_pause_seconds", "Time spent in cyclic garbage collections.",
+                                  labels=["generation"])
+    cpu = CounterMetricFamily("netwatch_gc_cpu_seconds", "CPU time of the thread running cyclic garbage collections.",
+                              labels=["generation"])
+    longest = GaugeMetricFamily("netwatch_gc_longest_pause_seconds",
+                                "The longest cyclic garbage collection since start, by generation.", labels=["generation"])
+    for generation in range(3):
+        collections.add_metric([str(generation)], pauses.collections[generation])
+        seconds.add_metric([str(generation)], pauses.seconds[generation])
+        cpu.add_metric([str(generation)], pauses.cpu_seconds[generation])
+        longest.add_metric([str(generation)], pauses.longest_seconds[generation])
+    yield collections
+    yield seconds
+    yield cpu
+    yield longest
 
 
 def reloads_metric(counts: Mapping[str, int]) -> Metric:

@@ -130,3 +130,22 @@ def test_two_processes_creating_the_schema_at_once(store_spec: StoreSpec) -> Non
     with ThreadPoolExecutor(4) as pool:
         versions = list(pool.map(open_and_close, range(4)))
     assert versions == [sorted(name for name, _ in MIGRATIONS)] * 4
+
+
+def test_a_batch_adds_the_same_rollup_rows_as_one_rollup_per_result() -> None:
+    """rollup_rows (the store writer's fold of a batch, without an object per result) against Rollup.add."""
+    import random
+
+    from netwatch.store.rollup import Rollup, bucket_start, rollup_rows
+
+    rng = random.Random(18)
+    rows = []
+    for _ in range(5000):
+        latency = rng.choice([None, -1.0, 0.0, 1e-7, 500.0, rng.random() * 10 ** rng.uniform(-6, 2)])
+        rows.append((f"c{rng.randrange(40)}", 1.7e9 + rng.random() * 3 * BUCKET_SECONDS, 0.1, rng.randrange(2),
+                     rng.randrange(2), None, latency))
+    expected: dict[tuple[str, float], Rollup] = {}
+    for check_id, ts, _, ok, degraded, _, latency in rows:
+        key = (check_id, bucket_start(ts))
+        expected.setdefault(key, Rollup(*key)).add(bool(ok), bool(degraded), latency)
+    assert rollup_rows(rows) == {key: r.row() for key, r in expected.items()}
