@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 from netwatch.model import Transition
 from netwatch.model import Event, Result, State
 from netwatch.store.db import DB_ERRORS, Database, FencedWrite, SqliteDatabase, StoreError, Tx
-from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist, encode_hist
+from netwatch.store.rollup import BUCKET_SECONDS, bucket_start, decode_hist, encode_hist, rollup_rows
 from netwatch.store.schema import MIGRATIONS
 
 __all__ = ["Store", "StoredState", "StoreError", "FencedWrite", "Database", "Tx", "DB_ERRORS", "ResultRow"]
@@ -165,32 +165,22 @@ class Store:
         transaction is counted once. `late`: uploaded from a cluster node's spool (marked, never decided on).
         """
         rows = [(*row, int(late)) for row in result_rows]
-        batch: dict[tuple[str, float], Rollup] = {}
-        for check_id, ts, _, ok, degraded, _, lat in result_rows:
-            rollup = self._rollup_for(batch, check_id, ts)
-            rollup.add(bool(ok), bool(degraded), lat)
+        batch = rollup_rows(result_rows)
         closed = self._closed_buckets(batch)
         with self.transaction() as c:
             c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds, "
                           "late) VALUES (?,?,?,?,?,?,?,?)", rows)
             self._write_rollups(c, batch.values())
             self._compact(c, closed)
+        open_buckets = self._open_buckets
         for check_id, start in closed:
-            if self._open_buckets.get(check_id) == start:
-                del self._open_buckets[check_id]
-        for rollup in batch.values():
-            if rollup.bucket_start >= self._open_buckets.get(rollup.check_id, rollup.bucket_start):
-                self._open_buckets[rollup.check_id] = rollup.bucket_start
+            if open_buckets.get(check_id) == start:
+                del open_buckets[check_id]
+        for check_id, start in batch:
+            if start >= open_buckets.get(check_id, start):
+                open_buckets[check_id] = start
 
-    @staticmethod
-    def _rollup_for(batch: dict[tuple[str, float], Rollup], check_id: str, ts: float) -> Rollup:
-        start = bucket_start(ts)
-        rollup = batch.get((check_id, start))
-        if rollup is None:
-            rollup = batch[(check_id, start)] = Rollup(check_id, start)
-        return rollup
-
-    def _closed_buckets(self, batch: dict[tuple[str, float], Rollup]) -> list[tuple[str, float]]:
+    def _closed_buckets(self, batch: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
         """Buckets this process wrote to that a batch has moved past: their histogram text is compacted."""
         out = []
         for check_id, start in batch:
@@ -200,8 +190,8 @@ class Store:
         return sorted(set(out))
 
     @staticmethod
-    def _write_rollups(c: Tx, rollups: Iterable[Rollup]) -> None:
-        rows = [r.row() for r in rollups]
+    def _write_rollups(c: Tx, rows: Iterable[tuple[object, ...]]) -> None:
+        rows = list(rows)
         if rows:
             # Additive: counts and sums add, the maximum is kept, and histogram texts are joined (the
             # decoder adds repeated bins; _compact later rewrites a closed bucket's text in short form).
