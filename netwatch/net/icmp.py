@@ -344,12 +344,16 @@ class Pinger:
         recvmsg = ch.sock.recvmsg
         slot_batch = self._slot_batch
         slot_address = self._slot_address
+        slot_index = self._slot_index
+        slot_sent_ns = self._slot_sent_ns
+        slot_sent_perf_ns = self._slot_sent_perf_ns
         perf_counter_ns = time.perf_counter_ns
         unpack_timespec = _TIMESPEC.unpack_from
         unpack_id_seq = _ID_SEQ.unpack_from
         ident = ch.ident
         reply_type = _ECHO_REPLY[ch.family]
         raw_v4 = ch.header_offset
+        sol_socket = socket.SOL_SOCKET
         for _ in range(_DRAIN_MAX_PACKETS):
             try:
                 data, ancillary, _flags, source = recvmsg(_RECEIVE_BYTES, _ANCILLARY_BYTES)
@@ -374,14 +378,14 @@ class Pinger:
                 continue
             slot_batch[seq] = None
             self.in_flight -= 1
-            rtt_ns = received_ns - self._slot_sent_perf_ns[seq]
+            rtt_ns = received_ns - slot_sent_perf_ns[seq]
             for level, kind, value in ancillary:
-                if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(value) >= 16:
+                if kind == SO_TIMESTAMPNS and level == sol_socket and len(value) >= 16:
                     seconds, nanoseconds = unpack_timespec(value)
-                    kernel_rtt_ns = seconds * 1_000_000_000 + nanoseconds - self._slot_sent_ns[seq]
+                    kernel_rtt_ns = seconds * 1_000_000_000 + nanoseconds - slot_sent_ns[seq]
                     if 0 <= kernel_rtt_ns <= rtt_ns + _CLOCK_SLACK_NS:
                         rtt_ns = kernel_rtt_ns
-            batch.reply(self._slot_index[seq], rtt_ns)
+            batch.reply(slot_index[seq], rtt_ns)
 
     def _on_error(self, ch: _Channel, data: bytes, offset: int, reporter: str) -> None:
         """Settle the echo quoted by an ICMP error (unreachable, time exceeded) as failed."""
@@ -496,22 +500,6 @@ class Pinger:
         self._group_tasks.add(task)   # referenced until done, or the loop may collect it mid-run
         task.add_done_callback(self._group_tasks.discard)
 
-    def _echo(self, ch: _Channel, payload: bytes, payload_sum: int) -> tuple[int, bytes]:
-        """The next free sequence number and the echo request carrying it (checksummed on raw sockets)."""
-        slot_batch = self._slot_batch
-        seq = self._next_seq
-        while slot_batch[seq] is not None:
-            seq = (seq + 1) & 0xFFFF
-        self._next_seq = (seq + 1) & 0xFFFF
-        request_type = ch.request_type
-        checksum = 0
-        if ch.checksummed:
-            total = (request_type << 8) + self._ident + seq + payload_sum
-            total = (total & 0xFFFF) + (total >> 16)
-            total = (total & 0xFFFF) + (total >> 16)
-            checksum = ~total & 0xFFFF
-        return seq, _ECHO_HEADER.pack(request_type, 0, checksum, self._ident, seq) + payload
-
     async def _run_group(self, addresses: list[str], waits: list[float], count: int, interval_seconds: float,
                          payload_size_bytes: int, deliver: Callable[[int, PingStats], None],
                          fail: Callable[[int, BaseException], None], gone: Callable[[int], bool] | None) -> None:
@@ -521,13 +509,20 @@ class Pinger:
         seqs: list[int] = []
         expiry: list[asyncio.TimerHandle] = []
         try:
-            prepared = [_normalize(a) for a in addresses]
-            channels: dict[int, _Channel] = {}
-            for _, family, _ in prepared:
-                if family not in channels:
-                    channels[family] = self._channels.get(family) or self._channel(family)
-            used = list(channels.values())
             payload, payload_sum = self._payloads.get(payload_size_bytes) or self._payload(payload_size_bytes)
+            # Per socket of the batch: one packet buffer, its header rewritten in place for every echo.
+            channels: dict[int, tuple[_Channel, bytearray]] = {}
+            prepared: list[tuple[str, _Channel, bytearray, tuple[str, int]]] = []
+            for address in addresses:
+                text, family, sockaddr = _normalize(address)
+                found = channels.get(family)
+                if found is None:
+                    found = channels[family] = (self._channels.get(family) or self._channel(family),
+                                                bytearray(_ECHO_HEADER.size) + payload)
+                prepared.append((text, found[0], found[1], sockaddr))
+            used = [ch for ch, _ in channels.values()]
+            ident = self._ident
+            pack_header = _ECHO_HEADER.pack_into
             slot_batch = self._slot_batch
             slot_index = self._slot_index
             slot_address = self._slot_address
@@ -540,13 +535,23 @@ class Pinger:
             for round_index in range(count):
                 if round_index:
                     await asyncio.sleep(interval_seconds)
-                for i, (text, family, sockaddr) in enumerate(prepared):
+                for i, (text, ch, packet, sockaddr) in enumerate(prepared):
                     if settled[i] or (gone is not None and gone(i)):
                         continue   # settled already, or its caller was cancelled: send it nothing more
-                    ch = channels[family]
                     while self.in_flight >= _SEQUENCE_SPACE:
                         await asyncio.sleep(0.001)
-                    seq, packet = self._echo(ch, payload, payload_sum)
+                    # The next free sequence number (one counter for every batch: no two echoes in flight share one).
+                    seq = self._next_seq
+                    while slot_batch[seq] is not None:
+                        seq = (seq + 1) & 0xFFFF
+                    self._next_seq = (seq + 1) & 0xFFFF
+                    checksum = 0
+                    if ch.checksummed:   # the kernel sums ICMPv6 and ping sockets
+                        total = (ch.request_type << 8) + ident + seq + payload_sum
+                        total = (total & 0xFFFF) + (total >> 16)
+                        total = (total & 0xFFFF) + (total >> 16)
+                        checksum = ~total & 0xFFFF
+                    pack_header(packet, 0, ch.request_type, 0, checksum, ident, seq)
                     while True:
                         # Taken before sendto: on loopback the reply is queued inside the call.
                         sent_ns = time_ns()
@@ -576,6 +581,7 @@ class Pinger:
                     batch.outstanding += 1
                     since_drain += 1
                     if since_drain >= _DRAIN_EVERY_SENDS:
+                        # Read while sending so the receive buffer never overflows.
                         since_drain = 0
                         for c in used:
                             self._drain(c)
