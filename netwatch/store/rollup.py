@@ -81,6 +81,10 @@ def bucket_start(ts: float, bucket_seconds: float = BUCKET_SECONDS) -> float:
     return math.floor(ts / bucket_seconds) * bucket_seconds
 
 
+# The histogram text of a single latency, by bin: most rollup rows of a batch hold one result.
+_ONE_IN_BIN: tuple[str, ...] = tuple(f"{i}:1" for i in range(len(BOUNDS_SECONDS) + 1))
+
+
 def rollup_rows(result_rows: Iterable[Sequence[Any]], bucket_seconds: float = BUCKET_SECONDS
                 ) -> dict[tuple[str, float], tuple[object, ...]]:
     """The rollup row (as `Rollup.row()`) of each (check, bucket) that result rows (check_id, ts, duration,
@@ -121,7 +125,7 @@ def rollup_rows(result_rows: Iterable[Sequence[Any]], bucket_seconds: float = BU
             text = ""
         elif len(bins) == 1:
             ((i, n),) = bins.items()
-            text = f"{i}:{n}"
+            text = _ONE_IN_BIN[i] if n == 1 else f"{i}:{n}"
         else:
             text = ",".join([f"{i}:{n}" for i, n in sorted(bins.items())])
         out[key] = (key[0], key[1], bucket_seconds, count, ok_count, degraded_count, latency_count, latency_sum,
