@@ -419,6 +419,15 @@ class Pinger:
         self.in_flight -= 1
         batch.fail(self._slot_index[seq], f"{name} (reported by {reporter})")
 
+    def _check_arguments(self, count: int, payload_size_bytes: int) -> None:
+        """ValueError (RuntimeError once closed) for the caller, before anything is queued or sent."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
+        if self._closed:
+            raise RuntimeError("pinger is closed")
+
     def ping_soon(self, address: str, count: int = 1, interval_seconds: float = 0.0,
                   timeout_seconds: float = 1.0, payload_size_bytes: int = 56,
                   window_seconds: float = 0.0) -> asyncio.Future[PingStats]:
@@ -430,12 +439,7 @@ class Pinger:
         call's future resolves as soon as its own echoes are answered or its own `timeout_seconds`
         after the last round has passed, whatever the others do.
         """
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
-        if self._closed:
-            raise RuntimeError("pinger is closed")
+        self._check_arguments(count, payload_size_bytes)
         _normalize(address)   # ValueError now, for this caller only, not for the whole batch
         loop = asyncio.get_running_loop()
         key = (count, interval_seconds, payload_size_bytes, window_seconds)
@@ -482,12 +486,7 @@ class Pinger:
         run at all (no ICMP socket, or the loop is shutting down), `fail(i, exc)` is called instead for
         every address not yet delivered. Addresses must be IP literals (ValueError otherwise, at once).
         """
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
-        if self._closed:
-            raise RuntimeError("pinger is closed")
+        self._check_arguments(count, payload_size_bytes)
         for address in addresses:
             _normalize(address)
         self._start_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail, None)
@@ -638,12 +637,7 @@ class Pinger:
         Raises PingNotPermitted when no ICMP socket can be opened, ValueError on bad input.
         One batch, the same engine as ping_soon and start_batch (one send loop, one expiry timer).
         """
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
-        if self._closed:
-            raise RuntimeError("pinger is closed")
+        self._check_arguments(count, payload_size_bytes)
         given = list(dict.fromkeys(addresses))
         for address in given:
             _normalize(address)
