@@ -39,7 +39,6 @@ _FPING_LINE = re.compile(r"^(\S+)\s*: xmt/rcv/%loss = (\d+)/(\d+)/")
 # Order matters only for files that could match twice.
 STAGES: tuple[tuple[str, str], ...] = (
     ("store/rollup.py", "rollup"),
-    ("_rollup_for", "rollup"),
     ("_write_rollups", "rollup"),
     ("netwatch/store/", "store write"),
     ("netwatch/recorder.py", "recorder hand-off"),

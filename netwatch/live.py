@@ -39,7 +39,10 @@ def child_check(parent: Check, suffix: str) -> Check:
 def expand(check: Check, result: Result) -> list[tuple[Check, Result, str | None]]:
     """A result and the results of its derived checks, each with its parent's id (or None)."""
     out: list[tuple[Check, Result, str | None]] = [(check, result, None)]
-    for suffix, outcome in result.outcome.children.items():
+    children = result.outcome.children
+    if not children:   # almost every result: no derived checks to build
+        return out
+    for suffix, outcome in children.items():
         child = child_check(check, suffix)
         out.append((child, replace(result, check_id=child.id, outcome=outcome), check.id))
     return out

@@ -55,6 +55,12 @@ def step(cs: CheckState, ok: bool, degraded: bool, error: str | None, ts: float,
             return replace(cs, state=State.DOWN, since=fail_started), (State.DOWN, fail_started)
         return cs, None
 
+    if (not degraded and cs.state is State.UP and not cs.fail_streak and not cs.warn_streak
+            and cs.ok_streak >= policy.recover_after and cs.clean_streak >= policy.recover_after):
+        # An up check staying up (most results): the same state. The streaks stop counting here, as
+        # they are only ever compared with fail_after/recover_after or 0, and a failing or degraded
+        # result resets them; building a new 11-field state for every result cost more than the rest of step.
+        return cs, None
     ok_started = cs.ok_started_at if cs.ok_streak else ts
     warn_started = (cs.warn_started_at if cs.warn_streak else ts) if degraded else None
     clean_started = None if degraded else (cs.clean_started_at if cs.clean_streak else ts)

@@ -108,22 +108,37 @@ class _Channel:
 
 
 class _Batch:
-    """The echoes of one ping_many call; `done` resolves when every echo is answered or expired.
+    """The echoes of one batch of addresses; each address is settled on its own, through `deliver`.
 
-    Replies are kept as two flat lists of ints (host index, RTT) rather than a container per host
-    or per echo: thousands of long-lived small containers per batch make the cyclic garbage
-    collector rescan the heap, which doubled the CPU per echo in the benchmark.
+    An address is settled as soon as all its echoes are answered or failed, or at its own deadline,
+    so a silent address never holds back the replies of the others; `done` resolves when every
+    address is settled. RTTs are kept flat, `count` slots per address, rather than in a container
+    per address or per echo: thousands of long-lived small containers per batch make the cyclic
+    garbage collector rescan the heap, which doubled the CPU per echo in the benchmark.
+    `deliver(index, stats)` is called once per address (ping_many collects them, ping_soon resolves
+    that caller's future, the scheduler's batch path judges the check); `gone(index)` says a caller
+    no longer wants its echoes.
     """
 
-    __slots__ = ("owners", "rtts_ns", "errors", "outstanding", "sending", "done")
+    __slots__ = ("addresses", "count", "deliver", "done", "errors", "gone", "got", "left", "outstanding",
+                 "pinger", "rtt_flat", "sending", "seq_flat", "settled")
 
-    def __init__(self, done: asyncio.Future[None]) -> None:
-        self.owners: list[int] = []
-        self.rtts_ns: list[int] = []
+    def __init__(self, done: asyncio.Future[None], pinger: Pinger, addresses: list[str], count: int,
+                 deliver: Callable[[int, PingStats], None], gone: Callable[[int], bool] | None) -> None:
+        self.done = done
+        self.pinger = pinger
+        self.count = count
+        self.addresses = addresses
+        self.deliver = deliver
+        self.gone = gone
         self.errors: dict[int, list[str]] = {}
         self.outstanding = 0
         self.sending = True
-        self.done = done
+        self.left = [count] * len(addresses)     # echoes per address not yet answered, failed or lost
+        self.got = [0] * len(addresses)
+        self.settled = [False] * len(addresses)
+        self.rtt_flat = [0] * (len(addresses) * count)
+        self.seq_flat = [-1] * (len(addresses) * count)
 
     def settle(self) -> None:
         if not self.outstanding and not self.sending and not self.done.done():
@@ -132,49 +147,6 @@ class _Batch:
     def expire(self) -> None:
         if not self.done.done():
             self.done.set_result(None)
-
-    def add_error(self, index: int, text: str) -> None:
-        self.errors.setdefault(index, []).append(text)
-
-    def reply(self, index: int, rtt_ns: int) -> None:
-        self.owners.append(index)
-        self.rtts_ns.append(rtt_ns)
-        self.outstanding -= 1
-        if not self.outstanding:
-            self.settle()
-
-    def fail(self, index: int, text: str) -> None:
-        self.add_error(index, text)
-        self.outstanding -= 1
-        self.settle()
-
-
-class _GroupBatch(_Batch):
-    """The echoes of one batch of checks: each check is settled on its own, through `deliver`.
-
-    A check is settled as soon as all its echoes are answered or failed, or at its own deadline,
-    so a silent address never holds back the replies of the others. RTTs are kept flat,
-    `count` slots per check, for the same garbage-collector reason as in _Batch. `deliver(index,
-    stats)` is called once per check (ping_soon resolves that check's future; the scheduler's batch
-    path folds it into its list of results); `gone(index)` says a caller no longer wants its echoes.
-    """
-
-    __slots__ = ("addresses", "count", "deliver", "gone", "got", "left", "pinger", "rtt_flat", "seq_flat",
-                 "settled")
-
-    def __init__(self, done: asyncio.Future[None], pinger: Pinger, addresses: list[str], count: int,
-                 deliver: Callable[[int, PingStats], None], gone: Callable[[int], bool] | None) -> None:
-        super().__init__(done)
-        self.pinger = pinger
-        self.count = count
-        self.addresses = addresses
-        self.deliver = deliver
-        self.gone = gone
-        self.left = [count] * len(addresses)     # echoes per check not yet answered, failed or lost
-        self.got = [0] * len(addresses)
-        self.settled = [False] * len(addresses)
-        self.rtt_flat = [0] * (len(addresses) * count)
-        self.seq_flat = [-1] * (len(addresses) * count)
 
     def reply(self, index: int, rtt_ns: int) -> None:
         got = self.got[index]
@@ -189,7 +161,8 @@ class _GroupBatch(_Batch):
             self.settle()
 
     def fail(self, index: int, text: str) -> None:
-        self.add_error(index, text)
+        """Echo of address `index` failed: an ICMP error quoting it arrived (or its send failed)."""
+        self.errors.setdefault(index, []).append(text)
         self.outstanding -= 1
         left = self.left[index] - 1
         self.left[index] = left
@@ -198,7 +171,7 @@ class _GroupBatch(_Batch):
         self.settle()
 
     def finish(self, index: int) -> None:
-        """Hand check `index` its PingStats; echoes still in flight for it are given up."""
+        """Hand address `index` its PingStats; echoes still in flight for it are given up."""
         self.left[index] = 0
         if self.settled[index]:
             return
@@ -371,12 +344,16 @@ class Pinger:
         recvmsg = ch.sock.recvmsg
         slot_batch = self._slot_batch
         slot_address = self._slot_address
+        slot_index = self._slot_index
+        slot_sent_ns = self._slot_sent_ns
+        slot_sent_perf_ns = self._slot_sent_perf_ns
         perf_counter_ns = time.perf_counter_ns
         unpack_timespec = _TIMESPEC.unpack_from
         unpack_id_seq = _ID_SEQ.unpack_from
         ident = ch.ident
         reply_type = _ECHO_REPLY[ch.family]
         raw_v4 = ch.header_offset
+        sol_socket = socket.SOL_SOCKET
         for _ in range(_DRAIN_MAX_PACKETS):
             try:
                 data, ancillary, _flags, source = recvmsg(_RECEIVE_BYTES, _ANCILLARY_BYTES)
@@ -401,14 +378,14 @@ class Pinger:
                 continue
             slot_batch[seq] = None
             self.in_flight -= 1
-            rtt_ns = received_ns - self._slot_sent_perf_ns[seq]
+            rtt_ns = received_ns - slot_sent_perf_ns[seq]
             for level, kind, value in ancillary:
-                if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(value) >= 16:
+                if kind == SO_TIMESTAMPNS and level == sol_socket and len(value) >= 16:
                     seconds, nanoseconds = unpack_timespec(value)
-                    kernel_rtt_ns = seconds * 1_000_000_000 + nanoseconds - self._slot_sent_ns[seq]
+                    kernel_rtt_ns = seconds * 1_000_000_000 + nanoseconds - slot_sent_ns[seq]
                     if 0 <= kernel_rtt_ns <= rtt_ns + _CLOCK_SLACK_NS:
                         rtt_ns = kernel_rtt_ns
-            batch.reply(self._slot_index[seq], rtt_ns)
+            batch.reply(slot_index[seq], rtt_ns)
 
     def _on_error(self, ch: _Channel, data: bytes, offset: int, reporter: str) -> None:
         """Settle the echo quoted by an ICMP error (unreachable, time exceeded) as failed."""
@@ -442,6 +419,15 @@ class Pinger:
         self.in_flight -= 1
         batch.fail(self._slot_index[seq], f"{name} (reported by {reporter})")
 
+    def _check_arguments(self, count: int, payload_size_bytes: int) -> None:
+        """ValueError (RuntimeError once closed) for the caller, before anything is queued or sent."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
+        if self._closed:
+            raise RuntimeError("pinger is closed")
+
     def ping_soon(self, address: str, count: int = 1, interval_seconds: float = 0.0,
                   timeout_seconds: float = 1.0, payload_size_bytes: int = 56,
                   window_seconds: float = 0.0) -> asyncio.Future[PingStats]:
@@ -453,12 +439,7 @@ class Pinger:
         call's future resolves as soon as its own echoes are answered or its own `timeout_seconds`
         after the last round has passed, whatever the others do.
         """
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
-        if self._closed:
-            raise RuntimeError("pinger is closed")
+        self._check_arguments(count, payload_size_bytes)
         _normalize(address)   # ValueError now, for this caller only, not for the whole batch
         loop = asyncio.get_running_loop()
         key = (count, interval_seconds, payload_size_bytes, window_seconds)
@@ -505,12 +486,7 @@ class Pinger:
         run at all (no ICMP socket, or the loop is shutting down), `fail(i, exc)` is called instead for
         every address not yet delivered. Addresses must be IP literals (ValueError otherwise, at once).
         """
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
-        if self._closed:
-            raise RuntimeError("pinger is closed")
+        self._check_arguments(count, payload_size_bytes)
         for address in addresses:
             _normalize(address)
         self._start_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail, None)
@@ -523,38 +499,29 @@ class Pinger:
         self._group_tasks.add(task)   # referenced until done, or the loop may collect it mid-run
         task.add_done_callback(self._group_tasks.discard)
 
-    def _echo(self, ch: _Channel, payload: bytes, payload_sum: int) -> tuple[int, bytes]:
-        """The next free sequence number and the echo request carrying it (checksummed on raw sockets)."""
-        slot_batch = self._slot_batch
-        seq = self._next_seq
-        while slot_batch[seq] is not None:
-            seq = (seq + 1) & 0xFFFF
-        self._next_seq = (seq + 1) & 0xFFFF
-        request_type = ch.request_type
-        checksum = 0
-        if ch.checksummed:
-            total = (request_type << 8) + self._ident + seq + payload_sum
-            total = (total & 0xFFFF) + (total >> 16)
-            total = (total & 0xFFFF) + (total >> 16)
-            checksum = ~total & 0xFFFF
-        return seq, _ECHO_HEADER.pack(request_type, 0, checksum, self._ident, seq) + payload
-
     async def _run_group(self, addresses: list[str], waits: list[float], count: int, interval_seconds: float,
                          payload_size_bytes: int, deliver: Callable[[int, PingStats], None],
                          fail: Callable[[int, BaseException], None], gone: Callable[[int], bool] | None) -> None:
         loop = asyncio.get_running_loop()
-        batch = _GroupBatch(loop.create_future(), self, addresses, count, deliver, gone)
+        batch = _Batch(loop.create_future(), self, addresses, count, deliver, gone)
         settled = batch.settled
         seqs: list[int] = []
         expiry: list[asyncio.TimerHandle] = []
         try:
-            prepared = [_normalize(a) for a in addresses]
-            channels: dict[int, _Channel] = {}
-            for _, family, _ in prepared:
-                if family not in channels:
-                    channels[family] = self._channels.get(family) or self._channel(family)
-            used = list(channels.values())
             payload, payload_sum = self._payloads.get(payload_size_bytes) or self._payload(payload_size_bytes)
+            # Per socket of the batch: one packet buffer, its header rewritten in place for every echo.
+            channels: dict[int, tuple[_Channel, bytearray]] = {}
+            prepared: list[tuple[str, _Channel, bytearray, tuple[str, int]]] = []
+            for address in addresses:
+                text, family, sockaddr = _normalize(address)
+                found = channels.get(family)
+                if found is None:
+                    found = channels[family] = (self._channels.get(family) or self._channel(family),
+                                                bytearray(_ECHO_HEADER.size) + payload)
+                prepared.append((text, found[0], found[1], sockaddr))
+            used = [ch for ch, _ in channels.values()]
+            ident = self._ident
+            pack_header = _ECHO_HEADER.pack_into
             slot_batch = self._slot_batch
             slot_index = self._slot_index
             slot_address = self._slot_address
@@ -567,13 +534,23 @@ class Pinger:
             for round_index in range(count):
                 if round_index:
                     await asyncio.sleep(interval_seconds)
-                for i, (text, family, sockaddr) in enumerate(prepared):
+                for i, (text, ch, packet, sockaddr) in enumerate(prepared):
                     if settled[i] or (gone is not None and gone(i)):
                         continue   # settled already, or its caller was cancelled: send it nothing more
-                    ch = channels[family]
                     while self.in_flight >= _SEQUENCE_SPACE:
                         await asyncio.sleep(0.001)
-                    seq, packet = self._echo(ch, payload, payload_sum)
+                    # The next free sequence number (one counter for every batch: no two echoes in flight share one).
+                    seq = self._next_seq
+                    while slot_batch[seq] is not None:
+                        seq = (seq + 1) & 0xFFFF
+                    self._next_seq = (seq + 1) & 0xFFFF
+                    checksum = 0
+                    if ch.checksummed:   # the kernel sums ICMPv6 and ping sockets
+                        total = (ch.request_type << 8) + ident + seq + payload_sum
+                        total = (total & 0xFFFF) + (total >> 16)
+                        total = (total & 0xFFFF) + (total >> 16)
+                        checksum = ~total & 0xFFFF
+                    pack_header(packet, 0, ch.request_type, 0, checksum, ident, seq)
                     while True:
                         # Taken before sendto: on loopback the reply is queued inside the call.
                         sent_ns = time_ns()
@@ -603,6 +580,7 @@ class Pinger:
                     batch.outstanding += 1
                     since_drain += 1
                     if since_drain >= _DRAIN_EVERY_SENDS:
+                        # Read while sending so the receive buffer never overflows.
                         since_drain = 0
                         for c in used:
                             self._drain(c)
@@ -657,103 +635,27 @@ class Pinger:
 
         Addresses must be IP literals; results are keyed by the address as given.
         Raises PingNotPermitted when no ICMP socket can be opened, ValueError on bad input.
+        One batch, the same engine as ping_soon and start_batch (one send loop, one expiry timer).
         """
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        if not 0 <= payload_size_bytes <= MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload_size_bytes must be between 0 and {MAX_PAYLOAD_BYTES}")
-        if self._closed:
-            raise RuntimeError("pinger is closed")
+        self._check_arguments(count, payload_size_bytes)
         given = list(dict.fromkeys(addresses))
-        prepared = [_normalize(a) for a in given]
-        channels: dict[int, _Channel] = {}
-        for _, family, _ in prepared:
-            if family not in channels:
-                channels[family] = self._channels.get(family) or self._channel(family)
-        used = list(channels.values())
-        loop = asyncio.get_running_loop()
-        batch = _Batch(loop.create_future())
-        payload, payload_sum = self._payloads.get(payload_size_bytes) or self._payload(payload_size_bytes)
-        slot_batch = self._slot_batch
-        slot_index = self._slot_index
-        slot_address = self._slot_address
-        slot_sent_ns = self._slot_sent_ns
-        slot_sent_perf_ns = self._slot_sent_perf_ns
-        time_ns = time.time_ns
-        perf_counter_ns = time.perf_counter_ns
-        seqs: list[int] = []
-        expiry: asyncio.TimerHandle | None = None
-        since_drain = 0
-        try:
-            for round_index in range(count):
-                if round_index:
-                    await asyncio.sleep(interval_seconds)
-                for i, (text, family, sockaddr) in enumerate(prepared):
-                    ch = channels[family]
-                    while self.in_flight >= _SEQUENCE_SPACE:
-                        await asyncio.sleep(0.001)
-                    seq, packet = self._echo(ch, payload, payload_sum)
-                    while True:
-                        # Taken before sendto: on loopback the reply is queued inside the call.
-                        sent_ns = time_ns()
-                        sent_perf_ns = perf_counter_ns()
-                        try:
-                            ch.sock.sendto(packet, sockaddr)
-                        except (BlockingIOError, InterruptedError):
-                            for c in used:
-                                self._drain(c)
-                            await _writable(loop, ch)
-                            continue
-                        except OSError as exc:
-                            batch.add_error(i, f"send failed: {exc.strerror or exc}")
-                            sent_ns = -1
-                        break
-                    if sent_ns < 0:
-                        continue
-                    slot_batch[seq] = batch
-                    slot_index[seq] = i
-                    slot_address[seq] = text
-                    slot_sent_ns[seq] = sent_ns
-                    slot_sent_perf_ns[seq] = sent_perf_ns
-                    self.in_flight += 1
-                    seqs.append(seq)
-                    batch.outstanding += 1
-                    since_drain += 1
-                    if since_drain >= _DRAIN_EVERY_SENDS:
-                        # Read while sending so the receive buffer never overflows.
-                        since_drain = 0
-                        for c in used:
-                            self._drain(c)
-            batch.sending = False
-            for c in used:
-                self._drain(c)
-            batch.settle()
-            if not batch.done.done():
-                expiry = loop.call_later(timeout_seconds, batch.expire)
-                await batch.done
-        finally:
-            if expiry is not None:
-                expiry.cancel()
-            if batch.outstanding:
-                for seq in seqs:
-                    if slot_batch[seq] is batch:
-                        slot_batch[seq] = None
-                        self.in_flight -= 1
-        rtts: list[tuple[float, ...]] = [()] * len(given)
-        if count == 1:
-            for owner, rtt_ns in zip(batch.owners, batch.rtts_ns):
-                rtts[owner] = (rtt_ns / 1e9,)
-        else:
-            grouped: dict[int, list[float]] = {}
-            for owner, rtt_ns in zip(batch.owners, batch.rtts_ns):
-                grouped.setdefault(owner, []).append(rtt_ns / 1e9)
-            for owner, values in grouped.items():
-                rtts[owner] = tuple(values)
-        errors = batch.errors
-        return {
-            address: PingStats(address, count, rtts[i], tuple(errors[i]) if i in errors else ())
-            for i, address in enumerate(given)
-        }
+        for address in given:
+            _normalize(address)
+        stats: list[PingStats | None] = [None] * len(given)
+        failures: list[BaseException] = []
+
+        def deliver(index: int, found: PingStats) -> None:
+            stats[index] = found
+
+        def fail(index: int, exc: BaseException) -> None:
+            if not failures:
+                failures.append(exc)
+
+        await self._run_group(given, [timeout_seconds] * len(given), count, interval_seconds, payload_size_bytes,
+                              deliver, fail, None)
+        if failures:
+            raise failures[0]
+        return {address: found for address, found in zip(given, stats) if found is not None}
 
 
 def _set_buffer(sock: socket.socket, force_option: int, option: int, size_bytes: int) -> None:

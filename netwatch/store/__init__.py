@@ -172,14 +172,15 @@ class Store:
                           "late) VALUES (?,?,?,?,?,?,?,?)", rows)
             self._write_rollups(c, batch.values())
             self._compact(c, closed)
+        open_buckets = self._open_buckets
         for check_id, start in closed:
-            if self._open_buckets.get(check_id) == start:
-                del self._open_buckets[check_id]
+            if open_buckets.get(check_id) == start:
+                del open_buckets[check_id]
         for check_id, start in batch:
-            if start >= self._open_buckets.get(check_id, start):
-                self._open_buckets[check_id] = start
+            if start >= open_buckets.get(check_id, start):
+                open_buckets[check_id] = start
 
-    def _closed_buckets(self, batch: Mapping[tuple[str, float], object]) -> list[tuple[str, float]]:
+    def _closed_buckets(self, batch: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
         """Buckets this process wrote to that a batch has moved past: their histogram text is compacted."""
         out = []
         for check_id, start in batch:

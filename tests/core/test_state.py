@@ -61,3 +61,19 @@ def test_restored_down_state_needs_no_new_down() -> None:
 def test_error_of_last_failure_is_kept() -> None:
     cs, _ = run(".xxx")
     assert cs.error == "timeout" and cs.fail_streak == 3
+
+
+def test_an_up_check_staying_up_keeps_its_state_object_and_every_later_change() -> None:
+    # The common case costs no new state: the same object comes back once the streaks passed their bars.
+    cs, _ = run("...")
+    again, changed = step(cs, True, False, None, 100.0, POLICY)
+    assert again is cs and changed is None
+    # ...and nothing after a long quiet spell differs from the table: a blip, an outage dated from its first
+    # failure, a recovery dated from its first ok, a warning spell and its clearing.
+    cs, changes = run("." * 50 + "xx." + "xxx" + ".." + "www" + "..")
+    assert changes == [(10, State.UP, 10), (560, State.DOWN, 540), (580, State.UP, 570),
+                       (610, State.DEGRADED, 590), (630, State.UP, 620)]
+    # a reload raising recover_after while up: the outage after it still needs that many oks to end
+    cs, _ = run("." * 20)
+    _, changes = run("xxx.....", AlertPolicy(fail_after=3, recover_after=5), cs)
+    assert changes == [(30, State.DOWN, 10), (80, State.UP, 40)]

@@ -10,7 +10,7 @@ from netwatch.config.store import StoreSpec
 from netwatch.model import Transition
 from netwatch.model import Event, Outcome, Result, State
 from netwatch.store import Store
-from netwatch.store.rollup import BUCKET_SECONDS, decode_hist, encode_hist, quantile
+from netwatch.store.rollup import BUCKET_SECONDS, Rollup, bucket_start, decode_hist, encode_hist, quantile, rollup_rows
 from netwatch.store.schema import MIGRATIONS
 
 
@@ -54,6 +54,22 @@ def test_histogram_roundtrip_and_quantiles() -> None:
     assert decode_hist(encode_hist(hist)) == hist
     assert quantile(hist, 0.5) < quantile(hist, 0.95)
     assert quantile([0] * 27, 0.5) is None
+
+
+def test_rollup_rows_match_the_rollup_of_each_bucket() -> None:
+    # (check, ts, duration, ok, degraded, error, latency): several results per bucket, buckets of two checks,
+    # failed and degraded ones, no latency, negative and NaN latency, two results in one histogram bin.
+    rows = [("a", 10.0, 0.1, 1, 0, None, 0.002), ("a", 20.0, 0.1, 1, 0, None, 0.002),
+            ("a", 30.0, 0.1, 1, 1, None, 0.5), ("a", 40.0, 0.1, 0, 0, "timeout", None),
+            ("a", 50.0, 0.1, 0, 1, "timeout", 0.3), ("a", BUCKET_SECONDS + 1, 0.1, 1, 0, None, 1e-5),
+            ("b", 10.0, 0.1, 1, 0, None, None), ("b", 11.0, 0.1, 1, 0, None, -1.0),
+            ("b", 12.0, 0.1, 1, 0, None, float("nan")), ("c", 5.0, 0.1, 1, 0, None, 250.0)]
+    expected: dict[tuple[str, float], Rollup] = {}
+    for check_id, ts, _, ok, degraded, _, latency in rows:
+        key = (check_id, bucket_start(ts))
+        expected.setdefault(key, Rollup(*key)).add(bool(ok), bool(degraded), latency)
+    assert rollup_rows(rows) == {key: r.row() for key, r in expected.items()}
+    assert rollup_rows([]) == {}
 
 
 def test_transitions_runs_and_last_states(store_spec: StoreSpec) -> None:

@@ -1,0 +1,136 @@
+"""CPU of one icmp result per stage, in isolation: the daemon's own objects, one thread, no py-spy.
+
+Run (as root, for raw ICMP): python bench/result_stages_bench.py [--checks 5000] [--reps 4]
+
+Builds a real `Monitor` (config of N icmp checks to 127.3.0.0/16, SQLite store in a temp dir) and, rep by
+rep, times with the thread's CPU clock (user + system; `getrusage(RUSAGE_THREAD)` for the split):
+the engine alone (`Pinger.start_batch`, batches of 125 checks x 3 echoes, deliver does nothing), the batch
+path with judging (`probes.icmp.start_batch`), `judge_run` alone, building the `Result`s, `Monitor.handle`
+(live view, decider, recorder hand-off) and `Store.record_rows` (results and rollups). Rep 0 is the warm-up
+(every check's first result changes its state); the best of the others is printed. Per-stage figures
+to compare before/after a change; result_cost_bench.py gives the whole daemon against fping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from netwatch import heap  # noqa: E402
+from netwatch.app import Monitor  # noqa: E402
+from netwatch.config import load  # noqa: E402
+from netwatch.model import Result  # noqa: E402
+from netwatch.net.icmp import PingStats, pinger  # noqa: E402
+from netwatch.probes import icmp as icmp_probe  # noqa: E402
+from netwatch.store import Store  # noqa: E402
+
+GROUP = 125   # checks per batch, as the 250 ms grid gives at 5,000 checks every 10 s
+
+
+def user_sys() -> tuple[float, float]:
+    r = resource.getrusage(resource.RUSAGE_THREAD)
+    return r.ru_utime, r.ru_stime
+
+
+async def run(checks_n: int, reps: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="nw-stages-"))
+    cfg = work / "venue.yaml"
+    lines = ['site: {name: "stages bench"}', "listen: 127.0.0.1:1", f"store: {work / 'netwatch.db'}",
+             "defaults: {interval: 10s, timeout: 2s}", "targets:"]
+    lines += [f"  - {{id: h{i}, host: 127.3.{i // 250}.{i % 250 + 1}, checks: [{{kind: icmp}}]}}"
+              for i in range(checks_n)]
+    cfg.write_text("\n".join(lines) + "\n")
+    config = load(str(cfg))
+    store = Store.open(config.store)
+    monitor = Monitor(config, store)
+    heap.settle()
+    checks = list(config.checks)
+    contexts = monitor.scheduler.contexts
+    loop = asyncio.get_running_loop()
+    best: dict[str, tuple[float, float]] = {}
+    for rep in range(reps + 1):
+        figures: dict[str, tuple[float, float]] = {}
+
+        async def batches(judged: bool, collected: list[object]) -> None:
+            for g in range(0, checks_n, GROUP):
+                group = checks[g:g + GROUP]
+                done = loop.create_future()
+                left = [len(group)]
+
+                def one(*_: object) -> None:
+                    left[0] -= 1
+                    if not left[0]:
+                        done.set_result(None)
+
+                def runs(found: list[object]) -> None:
+                    collected.extend(found)
+                    for _ in found:
+                        one()
+                if judged:
+                    icmp_probe.start_batch([(c, contexts.for_check(c)) for c in group], runs, time.time())
+                else:
+                    pinger().start_batch([c.target.host for c in group], [1.8] * len(group), 3, 0.1, 56, one,
+                                         lambda i, e: one())
+                await done
+
+        def timed(name: str, before: tuple[float, float]) -> None:
+            after = user_sys()
+            figures[name] = ((after[0] - before[0]) / checks_n, (after[1] - before[1]) / checks_n)
+
+        t = user_sys()
+        await batches(False, [])
+        timed("engine alone (Pinger.start_batch)", t)
+        collected: list[object] = []
+        t = user_sys()
+        await batches(True, collected)
+        timed("engine + judge (probes.icmp.start_batch)", t)
+        t = user_sys()
+        for c in checks:
+            icmp_probe.judge_run(c.target.host, PingStats(c.target.host, 3, (1e-5, 2e-5, 1.5e-5)), c.settings,
+                                 icmp_probe._V4_EXTRA, contexts.for_check(c))
+        timed("judge_run alone", t)
+        ts = time.time()
+        t = user_sys()
+        results = [(c, Result(c.id, c.target.id, "icmp", ts, d, o, 0.0)) for c, o, _, d in collected]  # type: ignore[misc]
+        timed("Result", t)
+        t = user_sys()
+        for c, r in results:
+            monitor.handle(c, r)
+        timed("Monitor.handle (live view, decider, recorder hand-off)", t)
+        rows, monitor.recorder.results = monitor.recorder.results, []
+        monitor.recorder.decisions = []
+        t = user_sys()
+        for i in range(0, len(rows), 500):   # the recorder's flushes: ~500 results a second at 5,000 checks / 10 s
+            store.record_rows(rows[i:i + 500])
+        timed("Store.record_rows (results + rollups, SQLite)", t)
+        failed = sum(1 for _, r in results if not r.outcome.ok)
+        print(f"rep {rep}{' (warm-up)' if not rep else ''}: failed {failed}; "
+              + "; ".join(f"{k.split(' (')[0]} {(u + s) * 1e6:.1f}" for k, (u, s) in figures.items()) + " us")
+        if rep:
+            for k, v in figures.items():
+                if k not in best or sum(v) < sum(best[k]):
+                    best[k] = v
+        await asyncio.sleep(0.5)
+    print(f"\nbest of {reps} reps, CPU per result (user + system):")
+    for k, (u, s) in best.items():
+        print(f"  {k:<58} {(u + s) * 1e6:6.1f} us  (user {u * 1e6:.1f}, system {s * 1e6:.1f})")
+    store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checks", type=int, default=5000)
+    ap.add_argument("--reps", type=int, default=4)
+    args = ap.parse_args()
+    asyncio.run(run(args.checks, args.reps))
+
+
+if __name__ == "__main__":
+    main()
