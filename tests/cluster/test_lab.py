@@ -236,7 +236,8 @@ class World:
         print(self.lab.sql("SELECT id, state, check_id, title FROM incidents ORDER BY id"))
         print(self.lab.sql("SELECT check_id, from_state, to_state, error FROM transitions ORDER BY id"))
         print(self.lab.sql("SELECT site, anchor, node, up, now() - at FROM cluster_anchors"))
-        print(self.lab.sql("SELECT id, channel, kind, state, attempts, last_error, dedup_key FROM outbox"))
+        print(self.lab.sql("SELECT id, channel, kind, state, attempts, last_error, dedup_key FROM outbox ORDER BY id"))
+        print(self.lab.sql("SELECT * FROM cluster_ownership WHERE reason LIKE 'coordinator%%' ORDER BY at"))
         for log in sorted(self.home.glob("*.log")):
             print(log.name, log.read_text(errors="replace")[-3000:])
 
@@ -748,6 +749,8 @@ def test_coordinator_partitioned_mid_outage_one_problem_and_one_recovery_per_ded
     keys = world.keys(start)
     print(f"\ncoordinator {coordinator} partition -> standby {standby} coordinating after {took_over:.2f} s, "
           f"recovery page {recovered:.2f} s after the cut; messages {keys}")
+    if len(keys) != 2:
+        world.dump()
     assert len(keys) == 2 and keys[0].endswith("-problem") and keys[1].endswith("-resolved"), keys
     assert keys[0][:-len("-problem")] == keys[1][:-len("-resolved")]
     assert took_over <= TTL + 2 * RENEW + 1.5
@@ -788,6 +791,8 @@ def test_coordinator_kill_9_mid_outage_one_problem_and_one_recovery_per_dedup_ke
     # One decision per incident; delivery at-least-once: a kill between the gateway accepting the problem
     # and its "sent" mark repeats it with the SAME key (docs/cluster.md, seen under load), nothing else.
     distinct = list(dict.fromkeys(keys))
+    if len(distinct) != 2:
+        world.dump()
     assert len(distinct) == 2 and len(keys) <= 3 and keys.count(distinct[1]) == 1, keys
     assert distinct[0].endswith("-problem") and distinct[1].endswith("-resolved") and distinct[0][:-8] == distinct[1][:-9]
     assert took_over <= TTL + 2 * RENEW + 1.5
