@@ -576,7 +576,7 @@ def test_postgres_crash_and_restart_loses_nothing_and_pages_once(world: World) -
     assert all(gap < max(2.0, 2 * CHECKS[c][1] + 0.5) for c, gap in gaps.items()), gaps
     assert [t[0] for t in transitions] == ["down", "up"]
     # One problem and one recovery; besides them at most the coordinator's own "monitoring degraded" notice
-    # when one of its history writes was in flight at the crash (seen once in four runs of the one lab).
+    # when one of its history writes was in flight at the crash (seen in three of five runs of the one lab).
     check_keys = [k for k in keys if not k.startswith("degraded-")]
     assert len(check_keys) == 2 and check_keys[0].endswith("-problem") and check_keys[1].endswith("-resolved"), keys
     assert len(keys) - len(check_keys) <= 1, keys
@@ -705,6 +705,9 @@ def test_a_coordinator_cut_from_the_gateway_hands_over_and_the_standby_pages(wor
     finally:
         world.targets[f"web{victim}"].up()
         lab.heal(role)
+    # A send the cut coordinator gave up must not arrive once its path is back (a request queued in its
+    # kernel would be retransmitted then: 10-15 s after the heal in the runs that showed it).
+    time.sleep(15.0)
     keys = world.keys(start)
     handovers = lab.sql("SELECT count(*) FROM cluster_ownership WHERE reason = 'coordinator' AND previous = %s "
                         "AND node = %s AND at >= to_timestamp(%s)", coordinator, standby, start)[0][0]
