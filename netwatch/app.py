@@ -65,7 +65,7 @@ class Monitor:
                                  self.submit, clock, active=leads, unwritten=lambda: (
                                      self.recorder.oldest_pending_write_seconds(), self.recorder.pending_decisions()))
         self.cluster = ClusterRole(node, store, self.live, current, self.paging.decide, self.submit,
-                                   latency_of=self.recorder.latency_of) if node else None
+                                   latency_of=self.recorder.latency_of, adopt=decider.adopt) if node else None
         self.traps = TrapFeed(current, self.recorder.add_event, self.scheduler.trigger, self.trap_reboot)
         self.collector = NetwatchCollector(lambda: self.live, lambda: self.scheduler, extra=self.extra_metrics,
                                            site=config.cluster.site if config.cluster is not None else None)

@@ -130,8 +130,10 @@ class ClusterRole:
                  decide: Callable[[Check, Result, Transition | None], "Decision"],
                  submit: Callable[["Decision"], None],
                  latency_of: Callable[[Result], float | None] = lambda r: r.duration_seconds,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 adopt: Callable[[Mapping[str, State]], None] = lambda states: None) -> None:
         self.node, self.store, self.live, self.config = node, store, live, config
+        self.adopt = adopt     # paging's memory of effective states, set from the record at a coordinator term
         self.clock = clock
         self.cut_seen_at = float("-inf")   # wall time this node last saw its own site cut off
         self.latency_of = latency_of
@@ -222,8 +224,13 @@ class ClusterRole:
 
     async def confirm_votes(self) -> None:
         """Coordinator: decide multi-vantage checks from the sites' fresh votes."""
+        term_start: dict[str, State] = {}
+
         def stored() -> dict[str, State]:
-            return {cid: s.state for cid, s in self.store.last_states().items()}
+            # Read when a coordinator term starts (the vote tracker's starting point, in a worker thread).
+            states = {cid: s.state for cid, s in self.store.last_states().items()}
+            term_start.update(states)
+            return states
         while True:
             await asyncio.sleep(CONFIRM_EVERY_SECONDS)
             if not self.node.coordinating():
@@ -233,6 +240,12 @@ class ClusterRole:
             except StoreError as exc:
                 log.warning("cluster votes not read: %s", exc)
                 continue
+            if term_start:
+                # Paging starts from the same record as the tracker: another coordinator may have decided
+                # these checks down since this node started (else their recovery is never paged).
+                voted = {c.id for c in self.config().checks if c.vantage}
+                self.adopt({cid: state for cid, state in term_start.items() if cid in voted})
+                term_start.clear()
             for change in changes:
                 t = change.transition
                 outcome = Outcome(ok=t.to_state is State.UP, error=t.error, detail=t.detail)

@@ -283,6 +283,17 @@ class Decider:
                 continue
             self.held[t.check_id] = Held(t.check_id, t, now + self.hold_bound(check), flapping)
 
+    def adopt(self, states: Mapping[str, State]) -> None:
+        """Take the recorded effective states of checks another node decided (a new coordinator and the
+        checks it decides from votes): this node's own memory of them dates from its start, and a recovery
+        compared against a stale "up" would decide nothing and never be paged."""
+        for check_id, state in states.items():
+            self.eff[check_id] = state
+            if state in OVERLAYS:
+                self.quiet.add(check_id)
+            else:
+                self.quiet.discard(check_id)
+
     def flapping_checks(self) -> list[str]:
         return [cid for cid, fs in self.flaps.items() if fs.flapping]
 

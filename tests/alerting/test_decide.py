@@ -304,3 +304,14 @@ def test_the_stays_up_shortcut_decides_exactly_what_the_full_path_decides(seed: 
         assert fast.decider.quiet_checks() == {c for c, st in fast.decider.eff.items() if st in OVERLAYS}
     assert fast.decider.eff == full.decider.eff
     assert {cid: v.overlay for cid, v in fast.live.views.items()} == {cid: v.overlay for cid, v in full.live.views.items()}
+
+
+def test_a_new_coordinator_adopts_the_recorded_states_so_a_recovery_is_decided() -> None:
+    """Checks decided from votes: another coordinator paged router down; this node's decider remembers it up
+    from its own start. Without adopting the record, the recovery decides nothing (and is never paged)."""
+    up = {"router/tcp": StoredState("router/tcp", State.UP, 50.0, 50.0, None)}
+    stale = run(stored=up)
+    assert changes(stale.feed("router/tcp", 100.0, True)) == []
+    r = run(stored=up)
+    r.decider.adopt({"router/tcp": State.DOWN})
+    assert changes(r.feed("router/tcp", 100.0, True)) == [("router/tcp", "up", None, True)]
