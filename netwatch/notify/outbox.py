@@ -298,7 +298,7 @@ class Delivery:
         return s
 
     async def run(self) -> None:
-        self.session = aiohttp.ClientSession()
+        self.session = senders.gateway_session()
         self.started_at = self.clock()
         self.earlier = await asyncio.to_thread(self.journal.load, self.started_at)
         watcher = asyncio.create_task(self._watch(), name="outbox-watch")

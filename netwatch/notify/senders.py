@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import socket
+import struct
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -82,11 +84,28 @@ def _native_request(url: str, title: str, body: str, kind: str, dedup_key: str
     return method, target, headers, payload, encoding
 
 
+def _reset_on_close(addr_info: Any) -> socket.socket:
+    """A socket whose close resets the connection and drops whatever the kernel still holds to send.
+
+    A send given up at its timeout must be over: with a graceful close, a request stuck behind a cut path
+    stays in the kernel, is retransmitted, and reaches the gateway when the path heals, after a retry or
+    another coordinator has already delivered it (a repeated page, seen in the cluster lab)."""
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return sock
+
+
+def gateway_session() -> aiohttp.ClientSession:
+    """The HTTP session for gateway sends (see _reset_on_close)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(socket_factory=_reset_on_close))
+
+
 async def _send_native(url: str, title: str, body: str, kind: str, dedup_key: str, timeout_seconds: float,
                        session: aiohttp.ClientSession | None) -> SendResult:
     method, target, headers, payload, encoding = _native_request(url, title, body, kind, dedup_key)
     own = session is None
-    sess = session or aiohttp.ClientSession()
+    sess = session or gateway_session()
     try:
         kwargs: dict[str, Any] = {"json": payload} if encoding == "json" else {"data": {k: str(v) for k, v in payload.items()}}
         async with asyncio.timeout(timeout_seconds):
