@@ -312,6 +312,7 @@ def test_a_node_that_loses_the_coordinator_lease_stops_saying_suspect() -> None:
 
     class Membership(FakeMembership):
         refused = None
+        handovers_total = 0
 
         def owned_slots(self) -> dict[int, int]:
             return {}
