@@ -10,7 +10,7 @@ from typing import Awaitable, Callable
 from netwatch import heap
 from netwatch.app import Monitor
 from netwatch.cluster.node import ClusterNode
-from netwatch.clustering import join_cluster
+from netwatch.clustering import checks_here, join_cluster
 from netwatch.config import Config
 from netwatch.store import Store, StoreError
 from netwatch.web import server
@@ -37,7 +37,7 @@ async def lifecycle(monitor: Monitor, stop: asyncio.Event) -> None:
     tasks = [asyncio.create_task(monitor.recorder.run(), name="recorder"),
              asyncio.create_task(monitor.paging.run(), name="paging")]
     await monitor.traps.start()
-    monitor.scheduler.apply(monitor.checks(monitor.config))
+    monitor.scheduler.apply(checks_here(monitor.config, monitor.node))
     if monitor.cluster is not None:
         tasks.append(monitor.cluster.start(monitor.scheduler))
     try:
@@ -51,10 +51,9 @@ async def lifecycle(monitor: Monitor, stop: asyncio.Event) -> None:
             task.cancel()
         await bounded(asyncio.gather(*tasks, return_exceptions=True), "the writer and paging tasks")
         await bounded(monitor.recorder.flush(), "writing what is pending", 2 * STOP_STEP_SECONDS)
-        monitor.store.stop_run(monitor.run_id, monitor.clock())
+        monitor.store.stop_run(monitor.recorder.run_id, monitor.clock())
         await bounded(listener.close(), "the web listener")
-        if monitor.cluster_reader is not None:
-            monitor.cluster_reader.close()
+        monitor.services.close()
 
 
 async def run(config: Config, store: Store, stop: asyncio.Event, started: Callable[[Services], None] = lambda s: None,
