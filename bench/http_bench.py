@@ -211,12 +211,13 @@ async def bench_blackbox(exporter_port: int, exporter_pid: int, target_url: str,
 
 async def bench_stages(url: str, total: int, concurrency: int, workdir: Path) -> dict[str, float]:
     """CPU per HTTP result, stage by stage, in this process, on the daemon's own objects: the probe,
-    the runner's wrapper around it, the result's way through Monitor.handle (live view, paging
+    the runner's wrapper around it, the result's way through ResultPath.handle (live view, paging
     decision, recorder hand-off) and the recorder's store write (SQLite, its writer thread
     included). The scheduler's task per run is not in it (`bench/result_cost_bench.py` measures the
     whole daemon for ICMP)."""
     from netwatch.config import loads  # first: importing netwatch.alerting first is a circular import
     from netwatch.app import Monitor
+    from netwatch.clustering import checks_here
     from netwatch.probes import PROBES
     from netwatch.runner import run_check
     from netwatch.store import Store
@@ -227,7 +228,7 @@ async def bench_stages(url: str, total: int, concurrency: int, workdir: Path) ->
         str(workdir / "stages.yaml"), {})
     monitor = Monitor(config, Store.open(config.store))
     try:
-        checks = [c for c in monitor.checks(config) if c.kind == "http"]
+        checks = [c for c in checks_here(config, None) if c.kind == "http"]
         kind = PROBES["http"]
         results: list = []
         stages: dict[str, float] = {}
@@ -272,8 +273,8 @@ async def bench_stages(url: str, total: int, concurrency: int, workdir: Path) ->
         stages["runner.run_check around it"] = (time.process_time() - cpu) / total
         cpu = time.process_time()
         for c, r in results:
-            monitor.handle(c, r)
-        stages["Monitor.handle (live view, decision, recorder hand-off)"] = (time.process_time() - cpu) / total
+            monitor.path.handle(c, r)
+        stages["ResultPath.handle (live view, decision, recorder hand-off)"] = (time.process_time() - cpu) / total
         cpu = time.process_time()
         await monitor.recorder.flush()
         stages["store write (recorder.flush, SQLite)"] = (time.process_time() - cpu) / total

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable
 
 from netwatch.alerting.state import restored
 from netwatch.cluster.isolation import SITE_CHECK_PREFIX, SiteChange, anchor_address, site_check_id, site_flags
@@ -54,6 +54,11 @@ def join_cluster(config: "Config") -> ClusterNode:
                        anchors={name: spec.anchors for name, spec in settings.sites.items()},
                        isolation=settings.isolation,
                        spool=Spool(settings.spool_path, settings.spool_max_rows) if settings.spool_max_rows else None)
+
+
+def checks_here(config: "Config", node: ClusterNode | None) -> list[Check]:
+    """The checks this process runs: all of them, or in a cluster those whose slot lease it holds."""
+    return list(config.checks) if node is None else node.owned(config.checks)
 
 
 def site_check(site: str) -> Check:
@@ -144,9 +149,6 @@ class ClusterRole:
         self.decide, self.submit = decide, submit
         self.scheduler: "Scheduler | None" = None
         self.tasks: set[asyncio.Task[None]] = set()
-        # Coordinator: the confirmed (voted) state of multi-vantage checks, which paging decides on instead
-        # of this node's own site's step state.
-        self.confirmed: dict[str, CheckView] = {}
         # Checks whose failing results this node did not page because its own site looked cut off: shown
         # as unreachable, handed back to paging (which pages what is still down) when the site is back.
         self.held_unreachable: set[str] = set()
@@ -156,9 +158,6 @@ class ClusterRole:
     def checks(self, config: "Config") -> list[Check]:
         """The checks whose slot lease this node holds."""
         return self.node.owned(config.checks)
-
-    def views(self) -> Mapping[str, CheckView]:
-        return {**self.live.views, **self.confirmed} if self.confirmed else self.live.views
 
     def reload(self, config: "Config") -> None:
         if config.cluster is not None:
@@ -234,7 +233,7 @@ class ClusterRole:
         while True:
             await asyncio.sleep(CONFIRM_EVERY_SECONDS)
             if not self.node.coordinating():
-                self.confirmed.clear()   # a later term starts again from the stored states
+                self.live.confirmed.clear()   # a later term starts again from the stored states
             try:
                 changes = await asyncio.to_thread(self.node.confirm, self.config().checks, stored)
             except StoreError as exc:
@@ -250,7 +249,7 @@ class ClusterRole:
                 t = change.transition
                 outcome = Outcome(ok=t.to_state is State.UP, error=t.error, detail=t.detail)
                 result = Result(t.check_id, t.target_id, change.check.kind, t.ts, 0.0, outcome)
-                self.confirmed[t.check_id] = CheckView(change.check, restored(t.to_state, t.since), result)
+                self.live.confirmed[t.check_id] = CheckView(change.check, restored(t.to_state, t.since), result)
                 self.submit(self.decide(change.check, result, t))
 
     async def watch_sites(self) -> None:
@@ -385,7 +384,7 @@ class ClusterRole:
             t = Transition(check.id, check.target.id, since, since, had, want,
                            error=outcome.error, detail=detail)
             self.site_states[site] = want
-            self.confirmed[check.id] = CheckView(check, restored(want, since), result)
+            self.live.confirmed[check.id] = CheckView(check, restored(want, since), result)
             self.submit(self.decide(check, result, t))
 
     def start(self, scheduler: "Scheduler") -> asyncio.Task[None]:

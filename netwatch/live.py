@@ -51,6 +51,9 @@ def expand(check: Check, result: Result) -> list[tuple[Check, Result, str | None
 class LiveView:
     def __init__(self, checks: Iterable[Check], stored: Mapping[str, StoredState] | None = None) -> None:
         self.views: dict[str, CheckView] = {}
+        # Cluster coordinator: the confirmed (voted) state of multi-vantage checks and of the "site isolated"
+        # checks, which paging decides on instead of this node's own site's step state (clustering.py).
+        self.confirmed: dict[str, CheckView] = {}
         # The step function cannot resume from an overlay state: it resumes from unknown, and the
         # recorded overlay is shown (and the paging decider starts from it) until decided again.
         self.stored = {cid: replace(s, state=State.UNKNOWN) if s.state in OVERLAYS else s
@@ -60,6 +63,10 @@ class LiveView:
         for cid, view in self.views.items():
             if cid in resumed:
                 view.overlay, view.state = resumed[cid], CheckState()
+
+    def decided(self) -> Mapping[str, CheckView]:
+        """What paging decides on: this node's views, or in a cluster the coordinator's merged ones."""
+        return {**self.views, **self.confirmed} if self.confirmed else self.views
 
     def set_overlays(self, overlays: Iterable[tuple[str, State | None]]) -> None:
         """What paging decided to show over the step state (unreachable, maintenance), or None."""

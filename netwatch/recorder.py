@@ -4,27 +4,31 @@ A decision (netwatch.alerting.decide) is written in ONE transaction: its transit
 they open or resolve, their outbox rows and held pages commit together or not at all; a failed
 write is retried whole at the next flush. In a cluster the same transaction first checks the lease the
 decision was made under (the coordinator's, or the slot owner's) and results are checked against their
-slot leases: a write the database refuses as fenced is dropped, never retried (docs/cluster.md). `on_commit` is told after a decision is stored, so the
-delivery loop wakes at once instead of polling.
+slot leases: a write the database refuses as fenced is dropped, never retried (docs/cluster.md). `on_commit` is
+told after a decision is stored, so the delivery loop wakes at once instead of polling. `submit` is the one way a
+decision goes in: shown first (its overlays on the live view), then queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from netwatch import __version__
 from netwatch.alerting import incidents
 from netwatch.alerting.decide import Change, Decision
-from netwatch.model import Event, Outcome, Result, Transition
+from netwatch.model import Event, Outcome, Result, State, Transition
 from netwatch.probes import PROBES
 from netwatch.store import DB_ERRORS, FencedWrite, ResultRow, Store, Tx
 
 if TYPE_CHECKING:
+    from netwatch.cluster.node import ClusterNode
     from netwatch.config import Config
 
 log = logging.getLogger(__name__)
@@ -62,8 +66,14 @@ class Recorder:
                  results_retention_seconds: float, rollups_retention_seconds: float,
                  redact: Callable[[str], str] = lambda text: text, on_commit: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time,
-                 fence_results: Callable[[Tx, list[ResultRow]], list[ResultRow]] | None = None) -> None:
+                 fence_results: Callable[[Tx, list[ResultRow]], list[ResultRow]] | None = None,
+                 show: Callable[[Iterable[tuple[str, State | None]]], None] = lambda overlays: None,
+                 coordinator_fence: Callable[[], Callable[[Tx], None]] | None = None) -> None:
         self.store = store
+        self.show = show   # the live view's overlays: a decision is shown before it is written
+        # Cluster mode: the lease check of a decision made outside a slot owner's result (votes, escalations,
+        # reminders, self-watch): the coordinator's.
+        self.coordinator_fence = coordinator_fence
         # Probe details quote URLs and device text that may hold configured secrets; history keeps them masked.
         self.redact = redact
         self.run_id = run_id
@@ -93,14 +103,17 @@ class Recorder:
         self.write_seconds: dict[str, float] = {}   # the last write's steps, for the slow-write warning
 
     @classmethod
-    def for_config(cls, store: Store, run_id: int, config: Callable[[], "Config"], on_commit: Callable[[], None],
-                   clock: Callable[[], float], fence_results: "Callable[[Tx, list[ResultRow]], list[ResultRow]] | None" = None) -> "Recorder":
-        """The daemon's recorder: every probe kind's latency measurement, retention and redaction of the config
-        of the moment (a reload changes retention through set_retention)."""
-        retention = config().retention
+    def for_config(cls, store: Store, config: Callable[[], "Config"], on_commit: Callable[[], None],
+                   clock: Callable[[], float], show: Callable[[Iterable[tuple[str, State | None]]], None],
+                   node: "ClusterNode | None" = None) -> "Recorder":
+        """The daemon's recorder, for a run it starts now (its heartbeat keeps the run's last_seen_at): every probe
+        kind's latency measurement, retention and redaction of the config of the moment (a reload changes retention
+        through set_retention); in a cluster, the node's fences."""
+        retention, run_id = config().retention, store.start_run(__version__, os.getpid(), clock())
         return cls(store, run_id, {k: p.latency for k, p in PROBES.items()}, retention.results, retention.rollups,
                    redact=lambda text: config().redact(text), on_commit=on_commit, clock=clock,
-                   fence_results=fence_results)
+                   fence_results=node.fence_results if node is not None else None, show=show,
+                   coordinator_fence=node.coordinator_fence if node is not None else None)
 
     def _pending(self) -> None:
         if self.unwritten_since is None:
@@ -115,6 +128,10 @@ class Recorder:
     def pending_decisions(self) -> list[Decision]:
         """Decisions not yet committed, oldest first (the ones being written, then the queued ones)."""
         return [*self.writing, *self.decisions]
+
+    def unwritten(self) -> tuple[float, list[Decision]]:
+        """What paging reads of the writer: the age of the oldest unwritten row, the decisions not yet committed."""
+        return self.oldest_pending_write_seconds(), self.pending_decisions()
 
     def add_result(self, result: Result) -> None:
         self._pending()
@@ -134,6 +151,23 @@ class Recorder:
         if (results_seconds, rollups_seconds) != self.retention:
             self.retention = (results_seconds, rollups_seconds)
             self._last_prune = 0.0
+
+    def submit(self, decision: Decision, fence: Callable[[Tx], None] | None = None) -> None:
+        """Show it, then record it (one transaction per decision); the commit wakes delivery.
+
+        In a cluster a decision commits only under the lease it was made under: the slot owner's (`fence`,
+        from the result path) or, for everything else (votes, escalations, reminders, self-watch), the
+        coordinator's."""
+        if not decision:
+            return   # most results decide nothing (an up check staying up)
+        if fence is None and self.coordinator_fence is not None:
+            fence = self.coordinator_fence()
+        self.show(decision.overlays)
+        for ts, check_id, target_id, event in decision.events:
+            self.add_event(ts, check_id, target_id, event)
+        for line in decision.log_lines():
+            log.info("%s", line)
+        self.add_decision(decision, fence)
 
     def add_decision(self, decision: Decision, fence: Callable[[Tx], None] | None = None) -> None:
         """Queue a decision; `fence` (cluster mode) runs first in its transaction and raises FencedWrite when

@@ -1,7 +1,8 @@
 """The paging loop: drives the decider's clock, the escalation sweep, delivery and self-watch.
 
-Results reach the decider through `decide` (called by the daemon for every result); everything
-decided goes to `submit`, which records it (one transaction per decision) and then delivers.
+Results reach the decider through `decide` (called by the result path for every result), reboots
+through `polled_reboot` and `trap_reboot`; everything decided goes to `submit`, which records it (one
+transaction per decision) and then delivers.
 Every TICK_SECONDS the loop reads maintenance windows added by the CLI, lets the decider act on
 window ends and held-page deadlines, and escalates and reminds what is due (a write transaction
 only then). A separate watch task, which never touches the store, runs self-watch and sends the
@@ -19,11 +20,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from netwatch.alerting import incidents, replies
 from netwatch.alerting.decide import Change, Decider, Decision, Observed, Page, Release
-from netwatch.alerting.selfwatch import SelfWatch
+from netwatch.alerting.selfwatch import SelfWatch, Vitals
 from netwatch.config.paging import Maintenance
 from netwatch.model import Check, Result, State, Transition
 from netwatch.notify.outbox import Delivery
-from netwatch.store import DB_ERRORS, Store
+from netwatch.store import DB_ERRORS, Store, StoredState, Tx
 from netwatch.store.maintenance import active_windows
 from netwatch.windows import window
 
@@ -76,8 +77,31 @@ class PagingLoop:
         self.unwritten = unwritten    # (age of the oldest unwritten row, decisions not yet committed)
         self.open_incidents = 0
 
+    @classmethod
+    def for_config(cls, config: Callable[[], "Config"], store: Store, stored: Mapping[str, StoredState],
+                   delivery: Delivery, vitals: Callable[[], Vitals], views: Callable[[], Mapping[str, Observed]],
+                   submit: Callable[..., None], unwritten: Callable[[], tuple[float, Sequence[Decision]]],
+                   clock: Callable[[], float], active: Callable[[], bool]) -> "PagingLoop":
+        """The daemon's paging: its decider starts from the stored states and holds again the pages held when
+        netwatch stopped (a restart must not swallow them); in a cluster only the coordinator (`active`) pages."""
+        decider = Decider(config(), {cid: s.state for cid, s in stored.items()})
+        decider.resume(incidents.held_pages(store), clock())
+        return cls(decider, store, delivery, SelfWatch(config, vitals, clock, may_page=active), config, views, submit,
+                   clock, active, unwritten)
+
     def decide(self, check: Check, result: Result, raw: Transition | None) -> Decision:
         return self.decider.on_result(check, result, raw, self.views(), self.clock())
+
+    def polled_reboot(self, check: Check, at: float, data: Mapping[str, Any],
+                      fence: Callable[[Tx], None] | None = None) -> None:
+        """sysUpTime went back between two polls (seen at `at`): page the reboot; the decider pages each once.
+        In a cluster it commits under the slot lease it was seen under (`fence`), like the result's decision."""
+        self.submit(self.decider.on_polled_reboot(check.target.id, at, data, self.views(), self.clock()), fence)
+
+    def trap_reboot(self, target_id: str, at: float, uptime_seconds: float | None) -> None:
+        """A coldStart/warmStart trap; in a cluster only the coordinator pages (every node may hear the trap)."""
+        if self.active():
+            self.submit(self.decider.on_reboot(target_id, at, uptime_seconds, None, "trap", self.views(), self.clock()))
 
     async def run(self) -> None:
         delivery = asyncio.create_task(self.delivery.run(), name="outbox")

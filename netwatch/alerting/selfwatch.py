@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
 import aiohttp
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from netwatch.causes import SELF
 from netwatch.config.paging import SelfWatchSpec
+from netwatch.net.resolver import resolver
 from netwatch.notify import senders, templates
 
 if TYPE_CHECKING:
@@ -50,6 +51,38 @@ class Vitals:
     resolver_pending_seconds: float = 0.0   # age of the oldest unfinished name lookup
     skipped_total: int = 0                   # check runs skipped because their kind's pool was full
     delivery_oldest_seconds: float = 0.0    # age of the oldest notice waiting in the outbox
+
+
+class Writer(Protocol):
+    """What self-watch reads of the store writer (netwatch.recorder.Recorder)."""
+
+    errors_total: int
+    last_error: str | None
+
+    def oldest_pending_write_seconds(self) -> float: ...
+
+
+class Lag(Protocol):
+    """What self-watch reads of one probe kind's scheduling (netwatch.scheduler.LagStats)."""
+
+    count: int
+    total_seconds: float
+    skipped: int
+
+
+class Backlog(Protocol):
+    """What self-watch reads of one channel's outbox (netwatch.notify.outbox.ChannelStats)."""
+
+    oldest_pending_seconds: float
+
+
+def vitals_of(writer: Writer, lag: Iterable[Lag], backlog: Iterable[Backlog]) -> Vitals:
+    """The daemon's vitals: the store writer, the scheduler's lag per kind, the resolver, the outbox per channel."""
+    lag = list(lag)
+    return Vitals(writer.errors_total, writer.last_error or "", sum(s.count for s in lag),
+                  sum(s.total_seconds for s in lag), writer.oldest_pending_write_seconds(),
+                  resolver().oldest_pending_seconds(), sum(s.skipped for s in lag),
+                  max((s.oldest_pending_seconds for s in backlog), default=0.0))
 
 
 class SelfWatch:

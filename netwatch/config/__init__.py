@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import datetime as dt
 import ipaddress
+import logging
 import urllib.parse
 import typing
 import os
@@ -28,7 +29,10 @@ from netwatch.model import AlertPolicy, Check, Target
 from netwatch.probes import PROBES
 from netwatch.net.snmp.traps import TrapSettings
 
-__all__ = ["StoreSpec", "Config", "ConfigError", "Problem", "load", "loads", "Duration", "Secret", "FieldError"]
+__all__ = ["StoreSpec", "Config", "ConfigError", "Problem", "load", "loads", "reloaded", "Duration", "Secret",
+           "FieldError"]
+
+_log = logging.getLogger(__name__)
 
 # fullmatch, never match(...$): `$` also matches before a final newline, so `host1\n` would pass and
 # split every log line that names it.
@@ -351,6 +355,22 @@ def load(path: str, env: Mapping[str, str] | None = None, strict: bool = True) -
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(path, 1, 1, "", f"config is not UTF-8 text: {exc.reason}")]) from None
     return loads(text, path, env, strict)
+
+
+RESTART_KEYS = ("store",)   # read once at start; every other section is applied by a reload (listen rebinds)
+
+
+def reloaded(path: str, running: Config) -> Config | None:
+    """What a reload adopts: the file at `path`, with the sections read once at start kept as they run (a change
+    to one is logged for the next restart); None when the file is refused (logged with every problem)."""
+    try:
+        new = load(path)
+    except ConfigError as exc:
+        _log.error("config reload refused, keeping the running config:\n%s", exc)
+        return None
+    for key in (k for k in RESTART_KEYS if getattr(new, k) != getattr(running, k)):
+        _log.warning("config reload: %s changed; it takes effect at the next restart", key)
+    return dataclasses.replace(new, **{k: getattr(running, k) for k in RESTART_KEYS})
 
 
 def loads(text: str, path: str = "<config>", env: Mapping[str, str] | None = None,

@@ -32,6 +32,7 @@ from netwatch.store import outbox as rows_of
 from netwatch.store.outbox import PAGE_KINDS, Row, check_origin, enqueue, page_key
 
 if TYPE_CHECKING:
+    from netwatch.cluster.node import ClusterNode
     from netwatch.config import Config
 
 __all__ = ["PAGE_KINDS", "Delivery", "Row", "enqueue"]
@@ -191,12 +192,16 @@ class Delivery:
 
     @classmethod
     def for_config(cls, store: Store, config: Callable[[], "Config"], clock: Callable[[], float],
-                   may_send: Callable[[float], bool] | None = None,
-                   guard: "Callable[[Tx], None] | None" = None) -> "Delivery":
-        """The daemon's delivery loop: paging, time zone and redaction of the config of the moment, ack links."""
-        return cls(store, lambda: config().paging, lambda: config().site.tz, lambda text: config().redact(text),
-                   clock, links=acklink.maker(config, clock), may_send=may_send, guard=guard,
-                   journal=SentJournal(SentJournal.beside(config().store, config().path)))
+                   node: "ClusterNode | None" = None) -> "Delivery":
+        """The daemon's delivery loop: paging, time zone and redaction of the config of the moment, ack links;
+        in a cluster only the coordinator sends, under its lease."""
+        delivery = cls(store, lambda: config().paging, lambda: config().site.tz, lambda text: config().redact(text),
+                       clock, links=acklink.maker(config, clock), may_send=node.may_send if node is not None else None,
+                       guard=node.coordinator_guard if node is not None else None,
+                       journal=SentJournal(SentJournal.beside(config().store, config().path)))
+        if node is not None:    # a coordinator that cannot deliver hands the lease over (cluster.handover_after)
+            node.hand_over_when(delivery.undelivered_seconds)
+        return delivery
 
     def send_from_memory(self, pages: Sequence[tuple[str, float, str, dict]]) -> int:
         """Deliver problem pages the store has not yet written: (channel, since, check id, facts) each.

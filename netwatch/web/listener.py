@@ -13,6 +13,8 @@ from netwatch.web.guard import BOUND_KEY
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_SECONDS = 2.0
+
 
 def ssl_context(tls: ListenTls) -> ssl.SSLContext:
     """Server-side TLS, 1.2 at least (the standard library's defaults for ciphers)."""
@@ -34,7 +36,8 @@ class Listener:
     def __init__(self, app: web.Application) -> None:
         self.holder: dict[str, Listen] = {}
         app[BOUND_KEY] = self.holder
-        self.runner = web.AppRunner(app, access_log=None)
+        # A request still running when the listener closes gets this long, then is cancelled (aiohttp waits 60 s).
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         self.site: web.TCPSite | None = None
 
     @property

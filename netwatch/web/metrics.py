@@ -7,7 +7,7 @@ import functools
 import platform
 import re
 import time
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
                                     Metric)
@@ -15,12 +15,15 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from netwatch import __version__
 from netwatch.clock import RUN_CLOCK
-from netwatch.heap import Pauses
+from netwatch.heap import PAUSES, Pauses
 from netwatch.live import CheckView, LiveView
 from netwatch.model import State, Target
 from netwatch.probes import PROBES, SHARED_MEASUREMENTS, ProbeKind
 from netwatch.scheduler import LAG_BOUNDS_SECONDS, Scheduler
 from netwatch.text import clean as text_clean
+
+if TYPE_CHECKING:
+    from netwatch.config import Config
 
 CHECK_LABELS = ["check", "target", "kind"]
 _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
@@ -460,6 +463,17 @@ def reloads_metric(counts: Mapping[str, int]) -> Metric:
 
 def _measurement_metric(kind: str, name: str) -> str:
     return f"netwatch_{kind}_{name}"
+
+
+def daemon_families(parts: Iterable[Callable[[], Iterable[Metric]]], config: "Config",
+                    reloads: Mapping[str, int]) -> Iterator[Metric]:
+    """The process-wide families: each part's own (paging, writer, traps, cluster node), zone names, reloads,
+    and the garbage collector's pauses."""
+    for metrics_of in parts:
+        yield from metrics_of()
+    yield zone_info((z.id, z.name) for z in config.zones)
+    yield reloads_metric(reloads)
+    yield from gc_metrics(PAUSES)
 
 
 def registry_for(collector: Collector) -> CollectorRegistry:

@@ -38,6 +38,7 @@ def build(services: Services) -> web.Application:
     guard.install(app, lambda: guard.allowed_host_names(services.config().board.public_url,
                                                         services.config().board.allowed_hosts))
     app[METRICS_CACHE_KEY] = {}
+    app.on_shutdown.append(_drop_renders)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/checks", checks)
@@ -53,6 +54,15 @@ METRICS_REUSE_SECONDS = 1.0
 # gzip level for scrapes that ask for it: level 1 shrinks the exposition ~10x at a fraction of
 # level 6's CPU, and it runs in a thread without the GIL.
 METRICS_GZIP_LEVEL = 1
+
+
+async def _drop_renders(app: web.Application) -> None:
+    """At close: a /metrics rendering in progress is not finished for nobody. It runs as a task of its own (shared
+    by the scrapes that wait on it), so closing the connections alone leaves it taking the loop from the stop."""
+    for key in ("task", "gzip"):
+        pending = app[METRICS_CACHE_KEY].get(key)
+        if pending is not None:
+            pending.cancel()
 
 
 def _compress(parts: list[bytes]) -> tuple[list[bytes], "zlib._Compress"]:

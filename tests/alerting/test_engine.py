@@ -47,7 +47,7 @@ def feed(m: Monitor, check_id: str, ts: float, ok: bool, degraded: str | None = 
     check = m.config.check(check_id)
     assert check is not None
     outcome = Outcome(ok=True, degraded=degraded) if ok else Outcome.fail("refused", "no")
-    m.handle(check, Result(check.id, check.target.id, check.kind, ts, 0.01, outcome))
+    m.path.handle(check, Result(check.id, check.target.id, check.kind, ts, 0.01, outcome))
 
 
 def rows(m: Monitor, sql: str) -> list[tuple[object, ...]]:
@@ -99,7 +99,7 @@ async def test_both_parents_down_makes_child_unreachable_and_restart_keeps_state
     view = m.live.views["sw/tcp"]
     assert m.live.display_state(view, 3.5).value == "unreachable"
     assert rows(m, "SELECT COUNT(*) FROM incidents WHERE check_id='sw/tcp'") == [(0,)]
-    m.store.stop_run(m.run_id, 4.0)
+    m.store.stop_run(m.recorder.run_id, 4.0)
     m.store.close()
     again = monitor(tmp_path)           # a restart: the unreachable switch resumes as recorded
     feed(again, "router/tcp", 5.0, False)
@@ -213,7 +213,7 @@ async def test_page_held_at_a_restart_is_held_again_then_paged(tmp_path: Path) -
     clock.now = 1010.2
     feed(m, "sw/tcp", 1010.0, False)
     await settle(m)
-    m.store.stop_run(m.run_id, 1011.0)
+    m.store.stop_run(m.recorder.run_id, 1011.0)
     m.store.close()
     config = loads(HOLD_CONFIG.format(store=tmp_path / "nw.db"))
     again = Monitor(config, Store.open(config.store), clock=clock)

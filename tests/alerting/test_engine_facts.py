@@ -18,7 +18,7 @@ SECURITY = CONFIG.replace("escalation:", "paging: {{security_notify: [sec]}}\nes
 def feed(m: Monitor, check_id: str, ts: float, outcome: Outcome) -> None:
     check = m.config.check(check_id)
     assert check is not None
-    m.handle(check, Result(check.id, check.target.id, check.kind, ts, 0.01, outcome))
+    m.path.handle(check, Result(check.id, check.target.id, check.kind, ts, 0.01, outcome))
 
 
 async def test_security_incident_also_reaches_the_security_channel(tmp_path: Path) -> None:

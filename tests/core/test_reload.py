@@ -38,7 +38,7 @@ async def test_reload_applies_retention_and_names_the_keys_that_need_a_restart(
         assert store.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
 
         path.write_text(VENUE.format(port=9802, store=tmp_path / "other.db", results="2d"))
-        with caplog.at_level(logging.WARNING, logger="netwatch.app"):
+        with caplog.at_level(logging.WARNING, logger="netwatch.config"):
             assert monitor.reload(str(path))
         assert monitor.recorder.retention[0] == 2 * 86400
         assert "store changed; it takes effect at the next restart" in caplog.text

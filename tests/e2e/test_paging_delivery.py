@@ -157,14 +157,14 @@ async def test_store_failure_sends_monitoring_degraded_directly(tmp_path: Path) 
         monitor = Monitor(config, store)
         monitor.recorder.errors_total += 1
         monitor.recorder.last_error = "disk I/O error"
-        monitor.selfwatch.check(time.time())
+        monitor.paging.selfwatch.check(time.time())
         for _ in range(100):
             if chat.received:
                 break
             await asyncio.sleep(0.05)
         assert "MONITORING DEGRADED" in chat.received[0].body["title"]
         assert "disk I/O error" in chat.received[0].body["message"]
-        assert monitor.selfwatch.degraded_reason
+        assert monitor.paging.selfwatch.degraded_reason
         store.close()
     finally:
         chat.stop()

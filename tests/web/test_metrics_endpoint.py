@@ -19,14 +19,14 @@ async def test_a_scrape_flood_renders_once(tmp_path: Path, monkeypatch) -> None:
                    f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
     monitor = Monitor(config, Store.open(config.store))
     renders = 0
-    real = monitor.collector.render_checks_async
+    real = monitor.services.collector.render_checks_async
 
     async def counting() -> bytes:
         nonlocal renders
         renders += 1
         return await real()
 
-    monitor.collector.render_checks_async = counting  # type: ignore[method-assign]
+    monitor.services.collector.render_checks_async = counting  # type: ignore[method-assign]
     client = TestClient(TestServer(server.build(monitor.services), host="127.0.0.1"))
     await client.start_server()
     try:

@@ -1,0 +1,40 @@
+"""A result's way to a phone: gated by the cluster, recorded, shown, decided, submitted."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from netwatch.alerting.engine import PagingLoop
+from netwatch.clustering import ClusterRole
+from netwatch.live import LiveView, expand
+from netwatch.model import Check, Result
+from netwatch.recorder import Recorder
+from netwatch.store import Tx
+
+
+class ResultPath:
+    """What the scheduler hands every result to; in a cluster `cluster` gates it and fences its decision."""
+
+    def __init__(self, live: LiveView, recorder: Recorder, paging: PagingLoop, cluster: ClusterRole | None) -> None:
+        self.live, self.recorder, self.paging, self.cluster = live, recorder, paging, cluster
+
+    def handle(self, check: Check, result: Result) -> None:
+        """A result: recorded, shown, and (unless another cluster node decides) decided."""
+        for one_check, one_result, parent_id in expand(check, result):
+            decides = self.cluster.on_result(one_check, one_result) if self.cluster is not None else True
+            if decides is None:
+                return
+            self.recorder.add_result(one_result)
+            for event in one_result.outcome.events:
+                self.recorder.add_event(one_result.started_at, one_check.id, one_check.target.id, event)
+                if event.kind == "reboot" and decides:
+                    self.paging.polled_reboot(one_check, one_result.started_at, event.data, self.fence(one_check))
+            raw = self.live.update(one_check, one_result, parent_id)
+            if decides:
+                # Committed only under the slot lease this node holds for the check (a cluster takeover
+                # between deciding and committing drops it: the new owner decides).
+                self.recorder.submit(self.paging.decide(one_check, one_result, raw), self.fence(one_check))
+
+    def fence(self, check: Check) -> Callable[[Tx], None] | None:
+        """In a cluster: the slot lease this node holds for the check, checked in the decision's transaction."""
+        return self.cluster.node.slot_fence(check.id) if self.cluster is not None else None
