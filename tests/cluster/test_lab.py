@@ -407,20 +407,25 @@ def test_site_cut_from_everything_but_postgresql_pages_once_as_a_site(world: Wor
     finally:
         lab.heal("venue")
     healed_at = time.time()
-    try:
-        wait_for(lambda: len(world.pages(cut_at)) >= 2, 30, 0.05, what="the site recovery")
-        time.sleep(6.0)
-        assert len(world.pages(cut_at)) == 2, [m.text for m in world.pages(cut_at)]
-    except AssertionError:
-        world.dump()
-        raise
-    pages = world.pages(cut_at)
+    pages = one_site_recovery(world, cut_at, 30)
     recovered_after = pages[1].at - healed_at
     keys = [str(m.body.get("dedup_key", "")) for m in pages]
     assert lab.sql("SELECT check_id, state FROM incidents WHERE opened_at >= %s ORDER BY id", cut_at - 1) == [
         ("site-isolated:venue", "resolved")]
     print(f"\nsite isolation: one page {paged_after:.2f} s after the cut, one recovery {recovered_after:.2f} s "
           f"after the heal, no per-check page; keys {keys}")
+
+
+def one_site_recovery(world: World, cut_at: float, timeout_seconds: float) -> list[Any]:
+    """After the heal: the site's recovery arrives, and nothing more in the next 6 s (the problem + it)."""
+    try:
+        wait_for(lambda: len(world.pages(cut_at)) >= 2, timeout_seconds, 0.05, what="the site recovery")
+        time.sleep(6.0)
+        assert len(world.pages(cut_at)) == 2, [m.text for m in world.pages(cut_at)]
+    except AssertionError:
+        world.dump()
+        raise
+    return world.pages(cut_at)
 
 
 def test_site_cut_from_everything_pages_once_as_a_lost_site(world: World) -> None:
@@ -445,13 +450,7 @@ def test_site_cut_from_everything_pages_once_as_a_lost_site(world: World) -> Non
     finally:
         lab.heal("venue")
     healed_at = time.time()
-    try:
-        wait_for(lambda: len(world.pages(cut_at)) >= 2, 40, 0.05, what="the site recovery")
-        time.sleep(6.0)
-        assert len(world.pages(cut_at)) == 2, [m.text for m in world.pages(cut_at)]
-    except AssertionError:
-        world.dump()
-        raise
+    one_site_recovery(world, cut_at, 40)
     assert lab.sql("SELECT count(*) FROM incidents WHERE state <> 'resolved'") == [(0,)]
     late = lab.sql("SELECT count(*) FROM results WHERE late = 1 AND ts >= %s", cut_at - 1)[0][0]
     print(f"\nsite cut from everything: one page {paged_after:.2f} s after the cut, one recovery "
