@@ -68,6 +68,27 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    """User and system CPU seconds of each thread of a process, by thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[float, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue   # the thread ended
+        out[int(task.name)] = (int(fields[11]) / tick, int(fields[12]) / tick)
+    return out
+
+
+def gc_cpu(listen: str) -> dict[str, float]:
+    """The daemon's own account of its garbage collector's CPU, per generation (/metrics)."""
+    with urllib.request.urlopen(f"http://{listen}/metrics", timeout=60) as resp:  # noqa: S310 - loopback
+        text = resp.read().decode()
+    return {m.group(1): float(m.group(2)) for m in
+            re.finditer(r'^netwatch_gc_cpu_seconds_total{generation="(\d)"} (\S+)$', text, re.MULTILINE)}
+
+
 def cpu_children() -> float:
     u = resource.getrusage(resource.RUSAGE_CHILDREN)
     return u.ru_utime + u.ru_stime
@@ -119,7 +140,7 @@ def profile(pid: int, seconds: int, out: Path) -> collections.Counter[str]:
     if spy is None:
         print("py-spy not found (pip install py-spy): no per-stage breakdown")
         return collections.Counter()
-    subprocess.run([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
+    subprocess.run([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "1000",
                     "--nonblocking", "--gil", "--format", "raw", "--output", str(out)],
                    capture_output=True, timeout=seconds + 60, check=False)
     stages: collections.Counter[str] = collections.Counter()
@@ -164,7 +185,9 @@ def main() -> None:
                     raise SystemExit(f"netwatch did not start: {(work / 'netwatch.log').read_text()[-2000:]}")
                 time.sleep(0.2)
         time.sleep(args.warmup)
+        gc0 = gc_cpu(listen)   # before the window: the first scrape writes every check's lines
         t0, cpu0, split0 = time.time(), cpu_seconds(proc.pid), cpu_split(proc.pid)
+        threads0 = thread_cpu(proc.pid)
         # fping runs inside the window too, so both see the same machine; its CPU is its own
         # (RUSAGE_CHILDREN) and the daemon's is read from /proc.
         fping_split0 = cpu_children_split()
@@ -172,6 +195,8 @@ def main() -> None:
             fping.append(run_fping(hosts_file, args.checks))
             time.sleep(max(0.0, min(args.interval, args.seconds - (time.time() - t0))))
         t1, cpu1, split1 = time.time(), cpu_seconds(proc.pid), cpu_split(proc.pid)
+        threads1 = thread_cpu(proc.pid)
+        gc1 = gc_cpu(listen)   # after the window
         fping_split1 = cpu_children_split()
         with urllib.request.urlopen(f"http://{listen}/metrics", timeout=60) as resp:  # noqa: S310 - loopback
             exposition = resp.read().decode()
@@ -208,6 +233,15 @@ def main() -> None:
     if stored:
         print(f"netwatch per stored result: user {(split1[0] - split0[0]) / stored * 1e6:.0f} us, system "
               f"{(split1[1] - split0[1]) / stored * 1e6:.0f} us")
+        # The event loop runs on the main thread (tid = pid); the store's writer and the default pool are the rest.
+        loop_t = [b - a for a, b in zip(threads0.get(proc.pid, (0.0, 0.0)), threads1.get(proc.pid, (0.0, 0.0)))]
+        others = [sum(v[k] - threads0.get(tid, (0.0, 0.0))[k] for tid, v in threads1.items() if tid != proc.pid)
+                  for k in (0, 1)]
+        print(f"  event-loop thread: user {loop_t[0] / stored * 1e6:.0f} us, system {loop_t[1] / stored * 1e6:.0f} us; "
+              f"other threads ({len(threads1) - 1}): user {others[0] / stored * 1e6:.0f} us, "
+              f"system {others[1] / stored * 1e6:.0f} us")
+        print("  garbage collector: " + ", ".join(f"generation {g} {(gc1[g] - gc0.get(g, 0.0)) / stored * 1e6:.1f} us"
+                                                  for g in sorted(gc1)) + " (included above)")
     print(f"ratio netwatch/fping CPU per 3-echo result: {cpu_per_result / fping_cpu:.2f}x   (goal <= 1.5x)")
     busy = sum(stages.values())
     if busy:

@@ -102,8 +102,8 @@ async def run(checks_n: int, reps: int) -> None:
         timed("Result", t)
         t = user_sys()
         for c, r in results:
-            monitor.handle(c, r)
-        timed("Monitor.handle (live view, decider, recorder hand-off)", t)
+            monitor.path.handle(c, r)
+        timed("ResultPath.handle (live view, decider, recorder hand-off)", t)
         rows, monitor.recorder.results = monitor.recorder.results, []
         monitor.recorder.decisions = []
         t = user_sys()
