@@ -7,7 +7,7 @@ import functools
 import platform
 import re
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
                                     Metric)
@@ -17,7 +17,7 @@ from netwatch import __version__
 from netwatch.clock import RUN_CLOCK
 from netwatch.heap import PAUSES, Pauses
 from netwatch.live import CheckView, LiveView
-from netwatch.model import State, Target
+from netwatch.model import Result, State, Target
 from netwatch.probes import PROBES, SHARED_MEASUREMENTS, ProbeKind
 from netwatch.scheduler import LAG_BOUNDS_SECONDS, Scheduler
 from netwatch.text import clean as text_clean
@@ -51,7 +51,8 @@ _SPECIAL_NUMBERS = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
 
 
 def number(value: float) -> str:
-    text = repr(float(value))
+    # Almost every value is already a float: skip the conversion (repr itself is most of the cost).
+    text = repr(value) if value.__class__ is float else repr(float(value))
     # Only nan, inf and -inf end in a letter; the exposition format spells them NaN, +Inf, -Inf.
     return _SPECIAL_NUMBERS[text] if text[-1] in "nf" else text
 
@@ -74,19 +75,74 @@ _CHECK_FAMILIES: tuple[tuple[str, str], ...] = (
 )
 
 
-class _Entry:
-    """What a check's cached lines were built from, and the families they sit in."""
+# Where each measurement of a result goes, in the order of its outcome's measurements: (family, that
+# family's lines) or (None, None) for a measurement its kind does not declare (not exported).
+_Slots = tuple[tuple[str, dict[str, bytes]] | tuple[None, None], ...]
 
-    __slots__ = ("check", "result", "shown", "since", "skipped", "families")
+
+class _Entry:
+    """What a check's cached lines were built from, and the families they sit in. `names` and `slots`
+    (the measurement names of `result` and where their lines go) let a new result with the same names
+    be written by position, without a lookup per measurement; None when the result has series."""
+
+    __slots__ = ("check", "result", "shown", "since", "skipped", "families", "labels", "names", "slots")
 
     def __init__(self, check: object, result: object, shown: State, since: float, skipped: int,
-                 families: tuple[str, ...]) -> None:
+                 families: tuple[str, ...], labels: str, names: tuple[str, ...] | None,
+                 slots: _Slots | None) -> None:
         self.check, self.result, self.shown, self.since, self.skipped = check, result, shown, since, skipped
-        self.families = families
+        self.families, self.labels, self.names, self.slots = families, labels, names, slots
 
 
 # A rendering pass gives the event loop back after this much work (`render_checks_async`).
 SLICE_SECONDS = 0.005
+
+_T = TypeVar("_T")
+
+
+class RenderTimer:
+    """One render's account: its start, the CPU of this thread inside its own steps (not the loop's other
+    work between slices) and its longest step, which is how long it held the event loop at once."""
+
+    __slots__ = ("started", "cpu_seconds", "longest_step_seconds")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.cpu_seconds = 0.0
+        self.longest_step_seconds = 0.0
+
+    def timed(self, steps: Iterator[_T]) -> Iterator[_T]:
+        """`steps`, each one's CPU and wall counted (a step is a slice or an exposition part: ms, not lines)."""
+        while True:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            item = next(steps, _DONE)
+            self.cpu_seconds += time.thread_time() - cpu
+            self.longest_step_seconds = max(self.longest_step_seconds, time.perf_counter() - wall)
+            if item is _DONE:
+                return
+            yield item   # type: ignore[misc]
+
+
+_DONE = object()
+
+
+class Renders:
+    """The renders of the per-check families since start, for netwatch's own metrics: what a scrape of
+    50,000 checks costs, read by the scrape itself (its figures are those of the render it is served from)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.cpu_seconds_total = 0.0
+        self.last_seconds = 0.0          # wall, from the start to the last part (other tasks' turns included)
+        self.last_cpu_seconds = 0.0
+        self.last_longest_step_seconds = 0.0
+
+    def add(self, render: RenderTimer, ended: float) -> None:
+        self.count += 1
+        self.cpu_seconds_total += render.cpu_seconds
+        self.last_seconds = ended - render.started
+        self.last_cpu_seconds = render.cpu_seconds
+        self.last_longest_step_seconds = render.longest_step_seconds
 
 
 class NetwatchCollector(Collector):
@@ -121,12 +177,17 @@ class NetwatchCollector(Collector):
                          for family, help_text in self._help.items()}
         # family -> check id -> that check's line(s) of the family; insertion order is output order.
         self._lines: dict[str, dict[str, bytes]] = {family: {} for family in self._help}
+        self._duration_lines = self._lines["netwatch_probe_duration_seconds"]
+        self._timestamp_lines = self._lines["netwatch_check_last_result_timestamp_seconds"]
         self._entries: dict[str, _Entry] = {}
         # kind -> measurement name -> its family (None: not declared, not exported)
         self._measurement_families: dict[str, dict[str, str | None]] = {}
         # netwatch_target_info: target id -> (target, line), rebuilt when the set of label keys changes.
         self._target_lines: dict[str, tuple[object, bytes]] = {}
         self._target_keys: tuple[str, ...] | None = None
+        # (kind, measurement names in their order) -> where each goes (_Entry.slots), shared by the checks.
+        self._slots: dict[tuple[str, tuple[str, ...]], _Slots] = {}
+        self.renders = Renders()
 
     def _family_help(self) -> dict[str, str]:
         help_by_family = dict(_CHECK_FAMILIES)
@@ -153,53 +214,64 @@ class NetwatchCollector(Collector):
 
     def render_checks_bytes(self) -> bytes:
         """`render_checks` in one go, as UTF-8 bytes."""
-        for _ in self._refresh(None):
+        render = RenderTimer(time.perf_counter())
+        for _ in render.timed(self._refresh(None)):
             pass
-        return b"".join(self._assemble())
+        body = b"".join(render.timed(self._assemble()))
+        self.renders.add(render, time.perf_counter())
+        return body
 
     async def render_checks_async(self) -> list[bytes]:
         """`render_checks_bytes` as a list of parts (up to _PART_LINES lines each: a 90 MB exposition
         is not copied into one buffer), giving the event loop back every SLICE_SECONDS of work: the
         probes keep their timing while 50,000 checks are written. (A thread would not help: it
         holds the GIL the loop needs after each of its system calls.)"""
-        for _ in self._refresh(SLICE_SECONDS):
+        render = RenderTimer(time.perf_counter())
+        for _ in render.timed(self._refresh(SLICE_SECONDS)):
             await asyncio.sleep(0)
         parts: list[bytes] = []
-        for part in self._assemble():
+        for part in render.timed(self._assemble()):
             parts.append(part)
             if len(part) > 100_000:
                 await asyncio.sleep(0)
+        self.renders.add(render, time.perf_counter())
         return parts
 
     def _refresh(self, slice_seconds: float | None) -> Iterator[None]:
         """Bring every check's cached lines up to date; yields when a time slice is spent."""
         now = self.clock()
         live = self.live()
-        views = list(live.views.items())   # the checks of this scrape, whatever a reload does meanwhile
+        # The checks of this scrape, whatever a reload does meanwhile: ids and views apart (no tuple per check
+        # for the collector to count).
+        cids, views = list(live.views), list(live.views.values())
         entries = self._entries
         display_state = live.display_state
         started = time.perf_counter()
         checks_changed = self._target_keys is None
-        for i, (cid, view) in enumerate(views):
+        for i, (cid, view) in enumerate(zip(cids, views)):
             if slice_seconds is not None and not i & 127 and time.perf_counter() - started > slice_seconds:
                 yield None
                 started = time.perf_counter()
             shown = display_state(view, now)
             e = entries.get(cid)
-            if (e is not None and e.result is view.result and e.check is view.check and e.shown is shown
-                    and e.since == view.state.since and e.skipped == view.skipped_runs):
-                continue
-            if e is None or e.check is not view.check:
+            if (e is not None and e.check is view.check and e.shown is shown and e.since == view.state.since
+                    and e.skipped == view.skipped_runs):
+                r = view.result
+                if e.result is r or (r is not None and self._new_values(cid, r, e)):
+                    continue
+            elif e is None or e.check is not view.check:
                 checks_changed = True
             self._rebuild(cid, view, shown, e)
         if len(entries) > len(views):   # checks left the live view (reload): drop their lines
             checks_changed = True
-            for cid in set(entries) - {cid for cid, _ in views}:
+            for cid in set(entries).difference(cids):
                 for family in entries.pop(cid).families:
                     self._lines[family].pop(cid, None)
             self._labels = {cid: self._labels[cid] for cid in entries if cid in self._labels}
         if len(self._state_blocks) > 12 * len(views) + 1000:
             self._state_blocks.clear()  # checks were removed or renamed: drop their cached lines
+        if len(self._slots) > 1000:
+            self._slots.clear()   # measurement sets come and go with results: do not keep them all for ever
         if checks_changed:   # targets come with checks: a new Check object may carry a new Target
             yield from self._refresh_targets(views)
 
@@ -209,8 +281,6 @@ class NetwatchCollector(Collector):
         changes only its timings."""
         c = view.check
         lbl = self._check_labels(c, cid, c.target.id, c.kind)
-        if old is not None and self._new_values(cid, view, shown, old, lbl):
-            return
         prev = old if old is not None and old.check is c else None   # a new Check: every line anew
         prev_r = prev.result if prev is not None else None
         prev_o = prev_r.outcome if prev_r is not None else None
@@ -297,42 +367,52 @@ class NetwatchCollector(Collector):
                 all_lines[family].pop(cid, None)
         for family, text in out.items():
             all_lines[family][cid] = text if isinstance(text, bytes) else text.encode()
-        self._entries[cid] = _Entry(c, r, shown, since, view.skipped_runs, families)
+        names = slots = None
+        if r is not None and not r.outcome.series:
+            names = tuple(r.outcome.measurements)
+            slots = self._slots_of(c.kind, names)
+        self._entries[cid] = _Entry(c, r, shown, since, view.skipped_runs, families, lbl, names, slots)
 
-    def _new_values(self, cid: str, view: CheckView, shown: State, old: _Entry, lbl: str) -> bool:
-        """The common case, cheaply: a new result of the same check with the same verdict and the same
-        measurement names, nothing else changed. Rewrites the lines whose value changed and returns
-        True; False (nothing touched) when the general path is needed."""
-        r, prev_r = view.result, old.result
-        if (r is None or prev_r is None or old.check is not view.check or old.shown is not shown
-                or old.since != view.state.since or old.skipped != view.skipped_runs):
+    def _slots_of(self, kind: str, names: tuple[str, ...]) -> _Slots:
+        slots = self._slots.get((kind, names))
+        if slots is None:
+            families_of = self._measurement_families[kind]   # filled for these names by _rebuild
+            slots = self._slots[(kind, names)] = tuple(
+                (family, self._lines[family]) if (family := families_of[name]) is not None else (None, None)
+                for name in names)
+        return slots
+
+    def _new_values(self, cid: str, r: Result, old: _Entry) -> bool:
+        """The common case, cheaply: a new result of the same check with the same verdict, error and
+        measurement names (in the same order) as the one its lines were built from, the check's state
+        unchanged (the caller saw to that). Rewrites the lines whose value changed and returns True;
+        False (nothing touched) when the general path is needed."""
+        prev_r = old.result
+        slots = old.slots
+        if prev_r is None or slots is None:
             return False
         o, prev_o = r.outcome, prev_r.outcome   # type: ignore[attr-defined]
-        if (o.ok is not prev_o.ok or o.error != prev_o.error or o.series or prev_o.series
-                or o.measurements.keys() != prev_o.measurements.keys()):
+        measurements = o.measurements
+        if o.ok is not prev_o.ok or o.error != prev_o.error or o.series or tuple(measurements) != old.names:
             return False
-        lines = self._lines
+        lbl = old.labels
         if r.duration_seconds != prev_r.duration_seconds:   # type: ignore[attr-defined]
-            lines["netwatch_probe_duration_seconds"][cid] = (
-                f"netwatch_probe_duration_seconds{{{lbl}}} {number(r.duration_seconds)}".encode())
+            self._duration_lines[cid] = f"netwatch_probe_duration_seconds{{{lbl}}} {number(r.duration_seconds)}".encode()
         if r.started_at != prev_r.started_at:   # type: ignore[attr-defined]
-            lines["netwatch_check_last_result_timestamp_seconds"][cid] = (
+            self._timestamp_lines[cid] = (
                 f"netwatch_check_last_result_timestamp_seconds{{{lbl}}} {number(r.started_at)}".encode())
-        prev_m = prev_o.measurements
-        families_of = self._measurement_families[view.check.kind]   # filled when the lines were first built
-        for name, value in o.measurements.items():
-            if prev_m[name] != value:
-                family = families_of[name]
-                if family is not None:
-                    lines[family][cid] = f"{family}{{{lbl}}} {number(value)}".encode()
+        # By position: the names are those of the previous result, in the same order.
+        for (family, lines), value, before in zip(slots, measurements.values(), prev_o.measurements.values()):
+            if value != before and family is not None:
+                lines[cid] = f"{family}{{{lbl}}} {number(value)}".encode()
         old.result = r
         return True
 
-    def _refresh_targets(self, views: list[tuple[str, CheckView]]) -> Iterator[None]:
+    def _refresh_targets(self, views: list[CheckView]) -> Iterator[None]:
         """Rewrite the target_info lines of new or changed targets; yields now and then (50,000
         targets at the first scrape take a while)."""
         targets: dict[str, Target] = {}
-        for _, view in views:
+        for view in views:
             t = view.check.target
             if t.id not in targets:
                 targets[t.id] = t
@@ -375,6 +455,7 @@ class NetwatchCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._scheduler(self.live())
         yield from self._build()
+        yield from render_metrics(self.renders)
         if self.extra is not None:
             yield from self.extra()
 
@@ -422,6 +503,24 @@ def _joined(lines: list[bytes]) -> Iterator[bytes]:
     for start in range(0, len(lines), _PART_LINES):
         yield b"\n".join(lines[start:start + _PART_LINES])
         yield b"\n"   # apart, not appended: that would copy the part once more
+
+
+def render_metrics(renders: Renders) -> Iterator[Metric]:
+    """What the renders of the per-check families cost (all zero before the first scrape)."""
+    yield GaugeMetricFamily("netwatch_metrics_render_seconds",
+                            "Wall time of the last /metrics render of the per-check families, start to end "
+                            "(the event loop's other work between its slices included).", value=renders.last_seconds)
+    yield GaugeMetricFamily("netwatch_metrics_last_render_cpu_seconds",
+                            "CPU time of the event-loop thread spent in the last /metrics render.",
+                            value=renders.last_cpu_seconds)
+    yield GaugeMetricFamily("netwatch_metrics_render_longest_slice_seconds",
+                            "The longest time the last /metrics render held the event loop at once.",
+                            value=renders.last_longest_step_seconds)
+    yield CounterMetricFamily("netwatch_metrics_render_cpu_seconds",
+                              "CPU time of the event-loop thread spent rendering /metrics since start.",
+                              value=renders.cpu_seconds_total)
+    yield CounterMetricFamily("netwatch_metrics_renders", "Renders of the per-check families since start "
+                              "(scrapes within a second share one).", value=renders.count)
 
 
 def zone_info(zones: Iterable[tuple[str, str]]) -> Metric:
