@@ -295,9 +295,12 @@ async def amain(args: argparse.Namespace) -> None:
                     return text.encode() + generate_latest(registry)
                 _, wall, cpu, rate, lags = await measured(old_render)
             renders.append((wall, cpu, rate, lags))
+            own = getattr(collector, "renders", None)   # the daemon's own account (netwatch_metrics_render_*)
+            own_text = (f"; the collector's own: {own.last_seconds * 1000:.0f} ms wall, {own.last_cpu_seconds * 1000:.0f} ms "
+                        f"CPU, longest slice {own.last_longest_step_seconds * 1000:.1f} ms") if own is not None else ""
             print(f"render for a scrape ({args.changed:.0%} new results): {wall * 1000:6.0f} ms wall, "
                   f"{cpu * 1000:6.0f} ms CPU; loop during it: {rate / idle_rate:.2f} of idle round trips, "
-                  f"timer lag p99 {pct(lags, 99) * 1000:5.1f} ms max {max(lags) * 1000:5.1f} ms", flush=True)
+                  f"timer lag p99 {pct(lags, 99) * 1000:5.1f} ms max {max(lags) * 1000:5.1f} ms{own_text}", flush=True)
         # bytes where the collector offers them (no 90 MB decode in the figure)
         render_checks = getattr(collector, "render_checks_bytes", collector.render_checks)
         # What render_checks costs alone (no HTTP, no loop): the steady case after `--changed` new results.

@@ -4,7 +4,9 @@ Run (as root, for raw ICMP): python bench/scale_bench.py [--checks 10000] [--sec
                              [--store sqlite|postgresql]
 
 Prints: scheduler lag p50/p99 (from the daemon's own lag histogram), runs per check per interval
-(from the history store, over the measured window), RSS over time, /metrics scrape time, the
+(from the history store, over the measured window), RSS over time, /metrics scrape time and beside
+it the daemon's own figures of the render it was served from (`netwatch_metrics_render_*`: wall, CPU,
+longest slice), the scheduler lag since the previous scrape and /healthz while it ran, the
 daemon's CPU, how long the daemon took to answer /healthz (asked every 0.25 s from a thread of the
 bench: a stalled event loop shows there) and the load average beside each figure. Targets: lag p99
 < 1 s, every check once per interval +-10 %, RSS < 400 MB and flat.
@@ -235,6 +237,8 @@ def main() -> None:
         warmup = 2 * args.interval
         rss: list[tuple[float, float]] = []
         scrapes: list[float] = []
+        renders: list[dict[str, float]] = []   # the daemon's netwatch_metrics_render_* after each scrape
+        lag_before: dict[float, float] = {}
         cpu0 = None
         lag0: dict[float, float] = {}
         lag0_kinds: dict[str, dict[float, float]] = {}
@@ -247,6 +251,7 @@ def main() -> None:
                 cpu0 = (time.time(), cpu_seconds(proc.pid), store.server_cpu_seconds())
                 if args.profile:
                     profiler = start_profile(proc.pid, args.profile, work / "profile.txt")
+            scrape_started = time.time()
             try:
                 scrape_seconds, text = scrape(f"http://{listen}/metrics")
             except TimeoutError:
@@ -261,7 +266,21 @@ def main() -> None:
                 lag0 = lag_buckets(text)
                 lag0_kinds = {k: lag_buckets(text, k) for k in kinds}
             pending = samples_of(text, "netwatch_store_oldest_pending_write_seconds")
+            # The daemon's own account of the render this scrape was served from (no transfer in it), the
+            # scheduler lag since the previous scrape and /healthz while this one ran: the render's cost
+            # beside what the probes saw of it.
+            render = {name: (samples_of(text, f"netwatch_metrics_{name}") or [("", float("nan"))])[0][1]
+                      for name in ("render_seconds", "last_render_cpu_seconds", "render_longest_slice_seconds")}
+            renders.append(render)
+            lag99 = f"<= {lag_quantiles(text, lag_before)[1]}s" if lag_before else "n/a"
+            lag_before = lag_buckets(text)
+            # /healthz questions that were open at some moment of the scrape
+            asked = [s for t, s in list(health.samples) if t <= scrape_started + scrape_seconds and t + s >= scrape_started]
             print(f"  t={elapsed:5.0f}s rss={rss[-1][1]:6.1f} MB scrape={scrape_seconds * 1000:6.0f} ms "
+                  f"(render {render['render_seconds'] * 1000:.0f} ms wall, {render['last_render_cpu_seconds'] * 1000:.0f} "
+                  f"ms CPU, longest slice {render['render_longest_slice_seconds'] * 1000:.0f} ms; lag p99 since the "
+                  f"last scrape {lag99}; /healthz during it: "
+                  f"{f'max {max(asked) * 1000:.0f} ms of {len(asked)}' if asked else 'none asked'}) "
                   f"oldest unwritten={pending[0][1] if pending else float('nan'):.1f} s "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
         health.stop.set()
@@ -330,6 +349,13 @@ def main() -> None:
     timed_out = sum(1 for x in scrapes if x == float("inf"))
     print(f"/metrics scrape: median {statistics.median(scrapes) * 1000:.0f} ms, max {max(scrapes) * 1000:.0f} ms"
           f"{f', {timed_out} of {len(scrapes)} timed out (30 s)' if timed_out else ''}")
+    if renders:
+        walls = [r["render_seconds"] for r in renders]
+        cpus = [r["last_render_cpu_seconds"] for r in renders]
+        print(f"/metrics render (the daemon's own figures, per scrape): wall median {statistics.median(walls) * 1000:.0f} ms "
+              f"max {max(walls) * 1000:.0f} ms; CPU median {statistics.median(cpus) * 1000:.0f} ms max "
+              f"{max(cpus) * 1000:.0f} ms; longest slice {max(r['render_longest_slice_seconds'] for r in renders) * 1000:.0f}"
+              f" ms   target < 1 s")
     print(f"netwatch CPU: {cpu_share * 100:.0f} % of one core ({cpu_share / (args.checks / args.interval) * 1e6:.0f} us "
           f"per check run)")
     if args.store == "postgresql":

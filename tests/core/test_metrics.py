@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 import subprocess
 from dataclasses import dataclass
 
@@ -197,3 +198,80 @@ def test_a_cluster_node_names_its_site_on_every_check_series_and_a_single_node_d
     for family, samples in single.items():
         assert all("site" not in labels for labels, _ in samples), family
         assert [({**labels, "site": "venue"}, v) for labels, v in samples] == clustered[family], family
+
+
+TWO = {"dev": ProbeKind(kind="dev", settings=S, measurements={"uptime_seconds": "Agent uptime.", "cpu_ratio": "CPU."},
+                        probe=_probe, concurrency=1)}
+
+
+def test_a_new_result_is_written_by_measurement_name_whatever_their_order() -> None:
+    """A result with the same measurement names is written by position, for speed: names in another order
+    (or another set, an undeclared one among them) must still put each value on its own line."""
+    live = view_with(Outcome(ok=True, measurements={"uptime_seconds": 1.0, "cpu_ratio": 0.5, "undeclared": 3.0}))
+    check = next(iter(live.views.values())).check
+    cached = NetwatchCollector(lambda: live, lambda: None, probes=TWO, clock=lambda: 1001.0)
+    for at, measurements in ((1000.5, {"cpu_ratio": 0.25, "undeclared": 4.0, "uptime_seconds": 2.0}),
+                             (1000.6, {"cpu_ratio": 0.75, "undeclared": 4.0, "uptime_seconds": 3.0}),
+                             (1000.7, {"uptime_seconds": 4, "cpu_ratio": 0.75}),
+                             (1000.8, {"uptime_seconds": 5.0, "cpu_ratio": float("nan")}),
+                             (1000.9, {"uptime_seconds": 5.0, "cpu_ratio": float("inf")})):
+        cached.render_checks()
+        live.update(check, Result("sw1/dev", "sw1", "dev", at, 0.01, Outcome(ok=True, measurements=measurements)))
+        text = cached.render_checks()
+        fresh = NetwatchCollector(lambda: live, lambda: None, probes=TWO, clock=lambda: 1001.0).render_checks()
+        assert _lines(text) == _lines(fresh)
+        m = parse_metrics(text)
+        assert metric_value(m, "netwatch_dev_uptime_seconds", check="sw1/dev") == measurements["uptime_seconds"]
+        assert str(metric_value(m, "netwatch_dev_cpu_ratio", check="sw1/dev")) == str(measurements["cpu_ratio"])
+        assert "netwatch_dev_undeclared" not in m
+    assert "netwatch_dev_uptime_seconds{" in text and "} 5.0\n" in text and "} +Inf\n" in text
+
+
+def test_the_collector_accounts_for_its_renders_and_exports_them() -> None:
+    checks = [Check(f"t{i}/dev", Target(f"t{i}", "127.0.0.1"), "dev", 10.0, 5.0, AlertPolicy(), S()) for i in range(200)]
+    live = LiveView(checks)
+    for c in checks:
+        live.update(c, Result(c.id, c.target.id, "dev", 1000.0, 0.01, Outcome(ok=True)))
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    before = parse_metrics(generate_latest(registry_for(collector)).decode())
+    assert metric_value(before, "netwatch_metrics_renders_total") == 0.0
+    assert metric_value(before, "netwatch_metrics_render_seconds") == 0.0
+    collector.render_checks()
+    collector.render_checks()
+    renders = collector.renders
+    assert renders.count == 2 and 0 < renders.last_cpu_seconds < renders.cpu_seconds_total
+    assert 0 < renders.last_longest_step_seconds <= renders.last_seconds
+    m = parse_metrics(generate_latest(registry_for(collector)).decode())
+    assert metric_value(m, "netwatch_metrics_renders_total") == 2.0
+    assert metric_value(m, "netwatch_metrics_render_cpu_seconds_total") == renders.cpu_seconds_total
+    assert metric_value(m, "netwatch_metrics_last_render_cpu_seconds") == renders.last_cpu_seconds
+    assert metric_value(m, "netwatch_metrics_render_seconds") == renders.last_seconds
+    assert metric_value(m, "netwatch_metrics_render_longest_slice_seconds") == renders.last_longest_step_seconds
+
+
+async def test_a_render_counts_its_own_slices_not_the_loop_work_between_them(monkeypatch) -> None:
+    """The render's CPU is the loop thread's inside its slices; its wall runs from start to end and its
+    longest slice is how long it held the loop at once."""
+    import asyncio
+
+    from netwatch.web import metrics as metrics_module
+    monkeypatch.setattr(metrics_module, "SLICE_SECONDS", 0.0)
+    checks = [Check(f"t{i}/dev", Target(f"t{i}", "127.0.0.1"), "dev", 10.0, 5.0, AlertPolicy(), S()) for i in range(1000)]
+    live = LiveView(checks)
+    for c in checks:
+        live.update(c, Result(c.id, c.target.id, "dev", 1000.0, 0.01, Outcome(ok=True)))
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+
+    async def busy_once() -> None:
+        await asyncio.sleep(0)   # between two of the render's slices
+        spin_until = time.thread_time() + 0.05
+        while time.thread_time() < spin_until:
+            pass
+
+    task = asyncio.ensure_future(busy_once())
+    await collector.render_checks_async()
+    await task
+    renders = collector.renders
+    assert renders.last_seconds >= 0.05
+    assert renders.last_cpu_seconds <= renders.last_seconds - 0.04
+    assert renders.last_longest_step_seconds < renders.last_seconds - 0.04

@@ -12,6 +12,7 @@ from netwatch.config import loads  # first: importing netwatch.alerting first is
 from netwatch.app import Monitor
 from netwatch.store import Store
 from netwatch.web import server
+from tests.support import metric_value, parse_metrics
 
 
 async def test_a_scrape_flood_renders_once(tmp_path: Path, monkeypatch) -> None:
@@ -79,6 +80,25 @@ async def test_head_has_no_body_and_the_connection_stays_usable(tmp_path: Path) 
             assert get.status == 200 and b"netwatch_check_state" in await get.read()
             if encoding == "identity":
                 assert int(head.headers["Content-Length"]) == int(get.headers["Content-Length"])
+    finally:
+        await client.close()
+        monitor.store.close()
+
+
+async def test_a_scrape_shows_the_cost_of_the_render_it_was_served_from(tmp_path: Path) -> None:
+    config = loads(f"store: {tmp_path / 'nw.db'}\ntargets: [{{id: a, host: 127.0.0.1, "
+                   f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
+    monitor = Monitor(config, Store.open(config.store))
+    client = TestClient(TestServer(server.build(monitor.services), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        for encoding in ("identity", "gzip"):
+            m = parse_metrics(await (await client.get("/metrics", headers={"Accept-Encoding": encoding})).text())
+            renders = monitor.services.collector.renders
+            assert metric_value(m, "netwatch_metrics_renders_total") == renders.count == 1
+            assert metric_value(m, "netwatch_metrics_render_seconds") == renders.last_seconds > 0
+            assert metric_value(m, "netwatch_metrics_last_render_cpu_seconds") == renders.last_cpu_seconds > 0
+            assert metric_value(m, "netwatch_metrics_render_cpu_seconds_total") == renders.cpu_seconds_total
     finally:
         await client.close()
         monitor.store.close()
