@@ -60,6 +60,7 @@ def number(value: float) -> str:
 _STATE_FAMILY = "netwatch_check_state"
 _SHARED = {name: f"netwatch_{name}" for name in SHARED_MEASUREMENTS}
 _NO_MEASUREMENTS: Mapping[str, float] = {}
+_TARGET_INFO = "netwatch_target_info"
 _TARGET_INFO_HEADER = (b"# HELP netwatch_target_info Metadata of a monitored target (always 1).\n"
                        b"# TYPE netwatch_target_info gauge\n")
 _CHECK_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -177,6 +178,11 @@ class NetwatchCollector(Collector):
                          for family, help_text in self._help.items()}
         # family -> check id -> that check's line(s) of the family; insertion order is output order.
         self._lines: dict[str, dict[str, bytes]] = {family: {} for family in self._help}
+        # family -> its exposition parts as last joined, and the families whose lines changed since: a family
+        # nobody's line changed in (state, interval, target_info between state changes) is not joined again.
+        # The parts are those the server keeps for its last scrape anyway: no second copy of the exposition.
+        self._parts: dict[str, list[bytes]] = {}
+        self._dirty: set[str] = set()
         self._duration_lines = self._lines["netwatch_probe_duration_seconds"]
         self._timestamp_lines = self._lines["netwatch_check_last_result_timestamp_seconds"]
         self._entries: dict[str, _Entry] = {}
@@ -267,6 +273,7 @@ class NetwatchCollector(Collector):
             for cid in set(entries).difference(cids):
                 for family in entries.pop(cid).families:
                     self._lines[family].pop(cid, None)
+                    self._dirty.add(family)
             self._labels = {cid: self._labels[cid] for cid in entries if cid in self._labels}
         if len(self._state_blocks) > 12 * len(views) + 1000:
             self._state_blocks.clear()  # checks were removed or renamed: drop their cached lines
@@ -365,8 +372,10 @@ class NetwatchCollector(Collector):
         if old is not None and old.families != families:
             for family in set(old.families).difference(families):
                 all_lines[family].pop(cid, None)
+                self._dirty.add(family)
         for family, text in out.items():
             all_lines[family][cid] = text if isinstance(text, bytes) else text.encode()
+        self._dirty.update(out)
         names = slots = None
         if r is not None and not r.outcome.series:
             names = tuple(r.outcome.measurements)
@@ -396,21 +405,26 @@ class NetwatchCollector(Collector):
         if o.ok is not prev_o.ok or o.error != prev_o.error or o.series or tuple(measurements) != old.names:
             return False
         lbl = old.labels
+        dirty = self._dirty
         if r.duration_seconds != prev_r.duration_seconds:   # type: ignore[attr-defined]
             self._duration_lines[cid] = f"netwatch_probe_duration_seconds{{{lbl}}} {number(r.duration_seconds)}".encode()
+            dirty.add("netwatch_probe_duration_seconds")
         if r.started_at != prev_r.started_at:   # type: ignore[attr-defined]
             self._timestamp_lines[cid] = (
                 f"netwatch_check_last_result_timestamp_seconds{{{lbl}}} {number(r.started_at)}".encode())
+            dirty.add("netwatch_check_last_result_timestamp_seconds")
         # By position: the names are those of the previous result, in the same order.
         for (family, lines), value, before in zip(slots, measurements.values(), prev_o.measurements.values()):
             if value != before and family is not None:
                 lines[cid] = f"{family}{{{lbl}}} {number(value)}".encode()
+                dirty.add(family)
         old.result = r
         return True
 
     def _refresh_targets(self, views: list[CheckView]) -> Iterator[None]:
         """Rewrite the target_info lines of new or changed targets; yields now and then (50,000
         targets at the first scrape take a while)."""
+        self._dirty.add(_TARGET_INFO)   # rarely here (checks changed): not worth finding out whether a line did
         targets: dict[str, Target] = {}
         for view in views:
             t = view.check.target
@@ -438,12 +452,22 @@ class NetwatchCollector(Collector):
         """The exposition in parts of at most _PART_LINES checks: each join is a short step."""
         for family, header in self._headers.items():
             yield header
-            samples = self._lines[family]
-            if samples:
-                yield from _joined(list(samples.values()))
+            yield from self._family_parts(family, lambda: list(self._lines[family].values()))
         yield _TARGET_INFO_HEADER
-        if self._target_lines:
-            yield from _joined([line for _, line in self._target_lines.values()])
+        yield from self._family_parts(_TARGET_INFO, lambda: [line for _, line in self._target_lines.values()])
+
+    def _family_parts(self, family: str, lines: Callable[[], list[bytes]]) -> Iterator[bytes]:
+        """A family's parts: as last joined unless one of its lines changed since."""
+        parts = self._parts.get(family)
+        if parts is None or family in self._dirty:
+            parts = []
+            for part in _joined(lines()):
+                parts.append(part)
+                yield part
+            self._parts[family] = parts
+            self._dirty.discard(family)
+        else:
+            yield from parts
 
     def _series_line(self, lbl: str, name: str, labels: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
         family = f"netwatch_{name}"

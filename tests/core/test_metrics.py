@@ -216,7 +216,7 @@ def test_a_new_result_is_written_by_measurement_name_whatever_their_order() -> N
                              (1000.8, {"uptime_seconds": 5.0, "cpu_ratio": float("nan")}),
                              (1000.9, {"uptime_seconds": 5.0, "cpu_ratio": float("inf")})):
         cached.render_checks()
-        live.update(check, Result("sw1/dev", "sw1", "dev", at, 0.01, Outcome(ok=True, measurements=measurements)))
+        live.update(check, Result("sw1/dev", "sw1", "dev", at, at - 1000, Outcome(ok=True, measurements=measurements)))
         text = cached.render_checks()
         fresh = NetwatchCollector(lambda: live, lambda: None, probes=TWO, clock=lambda: 1001.0).render_checks()
         assert _lines(text) == _lines(fresh)
@@ -275,3 +275,18 @@ async def test_a_render_counts_its_own_slices_not_the_loop_work_between_them(mon
     assert renders.last_seconds >= 0.05
     assert renders.last_cpu_seconds <= renders.last_seconds - 0.04
     assert renders.last_longest_step_seconds < renders.last_seconds - 0.04
+
+
+def test_a_check_dropped_by_a_reload_leaves_every_family_with_nothing_else_changed() -> None:
+    """Families nobody's line changed in are served as last joined: a removal alone must count as a change."""
+    checks = [Check(f"sw{i}/dev", Target(f"sw{i}", "127.0.0.1", "hall", f"Switch {i}"), "dev", 10.0, 5.0,
+                    AlertPolicy(fail_after=1), S()) for i in (1, 2)]
+    live = LiveView(checks)
+    for c in checks:
+        live.update(c, Result(c.id, c.target.id, "dev", 1000.0, 0.01, Outcome(ok=True, measurements={"uptime_seconds": 1.0})))
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    assert "sw2" in collector.render_checks()
+    live.apply(checks[:1])
+    text = collector.render_checks()
+    assert "sw2" not in text
+    assert text == NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0).render_checks()
