@@ -1,7 +1,7 @@
 """/metrics at scale: render time, size and event-loop stall of a scrape of 50,000 checks.
 
 Run: python bench/metrics_bench.py [--checks 50000] [--mix 40:8:2] [--scrapes 5] [--changed 0.5]
-       [--no-peers]
+       [--no-peers] [--gc daemon|default]
 
 What it does (all in this process, on loopback): builds a live view of `--checks` checks in the
 scale bench's mix (icmp:tcp:http 40:8:2, 30 s interval) and gives every check a result with the
@@ -14,6 +14,10 @@ result at each scrape). During each scrape the loop runs two probes of its healt
 - a UDP ping-pong over loopback (one datagram in flight, echoed by a thread-free protocol on the
   same loop): round trips per second while the scrape runs against those when idle. This is the
   probes' view: every wake-up from epoll must take the GIL back.
+The garbage collector runs as in `netwatch run` (netwatch.heap.settle once the live view is built:
+start-up heap frozen, rarer collections); `--gc default` keeps the interpreter's defaults, under which
+full collections of the whole heap land inside renders (what this bench measured before round 4).
+Beside each render it prints the collector's own account of it (netwatch_metrics_render_*).
 Then it checks the body with `promtool check metrics` and prints, as peers measured in the same
 run: prometheus-client's `generate_latest` on the same families (what netwatch used before its
 own writer), and prometheus-blackbox-exporter's own /metrics (CPU per series from /proc).
@@ -44,6 +48,7 @@ from prometheus_client.exposition import generate_latest  # noqa: E402
 from prometheus_client.registry import CollectorRegistry  # noqa: E402
 
 from http_bench import BLACKBOX, BLACKBOX_CONFIG, free_port, proc_cpu_seconds, wait_listening  # noqa: E402
+from netwatch import heap  # noqa: E402
 from netwatch.config import loads  # noqa: E402
 from netwatch.live import LiveView  # noqa: E402
 from netwatch.model import AlertPolicy, Check, Outcome, Result, Target  # noqa: E402
@@ -138,15 +143,16 @@ async def health(stop: asyncio.Event, pinger: Pinger, lags: list[float]) -> None
     await asyncio.gather(timer(), pingpong())
 
 
-async def scrape(url: str, gzip: bool, out: Path) -> tuple[float, int, bytes]:
-    """curl in its own process: (seconds to the last byte, bytes received, the body as received)."""
+async def scrape(url: str, gzip: bool, out: Path) -> tuple[float, int]:
+    """curl in its own process, the body into `out`: (seconds to the last byte, bytes received). The caller
+    reads the body after the loop's health was measured: 94 MB read on the loop stall it for ~0.1-0.3 s."""
     args = ["curl", "-s", "-o", str(out), "-w", "%{time_total} %{size_download}", "--max-time", "120"]
     if gzip:
         args += ["-H", "Accept-Encoding: gzip"]
     proc = await asyncio.create_subprocess_exec(*args, url, stdout=asyncio.subprocess.PIPE)
     stats, _ = await proc.communicate()
     seconds_text, size_text = stats.decode().split()
-    return float(seconds_text), int(size_text), out.read_bytes()
+    return float(seconds_text), int(size_text)
 
 
 def prometheus_client_peer(live: LiveView, collector: NetwatchCollector) -> tuple[float, int]:
@@ -216,9 +222,11 @@ async def amain(args: argparse.Namespace) -> None:
     live = LiveView(checks)
     new_results(live, checks, 1.0, rnd)
     gc.collect()
+    if args.gc == "daemon":
+        heap.settle()
     kinds = {k: sum(1 for c in checks if c.kind == k) for k in ("icmp", "tcp", "http")}
     print(f"{args.checks} checks {kinds}, built in {time.perf_counter() - t0:.1f} s; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}; garbage collector: {args.gc} {gc.get_threshold()}")
     work = Path(tempfile.mkdtemp(prefix="nw-metrics-"))
     config = loads(f"store: {work / 'nw.db'}\ntargets: []\n", str(work / "v.yaml"), {})
     collector = NetwatchCollector(lambda: live, lambda: None)
@@ -272,9 +280,9 @@ async def amain(args: argparse.Namespace) -> None:
             update_cpu = time.process_time() - c0
             gz = i == args.scrapes - 1
             await asyncio.sleep(server.METRICS_REUSE_SECONDS + 0.1)  # a fresh rendering, not the shared one
-            (seconds, size, got), wall, cpu, rate, lags = await measured(lambda: scrape(url, gz, work / 'body'))
+            (seconds, size), wall, cpu, rate, lags = await measured(lambda: scrape(url, gz, work / 'body'))
             if not gz:
-                body = got
+                body = (work / 'body').read_bytes()
             rows.append((seconds, size, cpu, rate, lags, gz))
             print(f"scrape {i + 1}{' (gzip)' if gz else ''}: {seconds * 1000:7.0f} ms, {size / 1e6:6.1f} MB, "
                   f"CPU in this process {cpu * 1000:6.0f} ms; loop during it: {rate:7,.0f} round trips/s "
@@ -357,6 +365,8 @@ def main() -> None:
     ap.add_argument("--scrapes", type=int, default=5)
     ap.add_argument("--changed", type=float, default=0.5, help="share of checks with a new result before a scrape")
     ap.add_argument("--no-peers", dest="peers", action="store_false")
+    ap.add_argument("--gc", choices=("daemon", "default"), default="daemon",
+                    help="the collector's policy: netwatch run's (heap.settle) or the interpreter's defaults")
     asyncio.run(amain(ap.parse_args()))
 
 
