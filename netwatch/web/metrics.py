@@ -192,7 +192,7 @@ class NetwatchCollector(Collector):
         self._target_lines: dict[str, tuple[object, bytes]] = {}
         self._target_keys: tuple[str, ...] | None = None
         # (kind, measurement names in their order) -> where each goes (_Entry.slots), shared by the checks.
-        self._slots: dict[tuple[str, tuple[str, ...]], _Slots] = {}
+        self._slots: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], _Slots]] = {}
         self.renders = Renders()
 
     def _family_help(self) -> dict[str, str]:
@@ -378,18 +378,18 @@ class NetwatchCollector(Collector):
         self._dirty.update(out)
         names = slots = None
         if r is not None and not r.outcome.series:
-            names = tuple(r.outcome.measurements)
-            slots = self._slots_of(c.kind, names)
+            names, slots = self._slots_of(c.kind, tuple(r.outcome.measurements))
         self._entries[cid] = _Entry(c, r, shown, since, view.skipped_runs, families, lbl, names, slots)
 
-    def _slots_of(self, kind: str, names: tuple[str, ...]) -> _Slots:
-        slots = self._slots.get((kind, names))
-        if slots is None:
+    def _slots_of(self, kind: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], _Slots]:
+        """Where the lines of these measurements go, and one copy of the names for every check that has them."""
+        known = self._slots.get((kind, names))
+        if known is None:
             families_of = self._measurement_families[kind]   # filled for these names by _rebuild
-            slots = self._slots[(kind, names)] = tuple(
+            known = self._slots[(kind, names)] = names, tuple(
                 (family, self._lines[family]) if (family := families_of[name]) is not None else (None, None)
                 for name in names)
-        return slots
+        return known
 
     def _new_values(self, cid: str, r: Result, old: _Entry) -> bool:
         """The common case, cheaply: a new result of the same check with the same verdict, error and
