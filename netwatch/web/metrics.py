@@ -178,11 +178,11 @@ class NetwatchCollector(Collector):
                          for family, help_text in self._help.items()}
         # family -> check id -> that check's line(s) of the family; insertion order is output order.
         self._lines: dict[str, dict[str, bytes]] = {family: {} for family in self._help}
-        # family -> its exposition parts as last joined, and the families whose lines changed since: a family
-        # nobody's line changed in (state, interval, target_info between state changes) is not joined again.
-        # The parts are those the server keeps for its last scrape anyway: no second copy of the exposition.
-        self._parts: dict[str, list[bytes]] = {}
-        self._dirty: set[str] = set()
+        # family -> its exposition parts as last joined, with the family's count of line changes when they were:
+        # a family nobody's line changed in since (state, interval, target_info between state changes) is not
+        # joined again. The parts are those the server keeps for its last scrape anyway: no second copy.
+        self._parts: dict[str, tuple[int, list[bytes]]] = {}
+        self._changes: dict[str, int] = {family: 0 for family in [*self._help, _TARGET_INFO]}
         self._duration_lines = self._lines["netwatch_probe_duration_seconds"]
         self._timestamp_lines = self._lines["netwatch_check_last_result_timestamp_seconds"]
         self._entries: dict[str, _Entry] = {}
@@ -273,7 +273,7 @@ class NetwatchCollector(Collector):
             for cid in set(entries).difference(cids):
                 for family in entries.pop(cid).families:
                     self._lines[family].pop(cid, None)
-                    self._dirty.add(family)
+                    self._changes[family] += 1
             self._labels = {cid: self._labels[cid] for cid in entries if cid in self._labels}
         if len(self._state_blocks) > 12 * len(views) + 1000:
             self._state_blocks.clear()  # checks were removed or renamed: drop their cached lines
@@ -372,10 +372,12 @@ class NetwatchCollector(Collector):
         if old is not None and old.families != families:
             for family in set(old.families).difference(families):
                 all_lines[family].pop(cid, None)
-                self._dirty.add(family)
+                self._changes[family] += 1
         for family, text in out.items():
             all_lines[family][cid] = text if isinstance(text, bytes) else text.encode()
-        self._dirty.update(out)
+        changes = self._changes
+        for family in out:
+            changes[family] += 1
         names = slots = None
         if r is not None and not r.outcome.series:
             names, slots = self._slots_of(c.kind, tuple(r.outcome.measurements))
@@ -405,26 +407,26 @@ class NetwatchCollector(Collector):
         if o.ok is not prev_o.ok or o.error != prev_o.error or o.series or tuple(measurements) != old.names:
             return False
         lbl = old.labels
-        dirty = self._dirty
+        changes = self._changes
         if r.duration_seconds != prev_r.duration_seconds:   # type: ignore[attr-defined]
             self._duration_lines[cid] = f"netwatch_probe_duration_seconds{{{lbl}}} {number(r.duration_seconds)}".encode()
-            dirty.add("netwatch_probe_duration_seconds")
+            changes["netwatch_probe_duration_seconds"] += 1
         if r.started_at != prev_r.started_at:   # type: ignore[attr-defined]
             self._timestamp_lines[cid] = (
                 f"netwatch_check_last_result_timestamp_seconds{{{lbl}}} {number(r.started_at)}".encode())
-            dirty.add("netwatch_check_last_result_timestamp_seconds")
+            changes["netwatch_check_last_result_timestamp_seconds"] += 1
         # By position: the names are those of the previous result, in the same order.
         for (family, lines), value, before in zip(slots, measurements.values(), prev_o.measurements.values()):
             if value != before and family is not None:
                 lines[cid] = f"{family}{{{lbl}}} {number(value)}".encode()
-                dirty.add(family)
+                changes[family] += 1
         old.result = r
         return True
 
     def _refresh_targets(self, views: list[CheckView]) -> Iterator[None]:
         """Rewrite the target_info lines of new or changed targets; yields now and then (50,000
         targets at the first scrape take a while)."""
-        self._dirty.add(_TARGET_INFO)   # rarely here (checks changed): not worth finding out whether a line did
+        self._changes[_TARGET_INFO] += 1   # rarely here (checks changed): not worth finding out whether a line did
         targets: dict[str, Target] = {}
         for view in views:
             t = view.check.target
@@ -457,17 +459,21 @@ class NetwatchCollector(Collector):
         yield from self._family_parts(_TARGET_INFO, lambda: [line for _, line in self._target_lines.values()])
 
     def _family_parts(self, family: str, lines: Callable[[], list[bytes]]) -> Iterator[bytes]:
-        """A family's parts: as last joined unless one of its lines changed since."""
-        parts = self._parts.get(family)
-        if parts is None or family in self._dirty:
-            parts = []
-            for part in _joined(lines()):
-                parts.append(part)
-                yield part
-            self._parts[family] = parts
-            self._dirty.discard(family)
-        else:
-            yield from parts
+        """A family's parts: as last joined unless one of its lines changed since. Renders can interleave (an
+        async one gives the loop back between parts, and may be cancelled): the parts kept are those of the
+        latest snapshot of the lines, whichever render finishes last, and are used only while no line changed."""
+        kept = self._parts.get(family)
+        snapshot = self._changes[family]
+        if kept is not None and kept[0] == snapshot:
+            yield from kept[1]
+            return
+        parts = []
+        for part in _joined(lines()):
+            parts.append(part)
+            yield part
+        kept = self._parts.get(family)
+        if kept is None or kept[0] < snapshot:
+            self._parts[family] = (snapshot, parts)
 
     def _series_line(self, lbl: str, name: str, labels: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
         family = f"netwatch_{name}"

@@ -290,3 +290,47 @@ def test_a_check_dropped_by_a_reload_leaves_every_family_with_nothing_else_chang
     text = collector.render_checks()
     assert "sw2" not in text
     assert text == NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0).render_checks()
+
+
+def test_a_render_finishing_after_a_newer_one_does_not_leave_its_older_parts_behind() -> None:
+    """Renders interleave on the loop (an async one between its slices, another one meanwhile): the parts a
+    family is served from afterwards must be the newest joined, whichever render finishes last."""
+    live = view_with(Outcome(ok=True, measurements={"uptime_seconds": 1.0}))
+    check = next(iter(live.views.values())).check
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    collector.render_checks()
+    live.update(check, Result("sw1/dev", "sw1", "dev", 1000.5, 0.01, Outcome(ok=True, measurements={"uptime_seconds": 2.0})))
+    slow = collector._refresh(None)
+    for _ in slow:
+        pass
+    older = collector._assemble()
+    for part in older:   # into the uptime family: its lines are snapshotted, not yet stored
+        if part.startswith(b"# HELP netwatch_dev_uptime_seconds"):
+            next(older)
+            break
+    live.update(check, Result("sw1/dev", "sw1", "dev", 1000.7, 0.01, Outcome(ok=True, measurements={"uptime_seconds": 3.0})))
+    assert "} 3.0" in collector.render_checks()   # the newer render, whole
+    for _ in older:   # the older one finishes last
+        pass
+    m = parse_metrics(collector.render_checks())
+    assert metric_value(m, "netwatch_dev_uptime_seconds", check="sw1/dev") == 3.0
+
+
+def test_a_render_given_up_halfway_leaves_nothing_stale() -> None:
+    """A render cancelled in the middle of a family (the scrape's task at the daemon's stop, or a scrape
+    that is never finished) must not leave the next render serving the parts from before its changes."""
+    live = view_with(Outcome(ok=True, measurements={"uptime_seconds": 1.0}))
+    check = next(iter(live.views.values())).check
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    collector.render_checks()
+    live.update(check, Result("sw1/dev", "sw1", "dev", 1000.5, 0.01, Outcome(ok=True, measurements={"uptime_seconds": 2.0})))
+    for _ in collector._refresh(None):
+        pass
+    halfway = collector._assemble()
+    for part in halfway:
+        if part.startswith(b"# HELP netwatch_dev_uptime_seconds"):
+            next(halfway)
+            break
+    halfway.close()
+    m = parse_metrics(collector.render_checks())
+    assert metric_value(m, "netwatch_dev_uptime_seconds", check="sw1/dev") == 2.0
