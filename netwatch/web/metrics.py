@@ -454,11 +454,11 @@ class NetwatchCollector(Collector):
         """The exposition in parts of at most _PART_LINES checks: each join is a short step."""
         for family, header in self._headers.items():
             yield header
-            yield from self._family_parts(family, lambda: list(self._lines[family].values()))
+            yield from self._family_parts(family, self._lines[family].values())
         yield _TARGET_INFO_HEADER
-        yield from self._family_parts(_TARGET_INFO, lambda: [line for _, line in self._target_lines.values()])
+        yield from self._family_parts(_TARGET_INFO, (line for _, line in self._target_lines.values()))
 
-    def _family_parts(self, family: str, lines: Callable[[], list[bytes]]) -> Iterator[bytes]:
+    def _family_parts(self, family: str, lines: Iterable[bytes]) -> Iterator[bytes]:
         """A family's parts: as last joined unless one of its lines changed since. Renders can interleave (an
         async one gives the loop back between parts, and may be cancelled): the parts kept are those of the
         latest snapshot of the lines, whichever render finishes last, and are used only while no line changed."""
@@ -468,7 +468,7 @@ class NetwatchCollector(Collector):
             yield from kept[1]
             return
         parts = []
-        for part in _joined(lines()):
+        for part in _joined(list(lines)):   # the lines as they are now: a snapshot, joined part by part
             parts.append(part)
             yield part
         kept = self._parts.get(family)
