@@ -379,7 +379,8 @@ class Pinger:
             slot_batch[seq] = None
             self.in_flight -= 1
             rtt_ns = received_ns - slot_sent_perf_ns[seq]
-            for level, kind, value in ancillary:
+            if ancillary:   # the kernel's receive timestamp: the only ancillary item the socket asks for
+                level, kind, value = ancillary[0]
                 if kind == SO_TIMESTAMPNS and level == sol_socket and len(value) >= 16:
                     seconds, nanoseconds = unpack_timespec(value)
                     kernel_rtt_ns = seconds * 1_000_000_000 + nanoseconds - slot_sent_ns[seq]
