@@ -5,7 +5,7 @@ Run (as root, for raw ICMP): python bench/result_stages_bench.py [--checks 5000]
 Builds a real `Monitor` (config of N icmp checks to 127.3.0.0/16, SQLite store in a temp dir) and, rep by
 rep, times with the thread's CPU clock (user + system; `getrusage(RUSAGE_THREAD)` for the split):
 the engine alone (`Pinger.start_batch`, batches of 125 checks x 3 echoes, deliver does nothing), the batch
-path with judging (`probes.icmp.start_batch`), `judge_run` alone, building the `Result`s, `Monitor.handle`
+path with judging (`probes.icmp.start_batch`), `judge_run` alone, building the `Result`s, `ResultPath.handle_batch`
 (live view, decider, recorder hand-off) and `Store.record_rows` (results and rollups). Rep 0 is the warm-up
 (every check's first result changes its state); the best of the others is printed. Per-stage figures
 to compare before/after a change; result_cost_bench.py gives the whole daemon against fping.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from netwatch import heap  # noqa: E402
 from netwatch.app import Monitor  # noqa: E402
 from netwatch.config import load  # noqa: E402
-from netwatch.model import Result  # noqa: E402
+from netwatch.model import build_result  # noqa: E402
 from netwatch.net.icmp import PingStats, pinger  # noqa: E402
 from netwatch.probes import icmp as icmp_probe  # noqa: E402
 from netwatch.store import Store  # noqa: E402
@@ -55,6 +55,9 @@ async def run(checks_n: int, reps: int) -> None:
     contexts = monitor.scheduler.contexts
     loop = asyncio.get_running_loop()
     best: dict[str, tuple[float, float]] = {}
+    # As the scheduler keeps them: one plan per slot, made when its checks change.
+    plans = {g: icmp_probe.plan_batch([(c, contexts.for_check(c)) for c in checks[g:g + GROUP]])
+             for g in range(0, checks_n, GROUP)}
     for rep in range(reps + 1):
         figures: dict[str, tuple[float, float]] = {}
 
@@ -74,7 +77,7 @@ async def run(checks_n: int, reps: int) -> None:
                     for _ in found:
                         one()
                 if judged:
-                    icmp_probe.start_batch([(c, contexts.for_check(c)) for c in group], runs, time.time())
+                    icmp_probe.start_batch(plans[g], runs, time.time())
                 else:
                     pinger().start_batch([c.target.host for c in group], [1.8] * len(group), 3, 0.1, 56, one,
                                          lambda i, e: one())
@@ -98,12 +101,12 @@ async def run(checks_n: int, reps: int) -> None:
         timed("judge_run alone", t)
         ts = time.time()
         t = user_sys()
-        results = [(c, Result(c.id, c.target.id, "icmp", ts, d, o, 0.0)) for c, o, _, d in collected]  # type: ignore[misc]
+        results = [(c, build_result(c.id, c.target.id, "icmp", ts, d, o, 0.0)) for c, o, _, d in collected]  # type: ignore[misc]
         timed("Result", t)
         t = user_sys()
-        for c, r in results:
-            monitor.path.handle(c, r)
-        timed("ResultPath.handle (live view, decider, recorder hand-off)", t)
+        for g in range(0, len(results), GROUP):   # as the scheduler hands them over: a batch at a time
+            monitor.path.handle_batch(results[g:g + GROUP])
+        timed("ResultPath.handle_batch (live view, decider, recorder hand-off)", t)
         rows, monitor.recorder.results = monitor.recorder.results, []
         monitor.recorder.decisions = []
         t = user_sys()

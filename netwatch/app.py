@@ -47,7 +47,8 @@ class Monitor:
         self.path = ResultPath(live, rec, paging, self.cluster)
         self.scheduler = Scheduler(
             self.path.handle, contexts=ProbeContexts.of_store(store, lambda ts: current().event.phase_at(ts)),
-            allowed=node.runs if node else None, on_skipped=lambda c, n: live.note_skipped(c.id, n), wall=clock)
+            allowed=node.runs if node else None, on_skipped=lambda c, n: live.note_skipped(c.id, n), wall=clock,
+            on_batch=self.path.handle_batch)
         self.traps = TrapFeed(current, rec.add_event, self.scheduler.trigger, paging.trap_reboot)
         self.reloads = {"ok": 0, "refused": 0}
         self.services = Services.for_daemon(current, live, self.scheduler, [

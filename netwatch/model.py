@@ -93,6 +93,32 @@ class Result:
         return self.outcome.ok
 
 
+# The hot path's constructors (every result of thousands of checks passes here): the same frozen objects
+# as the dataclasses' own __init__ builds, field for field, without its object.__setattr__ per field
+# (measured: an Outcome 1.8 -> 0.4 us, a Result 1.4 -> 0.4 us). tests/core/test_model.py holds them to
+# the dataclasses' field lists, so a new field cannot be forgotten here.
+_new = object.__new__
+_set = object.__setattr__
+
+
+def build_outcome(ok: bool, error: str | None, detail: str, measurements: Mapping[str, float],
+                  degraded: str | None = None) -> Outcome:
+    """Outcome(ok, error, detail, measurements, degraded) with no series, children or events."""
+    outcome = _new(Outcome)
+    _set(outcome, "__dict__", {"ok": ok, "error": error, "detail": detail, "measurements": measurements,
+                               "degraded": degraded, "series": (), "children": NO_CHILDREN, "events": ()})
+    return outcome
+
+
+def build_result(check_id: str, target_id: str, kind: str, started_at: float, duration_seconds: float,
+                 outcome: Outcome, lag_seconds: float) -> Result:
+    """Result(check_id, target_id, kind, started_at, duration_seconds, outcome, lag_seconds)."""
+    result = _new(Result)
+    _set(result, "__dict__", {"check_id": check_id, "target_id": target_id, "kind": kind, "started_at": started_at,
+                              "duration_seconds": duration_seconds, "outcome": outcome, "lag_seconds": lag_seconds})
+    return result
+
+
 @dataclass(frozen=True)
 class Target:
     """A monitored thing: a device, a link end, a website or a mail server."""

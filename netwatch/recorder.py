@@ -146,6 +146,22 @@ class Recorder:
             del self.results[:drop]
             self.dropped_results_total += drop
 
+    def add_results(self, results: list[Result]) -> None:
+        """`add_result` for the results of one batch (the icmp batch path): the same rows, one call."""
+        if not results:
+            return
+        self._pending()
+        latency, rows = self.latency, self.results
+        for result in results:
+            o, name = result.outcome, latency.get(result.kind)
+            rows.append((result.check_id, result.started_at, result.duration_seconds, int(o.ok),
+                         int(o.degraded is not None), o.error,
+                         result.duration_seconds if name is None else o.measurements.get(name)))
+        if len(rows) > MAX_PENDING_RESULTS:
+            drop = len(rows) - MAX_PENDING_RESULTS
+            del rows[:drop]
+            self.dropped_results_total += drop
+
     def set_retention(self, results_seconds: float, rollups_seconds: float) -> None:
         """A reload's new `retention:`; the next prune uses it."""
         if (results_seconds, rollups_seconds) != self.retention:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from netwatch.alerting.engine import PagingLoop
@@ -10,6 +11,8 @@ from netwatch.live import LiveView, expand
 from netwatch.model import Check, Result
 from netwatch.recorder import Recorder
 from netwatch.store import Tx
+
+log = logging.getLogger(__name__)
 
 
 class ResultPath:
@@ -34,6 +37,32 @@ class ResultPath:
                 # Committed only under the slot lease this node holds for the check (a cluster takeover
                 # between deciding and committing drops it: the new owner decides).
                 self.recorder.submit(self.paging.decide(one_check, one_result, raw), self.fence(one_check))
+
+    def handle_batch(self, runs: list[tuple[Check, Result]]) -> None:
+        """The results of one batch (the icmp batch path), as `handle` would take them one by one: recorded
+        together, then each shown and decided. A result with derived checks or events, or any in a cluster,
+        takes `handle`. A bug in one result's handling is logged and the others go on."""
+        if self.cluster is not None:
+            plain: list[tuple[Check, Result]] = []
+            rest = runs
+        else:
+            plain = [(c, r) for c, r in runs if not r.outcome.children and not r.outcome.events]
+            rest = [(c, r) for c, r in runs if r.outcome.children or r.outcome.events] if len(plain) < len(runs) else []
+        if plain:
+            self.recorder.add_results([r for _, r in plain])
+            update, decide, submit = self.live.update, self.paging.deciding(), self.recorder.submit
+            for check, result in plain:
+                try:
+                    decision = decide(check, result, update(check, result))
+                    if decision:
+                        submit(decision)
+                except Exception:  # noqa: BLE001 - a bug in one result's handling must not stop the others
+                    log.exception("handling the result of %s failed", check.id)
+        for check, result in rest:
+            try:
+                self.handle(check, result)
+            except Exception:  # noqa: BLE001
+                log.exception("handling the result of %s failed", check.id)
 
     def fence(self, check: Check) -> Callable[[Tx], None] | None:
         """In a cluster: the slot lease this node holds for the check, checked in the decision's transaction."""

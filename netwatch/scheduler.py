@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from netwatch.clock import RUN_CLOCK
-from netwatch.model import Check, Result
+from netwatch.model import Check, Result, build_result
 from netwatch.probes import PROBES, ProbeKind
 from netwatch.probes.contract import BatchRun
 from netwatch.runner import ProbeContexts, run_check
@@ -103,7 +103,7 @@ def first_due(now: float, check_id: str, interval_seconds: float, grid_seconds: 
 class _Slot:
     """Checks of one batching kind due at the same moments (same interval and grid offset): one timer."""
 
-    __slots__ = ("key", "kind", "interval_seconds", "due", "checks", "handle")
+    __slots__ = ("key", "kind", "interval_seconds", "due", "checks", "handle", "planned")
 
     def __init__(self, key: tuple[str, float, float], kind: str, interval_seconds: float, due: float) -> None:
         self.key = key
@@ -112,6 +112,9 @@ class _Slot:
         self.due = due
         self.checks: dict[str, Check] = {}
         self.handle: asyncio.TimerHandle | None = None
+        # How many checks the batch starts with and its kind's plan of them: made again only when the slot's
+        # checks change.
+        self.planned: tuple[int, object] | None = None
 
 
 class Scheduler:
@@ -120,8 +123,11 @@ class Scheduler:
                  clock: Callable[[], float] = time.monotonic, contexts: ProbeContexts | None = None,
                  allowed: Callable[[Check], bool] | None = None,
                  on_skipped: Callable[[Check, int], None] = lambda check, runs: None,
-                 wall: Callable[[], float] = RUN_CLOCK) -> None:
+                 wall: Callable[[], float] = RUN_CLOCK,
+                 on_batch: Callable[[list[tuple[Check, Result]]], None] | None = None) -> None:
         self.on_result = on_result
+        # The results of a batch that finished together, in one call (None: on_result for each).
+        self.on_batch = on_batch
         # Cluster mode: asked right before each probe (lease held, not fenced); None runs everything.
         self.allowed = allowed
         self.on_skipped = on_skipped   # told of every skip, so the check shows it could not run
@@ -177,11 +183,13 @@ class Scheduler:
             slot = self.slots[key] = _Slot(key, check.kind, interval, due)
             slot.handle = asyncio.get_running_loop().call_later(max(0.0, due - now), self._fire, slot)
         slot.checks[check.id] = check
+        slot.planned = None
         self.batched[check.id] = (check, slot)
 
     def _unslot(self, check_id: str, slot: _Slot) -> None:
         del self.batched[check_id]
         slot.checks.pop(check_id, None)
+        slot.planned = None
         if not slot.checks:
             if slot.handle is not None:
                 slot.handle.cancel()
@@ -194,20 +202,30 @@ class Scheduler:
         kind = self.probes[kind_name]
         now = self.clock()
         lag = max(0.0, now - slot.due)
-        checks = list(slot.checks.values())
-        if self.allowed is not None:
-            checks = [c for c in checks if self.allowed(c)]
-        if checks:
-            self.lag[kind_name].observe(lag, len(checks))
-            self.in_flight[kind_name] += len(checks)
-            for_check = self.contexts.for_check
-            assert kind.batching is not None
+        batching = kind.batching
+        assert batching is not None
+        for_check = self.contexts.for_check
+        try:
+            if self.allowed is not None:   # cluster mode: which checks this node runs may change at any moment
+                runs = [(c, for_check(c)) for c in slot.checks.values() if self.allowed(c)]
+                planned = (len(runs), batching.plan(runs)) if runs else (0, None)
+            else:
+                planned = slot.planned
+                if planned is None:
+                    runs = [(c, for_check(c)) for c in slot.checks.values()]
+                    planned = slot.planned = (len(runs), batching.plan(runs))
+        except Exception:  # noqa: BLE001 - a bug in one batch must not stop the slot's rhythm
+            log.exception("planning a batch of %d %s checks failed", len(slot.checks), kind_name)
+            planned = (0, None)
+        size, plan = planned
+        if size:
+            self.lag[kind_name].observe(lag, size)
+            self.in_flight[kind_name] += size
             try:
-                kind.batching.start([(c, for_check(c)) for c in checks],
-                                    lambda runs: self._delivered(kind_name, lag, runs), self.wall())
+                batching.start(plan, lambda done: self._delivered(kind_name, lag, done), self.wall())
             except Exception:  # noqa: BLE001 - a bug in one batch must not stop the slot's rhythm
-                log.exception("starting a batch of %d %s checks failed", len(checks), kind_name)
-                self.in_flight[kind_name] -= len(checks)
+                log.exception("starting a batch of %d %s checks failed", size, kind_name)
+                self.in_flight[kind_name] -= size
         interval = slot.interval_seconds
         slot.due += interval
         behind = self.clock() - slot.due
@@ -226,13 +244,22 @@ class Scheduler:
         if self.stopped:
             return
         batched = self.batched
-        on_result = self.on_result
+        results: list[tuple[Check, Result]] = []
         for check, outcome, started_at, duration in runs:
             entry = batched.get(check.id)
             if entry is None or entry[0] is not check:
                 continue   # removed or changed by a reload while its echoes were out: as a cancelled task
+            results.append((check, build_result(check.id, check.target.id, kind, started_at, duration, outcome, lag)))
+        if self.on_batch is not None:
             try:
-                on_result(check, Result(check.id, check.target.id, kind, started_at, duration, outcome, lag))
+                self.on_batch(results)
+            except Exception:  # noqa: BLE001 - a bug in result handling must not stop the slot's rhythm
+                log.exception("handling the results of a batch of %d %s checks failed", len(results), kind)
+            return
+        on_result = self.on_result
+        for check, result in results:
+            try:
+                on_result(check, result)
             except Exception:  # noqa: BLE001 - a bug in result handling must not stop the others
                 log.exception("handling the result of %s failed", check.id)
 

@@ -92,6 +92,11 @@ class PagingLoop:
     def decide(self, check: Check, result: Result, raw: Transition | None) -> Decision:
         return self.decider.on_result(check, result, raw, self.views(), self.clock())
 
+    def deciding(self) -> Callable[[Check, Result, Transition | None], Decision]:
+        """`decide` for the results of one batch, handed over in one loop step: one view and one moment for all."""
+        on_result, views, now = self.decider.on_result, self.views(), self.clock()
+        return lambda check, result, raw: on_result(check, result, raw, views, now)
+
     def polled_reboot(self, check: Check, at: float, data: Mapping[str, Any],
                       fence: Callable[[Tx], None] | None = None) -> None:
         """sysUpTime went back between two polls (seen at `at`): page the reboot; the decider pages each once.

@@ -63,6 +63,8 @@ def observe(fs: FlapState, ok: bool, window: int, high: float, low: float,
     """Add a result; return the new state and 'start' or 'stop' when flapping begins or ends."""
     kind = "fail" if not ok else "degraded" if degraded else "up"
     history = fs.history
+    if history is _UNIFORM.get((kind, window)) and not fs.flapping and high > 0:
+        return fs, None   # a full window of this one class already, as most results find it: nothing changes
     if not fs.flapping and high > 0 and len(history) <= window and (
             not history or (history[0] == kind and history[-1] == kind and history.count(kind) == len(history))):
         # One class only, and one more of it: no change in the window, a score of 0.

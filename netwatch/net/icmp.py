@@ -43,6 +43,7 @@ _V6_ERRORS = {1: "destination unreachable", 3: "time exceeded", 4: "parameter pr
 _V6_UNREACHABLE_CODES = {0: "no route", 1: "administratively prohibited", 3: "address unreachable",
                          4: "port unreachable", 5: "source address failed policy", 6: "reject route"}
 
+_new_tuple = tuple.__new__
 _TIMESPEC = struct.Struct("=qq")
 _ECHO_HEADER = struct.Struct("!BBHHH")
 _ID_SEQ = struct.Struct("!HH")
@@ -137,7 +138,7 @@ class _Batch:
         self.left = [count] * len(addresses)     # echoes per address not yet answered, failed or lost
         self.got = [0] * len(addresses)
         self.settled = [False] * len(addresses)
-        self.rtt_flat = [0] * (len(addresses) * count)
+        self.rtt_flat = [0.0] * (len(addresses) * count)   # seconds
         self.seq_flat = [-1] * (len(addresses) * count)
 
     def settle(self) -> None:
@@ -150,7 +151,7 @@ class _Batch:
 
     def reply(self, index: int, rtt_ns: int) -> None:
         got = self.got[index]
-        self.rtt_flat[index * self.count + got] = rtt_ns
+        self.rtt_flat[index * self.count + got] = rtt_ns / 1e9
         self.got[index] = got + 1
         self.outstanding -= 1
         left = self.left[index] - 1
@@ -186,12 +187,11 @@ class _Batch:
                     p._slot_batch[seq] = None
                     p.in_flight -= 1
                     self.outstanding -= 1
-        if got == count:
-            rtts = tuple([ns / 1e9 for ns in self.rtt_flat[base:base + count]])
-        else:
-            rtts = tuple([ns / 1e9 for ns in self.rtt_flat[base:base + got]])
+        rtts = tuple(self.rtt_flat[base:base + got])
         errors = self.errors.get(index)
-        self.deliver(index, PingStats(self.addresses[index], count, rtts, tuple(errors) if errors else ()))
+        # tuple.__new__ directly: the namedtuple's own __new__ is a Python function (this runs for every result).
+        self.deliver(index, _new_tuple(PingStats, (self.addresses[index], count, rtts,
+                                                   tuple(errors) if errors else ())))
 
 
 def _ones_complement_sum(data: bytes) -> int:
@@ -379,7 +379,8 @@ class Pinger:
             slot_batch[seq] = None
             self.in_flight -= 1
             rtt_ns = received_ns - slot_sent_perf_ns[seq]
-            for level, kind, value in ancillary:
+            if ancillary:   # the kernel's receive timestamp: the only ancillary item the socket asks for
+                level, kind, value = ancillary[0]
                 if kind == SO_TIMESTAMPNS and level == sol_socket and len(value) >= 16:
                     seconds, nanoseconds = unpack_timespec(value)
                     kernel_rtt_ns = seconds * 1_000_000_000 + nanoseconds - slot_sent_ns[seq]
@@ -505,7 +506,6 @@ class Pinger:
         loop = asyncio.get_running_loop()
         batch = _Batch(loop.create_future(), self, addresses, count, deliver, gone)
         settled = batch.settled
-        seqs: list[int] = []
         expiry: list[asyncio.TimerHandle] = []
         try:
             payload, payload_sum = self._payloads.get(payload_size_bytes) or self._payload(payload_size_bytes)
@@ -576,7 +576,6 @@ class Pinger:
                     slot_sent_perf_ns[seq] = sent_perf_ns
                     seq_flat[i * count + round_index] = seq
                     self.in_flight += 1
-                    seqs.append(seq)
                     batch.outstanding += 1
                     since_drain += 1
                     if since_drain >= _DRAIN_EVERY_SENDS:
@@ -616,8 +615,8 @@ class Pinger:
         finally:
             for handle in expiry:
                 handle.cancel()
-            for seq in seqs:
-                if self._slot_batch[seq] is batch:
+            for seq in batch.seq_flat:   # every echo sent (-1: not sent)
+                if seq >= 0 and self._slot_batch[seq] is batch:
                     self._slot_batch[seq] = None
                     self.in_flight -= 1
             for i in range(len(addresses)):

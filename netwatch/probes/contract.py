@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, MutableMapping, Sequence
 
 from netwatch.model import Check, Outcome, Target
 
@@ -47,7 +47,10 @@ class Batching:
     """
 
     accepts: Callable[[Check], bool]
-    start: Callable[[Sequence[tuple[Check, ProbeContext]], Callable[[list[BatchRun]], None], float], None]
+    # `start(plan, deliver, started_at)`: `plan` is what `plan(runs)` made of the slot's (check, context) pairs,
+    # kept by the scheduler until the slot's checks change (work per check done once, not on every run).
+    start: Callable[[Any, Callable[[list[BatchRun]], None], float], None]
+    plan: Callable[[Sequence[tuple[Check, ProbeContext]]], Any] = lambda runs: runs
 
 
 @dataclass(frozen=True, kw_only=True)

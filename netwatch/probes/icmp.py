@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Mapping, Sequence
 
 from netwatch.fields import Duration, FieldError
-from netwatch.model import EMPTY, Check, Outcome, Target
+from netwatch.model import EMPTY, Check, Outcome, Target, build_outcome
 from netwatch.net.icmp import (MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many, ping_soon,
                                pinger)
 from netwatch.net.resolver import resolver
@@ -248,7 +248,13 @@ def judge_run(host: str, stats: PingStats, settings: Settings, extra: Mapping[st
     if memory is None:
         return judge(host, stats, settings, extra)
     echoes = loss_window(settings)
-    window = memory.add(stats.sent, stats.received, echoes)
+    return _judged(host, stats, settings, extra, memory, memory.add(stats.sent, len(stats.rtts_seconds), echoes),
+                   echoes)
+
+
+def _judged(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float], memory: _Window,
+            window: tuple[int, int], echoes: int) -> Outcome:
+    """judge_run once this run is in the check's window."""
     sent, received = window
     low = sent > 0 and 1.0 - received / sent <= warn_loss(settings) * LOSS_CLEAR_SHARE
     memory.clear_echoes = min(memory.clear_echoes + stats.sent, echoes) if low else 0
@@ -257,6 +263,38 @@ def judge_run(host: str, stats: PingStats, settings: Settings, extra: Mapping[st
     if outcome.ok:   # a failed run neither sets nor clears it
         memory.loss_degraded = outcome.degraded == "packet_loss"
     return outcome
+
+
+def judge_planned(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float], memory: _Window,
+                  echoes: int) -> Outcome:
+    """judge_run for the batch path, with the check's memory and window size found once per slot (`Plan`).
+
+    The common case — every echo answered, no loss in the window, not degraded by loss, under warn_rtt — is
+    built directly (the same Outcome and memory as judge_run's rules give: tests/probes/test_icmp_batch.py
+    holds the two together); any other run takes those rules."""
+    rtts = stats.rtts_seconds
+    got = len(rtts)
+    sent = stats.sent
+    window = memory.add(sent, got, echoes)
+    if got != sent or not got or window[0] != window[1] or memory.loss_degraded:
+        return _judged(host, stats, settings, extra, memory, window, echoes)
+    if got == 3:
+        first, second, third = rtts
+        rtt_min = min(first, second, third)
+        rtt_max = max(first, second, third)
+        rtt_avg = (first + second + third) / 3
+        jitter = (abs(second - first) + abs(third - second)) / 2
+    else:
+        rtt_min, rtt_max, rtt_avg = min(rtts), max(rtts), sum(rtts) / got
+        jitter = 0.0 if got == 1 else stats.rtt_jitter_seconds
+    if settings.warn_rtt is not None and rtt_avg > settings.warn_rtt:
+        return _judged(host, stats, settings, extra, memory, window, echoes)
+    clear = memory.clear_echoes + sent
+    memory.clear_echoes = clear if clear < echoes else echoes
+    return build_outcome(True, None, "", {
+        **extra, "packets_sent": float(sent), "packets_received": float(got), "packet_loss_ratio": 0.0,
+        "packet_loss_window_ratio": 0.0, "rtt_min_seconds": rtt_min, "rtt_avg_seconds": rtt_avg,
+        "rtt_max_seconds": rtt_max, "rtt_jitter_seconds": jitter})
 
 
 def spacing(settings: Settings, remaining_seconds: float) -> tuple[float, float]:
@@ -287,13 +325,65 @@ def batchable(check: Check) -> bool:
         return False
 
 
-def start_batch(runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[list[BatchRun]], None],
+class _Group:
+    """Checks of a slot sharing one engine batch (same echo count, spacing and payload size), as parallel lists."""
+
+    __slots__ = ("count", "interval_seconds", "payload_bytes", "checks", "hosts", "addresses", "waits", "settings",
+                 "extras", "memories", "echoes")
+
+    def __init__(self, count: int, interval_seconds: float, payload_bytes: int) -> None:
+        self.count, self.interval_seconds, self.payload_bytes = count, interval_seconds, payload_bytes
+        self.checks: list[Check] = []
+        self.hosts: list[str] = []
+        self.addresses: list[str] = []
+        self.waits: list[float] = []
+        self.settings: list[Settings] = []
+        self.extras: list[Mapping[str, float]] = []
+        self.memories: list[_Window] = []
+        self.echoes: list[int] = []
+
+
+class Plan:
+    """A slot's checks made ready for the engine once (the scheduler keeps it until the slot's checks change):
+    grouped, their addresses checked, spacing, window size and memory found, instead of on every run."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self, runs: Sequence[tuple[Check, ProbeContext]]) -> None:
+        groups: dict[tuple[int, float, int], _Group] = {}
+        for check, context in runs:
+            settings = check.settings
+            assert isinstance(settings, Settings)
+            interval, wait = spacing(settings, check.timeout_seconds)
+            key = (settings.count, interval, settings.payload_size_bytes)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(*key)
+            host = check.target.host.strip()
+            memory = _memory(context)
+            group.checks.append(check)
+            group.hosts.append(host)
+            group.addresses.append(host)
+            group.waits.append(wait)
+            group.settings.append(settings)
+            group.extras.append(_V6_EXTRA if address_family(host) == socket.AF_INET6 else _V4_EXTRA)
+            group.memories.append(memory if memory is not None else _Window())
+            group.echoes.append(loss_window(settings))
+        self.groups = list(groups.values())
+
+
+def plan_batch(runs: Sequence[tuple[Check, ProbeContext]]) -> Plan:
+    return Plan(runs)
+
+
+def start_batch(runs: Plan | Sequence[tuple[Check, ProbeContext]], deliver: Callable[[list[BatchRun]], None],
                 started_at: float) -> None:
-    """Echo every check of `runs` at once (one Pinger batch per echo count, spacing and payload size).
+    """Echo every check of `runs` (or of its Plan) at once (one Pinger batch per echo count, spacing and payload size).
 
     Each check's outcome is judged as its echoes settle; the outcomes settled by one socket read (on
     a healthy network: most of the batch) reach `deliver` as one list on the next loop step.
     """
+    plan = runs if isinstance(runs, Plan) else Plan(runs)
     t0 = time.perf_counter()
     loop = asyncio.get_running_loop()
     done: list[BatchRun] = []
@@ -303,49 +393,33 @@ def start_batch(runs: Sequence[tuple[Check, ProbeContext]], deliver: Callable[[l
         done.clear()
         deliver(runs_done)
 
-    groups: dict[tuple[int, float, int], list[tuple[Check, ProbeContext, float]]] = {}
-    for check, context in runs:
-        settings = check.settings
-        assert isinstance(settings, Settings)
-        interval, wait = spacing(settings, check.timeout_seconds)
-        key = (settings.count, interval, settings.payload_size_bytes)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = []
-        group.append((check, context, wait))
-    for (count, interval, payload), members in groups.items():
-        def settled(index: int, stats: PingStats, members: list[tuple[Check, ProbeContext, float]] = members
-                    ) -> None:
-            check, context, _ = members[index]
-            settings = check.settings
-            assert isinstance(settings, Settings)
-            extra = _V6_EXTRA if ":" in stats.address else _V4_EXTRA
-            outcome = judge_run(check.target.host.strip(), stats, settings, extra, context)
+    for group in plan.groups:
+        def settled(index: int, stats: PingStats, group: _Group = group) -> None:
+            outcome = judge_planned(group.hosts[index], stats, group.settings[index], group.extras[index],
+                                    group.memories[index], group.echoes[index])
             if not done:
                 loop.call_soon(hand_over)
-            done.append((check, outcome, started_at, time.perf_counter() - t0))
+            done.append((group.checks[index], outcome, started_at, time.perf_counter() - t0))
 
-        def failed(index: int, exc: BaseException, members: list[tuple[Check, ProbeContext, float]] = members
-                   ) -> None:
+        def failed(index: int, exc: BaseException, group: _Group = group) -> None:
             if not isinstance(exc, Exception):
                 return   # the loop is shutting down: nothing to report
-            check = members[index][0]
+            check = group.checks[index]
             if isinstance(exc, PingNotPermitted):
                 outcome = Outcome.fail("not_permitted", str(exc))
             elif isinstance(exc, OSError):
-                outcome = Outcome.fail("unreachable", f"cannot ping {check.target.host.strip()}: "
-                                                      f"{exc.strerror or exc}")
+                outcome = Outcome.fail("unreachable", f"cannot ping {group.hosts[index]}: {exc.strerror or exc}")
             else:
                 outcome = Outcome.fail("internal", f"probe error: {type(exc).__name__}")
             if not done:
                 loop.call_soon(hand_over)
             done.append((check, outcome, started_at, time.perf_counter() - t0))
 
-        addresses = [m[0].target.host.strip() for m in members]
         try:
-            pinger().start_batch(addresses, [m[2] for m in members], count, interval, payload, settled, failed)
+            pinger().start_batch(group.addresses, group.waits, group.count, group.interval_seconds,
+                                 group.payload_bytes, settled, failed)
         except (ValueError, RuntimeError) as exc:
-            for index in range(len(members)):
+            for index in range(len(group.checks)):
                 failed(index, exc)
 
 
@@ -406,4 +480,4 @@ CONTRACT = ProbeKind(
     latency=LATENCY,
     concurrency=CONCURRENCY,
     spread_grid_seconds=SPREAD_GRID_SECONDS,
-    batching=Batching(accepts=batchable, start=start_batch))
+    batching=Batching(accepts=batchable, start=start_batch, plan=plan_batch))

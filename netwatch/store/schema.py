@@ -246,4 +246,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             PRIMARY KEY (target_id, grid, cell)
         );
     """),
+    # No product query reads raw results of one check (history, board and reports read the live view and
+    # rollups; pruning goes by time), yet an index on (check_id, ts) put every result on a page of its own
+    # check: once a store holds an hour of thousands of checks, each stored result dirtied one more random
+    # page, written to the WAL and again at its checkpoint. Measured (5,000 checks, 1.5 M results stored, 500
+    # a transaction): 26 us of writer CPU per result with it, 10 us without (issue 18, bench/README.md).
+    ("0009_results_without_check_index", """
+        DROP INDEX IF EXISTS results_check_ts;
+    """),
 )

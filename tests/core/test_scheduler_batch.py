@@ -183,3 +183,30 @@ async def test_icmp_batch_failure_is_each_checks_failed_outcome(monkeypatch: pyt
         if len(got) == 3:
             break
     assert [(c.id, o.ok, o.error) for c, o, _, _ in got] == [(c.id, False, "not_permitted") for c, _ in runs]
+
+
+async def test_a_slot_is_planned_once_until_its_checks_change_and_its_results_arrive_as_one_batch() -> None:
+    rec = Recorder()
+    planned: list[list[str]] = []
+
+    def plan(runs: Sequence[tuple[Check, ProbeContext]]) -> Sequence[tuple[Check, ProbeContext]]:
+        planned.append([c.id for c, _ in runs])
+        return runs
+
+    kind = {"echo": ProbeKind(kind="echo", settings=EchoSettings, measurements={}, probe=single_probe,
+                              spread_grid_seconds=0.0, batching=Batching(accepts=lambda c: True, start=rec.start,
+                                                                         plan=plan))}
+    handed: list[list[str]] = []
+    sched = Scheduler(lambda c, r: pytest.fail("results of a batch go to on_batch"), kind,
+                      on_batch=lambda pairs: handed.append([r.check_id for _, r in pairs]))
+    a = check("a/echo", 0.2)
+    sched.apply([a])
+    await asyncio.sleep(0.75)           # three or four runs: one plan
+    assert planned == [["a/echo"]] and len(rec.batches) >= 3
+    sched.apply([a, check("b/echo", 0.2)])
+    await asyncio.sleep(0.75)
+    await sched.stop()
+    # b has a slot of its own (its own phase) or joined a's: either way each slot was planned once more at most
+    assert planned[0] == ["a/echo"] and len(planned) <= 3 and any("b/echo" in p for p in planned)
+    assert handed and all(len(h) >= 1 for h in handed)
+    assert sum(len(h) for h in handed) == sum(len(b) for b in rec.batches) - sched.in_flight["echo"]

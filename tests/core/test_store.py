@@ -30,6 +30,18 @@ def test_migrations_apply_once_and_are_recorded(store_spec: StoreSpec) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_stored_result_touches_no_per_check_index(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # An index on (check_id, ts) made every result dirty a random page of its own check (issue 18): the only
+    # indexes on raw results go by time, which appends.
+    path = str(tmp_path / "netwatch.db")
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    indexed = {tuple(r[2] for r in conn.execute(f"PRAGMA index_info({name!r})"))
+               for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='results'")}
+    assert indexed == {("ts",)}
+    conn.close()
+
+
 def test_results_fold_into_rollups_across_restarts(store_spec: StoreSpec) -> None:
     path = store_spec
     base = 1_800_000_000.0 - (1_800_000_000.0 % BUCKET_SECONDS)
