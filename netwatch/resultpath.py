@@ -42,14 +42,16 @@ class ResultPath:
         """The results of one batch (the icmp batch path), as `handle` would take them one by one: recorded
         together, then each shown and decided. A result with derived checks or events, or any in a cluster,
         takes `handle`. A bug in one result's handling is logged and the others go on."""
+        plain: list[tuple[Check, Result]] = []
+        rest: list[tuple[Check, Result]] = []
         if self.cluster is not None:
-            plain: list[tuple[Check, Result]] = []
             rest = runs
         else:
-            plain = [(c, r) for c, r in runs if not r.outcome.children and not r.outcome.events]
-            rest = [(c, r) for c, r in runs if r.outcome.children or r.outcome.events] if len(plain) < len(runs) else []
+            for pair in runs:
+                outcome = pair[1].outcome
+                (rest if outcome.children or outcome.events else plain).append(pair)
         if plain:
-            self.recorder.add_results([r for _, r in plain])
+            self.recorder.add_results([result for _, result in plain])
             update, decide, submit = self.live.update, self.paging.deciding(), self.recorder.submit
             for check, result in plain:
                 try:
