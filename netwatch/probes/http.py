@@ -12,7 +12,7 @@ from typing import Literal, Mapping, Optional
 
 from netwatch.fields import Duration, FieldError, Secret
 from netwatch.net import certs
-from netwatch.model import Outcome, Target
+from netwatch.model import Outcome, Target, build_outcome
 from netwatch.net import http as httpclient
 from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
@@ -162,7 +162,7 @@ def judge(settings: Settings, response: httpclient.Response, measurements: dict[
     if warn is not None and measurements["total_seconds"] > warn:
         return Outcome(ok=True, degraded="warn_response_seconds", measurements=measurements,
                        detail=f"{status_line} in {measurements['total_seconds']:.3f}s, slower than {warn:g}s")
-    return Outcome(ok=True, detail=status_line, measurements=measurements)
+    return build_outcome(True, None, status_line, measurements)
 
 
 def _content_problem(settings: Settings, text: str) -> str | None:
