@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 import sqlite3
 import threading
 import time
@@ -11,6 +13,15 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 __all__ = ["Database", "Tx", "Rows", "DB_ERRORS", "StoreError", "FencedWrite"]
 
 Params = Sequence[Any] | None
+
+# An INSERT whose rows can go several to a statement: `INSERT INTO t (cols) VALUES (?,..)` and any tail
+# (ON CONFLICT ...). Groups: the head up to VALUES, the row's placeholders, the tail.
+_INSERT_VALUES_RE = re.compile(r"^(\s*INSERT\s+INTO\s+\w+\s*\([\w\s,\"]+\)\s*VALUES\s*)"
+                               r"(\(\s*\?(?:\s*,\s*\?)*\s*\))(\s+ON\s+CONFLICT\b[^?;]*)?\s*$", re.I | re.S)
+# Rows per multi-row INSERT on SQLite: an executemany of 500 rows is 500 steps (each a reset, a bind and a
+# GIL release), chunks of 64 (then 32, 16, ... for the rest, so few statement texts) make it 10 and cut the
+# writer's user CPU by ~1 us a row (bench/store_write_bench.py).
+MULTI_ROW_CHUNK = 64
 
 
 class StoreError(Exception):
@@ -120,9 +131,17 @@ class Database:
         return 0
 
     # -- shared ----------------------------------------------------------------------------
+    def _commit_quiet(self) -> None:
+        """Commit without telling other processes' watchers (PostgreSQL: no NOTIFY)."""
+        self._commit()
+
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite). A nested call joins the outer one."""
+    def transaction(self, notify: bool = True) -> Iterator[Tx]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite). A nested call joins the outer one (and its `notify`).
+
+        `notify=False`: a write no watcher needs to hear of (raw results, the run's heartbeat, retention): it
+        does not wake `wait_for_change`, here or in another process, so the outbox watch and delivery stay
+        asleep through the writer's commits each second."""
         with self.lock:
             depth = getattr(self._local, "depth", 0)
             if depth:
@@ -141,8 +160,12 @@ class Database:
                 self._rollback()
                 raise
             self._local.depth = 0
-            self._commit()
-        self._changed()
+            if notify:
+                self._commit()
+            else:
+                self._commit_quiet()
+        if notify:
+            self._changed()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -183,7 +206,10 @@ class SqliteDatabase(Database):
             self.raw = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, timeout=30,
                                        check_same_thread=False, isolation_level=None)
         else:
-            self.raw = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            # Room for the multi-row INSERT texts (7 sizes a statement) beside everything else: a text
+            # evicted from the cache is parsed again, and a 128-row one costs.
+            self.raw = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30,
+                                       cached_statements=256)
             # Switching a new file to WAL needs an exclusive lock and SQLite answers "locked" at once,
             # without its busy handler, while another process creates the same store: wait and retry.
             for attempt in range(100):
@@ -198,12 +224,35 @@ class SqliteDatabase(Database):
             self.raw.execute("PRAGMA foreign_keys=ON")
         self._watcher: sqlite3.Connection | None = None
         self._watch_lock = threading.Lock()
+        self._multi_row: dict[str, dict[int, str] | None] = {}
 
     def _execute(self, sql: str, params: Params) -> Rows:
         return self.raw.execute(sql, tuple(params or ()))
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.raw.executemany(sql, rows)
+        rows = rows if isinstance(rows, (list, tuple)) else list(rows)
+        if len(rows) < 2 or (texts := self._multi_row_texts(sql)) is None:
+            self.raw.executemany(sql, rows)
+            return
+        # Row by row inside a statement: an upsert of two rows of one key adds up as two statements would.
+        chain = itertools.chain.from_iterable
+        at, n = 0, len(rows)
+        while at < n:
+            size = min(MULTI_ROW_CHUNK, 1 << ((n - at).bit_length() - 1))
+            self.raw.execute(texts[size], tuple(chain(rows[at:at + size])))
+            at += size
+
+    def _multi_row_texts(self, sql: str) -> dict[int, str] | None:
+        """The statement text of `sql` for 1, 2, 4, ... MULTI_ROW_CHUNK rows, or None if it is not a plain
+        multi-row-able INSERT; cached per text (a few statements, written once each)."""
+        texts = self._multi_row.get(sql, False)
+        if texts is False:
+            m = _INSERT_VALUES_RE.match(sql)
+            texts = None if m is None else {
+                size: f"{m.group(1)}{','.join([m.group(2)] * size)}{m.group(3) or ''}"
+                for size in (1 << k for k in range(MULTI_ROW_CHUNK.bit_length()))}
+            self._multi_row[sql] = texts
+        return texts
 
     def _begin(self) -> None:
         self.raw.execute("BEGIN IMMEDIATE")
@@ -235,11 +284,23 @@ class SqliteDatabase(Database):
     def _external_generation(self) -> int:
         if self.path == ":memory:" or self.path.startswith("file::memory:"):
             return 0
+        # data_version moves for commits by OTHER connections: read on this process's own connection it
+        # ignores this process's commits (quiet ones included, which must not wake anyone) and still sees
+        # every other process's. Never wait for that connection, though: while a write or a long read holds
+        # it, the watcher connection answers, which also counts this process's commits (a spurious wake at
+        # worst). Even and odd numbers keep the two counts from ever comparing equal.
+        if self.lock.acquire(blocking=False):
+            try:
+                return 2 * int(self.raw.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.ProgrammingError:
+                pass   # closed: the watcher connection answers as before
+            finally:
+                self.lock.release()
         with self._watch_lock:
             if self._watcher is None:
                 # data_version only moves for commits by OTHER connections, so it needs its own.
                 self._watcher = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+            return 2 * int(self._watcher.execute("PRAGMA data_version").fetchone()[0]) + 1
 
     def wait_for_change(self, timeout_seconds: float, since: tuple[int, int] | None = None) -> bool:
         import time
