@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import re
 import sqlite3
 import threading
 import time
@@ -13,15 +11,6 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 __all__ = ["Database", "Tx", "Rows", "DB_ERRORS", "StoreError", "FencedWrite"]
 
 Params = Sequence[Any] | None
-
-# An INSERT whose rows can go several to a statement: `INSERT INTO t (cols) VALUES (?,..)` and any tail
-# (ON CONFLICT ...). Groups: the head up to VALUES, the row's placeholders, the tail.
-_INSERT_VALUES_RE = re.compile(r"^(\s*INSERT\s+INTO\s+\w+\s*\([\w\s,\"]+\)\s*VALUES\s*)"
-                               r"(\(\s*\?(?:\s*,\s*\?)*\s*\))(\s+ON\s+CONFLICT\b[^?;]*)?\s*$", re.I | re.S)
-# Rows per multi-row INSERT on SQLite: an executemany of 500 rows is 500 steps (each a reset, a bind and a
-# GIL release), chunks of 64 (then 32, 16, ... for the rest, so few statement texts) make it 10 and cut the
-# writer's user CPU by ~1 us a row (bench/store_write_bench.py).
-MULTI_ROW_CHUNK = 64
 
 
 class StoreError(Exception):
@@ -206,10 +195,7 @@ class SqliteDatabase(Database):
             self.raw = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True, timeout=30,
                                        check_same_thread=False, isolation_level=None)
         else:
-            # Room for the multi-row INSERT texts (7 sizes a statement) beside everything else: a text
-            # evicted from the cache is parsed again, and a 128-row one costs.
-            self.raw = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30,
-                                       cached_statements=256)
+            self.raw = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             # Switching a new file to WAL needs an exclusive lock and SQLite answers "locked" at once,
             # without its busy handler, while another process creates the same store: wait and retry.
             for attempt in range(100):
@@ -224,35 +210,15 @@ class SqliteDatabase(Database):
             self.raw.execute("PRAGMA foreign_keys=ON")
         self._watcher: sqlite3.Connection | None = None
         self._watch_lock = threading.Lock()
-        self._multi_row: dict[str, dict[int, str] | None] = {}
 
     def _execute(self, sql: str, params: Params) -> Rows:
         return self.raw.execute(sql, tuple(params or ()))
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        rows = rows if isinstance(rows, (list, tuple)) else list(rows)
-        if len(rows) < 2 or (texts := self._multi_row_texts(sql)) is None:
-            self.raw.executemany(sql, rows)
-            return
-        # Row by row inside a statement: an upsert of two rows of one key adds up as two statements would.
-        chain = itertools.chain.from_iterable
-        at, n = 0, len(rows)
-        while at < n:
-            size = min(MULTI_ROW_CHUNK, 1 << ((n - at).bit_length() - 1))
-            self.raw.execute(texts[size], tuple(chain(rows[at:at + size])))
-            at += size
-
-    def _multi_row_texts(self, sql: str) -> dict[int, str] | None:
-        """The statement text of `sql` for 1, 2, 4, ... MULTI_ROW_CHUNK rows, or None if it is not a plain
-        multi-row-able INSERT; cached per text (a few statements, written once each)."""
-        texts = self._multi_row.get(sql, False)
-        if texts is False:
-            m = _INSERT_VALUES_RE.match(sql)
-            texts = None if m is None else {
-                size: f"{m.group(1)}{','.join([m.group(2)] * size)}{m.group(3) or ''}"
-                for size in (1 << k for k in range(MULTI_ROW_CHUNK.bit_length()))}
-            self._multi_row[sql] = texts
-        return texts
+        # One step per row, each releasing the GIL for microseconds. Multi-row INSERTs (64 rows a statement)
+        # were tried: the writer's user CPU fell, but in the daemon its system time rose as much (long GIL-free
+        # steps let the event loop take the GIL, and getting it back costs a futex wait); bench/README.md, round 4.
+        self.raw.executemany(sql, rows)
 
     def _begin(self) -> None:
         self.raw.execute("BEGIN IMMEDIATE")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -170,7 +169,7 @@ def test_a_batch_adds_the_same_rollup_rows_as_one_rollup_per_result() -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 2, 63, 64, 65, 130, 500])
 def test_results_of_any_batch_size_are_stored_exactly_once_in_order(store_spec: StoreSpec, n: int) -> None:
-    """SQLite writes a batch as multi-row INSERTs (64, 32, ... rows a statement): no row lost, doubled or moved."""
+    """A batch of any size is stored as given (`late` left to its default): no row lost, doubled or changed."""
     store = Store.open(store_spec)
     try:
         rows = [(f"c{i % 7}/icmp", 1000.0 + i, 0.001 * i, i % 2, int(i % 3 == 0), None if i % 2 else f"e{i}",
@@ -186,23 +185,8 @@ def test_results_of_any_batch_size_are_stored_exactly_once_in_order(store_spec: 
         store.close()
 
 
-def test_a_batch_of_results_is_a_few_statements_not_one_per_row(tmp_path: Path) -> None:
-    """Each row of an executemany is its own step (a reset, a bind, a GIL release): 500 results and their 500
-    rollup rows go as ~20 multi-row statements, not 1,000."""
-    store = Store.open(str(tmp_path / "n.db"))
-    try:
-        statements: list[str] = []
-        store.db.raw.set_trace_callback(statements.append)   # type: ignore[attr-defined]
-        store.record_rows([(f"c{i}/icmp", 1000.0 + i / 1000, 0.001, 1, 0, None, 1e-4) for i in range(500)])
-        store.db.raw.set_trace_callback(None)   # type: ignore[attr-defined]
-        inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
-        assert 2 <= len(inserts) <= 24, len(inserts)
-    finally:
-        store.close()
-
-
-def test_one_upsert_statement_adds_two_rows_of_one_key(store_spec: StoreSpec) -> None:
-    """A multi-row upsert applies ON CONFLICT row by row, as executemany did: two rows of one key add up."""
+def test_one_batch_of_rollup_rows_adds_two_rows_of_one_key(store_spec: StoreSpec) -> None:
+    """The rollup upsert adds, never replaces: two rows of one key in one batch add up."""
     store = Store.open(store_spec)
     try:
         row = ("a/icmp", 0.0, 300.0, 1, 1, 0, 1, 0.5, 0.5, "3:1")
