@@ -129,8 +129,9 @@ class Database:
         """A write transaction (BEGIN IMMEDIATE on SQLite). A nested call joins the outer one (and its `notify`).
 
         `notify=False`: a write no watcher needs to hear of (raw results, the run's heartbeat, retention): it
-        does not wake `wait_for_change`, here or in another process, so the outbox watch and delivery stay
-        asleep through the writer's commits each second."""
+        does not wake this process's `wait_for_change` (nor, on PostgreSQL, another's: no NOTIFY; SQLite's
+        data_version still shows it to other processes), so the outbox watch and delivery stay asleep through
+        the writer's commits each second."""
         with self.lock:
             depth = getattr(self._local, "depth", 0)
             if depth:
