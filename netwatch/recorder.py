@@ -256,7 +256,14 @@ class Recorder:
             self._wake.clear()
             await self.flush()
 
+    def _housekeeping_due(self, now: float) -> bool:
+        return now - self._last_heartbeat >= HEARTBEAT_SECONDS or now - self._last_prune >= PRUNE_SECONDS
+
     async def flush(self) -> bool:
+        if not (self.results or self.decisions or self.events) and not self._housekeeping_due(time.time()):
+            # Nothing to write and no heartbeat or prune due: no hop to a worker thread for nothing.
+            self.last_flush_ok_at = time.time()
+            return True
         results, decisions, events = self.results, self.decisions, self.events
         self.results, self.decisions, self.events = [], [], []
         stored = len(decisions)
@@ -320,7 +327,7 @@ class Recorder:
             results.clear()
         elif results:
             assert self.fence_results is not None
-            with self.store.transaction() as c:
+            with self.store.transaction(notify=False) as c:
                 kept = self.fence_results(c, results)
                 if kept:
                     self.store.record_rows(kept)

@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from netwatch.alerting import incidents, replies
 from netwatch.alerting.decide import Change, Decider, Decision, Observed, Page, Release
 from netwatch.alerting.selfwatch import SelfWatch, Vitals
+from netwatch.alerting.timers import is_due
 from netwatch.config.paging import Maintenance
 from netwatch.model import Check, Result, State, Transition
 from netwatch.notify.outbox import Delivery
@@ -147,10 +148,15 @@ class PagingLoop:
 
     async def tick(self) -> None:
         now = self.clock()
-        windows = await asyncio.to_thread(self._windows)
+        # One hop, twice a second: the windows and whether any escalation or reminder is due; the sweep (its
+        # own hop, a write) only when one is.
+        windows, (count, next_at) = await asyncio.to_thread(self._reads)
         decision = self.decider.on_clock(now, self.views(), windows)
         if decision:
             self.submit(decision)
+        if not is_due(next_at, now):
+            self.open_incidents = count
+            return
         config = self.config()
         # A check with a decision not yet written (e.g. resolved at a maintenance window's end, this very tick)
         # waits: its stored incident is about to change, and reminding it now would be a false REMINDER.
@@ -159,6 +165,10 @@ class PagingLoop:
                                                              self.decider.quiet_checks() | undecided, config)
         if swept:
             self.delivery.wake.set()
+
+    def _reads(self) -> tuple[tuple[Maintenance, ...], tuple[int, float | None]]:
+        """In a worker thread: the CLI's maintenance windows, and (incidents open, earliest follow-up time)."""
+        return self._windows(), incidents.clock_read(self.store)
 
     def _windows(self) -> tuple[Maintenance, ...]:
         """Windows added by `netwatch maintenance add` (the config's own are in config.paging)."""

@@ -221,6 +221,12 @@ async def close_removed_after_reload(store: Store, config: "Config", now: float)
         log.info("incident #%d closed: its check was removed from the configuration", iid)
 
 
+def clock_read(store: Store) -> tuple[int, float | None]:
+    """(incidents open or acknowledged, the earliest escalation or reminder time): what `sweep` reads first."""
+    with store.db.read() as c:
+        return clock_summary(c)
+
+
 def sweep(store: Store, now: float, quiet: set[str], config: "Config") -> tuple[int, bool]:
     """Escalate and remind what is due; returns the incidents open or acknowledged, and whether it wrote.
 

@@ -356,8 +356,7 @@ class Delivery:
             marker = self.store.db.change_marker()
             while True:
                 try:
-                    changed = await loop.run_in_executor(pool, self.store.wait_for_change, WATCH_SECONDS, marker)
-                    seen = await loop.run_in_executor(pool, self.store.db.change_marker)
+                    changed, seen = await loop.run_in_executor(pool, self._wait_for_change, marker)
                 except DB_ERRORS as exc:
                     log.error("outbox: watching the store failed: %s", exc)
                     await asyncio.sleep(WATCH_SECONDS)
@@ -367,6 +366,12 @@ class Delivery:
                 marker = seen
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _wait_for_change(self, marker: tuple[int, int]) -> tuple[bool, tuple[int, int]]:
+        """In the watch's thread: whether the store changed after `marker` (within WATCH_SECONDS), and the
+        marker of now; one hop a round, not two."""
+        changed = self.store.wait_for_change(WATCH_SECONDS, marker)
+        return changed, self.store.db.change_marker()
 
     def metrics(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("netwatch_notify_queue_depth", "Notices waiting in the outbox, per channel.",

@@ -97,8 +97,9 @@ class Store:
             self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        with self.db.transaction() as tx:
+    def transaction(self, notify: bool = True) -> Iterator[Tx]:
+        """See Database.transaction: `notify=False` for writes no watcher (the outbox) needs to hear of."""
+        with self.db.transaction(notify) as tx:
             yield tx
 
     def wait_for_change(self, timeout_seconds: float, since: tuple[int, int] | None = None) -> bool:
@@ -133,7 +134,7 @@ class Store:
                              (now, now, version, pid))
 
     def touch_run(self, run_id: int, now: float) -> None:
-        with self.transaction() as tx:
+        with self.transaction(notify=False) as tx:
             tx.execute("UPDATE runs SET last_seen_at=? WHERE id=?", (now, run_id))
 
     def stop_run(self, run_id: int, now: float) -> None:
@@ -164,12 +165,17 @@ class Store:
         old owner's late writes included — add up exactly, and a batch retried after a failed
         transaction is counted once. `late`: uploaded from a cluster node's spool (marked, never decided on).
         """
-        rows = [(*row, int(late)) for row in result_rows]
         batch = rollup_rows(result_rows)
         closed = self._closed_buckets(batch)
-        with self.transaction() as c:
-            c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, latency_seconds, "
-                          "late) VALUES (?,?,?,?,?,?,?,?)", rows)
+        # Quiet: results change no incident or outbox row, so their commit each second wakes no watcher.
+        with self.transaction(notify=False) as c:
+            if late:
+                c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
+                              "latency_seconds, late) VALUES (?,?,?,?,?,?,?,?)", [(*row, 1) for row in result_rows])
+            else:
+                # `late` keeps its default (0): the rows go as they are, no copy of each.
+                c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
+                              "latency_seconds) VALUES (?,?,?,?,?,?,?)", result_rows)
             self._write_rollups(c, batch.values())
             self._compact(c, closed)
         open_buckets = self._open_buckets
@@ -302,7 +308,7 @@ class Store:
     # -- retention -------------------------------------------------------------------------
     def prune(self, now: float, results_seconds: float, rollups_seconds: float) -> int:
         """Drop raw results and rollups past retention; transitions and events are kept (reports)."""
-        with self.transaction() as c:
+        with self.transaction(notify=False) as c:
             n = c.execute("DELETE FROM results WHERE ts < ?", (now - results_seconds,)).rowcount
             n += c.execute("DELETE FROM rollups WHERE bucket_start < ?",
                            (now - rollups_seconds - BUCKET_SECONDS,)).rowcount

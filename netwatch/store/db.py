@@ -120,9 +120,18 @@ class Database:
         return 0
 
     # -- shared ----------------------------------------------------------------------------
+    def _commit_quiet(self) -> None:
+        """Commit without telling other processes' watchers (PostgreSQL: no NOTIFY)."""
+        self._commit()
+
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite). A nested call joins the outer one."""
+    def transaction(self, notify: bool = True) -> Iterator[Tx]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite). A nested call joins the outer one (and its `notify`).
+
+        `notify=False`: a write no watcher needs to hear of (raw results, the run's heartbeat, retention): it
+        does not wake this process's `wait_for_change` (nor, on PostgreSQL, another's: no NOTIFY; SQLite's
+        data_version still shows it to other processes), so the outbox watch and delivery stay asleep through
+        the writer's commits each second."""
         with self.lock:
             depth = getattr(self._local, "depth", 0)
             if depth:
@@ -141,8 +150,12 @@ class Database:
                 self._rollback()
                 raise
             self._local.depth = 0
-            self._commit()
-        self._changed()
+            if notify:
+                self._commit()
+            else:
+                self._commit_quiet()
+        if notify:
+            self._changed()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -203,6 +216,9 @@ class SqliteDatabase(Database):
         return self.raw.execute(sql, tuple(params or ()))
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        # One step per row, each releasing the GIL for microseconds. Multi-row INSERTs (64 rows a statement)
+        # were tried: the writer's user CPU fell, but in the daemon its system time rose as much (long GIL-free
+        # steps let the event loop take the GIL, and getting it back costs a futex wait); bench/README.md, round 4.
         self.raw.executemany(sql, rows)
 
     def _begin(self) -> None:
@@ -235,11 +251,23 @@ class SqliteDatabase(Database):
     def _external_generation(self) -> int:
         if self.path == ":memory:" or self.path.startswith("file::memory:"):
             return 0
+        # data_version moves for commits by OTHER connections: read on this process's own connection it
+        # ignores this process's commits (quiet ones included, which must not wake anyone) and still sees
+        # every other process's. Never wait for that connection, though: while a write or a long read holds
+        # it, the watcher connection answers, which also counts this process's commits (a spurious wake at
+        # worst). Even and odd numbers keep the two counts from ever comparing equal.
+        if self.lock.acquire(blocking=False):
+            try:
+                return 2 * int(self.raw.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.ProgrammingError:
+                pass   # closed: the watcher connection answers as before
+            finally:
+                self.lock.release()
         with self._watch_lock:
             if self._watcher is None:
                 # data_version only moves for commits by OTHER connections, so it needs its own.
                 self._watcher = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+            return 2 * int(self._watcher.execute("PRAGMA data_version").fetchone()[0]) + 1
 
     def wait_for_change(self, timeout_seconds: float, since: tuple[int, int] | None = None) -> bool:
         import time

@@ -173,6 +173,10 @@ class PostgresDatabase(Database):
             self.raw.execute(f"NOTIFY {CHANNEL}")
             self.raw.execute("COMMIT")
 
+    def _commit_quiet(self) -> None:
+        with self._driver():
+            self.raw.execute("COMMIT")
+
     def _rollback(self) -> None:
         self._staged.clear()  # a staging table made in this transaction is gone with it
         if not self.raw.closed and self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:

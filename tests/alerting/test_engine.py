@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from netwatch.app import Monitor
 from netwatch.config import loads
 from netwatch.model import Outcome, Result
@@ -260,3 +262,36 @@ async def test_maintenance_end_after_a_recovery_inside_it_sends_no_reminder(tmp_
     states = rows(m, "SELECT ts, to_state FROM transitions WHERE check_id='router/tcp' ORDER BY id")
     assert [s for _, s in states] == ["up", "down", "maintenance", "up"]
     assert [t for t, _ in states] == sorted(t for t, _ in states)   # history in time order
+
+
+async def test_a_tick_with_nothing_due_is_one_hop_and_a_due_escalation_still_goes_out(tmp_path: Path,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twice a second the tick reads the store: windows and the earliest follow-up in one worker-thread hop;
+    the sweep's hop (a write) only when an escalation or reminder is due, which then goes out as before."""
+    import asyncio
+
+    import netwatch.alerting.engine as engine
+
+    now = [10_000.0]
+    config = loads(CONFIG.format(store=tmp_path / "nw.db"))
+    m = Monitor(config, Store.open(config.store), clock=lambda: now[0])
+    hops: list[str] = []
+    real = asyncio.to_thread
+
+    async def counted(func: object, *args: object) -> object:
+        hops.append(getattr(func, "__name__", str(func)))
+        return await real(func, *args)   # type: ignore[arg-type]
+    monkeypatch.setattr(engine.asyncio, "to_thread", counted)
+    await m.paging.tick()
+    assert hops == ["_reads"]
+    for ts in (now[0] - 20, now[0] - 10):   # router down: critical, escalates to level 1 after 5 minutes
+        feed(m, "router/tcp", ts, False)
+    await m.recorder.flush()
+    hops.clear()
+    await m.paging.tick()
+    assert hops == ["_reads"] and m.paging.open_incidents == 1
+    now[0] += 301
+    await m.paging.tick()
+    assert hops == ["_reads", "_reads", "sweep"]
+    assert rows(m, "SELECT level FROM incidents WHERE check_id='router/tcp'") == [(1,)]
+    m.store.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from netwatch.alerting import incidents
 from netwatch.alerting.decide import Change, Decision, Page
 from netwatch.model import AlertPolicy, Check, Event, State, Target, Transition
@@ -106,4 +108,39 @@ async def test_pending_results_hold_only_what_the_store_reads(tmp_path: Path) ->
     assert await recorder.flush()
     row = store.conn.execute("SELECT check_id, ok, degraded, latency_seconds FROM results").fetchone()
     assert row[:3] == ("sw/snmp", 1, 1) and abs(row[3] - 0.05) < 1e-9
+    store.close()
+
+
+async def test_an_idle_flush_hops_to_no_thread_but_the_heartbeat_still_beats(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every second the recorder flushes; with nothing pending and no heartbeat or prune due, that costs no hop
+    to a worker thread. The heartbeat (the run's last_seen_at) is still written when due."""
+    import asyncio
+
+    import netwatch.recorder as recorder_module
+
+    store = Store.open(str(tmp_path / "h.db"))
+    run_id = store.start_run("test", 1, 1000.0)
+    now = [1000.0]
+    monkeypatch.setattr(recorder_module.time, "time", lambda: now[0])
+    hops: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counted(func: object, *args: object) -> object:
+        hops.append(func)
+        return await real_to_thread(func, *args)   # type: ignore[arg-type]
+    monkeypatch.setattr(recorder_module.asyncio, "to_thread", counted)
+    recorder = Recorder(store, run_id, {}, 86400.0, 86400.0)
+    assert await recorder.flush()   # the first: heartbeat and prune are due
+    assert len(hops) == 1
+    now[0] += 1.0
+    assert await recorder.flush() and await recorder.flush()
+    assert len(hops) == 1
+    now[0] += recorder_module.HEARTBEAT_SECONDS
+    assert await recorder.flush()
+    assert len(hops) == 2
+    assert store.conn.execute("SELECT last_seen_at FROM runs WHERE id=?", (run_id,)).fetchone()[0] == now[0]
+    recorder.add_event(now[0], None, None, Event("note", "something to write"))
+    assert await recorder.flush()
+    assert len(hops) == 3
     store.close()

@@ -177,3 +177,62 @@ def test_a_batch_adds_the_same_rollup_rows_as_one_rollup_per_result() -> None:
         key = (check_id, bucket_start(ts))
         expected.setdefault(key, Rollup(*key)).add(bool(ok), bool(degraded), latency)
     assert rollup_rows(rows) == {key: r.row() for key, r in expected.items()}
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 63, 64, 65, 130, 500])
+def test_results_of_any_batch_size_are_stored_exactly_once_in_order(store_spec: StoreSpec, n: int) -> None:
+    """A batch of any size is stored as given (`late` left to its default): no row lost, doubled or changed."""
+    store = Store.open(store_spec)
+    try:
+        rows = [(f"c{i % 7}/icmp", 1000.0 + i, 0.001 * i, i % 2, int(i % 3 == 0), None if i % 2 else f"e{i}",
+                 None if i % 5 == 0 else 1e-4 * i) for i in range(n)]
+        store.record_rows(rows)   # type: ignore[arg-type]
+        with store.db.read() as c:
+            stored = c.fetchall("SELECT check_id, ts, duration_seconds, ok, degraded, error, latency_seconds, late "
+                                "FROM results ORDER BY ts")
+        assert stored == [(*row, 0) for row in rows]
+        with store.db.read() as c:
+            assert c.fetchone("SELECT SUM(count) FROM rollups")[0] == (n or None)   # type: ignore[index]
+    finally:
+        store.close()
+
+
+def test_one_batch_of_rollup_rows_adds_two_rows_of_one_key(store_spec: StoreSpec) -> None:
+    """The rollup upsert adds, never replaces: two rows of one key in one batch add up."""
+    store = Store.open(store_spec)
+    try:
+        row = ("a/icmp", 0.0, 300.0, 1, 1, 0, 1, 0.5, 0.5, "3:1")
+        with store.transaction() as c:
+            Store._write_rollups(c, [row, (*row[:7], 0.25, 0.25, "2:1"), (*row[:1], 300.0, *row[2:])])
+        assert [(r[0], r[1], r[2], r[3], r[6], r[7]) for r in store.rollups_between(0, 600)] == [
+            ("a/icmp", 0.0, 2, 2, 0.75, 0.5), ("a/icmp", 300.0, 1, 1, 0.5, 0.5)]
+        assert store.rollups_between(0, 300)[0][8] == decode_hist("3:1,2:1")
+    finally:
+        store.close()
+
+
+def test_result_writes_wake_no_watcher_but_decisions_and_other_processes_do(store_spec: StoreSpec) -> None:
+    """The writer commits results every second: that must not wake the outbox watch (and delivery behind it)
+    each time. A commit that can change the outbox here, or any commit of another process (the CLI's ack),
+    still wakes it."""
+    store = Store.open(store_spec)
+    other = Store.open(store_spec)   # another connection, as the CLI would have
+    try:
+        run_id = store.start_run("t", 1, 5.0)
+        store.wait_for_change(0.05)   # the first call may start listening and report "maybe changed"
+        marker = store.db.change_marker()
+        store.record_results([result("a/icmp", 10.0)], [0.01])
+        store.touch_run(run_id, 7.0)
+        store.record_results([result("a/icmp", 20.0)], [0.01])
+        store.prune(now=30.0, results_seconds=86400.0, rollups_seconds=86400.0)
+        assert store.db.change_marker() == marker
+        assert store.wait_for_change(0.3, since=marker) is False
+
+        store.record_events([(1.0, None, None, Event("note", "here"))])   # a notifying write of this process
+        assert store.wait_for_change(2.0, since=marker) is True
+        marker = store.db.change_marker()
+        other.record_transition(Transition("a/icmp", "a", 40.0, 40.0, State.UP, State.DOWN, "timeout"))
+        assert store.wait_for_change(5.0, since=marker) is True
+    finally:
+        other.close()
+        store.close()
