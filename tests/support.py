@@ -126,3 +126,9 @@ class NetwatchProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def icmp_engines() -> list[str]:
+    """The ICMP engines to run a test on: the Python loops always, the C loops when they are built."""
+    from netwatch.net.icmp import engine_available
+    return ["python", "c"] if engine_available() else ["python"]

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
+import logging
+import os
 import random
 import socket
 import struct
 import time
 import weakref
 from typing import Callable, Iterable, NamedTuple
+
+try:   # the per-echo loops in C (netwatch/net/_echo.c, built by `pip install`); same behaviour, ~1/4 the CPU
+    from netwatch.net import _echo as _C_ENGINE
+except ImportError:   # no compiler at install time: the Python loops below do the same work
+    _C_ENGINE = None
+
+log = logging.getLogger(__name__)
+
+# "c" or "python" forces an engine (tests run both; "python" also works around a suspected C-engine bug).
+ENGINE_ENV = "NETWATCH_ICMP_ENGINE"
 
 # Linux values (x86, arm, most arches); Python's socket module does not export them.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -93,7 +106,8 @@ class PingStats(NamedTuple):
 class _Channel:
     """One ICMP socket of one address family, raw (root/CAP_NET_RAW) or datagram (ping_group_range)."""
 
-    __slots__ = ("family", "sock", "fd", "raw", "ident", "checksummed", "header_offset", "request_type")
+    __slots__ = ("family", "sock", "fd", "raw", "ident", "checksummed", "header_offset", "request_type",
+                 "reply_type", "on_error")
 
     def __init__(self, family: int, sock: socket.socket, raw: bool, ident: int) -> None:
         self.family = family
@@ -106,6 +120,8 @@ class _Channel:
         self.checksummed = raw and family == socket.AF_INET    # the kernel sums ICMPv6 and ping sockets
         self.header_offset = raw and family == socket.AF_INET  # only raw IPv4 delivers the IP header
         self.request_type = _ECHO_REQUEST[family]
+        self.reply_type = _ECHO_REPLY[family]
+        self.on_error: Callable[[bytes, int, str], None] = lambda data, offset, source: None
 
 
 class _Batch:
@@ -216,6 +232,35 @@ def _normalize(address: str) -> tuple[str, int, tuple[str, int]]:
     return found
 
 
+_WIRE: dict[str, tuple[bytes, bytes]] = {}
+
+
+def _wire(text: str, family: int) -> tuple[bytes, bytes]:
+    """The C engine's form of a normalized address: its `struct sockaddr_in`/`sockaddr_in6` and its
+    address bytes padded to 16 (what a reply's source is compared with)."""
+    found = _WIRE.get(text)
+    if found is None:
+        host, _, scope = text.partition("%")
+        packed = socket.inet_pton(family, host)
+        if family == socket.AF_INET:
+            sockaddr = struct.pack("=HH4s8x", family, 0, packed)
+        else:
+            try:
+                scope_id = (int(scope) if scope.isdigit() else socket.if_nametoindex(scope)) if scope else 0
+            except OSError:
+                scope_id = 0   # an unknown interface: the send fails with the kernel's own reason, as in Python
+            sockaddr = struct.pack("=HHI16sI", family, 0, 0, packed, scope_id)
+        if len(_WIRE) >= 100_000:
+            _WIRE.clear()
+        found = _WIRE[text] = (sockaddr, packed.ljust(16, b"\0"))
+    return found
+
+
+def engine_available() -> bool:
+    """True when the C loops were built (`pip install` with a C compiler and Python's headers)."""
+    return _C_ENGINE is not None
+
+
 def address_family(host: str) -> int | None:
     """AF_INET or AF_INET6 if `host` is an IP address literal (scope allowed), else None."""
     try:
@@ -251,7 +296,18 @@ class Pinger:
     from one counter shared by all batches so concurrent checks never collide.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, engine: str | None = None) -> None:
+        """`engine`: "c", "python", or None for $NETWATCH_ICMP_ENGINE, else C when built."""
+        chosen = engine or os.environ.get(ENGINE_ENV) or ("c" if _C_ENGINE is not None else "python")
+        if chosen not in ("c", "python"):
+            raise ValueError(f"unknown ICMP engine {chosen!r} (c or python)")
+        if chosen == "c" and _C_ENGINE is None:
+            raise RuntimeError("the C ICMP engine is not built (reinstall with gcc and Python's headers present)")
+        self.engine = chosen
+        self._echo = _C_ENGINE if chosen == "c" else None
+        # The C engine's copy of each in-flight echo's destination, 16 bytes a sequence number.
+        self._address_table = bytearray(_SEQUENCE_SPACE * 16) if self._echo is not None else bytearray()
+        self._counts = [0, 0, 0]   # the C drain's matched, foreign and stray replies, folded in after each call
         self._channels: dict[int, _Channel] = {}
         # Echoes in flight, indexed by sequence number: preallocated so a send allocates nothing.
         self._slot_batch: list[_Batch | None] = [None] * _SEQUENCE_SPACE
@@ -325,6 +381,7 @@ class Pinger:
             if raw:
                 _attach_ident_filter(sock, family, self._ident)
             ch = _Channel(family, sock, raw, self._ident)
+            ch.on_error = lambda data, offset, source: self._on_error(ch, data, offset, source)
             asyncio.get_running_loop().add_reader(ch.fd, self._drain, ch)
         except BaseException:
             sock.close()
@@ -341,6 +398,20 @@ class Pinger:
 
     def _drain(self, ch: _Channel) -> None:
         """Read every queued datagram and settle the echoes they answer."""
+        if self._echo is not None:
+            counts = self._counts
+            try:
+                self._echo.drain(ch.fd, ch.header_offset, -1 if ch.ident is None else ch.ident, ch.reply_type,
+                                 self._slot_batch, self._slot_index, self._slot_sent_ns, self._slot_sent_perf_ns,
+                                 self._address_table, ch.on_error, counts, _DRAIN_MAX_PACKETS)
+            finally:
+                matched, foreign, stray = counts
+                if matched or foreign or stray:
+                    counts[0] = counts[1] = counts[2] = 0
+                    self.in_flight -= matched
+                    self.foreign_replies += foreign
+                    self.stray_replies += stray
+            return
         recvmsg = ch.sock.recvmsg
         slot_batch = self._slot_batch
         slot_address = self._slot_address
@@ -531,7 +602,9 @@ class Pinger:
             time_ns = time.time_ns
             perf_counter_ns = time.perf_counter_ns
             since_drain = 0
-            for round_index in range(count):
+            if self._echo is not None:
+                await self._send_rounds(loop, batch, prepared, used, count, interval_seconds, payload_sum, gone)
+            for round_index in range(count if self._echo is None else 0):
                 if round_index:
                     await asyncio.sleep(interval_seconds)
                 for i, (text, ch, packet, sockaddr) in enumerate(prepared):
@@ -621,6 +694,46 @@ class Pinger:
                     self.in_flight -= 1
             for i in range(len(addresses)):
                 batch.finish(i)
+
+    async def _send_rounds(self, loop: asyncio.AbstractEventLoop, batch: _Batch,
+                           prepared: list[tuple[str, _Channel, bytearray, tuple[str, int]]], used: list[_Channel],
+                           count: int, interval_seconds: float, payload_sum: int,
+                           gone: Callable[[int], bool] | None) -> None:
+        """The batch's rounds of echoes through the C loop: the same sends, slots and failures as the
+        Python loop in _run_group; here only what waits (writable socket, free sequence numbers)."""
+        send_round = self._echo.send_round   # type: ignore[union-attr]
+        entries = []
+        for text, ch, packet, _ in prepared:
+            sockaddr, address16 = _wire(text, ch.family)
+            entries.append((ch.fd, packet, sockaddr, ch.checksummed, ch.request_type, text, address16))
+        size = len(entries)
+        for round_index in range(count):
+            if round_index:
+                await asyncio.sleep(interval_seconds)
+            position = 0
+            while position < size:
+                if self.in_flight >= _SEQUENCE_SPACE:
+                    await asyncio.sleep(0.001)
+                    continue
+                position, self._next_seq, sent, error = send_round(
+                    entries, position, batch.settled, gone, self._ident, self._next_seq, payload_sum,
+                    self._slot_batch, self._slot_index, self._slot_address, self._slot_sent_ns,
+                    self._slot_sent_perf_ns, self._address_table, batch.seq_flat, count, round_index, batch,
+                    _DRAIN_EVERY_SENDS, _SEQUENCE_SPACE - self.in_flight)
+                self.in_flight += sent
+                batch.outstanding += sent
+                if error == 0:
+                    if position < size:   # read while sending so the receive buffer never overflows
+                        for c in used:
+                            self._drain(c)
+                elif error in (errno.EAGAIN, errno.EINTR):
+                    for c in used:
+                        self._drain(c)
+                    await _writable(loop, prepared[position][1])
+                elif error > 0:
+                    batch.outstanding += 1   # fail() counts it down again
+                    batch.fail(position, f"send failed: {os.strerror(error)}")
+                    position += 1
 
     def pending_sequences(self) -> list[int]:
         """Sequence numbers of the echoes in flight (for tests and debugging)."""
@@ -718,6 +831,13 @@ def pinger() -> Pinger:
     found = _PINGERS.get(loop)
     if found is None or found._closed:
         found = _PINGERS[loop] = Pinger()
+        if found.engine == "c":
+            log.info("ICMP engine: the C loops (netwatch/net/_echo.c)")
+        else:
+            log.log(logging.WARNING if _C_ENGINE is None else logging.INFO,
+                    "ICMP engine: the Python loops (%s); each echo costs about 3x the CPU of the C loops",
+                    f"set by ${ENGINE_ENV}" if _C_ENGINE is not None else
+                    "the C loops were not built: install gcc, libc6-dev and python3-dev, then reinstall")
         weakref.finalize(loop, _close_sockets, found)
     return found
 

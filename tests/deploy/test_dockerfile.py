@@ -66,7 +66,7 @@ def test_dockerignore_keeps_local_state_out() -> None:
               and not args.startswith("--from")}
     for path in copied:
         assert f"!{path.rstrip('/')}/" in lines or f"!{path}" in lines or path == ".", path
-    for path in ("pyproject.toml", "README.md", "netwatch"):
+    for path in ("pyproject.toml", "setup.py", "README.md", "netwatch"):
         assert (REPO / path).exists()
 
 

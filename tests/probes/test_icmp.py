@@ -21,8 +21,16 @@ from netwatch.fields import Duration, FieldError
 from netwatch.model import Target
 from netwatch.probes import icmp
 from netwatch.net import icmp as pinger_module
-from netwatch.net.icmp import PingStats
-from tests.support import ipv6_loopback
+from netwatch.net.icmp import ENGINE_ENV, PingStats
+from tests.support import icmp_engines, ipv6_loopback
+
+
+@pytest.fixture(autouse=True, params=icmp_engines())
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on each ICMP engine (a new Pinger per test: pytest-asyncio's loop is per test)."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return str(request.param)
+
 
 REPO = Path(__file__).resolve().parents[2]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets and network namespaces need root "

@@ -11,9 +11,17 @@ import subprocess
 import pytest
 
 from netwatch.net import icmp as pinger_module
+from netwatch.net.icmp import ENGINE_ENV
 from netwatch.net.icmp import Pinger, PingStats, ping_many
 
-from tests.support import ipv6_loopback
+from tests.support import icmp_engines, ipv6_loopback
+
+@pytest.fixture(autouse=True, params=icmp_engines())
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on each ICMP engine (a new Pinger per test: pytest-asyncio's loop is per test)."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return str(request.param)
+
 
 SO_DETACH_FILTER = getattr(socket, "SO_DETACH_FILTER", 27)
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CI runs as root)")
@@ -219,3 +227,53 @@ async def test_ping_soon_bad_arguments_raise_for_the_caller_only() -> None:
     with pytest.raises(ValueError):
         shared.ping_soon("127.0.0.1", 0, 0.0, 1.0, 56, 0.005)
     assert not shared._pending
+
+
+def test_the_engine_is_chosen_by_argument_then_environment(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Pinger().engine == engine   # the fixture set $NETWATCH_ICMP_ENGINE
+    assert Pinger("python").engine == "python"
+    with pytest.raises(ValueError, match="unknown ICMP engine 'fast'"):
+        Pinger("fast")
+    monkeypatch.setattr(pinger_module, "_C_ENGINE", None)
+    with pytest.raises(RuntimeError, match="not built"):
+        Pinger("c")
+
+
+def test_the_c_engine_is_built_where_the_suite_runs_in_ci() -> None:
+    # optional=True in setup.py lets an install without a compiler fall back to the Python loops; CI installs
+    # gcc and must test the C loops, so a silent fallback there fails here.
+    if not os.environ.get("CI"):
+        pytest.skip("only CI must have the C engine built")
+    assert pinger_module.engine_available(), "netwatch/net/_echo.c was not built: is gcc installed?"
+
+
+@needs_root
+async def test_a_failing_callback_leaves_no_echo_in_flight() -> None:
+    shared = pinger_module.pinger()
+    addresses = [f"127.47.0.{i}" for i in range(1, 201)]
+    delivered: list[int] = []
+    failed: list[int] = []
+
+    def deliver(index: int, stats: PingStats) -> None:
+        delivered.append(index)
+        if len(delivered) == 50:
+            raise RuntimeError("a bug in the caller")
+
+    shared.start_batch(addresses, [1.0] * len(addresses), 3, 0.0, 56, deliver, lambda i, e: failed.append(i))
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if len(delivered) + len(failed) >= len(addresses):
+            break
+    assert sorted(delivered + failed) == list(range(len(addresses))), "every address settled exactly once"
+    assert shared.in_flight == 0 and not shared.pending_sequences()
+
+
+@needs_root
+async def test_a_failed_send_is_that_address_s_error_only() -> None:
+    # The limited broadcast address without SO_BROADCAST: the kernel refuses the send (EACCES), nothing leaves.
+    shared = pinger_module.pinger()
+    got = await shared.ping_many(["127.0.0.1", "255.255.255.255", "127.0.0.2"], count=2, timeout_seconds=0.5)
+    assert got["127.0.0.1"].received == 2 and got["127.0.0.2"].received == 2
+    bad = got["255.255.255.255"]
+    assert (bad.received, bad.errors) == (0, ("send failed: Permission denied",) * 2)
+    assert shared.in_flight == 0 and not shared.pending_sequences()
