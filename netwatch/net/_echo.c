@@ -24,8 +24,6 @@
 #define RECEIVE_BYTES 192
 #define CLOCK_SLACK_NS 1000000LL
 
-static PyObject *reply_name; /* "reply", interned */
-
 static inline long long clock_ns(clockid_t clock) {
     struct timespec ts;
     clock_gettime(clock, &ts);
@@ -37,6 +35,91 @@ static inline void list_put(PyObject *list, Py_ssize_t index, PyObject *value) {
     PyObject *old = PyList_GET_ITEM(list, index);
     PyList_SET_ITEM(list, index, value);
     Py_XDECREF(old);
+}
+
+/* Interned names of the _Batch attributes and methods the drain uses. */
+static PyObject *got_name, *left_name, *rtt_flat_name, *count_name, *outstanding_name, *finish_name, *settle_name;
+
+static long get_long(PyObject *obj, PyObject *name) {
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL)
+        return -1;
+    long result = PyLong_AsLong(value);
+    Py_DECREF(value);
+    return result;
+}
+
+static int set_long(PyObject *obj, PyObject *name, long number) {
+    PyObject *value = PyLong_FromLong(number);
+    if (value == NULL)
+        return -1;
+    int failed = PyObject_SetAttr(obj, name, value);
+    Py_DECREF(value);
+    return failed;
+}
+
+/* _Batch.reply(index, rtt_ns) of netwatch/net/icmp.py, step for step: the echo's RTT in its address's
+ * slot, one echo fewer outstanding and left, finish() when the address has none left, settle() when the
+ * batch has none outstanding. Returns -1 with an exception set. */
+static int batch_reply(PyObject *batch, PyObject *index_obj, long long rtt_ns) {
+    int status = -1;
+    PyObject *got = PyObject_GetAttr(batch, got_name);
+    PyObject *left = PyObject_GetAttr(batch, left_name);
+    PyObject *rtt_flat = PyObject_GetAttr(batch, rtt_flat_name);
+    Py_ssize_t index = PyLong_AsSsize_t(index_obj);
+    long count = get_long(batch, count_name);
+    if (got == NULL || left == NULL || rtt_flat == NULL || PyErr_Occurred())
+        goto out;
+    if (!PyList_CheckExact(got) || !PyList_CheckExact(left) || !PyList_CheckExact(rtt_flat) || index < 0 ||
+        index >= PyList_GET_SIZE(got) || index >= PyList_GET_SIZE(left)) {
+        PyErr_SetString(PyExc_TypeError, "batch lists do not match its index");
+        goto out;
+    }
+    Py_ssize_t got_now = PyLong_AsSsize_t(PyList_GET_ITEM(got, index));
+    long left_now = PyLong_AsLong(PyList_GET_ITEM(left, index));
+    if (PyErr_Occurred())
+        goto out;
+    Py_ssize_t slot = index * count + got_now;
+    if (got_now < 0 || got_now >= count || slot >= PyList_GET_SIZE(rtt_flat)) {
+        PyErr_SetString(PyExc_ValueError, "more replies than echoes for one address");
+        goto out;
+    }
+    PyObject *seconds = PyFloat_FromDouble((double)rtt_ns / 1e9);
+    PyObject *got_next = PyLong_FromSsize_t(got_now + 1);
+    PyObject *left_next = PyLong_FromLong(left_now - 1);
+    if (seconds == NULL || got_next == NULL || left_next == NULL) {
+        Py_XDECREF(seconds);
+        Py_XDECREF(got_next);
+        Py_XDECREF(left_next);
+        goto out;
+    }
+    list_put(rtt_flat, slot, seconds);
+    list_put(got, index, got_next);
+    list_put(left, index, left_next);
+    long outstanding = get_long(batch, outstanding_name);
+    if (PyErr_Occurred() || set_long(batch, outstanding_name, outstanding - 1))
+        goto out;
+    if (left_now - 1 == 0) {
+        PyObject *answer = PyObject_CallMethodOneArg(batch, finish_name, index_obj);
+        if (answer == NULL)
+            goto out;
+        Py_DECREF(answer);
+    }
+    outstanding = get_long(batch, outstanding_name);   /* finish() gives up the address's echoes in flight */
+    if (PyErr_Occurred())
+        goto out;
+    if (outstanding == 0) {
+        PyObject *answer = PyObject_CallMethodNoArgs(batch, settle_name);
+        if (answer == NULL)
+            goto out;
+        Py_DECREF(answer);
+    }
+    status = 0;
+out:
+    Py_XDECREF(got);
+    Py_XDECREF(left);
+    Py_XDECREF(rtt_flat);
+    return status;
 }
 
 static int check_list(PyObject *obj, Py_ssize_t at_least, const char *name) {
@@ -208,8 +291,8 @@ static PyObject *send_round(PyObject *self, PyObject *const *args, Py_ssize_t na
  *       address_table, on_error, counts, max_packets) -> datagrams read
  *
  * Reads queued datagrams as Pinger._drain does: an echo reply with our identifier, a sequence in flight
- * and the address it was sent to settles that echo (`slot_batch[seq].reply(index, rtt_ns)`, the kernel's
- * receive timestamp preferred); any other ICMP type goes to `on_error(data, offset, source)`. `counts`
+ * and the address it was sent to settles that echo (as `slot_batch[seq].reply(index, rtt_ns)` would: see
+ * batch_reply; the kernel's receive timestamp preferred); any other ICMP type goes to `on_error(data, offset, source)`. `counts`
  * ([matched, foreign, stray], added to in place, also when a callback raises) lets the caller keep its
  * in-flight count and counters. `ident` < 0: a ping socket (the kernel already filters by identifier).
  */
@@ -312,17 +395,13 @@ static PyObject *drain(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
                 break;
             }
         }
-        PyObject *rtt = PyLong_FromLongLong(rtt_ns);
-        if (rtt == NULL) {
-            Py_DECREF(batch);
-            goto done;
-        }
-        PyObject *answer = PyObject_CallMethodObjArgs(batch, reply_name, PyList_GET_ITEM(slot_index, seq), rtt, NULL);
-        Py_DECREF(rtt);
+        PyObject *index = PyList_GET_ITEM(slot_index, seq);
+        Py_INCREF(index);
+        int failed = batch_reply(batch, index, rtt_ns);
+        Py_DECREF(index);
         Py_DECREF(batch);
-        if (answer == NULL)
+        if (failed)
             goto done;
-        Py_DECREF(answer);
     }
     result = PyLong_FromSsize_t(read);
 done:;
@@ -352,9 +431,14 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_echo", "The ICMP en
                                     methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__echo(void) {
-    reply_name = PyUnicode_InternFromString("reply");
-    if (reply_name == NULL)
-        return NULL;
+    const char *names[] = {"got", "left", "rtt_flat", "count", "outstanding", "finish", "settle"};
+    PyObject **slots[] = {&got_name, &left_name, &rtt_flat_name, &count_name, &outstanding_name, &finish_name,
+                          &settle_name};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        *slots[k] = PyUnicode_InternFromString(names[k]);
+        if (*slots[k] == NULL)
+            return NULL;
+    }
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;

@@ -166,6 +166,7 @@ class _Batch:
             self.done.set_result(None)
 
     def reply(self, index: int, rtt_ns: int) -> None:
+        # netwatch/net/_echo.c batch_reply does the same for the C engine: change both together.
         got = self.got[index]
         self.rtt_flat[index * self.count + got] = rtt_ns / 1e9
         self.got[index] = got + 1
