@@ -43,6 +43,7 @@ _ANCILLARY_BYTES = socket.CMSG_SPACE(16)
 _DRAIN_EVERY_SENDS = 64
 _DRAIN_MAX_PACKETS = 8192
 _SEQUENCE_SPACE = 65536
+_PREPARED_KEPT = 4096   # address lists whose send entries are kept (a slot's plan each; cleared when full)
 # A kernel timestamp later than the user-space one by more than this means the wall clock moved.
 _CLOCK_SLACK_NS = 1_000_000
 
@@ -309,6 +310,9 @@ class Pinger:
         # The C engine's copy of each in-flight echo's destination, 16 bytes a sequence number.
         self._address_table = bytearray(_SEQUENCE_SPACE * 16) if self._echo is not None else bytearray()
         self._counts = [0, 0, 0]   # the C drain's matched, foreign and stray replies, folded in after each call
+        # start_batch's address lists (a slot's plan: the same list every run) and what _entries made of them.
+        self._prepared: dict[int, tuple[list[str], int, list[tuple[int, bytearray, bytes, bool, int, str, bytes]],
+                                        list[_Channel], list[_Channel]]] = {}
         self._channels: dict[int, _Channel] = {}
         # Echoes in flight, indexed by sequence number: preallocated so a send allocates nothing.
         self._slot_batch: list[_Batch | None] = [None] * _SEQUENCE_SPACE
@@ -558,105 +562,118 @@ class Pinger:
         per address as soon as its echoes are answered or its deadline passed; if the batch cannot
         run at all (no ICMP socket, or the loop is shutting down), `fail(i, exc)` is called instead for
         every address not yet delivered. Addresses must be IP literals (ValueError otherwise, at once).
+        `addresses` must not change after the call: the same list passed again (a slot's plan, run after
+        run) reuses what the engine prepared from it.
         """
         self._check_arguments(count, payload_size_bytes)
-        for address in addresses:
-            _normalize(address)
-        self._start_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail, None)
+        kept = self._prepared.get(id(addresses))
+        if kept is None or kept[0] is not addresses:
+            for address in addresses:
+                _normalize(address)
+        self._start_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail, None,
+                          stable=True)
 
     def _start_group(self, addresses: list[str], waits: list[float], count: int, interval_seconds: float,
                      payload_size_bytes: int, deliver: Callable[[int, PingStats], None],
-                     fail: Callable[[int, BaseException], None], gone: Callable[[int], bool] | None) -> None:
+                     fail: Callable[[int, BaseException], None], gone: Callable[[int], bool] | None,
+                     stable: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._run_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail, gone))
+            self._run_group(addresses, waits, count, interval_seconds, payload_size_bytes, deliver, fail, gone,
+                            stable))
         self._group_tasks.add(task)   # referenced until done, or the loop may collect it mid-run
         task.add_done_callback(self._group_tasks.discard)
 
     async def _run_group(self, addresses: list[str], waits: list[float], count: int, interval_seconds: float,
                          payload_size_bytes: int, deliver: Callable[[int, PingStats], None],
-                         fail: Callable[[int, BaseException], None], gone: Callable[[int], bool] | None) -> None:
+                         fail: Callable[[int, BaseException], None], gone: Callable[[int], bool] | None,
+                         stable: bool = False) -> None:
+        """`stable`: the caller passes the same unchanged `addresses` list run after run (a slot's plan), so
+        the C engine keeps what it prepares from it (normalized addresses, sockaddrs, packet buffers)."""
         loop = asyncio.get_running_loop()
         batch = _Batch(loop.create_future(), self, addresses, count, deliver, gone)
         settled = batch.settled
         expiry: list[asyncio.TimerHandle] = []
         try:
             payload, payload_sum = self._payloads.get(payload_size_bytes) or self._payload(payload_size_bytes)
-            # Per socket of the batch: one packet buffer, its header rewritten in place for every echo.
-            channels: dict[int, tuple[_Channel, bytearray]] = {}
-            prepared: list[tuple[str, _Channel, bytearray, tuple[str, int]]] = []
-            for address in addresses:
-                text, family, sockaddr = _normalize(address)
-                found = channels.get(family)
-                if found is None:
-                    found = channels[family] = (self._channels.get(family) or self._channel(family),
-                                                bytearray(_ECHO_HEADER.size) + payload)
-                prepared.append((text, found[0], found[1], sockaddr))
-            used = [ch for ch, _ in channels.values()]
-            ident = self._ident
-            pack_header = _ECHO_HEADER.pack_into
-            slot_batch = self._slot_batch
-            slot_index = self._slot_index
-            slot_address = self._slot_address
-            slot_sent_ns = self._slot_sent_ns
-            slot_sent_perf_ns = self._slot_sent_perf_ns
-            seq_flat = batch.seq_flat
-            time_ns = time.time_ns
-            perf_counter_ns = time.perf_counter_ns
-            since_drain = 0
             if self._echo is not None:
-                await self._send_rounds(loop, batch, prepared, used, count, interval_seconds, payload_sum, gone)
-            for round_index in range(count if self._echo is None else 0):
-                if round_index:
-                    await asyncio.sleep(interval_seconds)
-                for i, (text, ch, packet, sockaddr) in enumerate(prepared):
-                    if settled[i] or (gone is not None and gone(i)):
-                        continue   # settled already, or its caller was cancelled: send it nothing more
-                    while self.in_flight >= _SEQUENCE_SPACE:
-                        await asyncio.sleep(0.001)
-                    # The next free sequence number (one counter for every batch: no two echoes in flight share one).
-                    seq = self._next_seq
-                    while slot_batch[seq] is not None:
-                        seq = (seq + 1) & 0xFFFF
-                    self._next_seq = (seq + 1) & 0xFFFF
-                    checksum = 0
-                    if ch.checksummed:   # the kernel sums ICMPv6 and ping sockets
-                        total = (ch.request_type << 8) + ident + seq + payload_sum
-                        total = (total & 0xFFFF) + (total >> 16)
-                        total = (total & 0xFFFF) + (total >> 16)
-                        checksum = ~total & 0xFFFF
-                    pack_header(packet, 0, ch.request_type, 0, checksum, ident, seq)
-                    while True:
-                        # Taken before sendto: on loopback the reply is queued inside the call.
-                        sent_ns = time_ns()
-                        sent_perf_ns = perf_counter_ns()
-                        try:
-                            ch.sock.sendto(packet, sockaddr)
-                        except (BlockingIOError, InterruptedError):
+                entries, entry_channels, used = self._entries(addresses, payload_size_bytes, payload, stable)
+                await self._send_rounds(loop, batch, entries, entry_channels, used, count, interval_seconds,
+                                        payload_sum, gone)
+            else:
+                # Per socket of the batch: one packet buffer, its header rewritten in place for every echo.
+                channels: dict[int, tuple[_Channel, bytearray]] = {}
+                prepared: list[tuple[str, _Channel, bytearray, tuple[str, int]]] = []
+                for address in addresses:
+                    text, family, sockaddr = _normalize(address)
+                    found = channels.get(family)
+                    if found is None:
+                        found = channels[family] = (self._channels.get(family) or self._channel(family),
+                                                    bytearray(_ECHO_HEADER.size) + payload)
+                    prepared.append((text, found[0], found[1], sockaddr))
+                used = [ch for ch, _ in channels.values()]
+                ident = self._ident
+                pack_header = _ECHO_HEADER.pack_into
+                slot_batch = self._slot_batch
+                slot_index = self._slot_index
+                slot_address = self._slot_address
+                slot_sent_ns = self._slot_sent_ns
+                slot_sent_perf_ns = self._slot_sent_perf_ns
+                seq_flat = batch.seq_flat
+                time_ns = time.time_ns
+                perf_counter_ns = time.perf_counter_ns
+                since_drain = 0
+                for round_index in range(count):
+                    if round_index:
+                        await asyncio.sleep(interval_seconds)
+                    for i, (text, ch, packet, sockaddr) in enumerate(prepared):
+                        if settled[i] or (gone is not None and gone(i)):
+                            continue   # settled already, or its caller was cancelled: send it nothing more
+                        while self.in_flight >= _SEQUENCE_SPACE:
+                            await asyncio.sleep(0.001)
+                        # The next free sequence number (one counter for every batch: no two echoes in flight share one).
+                        seq = self._next_seq
+                        while slot_batch[seq] is not None:
+                            seq = (seq + 1) & 0xFFFF
+                        self._next_seq = (seq + 1) & 0xFFFF
+                        checksum = 0
+                        if ch.checksummed:   # the kernel sums ICMPv6 and ping sockets
+                            total = (ch.request_type << 8) + ident + seq + payload_sum
+                            total = (total & 0xFFFF) + (total >> 16)
+                            total = (total & 0xFFFF) + (total >> 16)
+                            checksum = ~total & 0xFFFF
+                        pack_header(packet, 0, ch.request_type, 0, checksum, ident, seq)
+                        while True:
+                            # Taken before sendto: on loopback the reply is queued inside the call.
+                            sent_ns = time_ns()
+                            sent_perf_ns = perf_counter_ns()
+                            try:
+                                ch.sock.sendto(packet, sockaddr)
+                            except (BlockingIOError, InterruptedError):
+                                for c in used:
+                                    self._drain(c)
+                                await _writable(loop, ch)
+                                continue
+                            except OSError as exc:
+                                batch.outstanding += 1   # fail() counts it down again
+                                batch.fail(i, f"send failed: {exc.strerror or exc}")
+                                sent_ns = -1
+                            break
+                        if sent_ns < 0:
+                            continue
+                        slot_batch[seq] = batch
+                        slot_index[seq] = i
+                        slot_address[seq] = text
+                        slot_sent_ns[seq] = sent_ns
+                        slot_sent_perf_ns[seq] = sent_perf_ns
+                        seq_flat[i * count + round_index] = seq
+                        self.in_flight += 1
+                        batch.outstanding += 1
+                        since_drain += 1
+                        if since_drain >= _DRAIN_EVERY_SENDS:
+                            # Read while sending so the receive buffer never overflows.
+                            since_drain = 0
                             for c in used:
                                 self._drain(c)
-                            await _writable(loop, ch)
-                            continue
-                        except OSError as exc:
-                            batch.outstanding += 1   # fail() counts it down again
-                            batch.fail(i, f"send failed: {exc.strerror or exc}")
-                            sent_ns = -1
-                        break
-                    if sent_ns < 0:
-                        continue
-                    slot_batch[seq] = batch
-                    slot_index[seq] = i
-                    slot_address[seq] = text
-                    slot_sent_ns[seq] = sent_ns
-                    slot_sent_perf_ns[seq] = sent_perf_ns
-                    seq_flat[i * count + round_index] = seq
-                    self.in_flight += 1
-                    batch.outstanding += 1
-                    since_drain += 1
-                    if since_drain >= _DRAIN_EVERY_SENDS:
-                        # Read while sending so the receive buffer never overflows.
-                        since_drain = 0
-                        for c in used:
-                            self._drain(c)
             batch.sending = False
             for c in used:
                 self._drain(c)
@@ -696,17 +713,41 @@ class Pinger:
             for i in range(len(addresses)):
                 batch.finish(i)
 
+    def _entries(self, addresses: list[str], payload_size_bytes: int, payload: bytes, stable: bool
+                 ) -> tuple[list[tuple[int, bytearray, bytes, bool, int, str, bytes]], list[_Channel], list[_Channel]]:
+        """What the C loop sends from, per address: (fd, packet buffer, sockaddr, checksummed, echo type,
+        address text, address bytes); the channel of each; the channels used. A stable list's are kept."""
+        if stable:
+            kept = self._prepared.get(id(addresses))
+            if kept is not None and kept[0] is addresses and kept[1] == payload_size_bytes:
+                return kept[2], kept[3], kept[4]
+        # One packet buffer per socket: the C loop writes the header before every send, so batches may share it.
+        buffers: dict[int, bytearray] = {}
+        entries: list[tuple[int, bytearray, bytes, bool, int, str, bytes]] = []
+        entry_channels: list[_Channel] = []
+        for address in addresses:
+            text, family, _ = _normalize(address)
+            ch = self._channels.get(family) or self._channel(family)
+            packet = buffers.get(family)
+            if packet is None:
+                packet = buffers[family] = bytearray(_ECHO_HEADER.size) + payload
+            sockaddr, address16 = _wire(text, family)
+            entries.append((ch.fd, packet, sockaddr, ch.checksummed, ch.request_type, text, address16))
+            entry_channels.append(ch)
+        used = list({ch.family: ch for ch in entry_channels}.values())
+        if stable:
+            if len(self._prepared) >= _PREPARED_KEPT:
+                self._prepared.clear()
+            self._prepared[id(addresses)] = (addresses, payload_size_bytes, entries, entry_channels, used)
+        return entries, entry_channels, used
+
     async def _send_rounds(self, loop: asyncio.AbstractEventLoop, batch: _Batch,
-                           prepared: list[tuple[str, _Channel, bytearray, tuple[str, int]]], used: list[_Channel],
-                           count: int, interval_seconds: float, payload_sum: int,
-                           gone: Callable[[int], bool] | None) -> None:
+                           entries: list[tuple[int, bytearray, bytes, bool, int, str, bytes]],
+                           entry_channels: list[_Channel], used: list[_Channel], count: int, interval_seconds: float,
+                           payload_sum: int, gone: Callable[[int], bool] | None) -> None:
         """The batch's rounds of echoes through the C loop: the same sends, slots and failures as the
         Python loop in _run_group; here only what waits (writable socket, free sequence numbers)."""
         send_round = self._echo.send_round   # type: ignore[union-attr]
-        entries = []
-        for text, ch, packet, _ in prepared:
-            sockaddr, address16 = _wire(text, ch.family)
-            entries.append((ch.fd, packet, sockaddr, ch.checksummed, ch.request_type, text, address16))
         size = len(entries)
         for round_index in range(count):
             if round_index:
@@ -730,7 +771,7 @@ class Pinger:
                 elif error in (errno.EAGAIN, errno.EINTR):
                     for c in used:
                         self._drain(c)
-                    await _writable(loop, prepared[position][1])
+                    await _writable(loop, entry_channels[position])
                 elif error > 0:
                     batch.outstanding += 1   # fail() counts it down again
                     batch.fail(position, f"send failed: {os.strerror(error)}")

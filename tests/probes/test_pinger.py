@@ -277,3 +277,29 @@ async def test_a_failed_send_is_that_address_s_error_only() -> None:
     bad = got["255.255.255.255"]
     assert (bad.received, bad.errors) == (0, ("send failed: Permission denied",) * 2)
     assert shared.in_flight == 0 and not shared.pending_sequences()
+
+
+@needs_root
+async def test_a_plan_s_address_list_is_prepared_once_and_a_new_list_afresh(engine: str) -> None:
+    shared = pinger_module.pinger()
+    plan = ["127.48.0.1", "127.48.0.2", "::1" if ipv6_loopback() else "127.48.0.3"]
+
+    async def run(addresses: list[str]) -> dict[int, PingStats]:
+        got: dict[int, PingStats] = {}
+        done = asyncio.get_running_loop().create_future()
+
+        def deliver(index: int, stats: PingStats) -> None:
+            got[index] = stats
+            if len(got) == len(addresses) and not done.done():
+                done.set_result(None)
+
+        shared.start_batch(addresses, [1.0] * len(addresses), 2, 0.0, 56, deliver, lambda i, e: None)
+        await asyncio.wait_for(done, 5)
+        return got
+
+    for addresses in (plan, plan, list(plan), ["127.48.0.9"]):
+        got = await run(addresses)
+        assert [(got[i].address, got[i].received) for i in range(len(addresses))] == [(a, 2) for a in addresses]
+    if engine == "c":
+        assert shared._prepared[id(plan)][0] is plan, "the plan's list is kept with what was prepared from it"
+    assert shared.in_flight == 0 and not shared.pending_sequences()
