@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import re
+import socket
 import ssl
 import codecs
 import time
@@ -16,7 +19,7 @@ from typing import Any, Callable, Sequence
 from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
 from netwatch.net.cookies import CookieJar
-from netwatch.net.tcp import Failure, connect, resolve, start_tls
+from netwatch.net.tcp import Failure, connect, connect_failure, resolve, start_tls
 
 try:  # brotli is a declared dependency; without it `br` is simply not offered
     import brotli as _brotli
@@ -33,6 +36,8 @@ MAX_HEADERS = 2000
 MAX_DECODED_RATIO = 16
 ACCEPT_ENCODING = "gzip, deflate, br" if _brotli is not None else "gzip, deflate"
 MAX_CHUNK_LINE_BYTES = 1024
+# One recv per readable event on the plain path: a small page and its FIN arrive in one read.
+READ_BYTES = 64 * 1024
 USER_AGENT = "netwatch/0.1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Headers whose framing meaning this client owns; a configured value would desynchronise it.
@@ -244,6 +249,7 @@ class _ResponseReader(asyncio.Protocol):
         self.body_bytes = 0
         self.trailer_bytes = 0
         self.first_byte_at = 0.0
+        self.sent_at = 0.0       # when the request went out (set by whoever writes it)
         self.decoder: _Decoder | None = None
         self.truncated = False
         self._scanned = 0        # head bytes already searched for the empty line
@@ -469,26 +475,178 @@ def build_request(method: str, url: Url, headers: Sequence[tuple[str, str]], dec
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
+class _PlainLink:
+    """A plain-http connection driven by selector callbacks instead of an asyncio transport: connect, the
+    request in one send, every read fed to the same _ResponseReader (it sees the calls a transport would
+    make: data_received, connection_lost). Per probe the probing task wakes once, when the head is parsed,
+    instead of for the connect future, connection_made and the head; no transport, no waiter futures.
+    It stands in as the reader's `transport` (only abort() is called on it). Addresses are tried in
+    order, as net/tcp.py connect does; a connect failure on the last one fails the reader's futures."""
+
+    __slots__ = ("loop", "reader", "trace", "host", "port", "addresses", "index", "request", "started",
+                 "sock", "fd", "reading", "writing", "failure")
+
+    def __init__(self, reader: _ResponseReader, trace: Trace, host: str, port: int,
+                 addresses: list[tuple[int, str]], request: bytes) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.reader = reader
+        self.trace = trace
+        self.host = host
+        self.port = port
+        self.addresses = addresses
+        self.index = 0
+        self.request = request
+        self.started = time.perf_counter()
+        self.sock: socket.socket | None = None
+        self.fd = -1
+        self.reading = False
+        self.writing = False
+        self.failure: Failure | None = None
+        reader.transport = self  # type: ignore[assignment]
+
+    def open(self) -> None:
+        """Start connecting to the next address; when none is left, fail the reader with the last error."""
+        while self.index < len(self.addresses):
+            family, address = self.addresses[self.index]
+            self.index += 1
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as exc:   # no IPv6 on this host, out of file descriptors
+                self.failure = connect_failure(exc, self.host, self.port)
+                continue
+            sock.setblocking(False)
+            try:
+                err = sock.connect_ex((address, self.port))
+            except OSError as exc:
+                err = exc.errno or errno.EINVAL
+            if err in (errno.EINPROGRESS, 0):
+                # Even an immediate success is reported writable at once: one path for both.
+                self.sock, self.fd = sock, sock.fileno()
+                self.writing = True
+                self.loop.add_writer(self.fd, self._connected)
+                return
+            sock.close()
+            self.failure = connect_failure(OSError(err, os.strerror(err)), self.host, self.port)
+        assert self.failure is not None
+        self.reader._fail(self.failure)
+
+    def _connected(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        self.loop.remove_writer(self.fd)
+        self.writing = False
+        try:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err))  # OSError picks the subclass (ConnectionRefusedError)
+            peer = sock.getpeername()
+        except OSError as exc:
+            self.failure = connect_failure(exc, self.host, self.port)
+            self.sock = None
+            sock.close()
+            self.open()
+            return
+        trace = self.trace
+        trace.connect_seconds += time.perf_counter() - self.started
+        trace.peer_address = str(peer[0]) if peer else ""
+        trace.phase = "response head"
+        self.reader.sent_at = time.perf_counter()
+        self.reading = True
+        self.loop.add_reader(self.fd, self._readable)
+        self._send()
+
+    def _send(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            sent = self.sock.send(self.request)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._lost(exc)
+            return
+        self.request = self.request[sent:]
+        if self.request and not self.writing:
+            # The rest when the socket has room (a large form body); no Nagle delay matters here, the
+            # rest is one write too.
+            self.writing = True
+            self.loop.add_writer(self.fd, self._send)
+        elif not self.request and self.writing:
+            self.writing = False
+            self.loop.remove_writer(self.fd)
+
+    def _readable(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            data = self.sock.recv(READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if not data:
+            self._lost(None)
+            return
+        self.reader.data_received(data)
+        if self.reader.state == _DONE:
+            self.abort()   # the response is complete: the FIN needs no second wake-up
+
+    def _lost(self, exc: Exception | None) -> None:
+        self.abort()
+        self.reader.connection_lost(exc)
+
+    def abort(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        self.sock = None
+        if self.reading:
+            self.reading = False
+            self.loop.remove_reader(self.fd)
+        if self.writing:
+            self.writing = False
+            self.loop.remove_writer(self.fd)
+        sock.close()
+
+
 async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], trace: Trace, *,
                    context: Callable[[], ssl.SSLContext], verify: bool, max_body_bytes: int,
                    keep_body: bool, read_body: Callable[[int, list[tuple[str, str]]], bool],
                    body: bytes = b"", addresses: list[tuple[int, str]] | None = None) -> Response:
     """One request on a fresh connection. `read_body(status, headers)` says whether to wait for the body;
-    `body` is sent after the head (a form POST of a multi-step check)."""
+    `body` is sent after the head (a form POST of a multi-step check). Plain http goes through
+    _PlainLink, https through an asyncio transport and its TLS layer; both feed the same reader."""
     trace.url = url.shown
     trace.phase = "connect"
     reader = _ResponseReader(method == "HEAD", max_body_bytes, keep_body)
-    transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader, addresses)
-    trace.dns_seconds += dns_s
-    trace.connect_seconds += connect_s
-    peer = transport.get_extra_info("peername")
-    trace.peer_address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
+    if body or method == "POST":
+        headers = [*headers, ("Content-Length", str(len(body)))]
+    request = build_request(method, url, headers, decode=keep_body) + body
+    closer: asyncio.BaseTransport | _PlainLink
+    if url.scheme == "https":
+        transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader, addresses)
+        closer = transport
+        trace.dns_seconds += dns_s
+        trace.connect_seconds += connect_s
+        peer = transport.get_extra_info("peername")
+        trace.peer_address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
+    else:
+        started = time.perf_counter()
+        if addresses is None:
+            addresses = await resolve(url.host, url.port)
+            if not (len(addresses) == 1 and addresses[0][1] == url.host):
+                trace.dns_seconds += time.perf_counter() - started   # an address literal needs no lookup
+        else:
+            trace.dns_seconds += time.perf_counter() - started
+        closer = _PlainLink(reader, trace, url.host, url.port, addresses, request)
     try:
         if url.scheme == "https":
             trace.phase = "TLS handshake"
             started = time.perf_counter()
             transport = await start_tls(transport, reader, context(), url.host)
-            reader.transport = transport
+            closer = reader.transport = transport
             trace.tls_seconds += time.perf_counter() - started
             facts, error, detail = tlsinfo.judge_certificate(transport.get_extra_info("ssl_object"), verify)
             if facts:
@@ -497,13 +655,13 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
                 trace.cert_expiry_timestamp_seconds = min(expiry, trace.cert_expiry_timestamp_seconds or expiry)
             if error:
                 raise Failure(error, detail)
-        trace.phase = "response head"
-        sent = time.perf_counter()
-        if body or method == "POST":
-            headers = [*headers, ("Content-Length", str(len(body)))]
-        transport.write(build_request(method, url, headers, decode=keep_body) + body)
+            trace.phase = "response head"
+            reader.sent_at = time.perf_counter()
+            transport.write(request)
+        else:
+            closer.open()   # type: ignore[union-attr]
         status, reason, response_headers = await reader.head
-        trace.first_byte_seconds += reader.first_byte_at - sent
+        trace.first_byte_seconds += reader.first_byte_at - reader.sent_at
         if read_body(status, response_headers):
             trace.phase = "body"
             await reader.done
@@ -513,7 +671,7 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
     finally:
         trace.body_bytes = reader.body_bytes
         reader.state = _DONE
-        transport.abort()
+        closer.abort()
 
 
 async def judged_hop(url: Url, next_url: Url, trace: Trace,
