@@ -9,6 +9,7 @@ import re
 import socket
 import ssl
 import codecs
+import functools
 import time
 import unicodedata
 import urllib.parse
@@ -19,7 +20,7 @@ from typing import Any, Callable, Sequence
 from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
 from netwatch.net.cookies import CookieJar
-from netwatch.net.tcp import Failure, connect, connect_failure, resolve, start_tls
+from netwatch.net.tcp import Failure, connect, connect_failure, is_address, resolve, start_tls
 
 try:  # brotli is a declared dependency; without it `br` is simply not offered
     import brotli as _brotli
@@ -475,6 +476,15 @@ def build_request(method: str, url: Url, headers: Sequence[tuple[str, str]], dec
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
+@functools.lru_cache(maxsize=4096)
+def literal_family(host: str) -> int:
+    """AF_INET or AF_INET6 for an address literal, 0 for a name: what net/tcp.py resolve decides, kept
+    per host because parsing an address with ipaddress costs more than the rest of the lookup."""
+    if not is_address(host):
+        return 0
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class _PlainLink:
     """A plain-http connection driven by selector callbacks instead of an asyncio transport: connect, the
     request in one send, every read fed to the same _ResponseReader (it sees the calls a transport would
@@ -520,59 +530,76 @@ class _PlainLink:
             except OSError as exc:
                 err = exc.errno or errno.EINVAL
             if err in (errno.EINPROGRESS, 0):
-                # Even an immediate success is reported writable at once: one path for both.
                 self.sock, self.fd = sock, sock.fileno()
-                self.writing = True
-                self.loop.add_writer(self.fd, self._connected)
+                # On loopback (and often on a LAN) the handshake is over when connect_ex returns: the
+                # request goes out at once, with no writable wake-up; EAGAIN means the SYN is still out.
+                self._begin()
                 return
             sock.close()
             self.failure = connect_failure(OSError(err, os.strerror(err)), self.host, self.port)
         assert self.failure is not None
         self.reader._fail(self.failure)
 
+    def _connect_failed(self, exc: OSError) -> None:
+        self.failure = connect_failure(exc, self.host, self.port)
+        self.abort()
+        self.open()
+
     def _connected(self) -> None:
-        sock = self.sock
-        if sock is None:
+        if self.sock is None:
             return
         self.loop.remove_writer(self.fd)
         self.writing = False
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._connect_failed(OSError(err, os.strerror(err)))  # OSError picks ConnectionRefusedError & co
+            return
+        self._begin()
+
+    def _begin(self) -> None:
+        """The first send: it succeeds once the connection is established (and says so), fails with the
+        connect's error (refused) or EAGAIN while the handshake is under way."""
+        sock = self.sock
+        assert sock is not None
+        now = time.perf_counter()
         try:
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                raise OSError(err, os.strerror(err))  # OSError picks the subclass (ConnectionRefusedError)
+            sent = sock.send(self.request)
             peer = sock.getpeername()
+        except (BlockingIOError, InterruptedError):
+            self.writing = True
+            self.loop.add_writer(self.fd, self._connected)
+            return
         except OSError as exc:
-            self.failure = connect_failure(exc, self.host, self.port)
-            self.sock = None
-            sock.close()
-            self.open()
+            self._connect_failed(exc)
             return
         trace = self.trace
-        trace.connect_seconds += time.perf_counter() - self.started
+        trace.connect_seconds += now - self.started
         trace.peer_address = str(peer[0]) if peer else ""
         trace.phase = "response head"
-        self.reader.sent_at = time.perf_counter()
+        self.reader.sent_at = now
         self.reading = True
         self.loop.add_reader(self.fd, self._readable)
-        self._send()
+        self.request = self.request[sent:]
+        if self.request:
+            # Its tail must not wait for the ACK of what went first (Nagle): asyncio's transports set
+            # this on every socket; one request in one send needs it only here.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.writing = True
+            self.loop.add_writer(self.fd, self._send)
 
     def _send(self) -> None:
+        """The rest of a request larger than the socket's buffer (a big form body), as room comes."""
         if self.sock is None:
             return
         try:
             sent = self.sock.send(self.request)
         except (BlockingIOError, InterruptedError):
-            sent = 0
+            return
         except OSError as exc:
             self._lost(exc)
             return
         self.request = self.request[sent:]
-        if self.request and not self.writing:
-            # The rest when the socket has room (a large form body); no Nagle delay matters here, the
-            # rest is one write too.
-            self.writing = True
-            self.loop.add_writer(self.fd, self._send)
-        elif not self.request and self.writing:
+        if not self.request:
             self.writing = False
             self.loop.remove_writer(self.fd)
 
@@ -633,13 +660,14 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
         peer = transport.get_extra_info("peername")
         trace.peer_address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
     else:
-        started = time.perf_counter()
         if addresses is None:
-            addresses = await resolve(url.host, url.port)
-            if not (len(addresses) == 1 and addresses[0][1] == url.host):
-                trace.dns_seconds += time.perf_counter() - started   # an address literal needs no lookup
-        else:
-            trace.dns_seconds += time.perf_counter() - started
+            family = literal_family(url.host)
+            if family:
+                addresses = [(family, url.host)]   # an address literal: no lookup, dns_seconds stays 0
+            else:
+                started = time.perf_counter()
+                addresses = await resolve(url.host, url.port)
+                trace.dns_seconds += time.perf_counter() - started
         closer = _PlainLink(reader, trace, url.host, url.port, addresses, request)
     try:
         if url.scheme == "https":
