@@ -1,0 +1,210 @@
+"""The plain-http path of net/http.py (a socket driven by selector callbacks, no asyncio transport)
+against real loopback servers: every way a connection can end, connect failures over several addresses,
+a request larger than the socket buffer, and no socket or selector registration left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from typing import Any, AsyncIterator
+
+import pytest
+
+from netwatch.model import Outcome, Target
+from netwatch.net import http as httpclient
+from netwatch.net.tcp import Failure
+from netwatch.probes import http
+from tests.peers import webservers
+from tests.peers.webservers import Peer
+
+TARGET = Target(id="portal", host="127.0.0.1")
+
+
+async def run(url: str, timeout_seconds: float = 5.0, **kwargs: Any) -> Outcome:
+    return await http.probe(TARGET, http.Settings(url=url, **kwargs), timeout_seconds)
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[Peer]:
+    peer = await webservers.start_site()
+    yield peer
+    await peer.close()
+
+
+def links_registered(loop: asyncio.AbstractEventLoop) -> list[object]:
+    """_PlainLink callbacks still registered with the loop's selector (asyncio internals, on purpose:
+    a leaked registration is invisible from outside until its file descriptor number is reused)."""
+    found = []
+    for key in loop._selector.get_map().values():  # type: ignore[attr-defined]
+        for handle in key.data:
+            owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+            if isinstance(owner, httpclient._PlainLink):
+                found.append(owner)
+    return found
+
+
+async def exchange(url: str, addresses: list[tuple[int, str]] | None = None, method: str = "GET",
+                   body: bytes = b"") -> httpclient.Response:
+    async with asyncio.timeout(10):   # a stuck exchange fails the test instead of hanging it
+        return await httpclient.exchange(
+            httpclient.parse_url(url), method, (), httpclient.Trace(), context=lambda: None,  # type: ignore[arg-type,return-value]
+            verify=True, max_body_bytes=1 << 20, keep_body=True, read_body=lambda status, headers: True,
+            body=body, addresses=addresses)
+
+
+def closing(reply: bytes, reset: bool = False) -> webservers.Handler:
+    """Reads the request, sends `reply`, then closes (with a RST when `reset`)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        if reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+
+    return handle
+
+
+@pytest.mark.parametrize("reply, reset, fragment", [
+    (b"HTTP/1.1 200 OK\r\nContent-Ty", False, "connection closed inside the response head"),
+    (b"HTTP/1.1 200 OK\r\nContent-Ty", True, "connection reset inside the response head"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", False, "4 body bytes, 6 short of Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", True, "connection reset after 4 body bytes"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", False, "closed inside a chunked body"),
+    (b"", True, "server reset the connection without answering"),
+])
+async def test_connection_ends_early(reply: bytes, reset: bool, fragment: str) -> None:
+    peer = await webservers.start(closing(reply, reset))
+    try:
+        out = await run(peer.url("/"), must_contain=("x",))
+    finally:
+        await peer.close()
+    assert (out.ok, out.error) == (False, "protocol"), out
+    assert fragment in out.detail
+
+
+async def test_close_delimited_body_arriving_in_pieces_is_whole() -> None:
+    async def pieces(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for part in (b"HTTP/1.1 200 OK\r\nCont", b"ent-Type: text/plain\r\n\r\nfirst ", b"second ", b"third"):
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+
+    peer = await webservers.start(pieces)
+    try:
+        out = await run(peer.url("/"), must_contain=("first second third",))
+    finally:
+        await peer.close()
+    assert out.ok, out
+    assert out.measurements["body_bytes"] == len(b"first second third")
+    assert out.measurements["first_byte_seconds"] < 0.5
+
+
+async def test_a_refused_address_falls_through_to_the_next(site: Peer) -> None:
+    # The site listens on 127.0.0.1 only: 127.0.0.2 on the same port refuses.
+    response = await exchange(site.url("/"), [(socket.AF_INET, "127.0.0.2"), (socket.AF_INET, "127.0.0.1")])
+    assert response.status == 200
+    assert response.trace.peer_address == "127.0.0.1"
+    with pytest.raises(Failure) as failure:
+        await exchange(site.url("/"), [(socket.AF_INET, "127.0.0.2"), (socket.AF_INET, "127.0.0.3")])
+    assert failure.value.error == "refused"
+
+
+async def test_connect_that_never_completes_times_out_in_the_connect_phase() -> None:
+    # A listener whose accept queue is full drops further SYNs: the handshake never ends.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        out = await run(f"http://127.0.0.1:{port}/", timeout_seconds=0.3)
+        assert time.perf_counter() - started < 1.5
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+    assert (out.ok, out.error) == (False, "timeout"), out
+    assert out.detail.startswith("connect not done within 0.3s"), out.detail
+    assert links_registered(asyncio.get_running_loop()) == []
+
+
+async def test_a_request_larger_than_the_socket_buffer_goes_out_whole() -> None:
+    body = bytes(range(256)) * (40 * 1024)   # 10 MiB: many sends, the writer callback's path
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        got = 0
+        while got < length:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            got += len(chunk)
+            await asyncio.sleep(0)   # read slowly enough that the client's buffer fills
+        writer.write(webservers.response(200, str(got).encode()))
+        await writer.drain()
+
+    peer = await webservers.start(count)
+    try:
+        response = await exchange(peer.url("/form"), method="POST", body=body)
+    finally:
+        await peer.close()
+    assert (response.status, response.body) == (200, str(len(body)).encode())
+
+
+async def test_nothing_stays_registered_after_failures_timeouts_and_cancels(site: Peer) -> None:
+    loop = asyncio.get_running_loop()
+    silent = await webservers.start(webservers.silent)
+    refused = await webservers.free_port()
+    try:
+        outs = await asyncio.gather(
+            run(site.url("/")), run(site.url("/redirect/2")), run(site.url("/short")),
+            run(site.url("/trickle"), timeout_seconds=0.2), run(silent.url("/"), timeout_seconds=0.2),
+            run(f"http://127.0.0.1:{refused}/"), run(site.url("/endless"), max_body_bytes=10_000, must_contain=("z",)))
+        assert [o.error for o in outs] == [None, None, "protocol", "timeout", "timeout", "refused", "body_too_large"]
+        task = asyncio.ensure_future(run(silent.url("/")))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert links_registered(loop) == []
+    finally:
+        await silent.close()
+
+
+async def test_the_probe_deadline_leaves_the_task_uncancelled(site: Peer) -> None:
+    """The deadline cancels the task and takes the cancellation back: a later asyncio.timeout or
+    TaskGroup in the same task must not see a stale cancel request."""
+    task = asyncio.current_task()
+    assert task is not None
+    out = await run(site.url("/trickle"), timeout_seconds=0.1)
+    assert (out.ok, out.error) == (False, "timeout")
+    assert "body not done within 0.1s" in out.detail
+    assert task.cancelling() == 0
+    await asyncio.sleep(0.01)   # a stale cancel would land here
+
+
+async def test_a_cancel_from_outside_is_not_turned_into_a_timeout() -> None:
+    silent = await webservers.start(webservers.silent)
+    try:
+        task = asyncio.ensure_future(run(silent.url("/"), timeout_seconds=5.0))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await silent.close()
