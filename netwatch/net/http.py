@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
 from netwatch.net.cookies import CookieJar
-from netwatch.net.tcp import Failure, connect, connect_failure, is_address, resolve, start_tls
+from netwatch.net.tcp import Failure, connect_failure, is_address, resolve
 
 try:  # brotli is a declared dependency; without it `br` is simply not offered
     import brotli as _brotli
@@ -485,37 +485,53 @@ def literal_family(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-class _PlainLink:
-    """A plain-http connection driven by selector callbacks instead of an asyncio transport: connect, the
-    request in one send, every read fed to the same _ResponseReader (it sees the calls a transport would
-    make: data_received, connection_lost). Per probe the probing task wakes once, when the head is parsed,
-    instead of for the connect future, connection_made and the head; no transport, no waiter futures.
+class _Link:
+    """One exchange's connection driven by selector callbacks instead of an asyncio transport (and, for
+    https, asyncio's SSL protocol): connect, TLS through an SSLObject on memory buffers, the request,
+    every read fed to the same _ResponseReader (it sees the calls a transport would make: data_received,
+    connection_lost). Per probe the probing task wakes once, when the head is parsed; no transport, no
+    waiter futures, and over TLS the client's last handshake flight and the request leave in one send.
     It stands in as the reader's `transport` (only abort() is called on it). Addresses are tried in
-    order, as net/tcp.py connect does; a connect failure on the last one fails the reader's futures."""
+    order, as net/tcp.py connect does; a connect or handshake failure fails the reader's futures."""
 
-    __slots__ = ("loop", "reader", "trace", "host", "port", "addresses", "index", "request", "started",
-                 "sock", "fd", "reading", "writing", "failure")
+    __slots__ = ("loop", "reader", "trace", "host", "port", "addresses", "index", "request", "first",
+                 "pending", "started", "sock", "fd", "reading", "writing", "failure", "tls_context",
+                 "verify", "tls", "incoming", "outgoing", "handshaking", "tls_started")
 
-    def __init__(self, reader: _ResponseReader, trace: Trace, host: str, port: int,
-                 addresses: list[tuple[int, str]], request: bytes) -> None:
+    def __init__(self, reader: _ResponseReader, trace: Trace, url: Url, addresses: list[tuple[int, str]],
+                 request: bytes, tls_context: ssl.SSLContext | None = None, verify: bool = True) -> None:
         self.loop = asyncio.get_running_loop()
         self.reader = reader
         self.trace = trace
-        self.host = host
-        self.port = port
+        self.host = url.host
+        self.port = url.port
         self.addresses = addresses
         self.index = 0
         self.request = request
+        self.first = b""         # what the first send carries: the request, or over TLS the ClientHello
+        self.pending = b""       # accepted for sending, not yet taken by the socket
         self.started = time.perf_counter()
         self.sock: socket.socket | None = None
         self.fd = -1
         self.reading = False
         self.writing = False
         self.failure: Failure | None = None
+        self.tls_context = tls_context
+        self.verify = verify
+        self.tls: ssl.SSLObject | None = None
+        self.incoming: ssl.MemoryBIO | None = None
+        self.outgoing: ssl.MemoryBIO | None = None
+        self.handshaking = False
+        self.tls_started = 0.0
         reader.transport = self  # type: ignore[assignment]
 
     def open(self) -> None:
         """Start connecting to the next address; when none is left, fail the reader with the last error."""
+        if not self.first:
+            if self.tls_context is None:
+                self.first = self.request
+            elif not self._client_hello():
+                return
         while self.index < len(self.addresses):
             family, address = self.addresses[self.index]
             self.index += 1
@@ -532,13 +548,29 @@ class _PlainLink:
             if err in (errno.EINPROGRESS, 0):
                 self.sock, self.fd = sock, sock.fileno()
                 # On loopback (and often on a LAN) the handshake is over when connect_ex returns: the
-                # request goes out at once, with no writable wake-up; EAGAIN means the SYN is still out.
+                # first bytes go out at once, with no writable wake-up; EAGAIN means the SYN is still out.
                 self._begin()
                 return
             sock.close()
             self.failure = connect_failure(OSError(err, os.strerror(err)), self.host, self.port)
         assert self.failure is not None
         self.reader._fail(self.failure)
+
+    def _client_hello(self) -> bool:
+        assert self.tls_context is not None
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        try:
+            # server_hostname as asyncio's start_tls passes it: the URL's host, also for an address
+            self.tls = self.tls_context.wrap_bio(self.incoming, self.outgoing, server_hostname=self.host)
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self.first = self.outgoing.read()
+            self.handshaking = True
+            return True
+        except (ssl.SSLError, ValueError) as exc:
+            self._tls_failed(exc)
+            return False
+        raise AssertionError("a TLS handshake finished before the server said a word")
 
     def _connect_failed(self, exc: OSError) -> None:
         self.failure = connect_failure(exc, self.host, self.port)
@@ -563,7 +595,7 @@ class _PlainLink:
         assert sock is not None
         now = time.perf_counter()
         try:
-            sent = sock.send(self.request)
+            sent = sock.send(self.first)
             peer = sock.getpeername()
         except (BlockingIOError, InterruptedError):
             self.writing = True
@@ -575,31 +607,58 @@ class _PlainLink:
         trace = self.trace
         trace.connect_seconds += now - self.started
         trace.peer_address = str(peer[0]) if peer else ""
-        trace.phase = "response head"
-        self.reader.sent_at = now
+        if self.handshaking:
+            trace.phase = "TLS handshake"
+            self.tls_started = now
+        else:
+            trace.phase = "response head"
+            self.reader.sent_at = now
         self.reading = True
         self.loop.add_reader(self.fd, self._readable)
-        self.request = self.request[sent:]
-        if self.request:
-            # Its tail must not wait for the ACK of what went first (Nagle): asyncio's transports set
-            # this on every socket; one request in one send needs it only here.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.writing = True
-            self.loop.add_writer(self.fd, self._send)
+        if sent < len(self.first):
+            self.pending = self.first[sent:]
+            self._wait_for_room()
+
+    def _write(self, data: bytes) -> None:
+        """Send `data` after whatever is still pending; what the socket does not take waits for room."""
+        if not data or self.sock is None:
+            return
+        if not self.pending:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._lost(exc)
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self.pending += data
+        self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        if self.writing or self.sock is None:
+            return
+        # The tail must not wait for the ACK of what went first (Nagle): asyncio's transports set this
+        # on every socket; a request that fits one send never needs it.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.writing = True
+        self.loop.add_writer(self.fd, self._send)
 
     def _send(self) -> None:
-        """The rest of a request larger than the socket's buffer (a big form body), as room comes."""
+        """What the socket did not take at once (a big form body), as room comes."""
         if self.sock is None:
             return
         try:
-            sent = self.sock.send(self.request)
+            sent = self.sock.send(self.pending)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._lost(exc)
             return
-        self.request = self.request[sent:]
-        if not self.request:
+        self.pending = self.pending[sent:]
+        if not self.pending:
             self.writing = False
             self.loop.remove_writer(self.fd)
 
@@ -611,18 +670,105 @@ class _PlainLink:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._lost(exc)
+            if self.handshaking:
+                self._tls_failed(exc)
+            else:
+                self._lost(exc)
             return
-        if not data:
-            self._lost(None)
+        try:
+            if self.tls is None:
+                if not data:
+                    self._lost(None)
+                    return
+                self.reader.data_received(data)
+            else:
+                if data:
+                    self.incoming.write(data)
+                else:
+                    self.incoming.write_eof()
+                if self.handshaking:
+                    self._handshake(not data)
+                else:
+                    self._decrypt(not data)
+        except Exception as exc:  # noqa: BLE001 - a bug must reach the caller, not the loop's handler
+            self._crash(exc)
             return
-        self.reader.data_received(data)
         if self.reader.state == _DONE:
             self.abort()   # the response is complete: the FIN needs no second wake-up
+
+    def _handshake(self, eof: bool) -> None:
+        assert self.tls is not None
+        if eof:
+            # What asyncio's start_tls reports for a peer that closes mid-handshake.
+            self._tls_failed(ConnectionResetError())
+            return
+        try:
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._write(self.outgoing.read())
+            return
+        except ssl.SSLError as exc:
+            self._tls_failed(exc)
+            return
+        trace = self.trace
+        trace.tls_seconds += time.perf_counter() - self.tls_started
+        facts, error, detail = tlsinfo.judge_certificate(self.tls, self.verify)
+        if facts:
+            # Over redirects and steps, the certificate that expires first is the one to watch.
+            expiry = facts["tls_cert_expiry_timestamp_seconds"]
+            trace.cert_expiry_timestamp_seconds = min(expiry, trace.cert_expiry_timestamp_seconds or expiry)
+        if error:
+            self.reader._fail(Failure(error, detail))
+            return
+        self.handshaking = False
+        trace.phase = "response head"
+        self.reader.sent_at = time.perf_counter()
+        self.tls.write(self.request)
+        self._write(self.outgoing.read())   # the handshake's last flight and the request together
+        self._decrypt(False)                # anything the server sent along (session tickets)
+
+    def _decrypt(self, eof: bool) -> None:
+        assert self.tls is not None
+        reader = self.reader
+        while reader.state != _DONE:
+            try:
+                chunk = self.tls.read(READ_BYTES)
+            except ssl.SSLWantReadError:
+                if eof:
+                    self._lost(None)
+                elif self.outgoing.pending:
+                    self._write(self.outgoing.read())   # a key update's answer
+                return
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                # A close without close_notify ends the body like any close, as in asyncio's SSL protocol.
+                self._lost(None)
+                return
+            except ssl.SSLError as exc:
+                self._lost(exc)
+                return
+            if not chunk:   # close_notify
+                self._lost(None)
+                return
+            reader.data_received(chunk)
+
+    def _tls_failed(self, exc: BaseException) -> None:
+        error, detail = tlsinfo.classify_ssl_error(exc)
+        self.reader._fail(Failure(error, detail))
 
     def _lost(self, exc: Exception | None) -> None:
         self.abort()
         self.reader.connection_lost(exc)
+
+    def _crash(self, exc: Exception) -> None:
+        """A bug in a callback: the caller gets the exception (run_check logs it as internal) rather than
+        the loop's exception handler and a probe left to time out."""
+        self.abort()
+        reader = self.reader
+        reader.state = _DONE
+        for fut in (reader.head, reader.done):
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()   # marks it retrieved: `done` may never be awaited
 
     def abort(self) -> None:
         sock = self.sock
@@ -643,51 +789,24 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
                    keep_body: bool, read_body: Callable[[int, list[tuple[str, str]]], bool],
                    body: bytes = b"", addresses: list[tuple[int, str]] | None = None) -> Response:
     """One request on a fresh connection. `read_body(status, headers)` says whether to wait for the body;
-    `body` is sent after the head (a form POST of a multi-step check). Plain http goes through
-    _PlainLink, https through an asyncio transport and its TLS layer; both feed the same reader."""
+    `body` is sent after the head (a form POST of a multi-step check)."""
     trace.url = url.shown
     trace.phase = "connect"
     reader = _ResponseReader(method == "HEAD", max_body_bytes, keep_body)
     if body or method == "POST":
         headers = [*headers, ("Content-Length", str(len(body)))]
     request = build_request(method, url, headers, decode=keep_body) + body
-    closer: asyncio.BaseTransport | _PlainLink
-    if url.scheme == "https":
-        transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader, addresses)
-        closer = transport
-        trace.dns_seconds += dns_s
-        trace.connect_seconds += connect_s
-        peer = transport.get_extra_info("peername")
-        trace.peer_address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
-    else:
-        if addresses is None:
-            family = literal_family(url.host)
-            if family:
-                addresses = [(family, url.host)]   # an address literal: no lookup, dns_seconds stays 0
-            else:
-                started = time.perf_counter()
-                addresses = await resolve(url.host, url.port)
-                trace.dns_seconds += time.perf_counter() - started
-        closer = _PlainLink(reader, trace, url.host, url.port, addresses, request)
-    try:
-        if url.scheme == "https":
-            trace.phase = "TLS handshake"
-            started = time.perf_counter()
-            transport = await start_tls(transport, reader, context(), url.host)
-            closer = reader.transport = transport
-            trace.tls_seconds += time.perf_counter() - started
-            facts, error, detail = tlsinfo.judge_certificate(transport.get_extra_info("ssl_object"), verify)
-            if facts:
-                # Over redirects and steps, the certificate that expires first is the one to watch.
-                expiry = facts["tls_cert_expiry_timestamp_seconds"]
-                trace.cert_expiry_timestamp_seconds = min(expiry, trace.cert_expiry_timestamp_seconds or expiry)
-            if error:
-                raise Failure(error, detail)
-            trace.phase = "response head"
-            reader.sent_at = time.perf_counter()
-            transport.write(request)
+    if addresses is None:
+        family = literal_family(url.host)
+        if family:
+            addresses = [(family, url.host)]   # an address literal: no lookup, dns_seconds stays 0
         else:
-            closer.open()   # type: ignore[union-attr]
+            started = time.perf_counter()
+            addresses = await resolve(url.host, url.port)
+            trace.dns_seconds += time.perf_counter() - started
+    link = _Link(reader, trace, url, addresses, request, context() if url.scheme == "https" else None, verify)
+    try:
+        link.open()
         status, reason, response_headers = await reader.head
         trace.first_byte_seconds += reader.first_byte_at - reader.sent_at
         if read_body(status, response_headers):
@@ -699,7 +818,7 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
     finally:
         trace.body_bytes = reader.body_bytes
         reader.state = _DONE
-        closer.abort()
+        link.abort()
 
 
 async def judged_hop(url: Url, next_url: Url, trace: Trace,

@@ -1,11 +1,13 @@
-"""The plain-http path of net/http.py (a socket driven by selector callbacks, no asyncio transport)
-against real loopback servers: every way a connection can end, connect failures over several addresses,
-a request larger than the socket buffer, and no socket or selector registration left behind."""
+"""The connection of net/http.py (a socket driven by selector callbacks, TLS on memory buffers, no asyncio
+transport) against real loopback servers: every way a connection can end, connect failures over several
+addresses, handshakes that stop or end early, TLS 1.2 and 1.3, a request larger than the socket buffer,
+and no socket or selector registration left behind."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 import time
 from typing import Any, AsyncIterator
@@ -17,6 +19,7 @@ from netwatch.net import http as httpclient
 from netwatch.net.tcp import Failure
 from netwatch.probes import http
 from tests.peers import webservers
+from tests.peers.certs import Pki, make_pki
 from tests.peers.webservers import Peer
 
 TARGET = Target(id="portal", host="127.0.0.1")
@@ -24,6 +27,11 @@ TARGET = Target(id="portal", host="127.0.0.1")
 
 async def run(url: str, timeout_seconds: float = 5.0, **kwargs: Any) -> Outcome:
     return await http.probe(TARGET, http.Settings(url=url, **kwargs), timeout_seconds)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
@@ -34,22 +42,23 @@ async def site() -> AsyncIterator[Peer]:
 
 
 def links_registered(loop: asyncio.AbstractEventLoop) -> list[object]:
-    """_PlainLink callbacks still registered with the loop's selector (asyncio internals, on purpose:
+    """_Link callbacks still registered with the loop's selector (asyncio internals, on purpose:
     a leaked registration is invisible from outside until its file descriptor number is reused)."""
     found = []
     for key in loop._selector.get_map().values():  # type: ignore[attr-defined]
         for handle in key.data:
             owner = getattr(getattr(handle, "_callback", None), "__self__", None)
-            if isinstance(owner, httpclient._PlainLink):
+            if isinstance(owner, httpclient._Link):
                 found.append(owner)
     return found
 
 
 async def exchange(url: str, addresses: list[tuple[int, str]] | None = None, method: str = "GET",
-                   body: bytes = b"") -> httpclient.Response:
+                   body: bytes = b"", ca_file: str | None = None) -> httpclient.Response:
     async with asyncio.timeout(10):   # a stuck exchange fails the test instead of hanging it
         return await httpclient.exchange(
-            httpclient.parse_url(url), method, (), httpclient.Trace(), context=lambda: None,  # type: ignore[arg-type,return-value]
+            httpclient.parse_url(url), method, (), httpclient.Trace(),
+            context=lambda: ssl.create_default_context(cafile=ca_file),
             verify=True, max_body_bytes=1 << 20, keep_body=True, read_body=lambda status, headers: True,
             body=body, addresses=addresses)
 
@@ -141,7 +150,8 @@ async def test_connect_that_never_completes_times_out_in_the_connect_phase() -> 
     assert links_registered(asyncio.get_running_loop()) == []
 
 
-async def test_a_request_larger_than_the_socket_buffer_goes_out_whole() -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_a_request_larger_than_the_socket_buffer_goes_out_whole(scheme: str, pki: Pki) -> None:
     body = bytes(range(256)) * (40 * 1024)   # 10 MiB: many sends, the writer callback's path
 
     async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -158,9 +168,9 @@ async def test_a_request_larger_than_the_socket_buffer_goes_out_whole() -> None:
         writer.write(webservers.response(200, str(got).encode()))
         await writer.drain()
 
-    peer = await webservers.start(count)
+    peer = await webservers.start(count, webservers.server_context(pki.valid) if scheme == "https" else None)
     try:
-        response = await exchange(peer.url("/form"), method="POST", body=body)
+        response = await exchange(peer.url("/form"), method="POST", body=body, ca_file=str(pki.ca_file))
     finally:
         await peer.close()
     assert (response.status, response.body) == (200, str(len(body)).encode())
@@ -208,3 +218,95 @@ async def test_a_cancel_from_outside_is_not_turned_into_a_timeout() -> None:
             await task
     finally:
         await silent.close()
+
+
+# ---------------------------------------------------------------- TLS on the same connection
+
+
+def tls_server(pki: Pki, maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    ctx = webservers.server_context(pki.valid)
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+@pytest.mark.parametrize("maximum", [None, ssl.TLSVersion.TLSv1_2])
+async def test_https_over_tls_1_3_and_1_2(pki: Pki, maximum: ssl.TLSVersion | None) -> None:
+    requests: list[bytes] = []
+    peer = await webservers.start(webservers.app(requests), tls_server(pki, maximum))
+    try:
+        out = await run(peer.url("/chunked"), ca_file=str(pki.ca_file), must_contain=("hello chunked world",))
+    finally:
+        await peer.close()
+    assert out.ok, out
+    assert requests[-1].startswith(b"GET /chunked HTTP/1.1\r\n")
+    m = out.measurements
+    assert 0 < m["tls_seconds"] < 1 and 0 < m["connect_seconds"] < 1 and 0 < m["first_byte_seconds"] < 1
+    assert m["tls_cert_expiry_timestamp_seconds"] == pki.valid.not_after.timestamp()
+
+
+@pytest.mark.parametrize("close_notify", [True, False])
+async def test_https_close_delimited_body_with_and_without_close_notify(pki: Pki, close_notify: bool) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"close-delimited " * 5000)
+        await writer.drain()
+        if not close_notify:
+            writer.transport.abort()   # TCP FIN with no TLS close_notify: what many servers do
+
+    peer = await webservers.start(handle, tls_server(pki))
+    try:
+        out = await run(peer.url("/"), ca_file=str(pki.ca_file), must_contain=("close-delimited close",))
+    finally:
+        await peer.close()
+    assert out.ok, out
+    assert out.measurements["body_bytes"] == len(b"close-delimited ") * 5000
+
+
+@pytest.mark.parametrize("reset", [False, True])
+async def test_server_gone_during_the_handshake_is_a_tls_failure(reset: bool) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(10)   # part of the ClientHello
+        if reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    peer = await webservers.start(hang_up)
+    try:
+        out = await run(peer.url("/").replace("http://", "https://"))
+    finally:
+        await peer.close()
+    assert (out.ok, out.error) == (False, "tls"), out
+    assert out.detail == "connection closed during the TLS handshake"
+    assert links_registered(asyncio.get_running_loop()) == []
+
+
+async def test_silent_tls_server_times_out_in_the_handshake() -> None:
+    peer = await webservers.start(webservers.silent)
+    try:
+        out = await run(peer.url("/").replace("http://", "https://"), timeout_seconds=0.3)
+    finally:
+        await peer.close()
+    assert (out.ok, out.error) == (False, "timeout"), out
+    assert out.detail.startswith("TLS handshake not done within 0.3s")
+    assert "tls_seconds" not in out.measurements
+    assert links_registered(asyncio.get_running_loop()) == []
+
+
+async def test_https_status_only_check_stops_at_the_cap_and_cleans_up(pki: Pki) -> None:
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(webservers.response(200, b"p" * (3 << 20)))
+        await writer.drain()
+
+    peer = await webservers.start(big, tls_server(pki))
+    try:
+        out = await run(peer.url("/"), ca_file=str(pki.ca_file))
+        checked = await run(peer.url("/"), ca_file=str(pki.ca_file), must_contain=("p",))
+    finally:
+        await peer.close()
+    assert out.ok, out
+    assert out.measurements["body_bytes"] == 1 << 20
+    assert (checked.ok, checked.error) == (False, "body_too_large")
+    assert links_registered(asyncio.get_running_loop()) == []
