@@ -37,7 +37,7 @@ MAX_HEADERS = 2000
 MAX_DECODED_RATIO = 16
 ACCEPT_ENCODING = "gzip, deflate, br" if _brotli is not None else "gzip, deflate"
 MAX_CHUNK_LINE_BYTES = 1024
-# One recv per readable event on the plain path: a small page and its FIN arrive in one read.
+# One recv per readable event: a small page and its FIN arrive in one read.
 READ_BYTES = 64 * 1024
 USER_AGENT = "netwatch/0.1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -496,7 +496,7 @@ class _Link:
 
     __slots__ = ("loop", "reader", "trace", "host", "port", "addresses", "index", "request", "first",
                  "pending", "started", "sock", "fd", "reading", "writing", "failure", "tls_context",
-                 "verify", "tls", "incoming", "outgoing", "handshaking", "tls_started")
+                 "verify", "tls", "incoming", "outgoing", "handshaking", "tls_started", "hello_seconds")
 
     def __init__(self, reader: _ResponseReader, trace: Trace, url: Url, addresses: list[tuple[int, str]],
                  request: bytes, tls_context: ssl.SSLContext | None = None, verify: bool = True) -> None:
@@ -510,7 +510,7 @@ class _Link:
         self.request = request
         self.first = b""         # what the first send carries: the request, or over TLS the ClientHello
         self.pending = b""       # accepted for sending, not yet taken by the socket
-        self.started = time.perf_counter()
+        self.started = 0.0
         self.sock: socket.socket | None = None
         self.fd = -1
         self.reading = False
@@ -523,6 +523,7 @@ class _Link:
         self.outgoing: ssl.MemoryBIO | None = None
         self.handshaking = False
         self.tls_started = 0.0
+        self.hello_seconds = 0.0   # making the ClientHello, before the connect: TLS time, not connect time
         reader.transport = self  # type: ignore[assignment]
 
     def open(self) -> None:
@@ -532,6 +533,7 @@ class _Link:
                 self.first = self.request
             elif not self._client_hello():
                 return
+            self.started = time.perf_counter()   # connect_seconds covers every address tried
         while self.index < len(self.addresses):
             family, address = self.addresses[self.index]
             self.index += 1
@@ -558,6 +560,7 @@ class _Link:
 
     def _client_hello(self) -> bool:
         assert self.tls_context is not None
+        started = time.perf_counter()
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         try:
             # server_hostname as asyncio's start_tls passes it: the URL's host, also for an address
@@ -566,6 +569,7 @@ class _Link:
         except ssl.SSLWantReadError:
             self.first = self.outgoing.read()
             self.handshaking = True
+            self.hello_seconds = time.perf_counter() - started
             return True
         except (ssl.SSLError, ValueError) as exc:
             self._tls_failed(exc)
@@ -609,7 +613,7 @@ class _Link:
         trace.peer_address = str(peer[0]) if peer else ""
         if self.handshaking:
             trace.phase = "TLS handshake"
-            self.tls_started = now
+            self.tls_started = now - self.hello_seconds
         else:
             trace.phase = "response head"
             self.reader.sent_at = now
