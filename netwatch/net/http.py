@@ -633,7 +633,7 @@ class _Link:
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
-                self._lost(exc)
+                self._broken(exc)
                 return
             if sent == len(data):
                 return
@@ -659,7 +659,7 @@ class _Link:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._lost(exc)
+            self._broken(exc)
             return
         self.pending = self.pending[sent:]
         if not self.pending:
@@ -674,10 +674,7 @@ class _Link:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            if self.handshaking:
-                self._tls_failed(exc)
-            else:
-                self._lost(exc)
+            self._broken(exc)
             return
         try:
             if self.tls is None:
@@ -758,6 +755,13 @@ class _Link:
     def _tls_failed(self, exc: BaseException) -> None:
         error, detail = tlsinfo.classify_ssl_error(exc)
         self.reader._fail(Failure(error, detail))
+
+    def _broken(self, exc: OSError) -> None:
+        """A send or receive failed: mid-handshake a TLS failure (as start_tls reports it), else a loss."""
+        if self.handshaking:
+            self._tls_failed(exc)
+        else:
+            self._lost(exc)
 
     def _lost(self, exc: Exception | None) -> None:
         self.abort()
