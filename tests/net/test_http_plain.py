@@ -310,3 +310,25 @@ async def test_https_status_only_check_stops_at_the_cap_and_cleans_up(pki: Pki) 
     assert out.measurements["body_bytes"] == 1 << 20
     assert (checked.ok, checked.error) == (False, "body_too_large")
     assert links_registered(asyncio.get_running_loop()) == []
+
+
+async def test_a_bug_in_the_parser_reaches_the_caller_at_once(site: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the loop's exception handler and a probe hanging until its deadline: run_check turns the
+    exception into an `internal` outcome and logs it."""
+    def broken(self: object) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(httpclient._ResponseReader, "_parse_head", broken)
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        started = time.perf_counter()
+        with pytest.raises(RuntimeError, match="parser bug"):
+            await run(site.url("/"), timeout_seconds=5.0)
+        assert time.perf_counter() - started < 1
+        await asyncio.sleep(0.05)
+    finally:
+        loop.set_exception_handler(None)
+    assert errors == []
+    assert links_registered(loop) == []
