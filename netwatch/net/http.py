@@ -827,6 +827,11 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
         trace.body_bytes = reader.body_bytes
         reader.state = _DONE
         link.abort()
+        # reader.transport is the link and link.reader the reader: a cycle only the garbage collector
+        # would free, with the response's futures, head lists and trace in it (12 objects a probe).
+        # A failure held by a future whose traceback holds this frame (and so the reader) is another.
+        reader.transport = None
+        reader.head = reader.done = None  # type: ignore[assignment]
 
 
 async def judged_hop(url: Url, next_url: Url, trace: Trace,

@@ -6,6 +6,7 @@ and no socket or selector registration left behind."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import ssl
 import struct
@@ -332,3 +333,23 @@ async def test_a_bug_in_the_parser_reaches_the_caller_at_once(site: Peer, monkey
         loop.set_exception_handler(None)
     assert errors == []
     assert links_registered(loop) == []
+
+
+@pytest.mark.parametrize("path", ["/", "/redirect/1", "/short"])
+async def test_a_probe_leaves_no_cycle_for_the_garbage_collector(site: Peer, path: str) -> None:
+    """The reader and its link point at each other while the exchange runs; left so, every probe would
+    hand its reader, futures, head and trace to the cyclic collector instead of freeing them at once."""
+    await run(site.url(path))
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(5):
+            await run(site.url(path))
+        gc.collect()
+        ours = [o for o in gc.garbage if isinstance(o, (httpclient._ResponseReader, httpclient._Link, httpclient.Trace))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert ours == []
