@@ -353,3 +353,28 @@ async def test_a_probe_leaves_no_cycle_for_the_garbage_collector(site: Peer, pat
         gc.garbage.clear()
         gc.enable()
     assert ours == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "10.1.2.3", "::1", "2001:db8::1", "::ffff:127.0.0.1"])
+async def test_address_literals_are_recognised_as_resolve_does(host: str) -> None:
+    from netwatch.net.tcp import resolve
+
+    assert await resolve(host, 80) == [(httpclient.literal_family(host), host)]
+
+
+@pytest.mark.parametrize("host", ["localhost", "portal.gov.vn", "01.2.3.4", "1.2.3", "xn--cng-thng-tin-iz1a.vn"])
+def test_names_are_not_literals(host: str) -> None:
+    assert httpclient.literal_family(host) == 0
+
+
+async def test_ipv6_loopback() -> None:
+    try:
+        peer = await webservers.start(webservers.raw(webservers.response(200, b"over v6")), host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        out = await run(f"http://[::1]:{peer.port}/", must_contain=("over v6",))
+    finally:
+        await peer.close()
+    assert out.ok, out
+    assert out.measurements["dns_seconds"] == 0.0
