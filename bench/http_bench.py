@@ -94,6 +94,23 @@ asyncio.run(main())
 """
 
 
+TLS_TARGET_PY = r"""
+import asyncio, ssl, sys
+R = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nhello, probe\n"
+class P(asyncio.Protocol):
+    def connection_made(self, t): self.t = t; self.b = b""
+    def data_received(self, d):
+        self.b += d
+        if b"\r\n\r\n" in self.b: self.t.write(R); self.t.close()
+async def main():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+    s = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=4096, ssl=ctx)
+    await s.serve_forever()
+asyncio.run(main())
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -161,6 +178,58 @@ async def bench_netwatch(url: str, total: int, concurrency: int) -> tuple[float,
     cpu = time.process_time()
     wall, failures = await run_many(total, concurrency, one)
     return total / wall, (time.process_time() - cpu) * 1000 / total, failures
+
+
+def make_certificate(workdir: Path) -> tuple[Path, Path]:
+    """A self-signed P-256 certificate for 127.0.0.1 (the common web server key today), for the TLS target."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = workdir / "tls.crt", workdir / "tls.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def bench_https_probe(workdir: Path, total: int, concurrency: int, rounds: int) -> list[tuple[float, float, int]]:
+    """netwatch's http probe on an https URL (TLS 1.3, certificate verified against its own CA file) to
+    a Python TLS server in another process: no peer in this run, the client's own cost per result."""
+    cert_file, key_file = make_certificate(workdir)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", TLS_TARGET_PY, str(port), str(cert_file), str(key_file)])
+    try:
+        wait_listening(port, server)
+        settings = http.Settings(url=f"https://127.0.0.1:{port}/", ca_file=str(cert_file))
+        target = Target(id="bench", host="127.0.0.1")
+
+        async def one() -> bool:
+            return (await http.probe(target, settings, 5.0)).ok
+
+        await run_many(100, concurrency, one)
+        out = []
+        for _ in range(rounds):
+            cpu = time.process_time()
+            wall, failures = await run_many(total, concurrency, one)
+            out.append((total / wall, (time.process_time() - cpu) * 1000 / total, failures))
+        return out
+    finally:
+        server.terminate()
+        server.wait(5)
 
 
 async def bench_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, float, int]:
@@ -259,7 +328,7 @@ async def bench_stages(url: str, total: int, concurrency: int, workdir: Path) ->
         stages["probe wrapper: probes/http.py around fetch"] = (probe_cpu - fetch_cpu) / total
         results.clear()
         # The runner's wrapper alone: the same checks through run_check with a probe that returns at
-        # once the outcome a real probe gave (so only asyncio.timeout, the clock reads and the Result).
+        # once the outcome a real probe gave (so only its deadline timer, the clock reads and the Result).
         sample = await kind.probe(checks[0].target, checks[0].settings, 5.0, None)
 
         async def instant(target: object, settings: object, timeout_seconds: float, context: object = None):  # type: ignore[no-untyped-def]
@@ -290,6 +359,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-aiohttp", action="store_true", help="skip the aiohttp comparison")
     parser.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown of a result")
+    parser.add_argument("--no-https", action="store_true", help="skip the https probe's own cost")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="nw_http_bench_") as tmp:
@@ -330,6 +400,13 @@ async def main() -> None:
                 print(f"aiohttp (reference) : {best_ah[0]:8.0f} probes/s, {best_ah[1]:.3f} ms CPU per probe")
             print(f"ratio netwatch/blackbox probes per second: {best_nw[0] / best_bb[0]:.2f} (target >= 1.5)")
             print(f"ratio blackbox/netwatch CPU per probe    : {best_bb[1] / best_nw[1]:.2f}")
+            if not args.no_https:
+                # A TLS handshake per probe costs far more than the rest: fewer probes, same rounds.
+                https = await bench_https_probe(Path(tmp), max(args.probes // 4, 100), args.concurrency, args.rounds)
+                cpu_ms = sorted(r[1] for r in https)[len(https) // 2]
+                print(f"https probe (TLS 1.3, P-256, verified; Python TLS target): median {cpu_ms:.3f} ms CPU per "
+                      f"probe over {len(https)} rounds of {max(args.probes // 4, 100)}, "
+                      f"{sum(r[2] for r in https)} failed (no peer measured on https)")
             if not args.no_stages:
                 # Median of the rounds per stage; blackbox's best CPU per probe as the yardstick.
                 rounds = [await bench_stages(url, args.probes, args.concurrency, Path(tmp)) for _ in range(args.rounds)]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import re
+import socket
 import ssl
 import codecs
+import functools
 import time
 import unicodedata
 import urllib.parse
@@ -16,7 +20,7 @@ from typing import Any, Callable, Sequence
 from netwatch.net import redirects
 from netwatch.net import tls as tlsinfo
 from netwatch.net.cookies import CookieJar
-from netwatch.net.tcp import Failure, connect, resolve, start_tls
+from netwatch.net.tcp import Failure, connect_failure, is_address, resolve
 
 try:  # brotli is a declared dependency; without it `br` is simply not offered
     import brotli as _brotli
@@ -33,6 +37,8 @@ MAX_HEADERS = 2000
 MAX_DECODED_RATIO = 16
 ACCEPT_ENCODING = "gzip, deflate, br" if _brotli is not None else "gzip, deflate"
 MAX_CHUNK_LINE_BYTES = 1024
+# One recv per readable event: a small page and its FIN arrive in one read.
+READ_BYTES = 64 * 1024
 USER_AGENT = "netwatch/0.1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Headers whose framing meaning this client owns; a configured value would desynchronise it.
@@ -244,6 +250,7 @@ class _ResponseReader(asyncio.Protocol):
         self.body_bytes = 0
         self.trailer_bytes = 0
         self.first_byte_at = 0.0
+        self.sent_at = 0.0       # when the request went out (set by whoever writes it)
         self.decoder: _Decoder | None = None
         self.truncated = False
         self._scanned = 0        # head bytes already searched for the empty line
@@ -469,6 +476,322 @@ def build_request(method: str, url: Url, headers: Sequence[tuple[str, str]], dec
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
+@functools.lru_cache(maxsize=4096)
+def literal_family(host: str) -> int:
+    """AF_INET or AF_INET6 for an address literal, 0 for a name: what net/tcp.py resolve decides, kept
+    per host because parsing an address with ipaddress costs more than the rest of the lookup."""
+    if not is_address(host):
+        return 0
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+class _Link:
+    """One exchange's connection driven by selector callbacks instead of an asyncio transport (and, for
+    https, asyncio's SSL protocol): connect, TLS through an SSLObject on memory buffers, the request,
+    every read fed to the same _ResponseReader (it sees the calls a transport would make: data_received,
+    connection_lost). Per probe the probing task wakes once, when the head is parsed; no transport, no
+    waiter futures, and over TLS the client's last handshake flight and the request leave in one send.
+    It stands in as the reader's `transport` (only abort() is called on it). Addresses are tried in
+    order, as net/tcp.py connect does; a connect or handshake failure fails the reader's futures."""
+
+    __slots__ = ("loop", "reader", "trace", "host", "port", "addresses", "index", "request", "first",
+                 "pending", "started", "sock", "fd", "reading", "writing", "failure", "tls_context",
+                 "verify", "tls", "incoming", "outgoing", "handshaking", "tls_started", "hello_seconds")
+
+    def __init__(self, reader: _ResponseReader, trace: Trace, url: Url, addresses: list[tuple[int, str]],
+                 request: bytes, tls_context: ssl.SSLContext | None = None, verify: bool = True) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.reader = reader
+        self.trace = trace
+        self.host = url.host
+        self.port = url.port
+        self.addresses = addresses
+        self.index = 0
+        self.request = request
+        self.first = b""         # what the first send carries: the request, or over TLS the ClientHello
+        self.pending = b""       # accepted for sending, not yet taken by the socket
+        self.started = 0.0
+        self.sock: socket.socket | None = None
+        self.fd = -1
+        self.reading = False
+        self.writing = False
+        self.failure: Failure | None = None
+        self.tls_context = tls_context
+        self.verify = verify
+        self.tls: ssl.SSLObject | None = None
+        self.incoming: ssl.MemoryBIO | None = None
+        self.outgoing: ssl.MemoryBIO | None = None
+        self.handshaking = False
+        self.tls_started = 0.0
+        self.hello_seconds = 0.0   # making the ClientHello, before the connect: TLS time, not connect time
+        reader.transport = self  # type: ignore[assignment]
+
+    def open(self) -> None:
+        """Start connecting to the next address; when none is left, fail the reader with the last error."""
+        if not self.first:
+            if self.tls_context is None:
+                self.first = self.request
+            elif not self._client_hello():
+                return
+            self.started = time.perf_counter()   # connect_seconds covers every address tried
+        while self.index < len(self.addresses):
+            family, address = self.addresses[self.index]
+            self.index += 1
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as exc:   # no IPv6 on this host, out of file descriptors
+                self.failure = connect_failure(exc, self.host, self.port)
+                continue
+            sock.setblocking(False)
+            try:
+                err = sock.connect_ex((address, self.port))
+            except OSError as exc:
+                err = exc.errno or errno.EINVAL
+            if err in (errno.EINPROGRESS, 0):
+                self.sock, self.fd = sock, sock.fileno()
+                # On loopback (and often on a LAN) the handshake is over when connect_ex returns: the
+                # first bytes go out at once, with no writable wake-up; EAGAIN means the SYN is still out.
+                self._begin()
+                return
+            sock.close()
+            self.failure = connect_failure(OSError(err, os.strerror(err)), self.host, self.port)
+        assert self.failure is not None
+        self.reader._fail(self.failure)
+
+    def _client_hello(self) -> bool:
+        assert self.tls_context is not None
+        started = time.perf_counter()
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        try:
+            # server_hostname as asyncio's start_tls passes it: the URL's host, also for an address
+            self.tls = self.tls_context.wrap_bio(self.incoming, self.outgoing, server_hostname=self.host)
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self.first = self.outgoing.read()
+            self.handshaking = True
+            self.hello_seconds = time.perf_counter() - started
+            return True
+        except (ssl.SSLError, ValueError) as exc:
+            self._tls_failed(exc)
+            return False
+        raise AssertionError("a TLS handshake finished before the server said a word")
+
+    def _connect_failed(self, exc: OSError) -> None:
+        self.failure = connect_failure(exc, self.host, self.port)
+        self.abort()
+        self.open()
+
+    def _connected(self) -> None:
+        if self.sock is None:
+            return
+        self.loop.remove_writer(self.fd)
+        self.writing = False
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._connect_failed(OSError(err, os.strerror(err)))  # OSError picks ConnectionRefusedError & co
+            return
+        self._begin()
+
+    def _begin(self) -> None:
+        """The first send: it succeeds once the connection is established (and says so), fails with the
+        connect's error (refused) or EAGAIN while the handshake is under way."""
+        sock = self.sock
+        assert sock is not None
+        now = time.perf_counter()
+        try:
+            sent = sock.send(self.first)
+            peer = sock.getpeername()
+        except (BlockingIOError, InterruptedError):
+            self.writing = True
+            self.loop.add_writer(self.fd, self._connected)
+            return
+        except OSError as exc:
+            self._connect_failed(exc)
+            return
+        trace = self.trace
+        trace.connect_seconds += now - self.started
+        trace.peer_address = str(peer[0]) if peer else ""
+        if self.handshaking:
+            trace.phase = "TLS handshake"
+            self.tls_started = now - self.hello_seconds
+        else:
+            trace.phase = "response head"
+            self.reader.sent_at = now
+        self.reading = True
+        self.loop.add_reader(self.fd, self._readable)
+        if sent < len(self.first):
+            self.pending = self.first[sent:]
+            self._wait_for_room()
+
+    def _write(self, data: bytes) -> None:
+        """Send `data` after whatever is still pending; what the socket does not take waits for room."""
+        if not data or self.sock is None:
+            return
+        if not self.pending:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._broken(exc)
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self.pending += data
+        self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        if self.writing or self.sock is None:
+            return
+        # The tail must not wait for the ACK of what went first (Nagle): asyncio's transports set this
+        # on every socket; a request that fits one send never needs it.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.writing = True
+        self.loop.add_writer(self.fd, self._send)
+
+    def _send(self) -> None:
+        """What the socket did not take at once (a big form body), as room comes."""
+        if self.sock is None:
+            return
+        try:
+            sent = self.sock.send(self.pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._broken(exc)
+            return
+        self.pending = self.pending[sent:]
+        if not self.pending:
+            self.writing = False
+            self.loop.remove_writer(self.fd)
+
+    def _readable(self) -> None:
+        if self.sock is None:
+            return
+        try:
+            data = self.sock.recv(READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._broken(exc)
+            return
+        try:
+            if self.tls is None:
+                if not data:
+                    self._lost(None)
+                    return
+                self.reader.data_received(data)
+            else:
+                if data:
+                    self.incoming.write(data)
+                else:
+                    self.incoming.write_eof()
+                if self.handshaking:
+                    self._handshake(not data)
+                else:
+                    self._decrypt(not data)
+        except Exception as exc:  # noqa: BLE001 - a bug must reach the caller, not the loop's handler
+            self._crash(exc)
+            return
+        if self.reader.state == _DONE:
+            self.abort()   # the response is complete: the FIN needs no second wake-up
+
+    def _handshake(self, eof: bool) -> None:
+        assert self.tls is not None
+        if eof:
+            # What asyncio's start_tls reports for a peer that closes mid-handshake.
+            self._tls_failed(ConnectionResetError())
+            return
+        try:
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._write(self.outgoing.read())
+            return
+        except ssl.SSLError as exc:
+            self._tls_failed(exc)
+            return
+        trace = self.trace
+        trace.tls_seconds += time.perf_counter() - self.tls_started
+        facts, error, detail = tlsinfo.judge_certificate(self.tls, self.verify)
+        if facts:
+            # Over redirects and steps, the certificate that expires first is the one to watch.
+            expiry = facts["tls_cert_expiry_timestamp_seconds"]
+            trace.cert_expiry_timestamp_seconds = min(expiry, trace.cert_expiry_timestamp_seconds or expiry)
+        if error:
+            self.reader._fail(Failure(error, detail))
+            return
+        self.handshaking = False
+        trace.phase = "response head"
+        self.reader.sent_at = time.perf_counter()
+        self.tls.write(self.request)
+        self._write(self.outgoing.read())   # the handshake's last flight and the request together
+        self._decrypt(False)                # anything the server sent along (session tickets)
+
+    def _decrypt(self, eof: bool) -> None:
+        assert self.tls is not None
+        reader = self.reader
+        while reader.state != _DONE:
+            try:
+                chunk = self.tls.read(READ_BYTES)
+            except ssl.SSLWantReadError:
+                if eof:
+                    self._lost(None)
+                elif self.outgoing.pending:
+                    self._write(self.outgoing.read())   # a key update's answer
+                return
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                # A close without close_notify ends the body like any close, as in asyncio's SSL protocol.
+                self._lost(None)
+                return
+            except ssl.SSLError as exc:
+                self._lost(exc)
+                return
+            if not chunk:   # close_notify
+                self._lost(None)
+                return
+            reader.data_received(chunk)
+
+    def _tls_failed(self, exc: BaseException) -> None:
+        error, detail = tlsinfo.classify_ssl_error(exc)
+        self.reader._fail(Failure(error, detail))
+
+    def _broken(self, exc: OSError) -> None:
+        """A send or receive failed: mid-handshake a TLS failure (as start_tls reports it), else a loss."""
+        if self.handshaking:
+            self._tls_failed(exc)
+        else:
+            self._lost(exc)
+
+    def _lost(self, exc: Exception | None) -> None:
+        self.abort()
+        self.reader.connection_lost(exc)
+
+    def _crash(self, exc: Exception) -> None:
+        """A bug in a callback: the caller gets the exception (run_check logs it as internal) rather than
+        the loop's exception handler and a probe left to time out."""
+        self.abort()
+        reader = self.reader
+        reader.state = _DONE
+        for fut in (reader.head, reader.done):
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()   # marks it retrieved: `done` may never be awaited
+
+    def abort(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        self.sock = None
+        if self.reading:
+            self.reading = False
+            self.loop.remove_reader(self.fd)
+        if self.writing:
+            self.writing = False
+            self.loop.remove_writer(self.fd)
+        sock.close()
+
+
 async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], trace: Trace, *,
                    context: Callable[[], ssl.SSLContext], verify: bool, max_body_bytes: int,
                    keep_body: bool, read_body: Callable[[int, list[tuple[str, str]]], bool],
@@ -478,32 +801,22 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
     trace.url = url.shown
     trace.phase = "connect"
     reader = _ResponseReader(method == "HEAD", max_body_bytes, keep_body)
-    transport, _, dns_s, connect_s = await connect(url.host, url.port, lambda: reader, addresses)
-    trace.dns_seconds += dns_s
-    trace.connect_seconds += connect_s
-    peer = transport.get_extra_info("peername")
-    trace.peer_address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
-    try:
-        if url.scheme == "https":
-            trace.phase = "TLS handshake"
+    if body or method == "POST":
+        headers = [*headers, ("Content-Length", str(len(body)))]
+    request = build_request(method, url, headers, decode=keep_body) + body
+    if addresses is None:
+        family = literal_family(url.host)
+        if family:
+            addresses = [(family, url.host)]   # an address literal: no lookup, dns_seconds stays 0
+        else:
             started = time.perf_counter()
-            transport = await start_tls(transport, reader, context(), url.host)
-            reader.transport = transport
-            trace.tls_seconds += time.perf_counter() - started
-            facts, error, detail = tlsinfo.judge_certificate(transport.get_extra_info("ssl_object"), verify)
-            if facts:
-                # Over redirects and steps, the certificate that expires first is the one to watch.
-                expiry = facts["tls_cert_expiry_timestamp_seconds"]
-                trace.cert_expiry_timestamp_seconds = min(expiry, trace.cert_expiry_timestamp_seconds or expiry)
-            if error:
-                raise Failure(error, detail)
-        trace.phase = "response head"
-        sent = time.perf_counter()
-        if body or method == "POST":
-            headers = [*headers, ("Content-Length", str(len(body)))]
-        transport.write(build_request(method, url, headers, decode=keep_body) + body)
+            addresses = await resolve(url.host, url.port)
+            trace.dns_seconds += time.perf_counter() - started
+    link = _Link(reader, trace, url, addresses, request, context() if url.scheme == "https" else None, verify)
+    try:
+        link.open()
         status, reason, response_headers = await reader.head
-        trace.first_byte_seconds += reader.first_byte_at - sent
+        trace.first_byte_seconds += reader.first_byte_at - reader.sent_at
         if read_body(status, response_headers):
             trace.phase = "body"
             await reader.done
@@ -513,7 +826,12 @@ async def exchange(url: Url, method: str, headers: Sequence[tuple[str, str]], tr
     finally:
         trace.body_bytes = reader.body_bytes
         reader.state = _DONE
-        transport.abort()
+        link.abort()
+        # reader.transport is the link and link.reader the reader: a cycle only the garbage collector
+        # would free, with the response's futures, head lists and trace in it (12 objects a probe).
+        # A failure held by a future whose traceback holds this frame (and so the reader) is another.
+        reader.transport = None
+        reader.head = reader.done = None  # type: ignore[assignment]
 
 
 async def judged_hop(url: Url, next_url: Url, trace: Trace,
