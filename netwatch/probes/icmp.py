@@ -247,6 +247,15 @@ def judge_run(host: str, stats: PingStats, settings: Settings, extra: Mapping[st
     memory = _memory(context)
     if memory is None:
         return judge(host, stats, settings, extra)
+    # judge_planned: the common run built directly, any other by the rules (judge_rules gives the same)
+    return judge_planned(host, stats, settings, extra, memory, loss_window(settings))
+
+
+def judge_rules(host: str, stats: PingStats, settings: Settings, extra: Mapping[str, float],
+                context: ProbeContext) -> Outcome:
+    """judge_run by the table of rules alone, for every run: what judge_planned's shortcut is held to."""
+    memory = _memory(context)
+    assert memory is not None
     echoes = loss_window(settings)
     return _judged(host, stats, settings, extra, memory, memory.add(stats.sent, len(stats.rtts_seconds), echoes),
                    echoes)
@@ -270,7 +279,7 @@ def judge_planned(host: str, stats: PingStats, settings: Settings, extra: Mappin
     """judge_run for the batch path, with the check's memory and window size found once per slot (`Plan`).
 
     The common case — every echo answered, no loss in the window, not degraded by loss, under warn_rtt — is
-    built directly (the same Outcome and memory as judge_run's rules give: tests/probes/test_icmp_batch.py
+    built directly (the same Outcome and memory as the rules give, judge_rules: tests/probes/test_icmp_planned.py
     holds the two together); any other run takes those rules."""
     rtts = stats.rtts_seconds
     got = len(rtts)
