@@ -239,7 +239,10 @@ def in_maintenance(windows: Iterable[Maintenance], check: Check, ts: float) -> b
     return any(m.covers(check.id, check.target.id, check.target.zone) and m.window.active(ts) for m in windows)
 
 
-_NOTHING = Decision((), (), ())
+# What most results decide, one shared object: the result path skips it by identity (Decision.__bool__
+# is a Python call per result).
+NOTHING = Decision((), (), ())
+_NOTHING = NOTHING
 _NO_FLAPS = FlapState()   # shared, not built per result: most checks never flap
 # A module constant: looking a member up on the Enum class costs ~0.1 us, and stays_up runs for every result.
 _UP = State.UP
