@@ -18,7 +18,7 @@ from netwatch.alerting.state import CheckState, step
 from netwatch.app import Monitor
 from netwatch.config import loads
 from netwatch.live import LiveView
-from netwatch.model import AlertPolicy, Check, Outcome, Result, Target
+from netwatch.model import AlertPolicy, Check, Outcome, Result, State, Target
 from netwatch.store import Store
 from netwatch.web.metrics import NetwatchCollector, registry_for
 
@@ -64,6 +64,19 @@ def config_text(tmp_path: Path, window: int = 6, recover: int = 3) -> str:
     return CONFIG.format(store=tmp_path / "nw.db", window=window, recover=recover)
 
 
+class Never(set):  # type: ignore[type-arg]
+    """A `Decider.steady` that holds nothing: every result takes the decider's whole path."""
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+
+def steady_by_definition(m: Monitor) -> set[str]:
+    d = m.paging.decider
+    return {c.id for c in m.config.checks if d.eff.get(c.id) is State.UP and d.flaps.get(c.id) is d.steady_flaps
+            and c.target.id not in d.children}
+
+
 def full_path(m: Monitor) -> Monitor:
     """`m` with both shortcuts off: every result through step() and the decider's whole path."""
     real_update = m.live.update
@@ -75,7 +88,7 @@ def full_path(m: Monitor) -> Monitor:
         return real_update(check, result, parent_id)
 
     m.live.update = update  # type: ignore[method-assign]
-    m.paging.decider.steady_flaps = object()  # type: ignore[assignment]  # never the state observe() keeps
+    m.paging.decider.steady = Never()
     return m
 
 
@@ -145,6 +158,7 @@ async def test_the_shortcuts_decide_store_and_show_what_the_full_path_does(tmp_p
     rng = random.Random(18)
     regimes = {cid: "steady" for cid in CHECKS}
     results = 0
+    were_steady: set[str] = set()
     for n in range(360):
         ts = START + 10.0 * n
         now[0] = ts + 0.5
@@ -175,11 +189,14 @@ async def test_the_shortcuts_decide_store_and_show_what_the_full_path_does(tmp_p
             expected, got = history(full, now[0]), history(fast, now[0])
             assert got == expected, f"after {n + 1} rounds"
             assert submitted["fast"] == submitted["full"]
+            assert fast.paging.decider.steady == steady_by_definition(fast)
+            were_steady |= fast.paging.decider.steady
     transitions: Any = history(full, now[0])["transitions"]
     assert {t[4] for t in transitions} >= {"down", "up", "degraded", "unreachable", "maintenance"}
     items = [item for d in submitted["full"] for item in d.items]  # type: ignore[attr-defined]
     assert any(isinstance(item, FlapNotice) for item in items)
     # the shortcuts were taken: the fast monitor skipped step() and observe() for many results
+    assert were_steady >= {"sw/tcp", "web/tcp", "cam/tcp"}
     assert calls["step"] < 2 * results - results // 4
     assert calls["observe"] < 2 * results - results // 4
     for m in (fast, full):
@@ -223,7 +240,7 @@ def test_an_up_check_on_a_full_window_decides_nothing_without_observing(tmp_path
     for n in range(6):
         m.path.handle(check, Result(check.id, "web", "tcp", START - 100 + n, 0.01, Outcome(ok=True)))
     decider = m.paging.decider
-    assert decider.flaps[check.id] is decider.steady_flaps
+    assert decider.flaps[check.id] is decider.steady_flaps and check.id in decider.steady
 
     def observe(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("observe() called for a result that changes nothing")
