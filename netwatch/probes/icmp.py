@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Mapping, Sequence
 
 from netwatch.fields import Duration, FieldError
-from netwatch.model import EMPTY, Check, Outcome, Target, build_outcome
+from netwatch.model import EMPTY, Check, Outcome, Target, build_ok_outcome
 from netwatch.net.icmp import (MAX_PAYLOAD_BYTES, PingNotPermitted, PingStats, address_family, ping_many, ping_soon,
                                pinger)
 from netwatch.net.resolver import resolver
@@ -317,7 +317,7 @@ def judge_planned(host: str, stats: PingStats, settings: Settings, extra: Mappin
     measurements["rtt_avg_seconds"] = rtt_avg
     measurements["rtt_max_seconds"] = rtt_max
     measurements["rtt_jitter_seconds"] = jitter
-    return build_outcome(True, None, "", measurements)
+    return build_ok_outcome(measurements)
 
 
 def spacing(settings: Settings, remaining_seconds: float) -> tuple[float, float]:
