@@ -1,13 +1,13 @@
 """CPU of one icmp result per stage, in isolation: the daemon's own objects, one thread, no py-spy.
 
-Run (as root, for raw ICMP): python bench/result_stages_bench.py [--checks 5000] [--reps 4]
+Run (as root, for raw ICMP): python bench/result_stages_bench.py [--checks 5000] [--reps 4] [--fill 30]
 
 Builds a real `Monitor` (config of N icmp checks to 127.3.0.0/16, SQLite store in a temp dir) and, rep by
 rep, times with the thread's CPU clock (`time.thread_time`; `getrusage(RUSAGE_THREAD)` for the user/system split):
 the engine alone (`Pinger.start_batch`, batches of 125 checks x 3 echoes, deliver does nothing), the batch
 path with judging (`probes.icmp.start_batch`), `judge_run` alone, building the `Result`s, `ResultPath.handle_batch`
 (live view, decider, recorder hand-off) and `Store.record_rows` (results and rollups). Rep 0 is the warm-up
-(every check's first result changes its state); after it, its results are handed over FILL_RESULTS more times
+(every check's first result changes its state); after it, its results are handed over `--fill` (30) more times
 untimed, so the decider's flapping windows are full as after 5 minutes of a daemon (the first 30 results of a
 check pay for filling them; a daemon's steady state does not). The best of the other reps is printed. Per-stage
 figures to compare before/after a change; result_cost_bench.py gives the whole daemon against fping.
@@ -44,7 +44,7 @@ def user_sys() -> tuple[float, float, float]:
     return r.ru_utime, r.ru_stime, time.thread_time()
 
 
-async def run(checks_n: int, reps: int) -> None:
+async def run(checks_n: int, reps: int, fill: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="nw-stages-"))
     cfg = work / "venue.yaml"
     lines = ['site: {name: "stages bench"}', "listen: 127.0.0.1:1", f"store: {work / 'netwatch.db'}",
@@ -127,7 +127,7 @@ async def run(checks_n: int, reps: int) -> None:
             store.record_rows(rows[i:i + 500])
         timed("Store.record_rows (results + rollups, SQLite)", t)
         if not rep:   # the flapping windows filled, untimed (see the docstring)
-            for _ in range(FILL_RESULTS):
+            for _ in range(fill):
                 for g in range(0, len(results), GROUP):
                     monitor.path.handle_batch(results[g:g + GROUP])
                 monitor.recorder.results, monitor.recorder.decisions = [], []
@@ -149,8 +149,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--checks", type=int, default=5000)
     ap.add_argument("--reps", type=int, default=4)
+    ap.add_argument("--fill", type=int, default=FILL_RESULTS,
+                    help="results handed over untimed after the warm-up (0: time the windows filling)")
     args = ap.parse_args()
-    asyncio.run(run(args.checks, args.reps))
+    asyncio.run(run(args.checks, args.reps, args.fill))
 
 
 if __name__ == "__main__":
