@@ -29,6 +29,10 @@ class CheckView:
     # A check that could not run is shown as such (board, JSON, /metrics), not as `unknown` alone.
     skipped_runs: int = 0
     skipped_since_result: int = 0
+    # The step state a clean result leaves as it is under `check`'s policy (an up check staying up: step()
+    # returned this very object for one), or None. LiveView.update then skips step(); any other state
+    # object (a new one from step, a cluster's vote, a reload's new view) is not it.
+    steady: CheckState | None = None
 
 
 def child_check(parent: Check, suffix: str) -> Check:
@@ -105,18 +109,28 @@ class LiveView:
     def update(self, check: Check, result: Result, parent_id: str | None = None) -> Transition | None:
         """Fold one result into the view; return the state change it caused, if any."""
         view = self.views.get(check.id)
+        o = result.outcome
+        if view is not None and o.ok and o.degraded is None and view.state is view.steady and check is view.check:
+            # An up check staying up (most results): step() would return this state unchanged, as it did
+            # for this check's last clean result under the same policy (tests/alerting/test_steady_path.py).
+            view.result = result
+            view.skipped_since_result = 0
+            return None
         if view is None:
             view = CheckView(check, self._initial(check.id), parent_id=parent_id)
             self.views[check.id] = view
-        o = result.outcome
-        new_state, changed = step(view.state, o.ok, o.degraded is not None, o.error, result.started_at, check.alert)
+        old_state = view.state
+        new_state, changed = step(old_state, o.ok, o.degraded is not None, o.error, result.started_at, check.alert)
         transition = None
         if changed is not None:
             to_state, since = changed
             transition = Transition(
                 check_id=check.id, target_id=check.target.id, ts=result.started_at, since=since,
-                from_state=view.state.state, to_state=to_state, error=o.error if not o.ok else None,
+                from_state=old_state.state, to_state=to_state, error=o.error if not o.ok else None,
                 detail=o.detail if not o.ok else (o.degraded or ""))
+        # step() returns the state it was given only for a clean result that changes nothing, and only
+        # by its policy's numbers: under the same check object, the next clean result will do the same.
+        view.steady = new_state if new_state is old_state and check is view.check else None
         view.state = new_state
         view.result = result
         view.skipped_since_result = 0

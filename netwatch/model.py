@@ -110,6 +110,21 @@ def build_outcome(ok: bool, error: str | None, detail: str, measurements: Mappin
     return outcome
 
 
+# An ok Outcome's fields but its measurements, copied per result (a copy and one store cost less than the
+# 8-entry literal): the icmp batch path's common run.
+_OK_FIELDS = {"ok": True, "error": None, "detail": "", "measurements": EMPTY, "degraded": None, "series": (),
+              "children": NO_CHILDREN, "events": ()}
+
+
+def build_ok_outcome(measurements: Mapping[str, float]) -> Outcome:
+    """Outcome(True, measurements=measurements)."""
+    outcome = _new(Outcome)
+    fields = _OK_FIELDS.copy()
+    fields["measurements"] = measurements
+    _set(outcome, "__dict__", fields)
+    return outcome
+
+
 def build_result(check_id: str, target_id: str, kind: str, started_at: float, duration_seconds: float,
                  outcome: Outcome, lag_seconds: float) -> Result:
     """Result(check_id, target_id, kind, started_at, duration_seconds, outcome, lag_seconds)."""

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -146,13 +146,14 @@ class Recorder:
             del self.results[:drop]
             self.dropped_results_total += drop
 
-    def add_results(self, results: list[Result]) -> None:
-        """`add_result` for the results of one batch (the icmp batch path): the same rows, one call."""
-        if not results:
+    def add_results(self, runs: Sequence[tuple[object, Result]]) -> None:
+        """`add_result` for the results of one batch (the icmp batch path), as the result path has them:
+        (check, result) pairs. The same rows, one call."""
+        if not runs:
             return
         self._pending()
         latency, rows = self.latency, self.results
-        for result in results:
+        for _, result in runs:
             o, name = result.outcome, latency.get(result.kind)
             rows.append((result.check_id, result.started_at, result.duration_seconds, int(o.ok),
                          int(o.degraded is not None), o.error,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from netwatch.alerting.decide import NOTHING
 from netwatch.alerting.engine import PagingLoop
 from netwatch.clustering import ClusterRole
 from netwatch.live import LiveView, expand
@@ -43,20 +44,22 @@ class ResultPath:
         together, then each shown and decided. A result with derived checks or events, or any in a cluster,
         takes `handle`. A bug in one result's handling is logged and the others go on."""
         plain: list[tuple[Check, Result]] = []
-        rest: list[tuple[Check, Result]] = []
         if self.cluster is not None:
             rest = runs
         else:
-            for pair in runs:
-                outcome = pair[1].outcome
-                (rest if outcome.children or outcome.events else plain).append(pair)
+            # One pass, which finds none in a batch of plain results (all of an icmp batch): no second list.
+            rest = [pair for pair in runs if pair[1].outcome.children or pair[1].outcome.events]
+            if rest:
+                plain = [pair for pair in runs if not (pair[1].outcome.children or pair[1].outcome.events)]
+            else:
+                plain = runs
         if plain:
-            self.recorder.add_results([result for _, result in plain])
+            self.recorder.add_results(plain)
             update, decide, submit = self.live.update, self.paging.deciding(), self.recorder.submit
             for check, result in plain:
                 try:
                     decision = decide(check, result, update(check, result))
-                    if decision:
+                    if decision is not NOTHING:   # submit() skips any other empty one
                         submit(decision)
                 except Exception:  # noqa: BLE001 - a bug in one result's handling must not stop the others
                     log.exception("handling the result of %s failed", check.id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Protocol, Union
 
 from netwatch import egov
-from netwatch.alerting.flapping import FlapState, observe
+from netwatch.alerting.flapping import FlapState, observe, uniform_state
 from netwatch.alerting.state import CheckState
 from netwatch.alerting.topology import (ParentCheck, ParentStatus, dependants, effective, hold_page, hold_seconds,
                                         hold_verdict, target_status)
@@ -239,8 +239,13 @@ def in_maintenance(windows: Iterable[Maintenance], check: Check, ts: float) -> b
     return any(m.covers(check.id, check.target.id, check.target.zone) and m.window.active(ts) for m in windows)
 
 
-_NOTHING = Decision((), (), ())
+# What most results decide, one shared object: the result path skips it by identity (Decision.__bool__
+# is a Python call per result).
+NOTHING = Decision((), (), ())
+_NOTHING = NOTHING
 _NO_FLAPS = FlapState()   # shared, not built per result: most checks never flap
+# A module constant: looking a member up on the Enum class costs ~0.1 us, and stays_up runs for every result.
+_UP = State.UP
 
 
 class Decider:
@@ -260,10 +265,18 @@ class Decider:
         # the device had run before (the polls during a reboot's silence fail and carry none)
         self.uptimes: dict[str, tuple[float, float]] = {}
         self.db_windows: tuple[Maintenance, ...] = ()
+        # The checks that are up, on a target nothing depends on, with a full window of up results
+        # (`steady_flaps`): a clean result of theirs changes nothing unless the live view or a maintenance
+        # window says otherwise (on_result's first lines). Kept in step where `eff` or `flaps` is written
+        # (`_settle`) and rebuilt on reload, so a result costs one set lookup instead of three dict lookups.
+        self.steady: set[str] = set()
         self.reload(config)
 
     def reload(self, config: "Config") -> None:
         self.config = config
+        # A full flapping window of up results, not flapping: observe() keeps it as it is for one more up
+        # result (flapping.uniform_state, shared by every check in it), so on_result knows it by identity.
+        self.steady_flaps = uniform_state("up", config.paging.spec.flapping.window)
         self.children: dict[str, set[str]] = {}
         for t in config.targets:
             for p in t.depends_on:
@@ -273,6 +286,17 @@ class Decider:
         for c in config.checks:
             self.target_checks.setdefault(c.target.id, []).append(c.id)
         self.known_targets = {t.id for t in config.targets}
+        self.steady = set()
+        for check in config.checks:   # derived checks (not in the config) join again at their next result
+            self._settle(check.id, check.target.id)
+
+    def _settle(self, check_id: str, target_id: str) -> None:
+        """Whether the check belongs in `steady`, after its effective state or flapping state was written."""
+        if (self.eff.get(check_id) is _UP and self.flaps.get(check_id) is self.steady_flaps
+                and target_id not in self.children):
+            self.steady.add(check_id)
+        else:
+            self.steady.discard(check_id)
 
     def resume(self, held: Iterable[tuple[Transition, bool]], now: float) -> None:
         """Hold again the pages held when netwatch stopped (rows of held_pages): a restart must not swallow
@@ -289,6 +313,11 @@ class Decider:
         compared against a stale "up" would decide nothing and never be paged."""
         for check_id, state in states.items():
             self.eff[check_id] = state
+            check = self.config.check(check_id)
+            if check is not None:
+                self._settle(check_id, check.target.id)
+            else:
+                self.steady.discard(check_id)
             if state in OVERLAYS:
                 self.quiet.add(check_id)
             else:
@@ -304,7 +333,20 @@ class Decider:
     # -- results ------------------------------------------------------------------------------
     def on_result(self, check: Check, result: Result, raw: Transition | None, views: Mapping[str, Observed],
                   now: float) -> Decision:
-        uptime = result.outcome.measurements.get("uptime_seconds")
+        outcome = result.outcome
+        if raw is None and outcome.ok and outcome.degraded is None and check.id in self.steady:
+            # Nothing changes (most results): a clean result on a full window of up results leaves the
+            # flapping state as it is (observe() returns it, no start or stop), and an up check on a target
+            # nothing depends on stays up while its step state is up and no window covers it (stays_up's
+            # rules, the first two known from `steady`). What the full path below finds, without it;
+            # tests/alerting/test_steady_path.py holds the two together.
+            view = views.get(check.id)
+            if view is not None and view.state.state is _UP and "uptime_seconds" not in outcome.measurements:
+                windows = self.config.paging.maintenance
+                if not ((windows or self.db_windows)
+                        and in_maintenance(windows + self.db_windows, check, result.started_at)):
+                    return _NOTHING
+        uptime = outcome.measurements.get("uptime_seconds")
         if uptime is not None:
             self.uptimes[check.target.id] = (float(uptime), result.started_at)
         before = self.flaps.get(check.id, _NO_FLAPS)
@@ -316,6 +358,7 @@ class Decider:
                                  degraded=result.outcome.degraded is not None)
             if fs is not before:
                 self.flaps[check.id] = fs
+                self._settle(check.id, check.target.id)
         if raw is None and change is None and self.stays_up(check, result.started_at, views):
             return _NOTHING
         draft = _Draft()
@@ -333,10 +376,10 @@ class Decider:
         no page is held for an up check, and with no dependants there is nothing to cascade to. Most
         results are this, so it is checked before building anything.
         """
-        if self.eff.get(check.id) is not State.UP or check.target.id in self.children:
+        if self.eff.get(check.id) is not _UP or check.target.id in self.children:
             return False
         view = views.get(check.id)
-        if view is None or view.state.state is not State.UP:
+        if view is None or view.state.state is not _UP:
             return False
         windows = self.config.paging.maintenance
         return not ((windows or self.db_windows) and in_maintenance(windows + self.db_windows, check, ts))
@@ -523,6 +566,7 @@ class Decider:
                        error=error if new in (State.DOWN, State.UNREACHABLE) else None,
                        detail=detail if new in (State.DOWN, State.UNREACHABLE, State.DEGRADED) else "", cause=cause)
         self.eff[check.id] = new
+        self._settle(check.id, check.target.id)
         if new in OVERLAYS:
             self.quiet.add(check.id)
         else:

@@ -23,6 +23,7 @@ class FlapState:
 
 
 _UNIFORM: dict[tuple[str, int], tuple[object, ...]] = {}
+_UNIFORM_STATES: dict[tuple[str, int], FlapState] = {}
 
 
 def _uniform(kind: str, length: int) -> tuple[object, ...]:
@@ -31,6 +32,17 @@ def _uniform(kind: str, length: int) -> tuple[object, ...]:
     if history is None:
         history = _UNIFORM[(kind, length)] = (kind,) * length
     return history
+
+
+def uniform_state(kind: str, length: int) -> FlapState:
+    """Not flapping, the last `length` results all of one class: one FlapState shared by every check in it.
+
+    Shared so that "a full window of up results" is one object: the decider knows an up check in it by
+    identity (decide.Decider.on_result), without looking into its history."""
+    state = _UNIFORM_STATES.get((kind, length))
+    if state is None:
+        state = _UNIFORM_STATES[(kind, length)] = FlapState(_uniform(kind, length))
+    return state
 
 
 def score(history: tuple[object, ...], window: int) -> float:
@@ -67,12 +79,11 @@ def observe(fs: FlapState, ok: bool, window: int, high: float, low: float,
         return fs, None   # a full window of this one class already, as most results find it: nothing changes
     if not fs.flapping and high > 0 and len(history) <= window and (
             not history or (history[0] == kind and history[-1] == kind and history.count(kind) == len(history))):
-        # One class only, and one more of it: no change in the window, a score of 0.
-        if len(history) == window:
-            return fs, None   # a full window: nothing changes (most results)
-        # Filling the window: a shared tuple, not a new one per result (a check's history grew for its
-        # first `window` results, 15 minutes at 30 s; 50,000 checks' RSS rose all that time).
-        return FlapState(_uniform(kind, len(history) + 1)), None
+        # One class only, and one more of it: no change in the window, a score of 0. Filling the window
+        # (or a full one after flapping stopped, built result by result): the shared state, not a new
+        # tuple per result (a check's history grew for its first `window` results, 15 minutes at 30 s;
+        # 50,000 checks' RSS rose all that time). Equal to `fs` when the window is full.
+        return uniform_state(kind, min(len(history) + 1, window)), None
     history = (history + (kind,))[-window:]
     value = score(history, window)
     if not fs.flapping and value >= high:

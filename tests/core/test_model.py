@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from netwatch.model import NO_CHILDREN, Outcome, Result, build_outcome, build_result
+from netwatch.model import NO_CHILDREN, Outcome, Result, build_ok_outcome, build_outcome, build_result
 
 
 def test_build_outcome_equals_the_dataclass() -> None:
@@ -17,6 +17,9 @@ def test_build_outcome_equals_the_dataclass() -> None:
                                                                           measurements=measurements)
     assert build_outcome(False, "timeout", "no reply", {}) == Outcome(False, "timeout", "no reply", {})
     assert fast.children is NO_CHILDREN and fast.series == () and fast.events == ()
+    ok = build_ok_outcome(measurements)
+    assert ok == Outcome(True, measurements=measurements) and ok.measurements is measurements
+    assert ok.children is NO_CHILDREN and vars(ok) is not vars(build_ok_outcome({}))   # no fields shared
 
 
 def test_build_result_equals_the_dataclass() -> None:
@@ -27,6 +30,7 @@ def test_build_result_equals_the_dataclass() -> None:
 
 @pytest.mark.parametrize("cls, built", [
     (Outcome, lambda: build_outcome(True, None, "", {})),
+    (Outcome, lambda: build_ok_outcome({})),
     (Result, lambda: build_result("c", "t", "icmp", 1.0, 0.1, Outcome(True), 0.0)),
 ])
 def test_every_field_is_set_and_the_object_stays_frozen(cls: type, built: object) -> None:
