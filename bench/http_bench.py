@@ -29,7 +29,22 @@ from netwatch.model import Target  # noqa: E402
 from netwatch.probes import http  # noqa: E402
 
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
-BLACKBOX_CONFIG = "/work/shared/peers/blackbox.yml"
+# The exporter's module file, written by the bench itself (the repository stands alone): http_2xx as Debian
+# ships it, IPv4 first like netwatch's probes of an address.
+BLACKBOX_MODULES = """modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+"""
+
+
+def blackbox_config(directory: Path) -> str:
+    """Write the exporter's module file into `directory` and return its path."""
+    path = directory / "blackbox.yml"
+    path.write_text(BLACKBOX_MODULES)
+    return str(path)
 
 TARGET_C = r"""
 #define _GNU_SOURCE
@@ -366,7 +381,7 @@ async def main() -> None:
         target, target_port, target_kind = start_target(Path(tmp))
         exporter_port = free_port()
         exporter = subprocess.Popen(
-            [BLACKBOX, f"--web.listen-address=127.0.0.1:{exporter_port}", f"--config.file={BLACKBOX_CONFIG}",
+            [BLACKBOX, f"--web.listen-address=127.0.0.1:{exporter_port}", f"--config.file={blackbox_config(Path(tmp))}",
              "--log.level=error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_listening(exporter_port, exporter)

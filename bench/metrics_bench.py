@@ -47,7 +47,7 @@ from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 from prometheus_client.exposition import generate_latest  # noqa: E402
 from prometheus_client.registry import CollectorRegistry  # noqa: E402
 
-from http_bench import BLACKBOX, BLACKBOX_CONFIG, free_port, proc_cpu_seconds, wait_listening  # noqa: E402
+from http_bench import BLACKBOX, blackbox_config, free_port, proc_cpu_seconds, wait_listening  # noqa: E402
 from netwatch import heap  # noqa: E402
 from netwatch.config import loads  # noqa: E402
 from netwatch.live import LiveView  # noqa: E402
@@ -187,8 +187,10 @@ def blackbox_peer(scrapes: int = 200) -> tuple[float, int] | None:
     if not os.path.exists(BLACKBOX):
         return None
     port = free_port()
-    proc = subprocess.Popen([BLACKBOX, f"--web.listen-address=127.0.0.1:{port}", f"--config.file={BLACKBOX_CONFIG}",
-                             "--log.level=error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config_dir = Path(tempfile.mkdtemp(prefix="nw-metrics-blackbox-"))
+    proc = subprocess.Popen([BLACKBOX, f"--web.listen-address=127.0.0.1:{port}",
+                             f"--config.file={blackbox_config(config_dir)}", "--log.level=error"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_listening(port, proc)
         import urllib.request
@@ -204,6 +206,7 @@ def blackbox_peer(scrapes: int = 200) -> tuple[float, int] | None:
     finally:
         proc.terminate()
         proc.wait()
+        shutil.rmtree(config_dir, ignore_errors=True)
 
 
 def promtool(body: bytes) -> str:

@@ -30,7 +30,7 @@ from netwatch.net.snmp import oids  # noqa: E402
 from netwatch.web.metrics import NetwatchCollector  # noqa: E402
 from tests.peers import snmpd as peers  # noqa: E402
 
-EXPORTER_CONFIG = Path("/work/shared/peers/snmp_exporter-if_mib.yml")
+EXPORTER_CONFIG = Path(__file__).resolve().parent / "peers" / "snmp_exporter-if_mib.yml"
 COMMUNITY = "netwatch"          # what the shared snmp_exporter module uses
 POLLS = 200
 V2C_POLLS = 1000   # snmpd's CPU is read in 10 ms clock ticks: ~0.8 ms per poll needs many polls to be exact
