@@ -706,12 +706,16 @@ class Pinger:
         finally:
             for handle in expiry:
                 handle.cancel()
-            for seq in batch.seq_flat:   # every echo sent (-1: not sent)
-                if seq >= 0 and self._slot_batch[seq] is batch:
-                    self._slot_batch[seq] = None
-                    self.in_flight -= 1
-            for i in range(len(addresses)):
-                batch.finish(i)
+            # Nothing outstanding (the common end): every echo of the batch was answered, failed or given up,
+            # and each of those cleared its slot; only an interrupted batch has slots left to clear.
+            if batch.outstanding:
+                for seq in batch.seq_flat:   # every echo sent (-1: not sent)
+                    if seq >= 0 and self._slot_batch[seq] is batch:
+                        self._slot_batch[seq] = None
+                        self.in_flight -= 1
+            if not all(settled):
+                for i in range(len(addresses)):
+                    batch.finish(i)
 
     def _entries(self, addresses: list[str], payload_size_bytes: int, payload: bytes, stable: bool
                  ) -> tuple[list[tuple[int, bytearray, bytes, bool, int, str, bytes]], list[_Channel], list[_Channel]]:
