@@ -8,6 +8,7 @@ import time
 from typing import Callable, Iterable
 
 from netwatch.clock import RUN_CLOCK
+from netwatch.deadline import Deadline
 from netwatch.configbackup.repo import Repository
 from netwatch.egov.baselines import Baselines
 from netwatch.model import Check, Outcome, Result, build_result
@@ -52,36 +53,19 @@ async def run_check(check: Check, kind: ProbeKind, lag_seconds: float = 0.0,
     # Dated by the run's clock, not time.time(): an outage's end must never come before its start.
     started_at = wall()
     t0 = time.perf_counter()
-    # The safety net's deadline as one timer, not asyncio.timeout (a Timeout object and its state machine:
-    # 7 us a run, as much as the rest of this wrapper); the same semantics: our own cancellation becomes a
-    # timeout outcome and is taken back, anyone else's (a stop, a reload) goes through.
-    task = asyncio.current_task()
-    assert task is not None
-    cancelling = task.cancelling()
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()
-
-    deadline = asyncio.get_running_loop().call_later(check.timeout_seconds + DEADLINE_MARGIN_SECONDS, expire)
+    # The safety net's deadline: one timer (netwatch/deadline.py), not asyncio.timeout's 7 us a run.
+    deadline = Deadline(check.timeout_seconds + DEADLINE_MARGIN_SECONDS)
     try:
         outcome = await kind.probe(check.target, check.settings, check.timeout_seconds, context)
     except asyncio.CancelledError:
-        if not expired:
-            raise
-        expired = False
-        if task.uncancel() > cancelling:
-            raise   # cancelled from outside as well
+        if not deadline.ours():
+            raise   # a stop or a reload, not our deadline
         outcome = Outcome.fail("timeout", f"no answer within {check.timeout_seconds:g}s")
     except Exception as exc:  # noqa: BLE001 - this is the designated catch-all
         log.exception("check %s: probe raised %s", check.id, type(exc).__name__)
         outcome = Outcome.fail("internal", f"probe error: {type(exc).__name__}")
     finally:
-        deadline.cancel()
-        if expired:
-            task.uncancel()   # the probe swallowed our cancellation and returned: take it back
+        deadline.close()
     if not isinstance(outcome, Outcome):
         outcome = Outcome.fail("internal", f"probe returned {type(outcome).__name__}")
     return build_result(check.id, check.target.id, check.kind, started_at, time.perf_counter() - t0, outcome,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Mapping, Optional
 
+from netwatch.deadline import Deadline
 from netwatch.fields import Duration, FieldError, Secret
 from netwatch.net import certs
 from netwatch.model import Outcome, Target, build_outcome
@@ -109,20 +110,9 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
     trace = httpclient.Trace()
     started = time.perf_counter()
     headers = [(k, v.reveal() if isinstance(v, Secret) else str(v)) for k, v in settings.headers.items()]
-    # The deadline as one timer, not asyncio.timeout (a Timeout object and its state machine cost as much
-    # as the rest of this wrapper): the same semantics as runner.run_check's, our own cancellation becomes
-    # the timeout outcome and is taken back, anyone else's (a stop, run_check's safety net) goes through.
-    task = asyncio.current_task()
-    assert task is not None
-    cancelling = task.cancelling()
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()
-
-    deadline = asyncio.get_running_loop().call_later(timeout_seconds, expire)
+    # The deadline as one timer (netwatch/deadline.py), not asyncio.timeout: its state machine cost as much as
+    # the rest of this wrapper.
+    deadline = Deadline(timeout_seconds)
     try:
         response = await httpclient.fetch(
             settings.parsed_url, method=settings.method, headers=headers, trace=trace,
@@ -131,11 +121,8 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
             keep_body=settings.checks_body, max_redirects=settings.max_redirects,
             allow_redirects_to=settings.redirect_networks)
     except asyncio.CancelledError:
-        if not expired:
-            raise
-        expired = False
-        if task.uncancel() > cancelling:
-            raise   # cancelled from outside as well
+        if not deadline.ours():
+            raise   # cancelled from outside
         return Outcome(ok=False, error="timeout", measurements=_measurements(trace, started),
                        detail=tlsinfo.clean_detail(
                            f"{trace.phase} not done within {timeout_seconds:g}s ({trace.url}"
@@ -146,9 +133,7 @@ async def probe(target: Target, settings: Settings, timeout_seconds: float,
         return Outcome(ok=False, error="protocol", measurements=_measurements(trace, started),
                        detail=tlsinfo.clean_detail(f"connection failed during {trace.phase}: {exc}", 300))
     finally:
-        deadline.cancel()
-        if expired:
-            task.uncancel()   # fetch swallowed our cancellation and ended anyway: take it back
+        deadline.close()
     measurements = _measurements(trace, started)
     measurements["status_code"] = float(response.status)
     return judge(settings, response, measurements, time.time())
