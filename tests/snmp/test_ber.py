@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import rfc1902, rfc1905
@@ -14,6 +14,7 @@ from pysnmp.proto.api import v1 as api_v1
 from pysnmp.proto.api import v2c as api
 
 from netwatch.net.snmp import ber
+from tests.snmp.engines import ber_engine  # noqa: F401  (a fixture)
 
 arcs = st.integers(0, 2**32 - 1)
 small_arcs = st.integers(0, 300)
@@ -216,7 +217,8 @@ def column_answers(draw: st.DrawFn) -> tuple[bytes, int, list[tuple[int, ...]], 
     return bytes(raw), len(scalars), columns, last
 
 
-@settings(max_examples=1500, deadline=None)
+@pytest.mark.usefixtures("ber_engine")
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(column_answers())
 def test_column_decoding_agrees_with_decode_message(case: tuple[bytes, int, list[Any], list[Any]]) -> None:
     raw, skip, columns, last = case
@@ -248,6 +250,7 @@ def test_decode_varbinds_of_a_lazy_head_equals_decode_message() -> None:
     (ber.COUNTER64, b"\x80\x00\x00\x00\x00"), (ber.COUNTER64, b"\x01" + bytes(8)), (ber.COUNTER64, b""),
     (ber.INTEGER, b""), (ber.INTEGER, bytes(10)), (ber.IP_ADDRESS, b"\x7f\x00\x00"), (0x4F, b"\x01"),
 ])
+@pytest.mark.usefixtures("ber_engine")
 def test_hostile_values_fail_the_column_path_like_decode_message(tag: int, raw: bytes) -> None:
     """Unsigned types encoded negative or too long: agents send them; both decoders must refuse."""
     t = ber._tlv
@@ -263,6 +266,7 @@ def test_hostile_values_fail_the_column_path_like_decode_message(tag: int, raw: 
 @pytest.mark.parametrize("tag,value", [(ber.INTEGER, -1), (ber.INTEGER, -128), (ber.INTEGER, 127),
                                        (ber.COUNTER32, 127), (ber.COUNTER32, 128), (ber.COUNTER64, 2**63),
                                        (ber.COUNTER64, 2**64 - 1), (ber.GAUGE32, 2**32 - 1)])
+@pytest.mark.usefixtures("ber_engine")
 def test_edge_values_read_the_same_on_the_column_path(tag: int, value: int) -> None:
     msg = ber.Message(ber.V2C, b"c", ber.RESPONSE, 7, varbinds=[(COLUMNS[0] + (1,), tag, value)])
     data = ber.encode_message(msg)
