@@ -142,7 +142,8 @@ async def main() -> None:
         a0 = agents[0]
         rows = len(peers.parse_netsnmp(peers.netsnmp("snmpbulkwalk", "-v2c", "-c", COMMUNITY, a0.address,
                                                      "1.3.6.1.2.1.2.2.1.1")))
-        print(f"agent: snmpd in namespace {ns.name}, {rows} ifTable rows, {SNMPDS} snmpd processes")
+        print(f"agent: snmpd in namespace {ns.name}, {rows} ifTable rows, {SNMPDS} snmpd processes; "
+              f"BER column walk: {ber.engine()} ({ber.ENGINE_ENV}=python forces Python)")
 
         async def netwatch_cost(settings: snmp.Settings, label: str, forget: bool = False,
                                 polls: int = POLLS) -> tuple[float, float]:

@@ -22,9 +22,11 @@ from netwatch.model import Target
 from netwatch.net.snmp.client import SnmpError
 from netwatch.probes import snmp
 from tests.peers import recordings, snmpd as peers
+from tests.snmp.engines import ber_engine  # noqa: F401  (a fixture)
 
 pytestmark = [
     pytest.mark.corpus, pytest.mark.slow,
+    pytest.mark.usefixtures("ber_engine"),     # every recording read by each column-walk engine
     pytest.mark.skipif(not recordings.available() or not shutil.which("snmpbulkwalk"),
                        reason="needs snmpsim-data (test extra) and net-snmp's snmpbulkwalk"),
 ]

@@ -18,6 +18,10 @@ from netwatch.probes import snmp
 from netwatch.net.snmp import client
 from tests.peers import snmpd as peers
 from tests.peers.snmpresponder import Responder, device_table
+from tests.snmp.engines import ber_engine  # noqa: F401  (a fixture)
+
+# every test once per column-walk engine (Python, and C when built)
+pytestmark = pytest.mark.usefixtures("ber_engine")
 
 needs_snmpd = pytest.mark.skipif(not peers.available(), reason="net-snmp snmpd/snmpget not installed")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)")

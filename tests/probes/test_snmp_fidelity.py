@@ -19,6 +19,10 @@ from netwatch.net.snmp import ber, client, oids
 from netwatch.probes import snmp
 from tests.peers import snmpd as peers
 from tests.peers.snmpresponder import Responder, device_table
+from tests.snmp.engines import ber_engine  # noqa: F401  (a fixture)
+
+# every test once per column-walk engine (Python, and C when built)
+pytestmark = pytest.mark.usefixtures("ber_engine")
 
 
 def v2c(port: int, **kw: Any) -> snmp.Settings:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Sequence, Union
 
 from netwatch.net.snmp.oids import Oid
+
+try:   # the column walk's loop in C (netwatch/net/snmp/_ber.c, built by `pip install`); same results, less CPU
+    from netwatch.net.snmp import _ber as _C_BER
+except ImportError:   # no compiler at install time: _columns below does the same work
+    _C_BER = None
+
+# "python" forces the Python column walk (tests run both; also a way around a suspected C bug).
+ENGINE_ENV = "NETWATCH_SNMP_BER"
 
 V1 = 0
 V2C = 1
@@ -268,7 +277,7 @@ def decode_columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: lis
     answer, how many bindings followed the non-repeaters). As strict as decode_message; a binding
     out of order is a BerError too."""
     try:
-        return _columns(msg, skip, prefixes, last, cells)
+        return _walk(msg, skip, prefixes, last, cells)
     except BerError:
         raise
     except IndexError:
@@ -375,6 +384,48 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
         if col == width:
             col = 0
     return heads, ended, count
+
+
+def _c_columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid],
+               cells: Sequence[dict[Oid, tuple[int, Value]]]) -> tuple[list[VarBind], list[bool], int]:
+    """_columns with its per-binding loop in C. The C loop only decodes what Python accepts, the same way;
+    at anything else it leaves `last` as it was and returns None, and _columns decodes the answer again
+    and raises what it raises: the errors and their messages stay the Python decoder's."""
+    data = msg.raw
+    if not data or not prefixes or _C_BER is None:
+        return _columns(msg, skip, prefixes, last, cells)
+    end = len(data)
+    # the same first steps as _columns (so the same errors), then the bindings in C
+    i, stop = _expect(data, msg.body, 0x30, end)
+    if stop != end:
+        raise BerError("trailing bytes after the variable bindings")
+    heads: list[VarBind] = []
+    if skip:
+        heads, i = _varbinds_in(data, i, stop, skip)
+        if len(heads) < skip:
+            raise BerError("GETBULK answer lacks its non-repeaters")
+    got = _C_BER.columns(data, i, prefixes, last, cells, decode_oid)
+    if got is None:
+        return _columns(msg, skip, prefixes, last, cells)
+    return heads, got[0], got[1]
+
+
+def engine() -> str:
+    """The column walk decode_columns uses: "c" or "python"."""
+    return "c" if _walk is _c_columns else "python"
+
+
+def use_engine(name: str) -> None:
+    """Switch decode_columns to the "c" or "python" column walk (tests run both); "c" needs the module built."""
+    global _walk
+    if name == "c" and _C_BER is None:
+        raise RuntimeError("netwatch/net/snmp/_ber.c was not built")
+    if name not in ("c", "python"):
+        raise ValueError(f"unknown engine {name!r}")
+    _walk = _c_columns if name == "c" else _columns
+
+
+_walk = _c_columns if _C_BER is not None and os.environ.get(ENGINE_ENV, "").lower() != "python" else _columns
 
 
 def decode_message(data: bytes) -> Message:

@@ -141,10 +141,8 @@ class Engine:
         if not entry[0].done():
             entry[0].set_result(msg)
 
-    async def request(self, agent: Agent, pdu_tag: int, oids: Sequence[Oid], deadline: float,
-                      max_repetitions: int = 0, non_repeaters: int = 0) -> ber.Message:
-        """Send one request with retries until `deadline` (loop time); return the response message."""
-        loop = asyncio.get_running_loop()
+    async def _route(self, agent: Agent) -> tuple[asyncio.DatagramTransport, tuple[str, int]]:
+        """The transport and address to reach an agent (resolved, the socket opened, on first use)."""
         hit = _resolved.get((agent.host, agent.port))
         if hit is None:
             try:
@@ -155,6 +153,13 @@ class Engine:
         tr = self._transports.get(family)
         if tr is None or tr.is_closing():
             tr = await self._transport(family)
+        return tr, addr
+
+    async def request(self, agent: Agent, pdu_tag: int, oids: Sequence[Oid], deadline: float,
+                      max_repetitions: int = 0, non_repeaters: int = 0) -> ber.Message:
+        """Send one request with retries until `deadline` (loop time); return the response message."""
+        loop = asyncio.get_running_loop()
+        tr, addr = await self._route(agent)
         rid = self._request_id()
         packet = ber.encode_request(agent.version, agent.community, pdu_tag, rid, oids, non_repeaters,
                                     max_repetitions)
@@ -226,49 +231,15 @@ class Engine:
             got = await self._walk_v1(agent, nexts, deadline) if nexts else {}
             firsts = {n: next(iter(got[n].values()), (ber.NO_SUCH_OBJECT, None)) for n in nexts}
             return firsts, await self._walk_v1(agent, columns, deadline)
-        out: dict[Oid, dict[Oid, tuple[int, ber.Value]]] = {c: {} for c in columns}
-        scalars: dict[Oid, tuple[int, ber.Value]] = {}
-        # the columns still walked, with their encoded prefixes, their cells and the index of the last row
-        # read, as parallel lists: rebuilt only when a column ends, not per request
-        active = list(columns)
-        prefixes = [ber.oid_content(c) for c in active]
-        cells = [out[c] for c in active]
-        cursors: list[Oid] = [()] * len(active)
-        first = list(nexts)
-        answer_bytes = 0
-        for _ in range(MAX_WALK_REQUESTS):
-            width = len(active)
-            if not width and not first:
-                return scalars, out
-            reps = max(1, agent.bulk_varbinds // max(1, width))
-            if rows_hint and width:
-                missing = rows_hint + 1 - min(map(len, cells))   # + 1: the row past the end
-                if missing > 0:
-                    reps = min(reps, missing)
-            msg = await self.request(agent, ber.GET_BULK, first + [c + i for c, i in zip(active, cursors)], deadline,
-                                     reps, len(first))
-            _check_status(msg, agent)
-            try:
-                # moves cursors forward in place
-                heads, ended, count = ber.decode_columns(msg, len(first), prefixes, cursors, cells)
-            except ber.BerError as exc:
-                self.malformed += 1
-                raise malformed(exc, (agent.host, agent.port)) from None
-            for asked, (oid, tag, value) in zip(first, heads):
-                # a GETNEXT that left the object (no .0 instance) means the scalar is absent
-                scalars[asked] = (tag, value) if oid == asked + (0,) else (ber.NO_SUCH_OBJECT, None)
-            first = []
-            if not width:
-                continue
-            if not count or count > width * reps:
-                raise SnmpError("protocol", "GETBULK answer does not fit the request")
-            answer_bytes += len(msg.raw)
-            _check_size(answer_bytes, agent)
-            if True in ended:
-                keep = [n for n, gone in enumerate(ended) if not gone]
-                active, prefixes = [active[n] for n in keep], [prefixes[n] for n in keep]
-                cells, cursors = [cells[n] for n in keep], [cursors[n] for n in keep]
-        raise SnmpError("protocol", "table walk did not finish")
+        if not columns and not nexts:
+            return {}, {}
+        tr, addr = await self._route(agent)
+        walk = _BulkWalk(self, loop, agent, tr, addr, nexts, columns, deadline, rows_hint)
+        try:
+            walk.send_next()
+            return await walk.future
+        finally:
+            walk.stop()     # cancelled from outside: no request of it stays pending
 
     async def _walk_v1(self, agent: Agent, columns: Sequence[Oid], deadline: float
                        ) -> dict[Oid, dict[Oid, tuple[int, ber.Value]]]:
@@ -303,6 +274,167 @@ class Engine:
                 still.append(col)
             active = still
         raise SnmpError("protocol", "table walk did not finish")
+
+
+class _BulkWalk:
+    """A v2c GETBULK walk driven by the engine's datagram callback: an answer is decoded and the next request
+    sent from `set_result` itself, so the polling task wakes once per walk, not once per request (each wake-up
+    is a loop iteration, a task step and a future: ~1/5 of the asyncio cost of a round trip).
+
+    Stands in for the per-attempt future of `Engine.request` in `Engine._pending` (done / set_result /
+    set_exception / cancel), with the same retries, timer shares, late answers to an earlier try, garbled
+    answers and errors as `request` followed by the walk loop that was here."""
+
+    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, agent: Agent, tr: asyncio.DatagramTransport,
+                 addr: tuple[str, int], nexts: Sequence[Oid], columns: Sequence[Oid], deadline: float,
+                 rows_hint: int) -> None:
+        self.engine, self.loop, self.agent, self.tr, self.addr = engine, loop, agent, tr, addr
+        self.deadline, self.rows_hint = deadline, rows_hint
+        self.future: asyncio.Future[tuple[dict[Oid, tuple[int, ber.Value]],
+                                          dict[Oid, dict[Oid, tuple[int, ber.Value]]]]] = loop.create_future()
+        self.out: dict[Oid, dict[Oid, tuple[int, ber.Value]]] = {c: {} for c in columns}
+        self.scalars: dict[Oid, tuple[int, ber.Value]] = {}
+        # the columns still walked, with their encoded prefixes, their cells and the index of the last row
+        # read, as parallel lists: rebuilt only when a column ends, not per request
+        self.active = list(columns)
+        self.prefixes = [ber.oid_content(c) for c in self.active]
+        self.cells = [self.out[c] for c in self.active]
+        self.cursors: list[Oid] = [()] * len(self.active)
+        self.first = list(nexts)
+        self.answer_bytes = 0
+        self.requests = 0
+        self.reps = 0
+        # the request in flight
+        self.rid = 0
+        self.packet = b""
+        self.attempt = 0
+        self.waiting = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.garbled: SnmpError | None = None
+
+    # ---- the future-like face Engine._on_datagram and Engine.close use
+
+    def done(self) -> bool:
+        return not self.waiting
+
+    def set_result(self, msg: ber.Message) -> None:
+        self._settle()
+        try:
+            self._answer(msg)
+        except BaseException as exc:    # noqa: B036 - handed to the polling task, as `request` raised it there
+            self._fail(exc)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._settle()
+        self._fail(exc)
+
+    def cancel(self) -> None:
+        # Engine.close: it clears _pending itself (while iterating it, so not popped here)
+        self.waiting = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.future.cancel()
+
+    # ---- the walk
+
+    def send_next(self) -> None:
+        """Ask for the next rows, or end the walk when no column and no scalar is left."""
+        if self.requests >= MAX_WALK_REQUESTS:     # checked first: the last answer allowed ends the walk unread
+            raise SnmpError("protocol", "table walk did not finish")
+        width = len(self.active)
+        if not width and not self.first:
+            if not self.future.done():
+                self.future.set_result((self.scalars, self.out))
+            return
+        self.requests += 1
+        agent = self.agent
+        reps = max(1, agent.bulk_varbinds // max(1, width))
+        if self.rows_hint and width:
+            missing = self.rows_hint + 1 - min(map(len, self.cells))   # + 1: the row past the end
+            if missing > 0:
+                reps = min(reps, missing)
+        self.reps = reps
+        self.rid = self.engine._request_id()
+        self.packet = ber.encode_request(agent.version, agent.community, ber.GET_BULK, self.rid,
+                                         self.first + [c + i for c, i in zip(self.active, self.cursors)],
+                                         len(self.first), reps)
+        self.garbled = self.engine._garbled.get(self.addr) if self.engine._garbled else None
+        self.attempt = 0
+        self._try()
+
+    def _try(self) -> None:
+        """Send the request again if attempts and time are left, else fail it as `request` does."""
+        agent, engine = self.agent, self.engine
+        attempts = agent.retries + 1
+        remaining = self.deadline - self.loop.time()
+        if self.attempt < attempts and remaining > 0:
+            engine._pending[self.rid] = (self, self.addr, agent.community)  # type: ignore[assignment]
+            self.waiting = True
+            self.tr.sendto(self.packet, self.addr)
+            engine.sent += 1
+            # share what is left among the remaining attempts so the last retry still fits
+            self.timer = self.loop.call_later(remaining / (attempts - self.attempt), self._expired)
+            self.attempt += 1
+            return
+        self._settle()
+        # a malformed datagram from this agent during the request, unreadable up to its request id: most
+        # likely the answer, cut short
+        got = engine._garbled.pop(self.addr, None) if engine._garbled else None
+        if got is not None and got is not self.garbled:
+            self._fail(got)
+        else:
+            self._fail(SnmpError("timeout", f"no SNMP answer from {agent.host}:{agent.port}"))
+
+    def _expired(self) -> None:
+        if self.waiting:
+            self.timer = None
+            try:
+                self._try()
+            except BaseException as exc:    # noqa: B036 - handed to the polling task
+                self._settle()
+                self._fail(exc)
+
+    def _answer(self, msg: ber.Message) -> None:
+        agent = self.agent
+        _check_status(msg, agent)
+        first, width = self.first, len(self.active)
+        try:
+            # moves cursors forward in place
+            heads, ended, count = ber.decode_columns(msg, len(first), self.prefixes, self.cursors, self.cells)
+        except ber.BerError as exc:
+            self.engine.malformed += 1
+            raise malformed(exc, (agent.host, agent.port)) from None
+        for asked, (oid, tag, value) in zip(first, heads):
+            # a GETNEXT that left the object (no .0 instance) means the scalar is absent
+            self.scalars[asked] = (tag, value) if oid == asked + (0,) else (ber.NO_SUCH_OBJECT, None)
+        self.first = []
+        if width:
+            if not count or count > width * self.reps:
+                raise SnmpError("protocol", "GETBULK answer does not fit the request")
+            self.answer_bytes += len(msg.raw)
+            _check_size(self.answer_bytes, agent)
+            if True in ended:
+                keep = [n for n, gone in enumerate(ended) if not gone]
+                self.active, self.prefixes = [self.active[n] for n in keep], [self.prefixes[n] for n in keep]
+                self.cells, self.cursors = [self.cells[n] for n in keep], [self.cursors[n] for n in keep]
+        self.send_next()
+
+    def _settle(self) -> None:
+        """The request in flight is over: no timer, not pending."""
+        self.waiting = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.engine._pending.pop(self.rid, None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+    def stop(self) -> None:
+        if self.waiting:
+            self._settle()
 
 
 def _check_size(answer_bytes: int, agent: object) -> None:
