@@ -2,7 +2,7 @@
 # Base images are pinned to an exact release; pin the digest too in your registry mirror
 # (`python:3.11.10-slim-bookworm@sha256:...`) for byte-identical rebuilds.
 FROM python:3.11.10-slim-bookworm AS build
-# gcc builds the ICMP engine's C loops (netwatch/net/_echo.c) into the wheel; only this stage has it.
+# gcc builds the C loops (netwatch/net/_echo.c, netwatch/net/snmp/_ber.c) into the wheel; only this stage has it.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -10,7 +10,7 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY netwatch ./netwatch
 RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
-    && python -c "import sys, zipfile, glob; names = zipfile.ZipFile(glob.glob('/wheels/netwatch-*.whl')[0]).namelist(); sys.exit(not any(n.startswith('netwatch/net/_echo') for n in names))"
+    && python -c "import sys, zipfile, glob; names = zipfile.ZipFile(glob.glob('/wheels/netwatch-*.whl')[0]).namelist(); sys.exit(not all(any(n.startswith(m) for n in names) for m in ('netwatch/net/_echo', 'netwatch/net/snmp/_ber')))"
 
 FROM python:3.11.10-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \

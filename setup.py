@@ -2,8 +2,8 @@
 (netwatch/net/snmp/_ber.c); the rest of the metadata is in pyproject.toml.
 
 optional=True: without a C compiler and Python's headers the install still succeeds and the pure-Python
-engine runs (same behaviour, ~3x the CPU per echo; `netwatch doctor`-style checks and the daemon's log say
-which engine runs), and ber.py reads GETBULK answers in Python (same results, ~7x the CPU; `ber.engine()`).
+engine runs (same behaviour, ~3x the CPU per echo; the install script and the daemon's log say which
+engine runs), and ber.py reads GETBULK answers in Python (same results, ~7x the CPU; `ber.engine()`).
 """
 
 from setuptools import Extension, setup

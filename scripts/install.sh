@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# gcc, libc6-dev, python3-dev: `pip install` builds the ICMP engine's C loops (netwatch/net/_echo.c);
-# without them the Python loops run instead, at ~3x the CPU per echo.
+# gcc, libc6-dev, python3-dev: `pip install` builds the C loops of the ICMP engine (netwatch/net/_echo.c) and
+# of the SNMP column walk (netwatch/net/snmp/_ber.c); without them the Python code runs instead, at more CPU.
 RUNTIME_DEBS=(fping iproute2 fonts-dejavu-core fonts-dejavu-extra gcc libc6-dev python3-dev)
 TEST_DEBS=(snmpd snmp openssh-server openssh-client prometheus prometheus-alertmanager
            prometheus-snmp-exporter prometheus-blackbox-exporter nftables chromium chromium-driver
@@ -56,9 +56,9 @@ PY="$PWD/.venv/bin/python"
 # shellcheck disable=SC2086
 "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore ${NETWATCH_PIP_OPTIONS:-} -e ".${extras}"
 echo "$PY" > .netwatch-python
-if ! "$PY" -c 'import netwatch.net._echo' >/dev/null 2>&1; then
-  echo "note: the ICMP engine's C loops were not built (no C compiler or Python headers for $("$PY" -V 2>&1));" \
-       "icmp checks run on the Python loops, at ~3x the CPU per echo"
+if ! "$PY" -c 'import netwatch.net._echo, netwatch.net.snmp._ber' >/dev/null 2>&1; then
+  echo "note: netwatch's C loops were not built (no C compiler or Python headers for $("$PY" -V 2>&1));" \
+       "icmp checks and SNMP walks run on the Python code instead, at ~3x and ~7x the CPU"
 fi
 
 if [ -n "${NETWATCH_BIN_DIR:-}" ]; then
