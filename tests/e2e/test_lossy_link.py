@@ -1,14 +1,23 @@
-"""End to end: a link with 30 % random loss never pages DOWN and does not flood (issue 13).
+"""End to end: a link with 30 % random-looking loss never pages DOWN and does not flood (issue 13).
 
-The target is an address inside a network namespace this test creates; nftables there drops about 3
-in 10 incoming packets at random (`numgen random mod 10 < 3`), so echo requests are lost as on a bad
-link. icmp checks with the default alert and loss settings run at a short interval for at least 300
-runs.
+The targets are addresses inside a network namespace this test creates; nftables there drops 30 of
+every 100 echo requests to each address, at positions drawn once from a seeded generator
+(`numgen inc mod 100 { ... }`, one counter per address), so echo requests are lost as on a bad link
+and the same way on every run of the test. icmp checks with the default alert and loss settings run at
+a short interval for at least 300 runs.
+
+Truly random loss (`numgen random`) made the test flaky: at 30 % loss, 9 echoes in a row are lost about
+once in 50,000 runs (a DOWN after 3 failed runs, as any monitor paging on 3 failures would), and before
+lone failures weighed a quarter a chance cluster of them read as flapping; 2 links x 300 runs met one or
+the other in about 1 run of the test in 12. The pattern here keeps what those rare cases are not: lone
+runs that lose every echo (a stretch of 3 to 5 drops lands on a whole run in some of the three ways the
+runs fall on the 100-echo pattern, and 300 runs take all three), never two in a row.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -25,6 +34,31 @@ INTERVAL = "200ms"
 RUNS = 300
 CHECKS = 2
 MAX_SECONDS = 75.0
+
+
+LOSS_PER_100 = 30
+
+
+def drop_pattern(seed: int) -> list[int]:
+    """Which 30 of every 100 echo requests to one address are dropped; stretches of 3 to 5 drops, none longer."""
+    drops = sorted(random.Random(seed).sample(range(100), LOSS_PER_100))
+    stretches = drop_stretches(drops)
+    assert 3 <= max(stretches) <= 5, (seed, stretches)
+    return drops
+
+
+def drop_stretches(drops: list[int]) -> list[int]:
+    """Lengths of the runs of consecutive dropped positions, the pattern read as a ring."""
+    dropped = set(drops)
+    start = next(i for i in range(100) if i not in dropped)
+    out, run = [], 0
+    for k in range(1, 101):
+        if (start + k) % 100 in dropped:
+            run += 1
+        elif run:
+            out.append(run)
+            run = 0
+    return out
 
 
 def sh(*args: str) -> None:
@@ -59,8 +93,10 @@ def test_thirty_percent_random_loss_pages_no_down_and_at_most_two_messages(tmp_p
         sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "chaos")
         sh("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "chaos", "in",
            "{ type filter hook input priority 0; policy accept; }")
-        sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "chaos", "in", "numgen", "random", "mod", "10",
-           "<", "3", "drop")
+        for i, ns_ip in enumerate(ns_ips):
+            positions = ", ".join(map(str, drop_pattern(i)))
+            sh("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "chaos", "in", "ip", "daddr", ns_ip,
+               "numgen", "inc", "mod", "100", f"{{ {positions} }}", "drop")
         targets = "".join(f"  - {{id: link{i}, host: {ns_ip}, zone: hall, checks: [{{kind: icmp}}]}}\n"
                           for i, ns_ip in enumerate(ns_ips))
         listen = f"127.0.0.1:{free_port()}"
@@ -82,10 +118,12 @@ def test_thirty_percent_random_loss_pages_no_down_and_at_most_two_messages(tmp_p
         assert runs >= RUNS * CHECKS
         downs = [m for m in messages if "DOWN" in f"{m.get('title', '')} {m.get('message', '')}"]
         assert not downs, downs
-        # One degraded notice per link at most (issue 13). A RECOVERED/DEGRADED pair of one link (4 messages,
-        # seen under the full suite's load) came from the loss window dipping for two runs; a link degraded by
-        # loss now clears only after a whole window of echoes stayed low (netwatch/probes/icmp.py).
-        assert len(messages) <= 2
+        # One degraded notice per link (issue 13). A RECOVERED/DEGRADED pair of one link (4 messages, seen under
+        # the full suite's load) came from the loss window dipping for two runs; a link degraded by loss now
+        # clears only after a whole window of echoes stayed low (netwatch/probes/icmp.py).
+        titles = sorted(str(m.get("title", "")) for m in messages)
+        assert len(titles) == CHECKS and all("DEGRADED" in t for t in titles), titles
+        assert all(any(f"link{i} " in t for t in titles) for i in range(CHECKS)), titles
     finally:
         if proc is not None:
             proc.stop()

@@ -123,7 +123,8 @@ def test_thirty_percent_random_loss_degrades_once_and_never_bounces() -> None:
     Clearing at half the warning over one window let 13 of these 300 links bounce (a RECOVERED/DEGRADED pair):
     the window held 1 loss or none for two runs in a row somewhere in its 300 runs. What remains is rarer and
     is not a bounce of the loss warning: 9 echoes lost in a row (3 runs, `fail_after`; 0.3^9 = 2e-5 per run)
-    reads as DOWN (2 links of 300), and a cluster of such runs as flapping (1 link).
+    reads as DOWN (2 links of 300), as any monitor paging on 3 failed runs would. A chance cluster of lone
+    such runs read as flapping (1 link) while they weighed half; no longer.
     """
     spec = FlapSpec()
     seen: dict[str, int] = {}
@@ -145,3 +146,5 @@ def test_thirty_percent_random_loss_degrades_once_and_never_bounces() -> None:
         seen[key] = seen.get(key, 0) + 1
     assert not [key for key in seen if key.startswith("degraded") and ",up" in key], seen
     assert seen.get("degraded", 0) >= TRIALS - 3, seen
+    # Lone failures weigh a quarter (alerting/flapping.py): at half weight one of these links flapped.
+    assert not [key for key in seen if "flapping" in key], seen
