@@ -286,10 +286,9 @@ def decode_columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: lis
         raise BerError(f"malformed message ({exc.__class__.__name__})") from None
 
 
-def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid],
-             cells: Sequence[dict[Oid, tuple[int, Value]]]) -> tuple[list[VarBind], list[bool], int]:
-    if not msg.raw:
-        raise BerError("decode_columns needs a message from decode_head")
+def _non_repeaters(msg: Message, skip: int) -> tuple[list[VarBind], int, int]:
+    """The answer's first `skip` bindings (GETBULK's non-repeaters), where the columns start, and where the
+    bindings end: the first steps of both column decoders, so both raise the same errors."""
     data = msg.raw
     end = len(data)
     i, stop = _expect(data, msg.body, 0x30, end)
@@ -300,6 +299,15 @@ def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid]
         heads, i = _varbinds_in(data, i, stop, skip)
         if len(heads) < skip:
             raise BerError("GETBULK answer lacks its non-repeaters")
+    return heads, i, stop
+
+
+def _columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oid],
+             cells: Sequence[dict[Oid, tuple[int, Value]]]) -> tuple[list[VarBind], list[bool], int]:
+    if not msg.raw:
+        raise BerError("decode_columns needs a message from decode_head")
+    data = msg.raw
+    heads, i, stop = _non_repeaters(msg, skip)
     width = len(prefixes)
     if width == 0:
         # bindings beyond the non-repeaters when no column was asked are ignored (but must be well-formed)
@@ -394,16 +402,8 @@ def _c_columns(msg: Message, skip: int, prefixes: Sequence[bytes], last: list[Oi
     data = msg.raw
     if not data or not prefixes or _C_BER is None:
         return _columns(msg, skip, prefixes, last, cells)
-    end = len(data)
     # the same first steps as _columns (so the same errors), then the bindings in C
-    i, stop = _expect(data, msg.body, 0x30, end)
-    if stop != end:
-        raise BerError("trailing bytes after the variable bindings")
-    heads: list[VarBind] = []
-    if skip:
-        heads, i = _varbinds_in(data, i, stop, skip)
-        if len(heads) < skip:
-            raise BerError("GETBULK answer lacks its non-repeaters")
+    heads, i, stop = _non_repeaters(msg, skip)
     got = _C_BER.columns(data, i, prefixes, last, cells, decode_oid)
     if got is None:
         return _columns(msg, skip, prefixes, last, cells)
