@@ -1,7 +1,7 @@
 """/metrics at scale: render time, size and event-loop stall of a scrape of 50,000 checks.
 
 Run: python bench/metrics_bench.py [--checks 50000] [--mix 40:8:2] [--scrapes 5] [--changed 0.5]
-       [--no-peers] [--gc daemon|default]
+       [--no-peers] [--gc daemon|default] [--no-warm]
 
 What it does (all in this process, on loopback): builds a live view of `--checks` checks in the
 scale bench's mix (icmp:tcp:http 40:8:2, 30 s interval) and gives every check a result with the
@@ -18,6 +18,11 @@ The garbage collector runs as in `netwatch run` (netwatch.heap.settle once the l
 start-up heap frozen, rarer collections); `--gc default` keeps the interpreter's defaults, under which
 full collections of the whole heap land inside renders (what this bench measured before round 4).
 Beside each render it prints the collector's own account of it (netwatch_metrics_render_*).
+As in the daemon, the web side builds the lines in the background before the first scrape
+(NetwatchCollector.keep_warm): the bench waits for that first pass and prints its cost, then the first
+scrape follows `--changed` new results; `--no-warm` stops the warm-up, so the first scrape writes every
+line of every check (cold, the daemon before round 6). Each new result carries new random RTTs, duration
+and time (the daemon's case: an icmp result rewrites 6 of its lines).
 Then it checks the body with `promtool check metrics` and prints, as peers measured in the same
 run: prometheus-client's `generate_latest` on the same families (what netwatch used before its
 own writer), and prometheus-blackbox-exporter's own /metrics (CPU per series from /proc).
@@ -240,6 +245,7 @@ async def amain(args: argparse.Namespace) -> None:
     port = free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
+    server_started = time.perf_counter()
     url = f"http://127.0.0.1:{port}/metrics"
     loop = asyncio.get_running_loop()
     echo_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -273,13 +279,27 @@ async def amain(args: argparse.Namespace) -> None:
         return result, wall, cpu, (pinger.trips - trips0) / wall, lags
 
     try:
+        own = getattr(collector, "renders", None)
+        if args.warm and own is not None and hasattr(own, "warm_passes"):
+            # The daemon's web side builds the lines in the background before the first scrape (keep_warm):
+            # its first pass, then the idle loop measured after it.
+            waited = time.perf_counter()
+            while own.warm_passes == 0 and time.perf_counter() - waited < 120:
+                await asyncio.sleep(0.1)
+            print(f"warm-up before the first scrape: {own.warm_passes} pass(es), "
+                  f"{own.warm_cpu_seconds_total * 1000:.0f} ms CPU in slices on the loop (longest "
+                  f"{own.warm_longest_step_seconds * 1000:.1f} ms), done "
+                  f"{own.warm_last_ended - server_started:.1f} s after the server started")
+        elif not args.warm:
+            runner.app[server.METRICS_CACHE_KEY]["warm"].cancel()   # the first scrape renders cold (as before)
         _, _, _, idle_rate, idle_lags = await measured(lambda: asyncio.sleep(2.0))
         print(f"idle loop: {idle_rate:,.0f} UDP round trips/s, timer lag p99 {pct(idle_lags, 99) * 1000:.1f} ms")
         rows = []
         body = b""
         for i in range(args.scrapes):
             c0 = time.process_time()
-            new_results(live, checks, args.changed if i else 1.0, rnd)
+            # The first scrape: after results of every check (cold), or after the warm-up saw them.
+            new_results(live, checks, args.changed if i or args.warm else 1.0, rnd)
             update_cpu = time.process_time() - c0
             gz = i == args.scrapes - 1
             await asyncio.sleep(server.METRICS_REUSE_SECONDS + 0.1)  # a fresh rendering, not the shared one
@@ -368,6 +388,8 @@ def main() -> None:
     ap.add_argument("--scrapes", type=int, default=5)
     ap.add_argument("--changed", type=float, default=0.5, help="share of checks with a new result before a scrape")
     ap.add_argument("--no-peers", dest="peers", action="store_false")
+    ap.add_argument("--no-warm", dest="warm", action="store_false",
+                    help="no warm-up before the first scrape: it writes every line (the daemon before round 6)")
     ap.add_argument("--gc", choices=("daemon", "default"), default="daemon",
                     help="the collector's policy: netwatch run's (heap.settle) or the interpreter's defaults")
     asyncio.run(amain(ap.parse_args()))

@@ -348,3 +348,57 @@ async def test_exposition_parts_stay_under_the_mmap_threshold() -> None:
     assert max(len(p) for p in parts) < 128 * 1024
     assert b"".join(parts) == collector.render_checks_bytes()
     assert len([line for line in b"".join(parts).split(b"\n") if line.startswith(b"netwatch_check_state{")]) == 6 * 3000
+
+
+def _dev_view(n: int, at: float = 1000.0) -> tuple[LiveView, list[Check]]:
+    checks = [Check(f"t{i}/dev", Target(f"t{i}", "127.0.0.1", "hall", f"Thiết bị {i}"), "dev", 10.0, 5.0,
+                    AlertPolicy(), S()) for i in range(n)]
+    live = LiveView(checks)
+    for c in checks[: n // 2]:   # half have a result yet, as shortly after start
+        live.update(c, Result(c.id, c.target.id, "dev", at, 0.01, Outcome(ok=True, measurements={"uptime_seconds": 1.0})))
+    return live, checks
+
+
+async def test_the_first_scrape_after_a_warm_up_is_the_cold_text_and_writes_only_what_came_since(monkeypatch) -> None:
+    """Lines built in the background before the first scrape: the scrape's text is a cold render's, and it
+    rewrites only the checks with a result since the warm-up (not every line of every check)."""
+    from netwatch.web import metrics as metrics_module
+    monkeypatch.setattr(metrics_module, "SLICE_SECONDS", 0.0)
+    live, checks = _dev_view(400)
+    warmed = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    await warmed.warm()
+    assert warmed.renders.warm_passes == 1 and warmed.renders.count == 0 and warmed.renders.warm_cpu_seconds_total > 0
+    for c in checks[190:210]:   # results after the warm-up: new ones and first ones
+        live.update(c, Result(c.id, c.target.id, "dev", 1000.5, 0.02, Outcome(ok=True, measurements={"uptime_seconds": 2.0})))
+    rebuilt: list[str] = []
+    real = NetwatchCollector._rebuild
+
+    def counting(self, cid, *args):  # type: ignore[no-untyped-def]
+        rebuilt.append(cid)
+        return real(self, cid, *args)
+
+    monkeypatch.setattr(NetwatchCollector, "_rebuild", counting)
+    first = b"".join(await warmed.render_checks_async())
+    assert sorted(rebuilt) == sorted(c.id for c in checks[200:210])   # first results; 190-199 by position
+    rebuilt.clear()
+    cold = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    assert first == b"".join(await cold.render_checks_async())
+    assert len(rebuilt) == 400
+    assert warmed.renders.count == 1
+
+
+async def test_keep_warm_runs_until_the_first_scrape_or_its_time_is_up() -> None:
+    import asyncio
+
+    live, _ = _dev_view(50)
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    task = asyncio.ensure_future(collector.keep_warm(delay_seconds=0.0, every_seconds=0.01, for_seconds=10.0))
+    while collector.renders.warm_passes < 3:
+        await asyncio.sleep(0.01)
+    collector.render_checks()
+    await asyncio.wait_for(task, 1.0)   # stopped by the scrape's render
+    passes = collector.renders.warm_passes
+    assert collector.renders.count == 1 and passes >= 3
+    idle = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    await asyncio.wait_for(idle.keep_warm(delay_seconds=0.0, every_seconds=0.01, for_seconds=0.05), 1.0)   # nobody scrapes
+    assert 1 <= idle.renders.warm_passes <= 6 and idle.renders.count == 0

@@ -102,3 +102,29 @@ async def test_a_scrape_shows_the_cost_of_the_render_it_was_served_from(tmp_path
     finally:
         await client.close()
         monitor.store.close()
+
+
+async def test_the_web_side_warms_the_lines_before_the_first_scrape_and_stops_at_close(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    from netwatch.web import metrics as metrics_module
+    monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
+    config = loads(f"store: {tmp_path / 'nw.db'}\ntargets: [{{id: a, host: 127.0.0.1, "
+                   f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
+    monitor = Monitor(config, Store.open(config.store))
+    app = server.build(monitor.services)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        renders = monitor.services.collector.renders
+        for _ in range(100):
+            if renders.warm_passes:
+                break
+            await asyncio.sleep(0.01)
+        assert renders.warm_passes == 1 and renders.count == 0
+        warm = app[server.METRICS_CACHE_KEY]["warm"]
+        assert not warm.done()   # the next pass in WARM_EVERY_SECONDS, unless a scrape comes first
+        assert (await client.get("/metrics")).status == 200
+    finally:
+        await client.close()
+        monitor.store.close()
+    assert warm.done()
