@@ -322,7 +322,7 @@ class NetwatchCollector(Collector):
         if len(self._slots) > 1000:
             self._slots.clear()   # measurement sets come and go with results: do not keep them all for ever
         if checks_changed:   # targets come with checks: a new Check object may carry a new Target
-            yield from self._refresh_targets(views)
+            yield from self._refresh_targets(views, slice_seconds)
 
     def _rebuild(self, cid: str, view: CheckView, shown: State, old: _Entry | None) -> None:
         """Rewrite the lines of one check whose inputs changed. Lines whose value is the same as in
@@ -473,28 +473,38 @@ class NetwatchCollector(Collector):
         old.result = r
         return True
 
-    def _refresh_targets(self, views: list[CheckView]) -> Iterator[None]:
-        """Rewrite the target_info lines of new or changed targets; yields now and then (50,000
-        targets at the first scrape take a while)."""
+    def _refresh_targets(self, views: list[CheckView], slice_seconds: float | None) -> Iterator[None]:
+        """Rewrite the target_info lines of new or changed targets; yields when a time slice is spent (50,000
+        targets at the first render take ~2 s: by 512 targets a step held the loop ~50 ms)."""
         self._changes[_TARGET_INFO] += 1   # rarely here (checks changed): not worth finding out whether a line did
+        started = time.perf_counter()
         targets: dict[str, Target] = {}
-        for view in views:
+        for i, view in enumerate(views):
+            if slice_seconds is not None and not i & 1023 and time.perf_counter() - started > slice_seconds:
+                yield None
+                started = time.perf_counter()
             t = view.check.target
             if t.id not in targets:
                 targets[t.id] = t
-        extra_keys = tuple(sorted({label_name(k) for t in targets.values() for k in t.labels}
-                                  - {"target", "zone", "name"}))
+        keys: set[str] = set()
+        for i, t in enumerate(targets.values()):
+            if slice_seconds is not None and not i & 1023 and time.perf_counter() - started > slice_seconds:
+                yield None
+                started = time.perf_counter()
+            keys.update(t.labels)
+        extra_keys = tuple(sorted({label_name(k) for k in keys} - {"target", "zone", "name"}))
         if extra_keys != self._target_keys:
             self._target_lines, self._target_keys = {}, extra_keys
         lines = self._target_lines
         if len(lines) > len(targets):
             self._target_lines = lines = {tid: v for tid, v in lines.items() if tid in targets}
         for i, (tid, t) in enumerate(targets.items()):
+            if slice_seconds is not None and not i & 31 and time.perf_counter() - started > slice_seconds:
+                yield None
+                started = time.perf_counter()
             cached = lines.get(tid)
             if cached is not None and cached[0] is t:
                 continue
-            if not i & 511:
-                yield None
             extra = {label_name(k): label_value(v) for k, v in t.labels.items()}
             values = [t.id, t.zone, label_value(t.name or t.id)] + [extra.get(k, "") for k in extra_keys]
             text = ",".join(f'{k}="{escape(v)}"' for k, v in zip(("target", "zone", "name") + extra_keys, values))

@@ -402,3 +402,14 @@ async def test_keep_warm_runs_until_the_first_scrape_or_its_time_is_up() -> None
     idle = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
     await asyncio.wait_for(idle.keep_warm(delay_seconds=0.0, every_seconds=0.01, for_seconds=0.05), 1.0)   # nobody scrapes
     assert 1 <= idle.renders.warm_passes <= 6 and idle.renders.count == 0
+
+
+def test_target_info_of_a_cold_render_is_written_in_short_slices() -> None:
+    """50,000 new targets (the first render, the warm-up after start): by 512 targets a step held the loop
+    ~50 ms; now the target lines yield by time like the check lines (every 32 targets at most, here)."""
+    live, _ = _dev_view(1000)
+    collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    steps = sum(1 for _ in collector._refresh_targets(list(live.views.values()), 0.0))
+    assert steps >= 1000 // 32
+    assert len(collector._target_lines) == 1000
+    assert sum(1 for _ in collector._refresh_targets(list(live.views.values()), None)) == 0
