@@ -97,12 +97,13 @@ class _Entry:
 
 # A rendering pass gives the event loop back after this much work (`render_checks_async`).
 SLICE_SECONDS = 0.005
-# Before the first scrape the lines are built in the background (NetwatchCollector.keep_warm): the first
-# pass this long after the web side starts, then one every WARM_EVERY_SECONDS, for at most WARM_FOR_SECONDS
-# (a node nobody scrapes does not pay for ever: after that, a first scrape writes what changed since).
+# Lines written ahead of the scrapes (NetwatchCollector.keep_current): every line this long after the web side
+# starts; then those of the checks with a new result, every AHEAD_EVERY_SECONDS, until the first scrape (for
+# at most WARM_FOR_SECONDS) and while scrapes come (the last one at most AHEAD_IDLE_SECONDS ago).
 WARM_DELAY_SECONDS = 1.0
-WARM_EVERY_SECONDS = 5.0
+AHEAD_EVERY_SECONDS = 5.0
 WARM_FOR_SECONDS = 300.0
+AHEAD_IDLE_SECONDS = 300.0
 
 _T = TypeVar("_T")
 
@@ -144,11 +145,12 @@ class Renders:
         self.last_cpu_seconds = 0.0
         self.last_longest_step_seconds = 0.0
 
-        # Warm-up passes (NetwatchCollector.keep_warm): lines built before the first scrape, not part of a render.
-        self.warm_passes = 0
-        self.warm_cpu_seconds_total = 0.0
-        self.warm_longest_step_seconds = 0.0
-        self.warm_last_ended = 0.0       # perf_counter at the end of the last pass
+        self.last_ended = 0.0            # perf_counter at the end of the last render
+        # Passes between scrapes (NetwatchCollector.keep_current): lines written ahead, not part of a render.
+        self.ahead_passes = 0
+        self.ahead_cpu_seconds_total = 0.0
+        self.ahead_longest_step_seconds = 0.0
+        self.ahead_first_ended = 0.0     # perf_counter at the end of the first pass (every line built)
 
     def add(self, render: RenderTimer, ended: float) -> None:
         self.count += 1
@@ -156,12 +158,14 @@ class Renders:
         self.last_seconds = ended - render.started
         self.last_cpu_seconds = render.cpu_seconds
         self.last_longest_step_seconds = render.longest_step_seconds
+        self.last_ended = ended
 
-    def add_warm(self, render: RenderTimer, ended: float) -> None:
-        self.warm_passes += 1
-        self.warm_cpu_seconds_total += render.cpu_seconds
-        self.warm_longest_step_seconds = max(self.warm_longest_step_seconds, render.longest_step_seconds)
-        self.warm_last_ended = ended
+    def add_ahead(self, render: RenderTimer, ended: float) -> None:
+        if not self.ahead_passes:
+            self.ahead_first_ended = ended
+        self.ahead_passes += 1
+        self.ahead_cpu_seconds_total += render.cpu_seconds
+        self.ahead_longest_step_seconds = max(self.ahead_longest_step_seconds, render.longest_step_seconds)
 
 
 class NetwatchCollector(Collector):
@@ -212,6 +216,11 @@ class NetwatchCollector(Collector):
         # (kind, measurement names in their order) -> where each goes (_Entry.slots), shared by the checks.
         self._slots: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], _Slots]] = {}
         self.renders = Renders()
+        # Checks with a new result since the last pass ahead (keep_current), told by the live view.
+        self._dirty: set[str] = set()
+        self._mark = self._dirty.add
+        # The live view's checks (its dict, as long as no check was added) -> their positions in it.
+        self._positions: tuple[dict[str, CheckView], dict[str, int]] | None = None
 
     def _family_help(self) -> dict[str, str]:
         help_by_family = dict(_CHECK_FAMILIES)
@@ -263,27 +272,74 @@ class NetwatchCollector(Collector):
         self.renders.add(render, time.perf_counter())
         return parts
 
-    async def keep_warm(self, delay_seconds: float | None = None, every_seconds: float | None = None,
-                        for_seconds: float | None = None) -> None:
-        """Until the first scrape (for at most WARM_FOR_SECONDS): every WARM_EVERY_SECONDS, bring the lines up
-        to date in slices (`warm`). A cold render writes every line of every check at once (~2 s of CPU at
-        50,000 checks, 4 s of wall in the daemon); built as results come in, the first scrape finds only
-        the last few seconds' results to write, like any later one. Once scrapes come they keep the lines
-        current themselves and this stops: after the first scrape it costs nothing."""
+    async def keep_current(self) -> None:
+        """Write lines ahead of the scrapes, on the loop in the render's slices: WARM_DELAY_SECONDS after start
+        every line of every check (a cold render wrote them all inside the first scrape: ~2 s of CPU, 4 s
+        of wall at 50,000 checks), then every AHEAD_EVERY_SECONDS the lines of the checks with a new result
+        since (the live view names them: LiveView.on_result), so a scrape finds only the last few seconds'
+        results to write. The scrape's own walk over every check stays what makes it right (state, overlays,
+        skipped runs, staleness, checks that came or went); this only moves work out of it. Passes run
+        until the first scrape (for at most WARM_FOR_SECONDS) and while scrapes come (the last one at most
+        AHEAD_IDLE_SECONDS ago): a node nobody scrapes does not write lines for nobody."""
         loop = asyncio.get_running_loop()
-        until = loop.time() + (WARM_FOR_SECONDS if for_seconds is None else for_seconds)
-        await asyncio.sleep(WARM_DELAY_SECONDS if delay_seconds is None else delay_seconds)
-        while self.renders.count == 0 and loop.time() < until:
-            await self.warm()
-            await asyncio.sleep(WARM_EVERY_SECONDS if every_seconds is None else every_seconds)
+        started = loop.time()
+        dirty = self._dirty
+        live = self.live()
+        live.on_result = self._mark
+        try:
+            await asyncio.sleep(WARM_DELAY_SECONDS)
+            await self._ahead(self._refresh(SLICE_SECONDS))
+            while True:
+                await asyncio.sleep(AHEAD_EVERY_SECONDS)
+                live = self.live()
+                if live.on_result is not self._mark:   # a collector made later over the same view took it over
+                    live.on_result = self._mark
+                renders = self.renders
+                if (renders.count == 0 and loop.time() - started < WARM_FOR_SECONDS
+                        or renders.count and time.perf_counter() - renders.last_ended < AHEAD_IDLE_SECONDS):
+                    cids = list(dirty)
+                    dirty.clear()
+                    await self._ahead(self._refresh_some(cids, SLICE_SECONDS))
+                else:
+                    dirty.clear()
+        finally:
+            if live.on_result is self._mark:
+                live.on_result = None
 
-    async def warm(self) -> None:
-        """One warm-up pass: every check's lines brought up to date as a render does, in the same slices,
-        without joining them (a scrape joins what changed anyway)."""
+    async def _ahead(self, steps: Iterator[None]) -> None:
         render = RenderTimer(time.perf_counter())
-        for _ in render.timed(self._refresh(SLICE_SECONDS)):
+        for _ in render.timed(steps):
             await asyncio.sleep(0)
-        self.renders.add_warm(render, time.perf_counter())
+        self.renders.add_ahead(render, time.perf_counter())
+
+    def _refresh_some(self, cids: list[str], slice_seconds: float | None) -> Iterator[None]:
+        """The lines of these checks brought up to date, as the walk of `_refresh` would, for checks already
+        written under the same Check object; new, reloaded or removed ones are left to the next render's walk
+        (it keeps the lines in the live view's order and drops those of removed checks)."""
+        live = self.live()
+        now = self.clock()
+        views, entries, display_state = live.views, self._entries, live.display_state
+        # In the live view's order, as the walk goes: a check's first result adds lines to families, at their end.
+        known = self._positions
+        if known is None or known[0] is not views or len(known[1]) != len(views):
+            known = self._positions = (views, {cid: i for i, cid in enumerate(views)})
+        order = known[1]
+        cids = sorted((cid for cid in cids if cid in order), key=order.__getitem__)
+        started = time.perf_counter()
+        for i, cid in enumerate(cids):
+            if slice_seconds is not None and not i & 127 and time.perf_counter() - started > slice_seconds:
+                yield None
+                started = time.perf_counter()
+            view = views.get(cid)
+            e = entries.get(cid)
+            if view is None or e is None or e.check is not view.check:
+                continue
+            shown = display_state(view, now)
+            if e.shown is shown and e.since == view.state.since and e.skipped == view.skipped_runs:
+                r = view.result
+                if e.result is r or (r is not None and self._new_values(cid, r, e)):
+                    continue
+            self._rebuild(cid, view, shown, e)
 
     def _refresh(self, slice_seconds: float | None) -> Iterator[None]:
         """Bring every check's cached lines up to date; yields when a time slice is spent."""

@@ -359,49 +359,84 @@ def _dev_view(n: int, at: float = 1000.0) -> tuple[LiveView, list[Check]]:
     return live, checks
 
 
-async def test_the_first_scrape_after_a_warm_up_is_the_cold_text_and_writes_only_what_came_since(monkeypatch) -> None:
-    """Lines built in the background before the first scrape: the scrape's text is a cold render's, and it
-    rewrites only the checks with a result since the warm-up (not every line of every check)."""
-    from netwatch.web import metrics as metrics_module
-    monkeypatch.setattr(metrics_module, "SLICE_SECONDS", 0.0)
-    live, checks = _dev_view(400)
-    warmed = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
-    await warmed.warm()
-    assert warmed.renders.warm_passes == 1 and warmed.renders.count == 0 and warmed.renders.warm_cpu_seconds_total > 0
-    for c in checks[190:210]:   # results after the warm-up: new ones and first ones
-        live.update(c, Result(c.id, c.target.id, "dev", 1000.5, 0.02, Outcome(ok=True, measurements={"uptime_seconds": 2.0})))
-    rebuilt: list[str] = []
-    real = NetwatchCollector._rebuild
-
-    def counting(self, cid, *args):  # type: ignore[no-untyped-def]
-        rebuilt.append(cid)
-        return real(self, cid, *args)
-
-    monkeypatch.setattr(NetwatchCollector, "_rebuild", counting)
-    first = b"".join(await warmed.render_checks_async())
-    assert sorted(rebuilt) == sorted(c.id for c in checks[200:210])   # first results; 190-199 by position
-    rebuilt.clear()
-    cold = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
-    assert first == b"".join(await cold.render_checks_async())
-    assert len(rebuilt) == 400
-    assert warmed.renders.count == 1
-
-
-async def test_keep_warm_runs_until_the_first_scrape_or_its_time_is_up() -> None:
+async def test_lines_written_ahead_give_the_cold_text_and_leave_the_scrape_only_what_came_since(monkeypatch) -> None:
+    """keep_current: every line soon after start, then the checks the live view names as having a new result;
+    the scrape's text is a cold render's, and it rewrites only what came after the last pass ahead."""
     import asyncio
 
-    live, _ = _dev_view(50)
+    from netwatch.web import metrics as metrics_module
+    monkeypatch.setattr(metrics_module, "SLICE_SECONDS", 0.0)
+    monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(metrics_module, "AHEAD_EVERY_SECONDS", 0.01)
+    live, checks = _dev_view(400)
+    ahead = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    task = asyncio.ensure_future(ahead.keep_current())
+
+    async def passes(n: int) -> None:
+        target = ahead.renders.ahead_passes + n
+        while ahead.renders.ahead_passes < target:
+            await asyncio.sleep(0.005)
+
+    await passes(1)   # every line, before any scrape
+    assert ahead.renders.count == 0 and ahead.renders.ahead_cpu_seconds_total > 0
+    assert live.on_result is not None
+    for c in checks[100:150]:   # new values of checks written already, and first results: by the pass ahead
+        live.update(c, Result(c.id, c.target.id, "dev", 1000.4, 0.03, Outcome(ok=True, measurements={"uptime_seconds": 3.0})))
+    for c in checks[200:220]:
+        live.update(c, Result(c.id, c.target.id, "dev", 1000.4, 0.03, Outcome(ok=True, measurements={"uptime_seconds": 3.0})))
+    await passes(2)
+    for c in checks[190:210]:   # after the last pass ahead: the scrape's
+        live.update(c, Result(c.id, c.target.id, "dev", 1000.5, 0.02, Outcome(ok=True, measurements={"uptime_seconds": 2.0})))
+    rebuilt: list[str] = []
+    written: list[str] = []
+    real_rebuild, real_new = NetwatchCollector._rebuild, NetwatchCollector._new_values
+
+    def rebuild(self, cid, *args):  # type: ignore[no-untyped-def]
+        rebuilt.append(cid)
+        return real_rebuild(self, cid, *args)
+
+    def new_values(self, cid, *args):  # type: ignore[no-untyped-def]
+        written.append(cid)
+        return real_new(self, cid, *args)
+
+    monkeypatch.setattr(NetwatchCollector, "_rebuild", rebuild)
+    monkeypatch.setattr(NetwatchCollector, "_new_values", new_values)
+    task.cancel()
+    first = b"".join(await ahead.render_checks_async())
+    assert sorted(written) == sorted(c.id for c in checks[190:210])
+    assert rebuilt == []   # 200-219 had their first result written ahead, as 100-149 their new values
+    assert live.on_result is None   # the passes ahead stopped: nobody is told of results any more
+    cold = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
+    assert first == b"".join(await cold.render_checks_async())
+    assert ahead.renders.count == 1
+
+
+async def test_passes_ahead_stop_without_scrapes_and_resume_with_them(monkeypatch) -> None:
+    import asyncio
+
+    from netwatch.web import metrics as metrics_module
+    monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(metrics_module, "AHEAD_EVERY_SECONDS", 0.01)
+    monkeypatch.setattr(metrics_module, "WARM_FOR_SECONDS", 0.05)
+    monkeypatch.setattr(metrics_module, "AHEAD_IDLE_SECONDS", 0.2)
+    live, checks = _dev_view(50)
     collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
-    task = asyncio.ensure_future(collector.keep_warm(delay_seconds=0.0, every_seconds=0.01, for_seconds=10.0))
-    while collector.renders.warm_passes < 3:
-        await asyncio.sleep(0.01)
-    collector.render_checks()
-    await asyncio.wait_for(task, 1.0)   # stopped by the scrape's render
-    passes = collector.renders.warm_passes
-    assert collector.renders.count == 1 and passes >= 3
-    idle = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
-    await asyncio.wait_for(idle.keep_warm(delay_seconds=0.0, every_seconds=0.01, for_seconds=0.05), 1.0)   # nobody scrapes
-    assert 1 <= idle.renders.warm_passes <= 6 and idle.renders.count == 0
+    task = asyncio.ensure_future(collector.keep_current())
+    try:
+        await asyncio.sleep(0.15)   # nobody scrapes: the passes stop once WARM_FOR_SECONDS is up
+        idle = collector.renders.ahead_passes
+        assert 1 <= idle <= 8
+        await asyncio.sleep(0.1)
+        assert collector.renders.ahead_passes == idle
+        collector.render_checks()   # scrapes come: the passes resume
+        await asyncio.sleep(0.1)
+        assert collector.renders.ahead_passes > idle
+        await asyncio.sleep(0.3)   # and stop again when they stop coming
+        stopped = collector.renders.ahead_passes
+        await asyncio.sleep(0.1)
+        assert collector.renders.ahead_passes == stopped
+    finally:
+        task.cancel()
 
 
 def test_target_info_of_a_cold_render_is_written_in_short_slices() -> None:

@@ -104,7 +104,7 @@ async def test_a_scrape_shows_the_cost_of_the_render_it_was_served_from(tmp_path
         monitor.store.close()
 
 
-async def test_the_web_side_warms_the_lines_before_the_first_scrape_and_stops_at_close(tmp_path: Path,
+async def test_the_web_side_writes_lines_ahead_of_the_scrapes_and_stops_at_close(tmp_path: Path,
                                                                                        monkeypatch) -> None:
     from netwatch.web import metrics as metrics_module
     monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
@@ -117,14 +117,15 @@ async def test_the_web_side_warms_the_lines_before_the_first_scrape_and_stops_at
     try:
         renders = monitor.services.collector.renders
         for _ in range(100):
-            if renders.warm_passes:
+            if renders.ahead_passes:
                 break
             await asyncio.sleep(0.01)
-        assert renders.warm_passes == 1 and renders.count == 0
-        warm = app[server.METRICS_CACHE_KEY]["warm"]
-        assert not warm.done()   # the next pass in WARM_EVERY_SECONDS, unless a scrape comes first
+        assert renders.ahead_passes == 1 and renders.count == 0
+        assert monitor.live.on_result is not None
+        warm = app[server.METRICS_CACHE_KEY]["ahead"]
+        assert not warm.done()   # the next pass in AHEAD_EVERY_SECONDS
         assert (await client.get("/metrics")).status == 200
     finally:
         await client.close()
         monitor.store.close()
-    assert warm.done()
+    assert warm.done() and monitor.live.on_result is None
