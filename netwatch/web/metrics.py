@@ -327,7 +327,7 @@ class NetwatchCollector(Collector):
         cids = sorted((cid for cid in cids if cid in order), key=order.__getitem__)
         started = time.perf_counter()
         for i, cid in enumerate(cids):
-            if slice_seconds is not None and not i & 127 and time.perf_counter() - started > slice_seconds:
+            if slice_seconds is not None and not i & 15 and time.perf_counter() - started > slice_seconds:
                 yield None
                 started = time.perf_counter()
             view = views.get(cid)
@@ -352,8 +352,10 @@ class NetwatchCollector(Collector):
         display_state = live.display_state
         started = time.perf_counter()
         checks_changed = self._target_keys is None
+        # The clock is read every 16 checks: a check written for the first time takes ~100 us (after start, a
+        # reload), and by 128 of them a step held the loop 13-19 ms.
         for i, (cid, view) in enumerate(zip(cids, views)):
-            if slice_seconds is not None and not i & 127 and time.perf_counter() - started > slice_seconds:
+            if slice_seconds is not None and not i & 15 and time.perf_counter() - started > slice_seconds:
                 yield None
                 started = time.perf_counter()
             shown = display_state(view, now)

@@ -162,7 +162,7 @@ async def test_the_rendering_gives_the_loop_back(monkeypatch) -> None:
     done = True
     await task
     assert b"".join(parts) == collector.render_checks_bytes()
-    assert turns >= 1000 // 128
+    assert turns >= 1000 // 16   # first writes of a check take ~100 us: the clock is read every 16 checks
 
 
 def test_series_lines_follow_their_labels_and_values_between_scrapes() -> None:
