@@ -319,27 +319,38 @@ class NetwatchCollector(Collector):
         live = self.live()
         now = self.clock()
         views, entries, display_state = live.views, self._entries, live.display_state
-        # In the live view's order, as the walk goes: a check's first result adds lines to families, at their end.
-        known = self._positions
-        if known is None or known[0] is not views or len(known[1]) != len(views):
-            known = self._positions = (views, {cid: i for i, cid in enumerate(views)})
-        order = known[1]
-        cids = sorted((cid for cid in cids if cid in order), key=order.__getitem__)
         started = time.perf_counter()
+        rebuild: list[str] = []
         for i, cid in enumerate(cids):
-            if slice_seconds is not None and not i & 15 and time.perf_counter() - started > slice_seconds:
+            if slice_seconds is not None and not i & 127 and time.perf_counter() - started > slice_seconds:
                 yield None
                 started = time.perf_counter()
             view = views.get(cid)
             e = entries.get(cid)
             if view is None or e is None or e.check is not view.check:
                 continue
-            shown = display_state(view, now)
-            if e.shown is shown and e.since == view.state.since and e.skipped == view.skipped_runs:
+            if e.shown is display_state(view, now) and e.since == view.state.since and e.skipped == view.skipped_runs:
                 r = view.result
                 if e.result is r or (r is not None and self._new_values(cid, r, e)):
                     continue
-            self._rebuild(cid, view, shown, e)
+            rebuild.append(cid)
+        if not rebuild:
+            return
+        # The rest may add lines to families (a first result, a failure), at their end: in the live view's order,
+        # as the walk of a render goes.
+        known = self._positions
+        if known is None or known[0] is not views or len(known[1]) != len(views):
+            known = self._positions = (views, dict(zip(views, range(len(views)))))   # C-level: ~3 ms at 50,000
+        order = known[1]
+        rebuild.sort(key=lambda cid: order.get(cid, -1))
+        for i, cid in enumerate(rebuild):
+            if slice_seconds is not None and not i & 15 and time.perf_counter() - started > slice_seconds:
+                yield None
+                started = time.perf_counter()
+            view = views.get(cid)
+            e = entries.get(cid)
+            if view is not None and e is not None and e.check is view.check:
+                self._rebuild(cid, view, display_state(view, now), e)
 
     def _refresh(self, slice_seconds: float | None) -> Iterator[None]:
         """Bring every check's cached lines up to date; yields when a time slice is spent."""
