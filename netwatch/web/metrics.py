@@ -173,8 +173,10 @@ class NetwatchCollector(Collector):
     checks prometheus-client's Metric objects cost seconds per scrape. Each check's lines are kept
     as bytes per family and rebuilt only when the check's result, shown state, state start or
     skipped-run count changed, so a scrape costs a pass of identity comparisons plus a join per
-    ~1,000 lines. `netwatch_target_info` (one line per target) is written the same way. The few
-    process-wide families go through the ordinary `collect()`."""
+    ~1,000 lines. `netwatch_target_info` (one line per target) is written the same way. In the daemon
+    the lines of new results are mostly written between scrapes (`keep_current`), so a scrape pays for
+    its walk, the joins and the last few seconds' results. The few process-wide families go through the
+    ordinary `collect()`."""
 
     def __init__(self, live: Callable[[], LiveView], scheduler: Callable[[], Scheduler | None],
                  extra: Callable[[], Iterator[Metric]] | None = None,
