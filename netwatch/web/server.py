@@ -60,7 +60,14 @@ METRICS_GZIP_LEVEL = 1
 async def _keep_current(app: web.Application) -> None:
     """The per-check lines are written ahead of the scrapes (NetwatchCollector.keep_current): the first scrape
     after start costs what a later one does, and a scrape writes only the last few seconds' results."""
-    app[METRICS_CACHE_KEY]["ahead"] = asyncio.ensure_future(app[SERVICES_KEY].collector.keep_current())
+    task = app[METRICS_CACHE_KEY]["ahead"] = asyncio.ensure_future(app[SERVICES_KEY].collector.keep_current())
+    task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: "asyncio.Future[None]") -> None:
+    """The passes ahead only save the scrapes work: one failing is logged, and the scrapes go on as they were."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("writing /metrics lines ahead of the scrapes failed", exc_info=task.exception())
 
 
 async def _drop_renders(app: web.Application) -> None:
