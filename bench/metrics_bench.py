@@ -1,7 +1,7 @@
 """/metrics at scale: render time, size and event-loop stall of a scrape of 50,000 checks.
 
 Run: python bench/metrics_bench.py [--checks 50000] [--mix 40:8:2] [--scrapes 5] [--changed 0.5]
-       [--no-peers] [--gc daemon|default]
+       [--no-peers] [--gc daemon|default] [--no-warm]
 
 What it does (all in this process, on loopback): builds a live view of `--checks` checks in the
 scale bench's mix (icmp:tcp:http 40:8:2, 30 s interval) and gives every check a result with the
@@ -18,6 +18,14 @@ The garbage collector runs as in `netwatch run` (netwatch.heap.settle once the l
 start-up heap frozen, rarer collections); `--gc default` keeps the interpreter's defaults, under which
 full collections of the whole heap land inside renders (what this bench measured before round 4).
 Beside each render it prints the collector's own account of it (netwatch_metrics_render_*).
+As in the daemon, the web side writes the lines ahead of the scrapes (NetwatchCollector.keep_current):
+the bench waits for its first pass (every line) and prints its cost, then the first scrape follows
+`--changed` new results; `--no-warm` stops those passes, so the first scrape writes every line of every
+check (cold, the daemon before round 6). Each new result carries new random RTTs, duration
+and time (the daemon's case: an icmp result rewrites 6 of its lines). The renders are measured twice: with
+`--changed` new results all since the last pass ahead (a scrape right after a burst: all of the work in the
+render), and in the daemon's rhythm (the same share arriving in three parts with a pass ahead after each of
+the first two, as results spread over a scrape interval meet passes every AHEAD_EVERY_SECONDS).
 Then it checks the body with `promtool check metrics` and prints, as peers measured in the same
 run: prometheus-client's `generate_latest` on the same families (what netwatch used before its
 own writer), and prometheus-blackbox-exporter's own /metrics (CPU per series from /proc).
@@ -240,6 +248,7 @@ async def amain(args: argparse.Namespace) -> None:
     port = free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
+    server_started = time.perf_counter()
     url = f"http://127.0.0.1:{port}/metrics"
     loop = asyncio.get_running_loop()
     echo_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -273,13 +282,27 @@ async def amain(args: argparse.Namespace) -> None:
         return result, wall, cpu, (pinger.trips - trips0) / wall, lags
 
     try:
+        own = getattr(collector, "renders", None)
+        ahead = args.warm and own is not None and hasattr(own, "ahead_passes")
+        if ahead:
+            # The daemon's web side writes the lines ahead of the scrapes (keep_current): every line soon after
+            # start, then those of new results every few seconds. Its first pass, then the idle loop after it.
+            waited = time.perf_counter()
+            while own.ahead_passes == 0 and time.perf_counter() - waited < 120:
+                await asyncio.sleep(0.1)
+            print(f"first pass ahead (every line, before any scrape): {own.ahead_cpu_seconds_total * 1000:.0f} ms CPU "
+                  f"in slices on the loop (longest {own.ahead_longest_step_seconds * 1000:.1f} ms), done "
+                  f"{own.ahead_first_ended - server_started:.1f} s after the server started")
+        elif own is not None and hasattr(own, "ahead_passes"):
+            runner.app[server.METRICS_CACHE_KEY]["ahead"].cancel()   # the first scrape renders cold (as before)
         _, _, _, idle_rate, idle_lags = await measured(lambda: asyncio.sleep(2.0))
         print(f"idle loop: {idle_rate:,.0f} UDP round trips/s, timer lag p99 {pct(idle_lags, 99) * 1000:.1f} ms")
         rows = []
         body = b""
         for i in range(args.scrapes):
             c0 = time.process_time()
-            new_results(live, checks, args.changed if i else 1.0, rnd)
+            # The first scrape: after results of every check (cold), or after the first pass ahead saw them.
+            new_results(live, checks, args.changed if i or ahead else 1.0, rnd)
             update_cpu = time.process_time() - c0
             gz = i == args.scrapes - 1
             await asyncio.sleep(server.METRICS_REUSE_SECONDS + 0.1)  # a fresh rendering, not the shared one
@@ -312,6 +335,23 @@ async def amain(args: argparse.Namespace) -> None:
             print(f"render for a scrape ({args.changed:.0%} new results): {wall * 1000:6.0f} ms wall, "
                   f"{cpu * 1000:6.0f} ms CPU; loop during it: {rate / idle_rate:.2f} of idle round trips, "
                   f"timer lag p99 {pct(lags, 99) * 1000:5.1f} ms max {max(lags) * 1000:5.1f} ms{own_text}", flush=True)
+        if ahead:
+            for _ in range(3):
+                cpu_ahead = own.ahead_cpu_seconds_total
+                for part in range(3):
+                    new_results(live, checks, args.changed / 3, rnd)
+                    if part < 2:   # a pass ahead comes before the scrape
+                        passes = own.ahead_passes
+                        while own.ahead_passes == passes:
+                            await asyncio.sleep(0.05)
+                async def daemon_render() -> list[bytes]:
+                    return await collector.render_checks_async() + [generate_latest(registry)]
+                _, wall, cpu, rate, lags = await measured(daemon_render)
+                print(f"render in the daemon's rhythm ({args.changed:.0%} new results, 2/3 of them written ahead in "
+                      f"{(own.ahead_cpu_seconds_total - cpu_ahead) * 1000:.0f} ms CPU): {wall * 1000:6.0f} ms wall, "
+                      f"{cpu * 1000:6.0f} ms CPU; timer lag max {max(lags) * 1000:5.1f} ms; the collector's own: "
+                      f"{own.last_cpu_seconds * 1000:.0f} ms CPU, longest slice {own.last_longest_step_seconds * 1000:.1f} ms",
+                      flush=True)
         # bytes where the collector offers them (no 90 MB decode in the figure)
         render_checks = getattr(collector, "render_checks_bytes", collector.render_checks)
         # What render_checks costs alone (no HTTP, no loop): the steady case after `--changed` new results.
@@ -368,6 +408,8 @@ def main() -> None:
     ap.add_argument("--scrapes", type=int, default=5)
     ap.add_argument("--changed", type=float, default=0.5, help="share of checks with a new result before a scrape")
     ap.add_argument("--no-peers", dest="peers", action="store_false")
+    ap.add_argument("--no-warm", dest="warm", action="store_false",
+                    help="no passes ahead of the scrapes: the first scrape writes every line (the daemon before round 6)")
     ap.add_argument("--gc", choices=("daemon", "default"), default="daemon",
                     help="the collector's policy: netwatch run's (heap.settle) or the interpreter's defaults")
     asyncio.run(amain(ap.parse_args()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from netwatch.alerting.state import CheckState, restored, step
 from netwatch.model import Transition
@@ -53,6 +53,9 @@ def expand(check: Check, result: Result) -> list[tuple[Check, Result, str | None
 
 
 class LiveView:
+    # Told the id of each check a result is folded in for (netwatch.web.metrics writes lines ahead of a scrape).
+    on_result: Callable[[str], object] | None = None
+
     def __init__(self, checks: Iterable[Check], stored: Mapping[str, StoredState] | None = None) -> None:
         self.views: dict[str, CheckView] = {}
         # Cluster coordinator: the confirmed (voted) state of multi-vantage checks and of the "site isolated"
@@ -108,6 +111,8 @@ class LiveView:
 
     def update(self, check: Check, result: Result, parent_id: str | None = None) -> Transition | None:
         """Fold one result into the view; return the state change it caused, if any."""
+        if self.on_result is not None:
+            self.on_result(check.id)
         view = self.views.get(check.id)
         o = result.outcome
         if view is not None and o.ok and o.degraded is None and view.state is view.steady and check is view.check:

@@ -38,6 +38,7 @@ def build(services: Services) -> web.Application:
     guard.install(app, lambda: guard.allowed_host_names(services.config().board.public_url,
                                                         services.config().board.allowed_hosts))
     app[METRICS_CACHE_KEY] = {}
+    app.on_startup.append(_keep_current)
     app.on_shutdown.append(_drop_renders)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -56,10 +57,24 @@ METRICS_REUSE_SECONDS = 1.0
 METRICS_GZIP_LEVEL = 1
 
 
+async def _keep_current(app: web.Application) -> None:
+    """The per-check lines are written ahead of the scrapes (NetwatchCollector.keep_current): the first scrape
+    after start costs what a later one does, and a scrape writes only the last few seconds' results."""
+    task = app[METRICS_CACHE_KEY]["ahead"] = asyncio.ensure_future(app[SERVICES_KEY].collector.keep_current())
+    task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: "asyncio.Future[None]") -> None:
+    """The passes ahead only save the scrapes work: one failing is logged, and the scrapes go on as they were."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("writing /metrics lines ahead of the scrapes failed", exc_info=task.exception())
+
+
 async def _drop_renders(app: web.Application) -> None:
     """At close: a /metrics rendering in progress is not finished for nobody. It runs as a task of its own (shared
-    by the scrapes that wait on it), so closing the connections alone leaves it taking the loop from the stop."""
-    for key in ("task", "gzip"):
+    by the scrapes that wait on it), so closing the connections alone leaves it taking the loop from the stop.
+    The same for the passes ahead of the scrapes."""
+    for key in ("task", "gzip", "ahead"):
         pending = app[METRICS_CACHE_KEY].get(key)
         if pending is not None:
             pending.cancel()

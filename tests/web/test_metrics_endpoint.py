@@ -102,3 +102,53 @@ async def test_a_scrape_shows_the_cost_of_the_render_it_was_served_from(tmp_path
     finally:
         await client.close()
         monitor.store.close()
+
+
+async def test_the_web_side_writes_lines_ahead_of_the_scrapes_and_stops_at_close(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    from netwatch.web import metrics as metrics_module
+    monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
+    config = loads(f"store: {tmp_path / 'nw.db'}\ntargets: [{{id: a, host: 127.0.0.1, "
+                   f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
+    monitor = Monitor(config, Store.open(config.store))
+    app = server.build(monitor.services)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        renders = monitor.services.collector.renders
+        for _ in range(100):
+            if renders.ahead_passes:
+                break
+            await asyncio.sleep(0.01)
+        assert renders.ahead_passes == 1 and renders.count == 0
+        assert monitor.live.on_result is not None
+        warm = app[server.METRICS_CACHE_KEY]["ahead"]
+        assert not warm.done()   # the next pass in AHEAD_EVERY_SECONDS
+        assert (await client.get("/metrics")).status == 200
+    finally:
+        await client.close()
+        monitor.store.close()
+    assert warm.done() and monitor.live.on_result is None
+
+
+async def test_a_failing_pass_ahead_is_logged_and_scrapes_go_on(tmp_path: Path, monkeypatch, caplog) -> None:
+    from netwatch.web import metrics as metrics_module
+    monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
+    config = loads(f"store: {tmp_path / 'nw.db'}\ntargets: [{{id: a, host: 127.0.0.1, "
+                   f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
+    monitor = Monitor(config, Store.open(config.store))
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(monitor.services.collector, "keep_current", broken)
+    client = TestClient(TestServer(server.build(monitor.services), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        await asyncio.sleep(0.01)
+        assert "writing /metrics lines ahead of the scrapes failed" in caplog.text
+        response = await client.get("/metrics")
+        assert response.status == 200 and "netwatch_check_state" in await response.text()
+    finally:
+        await client.close()
+        monitor.store.close()
