@@ -101,6 +101,7 @@ async def serve(config: Config) -> int:
     """`netwatch run`: until SIGTERM/SIGINT; SIGHUP reloads the config."""
     try:
         store = Store.open(config.store)
+        store.defer_rollups()   # a rollup pass a minute, not an upsert per result (a no-op on PostgreSQL)
         node = join_cluster(config) if config.cluster is not None else None
     except StoreError as exc:
         log.error("%s; not starting (check `store:`, free space or permissions, then start again)", exc)

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 from netwatch.model import Transition
 from netwatch.model import Event, Result, State
 from netwatch.store.db import DB_ERRORS, Database, FencedWrite, SqliteDatabase, StoreError, Tx
-from netwatch.store.rollup import BUCKET_SECONDS, bucket_start, decode_hist, encode_hist, rollup_rows
+from netwatch.store.rollup import BOUNDS_SECONDS, BUCKET_SECONDS, bucket_start, decode_hist, encode_hist, rollup_rows
 from netwatch.store.schema import MIGRATIONS
 
 __all__ = ["Store", "StoredState", "StoreError", "FencedWrite", "Database", "Tx", "DB_ERRORS", "ResultRow"]
@@ -60,6 +60,41 @@ def _one_line(exc: BaseException, spec: "str | StoreLocation") -> str:
     return text.replace(password, "********") if password else text
 
 
+# How often the daemon's store adds its newly stored results to the rollups, on SQLite (Store.defer_rollups).
+# A result's rollup row was an upsert of its own: 6-9 us of the writer's CPU per result beside the event loop,
+# most of the writer (issue 18, bench/README.md round 6). One pass a minute touches each check's row about once
+# per pass instead of once per result. Reports made while the daemon runs see latency up to the last pass.
+ROLLUP_PASS_SECONDS = 60.0
+
+# One pass, all in SQLite: the results stored after the mark, summed per (check, bucket), added to the rollups
+# as record_rows' upsert adds them (counts and sums add, the maximum is kept, histogram texts are joined). The
+# histogram bin is bisect_left over BOUNDS_SECONDS (?2..?27): the first bound at or above the latency.
+_LATENCY_OK = "(ok AND latency_seconds IS NOT NULL AND latency_seconds >= 0)"
+_ROLLUP_PASS = (
+    "INSERT INTO rollups (check_id, bucket_start, bucket_seconds, count, ok_count, degraded_count, latency_count, "
+    "latency_sum, latency_max, latency_hist) "
+    "SELECT check_id, bucket, ?28, SUM(n), SUM(oks), SUM(degradeds), SUM(latencies), TOTAL(latency_sum), "
+    "COALESCE(MAX(latency_max), 0.0), COALESCE(GROUP_CONCAT(hist), '') FROM ("
+    "SELECT check_id, bucket, COUNT(*) AS n, SUM(ok) AS oks, SUM(degraded) AS degradeds, SUM(latency_ok) AS latencies, "
+    "TOTAL(CASE WHEN latency_ok THEN latency_seconds END) AS latency_sum, "
+    "MAX(CASE WHEN latency_ok THEN latency_seconds END) AS latency_max, "
+    "CASE WHEN latency_ok THEN bin || ':' || COUNT(*) END AS hist FROM ("
+    "SELECT check_id, CAST(ts / ?28 AS INTEGER) * ?28 AS bucket, ok != 0 AS ok, degraded != 0 AS degraded, "
+    "latency_seconds, " + _LATENCY_OK + " AS latency_ok, "
+    "CASE WHEN NOT " + _LATENCY_OK + " THEN NULL WHEN latency_seconds <= ?2 THEN 0 WHEN latency_seconds <= ?3 THEN 1 WHEN latency_seconds <= ?4 THEN 2 WHEN latency_seconds <= ?5 THEN 3 WHEN latency_seconds <= ?6 THEN 4 WHEN latency_seconds <= ?7 THEN 5 WHEN latency_seconds <= ?8 THEN 6 WHEN latency_seconds <= ?9 THEN 7 WHEN latency_seconds <= ?10 THEN 8 WHEN latency_seconds <= ?11 THEN 9 WHEN latency_seconds <= ?12 THEN 10 WHEN latency_seconds <= ?13 THEN 11 WHEN latency_seconds <= ?14 THEN 12 WHEN latency_seconds <= ?15 THEN 13 WHEN latency_seconds <= ?16 THEN 14 WHEN latency_seconds <= ?17 THEN 15 WHEN latency_seconds <= ?18 THEN 16 WHEN latency_seconds <= ?19 THEN 17 WHEN latency_seconds <= ?20 THEN 18 WHEN latency_seconds <= ?21 THEN 19 WHEN latency_seconds <= ?22 THEN 20 WHEN latency_seconds <= ?23 THEN 21 WHEN latency_seconds <= ?24 THEN 22 WHEN latency_seconds <= ?25 THEN 23 WHEN latency_seconds <= ?26 THEN 24 WHEN latency_seconds <= ?27 THEN 25 ELSE 26 END AS bin "
+    "FROM results WHERE rowid > ?1) GROUP BY check_id, bucket, latency_ok, bin) GROUP BY check_id, bucket "
+    "ON CONFLICT (check_id, bucket_start) DO UPDATE SET bucket_seconds=excluded.bucket_seconds, "
+    "count=rollups.count + excluded.count, ok_count=rollups.ok_count + excluded.ok_count, "
+    "degraded_count=rollups.degraded_count + excluded.degraded_count, "
+    "latency_count=rollups.latency_count + excluded.latency_count, "
+    "latency_sum=rollups.latency_sum + excluded.latency_sum, "
+    "latency_max=CASE WHEN excluded.latency_max > rollups.latency_max THEN excluded.latency_max "
+    "ELSE rollups.latency_max END, "
+    "latency_hist=CASE WHEN rollups.latency_hist = '' THEN excluded.latency_hist "
+    "WHEN excluded.latency_hist = '' THEN rollups.latency_hist "
+    "ELSE rollups.latency_hist || ',' || excluded.latency_hist END")
+
+
 class Store:
     """The history on one `Database`; callers may use it from worker threads (the database serialises)."""
 
@@ -68,6 +103,11 @@ class Store:
         self.path = path
         # check -> the latest bucket this process added results to (compacted once the check moves on)
         self._open_buckets: dict[str, float] = {}
+        # SQLite: seconds between rollup passes (0: every record_rows adds its own results at once), when the
+        # last one ran, and the buckets passes added to whose histogram text is not compacted yet.
+        self._rollup_pass_seconds = 0.0
+        self._last_rollup_pass = 0.0
+        self._pass_buckets: set[float] = set()
 
     @property
     def conn(self) -> Tx:
@@ -165,6 +205,9 @@ class Store:
         old owner's late writes included — add up exactly, and a batch retried after a failed
         transaction is counted once. `late`: uploaded from a cluster node's spool (marked, never decided on).
         """
+        if self.db.backend == "sqlite":
+            self._record_rows_sqlite(result_rows, late)
+            return
         batch = rollup_rows(result_rows)
         closed = self._closed_buckets(batch)
         # Quiet: results change no incident or outbox row, so their commit each second wakes no watcher.
@@ -185,6 +228,78 @@ class Store:
         for check_id, start in batch:
             if start >= open_buckets.get(check_id, start):
                 open_buckets[check_id] = start
+
+    def defer_rollups(self, pass_seconds: float = ROLLUP_PASS_SECONDS) -> None:
+        """The daemon's store: on SQLite, add results to the rollups in a pass every `pass_seconds` rather than in
+        every record_rows. Crash-safe: the pass and the mark of what it covered commit together, so the
+        results of a run that died before its next pass go into the first pass of the next run."""
+        self._rollup_pass_seconds = pass_seconds
+
+    def _record_rows_sqlite(self, result_rows: Sequence[ResultRow], late: bool) -> None:
+        """Insert the rows; the rollups follow by the mark (`rollup_mark`: every result at or below that rowid is
+        in the rollups), in this transaction unless passes are deferred and the next one is not due."""
+        if not result_rows:
+            return
+        with self.transaction(notify=False) as c:
+            mark = self._rollup_mark(c)
+            top = c.fetchone("SELECT MAX(rowid) FROM results")
+            top_rowid = int(top[0]) if top and top[0] is not None else 0
+            if top_rowid < mark:
+                # Pruning removed the newest rows (a store idle past its retention), so SQLite may hand their
+                # rowids out again: everything left is in the rollups, so the mark comes down with it.
+                c.execute("UPDATE rollup_mark SET through_rowid=? WHERE id=0", (top_rowid,))
+                mark = top_rowid
+            if late:
+                c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
+                              "latency_seconds, late) VALUES (?,?,?,?,?,?,?,?)", [(*row, 1) for row in result_rows])
+            else:
+                c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
+                              "latency_seconds) VALUES (?,?,?,?,?,?,?)", result_rows)
+            now = time.monotonic()
+            if not self._rollup_pass_seconds or now - self._last_rollup_pass >= self._rollup_pass_seconds:
+                self._rollup_pass(c, mark)
+                self._last_rollup_pass = now
+
+    def _rollup_mark(self, c: Tx) -> int:
+        row = c.fetchone("SELECT through_rowid FROM rollup_mark WHERE id=0")
+        if row is not None:
+            return int(row[0])
+        # First use on this store: every result stored so far went into the rollups as it was stored.
+        top = c.fetchone("SELECT MAX(rowid) FROM results")
+        mark = int(top[0]) if top and top[0] is not None else 0
+        c.execute("INSERT INTO rollup_mark (id, through_rowid) VALUES (0, ?)", (mark,))
+        return mark
+
+    def _rollup_pass(self, c: Tx, mark: int) -> None:
+        """Add the results after `mark` to the rollups, move the mark, compact the buckets the pass moved past."""
+        buckets = {float(r[0]) for r in c.fetchall(
+            "SELECT DISTINCT CAST(ts / ?2 AS INTEGER) * ?2 FROM results WHERE rowid > ?1", (mark, BUCKET_SECONDS))}
+        if not buckets:
+            return
+        c.execute(_ROLLUP_PASS, (mark, *BOUNDS_SECONDS, BUCKET_SECONDS))
+        c.execute("UPDATE rollup_mark SET through_rowid=(SELECT MAX(rowid) FROM results) WHERE id=0")
+        touched = self._pass_buckets | buckets
+        newest = max(touched)
+        self._compact_buckets(c, sorted(b for b in touched if b < newest))
+        self._pass_buckets = {newest}
+
+    @staticmethod
+    def _compact_buckets(c: Tx, starts: Iterable[float]) -> None:
+        """Rewrite in short form the histogram text of every check with results in these buckets (compare-and-set
+        on the text read, as _compact)."""
+        for start in starts:
+            rows = c.fetchall(
+                "SELECT check_id, latency_hist FROM rollups WHERE bucket_start=?1 AND check_id IN "
+                "(SELECT DISTINCT check_id FROM results WHERE ts >= ?1 AND ts < ?2) AND instr(latency_hist, ',') > 0",
+                (start, start + BUCKET_SECONDS))
+            updates = []
+            for check_id, text in rows:
+                short = encode_hist(decode_hist(str(text)))
+                if short != text:
+                    updates.append((short, check_id, start, text))
+            if updates:
+                c.executemany("UPDATE rollups SET latency_hist=? WHERE check_id=? AND bucket_start=? AND latency_hist=?",
+                              updates)
 
     def _closed_buckets(self, batch: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
         """Buckets this process wrote to that a batch has moved past: their histogram text is compacted."""
@@ -229,7 +344,14 @@ class Store:
                           (short, check_id, start, row[0]))
 
     def flush_rollups(self) -> None:
-        """On the way out: compact the histogram text of the buckets this process still had open."""
+        """On the way out: add what is not in the rollups yet (SQLite) and compact the histogram text of the
+        buckets this process still had open."""
+        if self.db.backend == "sqlite" and not self.db.readonly:
+            with self.transaction(notify=False) as c:
+                if "rollup_mark" in {str(r[0]) for r in c.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}:
+                    self._rollup_pass(c, self._rollup_mark(c))
+                    self._compact_buckets(c, sorted(self._pass_buckets))
+                    self._pass_buckets = set()
         if not self._open_buckets:
             return
         with self.transaction() as c:
@@ -244,6 +366,9 @@ class Store:
 
     def rollups_between(self, start: float, end: float, check_ids: Iterable[str] | None = None
                         ) -> list[tuple[str, float, int, int, int, int, float, float, list[int]]]:
+        if self._rollup_pass_seconds and self.db.backend == "sqlite":
+            with self.transaction(notify=False) as c:   # this process's own reader sees every stored result
+                self._rollup_pass(c, self._rollup_mark(c))
         sql = ("SELECT check_id, bucket_start, count, ok_count, degraded_count, latency_count, latency_sum, "
                "latency_max, latency_hist FROM rollups WHERE bucket_start >= ? AND bucket_start < ?")
         with self.lock:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Callable
 
 from netwatch.store import Store
-from netwatch.store.db import Database, SqliteDatabase, StoreError
+from netwatch.store.db import Database, SqliteDatabase, StoreError, Tx
+from netwatch.store.rollup import rollup_rows
 
 __all__ = ["TABLES", "copy_history", "CopyRefused"]
 
@@ -73,6 +74,21 @@ def copy_history(source_path: str, target: Store, progress: Progress) -> dict[st
                 if "id" in columns:
                     target.db.reset_identity(table)
                 copied[table] = done
+            if "rollup_mark" in present:
+                _add_pending_rollups(source, tx)
         return copied
     finally:
         source.close()
+
+
+def _add_pending_rollups(source: SqliteDatabase, tx: Tx) -> None:
+    """Results the source's daemon stored after its last rollup pass (it died before the next): their rollups,
+    added to the copied ones as the daemon's next pass would have."""
+    with source.read() as src:
+        mark = src.fetchone("SELECT through_rowid FROM rollup_mark WHERE id=0")
+        if mark is None:
+            return
+        pending = src.fetchall("SELECT check_id, ts, duration_seconds, ok, degraded, error, latency_seconds "
+                               "FROM results WHERE rowid > ?", (int(mark[0]),))
+    if pending:
+        Store._write_rollups(tx, rollup_rows(pending).values())

@@ -254,4 +254,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0009_results_without_check_index", """
         DROP INDEX IF EXISTS results_check_ts;
     """),
+    # SQLite's daemon adds its results to the rollups in a pass a minute (Store.defer_rollups): every result with
+    # a rowid at or below through_rowid is in the rollups. One row (id 0), written by the store at first use;
+    # unused on PostgreSQL, whose results have no rowid (each batch adds its own rollups there).
+    ("0010_rollup_mark", """
+        CREATE TABLE rollup_mark (
+            id INTEGER NOT NULL PRIMARY KEY,
+            through_rowid INTEGER NOT NULL
+        );
+    """),
 )

@@ -57,3 +57,24 @@ def test_copy_needs_an_existing_source(tmp_path: Path) -> None:
     venue(tmp_path)
     code, _, err = run("store", "copy", "-c", str(tmp_path / "venue.yaml"), "--from", str(tmp_path / "nope.db"))
     assert code == 1 and "no SQLite history file" in err
+
+
+def test_results_after_the_sources_last_rollup_pass_are_in_the_copied_rollups(
+        tmp_path: Path, store_spec: StoreSpec, store_yaml: str) -> None:
+    """The source's daemon died between two rollup passes (Store.defer_rollups): the copy adds what it had not."""
+    from netwatch.store.copy import copy_history
+    old = str(tmp_path / "old-venue.db")
+    source = Store.open(old)
+    source.defer_rollups(3600.0)
+    base = 1_800_000_000.0
+    source.record_rows([("a/icmp", base + 1, 0.01, 1, 0, None, 0.002)])          # a pass: none ran yet
+    source.record_rows([("a/icmp", base + 11, 0.01, 1, 0, None, 0.004),
+                        ("a/icmp", base + 400, 0.01, 0, 0, "timeout", None)])    # deferred, then killed:
+    source.db.close()
+    target = Store.open(store_spec)
+    try:
+        copy_history(old, target, lambda *_: None)
+        rows = {r[1]: r[2:6] for r in target.rollups_between(0, 10 ** 10)}
+        assert rows == {base: (2, 2, 0, 2), base + 300: (1, 0, 0, 0)}
+    finally:
+        target.close()
