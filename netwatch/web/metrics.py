@@ -104,11 +104,12 @@ WARM_DELAY_SECONDS = 1.0
 AHEAD_EVERY_SECONDS = 5.0
 WARM_FOR_SECONDS = 300.0
 AHEAD_IDLE_SECONDS = 300.0
-# ... and only while a scrape's lines cost at least this much CPU (the last scrape's render plus the passes
-# before it; before the first scrape, the first pass's). A pass writes a check's lines for ~16 us against ~13 us
-# inside a render, so below this the scrape writes them itself: at 5,000 checks a render is ~0.05 s, and the
-# passes would only add CPU to every result; at 50,000 (0.4-0.7 s) they keep the scrape near 0.3 s.
-AHEAD_WORTH_CPU_SECONDS = 0.25
+# ... and only with at least this many checks. A pass writes a check's lines for ~16 us against ~13 us inside a
+# render, and its bookkeeping and garbage count against every result: at 5,000 checks a scrape's render is
+# ~0.05 s (a cold one ~0.2 s) and passes only add CPU; at 50,000 a render is 0.4-0.7 s (a cold one ~2 s) and the
+# passes keep the scrape near 0.3 s. (A threshold on the measured render cost fed on itself: the passes'
+# own CPU counted as the scrape's.)
+AHEAD_MIN_CHECKS = 20_000
 
 _T = TypeVar("_T")
 
@@ -156,10 +157,6 @@ class Renders:
         self.ahead_cpu_seconds_total = 0.0
         self.ahead_longest_step_seconds = 0.0
         self.ahead_first_ended = 0.0     # perf_counter at the end of the first pass (every line built)
-        self.ahead_first_cpu_seconds = 0.0
-        self.ahead_cpu_since_render = 0.0
-        # CPU of the last scrape's lines: its render plus the passes ahead written since the render before it
-        self.last_work_cpu_seconds = 0.0
 
     def add(self, render: RenderTimer, ended: float) -> None:
         self.count += 1
@@ -168,16 +165,12 @@ class Renders:
         self.last_cpu_seconds = render.cpu_seconds
         self.last_longest_step_seconds = render.longest_step_seconds
         self.last_ended = ended
-        self.last_work_cpu_seconds = render.cpu_seconds + self.ahead_cpu_since_render
-        self.ahead_cpu_since_render = 0.0
 
     def add_ahead(self, render: RenderTimer, ended: float) -> None:
         if not self.ahead_passes:
             self.ahead_first_ended = ended
-            self.ahead_first_cpu_seconds = render.cpu_seconds
         self.ahead_passes += 1
         self.ahead_cpu_seconds_total += render.cpu_seconds
-        self.ahead_cpu_since_render += render.cpu_seconds
         self.ahead_longest_step_seconds = max(self.ahead_longest_step_seconds, render.longest_step_seconds)
 
 
@@ -295,20 +288,22 @@ class NetwatchCollector(Collector):
         results to write. The scrape's own walk over every check stays what makes it right (state, overlays,
         skipped runs, staleness, checks that came or went); this only moves work out of it. Passes run
         until the first scrape (for at most WARM_FOR_SECONDS) and while scrapes come (the last one at most
-        AHEAD_IDLE_SECONDS ago): a node nobody scrapes does not write lines for nobody; and only while a
-        scrape's lines cost AHEAD_WORTH_CPU_SECONDS or more (a small site's scrape writes its own)."""
+        AHEAD_IDLE_SECONDS ago): a node nobody scrapes does not write lines for nobody; and only with
+        AHEAD_MIN_CHECKS checks or more (a small site's scrape writes its own lines, cheaply)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         dirty = self._dirty
         live = self.live()
-        live.on_result = self._mark
         try:
             await asyncio.sleep(WARM_DELAY_SECONDS)
-            await self._ahead(self._refresh(SLICE_SECONDS))
+            live = self.live()
+            if len(live.views) >= AHEAD_MIN_CHECKS:
+                live.on_result = self._mark
+                await self._ahead(self._refresh(SLICE_SECONDS))
             while True:
                 await asyncio.sleep(AHEAD_EVERY_SECONDS)
                 live = self.live()
-                if self._ahead_worth(self.renders, loop.time() - started):
+                if self._ahead_worth(self.renders, loop.time() - started, len(live.views)):
                     if live.on_result is not self._mark:   # off until now, or a collector made later took it over
                         live.on_result = self._mark
                     cids = list(dirty)
@@ -325,14 +320,14 @@ class NetwatchCollector(Collector):
                 live.on_result = None
 
     @staticmethod
-    def _ahead_worth(renders: Renders, since_start_seconds: float) -> bool:
-        """Whether to write lines ahead now: scrapes are expected (none yet, shortly after start; or the last one
-        recently) and a scrape's lines are costly enough to be worth moving out of it."""
+    def _ahead_worth(renders: Renders, since_start_seconds: float, checks: int) -> bool:
+        """Whether to write lines ahead now: enough checks for a scrape's lines to be worth moving out of it, and
+        scrapes expected (none yet, shortly after start; or the last one recently)."""
+        if checks < AHEAD_MIN_CHECKS:
+            return False
         if renders.count == 0:
-            return (since_start_seconds < WARM_FOR_SECONDS
-                    and renders.ahead_first_cpu_seconds >= AHEAD_WORTH_CPU_SECONDS)
-        return (time.perf_counter() - renders.last_ended < AHEAD_IDLE_SECONDS
-                and renders.last_work_cpu_seconds >= AHEAD_WORTH_CPU_SECONDS)
+            return since_start_seconds < WARM_FOR_SECONDS
+        return time.perf_counter() - renders.last_ended < AHEAD_IDLE_SECONDS
 
     async def _ahead(self, steps: Iterator[None]) -> None:
         render = RenderTimer(time.perf_counter())

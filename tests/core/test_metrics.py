@@ -367,7 +367,7 @@ async def test_lines_written_ahead_give_the_cold_text_and_leave_the_scrape_only_
     from netwatch.web import metrics as metrics_module
     monkeypatch.setattr(metrics_module, "SLICE_SECONDS", 0.0)
     monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
-    monkeypatch.setattr(metrics_module, "AHEAD_WORTH_CPU_SECONDS", 0.0)
+    monkeypatch.setattr(metrics_module, "AHEAD_MIN_CHECKS", 0)
     monkeypatch.setattr(metrics_module, "AHEAD_EVERY_SECONDS", 0.01)
     live, checks = _dev_view(400)
     ahead = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
@@ -417,7 +417,7 @@ async def test_passes_ahead_stop_without_scrapes_and_resume_with_them(monkeypatc
 
     from netwatch.web import metrics as metrics_module
     monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
-    monkeypatch.setattr(metrics_module, "AHEAD_WORTH_CPU_SECONDS", 0.0)
+    monkeypatch.setattr(metrics_module, "AHEAD_MIN_CHECKS", 0)
     monkeypatch.setattr(metrics_module, "AHEAD_EVERY_SECONDS", 0.01)
     monkeypatch.setattr(metrics_module, "WARM_FOR_SECONDS", 0.05)
     monkeypatch.setattr(metrics_module, "AHEAD_IDLE_SECONDS", 0.2)
@@ -442,30 +442,28 @@ async def test_passes_ahead_stop_without_scrapes_and_resume_with_them(monkeypatc
 
 
 
-async def test_passes_ahead_run_only_while_a_scrapes_lines_are_costly(monkeypatch) -> None:
-    """A small site's scrape writes its own lines (the passes would only add CPU to every result): after the
-    first pass, none while the scrapes' lines cost less than AHEAD_WORTH_CPU_SECONDS, and results then cost no
-    bookkeeping; a costly scrape turns them on."""
+async def test_passes_ahead_run_only_for_enough_checks(monkeypatch) -> None:
+    """A small site's scrape writes its own lines (passes would only add CPU to every result): below
+    AHEAD_MIN_CHECKS no pass at all and results cost no bookkeeping, scraped or not."""
     import asyncio
 
     from netwatch.web import metrics as metrics_module
     monkeypatch.setattr(metrics_module, "SLICE_SECONDS", 0.0)
     monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
     monkeypatch.setattr(metrics_module, "AHEAD_EVERY_SECONDS", 0.01)
-    monkeypatch.setattr(metrics_module, "AHEAD_WORTH_CPU_SECONDS", 10.0)
+    monkeypatch.setattr(metrics_module, "AHEAD_MIN_CHECKS", 51)
     live, checks = _dev_view(50)
     collector = NetwatchCollector(lambda: live, lambda: None, probes=KINDS, clock=lambda: 1001.0)
     task = asyncio.ensure_future(collector.keep_current())
     try:
         await asyncio.sleep(0.1)
-        assert collector.renders.ahead_passes == 1      # every line once, then nothing: too cheap to move
-        assert live.on_result is None
+        assert collector.renders.ahead_passes == 0 and live.on_result is None
         collector.render_checks()
         await asyncio.sleep(0.1)
-        assert collector.renders.ahead_passes == 1 and live.on_result is None
-        monkeypatch.setattr(metrics_module, "AHEAD_WORTH_CPU_SECONDS", 0.0)   # as if that scrape had been costly
+        assert collector.renders.ahead_passes == 0 and live.on_result is None
+        monkeypatch.setattr(metrics_module, "AHEAD_MIN_CHECKS", 50)   # as many checks as the threshold
         await asyncio.sleep(0.1)
-        assert collector.renders.ahead_passes > 1 and live.on_result is not None
+        assert collector.renders.ahead_passes >= 1 and live.on_result is not None
     finally:
         task.cancel()
 

@@ -108,6 +108,7 @@ async def test_the_web_side_writes_lines_ahead_of_the_scrapes_and_stops_at_close
                                                                                        monkeypatch) -> None:
     from netwatch.web import metrics as metrics_module
     monkeypatch.setattr(metrics_module, "WARM_DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(metrics_module, "AHEAD_MIN_CHECKS", 0)
     config = loads(f"store: {tmp_path / 'nw.db'}\ntargets: [{{id: a, host: 127.0.0.1, "
                    f"checks: [{{kind: tcp, port: 9, interval: 1h}}]}}]\n", str(tmp_path / "v.yaml"), {})
     monitor = Monitor(config, Store.open(config.store))
