@@ -70,6 +70,7 @@ ROLLUP_PASS_SECONDS = 60.0
 # as record_rows' upsert adds them (counts and sums add, the maximum is kept, histogram texts are joined). The
 # histogram bin is bisect_left over BOUNDS_SECONDS (?2..?27): the first bound at or above the latency.
 _LATENCY_OK = "(ok AND latency_seconds IS NOT NULL AND latency_seconds >= 0)"
+_BIN_BY_BOUND = " ".join(f"WHEN latency_seconds <= ?{i + 2} THEN {i}" for i in range(len(BOUNDS_SECONDS)))
 _ROLLUP_PASS = (
     "INSERT INTO rollups (check_id, bucket_start, bucket_seconds, count, ok_count, degraded_count, latency_count, "
     "latency_sum, latency_max, latency_hist) "
@@ -81,7 +82,7 @@ _ROLLUP_PASS = (
     "CASE WHEN latency_ok THEN bin || ':' || COUNT(*) END AS hist FROM ("
     "SELECT check_id, CAST(ts / ?28 AS INTEGER) * ?28 AS bucket, ok != 0 AS ok, degraded != 0 AS degraded, "
     "latency_seconds, " + _LATENCY_OK + " AS latency_ok, "
-    "CASE WHEN NOT " + _LATENCY_OK + " THEN NULL WHEN latency_seconds <= ?2 THEN 0 WHEN latency_seconds <= ?3 THEN 1 WHEN latency_seconds <= ?4 THEN 2 WHEN latency_seconds <= ?5 THEN 3 WHEN latency_seconds <= ?6 THEN 4 WHEN latency_seconds <= ?7 THEN 5 WHEN latency_seconds <= ?8 THEN 6 WHEN latency_seconds <= ?9 THEN 7 WHEN latency_seconds <= ?10 THEN 8 WHEN latency_seconds <= ?11 THEN 9 WHEN latency_seconds <= ?12 THEN 10 WHEN latency_seconds <= ?13 THEN 11 WHEN latency_seconds <= ?14 THEN 12 WHEN latency_seconds <= ?15 THEN 13 WHEN latency_seconds <= ?16 THEN 14 WHEN latency_seconds <= ?17 THEN 15 WHEN latency_seconds <= ?18 THEN 16 WHEN latency_seconds <= ?19 THEN 17 WHEN latency_seconds <= ?20 THEN 18 WHEN latency_seconds <= ?21 THEN 19 WHEN latency_seconds <= ?22 THEN 20 WHEN latency_seconds <= ?23 THEN 21 WHEN latency_seconds <= ?24 THEN 22 WHEN latency_seconds <= ?25 THEN 23 WHEN latency_seconds <= ?26 THEN 24 WHEN latency_seconds <= ?27 THEN 25 ELSE 26 END AS bin "
+    "CASE WHEN NOT " + _LATENCY_OK + " THEN NULL " + _BIN_BY_BOUND + f" ELSE {len(BOUNDS_SECONDS)} END AS bin "
     "FROM results WHERE rowid > ?1) GROUP BY check_id, bucket, latency_ok, bin) GROUP BY check_id, bucket "
     "ON CONFLICT (check_id, bucket_start) DO UPDATE SET bucket_seconds=excluded.bucket_seconds, "
     "count=rollups.count + excluded.count, ok_count=rollups.ok_count + excluded.ok_count, "
@@ -298,8 +299,8 @@ class Store:
                 if short != text:
                     updates.append((short, check_id, start, text))
             if updates:
-                c.executemany("UPDATE rollups SET latency_hist=? WHERE check_id=? AND bucket_start=? AND latency_hist=?",
-                              updates)
+                c.executemany("UPDATE rollups SET latency_hist=? WHERE check_id=? AND bucket_start=? "
+                              "AND latency_hist=?", updates)
 
     def _closed_buckets(self, batch: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
         """Buckets this process wrote to that a batch has moved past: their histogram text is compacted."""
@@ -348,7 +349,8 @@ class Store:
         buckets this process still had open."""
         if self.db.backend == "sqlite" and not self.db.readonly:
             with self.transaction(notify=False) as c:
-                if "rollup_mark" in {str(r[0]) for r in c.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}:
+                tables = {str(r[0]) for r in c.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "rollup_mark" in tables:   # not on a store opened without its migrations
                     self._rollup_pass(c, self._rollup_mark(c))
                     self._compact_buckets(c, sorted(self._pass_buckets))
                     self._pass_buckets = set()
