@@ -69,6 +69,20 @@ ROLLUP_PASS_SECONDS = 60.0
 # One pass, all in SQLite: the results stored after the mark, summed per (check, bucket), added to the rollups
 # as record_rows' upsert adds them (counts and sums add, the maximum is kept, histogram texts are joined). The
 # histogram bin is bisect_left over BOUNDS_SECONDS (?2..?27): the first bound at or above the latency.
+# Rollup rows add to what is stored (never replace it): counts and sums add, the maximum is kept, and histogram
+# texts are joined (the decoder adds repeated bins; a closed bucket's text is compacted later). So the rollups of
+# one bucket written by two writers, or by a batch and a pass, add up exactly.
+_ROLLUP_ADD = (
+    "ON CONFLICT (check_id, bucket_start) DO UPDATE SET bucket_seconds=excluded.bucket_seconds, "
+    "count=rollups.count + excluded.count, ok_count=rollups.ok_count + excluded.ok_count, "
+    "degraded_count=rollups.degraded_count + excluded.degraded_count, "
+    "latency_count=rollups.latency_count + excluded.latency_count, "
+    "latency_sum=rollups.latency_sum + excluded.latency_sum, "
+    "latency_max=CASE WHEN excluded.latency_max > rollups.latency_max THEN excluded.latency_max "
+    "ELSE rollups.latency_max END, "
+    "latency_hist=CASE WHEN rollups.latency_hist = '' THEN excluded.latency_hist "
+    "WHEN excluded.latency_hist = '' THEN rollups.latency_hist "
+    "ELSE rollups.latency_hist || ',' || excluded.latency_hist END")
 _LATENCY_OK = "(ok AND latency_seconds IS NOT NULL AND latency_seconds >= 0)"
 _BIN_BY_BOUND = " ".join(f"WHEN latency_seconds <= ?{i + 2} THEN {i}" for i in range(len(BOUNDS_SECONDS)))
 _ROLLUP_PASS = (
@@ -84,16 +98,7 @@ _ROLLUP_PASS = (
     "latency_seconds, " + _LATENCY_OK + " AS latency_ok, "
     "CASE WHEN NOT " + _LATENCY_OK + " THEN NULL " + _BIN_BY_BOUND + f" ELSE {len(BOUNDS_SECONDS)} END AS bin "
     "FROM results WHERE rowid > ?1) GROUP BY check_id, bucket, latency_ok, bin) GROUP BY check_id, bucket "
-    "ON CONFLICT (check_id, bucket_start) DO UPDATE SET bucket_seconds=excluded.bucket_seconds, "
-    "count=rollups.count + excluded.count, ok_count=rollups.ok_count + excluded.ok_count, "
-    "degraded_count=rollups.degraded_count + excluded.degraded_count, "
-    "latency_count=rollups.latency_count + excluded.latency_count, "
-    "latency_sum=rollups.latency_sum + excluded.latency_sum, "
-    "latency_max=CASE WHEN excluded.latency_max > rollups.latency_max THEN excluded.latency_max "
-    "ELSE rollups.latency_max END, "
-    "latency_hist=CASE WHEN rollups.latency_hist = '' THEN excluded.latency_hist "
-    "WHEN excluded.latency_hist = '' THEN rollups.latency_hist "
-    "ELSE rollups.latency_hist || ',' || excluded.latency_hist END")
+    + _ROLLUP_ADD)
 
 
 class Store:
@@ -315,21 +320,10 @@ class Store:
     def _write_rollups(c: Tx, rows: Iterable[tuple[object, ...]]) -> None:
         rows = list(rows)
         if rows:
-            # Additive: counts and sums add, the maximum is kept, and histogram texts are joined (the
-            # decoder adds repeated bins; _compact later rewrites a closed bucket's text in short form).
             c.executemany(
                 "INSERT INTO rollups (check_id, bucket_start, bucket_seconds, count, ok_count, degraded_count, "
-                "latency_count, latency_sum, latency_max, latency_hist) VALUES (?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (check_id, bucket_start) DO UPDATE SET bucket_seconds=excluded.bucket_seconds, "
-                "count=rollups.count + excluded.count, ok_count=rollups.ok_count + excluded.ok_count, "
-                "degraded_count=rollups.degraded_count + excluded.degraded_count, "
-                "latency_count=rollups.latency_count + excluded.latency_count, "
-                "latency_sum=rollups.latency_sum + excluded.latency_sum, "
-                "latency_max=CASE WHEN excluded.latency_max > rollups.latency_max THEN excluded.latency_max "
-                "ELSE rollups.latency_max END, "
-                "latency_hist=CASE WHEN rollups.latency_hist = '' THEN excluded.latency_hist "
-                "WHEN excluded.latency_hist = '' THEN rollups.latency_hist "
-                "ELSE rollups.latency_hist || ',' || excluded.latency_hist END", rows)
+                "latency_count, latency_sum, latency_max, latency_hist) VALUES (?,?,?,?,?,?,?,?,?,?) " + _ROLLUP_ADD,
+                rows)
 
     @staticmethod
     def _compact(c: Tx, buckets: Iterable[tuple[str, float]]) -> None:
