@@ -218,13 +218,7 @@ class Store:
         closed = self._closed_buckets(batch)
         # Quiet: results change no incident or outbox row, so their commit each second wakes no watcher.
         with self.transaction(notify=False) as c:
-            if late:
-                c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
-                              "latency_seconds, late) VALUES (?,?,?,?,?,?,?,?)", [(*row, 1) for row in result_rows])
-            else:
-                # `late` keeps its default (0): the rows go as they are, no copy of each.
-                c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
-                              "latency_seconds) VALUES (?,?,?,?,?,?,?)", result_rows)
+            self._insert_results(c, result_rows, late)
             self._write_rollups(c, batch.values())
             self._compact(c, closed)
         open_buckets = self._open_buckets
@@ -234,6 +228,16 @@ class Store:
         for check_id, start in batch:
             if start >= open_buckets.get(check_id, start):
                 open_buckets[check_id] = start
+
+    @staticmethod
+    def _insert_results(c: Tx, result_rows: Sequence[ResultRow], late: bool) -> None:
+        if late:
+            c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
+                          "latency_seconds, late) VALUES (?,?,?,?,?,?,?,?)", [(*row, 1) for row in result_rows])
+        else:
+            # `late` keeps its default (0): the rows go as they are, no copy of each.
+            c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
+                          "latency_seconds) VALUES (?,?,?,?,?,?,?)", result_rows)
 
     def defer_rollups(self, pass_seconds: float = ROLLUP_PASS_SECONDS) -> None:
         """The daemon's store: on SQLite, add results to the rollups in a pass every `pass_seconds` rather than in
@@ -255,12 +259,7 @@ class Store:
                 # rowids out again: everything left is in the rollups, so the mark comes down with it.
                 c.execute("UPDATE rollup_mark SET through_rowid=? WHERE id=0", (top_rowid,))
                 mark = top_rowid
-            if late:
-                c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
-                              "latency_seconds, late) VALUES (?,?,?,?,?,?,?,?)", [(*row, 1) for row in result_rows])
-            else:
-                c.executemany("INSERT INTO results (check_id, ts, duration_seconds, ok, degraded, error, "
-                              "latency_seconds) VALUES (?,?,?,?,?,?,?)", result_rows)
+            self._insert_results(c, result_rows, late)
             now = time.monotonic()
             if not self._rollup_pass_seconds or now - self._last_rollup_pass >= self._rollup_pass_seconds:
                 self._rollup_pass(c, mark)
