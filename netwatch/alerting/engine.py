@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
+# The tick's reads (the CLI's maintenance windows, the earliest follow-up) change only when the store does; they are
+# read again when it did (seen_marker), and at least this often in case a change went unseen.
+REREAD_SECONDS = 10.0
 # A decision unwritten this long means the store writer is stalled (a normal write takes milliseconds):
 # its pages go out from memory rather than wait (docs/operations.md, "When netwatch's own resources fail").
 MEMORY_AFTER_SECONDS = 2.0
@@ -77,6 +81,10 @@ class PagingLoop:
         self.clock = clock
         self.unwritten = unwritten    # (age of the oldest unwritten row, decisions not yet committed)
         self.open_incidents = 0
+        # The tick's last reads, the store's marker before them and when (monotonic): see REREAD_SECONDS.
+        self._read: tuple[tuple[Maintenance, ...], tuple[int, float | None]] | None = None
+        self._read_marker: tuple[int, int] | None = None
+        self._read_at = 0.0
 
     @classmethod
     def for_config(cls, config: Callable[[], "Config"], store: Store, stored: Mapping[str, StoredState],
@@ -148,15 +156,17 @@ class PagingLoop:
 
     async def tick(self) -> None:
         now = self.clock()
-        # One hop, twice a second: the windows and whether any escalation or reminder is due; the sweep (its
-        # own hop, a write) only when one is.
-        windows, (count, next_at) = await asyncio.to_thread(self._reads)
+        # The windows and whether any escalation or reminder is due, in one hop when the store changed since the
+        # last read (or REREAD_SECONDS passed): an idle tick costs no thread hop. The sweep (its own hop, a write)
+        # only when a follow-up is due.
+        windows, (count, next_at) = await self._reads_now()
         decision = self.decider.on_clock(now, self.views(), windows)
         if decision:
             self.submit(decision)
         if not is_due(next_at, now):
             self.open_incidents = count
             return
+        self._read = None   # the sweep writes, or finds the follow-up gone (acknowledged): read again next tick
         config = self.config()
         # A check with a decision not yet written (e.g. resolved at a maintenance window's end, this very tick)
         # waits: its stored incident is about to change, and reminding it now would be a false REMINDER.
@@ -165,6 +175,15 @@ class PagingLoop:
                                                              self.decider.quiet_checks() | undecided, config)
         if swept:
             self.delivery.wake.set()
+
+    async def _reads_now(self) -> tuple[tuple[Maintenance, ...], tuple[int, float | None]]:
+        """The tick's reads: the last ones while the store is seen unchanged, else read again in a worker thread."""
+        marker = self.store.db.seen_marker()   # before the read: a commit during it moves the marker again
+        at = time.monotonic()
+        if self._read is None or marker != self._read_marker or at - self._read_at >= REREAD_SECONDS:
+            self._read = await asyncio.to_thread(self._reads)
+            self._read_marker, self._read_at = marker, at
+        return self._read
 
     def _reads(self) -> tuple[tuple[Maintenance, ...], tuple[int, float | None]]:
         """In a worker thread: the CLI's maintenance windows, and (incidents open, earliest follow-up time)."""

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -348,30 +349,37 @@ class Delivery:
 
     async def _watch(self) -> None:
         """Wake on any commit, this process's or another's (the store's wait_for_change: SQLite's data_version,
-        PostgreSQL's LISTEN/NOTIFY). In a thread of its own, not the default pool, so a waiting
-        watch never holds a thread the store writer needs."""
+        PostgreSQL's LISTEN/NOTIFY). In a thread of its own, not the default pool, so a waiting watch never holds
+        a thread the store writer needs; the thread waits round after round and calls into the loop only when the
+        store changed, so an idle daemon's loop is not woken every WATCH_SECONDS for nothing."""
         loop = asyncio.get_running_loop()
+        stop = threading.Event()
         pool = ThreadPoolExecutor(1, thread_name_prefix="outbox-watch")
         try:
-            marker = self.store.db.change_marker()
-            while True:
-                try:
-                    changed, seen = await loop.run_in_executor(pool, self._wait_for_change, marker)
-                except DB_ERRORS as exc:
-                    log.error("outbox: watching the store failed: %s", exc)
-                    await asyncio.sleep(WATCH_SECONDS)
-                    continue
-                if changed or seen != marker:
-                    self.wake.set()
-                marker = seen
+            await loop.run_in_executor(pool, self._watch_rounds, loop, stop)
         finally:
+            stop.set()   # the thread ends after its current wait (WATCH_SECONDS at most)
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _wait_for_change(self, marker: tuple[int, int]) -> tuple[bool, tuple[int, int]]:
-        """In the watch's thread: whether the store changed after `marker` (within WATCH_SECONDS), and the
-        marker of now; one hop a round, not two."""
-        changed = self.store.wait_for_change(WATCH_SECONDS, marker)
-        return changed, self.store.db.change_marker()
+    def _watch_rounds(self, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+        """In the watch's thread until `stop`: each commit after the last marker sets `wake` on the loop."""
+        marker: tuple[int, int] | None = None
+        while not stop.is_set():
+            try:
+                if marker is None:
+                    marker = self.store.db.change_marker()
+                changed = self.store.wait_for_change(WATCH_SECONDS, marker)
+                seen = self.store.db.change_marker()
+            except DB_ERRORS as exc:
+                log.error("outbox: watching the store failed: %s", exc)
+                stop.wait(WATCH_SECONDS)
+                continue
+            if changed or seen != marker:
+                try:
+                    loop.call_soon_threadsafe(self.wake.set)
+                except RuntimeError:
+                    return   # the loop is closed: the daemon stopped
+            marker = seen
 
     def metrics(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("netwatch_notify_queue_depth", "Notices waiting in the outbox, per channel.",

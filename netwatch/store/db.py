@@ -77,6 +77,9 @@ class Database:
         self.session = Tx(self)  # statements outside a transaction: autocommit, one at a time
         self._changes = threading.Condition(threading.Lock())
         self._generation = 0
+        # Other connections' commits as last seen by a look at the store (change_marker, wait_for_change):
+        # what seen_marker gives without I/O.
+        self._external_seen = 0
 
     # -- to implement per back end ---------------------------------------------------------
     def _execute(self, sql: str, params: Params) -> Rows:
@@ -172,7 +175,14 @@ class Database:
         """Compare two markers to know whether anything committed in between (any process)."""
         with self._changes:
             local = self._generation
-        return (local, self._external_generation())
+        self._external_seen = external = self._external_generation()
+        return (local, external)
+
+    def seen_marker(self) -> tuple[int, int]:
+        """change_marker without I/O, for the event loop: this process's commits at once, other processes' as of
+        the last look at the store (the outbox watch looks every EXTERNAL_CHECK_SECONDS on SQLite and is told at
+        once on PostgreSQL). Two equal markers say nothing was seen to commit in between."""
+        return (self._generation, self._external_seen)
 
     def wait_for_change(self, timeout_seconds: float, since: tuple[int, int] | None = None) -> bool:
         """Block until a commit (this process or another) after `since`, or the timeout; True on a change."""
@@ -183,9 +193,11 @@ class SqliteDatabase(Database):
     """The embedded default: one file, WAL, `PRAGMA data_version` to notice other processes' commits."""
 
     backend = "sqlite"
-    # Another process's commit (the CLI's `ack`) is seen at the next look at data_version: a cheap read
-    # of the WAL index in shared memory, no disk I/O. In-process commits wake waiters at once.
-    EXTERNAL_CHECK_SECONDS = 0.25
+    # Another process's commit (the CLI's `ack`, `maintenance add`) is seen at the next look at data_version:
+    # a cheap read of the WAL index in shared memory, no disk I/O. In-process commits wake waiters at once.
+    # Once a second: each look wakes the watching thread, ~0.2 ms of CPU on a small VM, so four a second were
+    # a fifth of an idle daemon's CPU; a second is still quick for a person at the CLI.
+    EXTERNAL_CHECK_SECONDS = 1.0
 
     def __init__(self, path: str, readonly: bool = False) -> None:
         super().__init__()
@@ -283,7 +295,8 @@ class SqliteDatabase(Database):
                 self._changes.wait(min(left, self.EXTERNAL_CHECK_SECONDS))
                 if self._generation != start[0]:
                     return True
-            if self._external_generation() != start[1]:
+            self._external_seen = external = self._external_generation()
+            if external != start[1]:
                 return True
 
 

@@ -222,6 +222,7 @@ class PostgresDatabase(Database):
                     self._listener = psycopg.connect(self._conninfo, autocommit=True, **self._kwargs)
                     self._listener.execute(f"LISTEN {CHANNEL}")
                     # Listening only from now: anything committed before may have been missed.
+                    self._external_seen += 1
                     return True
                 if self._generation != start[0]:
                     for _ in self._listener.notifies(timeout=0.001):
@@ -237,12 +238,15 @@ class PostgresDatabase(Database):
                     # A burst of commits is one wake-up: drain what else has already arrived.
                     for _ in self._listener.notifies(timeout=0.001):
                         pass
+                    if self._generation == start[0]:
+                        self._external_seen += 1   # another connection's commit: seen_marker moves
                 return woke
             except psycopg.Error:
                 if self._listener is not None:
                     self._listener.close()
                 self._listener = None
                 time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
+                self._external_seen += 1
                 return True  # the server went away: let the caller look (and fail) for itself
 
 
