@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Mapping
+from typing import AbstractSet, Callable, Iterable, Mapping
 
 from netwatch.alerting.state import CheckState, restored, step
 from netwatch.model import Transition
@@ -14,6 +14,7 @@ from netwatch.store import StoredState
 STALE_INTERVALS = 2.0
 # States decided over the step state (topology, maintenance) rather than by it.
 OVERLAYS = (State.UNREACHABLE, State.MAINTENANCE)
+_UP = State.UP
 
 
 @dataclass
@@ -140,6 +141,27 @@ class LiveView:
         view.result = result
         view.skipped_since_result = 0
         return transition
+
+    def update_quiet(self, runs: list[tuple[Check, Result]], quiet: AbstractSet[str],
+                     noted: str) -> list[tuple[Check, Result]]:
+        """update() for the results of a batch, in one pass: a clean result of a check in `quiet` (whose decision
+        the caller knows to be nothing while it stays up) that leaves its steady up state as it is only becomes the
+        view's latest; every other result (a change, another check, one carrying measurement `noted`) is returned
+        untouched, for update() and a decision. tests/alerting/test_steady_path.py holds this to update()."""
+        views, mark, others = self.views, self.on_result, []
+        for run in runs:
+            check, result = run
+            view = views.get(check.id)
+            o = result.outcome
+            if (view is not None and o.ok and o.degraded is None and view.state is view.steady and check is view.check
+                    and view.state.state is _UP and check.id in quiet and noted not in o.measurements):
+                if mark is not None:
+                    mark(check.id)
+                view.result = result
+                view.skipped_since_result = 0
+            else:
+                others.append(run)
+        return others
 
     def display_state(self, view: CheckView, now: float) -> State:
         """The state shown to people: unknown until probed, and once results go stale."""

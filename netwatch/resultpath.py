@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from netwatch.alerting.decide import NOTHING
+from netwatch.alerting.decide import NOTHING, UPTIME_MEASUREMENT
 from netwatch.alerting.engine import PagingLoop
 from netwatch.clustering import ClusterRole
 from netwatch.live import LiveView, expand
@@ -55,8 +55,14 @@ class ResultPath:
                 plain = runs
         if plain:
             self.recorder.add_results(plain)
+            # Most of a batch is checks staying up with nothing to decide: the live view takes those in one pass.
+            try:
+                undecided = self.live.update_quiet(plain, self.paging.quiet_ids(), UPTIME_MEASUREMENT)
+            except Exception:  # noqa: BLE001 - a bug in the shortcut: every result takes the full path
+                log.exception("the live view's pass over a batch of %d results failed", len(plain))
+                undecided = plain
             update, decide, submit = self.live.update, self.paging.deciding(), self.recorder.submit
-            for check, result in plain:
+            for check, result in undecided:
                 try:
                     decision = decide(check, result, update(check, result))
                     if decision is not NOTHING:   # submit() skips any other empty one

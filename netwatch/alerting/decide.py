@@ -11,7 +11,7 @@ tables of cases drive time directly; the recorder writes each decision in one tr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Protocol, Union
+from typing import TYPE_CHECKING, AbstractSet, Any, Iterable, Literal, Mapping, Protocol, Union
 
 from netwatch import egov
 from netwatch.alerting.flapping import FlapState, observe, uniform_state
@@ -243,6 +243,9 @@ def in_maintenance(windows: Iterable[Maintenance], check: Check, ts: float) -> b
 # is a Python call per result).
 NOTHING = Decision((), (), ())
 _NOTHING = NOTHING
+_NO_IDS: frozenset[str] = frozenset()
+# A result carrying it is noted by on_result (a reboot notice says how long the device had run): never skipped.
+UPTIME_MEASUREMENT = "uptime_seconds"
 _NO_FLAPS = FlapState()   # shared, not built per result: most checks never flap
 # A module constant: looking a member up on the Enum class costs ~0.1 us, and stays_up runs for every result.
 _UP = State.UP
@@ -335,18 +338,19 @@ class Decider:
                   now: float) -> Decision:
         outcome = result.outcome
         if raw is None and outcome.ok and outcome.degraded is None and check.id in self.steady:
+            # (quiet_ids gives this shortcut for a batch of results at once: change both together.)
             # Nothing changes (most results): a clean result on a full window of up results leaves the
             # flapping state as it is (observe() returns it, no start or stop), and an up check on a target
             # nothing depends on stays up while its step state is up and no window covers it (stays_up's
             # rules, the first two known from `steady`). What the full path below finds, without it;
             # tests/alerting/test_steady_path.py holds the two together.
             view = views.get(check.id)
-            if view is not None and view.state.state is _UP and "uptime_seconds" not in outcome.measurements:
+            if view is not None and view.state.state is _UP and UPTIME_MEASUREMENT not in outcome.measurements:
                 windows = self.config.paging.maintenance
                 if not ((windows or self.db_windows)
                         and in_maintenance(windows + self.db_windows, check, result.started_at)):
                     return _NOTHING
-        uptime = outcome.measurements.get("uptime_seconds")
+        uptime = outcome.measurements.get(UPTIME_MEASUREMENT)
         if uptime is not None:
             self.uptimes[check.target.id] = (float(uptime), result.started_at)
         before = self.flaps.get(check.id, _NO_FLAPS)
@@ -368,6 +372,14 @@ class Decider:
         if change:
             self.flap_notice(draft, change, check.id, result.started_at, views, now)
         return draft.done()
+
+    def quiet_ids(self) -> AbstractSet[str]:
+        """The checks whose clean result, with no UPTIME_MEASUREMENT, decides nothing while the live view shows
+        them up (on_result's shortcut, for a batch of results at once): `steady`; none while any maintenance
+        window is set (whether it covers a result is on_result's to find)."""
+        if self.config.paging.maintenance or self.db_windows:
+            return _NO_IDS
+        return self.steady
 
     def stays_up(self, check: Check, ts: float, views: Mapping[str, Observed]) -> bool:
         """An up check staying up, outside maintenance, on a target nothing depends on: nothing to decide.

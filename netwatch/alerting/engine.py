@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -100,6 +100,10 @@ class PagingLoop:
 
     def decide(self, check: Check, result: Result, raw: Transition | None) -> Decision:
         return self.decider.on_result(check, result, raw, self.views(), self.clock())
+
+    def quiet_ids(self) -> AbstractSet[str]:
+        """The checks whose clean result decides nothing while they show up (Decider.quiet_ids)."""
+        return self.decider.quiet_ids()
 
     def deciding(self) -> Callable[[Check, Result, Transition | None], Decision]:
         """`decide` for the results of one batch, handed over in one loop step: one view and one moment for all."""

@@ -1,7 +1,7 @@
 """Commands: `netwatch ack`, `netwatch maintenance add|list|end`, `netwatch oncall`, `netwatch notify-test`.
 
 State-changing commands write to the store (acks to `incidents`, windows to `maintenance`, both
-audited); the running daemon reads them within a second, so no daemon API is needed and they
+audited); the running daemon reads them within two seconds, so no daemon API is needed and they
 work while it is down too.
 """
 

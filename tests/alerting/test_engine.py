@@ -11,6 +11,7 @@ from netwatch.app import Monitor
 from netwatch.config import loads
 from netwatch.model import Outcome, Result
 from netwatch.store import Store
+from netwatch.store.maintenance import add_window
 
 CONFIG = """
 store: "{store}"
@@ -264,10 +265,12 @@ async def test_maintenance_end_after_a_recovery_inside_it_sends_no_reminder(tmp_
     assert [t for t, _ in states] == sorted(t for t, _ in states)   # history in time order
 
 
-async def test_a_tick_with_nothing_due_is_one_hop_and_a_due_escalation_still_goes_out(tmp_path: Path,
-                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Twice a second the tick reads the store: windows and the earliest follow-up in one worker-thread hop;
-    the sweep's hop (a write) only when an escalation or reminder is due, which then goes out as before."""
+async def test_a_tick_reads_the_store_only_after_it_changed_and_a_due_escalation_still_goes_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twice a second the tick needs the windows and the earliest follow-up: read in one worker-thread hop when the
+    store changed since the last read (this process's commits at once, another's once the watch saw it) or
+    REREAD_SECONDS passed, else taken from the last read (no hop); the sweep's hop (a write) only when an
+    escalation or reminder is due, which then goes out as before."""
     import asyncio
 
     import netwatch.alerting.engine as engine
@@ -284,6 +287,8 @@ async def test_a_tick_with_nothing_due_is_one_hop_and_a_due_escalation_still_goe
     monkeypatch.setattr(engine.asyncio, "to_thread", counted)
     await m.paging.tick()
     assert hops == ["_reads"]
+    await m.paging.tick()
+    assert hops == ["_reads"]   # nothing committed since: no hop
     for ts in (now[0] - 20, now[0] - 10):   # router down: critical, escalates to level 1 after 5 minutes
         feed(m, "router/tcp", ts, False)
     await m.recorder.flush()
@@ -292,6 +297,26 @@ async def test_a_tick_with_nothing_due_is_one_hop_and_a_due_escalation_still_goe
     assert hops == ["_reads"] and m.paging.open_incidents == 1
     now[0] += 301
     await m.paging.tick()
-    assert hops == ["_reads", "_reads", "sweep"]
+    assert hops == ["_reads", "sweep"]   # due by the last read: swept without reading again first
     assert rows(m, "SELECT level FROM incidents WHERE check_id='router/tcp'") == [(1,)]
+    await m.paging.tick()
+    assert hops == ["_reads", "sweep", "_reads"]   # the sweep wrote: read again
+
+    # Another process's commit (the CLI adding a maintenance window) is read once a look at the store saw it.
+    hops.clear()
+    other = Store.open(config.store)
+    with other.transaction() as c:
+        add_window(c, now[0], "2026-01-01T00:00+07:00", "2026-01-01T01:00+07:00", "none", None, "[]", "[]",
+                   '["web/tcp"]', "cli", "duty")
+    other.close()
+    await m.paging.tick()
+    assert hops == []   # not seen yet
+    await real(m.store.wait_for_change, 2.0, m.store.db.seen_marker())   # what the outbox watch does
+    await m.paging.tick()
+    assert hops == ["_reads"] and [w.checks for w in m.paging.decider.db_windows] == [("web/tcp",)]
+
+    # Unseen changes are read at the latest REREAD_SECONDS after the last read.
+    monkeypatch.setattr(engine, "REREAD_SECONDS", 0.0)
+    await m.paging.tick()
+    assert hops == ["_reads", "_reads"]
     m.store.close()
