@@ -39,6 +39,83 @@ static inline void list_put(PyObject *list, Py_ssize_t index, PyObject *value) {
 
 /* Interned names of the _Batch attributes and methods the drain uses. */
 static PyObject *got_name, *left_name, *rtt_flat_name, *count_name, *outstanding_name, *finish_name, *settle_name;
+static PyObject *settled_name, *errors_name, *addresses_name, *deliver_name;
+/* netwatch.net.icmp.PingStats (a NamedTuple), given by stats_type() when icmp.py is imported. */
+static PyTypeObject *stats_type_object;
+static PyObject *no_errors;
+
+/* _Batch.finish(index) for an address whose every echo was answered (the common case), step for step: settled,
+ * its RTTs handed over as PingStats(address, count, rtts, ()) through batch.deliver(index, stats). Returns 1 when
+ * done, 0 when Python's finish must run (errors recorded for the address, or no PingStats type given), -1 with an
+ * exception set. */
+static int batch_finish_full(PyObject *batch, PyObject *index_obj, Py_ssize_t index, Py_ssize_t count) {
+    if (stats_type_object == NULL)
+        return 0;
+    int status = -1;
+    PyObject *settled = PyObject_GetAttr(batch, settled_name);
+    PyObject *errors = PyObject_GetAttr(batch, errors_name);
+    PyObject *addresses = PyObject_GetAttr(batch, addresses_name);
+    PyObject *rtt_flat = PyObject_GetAttr(batch, rtt_flat_name);
+    PyObject *rtts = NULL, *stats = NULL;
+    if (settled == NULL || errors == NULL || addresses == NULL || rtt_flat == NULL)
+        goto out;
+    if (!PyDict_CheckExact(errors)) {
+        status = 0;
+        goto out;
+    }
+    if (PyDict_GET_SIZE(errors) != 0) {   /* errors of this address (none when all its echoes came back) */
+        PyObject *found = PyDict_GetItemWithError(errors, index_obj);
+        if (found != NULL || PyErr_Occurred()) {
+            status = PyErr_Occurred() ? -1 : 0;
+            goto out;
+        }
+    }
+    if (!PyList_CheckExact(settled) || !PyList_CheckExact(addresses) || !PyList_CheckExact(rtt_flat) ||
+        index >= PyList_GET_SIZE(settled) || index >= PyList_GET_SIZE(addresses) ||
+        (index + 1) * count > PyList_GET_SIZE(rtt_flat)) {
+        PyErr_SetString(PyExc_TypeError, "batch lists do not match its index");
+        goto out;
+    }
+    if (PyList_GET_ITEM(settled, index) == Py_True) {
+        status = 1;   /* already handed over (finish() returns at once) */
+        goto out;
+    }
+    rtts = PyTuple_New(count);
+    stats = stats_type_object->tp_alloc(stats_type_object, 4);
+    if (rtts == NULL || stats == NULL)
+        goto out;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *rtt = PyList_GET_ITEM(rtt_flat, index * count + k);
+        Py_INCREF(rtt);
+        PyTuple_SET_ITEM(rtts, k, rtt);
+    }
+    PyObject *address = PyList_GET_ITEM(addresses, index);
+    PyObject *count_obj = PyLong_FromSsize_t(count);
+    if (count_obj == NULL)
+        goto out;
+    Py_INCREF(address);
+    PyTuple_SET_ITEM(stats, 0, address);
+    PyTuple_SET_ITEM(stats, 1, count_obj);
+    PyTuple_SET_ITEM(stats, 2, rtts);
+    rtts = NULL;
+    Py_INCREF(no_errors);
+    PyTuple_SET_ITEM(stats, 3, no_errors);
+    Py_INCREF(Py_True);
+    list_put(settled, index, Py_True);
+    PyObject *answer = PyObject_CallMethodObjArgs(batch, deliver_name, index_obj, stats, NULL);
+    if (answer == NULL)
+        goto out;
+    Py_DECREF(answer);
+    status = 1;
+out:
+    Py_XDECREF(settled);
+    Py_XDECREF(errors);
+    Py_XDECREF(addresses);
+    Py_XDECREF(rtt_flat);
+    Py_XDECREF(rtts);
+    Py_XDECREF(stats);
+    return status;
+}
 
 static long get_long(PyObject *obj, PyObject *name) {
     PyObject *value = PyObject_GetAttr(obj, name);
@@ -100,10 +177,16 @@ static int batch_reply(PyObject *batch, PyObject *index_obj, long long rtt_ns) {
     if (PyErr_Occurred() || set_long(batch, outstanding_name, outstanding - 1))
         goto out;
     if (left_now - 1 == 0) {
-        PyObject *answer = PyObject_CallMethodOneArg(batch, finish_name, index_obj);
-        if (answer == NULL)
+        /* every echo answered: handed over here; anything else (an echo failed or lost) by Python's finish() */
+        int handled = got_now + 1 == count ? batch_finish_full(batch, index_obj, index, count) : 0;
+        if (handled < 0)
             goto out;
-        Py_DECREF(answer);
+        if (!handled) {
+            PyObject *answer = PyObject_CallMethodOneArg(batch, finish_name, index_obj);
+            if (answer == NULL)
+                goto out;
+            Py_DECREF(answer);
+        }
     }
     outstanding = get_long(batch, outstanding_name);   /* finish() gives up the address's echoes in flight */
     if (PyErr_Occurred())
@@ -421,7 +504,19 @@ done:;
     return result;
 }
 
+/* stats_type(PingStats): the NamedTuple the drain hands a fully answered address's RTTs in. */
+static PyObject *stats_type(PyObject *self, PyObject *type) {
+    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "stats_type takes a tuple subclass");
+        return NULL;
+    }
+    Py_INCREF(type);
+    Py_XSETREF(stats_type_object, (PyTypeObject *)type);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"stats_type", (PyCFunction)stats_type, METH_O, "Set the PingStats type the drain hands RTTs in."},
     {"send_round", (PyCFunction)(void (*)(void))send_round, METH_FASTCALL, "Send one round of a batch's echoes."},
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL, "Read and settle queued echo replies."},
     {NULL, NULL, 0, NULL},
@@ -431,14 +526,18 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_echo", "The ICMP en
                                     methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__echo(void) {
-    const char *names[] = {"got", "left", "rtt_flat", "count", "outstanding", "finish", "settle"};
+    const char *names[] = {"got", "left", "rtt_flat", "count", "outstanding", "finish", "settle", "settled", "errors",
+                           "addresses", "deliver"};
     PyObject **slots[] = {&got_name, &left_name, &rtt_flat_name, &count_name, &outstanding_name, &finish_name,
-                          &settle_name};
+                          &settle_name, &settled_name, &errors_name, &addresses_name, &deliver_name};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         *slots[k] = PyUnicode_InternFromString(names[k]);
         if (*slots[k] == NULL)
             return NULL;
     }
+    no_errors = PyTuple_New(0);
+    if (no_errors == NULL)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;

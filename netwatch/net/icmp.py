@@ -104,6 +104,10 @@ class PingStats(NamedTuple):
         return sum(abs(b - a) for a, b in zip(r, r[1:])) / (len(r) - 1)
 
 
+if _C_ENGINE is not None and hasattr(_C_ENGINE, "stats_type"):
+    _C_ENGINE.stats_type(PingStats)   # the C drain hands a fully answered address's RTTs in it (batch_finish_full)
+
+
 class _Channel:
     """One ICMP socket of one address family, raw (root/CAP_NET_RAW) or datagram (ping_group_range)."""
 
@@ -190,7 +194,8 @@ class _Batch:
         self.settle()
 
     def finish(self, index: int) -> None:
-        """Hand address `index` its PingStats; echoes still in flight for it are given up."""
+        """Hand address `index` its PingStats; echoes still in flight for it are given up. (For an address whose
+        every echo was answered, netwatch/net/_echo.c batch_finish_full does the same: change both together.)"""
         self.left[index] = 0
         if self.settled[index]:
             return

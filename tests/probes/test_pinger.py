@@ -303,3 +303,40 @@ async def test_a_plan_s_address_list_is_prepared_once_and_a_new_list_afresh(engi
     if engine == "c":
         assert shared._prepared[id(plan)][0] is plan, "the plan's list is kept with what was prepared from it"
     assert shared.in_flight == 0 and not shared.pending_sequences()
+
+
+@needs_root
+async def test_a_fully_answered_address_is_handed_over_as_finish_would(engine: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C drain hands an address whose every echo was answered its PingStats itself (batch_finish_full); the same
+    object as _Batch.finish makes: the NamedTuple, the address, the echo count, the RTTs in order, no errors. Any
+    other address (here one whose sends fail) still goes through finish()."""
+    shared = pinger_module.pinger()
+    finished: list[int] = []
+    real_finish = pinger_module._Batch.finish
+
+    def finish(batch: object, index: int) -> None:
+        finished.append(index)
+        real_finish(batch, index)   # type: ignore[arg-type]
+    monkeypatch.setattr(pinger_module._Batch, "finish", finish)
+    addresses = ["127.49.0.1", "255.255.255.255", "127.49.0.2"]
+    got: dict[int, PingStats] = {}
+    done = asyncio.get_running_loop().create_future()
+
+    def deliver(index: int, stats: PingStats) -> None:
+        assert index not in got, "one hand-over per address"
+        got[index] = stats
+        if len(got) == len(addresses) and not done.done():
+            done.set_result(None)
+
+    shared.start_batch(addresses, [1.0] * 3, 3, 0.0, 56, deliver, lambda i, e: None)
+    await asyncio.wait_for(done, 5)
+    for index in (0, 2):
+        stats = got[index]
+        assert type(stats) is PingStats and type(stats.rtts_seconds) is tuple
+        assert (stats.address, stats.sent, stats.errors, len(stats.rtts_seconds)) == (addresses[index], 3, (), 3)
+        assert all(type(r) is float and 0 <= r < 1 for r in stats.rtts_seconds)
+    assert got[1].errors == ("send failed: Permission denied",) * 3 and got[1].rtts_seconds == ()
+    # the C engine hands over the answered ones without finish(); the Python engine calls it for each
+    assert sorted(finished) == ([1] if engine == "c" else [0, 1, 2])
+    assert shared.in_flight == 0 and not shared.pending_sequences()
