@@ -498,9 +498,11 @@ class _Window:
         return self.sent, self.received
 
 
-# Checks start on a 250 ms grid: with 5,000 checks at 10 s, ~125 fall due at once and go out as
-# one batch (fping-style) instead of ~2 per 5 ms window with starts spread evenly.
-SPREAD_GRID_SECONDS = 0.25
+# Checks start on a 1 s grid: with 5,000 checks at 10 s, ~500 fall due at once and go out as one batch
+# (fping-style) instead of ~2 per 5 ms window with starts spread evenly. A batch's own costs (its timer, task, rounds,
+# hand-overs) and a cold start of its code and data are paid per batch: bench/result_cost_bench.py measured
+# 70-73 us per stored result on a 250 ms grid (125 a batch), 64-66 us on 1 s and 59-64 us on 2 s (round 7).
+SPREAD_GRID_SECONDS = 1.0
 
 CONTRACT = ProbeKind(
     kind=KIND, settings=Settings, measurements=MEASUREMENTS, probe=probe,
