@@ -77,8 +77,8 @@ class Database:
         self.session = Tx(self)  # statements outside a transaction: autocommit, one at a time
         self._changes = threading.Condition(threading.Lock())
         self._generation = 0
-        # Other connections' commits as last seen by a look at the store (change_marker, wait_for_change):
-        # what seen_marker gives without I/O.
+        # Other connections' commits as last seen by a look at the store (SQLite: each look at data_version;
+        # PostgreSQL: each notification wait_for_change takes for one): what seen_marker gives without I/O.
         self._external_seen = 0
 
     # -- to implement per back end ---------------------------------------------------------
@@ -175,8 +175,7 @@ class Database:
         """Compare two markers to know whether anything committed in between (any process)."""
         with self._changes:
             local = self._generation
-        self._external_seen = external = self._external_generation()
-        return (local, external)
+        return (local, self._external_generation())
 
     def seen_marker(self) -> tuple[int, int]:
         """change_marker without I/O, for the event loop: this process's commits at once, other processes' as of
@@ -261,6 +260,10 @@ class SqliteDatabase(Database):
                 self._watcher = None
 
     def _external_generation(self) -> int:
+        self._external_seen = seen = self._look_at_data_version()   # what seen_marker gives
+        return seen
+
+    def _look_at_data_version(self) -> int:
         if self.path == ":memory:" or self.path.startswith("file::memory:"):
             return 0
         # data_version moves for commits by OTHER connections: read on this process's own connection it
@@ -295,8 +298,7 @@ class SqliteDatabase(Database):
                 self._changes.wait(min(left, self.EXTERNAL_CHECK_SECONDS))
                 if self._generation != start[0]:
                     return True
-            self._external_seen = external = self._external_generation()
-            if external != start[1]:
+            if self._external_generation() != start[1]:
                 return True
 
 
