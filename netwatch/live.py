@@ -119,6 +119,7 @@ class LiveView:
         if view is not None and o.ok and o.degraded is None and view.state is view.steady and check is view.check:
             # An up check staying up (most results): step() would return this state unchanged, as it did
             # for this check's last clean result under the same policy (tests/alerting/test_steady_path.py).
+            # update_quiet makes the same test for a batch: change both together.
             view.result = result
             view.skipped_since_result = 0
             return None
@@ -148,6 +149,8 @@ class LiveView:
         the caller knows to be nothing while it stays up) that leaves its steady up state as it is only becomes the
         view's latest; every other result (a change, another check, one carrying measurement `noted`) is returned
         untouched, for update() and a decision. tests/alerting/test_steady_path.py holds this to update()."""
+        if not quiet:
+            return runs   # a maintenance window is set: every result is the decider's to see
         views, mark, others = self.views, self.on_result, []
         for run in runs:
             check, result = run

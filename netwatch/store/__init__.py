@@ -66,9 +66,6 @@ def _one_line(exc: BaseException, spec: "str | StoreLocation") -> str:
 # per pass instead of once per result. Reports made while the daemon runs see latency up to the last pass.
 ROLLUP_PASS_SECONDS = 60.0
 
-# One pass, all in SQLite: the results stored after the mark, summed per (check, bucket), added to the rollups
-# as record_rows' upsert adds them (counts and sums add, the maximum is kept, histogram texts are joined). The
-# histogram bin is bisect_left over BOUNDS_SECONDS (?2..?27): the first bound at or above the latency.
 # Rollup rows add to what is stored (never replace it): counts and sums add, the maximum is kept, and histogram
 # texts are joined (the decoder adds repeated bins; a closed bucket's text is compacted later). So the rollups of
 # one bucket written by two writers, or by a batch and a pass, add up exactly.
@@ -85,6 +82,9 @@ _ROLLUP_ADD = (
     "ELSE rollups.latency_hist || ',' || excluded.latency_hist END")
 _LATENCY_OK = "(ok AND latency_seconds IS NOT NULL AND latency_seconds >= 0)"
 _BIN_BY_BOUND = " ".join(f"WHEN latency_seconds <= ?{i + 2} THEN {i}" for i in range(len(BOUNDS_SECONDS)))
+# One pass, all in SQLite: the results stored after the mark, summed per (check, bucket), added to the rollups
+# as record_rows' upsert adds them (_ROLLUP_ADD). The histogram bin is bisect_left over BOUNDS_SECONDS
+# (?2..?27): the first bound at or above the latency.
 _ROLLUP_PASS = (
     "INSERT INTO rollups (check_id, bucket_start, bucket_seconds, count, ok_count, degraded_count, latency_count, "
     "latency_sum, latency_max, latency_hist) "
